@@ -1,0 +1,5 @@
+"""python -m mailbridge -> the CLI."""
+
+from mailbridge.cli import main
+
+main()

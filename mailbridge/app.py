@@ -1,0 +1,86 @@
+"""App: settings, engine, clock, templates, mail sources and the sender, built by build_app(settings).
+
+The daemon, the CLI and the tests all call build_app; nothing else constructs sources or senders.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from jinja2 import Environment
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from mailbridge import db
+from mailbridge.clock import Clock, system_clock
+from mailbridge.config import MailboxSettings, Settings
+from mailbridge.ingest.imap_source import ImapSource
+from mailbridge.models import Contact
+from mailbridge.smtp_sender import MailSender, SmtpSender
+from mailbridge.templates import make_environment
+from mailbridge.ticket_numbers import subject_number_pattern
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    templates: Environment
+    open_source: Callable[[MailboxSettings], ImapSource]
+    sender: MailSender
+    contact_ids: dict[str, int] = field(default_factory=dict)  # contact name -> id
+
+    @property
+    def instance_id(self) -> str:
+        return hashlib.sha256(self.settings.support.from_address.encode()).hexdigest()[:16]
+
+    @property
+    def own_addresses(self) -> frozenset[str]:
+        addresses = {self.settings.support.from_address}
+        addresses.update(m.connection.username.lower() for m in self.settings.mailboxes
+                         if m.connection.username and "@" in m.connection.username)
+        return frozenset(addresses)
+
+    @property
+    def subject_pattern(self) -> re.Pattern[str]:
+        return subject_number_pattern(self.settings.support.ticket_subject_format)
+
+
+def build_app(settings: Settings, *, clock: Clock | None = None, upgrade: bool = True) -> App:
+    """Build the App; by default upgrade the schema and make sure each mailbox's Contact exists."""
+    engine = db.make_engine(settings.database.url)
+    app = App(
+        settings=settings,
+        engine=engine,
+        clock=clock or system_clock(),
+        templates=make_environment(settings.templates_dir),
+        open_source=ImapSource,
+        sender=SmtpSender(settings.smtp.connection),
+    )
+    if upgrade:
+        db.upgrade_schema(engine)
+        app.contact_ids = ensure_contacts(app)
+    return app
+
+
+def ensure_contacts(app: App) -> dict[str, int]:
+    """Create the Contact each configured mailbox names, when missing; return name -> id."""
+    now = app.clock.now()
+    domain = app.settings.support.from_address.rpartition("@")[2]
+    ids: dict[str, int] = {}
+    with db.transaction(app.engine) as session:
+        for mailbox in app.settings.mailboxes:
+            contact = session.exec(select(Contact).where(Contact.name == mailbox.contact)).first()
+            if contact is None:
+                username = (mailbox.connection.username or "").lower()
+                slug = re.sub(r"[^a-z0-9]+", "-", mailbox.contact.lower()).strip("-") or "support"
+                email = username if "@" in username else f"{slug}@{domain}"
+                contact = Contact(name=mailbox.contact, email=email, created_at=now)
+                session.add(contact)
+                session.flush()
+            ids[mailbox.contact] = contact.id
+    return ids

@@ -1,0 +1,61 @@
+"""Decision: ParsedMessage + our own addresses -> MessageKind. Pure; called by intake.
+
+RFC 3834 and what real servers do: automatic mail is recognised so it is never answered.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from mailbridge.parse import ParsedMessage
+
+AUTOMATIC_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
+DAEMON_LOCAL_PARTS = {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"}
+
+
+class MessageKind(StrEnum):
+    CUSTOMER = "customer"
+    AUTO_REPLY = "auto_reply"  # out-of-office, list traffic, anything automatic
+    BOUNCE = "bounce"  # a delivery status notification
+    ECHO = "echo"  # our own mail coming back
+
+
+def is_bounce(parsed: ParsedMessage) -> bool:
+    """Tell whether the message is a delivery status notification."""
+    content_type = parsed.headers.get("content-type", "").lower()
+    if "multipart/report" in content_type and "delivery-status" in content_type:
+        return True
+    local_part = (parsed.from_addr or "").partition("@")[0]
+    return local_part in DAEMON_LOCAL_PARTS
+
+
+def is_automatic(parsed: ParsedMessage) -> bool:
+    """Tell whether the message was sent by a program (RFC 3834 §5 and common practice)."""
+    headers = parsed.headers
+    auto_submitted = headers.get("auto-submitted", "no").strip().lower()
+    if auto_submitted and not auto_submitted.startswith("no"):
+        return True
+    if headers.get("precedence", "").strip().lower() in AUTOMATIC_PRECEDENCE:
+        return True
+    if any(name.startswith("list-") for name in headers):
+        return True
+    if "x-auto-response-suppress" in headers or "x-autoreply" in headers or "x-autorespond" in headers:
+        return True
+    return_path = headers.get("return-path")
+    return return_path is not None and return_path.strip() in ("<>", "")
+
+
+def classify(parsed: ParsedMessage, own_addresses: frozenset[str]) -> MessageKind:
+    """Decide what kind of message this is."""
+    if "x-mailbridge-loop" in parsed.headers or (parsed.from_addr or "") in own_addresses:
+        return MessageKind.ECHO
+    if is_bounce(parsed):
+        return MessageKind.BOUNCE
+    if is_automatic(parsed):
+        return MessageKind.AUTO_REPLY
+    return MessageKind.CUSTOMER
+
+
+def may_auto_reply(kind: MessageKind, parsed: ParsedMessage) -> bool:
+    """Tell whether an automatic answer (receipt, notice) may go to this message's sender."""
+    return kind is MessageKind.CUSTOMER and bool(parsed.from_addr)

@@ -1,0 +1,67 @@
+"""The `mailbridge` command: one Typer sub-app per file, one error handler here.
+
+Errors are one readable line on stderr and a non-zero exit: 2 for configuration, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from mailbridge import __version__
+from mailbridge.cli import config_cmd, db_cmd, outbox_cmd, run_cmd, tickets_cmd
+from mailbridge.cli.common import state
+from mailbridge.errors import ConfigError, MailbridgeError
+
+app = typer.Typer(no_args_is_help=True, help="mailbridge: every customer email becomes a ticket.",
+                  pretty_exceptions_enable=False)
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(db_cmd.app, name="db")
+app.add_typer(tickets_cmd.app, name="tickets")
+app.add_typer(outbox_cmd.app, name="outbox")
+app.command("run")(run_cmd.run)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mailbridge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    config: str = typer.Option(None, "--config", "-c", help="Path to mailbridge.toml (else $MAILBRIDGE_CONFIG, else ./mailbridge.toml)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug lines."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Support mailbox daemon and admin tool."""
+    state.config_path = config
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+
+
+def main() -> None:
+    """Entry point: run the CLI and turn our errors into one line and an exit code."""
+    try:
+        app(standalone_mode=False)
+    except ConfigError as exc:
+        typer.echo(f"mailbridge: error: {exc}", err=True)
+        sys.exit(2)
+    except MailbridgeError as exc:
+        typer.echo(f"mailbridge: error: {exc}", err=True)
+        sys.exit(1)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("mailbridge: aborted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, never a traceback
+        import click
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        typer.echo(f"mailbridge: unexpected error: {type(exc).__name__}: {exc} (run with -v for details)", err=True)
+        logging.getLogger(__name__).debug("unexpected error", exc_info=True)
+        sys.exit(1)

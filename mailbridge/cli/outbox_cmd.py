@@ -1,0 +1,53 @@
+"""`mailbridge outbox list|retry`: see and re-queue outgoing mail."""
+
+from __future__ import annotations
+
+import typer
+from sqlmodel import Session, select
+
+from mailbridge import db, outbox
+from mailbridge.cli.common import echo_json, open_app
+from mailbridge.errors import NotFoundError
+from mailbridge.models import OutboxMail
+
+app = typer.Typer(no_args_is_help=True, help="Outgoing mail.")
+
+
+@app.command("list")
+def list_outbox(
+    status: str = typer.Option(None, help="Only items with this status (queued, sending, sent, held)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List outgoing mail, newest first.
+
+    Example: mailbridge outbox list --status held
+    """
+    with Session(open_app().engine) as session:
+        query = select(OutboxMail).order_by(OutboxMail.id.desc())
+        if status:
+            query = query.where(OutboxMail.status == status)
+        rows = [{"id": r.id, "kind": r.kind, "status": r.status, "to": r.rcpt_to, "subject": r.subject,
+                 "attempts": r.attempts, "next_attempt_at": r.next_attempt_at, "sent_at": r.sent_at,
+                 "last_error": r.last_error, "message_id": r.message_id} for r in session.exec(query)]
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        typer.echo("outbox is empty")
+    for r in rows:
+        error = f"  error: {r['last_error']}" if r["last_error"] else ""
+        typer.echo(f"{r['id']:>5} {r['status']:<8} {r['kind']:<10} {r['to']:<30} tries {r['attempts']}  {r['subject']}{error}")
+
+
+@app.command("retry")
+def retry(outbox_id: int) -> None:
+    """Re-queue one outgoing mail for an attempt now.
+
+    Example: mailbridge outbox retry 42
+    """
+    app_ = open_app()
+    with db.transaction(app_.engine) as session:
+        row = outbox.requeue(session=session, outbox_id=outbox_id, now=app_.clock.now())
+        if row is None:
+            raise NotFoundError(f"no outbox item with id {outbox_id}")
+    typer.echo(f"outbox item {outbox_id} queued")

@@ -1,0 +1,316 @@
+"""mailbridge.toml -> frozen Settings, checked fully once at start.
+
+Secrets come from the environment (`password_env`) or a file (`password_file`), never required
+in the TOML. Every error names the file, the key, the value and what was expected, in one line.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from mailbridge.errors import ConfigError
+
+SECURITY_MODES = ("ssl", "starttls", "plain")
+INITIAL_SYNC_MODES = ("new-only", "import-silently", "import")
+DEFAULT_PORTS = {"imap": {"ssl": 993, "starttls": 143, "plain": 143}, "smtp": {"ssl": 465, "starttls": 587, "plain": 25}}
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret value that never prints itself."""
+
+    value: str
+    source: str  # "env:NAME" or "file:PATH"
+
+    def __repr__(self) -> str:
+        return f"Secret(<masked>, from {self.source})"
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    host: str
+    port: int
+    security: str
+    validate_cert: bool
+    ca_file: str | None
+    username: str | None
+    password: Secret | None
+    timeout_seconds: float
+
+
+@dataclass(frozen=True)
+class MailboxSettings:
+    name: str
+    connection: ConnectionSettings
+    folder: str
+    contact: str
+    initial_sync: str
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    connection: ConnectionSettings
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str
+
+
+@dataclass(frozen=True)
+class SupportSettings:
+    from_name: str
+    from_address: str
+    ticket_subject_format: str
+    default_locale: str
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    poll_interval_seconds: float
+    outbox_interval_seconds: float
+    retry_for_hours: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: Path
+    database: DatabaseSettings
+    support: SupportSettings
+    smtp: SmtpSettings
+    mailboxes: tuple[MailboxSettings, ...]
+    schedule: ScheduleSettings
+    templates_dir: Path | None  # site overrides, searched before the shipped templates/
+
+
+class _Section:
+    """Reads typed keys of one TOML table and reports errors as `file: [section] key: ...`."""
+
+    def __init__(self, path: Path, name: str, table: Any, known: set[str]):
+        self.path, self.name = path, name
+        if not isinstance(table, dict):
+            self.fail(None, "expected a table", table)
+        self.table = table
+        for key in table:
+            if key not in known:
+                expected = ", ".join(sorted(known))
+                raise ConfigError(f"{path}: [{name}] {key}: unknown key (known keys: {expected})")
+
+    def fail(self, key: str | None, expected: str, got: Any) -> None:
+        where = f"[{self.name}] {key}" if key else f"[{self.name}]"
+        raise ConfigError(f"{self.path}: {where}: {expected}, got {got!r}")
+
+    def text(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
+        if key not in self.table:
+            if required:
+                raise ConfigError(f"{self.path}: [{self.name}] {key}: missing; it is required")
+            return default
+        value = self.table[key]
+        if not isinstance(value, str) or not value.strip():
+            self.fail(key, "expected a non-empty string", value)
+        return value.strip()
+
+    def choice(self, key: str, options: tuple[str, ...], default: str) -> str:
+        value = self.text(key, default)
+        if value not in options:
+            self.fail(key, "expected one of " + " | ".join(f'"{o}"' for o in options), value)
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.table.get(key, default)
+        if not isinstance(value, bool):
+            self.fail(key, "expected true or false", value)
+        return value
+
+    def integer(self, key: str, default: int | None, low: int, high: int) -> int | None:
+        value = self.table.get(key, default)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.fail(key, f"expected an integer {low}-{high}", value)
+        return value
+
+    def number(self, key: str, default: float, low: float) -> float:
+        value = self.table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+            self.fail(key, f"expected a number >= {low:g}", value)
+        return float(value)
+
+    def secret(self, prefix: str = "password") -> Secret | None:
+        env_key, file_key = f"{prefix}_env", f"{prefix}_file"
+        if prefix in self.table:
+            self.fail(prefix, f"a plain secret is not read from TOML; use {env_key} or {file_key}", "<masked>")
+        env_name, file_name = self.text(env_key), self.text(file_key)
+        if env_name and file_name:
+            self.fail(env_key, f"expected either {env_key} or {file_key}, not both", env_name)
+        if env_name:
+            value = os.environ.get(env_name)
+            if value is None:
+                self.fail(env_key, f"expected environment variable {env_name} to be set", env_name)
+            return Secret(value, f"env:{env_name}")
+        if file_name:
+            secret_path = self.relative_path(file_name)
+            try:
+                value = secret_path.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                self.fail(file_key, f"expected a readable file ({exc.strerror})", file_name)
+            return Secret(value, f"file:{secret_path}")
+        return None
+
+    def relative_path(self, value: str) -> Path:
+        candidate = Path(value).expanduser()
+        return candidate if candidate.is_absolute() else (self.path.parent / candidate)
+
+
+CONNECTION_KEYS = {"host", "port", "security", "validate_cert", "ca_file", "username", "password",
+                   "password_env", "password_file", "timeout_seconds"}
+
+
+def _connection(section: _Section, kind: str) -> ConnectionSettings:
+    security = section.choice("security", SECURITY_MODES, "ssl" if kind == "imap" else "starttls")
+    ca_file = section.text("ca_file")
+    if ca_file:
+        ca_path = section.relative_path(ca_file)
+        if not ca_path.is_file():
+            section.fail("ca_file", "expected an existing PEM file", ca_file)
+        ca_file = str(ca_path)
+    return ConnectionSettings(
+        host=section.text("host", required=True),
+        port=section.integer("port", DEFAULT_PORTS[kind][security], 1, 65535),
+        security=security,
+        validate_cert=section.boolean("validate_cert", True),
+        ca_file=ca_file,
+        username=section.text("username"),
+        password=section.secret(),
+        timeout_seconds=section.number("timeout_seconds", 30.0, 1.0),
+    )
+
+
+def _mailbox(path: Path, index: int, table: Any) -> MailboxSettings:
+    section = _Section(path, f"mailboxes.{index}", table,
+                       CONNECTION_KEYS | {"name", "folder", "contact", "initial_sync"})
+    connection = _connection(section, "imap")
+    return MailboxSettings(
+        name=section.text("name", required=True),
+        connection=connection,
+        folder=section.text("folder", "INBOX"),
+        contact=section.text("contact", "Customer service"),
+        initial_sync=section.choice("initial_sync", INITIAL_SYNC_MODES, "new-only"),
+    )
+
+
+def _database(path: Path, table: Any) -> DatabaseSettings:
+    section = _Section(path, "database", table, {"url"})
+    url = section.text("url", "sqlite:///mailbridge.db")
+    if not url.startswith(("sqlite:", "postgresql")):
+        section.fail("url", 'expected "sqlite:///FILE" or "postgresql+psycopg://..."', url)
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and ":memory:" not in url:
+        url = "sqlite:///" + str(section.relative_path(url.removeprefix("sqlite:///")))
+    return DatabaseSettings(url=url)
+
+
+def _support(path: Path, table: Any) -> SupportSettings:
+    section = _Section(path, "support", table,
+                       {"from_name", "from_address", "ticket_subject_format", "default_locale"})
+    address = section.text("from_address", required=True)
+    if "@" not in address or any(c in address for c in " \r\n<>"):
+        section.fail("from_address", "expected an email address like support@shop.example", address)
+    subject_format = section.text("ticket_subject_format", "[#{number}] {subject}")
+    if "{number}" not in subject_format or "{subject}" not in subject_format:
+        section.fail("ticket_subject_format", "expected a format containing {number} and {subject}", subject_format)
+    return SupportSettings(
+        from_name=section.text("from_name", "Support"),
+        from_address=address.lower(),
+        ticket_subject_format=subject_format,
+        default_locale=section.text("default_locale", "en"),
+    )
+
+
+def _schedule(path: Path, table: Any) -> ScheduleSettings:
+    section = _Section(path, "schedule", table,
+                       {"poll_interval_seconds", "outbox_interval_seconds", "retry_for_hours"})
+    return ScheduleSettings(
+        poll_interval_seconds=section.number("poll_interval_seconds", 60.0, 1.0),
+        outbox_interval_seconds=section.number("outbox_interval_seconds", 10.0, 0.5),
+        retry_for_hours=section.number("retry_for_hours", 72.0, 0.0),
+    )
+
+
+TOP_LEVEL = {"database", "support", "smtp", "mailboxes", "schedule", "templates_dir"}
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and check the whole configuration file.
+
+    Raises: ConfigError naming the file, the key and what was expected.
+    """
+    path = Path(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    for key in document:
+        if key not in TOP_LEVEL:
+            raise ConfigError(f"{path}: {key}: unknown key (known: {', '.join(sorted(TOP_LEVEL))})")
+    if "support" not in document:
+        raise ConfigError(f"{path}: [support]: missing; it needs at least from_address")
+    mailboxes = document.get("mailboxes", [])
+    if not isinstance(mailboxes, list):
+        raise ConfigError(f"{path}: mailboxes: expected [[mailboxes]] tables, got {mailboxes!r}")
+    parsed_mailboxes = tuple(_mailbox(path, i, m) for i, m in enumerate(mailboxes))
+    names = [m.name for m in parsed_mailboxes]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"{path}: [mailboxes] name: expected unique names, got {name!r} twice")
+    if "smtp" not in document:
+        raise ConfigError(f"{path}: [smtp]: missing; it needs at least host")
+    smtp_section = _Section(path, "smtp", document["smtp"], CONNECTION_KEYS)
+    top = _Section(path, "top level", {k: v for k, v in document.items() if k == "templates_dir"}, {"templates_dir"})
+    templates_dir = top.text("templates_dir")
+    return Settings(
+        path=path,
+        database=_database(path, document.get("database", {})),
+        support=_support(path, document["support"]),
+        smtp=SmtpSettings(connection=_connection(smtp_section, "smtp")),
+        mailboxes=parsed_mailboxes,
+        schedule=_schedule(path, document.get("schedule", {})),
+        templates_dir=top.relative_path(templates_dir) if templates_dir else None,
+    )
+
+
+def find_config(explicit: str | None) -> Path:
+    """Pick the file: --config, then MAILBRIDGE_CONFIG, then ./mailbridge.toml."""
+    if explicit:
+        return Path(explicit)
+    from_env = os.environ.get("MAILBRIDGE_CONFIG")
+    return Path(from_env) if from_env else Path("mailbridge.toml")
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """Return the resolved settings as plain data with every secret masked."""
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, Secret):
+            return f"<masked, from {value.source}>"
+        if isinstance(value, Path):
+            return str(value)
+        if isinstance(value, tuple):
+            return [plain(v) for v in value]
+        if hasattr(value, "__dataclass_fields__"):
+            return {f.name: plain(getattr(value, f.name)) for f in fields(value)}
+        return value
+
+    return plain(settings)
+
+
+def with_database_url(settings: Settings, url: str) -> Settings:
+    """Return a copy of settings pointing at another database."""
+    return replace(settings, database=DatabaseSettings(url=url))

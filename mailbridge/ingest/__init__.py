@@ -1,0 +1,1 @@
+"""Ingestion: mail sources feed one intake."""

@@ -1,0 +1,165 @@
+"""Stage: the commit point. RawMail -> stored message, ticket change and queued mails, in one commit.
+
+Called by the poller for every fetched message (and by any other source). The server-side mark
+happens only after this commit; a message already committed is recognised by its unique key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from mailbridge import db, outbox, tickets
+from mailbridge.app import App
+from mailbridge.classify import MessageKind, classify, may_auto_reply
+from mailbridge.compose import compose, new_message_id
+from mailbridge.drafts import draft_for
+from mailbridge.ingest.imap_source import RawMail
+from mailbridge.lifecycle import Transition, plan_automatic_message, plan_customer_message
+from mailbridge.locale_guess import guess_locale
+from mailbridge.models import Attachment, Customer, IntakeFailure, Message, Ticket, TicketStatus
+from mailbridge.parse import ParsedMessage, is_malformed, parse_message
+from mailbridge.ticket_match import MatchReason, match_ticket
+
+log = logging.getLogger(__name__)
+QUARANTINE_AFTER = 3
+
+
+@dataclass(frozen=True)
+class IntakeResult:
+    message_row_id: int
+    ticket_number: str | None
+    is_new_ticket: bool
+    already_stored: bool
+
+
+def accept(app: App, mail: RawMail, now: datetime, *, silent: bool = False) -> IntakeResult:
+    """Store one message with everything it causes, in one transaction; idempotent."""
+    with db.transaction(app.engine) as session:
+        stored = _already_stored(session, mail)
+        if stored is not None:
+            return IntakeResult(stored.id, _number(session, stored.ticket_id), False, True)
+        parsed = parse_message(mail.raw)
+        kind = classify(parsed, app.own_addresses)
+        evidence = tickets.gather_thread_evidence(session=session, parsed=parsed, pattern=app.subject_pattern)
+        match = match_ticket(parsed, evidence)
+        if match.ticket_id is None and kind in (MessageKind.BOUNCE, MessageKind.ECHO):
+            # A bounce or our own echo that answers no ticket is kept, but opens nothing.
+            row = _store(session, mail, parsed, None, kind, match.reason, now)
+            return IntakeResult(row.id, None, False, False)
+        customer = tickets.ensure_customer(session=session, email=parsed.from_addr, name=parsed.from_name, now=now)
+        ticket = session.get(Ticket, match.ticket_id) if match.ticket_id else None
+        status = TicketStatus(ticket.status) if ticket else None
+        if kind is MessageKind.CUSTOMER:
+            transition = plan_customer_message(status, may_auto_reply=may_auto_reply(kind, parsed), silent=silent)
+        else:
+            transition = plan_automatic_message(status)
+        if ticket is None:
+            contact_id = app.contact_ids[_contact_name(app, mail.mailbox)]
+            ticket = tickets.open_ticket(session=session, contact_id=contact_id, customer=customer,
+                                         subject=parsed.subject, now=now)
+        row = _store(session, mail, parsed, ticket.id, kind, match.reason, now)
+        tickets.apply(session=session, ticket=ticket, transition=transition, actor=f"customer:{customer.email}", now=now)
+        _enqueue_mails(app, session, ticket, customer, parsed, row, transition, now)
+        log.info("stored mailbox=%s uid=%s message_id=%s ticket=%s reason=%s kind=%s",
+                 mail.mailbox, mail.uid, parsed.message_id, ticket.number, match.reason, kind)
+        return IntakeResult(row.id, ticket.number, match.reason is MatchReason.NEW, False)
+
+
+def accept_guarded(app: App, mail: RawMail, now: datetime, *, silent: bool = False) -> IntakeResult | None:
+    """Accept a message; on a bug, count the failure and quarantine after three. None: try again later."""
+    try:
+        return accept(app, mail, now, silent=silent)
+    except Exception as exc:  # noqa: BLE001 - intake is one of the four boundaries
+        log.exception("intake failed mailbox=%s uid=%s", mail.mailbox, mail.uid)
+        failures = _count_failure(app, mail, now, f"{type(exc).__name__}: {exc}")
+        if failures >= QUARANTINE_AFTER:
+            return _quarantine(app, mail, now, f"{type(exc).__name__}: {exc}")
+        return None
+
+
+def _already_stored(session: Session, mail: RawMail) -> Message | None:
+    by_key = session.exec(select(Message).where(
+        Message.mailbox == mail.mailbox, Message.folder == mail.folder,
+        Message.uidvalidity == mail.uidvalidity, Message.uid == mail.uid)).first()
+    if by_key is not None:
+        return by_key
+    # Second guard: the same bytes in the same mailbox under another UID (a UIDVALIDITY reset).
+    digest = hashlib.sha256(mail.raw).hexdigest()
+    return session.exec(select(Message).where(Message.mailbox == mail.mailbox, Message.raw_sha256 == digest)).first()
+
+
+def _store(session: Session, mail: RawMail, parsed: ParsedMessage, ticket_id: int | None,
+           kind: MessageKind | str, reason: MatchReason | None, now: datetime) -> Message:
+    row = Message(
+        ticket_id=ticket_id, direction="in", mailbox=mail.mailbox, folder=mail.folder,
+        uidvalidity=mail.uidvalidity, uid=mail.uid, message_id=parsed.message_id,
+        in_reply_to=parsed.in_reply_to, references=" ".join(parsed.references),
+        from_addr=parsed.from_addr, from_name=parsed.from_name, to_addrs=", ".join(parsed.to_addrs),
+        cc_addrs=", ".join(parsed.cc_addrs), subject=parsed.subject, sent_at=parsed.date,
+        text_body=parsed.text_body, html_body=parsed.html_body, raw=mail.raw,
+        raw_sha256=hashlib.sha256(mail.raw).hexdigest(), kind=str(kind),
+        match_reason=str(reason) if reason else None, is_malformed=is_malformed(parsed),
+        defects="\n".join(parsed.defects), stored_at=now,
+    )
+    session.add(row)
+    session.flush()
+    for part in parsed.attachments:
+        session.add(Attachment(message_id=row.id, filename=part.filename, content_type=part.content_type,
+                               size=part.size, sha256=hashlib.sha256(part.payload).hexdigest(), content=part.payload))
+    return row
+
+
+def _enqueue_mails(app: App, session: Session, ticket: Ticket, customer: Customer, parsed: ParsedMessage,
+                   row: Message, transition: Transition, now: datetime) -> None:
+    locale = customer.locale or guess_locale(parsed.text_body, parsed.headers.get("content-language"),
+                                             app.settings.support.default_locale)
+    for kind in transition.mails:
+        draft = draft_for(kind, ticket=ticket, customer=customer, parsed=parsed, locale=locale,
+                          support=app.settings.support, templates=app.templates, instance_id=app.instance_id)
+        mail = compose(draft, new_message_id(draft.from_address), now)
+        outbox.enqueue(session=session, mail=mail, dedupe_key=f"{kind}:{ticket.id}:{row.id}", kind=kind,
+                       ticket_id=ticket.id, now=now)
+        tickets.record_event(session=session, ticket=ticket, actor="system", kind="mail_queued",
+                             reason=f"{kind} to {customer.email}", now=now)
+
+
+def _count_failure(app: App, mail: RawMail, now: datetime, error: str) -> int:
+    with db.transaction(app.engine) as session:
+        row = session.exec(select(IntakeFailure).where(
+            IntakeFailure.mailbox == mail.mailbox, IntakeFailure.folder == mail.folder,
+            IntakeFailure.uidvalidity == mail.uidvalidity, IntakeFailure.uid == mail.uid)).first()
+        if row is None:
+            row = IntakeFailure(mailbox=mail.mailbox, folder=mail.folder, uidvalidity=mail.uidvalidity, uid=mail.uid)
+            session.add(row)
+        row.failures += 1
+        row.last_error = error[:500]
+        row.updated_at = now
+        return row.failures
+
+
+def _quarantine(app: App, mail: RawMail, now: datetime, error: str) -> IntakeResult:
+    with db.transaction(app.engine) as session:
+        row = Message(direction="in", mailbox=mail.mailbox, folder=mail.folder, uidvalidity=mail.uidvalidity,
+                      uid=mail.uid, raw=mail.raw, raw_sha256=hashlib.sha256(mail.raw).hexdigest(),
+                      kind="quarantined", is_malformed=True, defects=error[:500], stored_at=now)
+        session.add(row)
+        session.flush()
+        log.error("quarantined mailbox=%s uid=%s reason=%s", mail.mailbox, mail.uid, error)
+        return IntakeResult(row.id, None, False, False)
+
+
+def _number(session: Session, ticket_id: int | None) -> str | None:
+    ticket = session.get(Ticket, ticket_id) if ticket_id else None
+    return ticket.number if ticket else None
+
+
+def _contact_name(app: App, mailbox_name: str) -> str:
+    for mailbox in app.settings.mailboxes:
+        if mailbox.name == mailbox_name:
+            return mailbox.contact
+    return next(iter(app.contact_ids))

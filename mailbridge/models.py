@@ -1,0 +1,176 @@
+"""SQLModel tables. Timestamps are always set by the caller from `clock.now()`, never defaulted here.
+
+Every row that a retry could write twice has a unique key: inbound mail by
+(mailbox, folder, uidvalidity, uid), outgoing mail by `dedupe_key`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, DateTime, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class TicketStatus(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    WAITING = "waiting"
+    PENDING1 = "pending1"
+    PENDING2 = "pending2"
+    CLOSED = "closed"
+    SPAM = "spam"
+
+
+class Direction(StrEnum):
+    INBOUND = "in"
+    OUTBOUND = "out"
+
+
+class OutboxStatus(StrEnum):
+    QUEUED = "queued"  # waiting for its next attempt
+    SENDING = "sending"  # an attempt was recorded and may be under way
+    SENT = "sent"
+    HELD = "held"  # permanent failure or retries exhausted; `outbox retry` re-queues it
+
+
+def _when(nullable: bool = False) -> Field:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable))
+
+
+class Contact(SQLModel, table=True):
+    """A department mailbox such as "Customer service" or "Webmaster"."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(unique=True)
+    email: str = Field(unique=True)
+    save_messages: bool = True
+    locale: str | None = None
+    created_at: datetime | None = _when()
+
+
+class Customer(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True)  # lower-cased
+    name: str = ""
+    locale: str | None = None
+    created_at: datetime | None = _when()
+
+
+class Ticket(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    number: str = Field(unique=True, max_length=11)  # public, random, ends in a Damm check digit
+    status: str = Field(default=TicketStatus.NEW, index=True)
+    subject: str = ""
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    created_at: datetime | None = _when()
+    updated_at: datetime | None = _when()
+    closed_at: datetime | None = _when(nullable=True)
+
+
+class Message(SQLModel, table=True):
+    """One mail in or out. `raw` keeps the RFC 5322 bytes unchanged; the rest is derived."""
+
+    __table_args__ = (UniqueConstraint("mailbox", "folder", "uidvalidity", "uid", name="uq_message_source"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    direction: str = Direction.INBOUND
+    mailbox: str | None = None
+    folder: str | None = None
+    uidvalidity: int | None = None
+    uid: int | None = None
+    message_id: str | None = Field(default=None, index=True)
+    in_reply_to: str | None = None
+    references: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    from_addr: str | None = Field(default=None, index=True)
+    from_name: str = ""
+    to_addrs: str = ""
+    cc_addrs: str = ""
+    subject: str = ""
+    sent_at: datetime | None = _when(nullable=True)  # the Date header
+    text_body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    html_body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    raw_sha256: str = Field(index=True)
+    kind: str = "customer"
+    match_reason: str | None = None
+    is_malformed: bool = False
+    defects: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    stored_at: datetime | None = _when()
+
+
+class Attachment(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", index=True)
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class TicketEvent(SQLModel, table=True):
+    """The audit trail: every change to a ticket, with actor, time and reason."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    at: datetime | None = _when()
+    actor: str  # "customer:<email>", "agent:<email>", "system"
+    kind: str  # created, status_changed, message_added, mail_queued, mail_failed ...
+    old_status: str | None = None
+    new_status: str | None = None
+    reason: str = ""
+
+
+class OutboxMail(SQLModel, table=True):
+    """An outgoing mail, rendered and given its Message-ID when enqueued, so a resend is identical."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(unique=True)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    kind: str
+    message_id: str = Field(unique=True)
+    mail_from: str
+    rcpt_to: str  # comma-separated envelope recipients
+    subject: str = ""
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    status: str = Field(default=OutboxStatus.QUEUED, index=True)
+    attempts: int = 0
+    next_attempt_at: datetime | None = _when()
+    last_attempt_at: datetime | None = _when(nullable=True)
+    last_error: str = ""
+    created_at: datetime | None = _when()
+    sent_at: datetime | None = _when(nullable=True)
+
+
+class MailboxState(SQLModel, table=True):
+    """Where each mailbox folder was read up to, per UIDVALIDITY."""
+
+    __table_args__ = (UniqueConstraint("mailbox", "folder", name="uq_mailbox_folder"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox: str
+    folder: str
+    uidvalidity: int
+    last_uid: int = 0
+    silent_below_uid: int = 0  # messages under this UID were imported without any mail sent
+    last_success_at: datetime | None = _when(nullable=True)
+    last_error: str = ""
+
+
+class IntakeFailure(SQLModel, table=True):
+    """Counts how often one source message broke our code; at three it is quarantined."""
+
+    __table_args__ = (UniqueConstraint("mailbox", "folder", "uidvalidity", "uid", name="uq_failure_source"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox: str
+    folder: str
+    uidvalidity: int
+    uid: int
+    failures: int = 0
+    last_error: str = ""
+    updated_at: datetime | None = _when()

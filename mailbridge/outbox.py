@@ -1,0 +1,96 @@
+"""Stage: the durable outbox. enqueue, claim_due, record_sent, record_failure.
+
+Callers own the transaction. A mail is rendered and given its Message-ID when enqueued, so
+every resend is the same mail. Delivery is at-least-once: an attempt is recorded (and
+committed) before the SMTP conversation starts; an attempt left `sending` by a crash is taken
+up again after SENDING_LEASE with the identical bytes and Message-ID.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+
+from sqlalchemy import or_
+from sqlmodel import Session, select
+
+from mailbridge.clock import utc
+from mailbridge.models import OutboxMail, OutboxStatus
+
+SENDING_LEASE = timedelta(minutes=10)
+FIRST_RETRY = timedelta(minutes=1)
+LONGEST_RETRY = timedelta(hours=2)
+
+
+def enqueue(*, session: Session, mail: EmailMessage, dedupe_key: str, kind: str,
+            ticket_id: int | None, now: datetime) -> OutboxMail:
+    """Add a mail to the outbox once; a second call with the same key returns the first row."""
+    existing = session.exec(select(OutboxMail).where(OutboxMail.dedupe_key == dedupe_key)).first()
+    if existing:
+        return existing
+    recipients = [a.addr_spec for header in ("To", "Cc") for a in (mail[header].addresses if mail[header] else ())]
+    row = OutboxMail(
+        dedupe_key=dedupe_key, ticket_id=ticket_id, kind=kind, message_id=mail["Message-ID"],
+        mail_from=mail["From"].addresses[0].addr_spec, rcpt_to=",".join(recipients),
+        subject=str(mail["Subject"]), raw=mail.as_bytes(policy=policy.SMTP), status=OutboxStatus.QUEUED,
+        next_attempt_at=now, created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def claim_due(*, session: Session, now: datetime, limit: int = 20) -> list[OutboxMail]:
+    """Take due mails and record an attempt on each; the caller commits before sending."""
+    query = (
+        select(OutboxMail)
+        .where(or_(
+            (OutboxMail.status == OutboxStatus.QUEUED) & (OutboxMail.next_attempt_at <= now),
+            (OutboxMail.status == OutboxStatus.SENDING) & (OutboxMail.last_attempt_at <= now - SENDING_LEASE),
+        ))
+        .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = list(session.exec(query))
+    for row in rows:
+        row.status = OutboxStatus.SENDING
+        row.attempts += 1
+        row.last_attempt_at = now
+    session.flush()
+    return rows
+
+
+def record_sent(*, session: Session, outbox_id: int, now: datetime) -> None:
+    """Mark a mail delivered."""
+    row = session.get(OutboxMail, outbox_id)
+    row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, ""
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff: 1, 2, 4 ... minutes, capped at two hours."""
+    return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LONGEST_RETRY)
+
+
+def record_failure(*, session: Session, outbox_id: int, now: datetime, error: str,
+                   permanent: bool, retry_for: timedelta) -> OutboxMail:
+    """Record a failed attempt: retry later, or hold it when permanent or out of time."""
+    row = session.get(OutboxMail, outbox_id)
+    row.last_error = error[:500]
+    out_of_time = now - utc(row.created_at) >= retry_for
+    if permanent or out_of_time:
+        row.status = OutboxStatus.HELD
+    else:
+        row.status = OutboxStatus.QUEUED
+        row.next_attempt_at = now + retry_delay(row.attempts)
+    return row
+
+
+def requeue(*, session: Session, outbox_id: int, now: datetime) -> OutboxMail | None:
+    """Put a held or queued mail back in line for an attempt now."""
+    row = session.get(OutboxMail, outbox_id)
+    if row is None:
+        return None
+    row.status, row.next_attempt_at, row.created_at = OutboxStatus.QUEUED, now, now
+    return row

@@ -1,0 +1,109 @@
+"""The jobs: poll_mailboxes and deliver_outbox, run by APScheduler in the daemon or once by `run --once`.
+
+Each job reads the clock once and passes `now` down. A failing mailbox is logged and never stops
+the others; a failing outbox item is recorded and never stops the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from mailbridge import db, outbox
+from mailbridge.app import App
+from mailbridge.errors import MailbridgeError, PermanentDeliveryError, SourceError, TemporaryDeliveryError
+from mailbridge.ingest.poll import PollResult, poll_mailbox, record_poll_error
+from mailbridge.models import OutboxMail, Ticket
+from mailbridge.tickets import record_event
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    polls: tuple[PollResult, ...]
+    errors: tuple[str, ...]
+    sent: int
+    failed: int
+
+
+async def poll_mailboxes(app: App) -> tuple[list[PollResult], list[str]]:
+    """Poll every configured mailbox once; return results and one error line per failed mailbox."""
+    now = app.clock.now()
+    results, errors = [], []
+    for mailbox in app.settings.mailboxes:
+        try:
+            results.append(await asyncio.to_thread(poll_mailbox, app, mailbox, now))
+        except SourceError as exc:
+            log.error("poll failed mailbox=%s error=%s", mailbox.name, exc)
+            record_poll_error(app, mailbox, str(exc))
+            errors.append(str(exc))
+    return results, errors
+
+
+async def deliver_outbox(app: App) -> tuple[int, int]:
+    """Send what is due now; return (sent, failed) counts of this round."""
+    now = app.clock.now()
+    with db.transaction(app.engine) as session:
+        claimed = [(row.id, row.mail_from, row.rcpt_to.split(","), row.raw, row.ticket_id)
+                   for row in outbox.claim_due(session=session, now=now)]
+    sent = failed = 0
+    for outbox_id, mail_from, recipients, raw, ticket_id in claimed:
+        try:
+            await app.sender.send(mail_from=mail_from, recipients=recipients, raw=raw)
+        except (TemporaryDeliveryError, PermanentDeliveryError) as exc:
+            failed += 1
+            _record_failure(app, outbox_id, ticket_id, str(exc), isinstance(exc, PermanentDeliveryError))
+            continue
+        except Exception as exc:  # noqa: BLE001 - one of the four boundaries: per outbox item
+            failed += 1
+            log.exception("send crashed outbox_id=%s", outbox_id)
+            _record_failure(app, outbox_id, ticket_id, f"{type(exc).__name__}: {exc}", False)
+            continue
+        with db.transaction(app.engine) as session:
+            outbox.record_sent(session=session, outbox_id=outbox_id, now=app.clock.now())
+        sent += 1
+        log.info("sent outbox_id=%s rcpt=%s", outbox_id, ",".join(recipients))
+    return sent, failed
+
+
+def _record_failure(app: App, outbox_id: int, ticket_id: int | None, error: str, permanent: bool) -> None:
+    now = app.clock.now()
+    retry_for = timedelta(hours=app.settings.schedule.retry_for_hours)
+    with db.transaction(app.engine) as session:
+        row: OutboxMail = outbox.record_failure(session=session, outbox_id=outbox_id, now=now, error=error,
+                                                permanent=permanent, retry_for=retry_for)
+        ticket = session.get(Ticket, ticket_id) if ticket_id else None
+        if ticket is not None:
+            record_event(session=session, ticket=ticket, actor="system", kind="mail_failed",
+                         reason=f"outbox {outbox_id} {row.status}: {error}"[:500], now=now)
+    log.warning("send failed outbox_id=%s status=%s error=%s", outbox_id, row.status, error)
+
+
+async def deliver_until_idle(app: App) -> tuple[int, int]:
+    """Send until nothing is due now; failures wait for their retry time."""
+    sent = failed = 0
+    while True:
+        round_sent, round_failed = await deliver_outbox(app)
+        sent, failed = sent + round_sent, failed + round_failed
+        if round_sent + round_failed == 0:
+            return sent, failed
+
+
+async def run_cycle(app: App) -> CycleReport:
+    """One full cycle: poll every mailbox, then send everything due."""
+    polls, errors = await poll_mailboxes(app)
+    sent, failed = await deliver_until_idle(app)
+    return CycleReport(tuple(polls), tuple(errors), sent, failed)
+
+
+async def safe_job(app: App, job, name: str) -> None:
+    """Run one scheduled job; an unexpected error is logged and the schedule goes on."""
+    try:
+        await job(app)
+    except MailbridgeError as exc:
+        log.error("job failed job=%s error=%s", name, exc)
+    except Exception:  # noqa: BLE001 - one of the four boundaries: per job
+        log.exception("job crashed job=%s", name)

@@ -1,0 +1,61 @@
+"""I/O: SmtpSender sends one outbox row with aiosmtplib and maps failures to our errors.
+
+Certificates are verified unless the admin turns that off explicitly; `plain` is only for a
+relay on the same machine.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Protocol
+
+import aiosmtplib
+
+from mailbridge.config import ConnectionSettings
+from mailbridge.errors import PermanentDeliveryError, TemporaryDeliveryError
+
+
+class MailSender(Protocol):
+    """Delivers raw bytes to recipients, or raises TemporaryDeliveryError / PermanentDeliveryError."""
+
+    async def send(self, *, mail_from: str, recipients: list[str], raw: bytes) -> None: ...
+
+
+def tls_context(connection: ConnectionSettings) -> ssl.SSLContext:
+    """Build the TLS context for a connection: verified by default, optionally against a private CA."""
+    context = ssl.create_default_context(cafile=connection.ca_file)
+    if not connection.validate_cert:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def classify_smtp_failure(exc: BaseException) -> Exception:
+    """Turn an aiosmtplib or network failure into a temporary or permanent delivery error."""
+    code = getattr(exc, "code", None)
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        code = min(r.code for r in exc.recipients)
+    text = f"{code} {getattr(exc, 'message', '')}".strip() if code else f"{type(exc).__name__}: {exc}"
+    if isinstance(code, int) and 500 <= code < 600:
+        return PermanentDeliveryError(text)
+    return TemporaryDeliveryError(text)
+
+
+class SmtpSender:
+    """Implements `MailSender` on aiosmtplib."""
+
+    def __init__(self, connection: ConnectionSettings):
+        self.connection = connection
+
+    async def send(self, *, mail_from: str, recipients: list[str], raw: bytes) -> None:
+        c = self.connection
+        context = tls_context(c) if c.security != "plain" else None
+        try:
+            await aiosmtplib.send(
+                raw, sender=mail_from, recipients=recipients, hostname=c.host, port=c.port,
+                username=c.username, password=c.password.value if c.password else None,
+                use_tls=c.security == "ssl", start_tls=c.security == "starttls",
+                tls_context=context, timeout=c.timeout_seconds,
+            )
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise classify_smtp_failure(exc) from exc

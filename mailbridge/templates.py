@@ -1,0 +1,49 @@
+"""The Jinja2 environment (StrictUndefined) and render(env, kind, locale, context) -> RenderedMail.
+
+Site overrides in `templates_dir` are searched before the shipped `templates/`. HTML parts are
+autoescaped; text parts are not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
+
+SHIPPED = Path(__file__).resolve().parent.parent / "templates"
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    text: str
+    html: str
+
+
+def make_environment(override_dir: Path | None = None) -> Environment:
+    """Build the environment; an override directory wins over the shipped templates."""
+    loaders = [FileSystemLoader(str(override_dir))] if override_dir else []
+    loaders.append(FileSystemLoader(str(SHIPPED)))
+    return Environment(
+        loader=ChoiceLoader(loaders),
+        undefined=StrictUndefined,
+        autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+        keep_trailing_newline=True,
+    )
+
+
+def _pick(env: Environment, kind: str, locale: str, part: str):
+    for candidate in (locale, "en"):
+        try:
+            return env.get_template(f"{kind}/{candidate}.{part}.j2")
+        except TemplateNotFound:
+            continue
+    raise TemplateNotFound(f"{kind}/{locale}.{part}.j2")
+
+
+def render(env: Environment, kind: str, locale: str, context: dict) -> RenderedMail:
+    """Render the text and HTML parts of one kind of mail in one locale (English as fallback)."""
+    return RenderedMail(
+        text=_pick(env, kind, locale, "txt").render(context),
+        html=_pick(env, kind, locale, "html").render(context),
+    )

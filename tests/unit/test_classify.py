@@ -1,0 +1,54 @@
+import pytest
+
+from mailbridge.classify import MessageKind, classify, may_auto_reply
+from tests.unit.helpers import parsed
+
+OURS = frozenset({"support@shop.example"})
+
+
+def test_plain_customer_mail_is_customer():
+    assert classify(parsed(), OURS) is MessageKind.CUSTOMER
+
+
+@pytest.mark.parametrize("headers", [
+    {"auto-submitted": "auto-replied"},
+    {"auto-submitted": "auto-generated"},
+    {"precedence": "bulk"},
+    {"precedence": "junk"},
+    {"precedence": "list"},
+    {"list-id": "<news.example.org>"},
+    {"list-unsubscribe": "<mailto:u@example.org>"},
+    {"x-auto-response-suppress": "All"},
+    {"return-path": "<>"},
+])
+def test_automatic_mail_gets_no_auto_reply(headers):
+    message = parsed(headers=headers)
+    kind = classify(message, OURS)
+    assert kind is MessageKind.AUTO_REPLY
+    assert not may_auto_reply(kind, message)
+
+
+def test_auto_submitted_no_is_a_person():
+    assert classify(parsed(headers={"auto-submitted": "no"}), OURS) is MessageKind.CUSTOMER
+
+
+def test_delivery_status_notification_is_a_bounce():
+    message = parsed(headers={"content-type": 'multipart/report; report-type=delivery-status; boundary="x"'})
+    assert classify(message, OURS) is MessageKind.BOUNCE
+
+
+def test_mailer_daemon_sender_is_a_bounce():
+    assert classify(parsed(from_addr="mailer-daemon@mx.example.org"), OURS) is MessageKind.BOUNCE
+
+
+def test_our_own_address_is_an_echo():
+    assert classify(parsed(from_addr="support@shop.example"), OURS) is MessageKind.ECHO
+
+
+def test_our_loop_header_is_an_echo():
+    assert classify(parsed(headers={"x-mailbridge-loop": "abc"}), OURS) is MessageKind.ECHO
+
+
+def test_mail_without_sender_gets_no_auto_reply():
+    message = parsed(from_addr=None)
+    assert not may_auto_reply(classify(message, OURS), message)

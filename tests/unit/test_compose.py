@@ -1,0 +1,65 @@
+from datetime import datetime, timezone
+from email import message_from_bytes, policy
+
+import pytest
+
+from mailbridge.compose import OutgoingDraft, clean_header_text, compose, make_address, thread_ids
+from mailbridge.templates import RenderedMail
+
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
+
+
+def draft(**fields) -> OutgoingDraft:
+    values = dict(kind="receipt", from_name="Shop support", from_address="support@shop.example", to_name="Anna",
+                  to_address="anna@example.org", subject="[#12345678901] Order", in_reply_to="<c1@example.org>",
+                  references=("<c0@example.org>",), auto_submitted="auto-replied", instance_id="i1",
+                  body=RenderedMail(text="Hello", html="<p>Hello</p>"))
+    values.update(fields)
+    return OutgoingDraft(**values)
+
+
+def roundtrip(d: OutgoingDraft):
+    return message_from_bytes(compose(d, "<out1@shop.example>", NOW).as_bytes(), policy=policy.default)
+
+
+def test_receipt_carries_threading_and_rfc3834_headers():
+    mail = roundtrip(draft())
+    assert mail["In-Reply-To"] == "<c1@example.org>"
+    assert mail["References"] == "<c0@example.org> <c1@example.org>"
+    assert mail["Auto-Submitted"] == "auto-replied" and mail["X-Auto-Response-Suppress"] == "All"
+    assert mail["Message-ID"] == "<out1@shop.example>"
+
+
+def test_person_written_mail_is_not_marked_automatic():
+    assert roundtrip(draft(auto_submitted=None))["Auto-Submitted"] is None
+
+
+def test_crlf_in_subject_cannot_inject_a_header():
+    mail = roundtrip(draft(subject="Hi\r\nBcc: victim@example.org"))
+    assert mail["Bcc"] is None and "\n" not in mail["Subject"]
+
+
+def test_crlf_in_display_name_cannot_inject_a_header():
+    mail = roundtrip(draft(to_name="Eve\r\nBcc: victim@example.org"))
+    assert mail["Bcc"] is None
+    assert mail["To"].addresses[0].addr_spec == "anna@example.org"
+
+
+def test_non_ascii_display_name_is_encoded():
+    raw = compose(draft(to_name="Πέτρος Ξένος"), "<o@shop.example>", NOW).as_bytes()
+    assert b"=?utf-8?" in raw
+    assert message_from_bytes(raw, policy=policy.default)["To"].addresses[0].display_name == "Πέτρος Ξένος"
+
+
+def test_malformed_message_ids_are_not_copied():
+    parent, chain = thread_ids("<ok@x> \r\nBcc: a@b", ("junk", "<a@b>"))
+    assert parent is None and chain == ("<a@b>",)
+
+
+def test_address_with_angle_brackets_is_refused():
+    with pytest.raises(ValueError):
+        make_address("x", "a@b>\r\nBcc: c@d")
+
+
+def test_clean_header_text_flattens_control_characters():
+    assert clean_header_text("a\tb\x00c\r\nd") == "a b c d"

@@ -1,0 +1,76 @@
+from pathlib import Path
+
+import pytest
+
+from mailbridge.config import load_settings, masked
+from mailbridge.errors import ConfigError
+
+BASE = """
+[support]
+from_address = "support@shop.example"
+[smtp]
+host = "127.0.0.1"
+[[mailboxes]]
+name = "support"
+host = "imap.shop.example"
+username = "support@shop.example"
+password_env = "MB_PW"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "mailbridge.toml"
+    path.write_text(text)
+    return path
+
+
+def error_for(tmp_path, text, monkeypatch=None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, text))
+    return str(caught.value)
+
+
+def test_defaults_are_secure(tmp_path, monkeypatch):
+    monkeypatch.setenv("MB_PW", "pw")
+    settings = load_settings(write(tmp_path, BASE))
+    imap = settings.mailboxes[0].connection
+    assert (imap.security, imap.port, imap.validate_cert) == ("ssl", 993, True)
+    assert settings.database.url == f"sqlite:///{tmp_path}/mailbridge.db"
+
+
+def test_bad_port_names_file_key_and_expectation(tmp_path, monkeypatch):
+    monkeypatch.setenv("MB_PW", "pw")
+    message = error_for(tmp_path, BASE + 'port = "imap"\n')
+    assert message == f"{tmp_path}/mailbridge.toml: [mailboxes.0] port: expected an integer 1-65535, got 'imap'"
+
+
+def test_plain_password_in_toml_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv("MB_PW", "pw")
+    message = error_for(tmp_path, BASE + 'password = "hunter2"\n')
+    assert "password_env or password_file" in message and "hunter2" not in message
+
+
+def test_missing_password_env_variable_is_named(tmp_path, monkeypatch):
+    monkeypatch.delenv("MB_PW", raising=False)
+    assert "expected environment variable MB_PW to be set" in error_for(tmp_path, BASE)
+
+
+def test_password_file_is_read_and_masked(tmp_path):
+    (tmp_path / "pw.txt").write_text("s3cret\n")
+    settings = load_settings(write(tmp_path, BASE.replace('password_env = "MB_PW"', 'password_file = "pw.txt"')))
+    assert settings.mailboxes[0].connection.password.value == "s3cret"
+    assert "s3cret" not in str(masked(settings)) and "s3cret" not in repr(settings)
+
+
+def test_unknown_key_is_reported(tmp_path, monkeypatch):
+    monkeypatch.setenv("MB_PW", "pw")
+    assert "[mailboxes.0] folders: unknown key" in error_for(tmp_path, BASE + 'folders = ["INBOX"]\n')
+
+
+def test_missing_file_is_one_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="configuration file not found"):
+        load_settings(tmp_path / "nope.toml")
+
+
+def test_invalid_toml_is_reported(tmp_path):
+    assert "not valid TOML" in error_for(tmp_path, "[support\n")
