@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Set up everything mailbridge needs on a Debian machine, then run the demo or the test suite.
+#   ./dev.sh demo   local mail stack on 127.0.0.1 + mailbridge run --once + tickets and receipts printed
+#   ./dev.sh test   the full test suite (Dovecot, SMTP and PostgreSQL started by the tests)
+#   ./dev.sh bench  the benchmarks in bench/
+set -euo pipefail
+cd "$(dirname "$0")"
+what="${1:-test}"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+find_pg() { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }
+
+missing=()
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+command -v dovecot >/dev/null 2>&1 || missing+=(dovecot-imapd)
+if [ "$what" = test ] && ! find_pg; then missing+=(postgresql); fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "dev.sh: installing ${missing[*]} with apt-get" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e '.[test]'
+  touch "$stamp"
+fi
+
+case "$what" in
+  demo)  exec .venv/bin/python config/demo.py ;;
+  test)  shift || true; exec .venv/bin/python -m pytest "$@" ;;
+  bench) shift || true; exec .venv/bin/python bench/ingest.py "$@" ;;
+  *) echo "usage: ./dev.sh demo | test | bench" >&2; exit 2 ;;
+esac
