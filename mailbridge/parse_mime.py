@@ -1,4 +1,4 @@
-"""Decoding helpers for parse: charsets, RFC 2047 words, HTML to text, attachment names.
+"""Helpers for parse: charsets, RFC 2047 words, MIME header checks, HTML to text, file names.
 
 Input: bytes and header strings taken from a MIME tree; output: str. Only mailbridge.parse
 calls this module. Nothing here raises on bad input: it falls back and says so in `defects`.
@@ -12,6 +12,7 @@ import codecs
 import mimetypes
 import re
 import unicodedata
+from email.message import Message
 from html.parser import HTMLParser
 
 # Supersets and the names mail clients really mean (WHATWG Encoding Standard, "labels"):
@@ -44,6 +45,12 @@ _QP_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
 _UNSAFE_NAME_CHARS = re.compile(r'[<>:"|?*\\/]')
 _RESERVED_NAMES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 _MAX_NAME = 150
+# A type token must lead; "text" alone is repaired to text/plain, an empty type is not.
+_CONTENT_TYPE = re.compile(r"\s*[\w.+-]+")
+_BARE_BOUNDARY = re.compile(r"boundary\s*=\s*([^\"\s;][^\s;]*)", re.IGNORECASE)
+_TSPECIALS = set('()<>@,;:\\"/[]?=')
+# Headers that RFC 5322 §3.6 and RFC 2045 allow once: a second copy makes the message ambiguous.
+_SINGLETONS = ("from", "content-type", "content-transfer-encoding")
 # A private table: the system's mime.types would make fallback names differ between hosts.
 _MIME_TYPES = mimetypes.MimeTypes()
 _EXTENSIONS = {"message/rfc822": ".eml", "text/plain": ".txt", "application/ms-tnef": ".dat",
@@ -189,6 +196,24 @@ def safe_filename(name: str | None, fallback: str) -> str:
         stem = "_" + stem
     ext = ("." + ext)[:20] if dot else ""
     return stem[: _MAX_NAME - len(ext)] + ext
+
+
+def header_defects(part: Message) -> list[str]:
+    """Find MIME header faults the compat32 parser silently repairs."""
+    found = []
+    counts: dict[str, int] = {}
+    for key, value in part.raw_items():
+        name = key.lower()
+        counts[name] = counts.get(name, 0) + 1
+        if name == "content-type":
+            if not _CONTENT_TYPE.match(str(value)):
+                found.append("invalid-content-type")
+            # RFC 2046 §5.1.1: a boundary with tspecials must be quoted; strict parsers lose it.
+            bare = _BARE_BOUNDARY.search(str(value))
+            if bare and any(ch in _TSPECIALS for ch in bare.group(1)):
+                found.append("unquoted-boundary")
+    found.extend(f"duplicate-header:{n}" for n in _SINGLETONS if counts.get(n, 0) > 1)
+    return found
 
 
 def extension_for(content_type: str) -> str:

@@ -1,0 +1,400 @@
+"""Stage: raw RFC 5322 bytes -> ParsedMessage. Called by intake for every stored message.
+
+mail-parser builds the MIME tree and parses addresses and dates; the `email` package stands in
+where mail-parser raises, and our own walk picks body and attachments from that tree. Defects are
+recorded, never raised. The raw bytes stay the truth: everything here is a decoded, derived copy.
+"""
+
+from __future__ import annotations
+
+import email
+import email.utils
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email import policy
+from email.headerregistry import HeaderRegistry
+from email.message import Message
+from email.parser import BytesParser
+
+import mailparser
+from mailparser.utils import get_addresses
+
+from mailbridge.parse_mime import (
+    decode_bytes,
+    decode_header_value,
+    decode_words,
+    extension_for,
+    header_defects,
+    html_to_text,
+    safe_filename,
+)
+
+__all__ = [
+    "ParsedAttachment",
+    "ParsedMessage",
+    "html_to_text",
+    "is_malformed",
+    "parse_message",
+    "safe_filename",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ParsedAttachment:
+    filename: str  # sanitised by safe_filename; never empty
+    content_type: str
+    payload: bytes
+    content_id: str | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.payload)
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    message_id: str | None  # with angle brackets, e.g. "<abc@host>", or None
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    from_addr: str | None  # lower-cased address
+    from_name: str
+    to_addrs: tuple[str, ...]
+    cc_addrs: tuple[str, ...]
+    reply_to: tuple[str, ...]
+    subject: str
+    date: object | None  # datetime (aware, UTC) when the Date header parses
+    text_body: str
+    html_body: str
+    attachments: tuple[ParsedAttachment, ...]
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case name -> first value, decoded
+    defects: tuple[str, ...] = ()
+
+    @property
+    def has_defects(self) -> bool:
+        return bool(self.defects)
+
+
+# Defects that mean the structure or content could not be read as sent; see is_malformed.
+MALFORMED_DEFECTS = frozenset(
+    {
+        "StartBoundaryNotFoundDefect",
+        "CloseBoundaryNotFoundDefect",
+        "MultipartInvariantViolationDefect",
+        "NoBoundaryInMultipartDefect",
+        "MissingHeaderBodySeparatorDefect",
+        "FirstHeaderLineIsContinuationDefect",
+        "MisplacedEnvelopeHeaderDefect",
+        "InvalidMultipartContentTransferEncodingDefect",
+        "InvalidBase64CharactersDefect",
+        "InvalidBase64LengthDefect",
+        "InvalidBase64PaddingDefect",
+        "missing-from",
+        "unparseable-from",
+        "unknown-transfer-encoding",
+        "invalid-content-type",
+        "unquoted-boundary",
+        "duplicate-header",
+        "parse-failed",
+        "mail-parser-failed",
+        "nesting-too-deep",
+    }
+)
+_KNOWN_CTE = frozenset({"7bit", "8bit", "binary", "base64", "quoted-printable", "x-uuencode",
+                        "uuencode", "x-uue"})
+_BODY_TYPES = ("text/plain", "text/html")
+# RFC 3464 report data: machine-readable status, neither body text nor a file for people.
+_REPORT_DATA = ("message/delivery-status",)
+# Real mail nests a handful of levels; deeper trees are hostile and are not walked further.
+_MAX_DEPTH = 60
+# An attached message is written back with CRLF, as it arrived, and without "From " quoting.
+_EML_POLICY = policy.compat32.clone(linesep="\r\n", mangle_from_=False)
+_HEADERS = HeaderRegistry()
+_MSG_ID = re.compile(r"<([^<>\s]+)>")
+
+
+def parse_message(raw: bytes) -> ParsedMessage:
+    """Parse raw RFC 5322 bytes; never raises for malformed input."""
+    try:
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", "surrogateescape")
+        return _parse(bytes(raw or b""))
+    # The contract is "never raises": a message that breaks the parser is still stored and
+    # flagged, so any failure here becomes a defect on an otherwise empty result.
+    except Exception as exc:  # noqa: BLE001
+        log.warning("parse failed: %s", exc)
+        return _empty(("parse-failed", f"parse-failed:{type(exc).__name__}"))
+
+
+def is_malformed(parsed: ParsedMessage) -> bool:
+    """Tell whether a message must be flagged as malformed when stored.
+
+    Malformed means the sender's structure or content cannot be read as sent: a broken MIME
+    structure (missing or unclosed boundaries, a multipart without parts, headers running into
+    the body, a first header line that is a continuation), an encoded part that does not
+    decode (bad base64, an unknown Content-Transfer-Encoding), no parseable From address, or a
+    parser failure. Harmless quirks are not: bare LF, raw 8-bit header bytes, a missing
+    MIME-Version, an unknown or mislabelled charset that a fallback decodes, a bad Date.
+    """
+    return any(d.split(":", 1)[0] in MALFORMED_DEFECTS for d in parsed.defects)
+
+
+def _parse(raw: bytes) -> ParsedMessage:
+    defects: list[str] = []
+    try:
+        parser = mailparser.parse_from_bytes(raw)
+        msg = parser.message
+    # mail-parser raises its own errors (and RecursionError wrapped) on hostile nesting.
+    except Exception as exc:  # noqa: BLE001
+        defects.append(f"mail-parser-failed:{type(exc).__name__}")
+        parser, msg = None, _stdlib_message(raw, defects)
+    headers = _decoded_headers(msg)
+    from_list = _addresses(msg, "from", defects)
+    from_addr = next((addr for _, addr in from_list if "@" in addr), None)
+    if not msg.get_all("from"):
+        defects.append("missing-from")
+    elif not from_addr:
+        defects.append("unparseable-from")
+    defects.extend(header_defects(msg))
+    walk = _Walk(defects)
+    walk.visit(msg, top=True)
+    text_body = "\n".join(walk.texts)
+    html_body = "\n".join(walk.htmls)
+    if not walk.texts and html_body:
+        text_body = html_to_text(html_body)
+    return ParsedMessage(
+        message_id=_first_id(headers.get("message-id")),
+        in_reply_to=_first_id(headers.get("in-reply-to")),
+        references=tuple(f"<{i}>" for i in _MSG_ID.findall(headers.get("references", ""))),
+        from_addr=from_addr,
+        from_name=from_list[0][0] if from_list else "",
+        to_addrs=tuple(a for _, a in _addresses(msg, "to", defects) if a),
+        cc_addrs=tuple(a for _, a in _addresses(msg, "cc", defects) if a),
+        reply_to=tuple(a for _, a in _addresses(msg, "reply-to", defects) if a),
+        subject=_fold(headers.get("subject", "")),
+        date=_date(parser, headers.get("date"), defects),
+        text_body=text_body,
+        html_body=html_body,
+        attachments=tuple(walk.attachments),
+        headers=headers,
+        defects=tuple(dict.fromkeys(defects)),
+    )
+
+
+def _stdlib_message(raw: bytes, defects: list[str]) -> Message:
+    """Parse with the email package; past its recursion limit, keep the headers alone."""
+    try:
+        return email.message_from_bytes(raw, policy=policy.compat32)
+    except RecursionError:
+        defects.append("parse-failed:nesting")
+        return BytesParser(policy=policy.compat32).parsebytes(raw, headersonly=True)
+
+
+def _empty(defects: tuple[str, ...]) -> ParsedMessage:
+    return ParsedMessage(None, None, (), None, "", (), (), (), "", None, "", "", (), {}, defects)
+
+
+def _raw_header(msg: Message, name: str) -> str | None:
+    """Return the first raw value of a header with 8-bit bytes decoded, encoded-words kept."""
+    for key, value in msg.raw_items():
+        if key.lower() == name:
+            return decode_header_value(str(value), words=False)
+    return None
+
+
+def _decoded_headers(msg: Message) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for key, value in msg.raw_items():
+        name = str(key).strip().lower()
+        if name and name not in headers:
+            headers[name] = _fold(decode_header_value(str(value)))
+    return headers
+
+
+def _fold(text: str) -> str:
+    """Unfold a header (RFC 5322 §2.2.3) and turn any stray CR/LF into one space."""
+    return re.sub(r"\s*[\r\n]+\s*", " ", text).strip()
+
+
+def _addresses(msg: Message, name: str, defects: list[str]) -> list[tuple[str, str]]:
+    """Parse one address header into (decoded display name, lower-cased address) pairs.
+
+    The stdlib's RFC 5322 parser keeps null senders ("MAILER DAEMON <>"), comments inside the
+    angle address and addresses without commas between them; mail-parser fills in what it
+    misses, such as the legacy "addr (Full Name)" form, and stands in when it fails.
+    """
+    value = _raw_header(msg, name)
+    if not value:
+        return []
+    value = _fold(value)
+    strict = _registry_addresses(name, value)
+    try:
+        loose = [(decode_words(n), a) for n, a in get_addresses(value, decode_names=True)]
+    except Exception:  # noqa: BLE001 - mail-parser's scanner on hostile input.
+        defects.append(f"address-parse-failed:{name}")
+        loose = email.utils.getaddresses([value])
+    if not any("@" in a for _, a in strict) and any("@" in a for _, a in loose):
+        strict = loose
+    result = []
+    for i, (display, addr) in enumerate(strict):
+        if not display and i < len(loose) and loose[i][1].lower() == addr.lower():
+            display = loose[i][0]
+        addr = addr.strip().strip("<>").strip().lower()
+        display = _fold(display).strip("\"' ")
+        # A null address ("MAILER DAEMON <>") still names its sender.
+        if "@" in addr or (addr and " " not in addr) or display:
+            result.append((display, addr))
+    return result
+
+
+def _registry_addresses(name: str, value: str) -> list[tuple[str, str]]:
+    try:
+        header = _HEADERS(name, value)
+        return [(a.display_name, a.addr_spec) for a in header.addresses]
+    except Exception:  # noqa: BLE001 - the registry's parser on hostile input.
+        return []
+
+
+def _first_id(value: str | None) -> str | None:
+    if not value:
+        return None
+    found = _MSG_ID.search(value)
+    if found:
+        return f"<{found.group(1)}>"
+    bare = value.strip().split()
+    return f"<{bare[0]}>" if bare and "@" in bare[0] else None
+
+
+def _date(parser, value: str | None, defects: list[str]) -> datetime | None:
+    parsed = getattr(parser, "date", None) if parser is not None else None
+    if not isinstance(parsed, datetime) and value:
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            parsed = None
+    if parsed is None:
+        if value:
+            defects.append("unparseable-date")
+        return None
+    if parsed.tzinfo is None:
+        # RFC 5322 §3.3: "-0000" means the time is UTC with no local zone known.
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+class _Walk:
+    """Collect body texts and attachments from a compat32 MIME tree, depth first."""
+
+    def __init__(self, defects: list[str]) -> None:
+        self.defects = defects
+        self.texts: list[str] = []
+        self.htmls: list[str] = []
+        self.attachments: list[ParsedAttachment] = []
+
+    def visit(self, part: Message, top: bool = False, depth: int = 0) -> None:
+        ctype = part.get_content_type()
+        if ctype in _REPORT_DATA:
+            return
+        if depth > _MAX_DEPTH:
+            self.defects.append("nesting-too-deep")
+            return
+        self._visit(part, ctype, top, depth)
+        # Read after decoding, which adds base64 defects. Parts inside an attached message
+        # are not visited: their defects belong to that message, kept whole as a file.
+        self.defects.extend(type(d).__name__ for d in part.defects)
+        if not top:
+            self.defects.extend(header_defects(part))
+
+    def _visit(self, part: Message, ctype: str, top: bool, depth: int) -> None:
+        # A whole message that is itself message/rfc822 is a forward with no text of its own.
+        if ctype.startswith("message/"):
+            self._attach(part, ctype, _message_bytes(part))
+            return
+        if part.is_multipart():
+            if _disposition(part) == "attachment" and not top:
+                self._attach(part, ctype, _message_bytes(part))
+                return
+            for child in part.get_payload():
+                if isinstance(child, Message):
+                    self.visit(child, depth=depth + 1)
+            return
+        # A multipart whose boundary never appears stays one unparsed string. Its text cannot
+        # be told apart from MIME framing, so it is neither body nor attachment; the raw bytes
+        # keep it and the defects flag it.
+        if part.get_content_maintype() == "multipart":
+            return
+        payload = self._payload(part)
+        is_body = ctype in _BODY_TYPES and _disposition(part) != "attachment"
+        if is_body:
+            text = decode_bytes(payload, part.get_content_charset(), self.defects)
+            (self.texts if ctype == "text/plain" else self.htmls).append(text)
+        # A named inline text part is read as body and also kept as the file it names.
+        if not is_body or _filename(part):
+            self._attach(part, ctype, payload)
+
+    def _payload(self, part: Message) -> bytes:
+        cte = str(part.get("content-transfer-encoding", "7bit")).strip().lower()
+        if cte not in _KNOWN_CTE:
+            self.defects.append(f"unknown-transfer-encoding:{cte[:40]}")
+        try:
+            payload = part.get_payload(decode=True)
+        except Exception as exc:  # noqa: BLE001 - compat32 decoders on hostile input.
+            self.defects.append(f"undecodable-part:{type(exc).__name__}")
+            payload = None
+        if isinstance(payload, bytes):
+            return payload
+        raw = part.get_payload()
+        return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+
+    def _attach(self, part: Message, ctype: str, payload: bytes) -> None:
+        fallback = f"attachment-{len(self.attachments) + 1}{extension_for(ctype)}"
+        content_id = part.get("content-id")
+        self.attachments.append(
+            ParsedAttachment(
+                filename=safe_filename(_filename(part), fallback),
+                content_type=ctype,
+                payload=payload,
+                content_id=_fold(str(content_id)) if content_id else None,
+            )
+        )
+
+
+def _disposition(part: Message) -> str | None:
+    try:
+        return part.get_content_disposition()
+    except Exception:  # noqa: BLE001 - a malformed header must not stop the walk.
+        return None
+
+
+def _filename(part: Message) -> str | None:
+    """Return the part's decoded file name (RFC 2231 params, RFC 2047 words) or None."""
+    view = Message()
+    for key, value in part.raw_items():
+        if key.lower() in ("content-type", "content-disposition"):
+            # Raw 8-bit bytes in a parameter: decode them here, compat32 would make them U+FFFD.
+            view[key] = decode_header_value(str(value), words=False)
+    try:
+        name = view.get_param("filename", header="content-disposition") or view.get_param("name")
+    except Exception:  # noqa: BLE001 - broken RFC 2231 continuations.
+        name = None
+    if isinstance(name, tuple):
+        # RFC 2231 charset'lang'value: our charset fallbacks instead of compat32's U+FFFD.
+        name = decode_bytes(str(name[2]).encode("raw-unicode-escape"), name[0])
+    if not name:
+        return None
+    return _fold(decode_header_value(str(name))) or None
+
+
+def _message_bytes(part: Message) -> bytes:
+    """Serialise an attached message or container back to bytes."""
+    inner = part.get_payload()
+    if isinstance(inner, list) and len(inner) == 1 and part.get_content_type().startswith("message/"):
+        inner = inner[0]
+    target = inner if isinstance(inner, Message) else part
+    try:
+        return target.as_bytes(policy=_EML_POLICY)
+    except Exception:  # noqa: BLE001 - generator on broken trees.
+        return str(target).encode("utf-8", "surrogateescape")
