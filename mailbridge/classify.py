@@ -5,11 +5,14 @@ RFC 3834 and what real servers do: automatic mail is recognised so it is never a
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from mailbridge.parse import ParsedMessage
 
 AUTOMATIC_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
+# A dot-atom address (RFC 5322 §3.4.1) that we can write into a header as it is; anything else gets no automatic mail.
+REPLYABLE_ADDRESS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 DAEMON_LOCAL_PARTS = {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"}
 
 
@@ -32,6 +35,9 @@ def is_bounce(parsed: ParsedMessage) -> bool:
 def is_automatic(parsed: ParsedMessage) -> bool:
     """Tell whether the message was sent by a program (RFC 3834 §5 and common practice)."""
     headers = parsed.headers
+    # RFC 6522: every multipart/report (feedback reports, read receipts, DSNs) is written by a program.
+    if "multipart/report" in headers.get("content-type", "").lower():
+        return True
     auto_submitted = headers.get("auto-submitted", "no").strip().lower()
     if auto_submitted and not auto_submitted.startswith("no"):
         return True
@@ -58,4 +64,4 @@ def classify(parsed: ParsedMessage, own_addresses: frozenset[str]) -> MessageKin
 
 def may_auto_reply(kind: MessageKind, parsed: ParsedMessage) -> bool:
     """Tell whether an automatic answer (receipt, notice) may go to this message's sender."""
-    return kind is MessageKind.CUSTOMER and bool(parsed.from_addr)
+    return kind is MessageKind.CUSTOMER and bool(REPLYABLE_ADDRESS.match(parsed.from_addr or ""))

@@ -85,3 +85,82 @@ def test_corpus_fields_match_at_least_the_floors(corpus_run):
     below = {name: (totals.get(name, (0, 0))[0], floor) for name, floor in FLOORS.items()
              if totals.get(name, (0, 0))[0] < floor}
     assert below == {}, f"fields below their floor (matched, floor): {below}"
+
+
+# Storage leg: the same messages through intake into SQLite, as the poller would hand them over.
+NO_RECEIPT_FLOOR = 34  # messages the manifest says must never be answered (RFC 3834) that got no receipt
+THREAD_FLOOR = 9  # thread groups of the manifest that ended up in exactly one ticket
+
+
+@pytest.fixture(scope="module")
+def stored_corpus(tmp_path_factory):
+    """Run every corpus message through intake.accept into a fresh SQLite store."""
+    from mailbridge.app import build_app
+    from mailbridge.clock import FixedClock
+    from mailbridge.config import load_settings
+    from mailbridge.ingest.imap_source import RawMail
+    from mailbridge.ingest.intake import accept
+
+    folder = tmp_path_factory.mktemp("corpus-store")
+    config = folder / "mailbridge.toml"
+    config.write_text(
+        '[database]\nurl = "sqlite:///corpus.db"\n[support]\nfrom_address = "support@shop.example"\n'
+        '[smtp]\nhost = "127.0.0.1"\n[[mailboxes]]\nname = "corpus"\nhost = "127.0.0.1"\n'
+    )
+    app = build_app(load_settings(config), clock=FixedClock())
+    entries = load_manifest(CORPUS)
+    outcomes = {}
+    for uid, entry in enumerate(entries, start=1):
+        mail = RawMail("corpus", "INBOX", 1, uid, read_as_imap(CORPUS, entry))
+        outcomes[entry["id"]] = (mail, accept(app, mail, app.clock.now()))
+    return app, entries, outcomes
+
+
+def test_every_corpus_message_is_stored_once_with_its_raw_bytes(stored_corpus):
+    from sqlmodel import Session, select
+
+    from mailbridge.models import Message
+
+    app, entries, outcomes = stored_corpus
+    with Session(app.engine) as session:
+        rows = {m.id: m for m in session.exec(select(Message))}
+    # Byte-identical files are one message delivered twice: kept once, and both UIDs point at it.
+    for mail, result in outcomes.values():
+        assert rows[result.message_row_id].raw == mail.raw
+    distinct = len({mail.raw for mail, _ in outcomes.values()})
+    assert len(rows) == distinct
+    flagged = sum(1 for m in rows.values() if m.is_malformed)
+    print(f"\nstored {len(rows)} distinct corpus messages of {len(entries)} files, {flagged} flagged malformed")
+
+
+def test_mail_that_must_not_be_answered_gets_no_receipt(stored_corpus):
+    from sqlmodel import Session, select
+
+    from mailbridge.models import Message, OutboxMail
+
+    app, entries, outcomes = stored_corpus
+    with Session(app.engine) as session:
+        answered = {key.split(":")[2] for key in session.exec(select(OutboxMail.dedupe_key))}
+    must_not = [e for e in entries if e["expect"].get("may_auto_reply") is False]
+    silent = [e for e in must_not if str(outcomes[e["id"]][1].message_row_id) not in answered]
+    wrongly = sorted(e["id"] for e in must_not if e not in silent)
+    print(f"\nno receipt for {len(silent)}/{len(must_not)} messages that must not be answered; answered: {wrongly}")
+    assert len(silent) >= NO_RECEIPT_FLOOR
+
+
+def test_manifest_threads_land_in_one_ticket(stored_corpus):
+    from sqlmodel import Session, select
+
+    from mailbridge.models import Message
+
+    app, entries, outcomes = stored_corpus
+    with Session(app.engine) as session:
+        ticket_of = {m.id: m.ticket_id for m in session.exec(select(Message))}
+    groups: dict[str, set] = {}
+    for entry in entries:
+        thread = entry["expect"].get("thread")
+        if thread is not None and entry["expect"].get("thread_size", 2) > 1:
+            groups.setdefault(str(thread), set()).add(ticket_of[outcomes[entry["id"]][1].message_row_id])
+    whole = sum(1 for tickets in groups.values() if len(tickets) == 1 and None not in tickets)
+    print(f"\nthreads kept in one ticket: {whole}/{len(groups)}")
+    assert whole >= THREAD_FLOOR

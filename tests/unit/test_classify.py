@@ -52,3 +52,14 @@ def test_our_loop_header_is_an_echo():
 def test_mail_without_sender_gets_no_auto_reply():
     message = parsed(from_addr=None)
     assert not may_auto_reply(classify(message, OURS), message)
+
+
+def test_sender_address_we_cannot_write_safely_gets_no_auto_reply():
+    message = parsed(from_addr='"big bug bb"@bug.com')
+    assert not may_auto_reply(classify(message, OURS), message)
+
+
+@pytest.mark.parametrize("report_type", ["feedback-report", "disposition-notification"])
+def test_other_reports_are_automatic(report_type):
+    message = parsed(headers={"content-type": f"multipart/report; report-type={report_type}"})
+    assert classify(message, OURS) is MessageKind.AUTO_REPLY
