@@ -50,7 +50,7 @@ def upgrade_schema(engine: Engine) -> None:
     try:
         with engine.begin() as connection:
             config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            command.upgrade(config, "heads")
     except OperationalError as exc:
         reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
         raise ConfigError(f"[database] url: cannot open {engine.url.render_as_string()}: {reason}") from None

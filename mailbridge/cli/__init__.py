@@ -40,6 +40,8 @@ def root(
     state.config_path = config
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    # mail-parser logs a warning for every non-text part; those are normal attachments to us.
+    logging.getLogger("mailparser").setLevel(logging.ERROR)
 
 
 def main() -> None:
