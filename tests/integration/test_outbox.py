@@ -1,0 +1,108 @@
+"""The outbox against a real SMTP server: retries with backoff, permanent failures held, nothing lost."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from email import message_from_bytes, policy
+
+from sqlmodel import Session, select
+
+from mailbridge import db, outbox
+from mailbridge.models import OutboxMail, TicketEvent
+from mailbridge.scheduler import deliver_until_idle
+from mailbridge.smtp_sender import SmtpSender
+from tests.conftest import SUPPORT_USER, customer_mail, run_once
+
+
+def outbox_rows(app) -> list[OutboxMail]:
+    with Session(app.engine) as session:
+        return list(session.exec(select(OutboxMail).order_by(OutboxMail.id)))
+
+
+def deliver(app):
+    return asyncio.run(deliver_until_idle(app))
+
+
+def test_temporary_smtp_failure_is_retried_later(make_app, dovecot, sink, mailbox, clock):
+    app = make_app()
+    dovecot.append(SUPPORT_USER, mailbox, customer_mail())
+    sink.fail_next("RCPT", 451)
+    run_once(app)
+    [row] = outbox_rows(app)
+    assert (row.status, row.attempts) == ("queued", 1) and row.last_error.startswith("451")
+    assert sink.messages == []
+    deliver(app)
+    assert sink.messages == []
+    clock.advance(minutes=1)
+    deliver(app)
+    assert len(sink.messages) == 1 and outbox_rows(app)[0].status == "sent"
+
+
+def test_permanent_smtp_failure_is_held_and_recorded_on_the_ticket(make_app, dovecot, sink, mailbox, clock):
+    app = make_app()
+    dovecot.append(SUPPORT_USER, mailbox, customer_mail())
+    sink.fail_next("RCPT", 550)
+    run_once(app)
+    [row] = outbox_rows(app)
+    assert row.status == "held" and row.last_error.startswith("550")
+    with Session(app.engine) as session:
+        kinds = [e.kind for e in session.exec(select(TicketEvent).where(TicketEvent.ticket_id == row.ticket_id))]
+    assert "mail_failed" in kinds
+    clock.advance(days=1)
+    deliver(app)
+    assert sink.messages == []
+
+
+def test_held_mail_is_sent_after_outbox_retry(make_app, dovecot, sink, mailbox, clock):
+    app = make_app()
+    dovecot.append(SUPPORT_USER, mailbox, customer_mail())
+    sink.fail_next("DATA", 554)
+    run_once(app)
+    [row] = outbox_rows(app)
+    with db.transaction(app.engine) as session:
+        outbox.requeue(session=session, outbox_id=row.id, now=clock.now())
+    deliver(app)
+    assert len(sink.messages) == 1
+
+
+def test_smtp_server_down_delays_mail_and_loses_none(make_app, dovecot, sink, mailbox, clock):
+    app = make_app(smtp_port=1)  # nothing listens on port 1 of loopback: connection refused
+    dovecot.append(SUPPORT_USER, mailbox, customer_mail())
+    run_once(app)
+    for _ in range(6):
+        clock.advance(minutes=12)
+        deliver(app)
+    [row] = outbox_rows(app)
+    assert row.status == "queued" and row.attempts >= 4
+    app.sender = SmtpSender(replace(app.settings.smtp.connection, port=sink.port))  # the server is back
+    clock.advance(hours=2)
+    deliver(app)
+    assert len(sink.messages) == 1 and outbox_rows(app)[0].status == "sent"
+
+
+def test_attempt_left_sending_by_a_crash_is_resent_identically_after_the_lease(make_app, dovecot, sink, mailbox, clock):
+    app = make_app()
+    dovecot.append(SUPPORT_USER, mailbox, customer_mail())
+    run_once(app)
+    [first] = sink.messages
+    with db.transaction(app.engine) as session:
+        row = session.get(OutboxMail, outbox_rows(app)[0].id)
+        row.status, row.last_attempt_at = "sending", clock.now()  # as if the process died mid-send
+    deliver(app)
+    assert len(sink.messages) == 1
+    clock.advance(minutes=11)
+    deliver(app)
+    assert len(sink.messages) == 2 and sink.messages[1].data == first.data
+
+
+def test_enqueue_twice_with_one_key_writes_one_row(make_app, dovecot, sink, mailbox, clock):
+    app = make_app()
+    dovecot.append(SUPPORT_USER, mailbox, customer_mail())
+    run_once(app)
+    [row] = outbox_rows(app)
+    mail = message_from_bytes(row.raw, policy=policy.default)
+    with db.transaction(app.engine) as session:
+        again = outbox.enqueue(session=session, mail=mail, dedupe_key=row.dedupe_key, kind="receipt",
+                               ticket_id=row.ticket_id, now=clock.now())
+    assert again.id == row.id and len(outbox_rows(app)) == 1

@@ -1,0 +1,192 @@
+"""An SMTP sink on 127.0.0.1 (aiosmtpd Controller) for the outbox tests and the demo script.
+
+`start_smtp_sink()` records every accepted envelope in `SmtpSink.messages`. Tests can make the
+next MAIL, RCPT or DATA fail once (`fail_next`), drop the next connection, require AUTH or offer
+STARTTLS. With `deliver_to=<DovecotServer>` each accepted message is also appended to every
+recipient's INBOX there (users are created on first use), so a demo can read receipts over IMAP.
+"""
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import TYPE_CHECKING
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from .util import HOST, free_port
+
+if TYPE_CHECKING:
+    from .certs import Certs
+    from .dovecot import DovecotServer
+
+COMMANDS = ("MAIL", "RCPT", "DATA")
+
+
+@dataclass(frozen=True)
+class ReceivedMail:
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        """Parse data with the modern email policy."""
+        return email.message_from_bytes(self.data, policy=email.policy.default)
+
+
+class _Handler:
+    """aiosmtpd handler: records envelopes, injects one-shot failures, optionally delivers."""
+
+    def __init__(self, sink: SmtpSink):
+        self.sink = sink
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        """Drop the connection, fail once, or accept the sender."""
+        if self.sink._take_drop():
+            server.transport.abort()  # no reply at all, like a crashed relay
+            return "421 connection dropped"
+        failure = self.sink._take_failure("MAIL")
+        if failure:
+            return failure
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        """Fail once or accept the recipient."""
+        failure = self.sink._take_failure("RCPT")
+        if failure:
+            return failure
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        """Fail once, or deliver (if asked) and record the message."""
+        failure = self.sink._take_failure("DATA")
+        if failure:
+            return failure
+        data = envelope.original_content or envelope.content
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogateescape")
+        mail = ReceivedMail(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(data))
+        if self.sink.deliver_to is not None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self.sink._deliver, mail)
+            except Exception as exc:  # tell the client instead of a bare 500
+                return f"451 4.3.0 IMAP delivery failed: {exc}"
+        with self.sink._lock:
+            self.sink.messages.append(mail)
+        return "250 Message accepted"
+
+
+class SmtpSink:
+    """A running sink: host, port, received messages and failure knobs."""
+
+    def __init__(self, deliver_to: DovecotServer | None = None):
+        self.host = HOST
+        self.port = 0
+        self.messages: list[ReceivedMail] = []
+        self.deliver_to = deliver_to
+        self._lock = threading.Lock()
+        self._failures: dict[str, str] = {}
+        self._drop_next = False
+        self._controller: Controller | None = None
+
+    def clear(self) -> None:
+        """Forget received messages and pending failures."""
+        with self._lock:
+            self.messages.clear()
+            self._failures.clear()
+            self._drop_next = False
+
+    def fail_next(self, command: str, code: int, text: str = "Injected failure") -> None:
+        """Answer the next MAIL, RCPT or DATA with `code text`, once."""
+        command = command.upper()
+        if command not in COMMANDS:
+            raise ValueError(f"command must be one of {COMMANDS}, not {command!r}")
+        with self._lock:
+            self._failures[command] = f"{code} {text}"
+
+    def drop_next_connection(self) -> None:
+        """Close the connection without a reply at the next MAIL, once."""
+        with self._lock:
+            self._drop_next = True
+
+    def wait_for(self, count: int, timeout: float = 5) -> list[ReceivedMail]:
+        """Wait until at least count messages arrived and return them; raise TimeoutError if not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if len(self.messages) >= count:
+                    return list(self.messages)
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"smtp sink got {len(self.messages)} of {count} messages in {timeout}s")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        """Stop the Controller thread."""
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def _take_failure(self, command: str) -> str | None:
+        """Pop the pending reply for command, if any."""
+        with self._lock:
+            return self._failures.pop(command, None)
+
+    def _take_drop(self) -> bool:
+        """Return and reset the drop-next-connection flag."""
+        with self._lock:
+            drop, self._drop_next = self._drop_next, False
+            return drop
+
+    def _deliver(self, mail: ReceivedMail) -> None:
+        """IMAP APPEND mail to each recipient's INBOX, creating the user first."""
+        for rcpt in mail.rcpt_tos:
+            user = rcpt.lower()
+            self.deliver_to.add_user(user)
+            self.deliver_to.append(user, "INBOX", mail.data)
+
+
+class _QuietController(Controller):
+    """Controller that hides aiosmtpd's per-connection warning about AUTH without TLS on loopback."""
+
+    def factory(self):
+        """Build the SMTP protocol with the warning filtered."""
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            return super().factory()
+
+
+def _authenticator(username: str, password: str):
+    """Return an aiosmtpd authenticator accepting exactly username/password."""
+    def check(server, session, envelope, mechanism, auth_data):
+        ok = (isinstance(auth_data, LoginPassword)
+              and auth_data.login.decode() == username and auth_data.password.decode() == password)
+        return AuthResult(success=ok, handled=False)
+    return check
+
+
+def start_smtp_sink(deliver_to: DovecotServer | None = None, tls: Certs | None = None,
+                    require_auth: tuple[str, str] | None = None, port: int | None = None) -> SmtpSink:
+    """Start a sink on a free (or the given) 127.0.0.1 port (STARTTLS if tls, AUTH required if require_auth)."""
+    sink = SmtpSink(deliver_to)
+    options: dict = {}
+    if tls is not None:
+        options["tls_context"] = tls.server_context()
+    if require_auth is not None:
+        options.update(authenticator=_authenticator(*require_auth), auth_required=True,
+                       auth_require_tls=False)
+    sink.port = port or free_port()
+    controller = _QuietController(_Handler(sink), hostname=HOST, port=sink.port, ready_timeout=5, **options)
+    controller.start()
+    sink._controller = controller
+    return sink
