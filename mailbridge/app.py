@@ -9,14 +9,16 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from jinja2 import Environment
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from mailbridge import db
 from mailbridge.clock import Clock, system_clock
 from mailbridge.config import MailboxSettings, Settings
+from mailbridge.dkim_sign import DkimSigner
 from mailbridge.ingest.imap_source import ImapSource
 from mailbridge.models import Contact
 from mailbridge.smtp_sender import MailSender, SmtpSender
@@ -32,6 +34,7 @@ class App:
     templates: Environment
     open_source: Callable[[MailboxSettings], ImapSource]
     sender: MailSender
+    signer: DkimSigner
     contact_ids: dict[str, int] = field(default_factory=dict)  # contact name -> id
 
     @property
@@ -60,6 +63,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None, upgrade: bool =
         templates=make_environment(settings.templates_dir),
         open_source=ImapSource,
         sender=SmtpSender(settings.smtp.connection),
+        signer=DkimSigner(settings.dkim),
     )
     if upgrade:
         db.upgrade_schema(engine)
@@ -74,13 +78,27 @@ def ensure_contacts(app: App) -> dict[str, int]:
     ids: dict[str, int] = {}
     with db.transaction(app.engine) as session:
         for mailbox in app.settings.mailboxes:
-            contact = session.exec(select(Contact).where(Contact.name == mailbox.contact)).first()
-            if contact is None:
-                username = (mailbox.connection.username or "").lower()
-                slug = re.sub(r"[^a-z0-9]+", "-", mailbox.contact.lower()).strip("-") or "support"
-                email = username if "@" in username else f"{slug}@{domain}"
-                contact = Contact(name=mailbox.contact, email=email, created_at=now)
-                session.add(contact)
-                session.flush()
+            contact = _find_or_create_contact(session, mailbox.contact, mailbox.connection.username, domain, now)
             ids[mailbox.contact] = contact.id
     return ids
+
+
+def ensure_contact(app: App, name: str) -> int:
+    """Create one Contact by name when missing (for mail from outside any mailbox); return its id."""
+    domain = app.settings.support.from_address.rpartition("@")[2]
+    with db.transaction(app.engine) as session:
+        contact_id = _find_or_create_contact(session, name, None, domain, app.clock.now()).id
+    app.contact_ids[name] = contact_id
+    return contact_id
+
+
+def _find_or_create_contact(session: Session, name: str, username: str | None, domain: str, now: datetime) -> Contact:
+    contact = session.exec(select(Contact).where(Contact.name == name)).first()
+    if contact is None:
+        username = (username or "").lower()
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "support"
+        email = username if "@" in username else f"{slug}@{domain}"
+        contact = Contact(name=name, email=email, created_at=now)
+        session.add(contact)
+        session.flush()
+    return contact

@@ -35,6 +35,7 @@ class OutgoingDraft:
     references: tuple[str, ...]
     auto_submitted: str | None  # RFC 3834: "auto-replied", "auto-generated", or None for a person's answer
     instance_id: str
+    reply_to: str | None = None  # the ticket's signed address, so replies thread by token
 
 
 def clean_header_text(value: str, limit: int = MAX_SUBJECT) -> str:
@@ -84,6 +85,8 @@ def compose(draft: OutgoingDraft, message_id: str, now: datetime) -> EmailMessag
         message["Auto-Submitted"] = draft.auto_submitted
         message["X-Auto-Response-Suppress"] = "All"
         message["Precedence"] = "auto_reply"
+    if draft.reply_to:
+        message["Reply-To"] = make_address(draft.from_name, draft.reply_to)
     message["X-Mailbridge-Loop"] = draft.instance_id
     message.set_content(draft.body.text)
     message.add_alternative(draft.body.html, subtype="html")

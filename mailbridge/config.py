@@ -6,16 +6,23 @@ in the TOML. Every error names the file, the key, the value and what was expecte
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from mailbridge.dkim_sign import DkimKey
+from mailbridge.config_rules import DEFAULT_ORDER_NUMBER_REGEX, SLA_KEYS, RoutingRule, SlaSettings, read_regex, read_routing, read_sla
 from mailbridge.errors import ConfigError
+from mailbridge.loop_guard import AutoMailLimits
 
 SECURITY_MODES = ("ssl", "starttls", "plain")
 INITIAL_SYNC_MODES = ("new-only", "import-silently", "import")
+DEFAULT_MAX_MESSAGE_BYTES = 25 * 1024 * 1024
+AFTER_SYNC_MODES = ("seen", "keep", "delete")  # plus "move:FOLDER"
+TLS_VERSIONS = ("1.2", "1.3")
 DEFAULT_PORTS = {"imap": {"ssl": 993, "starttls": 143, "plain": 143}, "smtp": {"ssl": 465, "starttls": 587, "plain": 25}}
 
 
@@ -40,15 +47,30 @@ class ConnectionSettings:
     username: str | None
     password: Secret | None
     timeout_seconds: float
+    allow_insecure: bool = False  # plaintext to a host that is not loopback
+    client_cert_file: str | None = None
+    client_key_file: str | None = None
+    tls_min_version: str = "1.2"
 
 
 @dataclass(frozen=True)
 class MailboxSettings:
     name: str
     connection: ConnectionSettings
-    folder: str
+    folders: tuple[str, ...]
     contact: str
     initial_sync: str
+    after_sync: str = "seen"  # "seen" | "keep" | "delete" | "move:FOLDER"
+    create_tickets_for_unknown: bool = True
+    unknown_folder: str | None = None  # where unknown mail goes when create_tickets_for_unknown is false
+    idle_timeout_seconds: float = 25 * 60.0
+    alert_after_minutes: float = 30.0
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # larger mail is stored raw, flagged, never parsed
+
+    @property
+    def folder(self) -> str:
+        """The first folder: the one a single-folder caller reads."""
+        return self.folders[0]
 
 
 @dataclass(frozen=True)
@@ -67,6 +89,11 @@ class SupportSettings:
     from_address: str
     ticket_subject_format: str
     default_locale: str
+    admin_address: str | None = None  # where mailbox alerts go; none: alerts are only logged
+    secret: Secret | None = None  # signs reply tokens (support+<token>@...); none: no signed Reply-To
+    reopen_window_days: int = 30  # a reply to a ticket closed longer ago opens a new, linked ticket
+    auto_close_days: int = 5  # a ticket waiting on the customer this long closes itself
+    order_number_regex: str = DEFAULT_ORDER_NUMBER_REGEX  # group 1 (else the match) is the order number
 
 
 @dataclass(frozen=True)
@@ -84,7 +111,11 @@ class Settings:
     smtp: SmtpSettings
     mailboxes: tuple[MailboxSettings, ...]
     schedule: ScheduleSettings
+    limits: AutoMailLimits
     templates_dir: Path | None  # site overrides, searched before the shipped templates/
+    dkim: tuple[DkimKey, ...] = ()
+    sla: SlaSettings = SlaSettings()
+    routing: tuple[RoutingRule, ...] = ()
 
 
 class _Section:
@@ -190,14 +221,77 @@ def _connection(section: _Section, kind: str) -> ConnectionSettings:
     )
 
 
-def _mailbox(path: Path, index: int, table: Any) -> MailboxSettings:
-    section = _Section(path, f"mailboxes.{index}", table,
-                       CONNECTION_KEYS | {"name", "folder", "contact", "initial_sync"})
+IMAP_CONNECTION_KEYS = {"allow_insecure", "client_cert_file", "client_key_file", "tls_min_version"}
+MAILBOX_KEYS = {"name", "folder", "folders", "contact", "initial_sync", "after_sync", "create_tickets_for_unknown",
+                "unknown_folder", "idle_timeout_seconds", "alert_after_minutes", "max_message_bytes"}
+
+
+def _existing_file(section: _Section, key: str) -> str | None:
+    value = section.text(key)
+    if value is None:
+        return None
+    resolved = section.relative_path(value)
+    if not resolved.is_file():
+        section.fail(key, "expected an existing PEM file", value)
+    return str(resolved)
+
+
+def is_loopback(host: str) -> bool:
+    """Return True for localhost and loopback addresses, where plaintext never leaves the machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _imap_connection(section: _Section) -> ConnectionSettings:
     connection = _connection(section, "imap")
+    allow_insecure = section.boolean("allow_insecure", False)
+    if connection.security == "plain" and not allow_insecure and not is_loopback(connection.host):
+        section.fail("security", f'expected "ssl" or "starttls" for the non-loopback host {connection.host!r} '
+                     '(or allow_insecure = true)', "plain")
+    cert_file, key_file = _existing_file(section, "client_cert_file"), _existing_file(section, "client_key_file")
+    if key_file and not cert_file:
+        section.fail("client_key_file", "expected client_cert_file to be set as well", key_file)
+    return replace(connection, allow_insecure=allow_insecure, client_cert_file=cert_file, client_key_file=key_file,
+                   tls_min_version=section.choice("tls_min_version", TLS_VERSIONS, "1.2"))
+
+
+def _folders(section: _Section) -> tuple[str, ...]:
+    if "folder" in section.table and "folders" in section.table:
+        section.fail("folders", "expected either folder or folders, not both", section.table["folders"])
+    if "folders" not in section.table:
+        return (section.text("folder", "INBOX"),)
+    value = section.table["folders"]
+    if (not isinstance(value, list) or not value or len(set(map(str, value))) != len(value)
+            or not all(isinstance(f, str) and f.strip() for f in value)):
+        section.fail("folders", 'expected a list of distinct folder names like ["INBOX", "Orders"]', value)
+    return tuple(f.strip() for f in value)
+
+
+def _after_sync(section: _Section) -> str:
+    value = section.text("after_sync", "seen")
+    if value not in AFTER_SYNC_MODES and not (value.startswith("move:") and value[5:].strip()):
+        section.fail("after_sync", 'expected "seen" | "keep" | "delete" | "move:FOLDER"', value)
+    return value
+
+
+def _mailbox(path: Path, index: int, table: Any) -> MailboxSettings:
+    section = _Section(path, f"mailboxes.{index}", table, CONNECTION_KEYS | IMAP_CONNECTION_KEYS | MAILBOX_KEYS)
+    connection = _imap_connection(section)
     return MailboxSettings(
         name=section.text("name", required=True),
         connection=connection,
-        folder=section.text("folder", "INBOX"),
+        folders=_folders(section),
+        after_sync=_after_sync(section),
+        create_tickets_for_unknown=section.boolean("create_tickets_for_unknown", True),
+        unknown_folder=section.text("unknown_folder"),
+        # RFC 2177: servers may drop an IDLE after 30 minutes, so it is re-issued before 29.
+        idle_timeout_seconds=_bounded(section, "idle_timeout_seconds", 25 * 60.0, 10.0, 29 * 60.0),
+        alert_after_minutes=section.number("alert_after_minutes", 30.0, 1.0),
+        max_message_bytes=section.integer("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES, 1, 2**31 - 1),
         contact=section.text("contact", "Customer service"),
         initial_sync=section.choice("initial_sync", INITIAL_SYNC_MODES, "new-only"),
     )
@@ -213,12 +307,24 @@ def _database(path: Path, table: Any) -> DatabaseSettings:
     return DatabaseSettings(url=url)
 
 
+def _bounded(section: _Section, key: str, default: float, low: float, high: float) -> float:
+    value = section.number(key, default, low)
+    if value > high:
+        section.fail(key, f"expected a number {low:g}-{high:g}", value)
+    return value
+
+
 def _support(path: Path, table: Any) -> SupportSettings:
     section = _Section(path, "support", table,
-                       {"from_name", "from_address", "ticket_subject_format", "default_locale"})
+                       {"from_name", "from_address", "ticket_subject_format", "default_locale", "admin_address",
+                        "secret_env", "secret_file", "secret", "reopen_window_days", "auto_close_days",
+                        "order_number_regex"})
     address = section.text("from_address", required=True)
     if "@" not in address or any(c in address for c in " \r\n<>"):
         section.fail("from_address", "expected an email address like support@shop.example", address)
+    admin = section.text("admin_address")
+    if admin and ("@" not in admin or any(c in admin for c in " \r\n<>")):
+        section.fail("admin_address", "expected an email address like admin@shop.example", admin)
     subject_format = section.text("ticket_subject_format", "[#{number}] {subject}")
     if "{number}" not in subject_format or "{subject}" not in subject_format:
         section.fail("ticket_subject_format", "expected a format containing {number} and {subject}", subject_format)
@@ -227,6 +333,11 @@ def _support(path: Path, table: Any) -> SupportSettings:
         from_address=address.lower(),
         ticket_subject_format=subject_format,
         default_locale=section.text("default_locale", "en"),
+        admin_address=admin.lower() if admin else None,
+        secret=section.secret("secret"),
+        reopen_window_days=section.integer("reopen_window_days", 30, 0, 3650),
+        auto_close_days=section.integer("auto_close_days", 5, 1, 3650),
+        order_number_regex=read_regex(section, "order_number_regex", DEFAULT_ORDER_NUMBER_REGEX),
     )
 
 
@@ -240,7 +351,34 @@ def _schedule(path: Path, table: Any) -> ScheduleSettings:
     )
 
 
-TOP_LEVEL = {"database", "support", "smtp", "mailboxes", "schedule", "templates_dir"}
+def _limits(path: Path, table: Any) -> AutoMailLimits:
+    section = _Section(path, "limits", table, {"max_auto_replies_per_address_per_day",
+                                               "max_auto_mails_per_ticket_per_10_minutes", "flood_messages_per_10_minutes"})
+    return AutoMailLimits(
+        per_address_per_day=section.integer("max_auto_replies_per_address_per_day", 10, 1, 10_000),
+        per_ticket_burst=section.integer("max_auto_mails_per_ticket_per_10_minutes", 10, 1, 10_000),
+        flood_messages=section.integer("flood_messages_per_10_minutes", 15, 1, 100_000),
+    )
+
+
+def _dkim(path: Path, tables: Any) -> tuple[DkimKey, ...]:
+    if not isinstance(tables, list):
+        raise ConfigError(f"{path}: dkim: expected [[dkim]] tables, got {tables!r}")
+    keys = []
+    for index, table in enumerate(tables):
+        section = _Section(path, f"dkim.{index}", table, {"domain", "selector", "private_key_file"})
+        key_file = section.relative_path(section.text("private_key_file", required=True))
+        try:
+            pem = key_file.read_bytes()
+        except OSError as exc:
+            section.fail("private_key_file", f"expected a readable PEM private key ({exc.strerror})", str(key_file))
+        if b"PRIVATE KEY" not in pem:
+            section.fail("private_key_file", "expected a PEM private key", str(key_file))
+        keys.append(DkimKey(section.text("domain", required=True).lower(), section.text("selector", required=True), pem))
+    return tuple(keys)
+
+
+TOP_LEVEL = {"database", "support", "smtp", "mailboxes", "schedule", "templates_dir", "limits", "dkim", "sla", "routing"}
 
 
 def load_settings(path: Path) -> Settings:
@@ -282,7 +420,11 @@ def load_settings(path: Path) -> Settings:
         smtp=SmtpSettings(connection=_connection(smtp_section, "smtp")),
         mailboxes=parsed_mailboxes,
         schedule=_schedule(path, document.get("schedule", {})),
+        limits=_limits(path, document.get("limits", {})),
+        dkim=_dkim(path, document.get("dkim", [])),
         templates_dir=top.relative_path(templates_dir) if templates_dir else None,
+        sla=read_sla(_Section(path, "sla", document.get("sla", {}), SLA_KEYS)),
+        routing=read_routing(path, document.get("routing", []), _Section),
     )
 
 
@@ -300,6 +442,8 @@ def masked(settings: Settings) -> dict[str, Any]:
     def plain(value: Any) -> Any:
         if isinstance(value, Secret):
             return f"<masked, from {value.source}>"
+        if isinstance(value, bytes):
+            return "<masked>"
         if isinstance(value, Path):
             return str(value)
         if isinstance(value, tuple):

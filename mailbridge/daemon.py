@@ -1,4 +1,10 @@
-"""`mailbridge run`: build the app, start the APScheduler jobs, stop cleanly on SIGTERM/SIGINT."""
+"""`mailbridge run`: build the app, poll each mailbox in its own loop (woken by IDLE), send the outbox on
+an APScheduler job, and stop cleanly on SIGTERM/SIGINT.
+
+Each mailbox loop polls, then waits `poll_interval_seconds` or until its IDLE watcher reports new
+mail. After a failure the loop waits out the backoff (kept in memory here, and shown in
+MailboxHealth for `mailbridge status`), and wakes are ignored until then.
+"""
 
 from __future__ import annotations
 
@@ -9,28 +15,83 @@ import signal
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from mailbridge.app import App
-from mailbridge.scheduler import deliver_outbox, poll_mailboxes, safe_job
+from mailbridge.config import MailboxSettings
+from mailbridge.ingest.idle import IdleWatcher, start_watchers
+from mailbridge.scheduler import deliver_outbox, poll_one_job, safe_job
 
 log = logging.getLogger(__name__)
 
 
+class Daemon:
+    """The running daemon; `run()` until `stop()` (callable from any thread)."""
+
+    def __init__(self, app: App):
+        self.app = app
+        self.watchers: list[IdleWatcher] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping: asyncio.Event | None = None
+        self._wakes: dict[str, asyncio.Event] = {}
+
+    async def run(self) -> None:
+        """Run the mailbox loops, the IDLE watchers and the outbox job until stopped."""
+        self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
+        mailboxes = self.app.settings.mailboxes
+        self._wakes = {m.name: asyncio.Event() for m in mailboxes}
+        scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1})
+        scheduler.add_job(safe_job, "interval", args=(self.app, deliver_outbox, "deliver_outbox"),
+                          seconds=self.app.settings.schedule.outbox_interval_seconds, id="deliver_outbox")
+        loops = [asyncio.create_task(self._poll_loop(m)) for m in mailboxes]
+        self.watchers = start_watchers(self.app.open_source, mailboxes, self._wake_callback)
+        await safe_job(self.app, deliver_outbox, "deliver_outbox")
+        scheduler.start()
+        log.info("daemon started mailboxes=%d", len(mailboxes))
+        await self._stopping.wait()
+        log.info("stopping: waiting for running jobs")
+        for watcher in self.watchers:
+            watcher.stop()
+        await asyncio.gather(*loops)
+        scheduler.shutdown(wait=True)
+        await asyncio.to_thread(lambda: [w.join(timeout=5) for w in self.watchers])
+
+    def stop(self) -> None:
+        """Ask the daemon to stop; safe from signal handlers and other threads."""
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+
+    def _wake_callback(self, mailbox_name: str):
+        event = self._wakes[mailbox_name]
+
+        def wake() -> None:
+            try:
+                self._loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # the loop has closed: the daemon is gone
+                pass
+
+        return wake
+
+    async def _poll_loop(self, mailbox: MailboxSettings) -> None:
+        wake = self._wakes[mailbox.name]
+        while not self._stopping.is_set():
+            wake.clear()
+            outcome = await poll_one_job(self.app, mailbox)
+            if outcome.retry_after is not None:
+                await self._pause(outcome.retry_after.total_seconds(), None)
+            else:
+                await self._pause(self.app.settings.schedule.poll_interval_seconds, wake)
+
+    async def _pause(self, seconds: float, wake: asyncio.Event | None) -> None:
+        waiters = [asyncio.create_task(self._stopping.wait())]
+        if wake is not None:
+            waiters.append(asyncio.create_task(wake.wait()))
+        _done, pending = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+
+
 async def serve(app: App) -> None:
-    """Run the poll and outbox jobs until a stop signal arrives."""
-    stop = asyncio.Event()
+    """Run the daemon until SIGTERM or SIGINT."""
+    daemon = Daemon(app)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    schedule = app.settings.schedule
-    scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1})
-    scheduler.add_job(safe_job, "interval", args=(app, poll_mailboxes, "poll_mailboxes"),
-                      seconds=schedule.poll_interval_seconds, id="poll_mailboxes")
-    scheduler.add_job(safe_job, "interval", args=(app, deliver_outbox, "deliver_outbox"),
-                      seconds=schedule.outbox_interval_seconds, id="deliver_outbox")
-    await safe_job(app, poll_mailboxes, "poll_mailboxes")
-    await safe_job(app, deliver_outbox, "deliver_outbox")
-    scheduler.start()
-    log.info("daemon started mailboxes=%d", len(app.settings.mailboxes))
-    await stop.wait()
-    log.info("stopping: waiting for running jobs")
-    scheduler.shutdown(wait=True)
-    await asyncio.sleep(0)
+        loop.add_signal_handler(signum, daemon.stop)
+    await daemon.run()

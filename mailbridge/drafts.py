@@ -9,6 +9,7 @@ from mailbridge.config import SupportSettings
 from mailbridge.lifecycle import MailKind
 from mailbridge.models import Customer, Ticket
 from mailbridge.parse import ParsedMessage
+from mailbridge.reply_tokens import CUSTOMER, make_token, reply_address
 from mailbridge.templates import render
 from mailbridge.ticket_numbers import format_subject
 
@@ -18,15 +19,34 @@ def reference_line(number: str) -> str:
     return f"Ticket: [#{number}]"
 
 
+def ticket_reply_address(ticket: Ticket, support: SupportSettings) -> str | None:
+    """The ticket's signed sub-address (support+<token>@...), or None without a configured secret."""
+    if support.secret is None:
+        return None
+    issued = ticket.created_at.date() if ticket.created_at else None
+    token = make_token(ticket.id, support.secret.value, purpose=CUSTOMER, issued_day=issued)
+    return reply_address(support.from_address, token)
+
+
 def draft_for(kind: MailKind, *, ticket: Ticket, customer: Customer, parsed: ParsedMessage, locale: str,
               support: SupportSettings, templates: Environment, instance_id: str) -> OutgoingDraft:
     """Build the draft for one planned mail answering the customer's message."""
+    return notice_draft(kind, ticket=ticket, customer=customer, locale=locale, support=support, templates=templates,
+                        instance_id=instance_id, in_reply_to=parsed.message_id, references=parsed.references,
+                        auto_submitted="auto-replied")
+
+
+def notice_draft(kind: MailKind, *, ticket: Ticket, customer: Customer, locale: str, support: SupportSettings,
+                 templates: Environment, instance_id: str, in_reply_to: str | None, references: tuple[str, ...],
+                 auto_submitted: str = "auto-generated", extra: dict | None = None) -> OutgoingDraft:
+    """Build the draft for one mail to the ticket's customer, threaded to `in_reply_to`."""
     context = {
         "number": ticket.number,
         "customer_name": customer.name,
         "subject": ticket.subject,
         "from_name": support.from_name,
         "reference_line": reference_line(ticket.number),
+        **(extra or {}),
     }
     return OutgoingDraft(
         kind=kind.value,
@@ -36,8 +56,9 @@ def draft_for(kind: MailKind, *, ticket: Ticket, customer: Customer, parsed: Par
         to_address=customer.email,
         subject=format_subject(support.ticket_subject_format, ticket.number, ticket.subject or "(no subject)"),
         body=render(templates, kind.value, locale, context),
-        in_reply_to=parsed.message_id,
-        references=parsed.references,
-        auto_submitted="auto-replied",
+        in_reply_to=in_reply_to,
+        references=references,
+        auto_submitted=auto_submitted,
         instance_id=instance_id,
+        reply_to=ticket_reply_address(ticket, support),
     )

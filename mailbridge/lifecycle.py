@@ -1,15 +1,30 @@
-"""Decision: (ticket status, event) -> Transition. Pure; intake and the jobs apply what it returns."""
+"""Decision: (ticket status, event) -> Transition. Pure; intake, the CLI and the timers apply what it returns.
+
+Statuses: new -> open (an agent took it) -> waiting (answered, waiting on the customer) -> closed,
+plus pending1/pending2 ("answer later") and spam. Also the auto-close and SLA decisions.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
+from mailbridge.business_hours import BusinessCalendar, business_hours_between
+from mailbridge.errors import CommandError
 from mailbridge.models import TicketStatus
 
 
 class MailKind(StrEnum):
     RECEIPT = "receipt"
+    HANDLING_STARTED = "handling_started"
+    AUTO_CLOSED = "auto_closed"
+
+
+class SlaState(StrEnum):
+    OK = "ok"
+    WARNING = "warning"  # due within warn_before_hours working hours
+    BREACHED = "breached"
 
 
 @dataclass(frozen=True)
@@ -17,6 +32,17 @@ class Transition:
     new_status: TicketStatus | None  # None: the status stays
     mails: tuple[MailKind, ...]
     reason: str
+    tells_agent: bool = False  # hook: the assigned agent hears of it once agents exist
+
+
+_ACTIVE = (TicketStatus.OPEN, TicketStatus.WAITING, TicketStatus.PENDING1, TicketStatus.PENDING2)
+# Where an agent may move a ticket from each status. Nothing goes back to `new`.
+ALLOWED = {
+    TicketStatus.NEW: frozenset({*_ACTIVE, TicketStatus.CLOSED, TicketStatus.SPAM}),
+    **{s: frozenset({*_ACTIVE, TicketStatus.CLOSED, TicketStatus.SPAM} - {s}) for s in _ACTIVE},
+    TicketStatus.CLOSED: frozenset({TicketStatus.OPEN}),
+    TicketStatus.SPAM: frozenset({TicketStatus.OPEN, TicketStatus.CLOSED}),
+}
 
 
 def plan_customer_message(status: TicketStatus | None, *, may_auto_reply: bool, silent: bool) -> Transition:
@@ -25,10 +51,42 @@ def plan_customer_message(status: TicketStatus | None, *, may_auto_reply: bool, 
     if status is None:
         return Transition(TicketStatus.NEW, (MailKind.RECEIPT,) if answer else (), "customer opened a ticket")
     if status in (TicketStatus.WAITING, TicketStatus.CLOSED):
-        return Transition(TicketStatus.OPEN, (), "customer replied")
+        return Transition(TicketStatus.OPEN, (), "customer replied", tells_agent=True)
     return Transition(None, (), "customer added a message")
 
 
 def plan_automatic_message(status: TicketStatus | None) -> Transition:
     """Plan what automatic mail (out-of-office, lists) does: it never changes a ticket or gets an answer."""
     return Transition(TicketStatus.NEW if status is None else None, (), "automatic message stored")
+
+
+def plan_status_change(status: TicketStatus, target: TicketStatus, *, reason: str = "") -> Transition:
+    """Plan an agent's status change; leaving `new` for work sends the "we started handling" notice.
+
+    Raises: CommandError when the change is not allowed.
+    """
+    if target == status:
+        return Transition(None, (), reason or f"already {status}")
+    if target not in ALLOWED[status]:
+        allowed = ", ".join(sorted(ALLOWED[status]))
+        raise CommandError(f"a {status} ticket cannot become {target} (allowed: {allowed})")
+    # Closing or flagging spam straight from `new` is not handling the request: no notice.
+    mails = (MailKind.HANDLING_STARTED,) if status is TicketStatus.NEW and target in _ACTIVE else ()
+    return Transition(target, mails, reason or f"agent set {target}")
+
+
+def plan_auto_close(status: TicketStatus, waiting_since: datetime | None, now: datetime,
+                    days: int) -> Transition | None:
+    """Close a ticket that has waited on the customer for `days`; None when it is not due."""
+    if status is not TicketStatus.WAITING or waiting_since is None or now - waiting_since < timedelta(days=days):
+        return None
+    return Transition(TicketStatus.CLOSED, (MailKind.AUTO_CLOSED,), f"no answer from the customer for {days} days")
+
+
+def sla_state(due: datetime, now: datetime, warn_before_hours: float, calendar: BusinessCalendar) -> SlaState:
+    """Tell whether a first response due at `due` is breached, about to be, or fine."""
+    if now >= due:
+        return SlaState.BREACHED
+    if business_hours_between(now, due, calendar) <= warn_before_hours:
+        return SlaState.WARNING
+    return SlaState.OK

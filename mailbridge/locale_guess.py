@@ -15,7 +15,15 @@ _STOPWORDS = {
 _GREEK = re.compile(r"[\u0370-\u03ff\u1f00-\u1fff]")
 
 
-def guess_locale(text: str, content_language: str | None, default: str) -> str:
+def choose_locale(contact_locale: str | None, customer_locale: str | None, guessed: str | None, default: str) -> str:
+    """Pick the locale: the Contact's setting, else the customer's earlier one, else the message's, else the default."""
+    for candidate in (contact_locale, customer_locale, guessed):
+        if candidate in SUPPORTED:
+            return candidate
+    return default
+
+
+def guess_locale(text: str, content_language: str | None, default: str | None) -> str | None:
     """Return a supported locale from Content-Language, else from the words used, else `default`."""
     if content_language:
         tag = content_language.split(",")[0].strip().lower()[:2]

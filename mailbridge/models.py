@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, DateTime, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -33,6 +33,7 @@ class OutboxStatus(StrEnum):
     SENDING = "sending"  # an attempt was recorded and may be under way
     SENT = "sent"
     HELD = "held"  # permanent failure or retries exhausted; `outbox retry` re-queues it
+    BOUNCED = "bounced"  # accepted, then a delivery status notification said it failed
 
 
 def _when(nullable: bool = False) -> Field:
@@ -48,6 +49,10 @@ class Contact(SQLModel, table=True):
     save_messages: bool = True
     locale: str | None = None
     created_at: datetime | None = _when()
+    # Per-Contact overrides of [support] auto_close_days and [sla] first_response_hours; None: the global value.
+    auto_close_days: int | None = None
+    first_response_hours: float | None = None
+    escalation_address: str | None = None  # SLA warnings; None: [support] admin_address
 
 
 class Customer(SQLModel, table=True):
@@ -59,6 +64,9 @@ class Customer(SQLModel, table=True):
 
 
 class Ticket(SQLModel, table=True):
+    # Threading rule 4 (same customer, Contact and subject) is one indexed lookup.
+    __table_args__ = (Index("ix_ticket_thread_key", "customer_id", "contact_id", "subject_key"),)
+
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(unique=True, max_length=11)  # public, random, ends in a Damm check digit
     status: str = Field(default=TicketStatus.NEW, index=True)
@@ -68,6 +76,13 @@ class Ticket(SQLModel, table=True):
     created_at: datetime | None = _when()
     updated_at: datetime | None = _when()
     closed_at: datetime | None = _when(nullable=True)
+    subject_key: str = ""  # ticket_match.normalise_subject of the first subject
+    linked_ticket_id: int | None = Field(default=None, foreign_key="ticket.id")  # the older ticket this one follows
+    category: str | None = Field(default=None, index=True)  # "Orders > Returns"
+    assigned_agent: str | None = None  # hook: the agent to tell when the customer writes again
+    status_changed_at: datetime | None = _when(nullable=True)  # auto-close counts from here
+    first_response_at: datetime | None = _when(nullable=True)  # a person's answer; automatic mail never sets it
+    sla_reported_at: datetime | None = _when(nullable=True)  # the one escalation mail was queued
 
 
 class Message(SQLModel, table=True):
@@ -97,6 +112,7 @@ class Message(SQLModel, table=True):
     raw_sha256: str = Field(index=True)
     kind: str = "customer"
     match_reason: str | None = None
+    order_number: str | None = Field(default=None, index=True)  # first [support] order_number_regex match
     is_malformed: bool = False
     defects: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     stored_at: datetime | None = _when()
@@ -134,9 +150,11 @@ class OutboxMail(SQLModel, table=True):
     kind: str
     message_id: str = Field(unique=True)
     mail_from: str
-    rcpt_to: str  # comma-separated envelope recipients
+    rcpt_to: str = Field(index=True)  # comma-separated envelope recipients
     subject: str = ""
     raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    is_automatic: bool = Field(default=True, index=True)  # RFC 3834 mail, counted by the loop guard
+    caused_by_message_id: int | None = Field(default=None, foreign_key="message.id")  # the mail it answers
     status: str = Field(default=OutboxStatus.QUEUED, index=True)
     attempts: int = 0
     next_attempt_at: datetime | None = _when()
@@ -161,6 +179,20 @@ class MailboxState(SQLModel, table=True):
     last_error: str = ""
 
 
+class MailboxHealth(SQLModel, table=True):
+    """How one mailbox's connection fares: backoff after failures, the failure episode, its alert."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox: str = Field(unique=True)
+    last_success_at: datetime | None = _when(nullable=True)
+    last_error: str = ""
+    last_error_at: datetime | None = _when(nullable=True)
+    failing_since: datetime | None = _when(nullable=True)  # start of the current failure episode
+    consecutive_failures: int = 0
+    retry_at: datetime | None = _when(nullable=True)  # skipped by the poller until then
+    alerted_at: datetime | None = _when(nullable=True)  # the current episode was reported
+
+
 class IntakeFailure(SQLModel, table=True):
     """Counts how often one source message broke our code; at three it is quarantined."""
 
@@ -174,3 +206,13 @@ class IntakeFailure(SQLModel, table=True):
     failures: int = 0
     last_error: str = ""
     updated_at: datetime | None = _when()
+
+
+class AddressSuppression(SQLModel, table=True):
+    """No automatic mail to this address until `until`: it bounced permanently, or it floods us."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    address: str = Field(unique=True)
+    reason: str
+    until: datetime | None = _when()
+    created_at: datetime | None = _when()

@@ -12,11 +12,12 @@ from datetime import datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 
-from sqlalchemy import or_
+from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from mailbridge.clock import utc
-from mailbridge.models import OutboxMail, OutboxStatus
+from mailbridge.loop_guard import BURST_WINDOW, AutoMailDecision, AutoMailHistory, AutoMailLimits, decide_auto_mail
+from mailbridge.models import AddressSuppression, OutboxMail, OutboxStatus
 
 SENDING_LEASE = timedelta(minutes=10)
 FIRST_RETRY = timedelta(minutes=1)
@@ -24,7 +25,8 @@ LONGEST_RETRY = timedelta(hours=2)
 
 
 def enqueue(*, session: Session, mail: EmailMessage, dedupe_key: str, kind: str,
-            ticket_id: int | None, now: datetime) -> OutboxMail:
+            ticket_id: int | None, now: datetime, is_automatic: bool = True,
+            caused_by_message_id: int | None = None) -> OutboxMail:
     """Add a mail to the outbox once; a second call with the same key returns the first row."""
     existing = session.exec(select(OutboxMail).where(OutboxMail.dedupe_key == dedupe_key)).first()
     if existing:
@@ -34,11 +36,45 @@ def enqueue(*, session: Session, mail: EmailMessage, dedupe_key: str, kind: str,
         dedupe_key=dedupe_key, ticket_id=ticket_id, kind=kind, message_id=mail["Message-ID"],
         mail_from=mail["From"].addresses[0].addr_spec, rcpt_to=",".join(recipients),
         subject=str(mail["Subject"]), raw=mail.as_bytes(policy=policy.SMTP), status=OutboxStatus.QUEUED,
+        is_automatic=is_automatic, caused_by_message_id=caused_by_message_id,
         next_attempt_at=now, created_at=now,
     )
     session.add(row)
     session.flush()
     return row
+
+
+def gather_auto_history(*, session: Session, address: str, ticket_id: int | None, now: datetime) -> AutoMailHistory:
+    """Count recent automatic mail to an address and a ticket, and find any suppression."""
+    automatic = select(func.count()).select_from(OutboxMail).where(OutboxMail.is_automatic)
+    to_address = session.exec(automatic.where(OutboxMail.rcpt_to == address,
+                                              OutboxMail.created_at >= now - timedelta(days=1))).one()
+    to_ticket = 0
+    if ticket_id is not None:
+        to_ticket = session.exec(automatic.where(OutboxMail.ticket_id == ticket_id,
+                                                 OutboxMail.created_at >= now - BURST_WINDOW)).one()
+    suppression = session.exec(select(AddressSuppression).where(AddressSuppression.address == address)).first()
+    return AutoMailHistory(
+        sent_to_address_last_day=to_address, sent_to_ticket_in_burst_window=to_ticket,
+        suppressed_until=utc(suppression.until) if suppression else None,
+        suppression_reason=suppression.reason if suppression else "",
+    )
+
+
+def check_auto_mail(*, session: Session, address: str, ticket_id: int | None, now: datetime,
+                    limits: AutoMailLimits) -> AutoMailDecision:
+    """Decide whether an automatic mail to `address` may be queued now."""
+    history = gather_auto_history(session=session, address=address, ticket_id=ticket_id, now=now)
+    return decide_auto_mail(history, limits, now)
+
+
+def suppress(*, session: Session, address: str, reason: str, until: datetime, now: datetime) -> None:
+    """Stop automatic mail to an address until `until` (a later date wins)."""
+    row = session.exec(select(AddressSuppression).where(AddressSuppression.address == address)).first()
+    if row is None:
+        session.add(AddressSuppression(address=address, reason=reason, until=until, created_at=now))
+    elif utc(row.until) < until:
+        row.until, row.reason = until, reason
 
 
 def claim_due(*, session: Session, now: datetime, limit: int = 20) -> list[OutboxMail]:

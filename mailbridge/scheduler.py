@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from mailbridge import db, outbox
 from mailbridge.app import App
 from mailbridge.errors import MailbridgeError, PermanentDeliveryError, SourceError, TemporaryDeliveryError
+from mailbridge.config import MailboxSettings
+from mailbridge.ingest import health_store
 from mailbridge.ingest.poll import PollResult, poll_mailbox, record_poll_error
 from mailbridge.models import OutboxMail, Ticket
 from mailbridge.tickets import record_event
@@ -29,17 +32,43 @@ class CycleReport:
     failed: int
 
 
+@dataclass(frozen=True)
+class MailboxOutcome:
+    result: PollResult | None
+    error: str | None
+    retry_after: timedelta | None  # set after a failure: the backoff before the next attempt
+
+
+async def poll_one(app: App, mailbox: MailboxSettings, now: datetime) -> MailboxOutcome:
+    """Poll one mailbox and record its health; a SourceError is logged, counted and returned, never raised."""
+    try:
+        result = await asyncio.to_thread(poll_mailbox, app, mailbox, now)
+    except SourceError as exc:
+        log.error("poll failed mailbox=%s error=%s", mailbox.name, exc)
+        record_poll_error(app, mailbox, str(exc))
+        delay = health_store.record_failure(app, mailbox, str(exc), now, random.random())
+        return MailboxOutcome(None, str(exc), delay)
+    health_store.record_success(app, mailbox, now)
+    return MailboxOutcome(result, None, None)
+
+
+async def poll_one_job(app: App, mailbox: MailboxSettings) -> MailboxOutcome:
+    """The daemon's per-mailbox job: poll_one at its own `now`; an unexpected error is logged, not raised."""
+    try:
+        return await poll_one(app, mailbox, app.clock.now())
+    except Exception as exc:  # noqa: BLE001 - one of the four boundaries: per job
+        log.exception("job crashed job=poll mailbox=%s", mailbox.name)
+        return MailboxOutcome(None, f"{type(exc).__name__}: {exc}", None)
+
+
 async def poll_mailboxes(app: App) -> tuple[list[PollResult], list[str]]:
     """Poll every configured mailbox once; return results and one error line per failed mailbox."""
     now = app.clock.now()
     results, errors = [], []
     for mailbox in app.settings.mailboxes:
-        try:
-            results.append(await asyncio.to_thread(poll_mailbox, app, mailbox, now))
-        except SourceError as exc:
-            log.error("poll failed mailbox=%s error=%s", mailbox.name, exc)
-            record_poll_error(app, mailbox, str(exc))
-            errors.append(str(exc))
+        outcome = await poll_one(app, mailbox, now)
+        results.extend([outcome.result] if outcome.result else [])
+        errors.extend([outcome.error] if outcome.error else [])
     return results, errors
 
 
@@ -52,7 +81,7 @@ async def deliver_outbox(app: App) -> tuple[int, int]:
     sent = failed = 0
     for outbox_id, mail_from, recipients, raw, ticket_id in claimed:
         try:
-            await app.sender.send(mail_from=mail_from, recipients=recipients, raw=raw)
+            await app.sender.send(mail_from=mail_from, recipients=recipients, raw=app.signer.sign(raw))
         except (TemporaryDeliveryError, PermanentDeliveryError) as exc:
             failed += 1
             _record_failure(app, outbox_id, ticket_id, str(exc), isinstance(exc, PermanentDeliveryError))

@@ -1,57 +1,127 @@
-"""Decision: ParsedMessage + ThreadEvidence -> TicketMatch. Pure; intake gathers the evidence.
+"""Decision: ParsedMessage + ThreadEvidence -> TicketMatch. Pure; intake gathers the evidence
+(`tickets.gather_thread_evidence`) and applies the match.
 
-First match wins: In-Reply-To, then References (newest first), then a ticket number in the
-subject that belongs to a ticket the sender is part of, else a new ticket.
+First match wins: a signed reply token in a recipient address, In-Reply-To, References (newest
+first), a ticket number in the subject, the reference line of our mail quoted in the body (both
+only for people on that ticket), then the same customer, Contact and normalised subject on a ticket
+not closed too long ago, else a new ticket. A match on a ticket closed longer ago than the reopen
+window opens a new ticket linked to it.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from mailbridge.parse import ParsedMessage
 
+CLOSED = "closed"
+DEFAULT_REOPEN_WINDOW_DAYS = 30
+
+# Reply and forward prefixes: en Re/Fwd/FW, de AW/WG, nordic SV/VS, it R/RIF/I, fr TR, pl Odp,
+# el Απ/ΣΧΕΤ, tr Ynt, nl Antw/Doorst, es RV, pt Enc/Res, cs Odp/Fw, hu Vá, plus counters like Re[2]: and Re(2):.
+_PREFIXES = ("re", "fwd", "fw", "aw", "wg", "sv", "vs", "r", "rif", "i", "tr", "odp", "απ", "σχετ", "ynt",
+             "antw", "doorst", "rv", "enc", "res", "vá", "ref")
+_PREFIX = re.compile(r"^\s*(?:%s)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*" % "|".join(_PREFIXES), re.IGNORECASE)
+_LIST_TAG = re.compile(r"^\s*\[[^\]#]{1,30}\]\s*")
+TICKET_MARKER = re.compile(r"\[#\s*\d{6,20}\s*\]")
+
 
 class MatchReason(StrEnum):
+    REPLY_TOKEN = "reply_token"
     IN_REPLY_TO = "in_reply_to"
     REFERENCES = "references"
     SUBJECT_NUMBER = "subject_number"
+    BODY_REFERENCE = "body_reference"
+    CONTACT = "contact"
     NEW = "new"
+    NEW_LINKED = "new_linked"  # a reply to a ticket closed longer ago than the reopen window
 
 
 @dataclass(frozen=True)
 class NumberedTicket:
-    """A ticket that a number in the subject points at, with who takes part in it."""
+    """A ticket that a number in the subject or body points at, with who takes part in it."""
 
     ticket_id: int
     participants: frozenset[str]
 
 
 @dataclass(frozen=True)
+class TicketState:
+    status: str
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True)
 class ThreadEvidence:
-    """What the store knows about the ids and numbers a message mentions."""
+    """What the store knows about the tokens, ids, numbers and subject a message carries."""
 
     tickets_by_message_id: dict[str, int] = field(default_factory=dict)
     numbered_tickets: tuple[NumberedTicket, ...] = ()
+    token_ticket_ids: tuple[int, ...] = ()  # tickets named by verified reply tokens
+    body_referenced_tickets: tuple[NumberedTicket, ...] = ()
+    contact_ticket_ids: tuple[int, ...] = ()  # same customer, Contact and subject key; newest first
+    states: dict[int, TicketState] = field(default_factory=dict)  # every ticket named above
+    now: datetime | None = None
+    reopen_window_days: int = DEFAULT_REOPEN_WINDOW_DAYS
 
 
 @dataclass(frozen=True)
 class TicketMatch:
     ticket_id: int | None
     reason: MatchReason
+    linked_ticket_id: int | None = None
+
+
+def normalise_subject(subject: str, marker: re.Pattern[str] = TICKET_MARKER) -> str:
+    """Strip reply/forward prefixes of many languages, list tags and ticket markers; fold case and spaces."""
+    text = marker.sub(" ", subject or "")
+    while True:
+        stripped = _LIST_TAG.sub("", _PREFIX.sub("", text))
+        if stripped == text:
+            break
+        text = stripped
+    return re.sub(r"\s+", " ", text).strip().casefold()
 
 
 def match_ticket(parsed: ParsedMessage, evidence: ThreadEvidence) -> TicketMatch:
     """Pick the ticket a message belongs to, and say why."""
+    found = _explicit_match(parsed, evidence)
+    if found is not None:
+        ticket_id, reason = found
+        if _is_past_window(evidence, ticket_id):
+            return TicketMatch(None, MatchReason.NEW_LINKED, linked_ticket_id=ticket_id)
+        return TicketMatch(ticket_id, reason)
+    for ticket_id in evidence.contact_ticket_ids:
+        if not _is_past_window(evidence, ticket_id):
+            return TicketMatch(ticket_id, MatchReason.CONTACT)
+    return TicketMatch(None, MatchReason.NEW)
+
+
+def _explicit_match(parsed: ParsedMessage, evidence: ThreadEvidence) -> tuple[int, MatchReason] | None:
+    """Rules 1-3: a token, a message id, or a ticket number quoted by someone on that ticket."""
+    if evidence.token_ticket_ids:
+        return evidence.token_ticket_ids[0], MatchReason.REPLY_TOKEN
     known = evidence.tickets_by_message_id
     if parsed.in_reply_to and parsed.in_reply_to in known:
-        return TicketMatch(known[parsed.in_reply_to], MatchReason.IN_REPLY_TO)
+        return known[parsed.in_reply_to], MatchReason.IN_REPLY_TO
     for reference in reversed(parsed.references):
         if reference in known:
-            return TicketMatch(known[reference], MatchReason.REFERENCES)
+            return known[reference], MatchReason.REFERENCES
     sender = (parsed.from_addr or "").lower()
-    for candidate in evidence.numbered_tickets:
-        # A number only counts for people already on that ticket: a stranger who quotes it gets a new ticket.
-        if sender and sender in candidate.participants:
-            return TicketMatch(candidate.ticket_id, MatchReason.SUBJECT_NUMBER)
-    return TicketMatch(None, MatchReason.NEW)
+    for candidates, reason in ((evidence.numbered_tickets, MatchReason.SUBJECT_NUMBER),
+                               (evidence.body_referenced_tickets, MatchReason.BODY_REFERENCE)):
+        for candidate in candidates:
+            # A number only counts for people already on that ticket: a stranger who quotes it gets a new ticket.
+            if sender and sender in candidate.participants:
+                return candidate.ticket_id, reason
+    return None
+
+
+def _is_past_window(evidence: ThreadEvidence, ticket_id: int) -> bool:
+    state = evidence.states.get(ticket_id)
+    if state is None or state.status != CLOSED or state.closed_at is None or evidence.now is None:
+        return False
+    return evidence.now - state.closed_at > timedelta(days=evidence.reopen_window_days)

@@ -9,41 +9,103 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from mailbridge.lifecycle import Transition
+from mailbridge.clock import utc
+from mailbridge.config import Secret
+from mailbridge.lifecycle import Transition, plan_status_change
 from mailbridge.models import Customer, Message, OutboxMail, Ticket, TicketEvent, TicketStatus
 from mailbridge.parse import ParsedMessage
-from mailbridge.ticket_match import NumberedTicket, ThreadEvidence
-from mailbridge.ticket_numbers import find_subject_numbers, new_ticket_number
+from mailbridge.reply_tokens import tokens_in, verify_token
+from mailbridge.ticket_match import DEFAULT_REOPEN_WINDOW_DAYS, NumberedTicket, ThreadEvidence, TicketState, normalise_subject
+from mailbridge.ticket_numbers import find_subject_numbers, is_valid_ticket_number, new_ticket_number
 
 UNKNOWN_SENDER = "unknown-sender@invalid"
+# The reference line of drafts.reference_line, also when quoted ("> Ticket: [#...]").
+BODY_REFERENCE = re.compile(r"Ticket:\s*\[#(\d{11})\]")
+BODY_SCAN_CHARS = 200_000
+CONTACT_CANDIDATES = 5
 
 
-def gather_thread_evidence(*, session: Session, parsed: ParsedMessage, pattern: re.Pattern[str]) -> ThreadEvidence:
-    """Look up the ids and ticket numbers a message mentions."""
+def gather_thread_evidence(*, session: Session, parsed: ParsedMessage, pattern: re.Pattern[str],
+                           now: datetime | None = None, secret: Secret | None = None,
+                           support_addresses: frozenset[str] = frozenset(), contact_id: int | None = None,
+                           reopen_window_days: int = DEFAULT_REOPEN_WINDOW_DAYS) -> ThreadEvidence:
+    """Look up the tokens, ids, ticket numbers and subject a message mentions; every lookup is indexed."""
+    token_ids = _token_tickets(session, parsed, secret, support_addresses)
+    known = _tickets_by_message_id(session, parsed)
+    numbered = _numbered(session, find_subject_numbers(parsed.subject, pattern))
+    body_numbers = tuple(n for n in BODY_REFERENCE.findall(parsed.text_body[:BODY_SCAN_CHARS]) if is_valid_ticket_number(n))
+    referenced = _numbered(session, body_numbers)
+    by_contact = _contact_tickets(session, parsed, pattern, contact_id)
+    ids = {*token_ids, *known.values(), *(n.ticket_id for n in (*numbered, *referenced)), *by_contact}
+    states = {}
+    if ids:
+        for ticket_id, status, closed_at in session.exec(
+                select(Ticket.id, Ticket.status, Ticket.closed_at).where(Ticket.id.in_(ids))):
+            states[ticket_id] = TicketState(status, utc(closed_at))
+    return ThreadEvidence(tickets_by_message_id=known, numbered_tickets=numbered, token_ticket_ids=token_ids,
+                          body_referenced_tickets=referenced, contact_ticket_ids=by_contact, states=states,
+                          now=now, reopen_window_days=reopen_window_days)
+
+
+def _token_tickets(session: Session, parsed: ParsedMessage, secret: Secret | None,
+                   support_addresses: frozenset[str]) -> tuple[int, ...]:
+    if secret is None:
+        return ()
+    recipients = (*parsed.to_addrs, *parsed.cc_addrs,
+                  *(parsed.headers.get(h, "") for h in ("delivered-to", "x-original-to")))
+    found = []
+    for token in tokens_in(tuple(r.strip().strip("<>") for r in recipients if r), support_addresses):
+        claims = verify_token(token, secret.value)
+        if claims is not None and session.get(Ticket, claims.ticket_id) is not None:
+            found.append(claims.ticket_id)
+    return tuple(found)
+
+
+def _tickets_by_message_id(session: Session, parsed: ParsedMessage) -> dict[str, int]:
     ids = [i for i in (parsed.in_reply_to, *parsed.references) if i]
     known: dict[str, int] = {}
-    if ids:
+    if not ids:
+        return known
+    for table in (Message, OutboxMail):
         for message_id, ticket_id in session.exec(
-            select(Message.message_id, Message.ticket_id).where(Message.message_id.in_(ids), Message.ticket_id.is_not(None))
-        ):
+                select(table.message_id, table.ticket_id).where(table.message_id.in_(ids), table.ticket_id.is_not(None))):
             known.setdefault(message_id, ticket_id)
-        for message_id, ticket_id in session.exec(
-            select(OutboxMail.message_id, OutboxMail.ticket_id).where(OutboxMail.message_id.in_(ids), OutboxMail.ticket_id.is_not(None))
-        ):
-            known.setdefault(message_id, ticket_id)
-    numbered = []
-    for number in find_subject_numbers(parsed.subject, pattern):
+    return known
+
+
+def _numbered(session: Session, numbers: tuple[str, ...]) -> tuple[NumberedTicket, ...]:
+    found = []
+    for number in dict.fromkeys(numbers):
         ticket = session.exec(select(Ticket).where(Ticket.number == number)).first()
         if ticket is not None:
-            numbered.append(NumberedTicket(ticket.id, participants(session=session, ticket=ticket)))
-    return ThreadEvidence(tickets_by_message_id=known, numbered_tickets=tuple(numbered))
+            found.append(NumberedTicket(ticket.id, participants(session=session, ticket=ticket)))
+    return tuple(found)
 
 
-def participants(*, session: Session, ticket: Ticket) -> frozenset[str]:
-    """Return the addresses taking part in a ticket: its customer and every sender on its thread."""
+def _contact_tickets(session: Session, parsed: ParsedMessage, pattern: re.Pattern[str],
+                     contact_id: int | None) -> tuple[int, ...]:
+    key = normalise_subject(parsed.subject, pattern)
+    # An empty subject says nothing about the conversation: no matching by subject then.
+    if contact_id is None or not parsed.from_addr or not key:
+        return ()
+    customer_id = session.exec(select(Customer.id).where(Customer.email == parsed.from_addr.lower())).first()
+    if customer_id is None:
+        return ()
+    return tuple(session.exec(
+        select(Ticket.id).where(Ticket.customer_id == customer_id, Ticket.contact_id == contact_id,
+                                Ticket.subject_key == key).order_by(Ticket.id.desc()).limit(CONTACT_CANDIDATES)))
+
+
+def participants(*, session: Session, ticket: Ticket, agents: frozenset[str] = frozenset()) -> frozenset[str]:
+    """Return the addresses taking part in a ticket: its customer, every sender on its thread, its agents.
+
+    Hook: the agents' addresses come from `agents` (and the assigned agent) until the agent
+    directory exists; then add every agent of the ticket's Contact here.
+    """
     customer = session.get(Customer, ticket.customer_id)
     senders = session.exec(select(Message.from_addr).where(Message.ticket_id == ticket.id).distinct())
-    return frozenset({customer.email, *(s for s in senders if s)})
+    assigned = {ticket.assigned_agent.lower()} if ticket.assigned_agent else set()
+    return frozenset({customer.email, *(s for s in senders if s), *agents, *assigned})
 
 
 def ensure_customer(*, session: Session, email: str | None, name: str, now: datetime) -> Customer:
@@ -59,17 +121,23 @@ def ensure_customer(*, session: Session, email: str | None, name: str, now: date
     return customer
 
 
-def open_ticket(*, session: Session, contact_id: int, customer: Customer, subject: str, now: datetime) -> Ticket:
+def open_ticket(*, session: Session, contact_id: int, customer: Customer, subject: str, now: datetime,
+                subject_key: str = "", category: str | None = None, linked_ticket_id: int | None = None) -> Ticket:
     """Create a ticket with a fresh random number that no other ticket has."""
     number = new_ticket_number()
     while session.exec(select(Ticket.id).where(Ticket.number == number)).first() is not None:
         number = new_ticket_number()
     ticket = Ticket(number=number, status=TicketStatus.NEW, subject=subject[:500], contact_id=contact_id,
-                    customer_id=customer.id, created_at=now, updated_at=now)
+                    customer_id=customer.id, created_at=now, updated_at=now, status_changed_at=now,
+                    subject_key=subject_key[:500], category=category, linked_ticket_id=linked_ticket_id)
     session.add(ticket)
     session.flush()
+    reason = "ticket opened"
+    if linked_ticket_id is not None:
+        linked = session.get(Ticket, linked_ticket_id)
+        reason = f"ticket opened; follows closed ticket {linked.number}"
     record_event(session=session, ticket=ticket, actor=f"customer:{customer.email}", kind="created",
-                 reason="ticket opened", new_status=ticket.status, now=now)
+                 reason=reason, new_status=ticket.status, now=now)
     return ticket
 
 
@@ -80,9 +148,30 @@ def apply(*, session: Session, ticket: Ticket, transition: Transition, actor: st
         return
     old = ticket.status
     ticket.status = transition.new_status
+    ticket.status_changed_at = now
     ticket.closed_at = now if transition.new_status == TicketStatus.CLOSED else None
+    if transition.new_status == TicketStatus.WAITING and actor.startswith("agent:"):
+        # `waiting` means an agent answered; the answer is the first response.
+        record_response(ticket=ticket, actor=actor, now=now)
     record_event(session=session, ticket=ticket, actor=actor, kind="status_changed", reason=transition.reason,
                  old_status=old, new_status=ticket.status, now=now)
+
+
+def record_response(*, ticket: Ticket, actor: str, now: datetime) -> None:
+    """Note a person's first answer for the SLA; automatic mail ("system") never counts."""
+    if ticket.first_response_at is None and actor != "system":
+        ticket.first_response_at = now
+
+
+def take(session: Session, ticket: Ticket, actor: str, now: datetime,
+         target: TicketStatus = TicketStatus.OPEN, reason: str = "") -> Transition:
+    """Move a ticket to `target` for an agent (default: open, "an agent took it"); return what to send.
+
+    Raises: CommandError when the change is not allowed.
+    """
+    transition = plan_status_change(TicketStatus(ticket.status), target, reason=reason)
+    apply(session=session, ticket=ticket, transition=transition, actor=actor, now=now)
+    return transition
 
 
 def record_event(*, session: Session, ticket: Ticket, actor: str, kind: str, reason: str, now: datetime,

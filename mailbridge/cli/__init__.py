@@ -11,7 +11,7 @@ import sys
 import typer
 
 from mailbridge import __version__
-from mailbridge.cli import config_cmd, db_cmd, outbox_cmd, run_cmd, tickets_cmd
+from mailbridge.cli import config_cmd, db_cmd, ingest_cmd, outbox_cmd, run_cmd, tickets_cmd
 from mailbridge.cli.common import state
 from mailbridge.errors import ConfigError, MailbridgeError
 
@@ -22,6 +22,7 @@ app.add_typer(db_cmd.app, name="db")
 app.add_typer(tickets_cmd.app, name="tickets")
 app.add_typer(outbox_cmd.app, name="outbox")
 app.command("run")(run_cmd.run)
+app.command("ingest")(ingest_cmd.ingest)
 
 
 def _version(value: bool) -> None:
@@ -47,7 +48,10 @@ def root(
 def main() -> None:
     """Entry point: run the CLI and turn our errors into one line and an exit code."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode, click returns the code of a `typer.Exit(code)` instead of exiting.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except ConfigError as exc:
         typer.echo(f"mailbridge: error: {exc}", err=True)
         sys.exit(2)

@@ -1,7 +1,8 @@
 """I/O: ImapSource reads one folder of one mailbox with imapclient (blocking; callers use a thread).
 
-SSL, STARTTLS or plain; certificates verified unless the admin turns that off. A TLS failure
-raises SourceError naming host and mode and never falls back to plaintext.
+SSL, STARTTLS or plain; certificates verified unless the admin turns that off, TLS 1.2 or newer,
+an optional client certificate. A TLS failure raises SourceError naming host and mode and never
+falls back to plaintext. `mark_processed` carries out the after-sync step once intake has committed.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from dataclasses import dataclass
 import imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from mailbridge.config import MailboxSettings
+from mailbridge.config import ConnectionSettings, MailboxSettings
 from mailbridge.errors import SourceError
+from mailbridge.ingest.after_sync import ServerAction, ServerStep, read_after_sync
 from mailbridge.smtp_sender import tls_context
 
 FETCH_BATCH = 50
+TLS_MINIMUM = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
 
 @dataclass(frozen=True)
@@ -35,12 +38,22 @@ class FolderStatus:
     uidnext: int
 
 
+def imap_tls_context(connection: ConnectionSettings) -> ssl.SSLContext:
+    """Build the IMAP TLS context: verified as configured, a minimum version, an optional client certificate."""
+    context = tls_context(connection)
+    context.minimum_version = TLS_MINIMUM[connection.tls_min_version]
+    if connection.client_cert_file:
+        context.load_cert_chain(connection.client_cert_file, connection.client_key_file)
+    return context
+
+
 class ImapSource:
     """One logged-in connection to one mailbox; use as a context manager."""
 
     def __init__(self, settings: MailboxSettings):
         self.settings = settings
         self.client: imapclient.IMAPClient | None = None
+        self._known_folders: set[str] = set()
 
     def __enter__(self) -> "ImapSource":
         self.connect()
@@ -56,8 +69,8 @@ class ImapSource:
     def connect(self) -> None:
         """Connect, secure and log in. Raises: SourceError with one clear line."""
         c = self.settings.connection
-        context = tls_context(c) if c.security != "plain" else None
         try:
+            context = imap_tls_context(c) if c.security != "plain" else None
             client = imapclient.IMAPClient(c.host, port=c.port, ssl=c.security == "ssl",
                                            ssl_context=context, timeout=c.timeout_seconds)
             if c.security == "starttls":
@@ -78,10 +91,10 @@ class ImapSource:
             raise SourceError(f"{self._where()}: cannot connect ({_text(exc)})") from None
         self.client = client
 
-    def select(self, folder: str) -> FolderStatus:
-        """Open a folder read-write and return its UIDVALIDITY and UIDNEXT."""
+    def select(self, folder: str, *, readonly: bool = False) -> FolderStatus:
+        """Open a folder (read-write unless told otherwise) and return its UIDVALIDITY and UIDNEXT."""
         try:
-            info = self.client.select_folder(folder)
+            info = self.client.select_folder(folder, readonly=readonly)
         except IMAPClientError as exc:
             raise SourceError(f"{self._where()}: cannot open folder {folder!r} ({_text(exc)})") from None
         uidnext = info.get(b"UIDNEXT")
@@ -103,10 +116,49 @@ class ImapSource:
             for uid in uids if uid in response and b"BODY[]" in response[uid]
         ]
 
-    def mark_processed(self, uids: list[int]) -> None:
-        """Flag stored messages \\Seen; called only after their commit."""
-        if uids:
-            self.client.add_flags(uids, [imapclient.SEEN], silent=True)
+    def has_capability(self, name: str) -> bool:
+        """Return True when the server announces the capability (IDLE, MOVE, UIDPLUS ...)."""
+        return self.client.has_capability(name)
+
+    def mark_processed(self, uids: list[int], step: ServerStep | None = None) -> None:
+        """Carry out the after-sync step (default: the mailbox's after_sync) on committed messages."""
+        step = step or read_after_sync(self.settings.after_sync)
+        if not uids or step.action in (ServerAction.KEEP, ServerAction.LEAVE):
+            return
+        try:
+            if step.action is ServerAction.SEEN:
+                self.client.add_flags(uids, [imapclient.SEEN], silent=True)
+            elif step.action is ServerAction.DELETE:
+                self.client.add_flags(uids, [imapclient.DELETED], silent=True)
+                self._expunge(uids)
+            elif self.has_capability("MOVE"):
+                self._ensure_folder(step.folder)
+                self.client.move(uids, step.folder)
+            else:
+                self.move_by_copy(uids, step.folder)
+        except IMAPClientError as exc:
+            raise SourceError(f"{self._where()}: cannot {step.action} messages ({_text(exc)})") from None
+
+    def move_by_copy(self, uids: list[int], folder: str) -> None:
+        """Move without the MOVE extension: COPY, then \\Deleted and UID EXPUNGE (RFC 6851 §3.3)."""
+        self._ensure_folder(folder)
+        self.client.copy(uids, folder)
+        self.client.add_flags(uids, [imapclient.DELETED], silent=True)
+        self._expunge(uids)
+
+    def _expunge(self, uids: list[int]) -> None:
+        # UID EXPUNGE (UIDPLUS) removes only our messages; a plain EXPUNGE would also remove
+        # whatever another client flagged \\Deleted, which is what any mail client does anyway.
+        if self.has_capability("UIDPLUS"):
+            self.client.uid_expunge(uids)
+        else:
+            self.client.expunge()
+
+    def _ensure_folder(self, folder: str) -> None:
+        if folder not in self._known_folders:
+            if not self.client.folder_exists(folder):
+                self.client.create_folder(folder)
+            self._known_folders.add(folder)
 
     def close(self) -> None:
         if self.client is not None:

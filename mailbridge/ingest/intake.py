@@ -11,17 +11,22 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import func
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, select
 
 from mailbridge import db, outbox, tickets
 from mailbridge.app import App
 from mailbridge.classify import MessageKind, classify, may_auto_reply
 from mailbridge.compose import compose, new_message_id
+from mailbridge.config import DEFAULT_MAX_MESSAGE_BYTES
 from mailbridge.drafts import draft_for
+from mailbridge.ingest.after_sync import is_unknown_mail
 from mailbridge.ingest.imap_source import RawMail
-from mailbridge.lifecycle import Transition, plan_automatic_message, plan_customer_message
-from mailbridge.locale_guess import guess_locale
-from mailbridge.models import Attachment, Customer, IntakeFailure, Message, Ticket, TicketStatus
+from mailbridge.lifecycle import MailKind, Transition, plan_automatic_message, plan_customer_message
+from mailbridge.locale_guess import choose_locale, guess_locale
+from mailbridge.loop_guard import FLOOD_HOLD, FLOOD_WINDOW, is_flooding
+from mailbridge.models import Attachment, Contact, Customer, IntakeFailure, Message, Ticket, TicketStatus
 from mailbridge.parse import ParsedMessage, is_malformed, parse_message
 from mailbridge.ticket_match import MatchReason, match_ticket
 
@@ -31,22 +36,31 @@ QUARANTINE_AFTER = 3
 
 @dataclass(frozen=True)
 class IntakeResult:
-    message_row_id: int
+    message_row_id: int | None  # None when unknown mail was left on the server
     ticket_number: str | None
     is_new_ticket: bool
     already_stored: bool
+    is_unknown: bool = False  # matched no ticket and create_tickets_for_unknown is off: nothing written
+    is_flagged: bool = False  # stored but malformed, too large or quarantined
 
 
-def accept(app: App, mail: RawMail, now: datetime, *, silent: bool = False) -> IntakeResult:
+def accept(app: App, mail: RawMail, now: datetime, *, silent: bool = False, contact: str | None = None) -> IntakeResult:
     """Store one message with everything it causes, in one transaction; idempotent."""
     with db.transaction(app.engine) as session:
         stored = _already_stored(session, mail)
         if stored is not None:
-            return IntakeResult(stored.id, _number(session, stored.ticket_id), False, True)
+            return IntakeResult(stored.id, _number(session, stored.ticket_id), False, True, is_flagged=stored.is_malformed)
+        limit = _max_message_bytes(app, mail.mailbox)
+        if len(mail.raw) > limit:
+            return _store_too_large(session, mail, limit, now)
         parsed = parse_message(mail.raw)
         kind = classify(parsed, app.own_addresses)
         evidence = tickets.gather_thread_evidence(session=session, parsed=parsed, pattern=app.subject_pattern)
         match = match_ticket(parsed, evidence)
+        if is_unknown_mail(match.ticket_id, _creates_tickets(app, mail.mailbox)):
+            log.info("unknown mail left on the server mailbox=%s uid=%s message_id=%s",
+                     mail.mailbox, mail.uid, parsed.message_id)
+            return IntakeResult(None, None, False, False, is_unknown=True)
         if match.ticket_id is None and kind in (MessageKind.BOUNCE, MessageKind.ECHO):
             # A bounce or our own echo that answers no ticket is kept, but opens nothing.
             row = _store(session, mail, parsed, None, kind, match.reason, now)
@@ -59,7 +73,7 @@ def accept(app: App, mail: RawMail, now: datetime, *, silent: bool = False) -> I
         else:
             transition = plan_automatic_message(status)
         if ticket is None:
-            contact_id = app.contact_ids[_contact_name(app, mail.mailbox)]
+            contact_id = app.contact_ids[contact or _contact_name(app, mail.mailbox)]
             ticket = tickets.open_ticket(session=session, contact_id=contact_id, customer=customer,
                                          subject=parsed.subject, now=now)
         row = _store(session, mail, parsed, ticket.id, kind, match.reason, now)
@@ -67,13 +81,18 @@ def accept(app: App, mail: RawMail, now: datetime, *, silent: bool = False) -> I
         _enqueue_mails(app, session, ticket, customer, parsed, row, transition, now)
         log.info("stored mailbox=%s uid=%s message_id=%s ticket=%s reason=%s kind=%s",
                  mail.mailbox, mail.uid, parsed.message_id, ticket.number, match.reason, kind)
-        return IntakeResult(row.id, ticket.number, match.reason is MatchReason.NEW, False)
+        return IntakeResult(row.id, ticket.number, match.reason is MatchReason.NEW, False, is_flagged=row.is_malformed)
 
 
-def accept_guarded(app: App, mail: RawMail, now: datetime, *, silent: bool = False) -> IntakeResult | None:
+def accept_guarded(app: App, mail: RawMail, now: datetime, *, silent: bool = False,
+                   contact: str | None = None) -> IntakeResult | None:
     """Accept a message; on a bug, count the failure and quarantine after three. None: try again later."""
     try:
-        return accept(app, mail, now, silent=silent)
+        return accept(app, mail, now, silent=silent, contact=contact)
+    except (OperationalError, InterfaceError):
+        # The database is unreachable, locked or full: not the message's fault, so nothing is counted;
+        # the caller tries again (the poller at its next poll, `ingest` with EX_TEMPFAIL).
+        raise
     except Exception as exc:  # noqa: BLE001 - intake is one of the four boundaries
         log.exception("intake failed mailbox=%s uid=%s", mail.mailbox, mail.uid)
         failures = _count_failure(app, mail, now, f"{type(exc).__name__}: {exc}")
@@ -116,16 +135,39 @@ def _store(session: Session, mail: RawMail, parsed: ParsedMessage, ticket_id: in
 
 def _enqueue_mails(app: App, session: Session, ticket: Ticket, customer: Customer, parsed: ParsedMessage,
                    row: Message, transition: Transition, now: datetime) -> None:
-    locale = customer.locale or guess_locale(parsed.text_body, parsed.headers.get("content-language"),
-                                             app.settings.support.default_locale)
+    if not transition.mails:
+        return
+    contact = session.get(Contact, ticket.contact_id)
+    locale = choose_locale(contact.locale, customer.locale,
+                           guess_locale(parsed.text_body, parsed.headers.get("content-language"), None),
+                           app.settings.support.default_locale)
+    customer.locale = customer.locale or locale
+    _watch_for_flood(app, session, customer.email, now)
     for kind in transition.mails:
+        decision = outbox.check_auto_mail(session=session, address=customer.email, ticket_id=ticket.id, now=now,
+                                          limits=app.settings.limits)
+        if not decision.allowed:
+            tickets.record_event(session=session, ticket=ticket, actor="system", kind="mail_suppressed",
+                                 reason=f"{kind} to {customer.email}: {decision.reason}", now=now)
+            log.warning("suppressed kind=%s ticket=%s reason=%s", kind, ticket.number, decision.reason)
+            continue
         draft = draft_for(kind, ticket=ticket, customer=customer, parsed=parsed, locale=locale,
                           support=app.settings.support, templates=app.templates, instance_id=app.instance_id)
         mail = compose(draft, new_message_id(draft.from_address), now)
-        outbox.enqueue(session=session, mail=mail, dedupe_key=f"{kind}:{ticket.id}:{row.id}", kind=kind,
-                       ticket_id=ticket.id, now=now)
+        # One receipt per ticket, whatever arrives: the key names the ticket, not the message.
+        key = f"{kind}:{ticket.id}" if kind is MailKind.RECEIPT else f"{kind}:{ticket.id}:{row.id}"
+        outbox.enqueue(session=session, mail=mail, dedupe_key=key, kind=kind, ticket_id=ticket.id, now=now,
+                       caused_by_message_id=row.id)
         tickets.record_event(session=session, ticket=ticket, actor="system", kind="mail_queued",
                              reason=f"{kind} to {customer.email}", now=now)
+
+
+def _watch_for_flood(app: App, session: Session, address: str, now: datetime) -> None:
+    recent = session.exec(select(func.count()).select_from(Message).where(
+        Message.from_addr == address, Message.stored_at >= now - FLOOD_WINDOW)).one()
+    if is_flooding(recent, app.settings.limits):
+        outbox.suppress(session=session, address=address, reason="flooding", until=now + FLOOD_HOLD, now=now)
+        log.warning("flood sender=%s messages_in_10_minutes=%s: no automatic mail for 30 minutes", address, recent)
 
 
 def _count_failure(app: App, mail: RawMail, now: datetime, error: str) -> int:
@@ -150,12 +192,38 @@ def _quarantine(app: App, mail: RawMail, now: datetime, error: str) -> IntakeRes
         session.add(row)
         session.flush()
         log.error("quarantined mailbox=%s uid=%s reason=%s", mail.mailbox, mail.uid, error)
-        return IntakeResult(row.id, None, False, False)
+        return IntakeResult(row.id, None, False, False, is_flagged=True)
+
+
+def _store_too_large(session: Session, mail: RawMail, limit: int, now: datetime) -> IntakeResult:
+    # Kept raw and never parsed, so one huge mail cannot exhaust memory; it opens no ticket.
+    row = Message(direction="in", mailbox=mail.mailbox, folder=mail.folder, uidvalidity=mail.uidvalidity,
+                  uid=mail.uid, raw=mail.raw, raw_sha256=hashlib.sha256(mail.raw).hexdigest(),
+                  kind="too_large", is_malformed=True,
+                  defects=f"too_large: {len(mail.raw)} bytes, max_message_bytes is {limit}", stored_at=now)
+    session.add(row)
+    session.flush()
+    log.warning("too large, stored raw mailbox=%s uid=%s bytes=%s limit=%s", mail.mailbox, mail.uid, len(mail.raw), limit)
+    return IntakeResult(row.id, None, False, False, is_flagged=True)
+
+
+def _max_message_bytes(app: App, mailbox_name: str) -> int:
+    for mailbox in app.settings.mailboxes:
+        if mailbox.name == mailbox_name:
+            return mailbox.max_message_bytes
+    return DEFAULT_MAX_MESSAGE_BYTES
 
 
 def _number(session: Session, ticket_id: int | None) -> str | None:
     ticket = session.get(Ticket, ticket_id) if ticket_id else None
     return ticket.number if ticket else None
+
+
+def _creates_tickets(app: App, mailbox_name: str) -> bool:
+    for mailbox in app.settings.mailboxes:
+        if mailbox.name == mailbox_name:
+            return mailbox.create_tickets_for_unknown
+    return True
 
 
 def _contact_name(app: App, mailbox_name: str) -> str:

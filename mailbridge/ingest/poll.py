@@ -1,7 +1,8 @@
-"""Stage: read new mail of one mailbox folder and hand each message to intake.
+"""Stage: read new mail of every folder of one mailbox and hand each message to intake.
 
-UID based: only UIDs above the stored last UID for the current UIDVALIDITY are fetched, in
-batches; a batch is flagged on the server only after each of its messages is committed.
+UID based, per (mailbox, folder): only UIDs above the stored last UID for the current UIDVALIDITY
+are fetched, in batches; a batch gets its after-sync step on the server only after each of its
+messages is committed (or, for unknown mail, decided to be left alone).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from sqlmodel import select
 from mailbridge import db
 from mailbridge.app import App
 from mailbridge.config import MailboxSettings
-from mailbridge.ingest.imap_source import FETCH_BATCH, FolderStatus
+from mailbridge.ingest.after_sync import ServerStep, plan_server_step
+from mailbridge.ingest.imap_source import FETCH_BATCH, FolderStatus, ImapSource
 from mailbridge.ingest.intake import accept_guarded
 from mailbridge.models import MailboxState
 
@@ -40,18 +42,18 @@ def start_state(mailbox: MailboxSettings, status: FolderStatus) -> tuple[int, in
     return 0, 0
 
 
-def _load_state(app: App, mailbox: MailboxSettings, status: FolderStatus, now: datetime) -> MailboxState:
+def _load_state(app: App, mailbox: MailboxSettings, folder: str, status: FolderStatus) -> MailboxState:
     with db.transaction(app.engine) as session:
         state = session.exec(select(MailboxState).where(
-            MailboxState.mailbox == mailbox.name, MailboxState.folder == mailbox.folder)).first()
+            MailboxState.mailbox == mailbox.name, MailboxState.folder == folder)).first()
         if state is None:
-            state = MailboxState(mailbox=mailbox.name, folder=mailbox.folder, uidvalidity=status.uidvalidity)
+            state = MailboxState(mailbox=mailbox.name, folder=folder, uidvalidity=status.uidvalidity)
             state.last_uid, state.silent_below_uid = start_state(mailbox, status)
             session.add(state)
         elif state.uidvalidity != status.uidvalidity:
             # RFC 3501 §2.3.1.1: old UIDs mean nothing now; rescan, the raw-bytes digest catches repeats.
             log.warning("uidvalidity changed mailbox=%s folder=%s old=%s new=%s",
-                        mailbox.name, mailbox.folder, state.uidvalidity, status.uidvalidity)
+                        mailbox.name, folder, state.uidvalidity, status.uidvalidity)
             state.uidvalidity, state.last_uid, state.silent_below_uid = status.uidvalidity, 0, 0
         return state
 
@@ -64,41 +66,52 @@ def _save_progress(app: App, state_id: int, last_uid: int, now: datetime) -> Non
 
 
 def record_poll_error(app: App, mailbox: MailboxSettings, error: str) -> None:
-    """Remember the last error of a mailbox, for `mailbridge status`."""
+    """Remember the last error of each folder of a mailbox, for `mailbridge status`."""
     with db.transaction(app.engine) as session:
-        state = session.exec(select(MailboxState).where(
-            MailboxState.mailbox == mailbox.name, MailboxState.folder == mailbox.folder)).first()
-        if state is not None:
+        for state in session.exec(select(MailboxState).where(MailboxState.mailbox == mailbox.name)):
             state.last_error = error[:500]
 
 
 def poll_mailbox(app: App, mailbox: MailboxSettings, now: datetime) -> PollResult:
-    """Fetch, store and flag every new message of one mailbox folder. Raises: SourceError."""
-    stored = duplicates = failed = fetched = 0
+    """Fetch, store and mark every new message of each folder of one mailbox. Raises: SourceError."""
+    totals = PollResult(mailbox.name, 0, 0, 0, 0)
     with app.open_source(mailbox) as source:
-        status = source.select(mailbox.folder)
-        state = _load_state(app, mailbox, status, now)
-        uids = source.new_uids(state.last_uid)
-        contiguous, blocked = state.last_uid, False
-        for start in range(0, len(uids), FETCH_BATCH):
-            batch = source.fetch(mailbox.folder, status, uids[start:start + FETCH_BATCH])
-            fetched += len(batch)
-            done: list[int] = []
-            for mail in batch:
-                result = accept_guarded(app, mail, now, silent=mail.uid < state.silent_below_uid)
-                if result is None:
-                    failed += 1
-                    continue
-                done.append(mail.uid)
-                duplicates += result.already_stored
-                stored += not result.already_stored
-            # Committed before flagging: after a crash the next poll finds the rows and only flags them.
-            source.mark_processed(done)
-            # The stored position only moves past messages that are all done; a failed one is fetched again.
-            for mail in batch:
-                blocked = blocked or mail.uid not in done
-                contiguous = contiguous if blocked else mail.uid
-            _save_progress(app, state.id, contiguous, now)
-        if not uids:
-            _save_progress(app, state.id, state.last_uid, now)
+        for folder in mailbox.folders:
+            found = _poll_folder(app, source, mailbox, folder, now)
+            totals = PollResult(mailbox.name, *(a + b for a, b in zip(
+                (totals.fetched, totals.stored, totals.duplicates, totals.failed),
+                (found.fetched, found.stored, found.duplicates, found.failed))))
+    return totals
+
+
+def _poll_folder(app: App, source: ImapSource, mailbox: MailboxSettings, folder: str, now: datetime) -> PollResult:
+    stored = duplicates = failed = fetched = 0
+    status = source.select(folder)
+    state = _load_state(app, mailbox, folder, status)
+    uids = source.new_uids(state.last_uid)
+    contiguous, blocked = state.last_uid, False
+    for start in range(0, len(uids), FETCH_BATCH):
+        batch = source.fetch(folder, status, uids[start:start + FETCH_BATCH])
+        fetched += len(batch)
+        steps: dict[ServerStep, list[int]] = {}
+        for mail in batch:
+            result = accept_guarded(app, mail, now, silent=mail.uid < state.silent_below_uid)
+            if result is None:
+                failed += 1
+                continue
+            step = plan_server_step(mailbox, is_unknown=result.is_unknown)
+            steps.setdefault(step, []).append(mail.uid)
+            duplicates += result.already_stored
+            stored += not (result.already_stored or result.is_unknown)
+        # Committed before marking: after a crash the next poll finds the rows and only marks them.
+        for step, done in steps.items():
+            source.mark_processed(done, step)
+        # The stored position only moves past messages that are all done; a failed one is fetched again.
+        handled = {uid for done in steps.values() for uid in done}
+        for mail in batch:
+            blocked = blocked or mail.uid not in handled
+            contiguous = contiguous if blocked else mail.uid
+        _save_progress(app, state.id, contiguous, now)
+    if not uids:
+        _save_progress(app, state.id, state.last_uid, now)
     return PollResult(mailbox.name, fetched, stored, duplicates, failed)

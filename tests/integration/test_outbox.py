@@ -106,3 +106,18 @@ def test_enqueue_twice_with_one_key_writes_one_row(make_app, dovecot, sink, mail
         again = outbox.enqueue(session=session, mail=mail, dedupe_key=row.dedupe_key, kind="receipt",
                                ticket_id=row.ticket_id, now=clock.now())
     assert again.id == row.id and len(outbox_rows(app)) == 1
+
+
+def test_dkim_signed_receipt_verifies_at_the_receiver(make_app, dovecot, sink, mailbox, tmp_path):
+    import dkim
+
+    from tests.unit.test_dkim_sign import key_pair
+
+    pem, record = key_pair()
+    (tmp_path / "dkim.pem").write_bytes(pem)
+    app = make_app(extra='[[dkim]]\ndomain = "shop.example"\nselector = "mb1"\nprivate_key_file = "dkim.pem"\n')
+    dovecot.append(SUPPORT_USER, mailbox, customer_mail())
+    run_once(app)
+    [received] = sink.messages
+    dns = {b"mb1._domainkey.shop.example.": record}
+    assert dkim.verify(received.data, dnsfunc=lambda name, timeout=5: dns.get(name))

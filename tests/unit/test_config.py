@@ -64,7 +64,7 @@ def test_password_file_is_read_and_masked(tmp_path):
 
 def test_unknown_key_is_reported(tmp_path, monkeypatch):
     monkeypatch.setenv("MB_PW", "pw")
-    assert "[mailboxes.0] folders: unknown key" in error_for(tmp_path, BASE + 'folders = ["INBOX"]\n')
+    assert "[mailboxes.0] folderz: unknown key" in error_for(tmp_path, BASE + 'folderz = ["INBOX"]\n')
 
 
 def test_missing_file_is_one_clear_error(tmp_path):

@@ -1,0 +1,76 @@
+"""Decision: business-hours arithmetic for SLA due dates. Pure; the SLA timer builds the calendar.
+
+A BusinessCalendar holds working weekdays, one daily window of working hours in a time zone, and
+public holidays as plain dates. Times in and out are aware datetimes (any zone; results in UTC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Ten years of days without a single working hour means the calendar is empty, not that we must keep looking.
+MAX_DAYS = 3660
+
+
+@dataclass(frozen=True)
+class BusinessCalendar:
+    working_days: frozenset[int]  # 0 = Monday
+    opens: time
+    closes: time
+    zone: ZoneInfo
+    holidays: frozenset[date] = frozenset()
+
+
+def _windows(start: datetime, calendar: BusinessCalendar) -> Iterator[tuple[datetime, datetime]]:
+    """Yield each working day's (open, close) in UTC, from the local day of `start` on."""
+    day = start.astimezone(calendar.zone).date()
+    for _ in range(MAX_DAYS):
+        if day.weekday() in calendar.working_days and day not in calendar.holidays:
+            opens = datetime.combine(day, calendar.opens, tzinfo=calendar.zone).astimezone(timezone.utc)
+            closes = datetime.combine(day, calendar.closes, tzinfo=calendar.zone).astimezone(timezone.utc)
+            yield opens, closes
+        day += timedelta(days=1)
+
+
+def business_hours_between(start: datetime, end: datetime, calendar: BusinessCalendar) -> float:
+    """Count the working hours between two instants (0 when end is not after start)."""
+    total = timedelta()
+    for opens, closes in _windows(start, calendar):
+        if opens >= end:
+            break
+        overlap = min(closes, end) - max(opens, start)
+        if overlap > timedelta():
+            total += overlap
+    return total.total_seconds() / 3600
+
+
+def due_at(start: datetime, hours: float, calendar: BusinessCalendar) -> datetime:
+    """Return the instant `hours` working hours after `start`.
+
+    Raises: ValueError when the calendar has no working hours at all.
+    """
+    remaining = timedelta(hours=hours)
+    for opens, closes in _windows(start, calendar):
+        begin = max(opens, start)
+        if begin >= closes:
+            continue
+        if remaining <= closes - begin:
+            return begin + remaining
+        remaining -= closes - begin
+    raise ValueError("the business calendar has no working hours")
+
+
+def parse_working_hours(text: str) -> tuple[time, time]:
+    """Read "09:00-17:00" into (opens, closes).
+
+    Raises: ValueError when the text is not two HH:MM times with opens before closes.
+    """
+    first, _, second = text.partition("-")
+    opens, closes = time.fromisoformat(first.strip()), time.fromisoformat(second.strip())
+    if opens >= closes:
+        raise ValueError("opening time must be before closing time")
+    return opens, closes

@@ -1,0 +1,107 @@
+"""The lifecycle parts of mailbridge.toml: `[sla]` and `[[routing]]`, read into frozen settings.
+
+`config.load_settings` hands each table in as its `_Section` reader, so errors read like every
+other configuration error: `file: [sla] timezone: expected ..., got ...`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from mailbridge.business_hours import WEEKDAYS, parse_working_hours
+from mailbridge.errors import ConfigError
+
+DEFAULT_ORDER_NUMBER_REGEX = (r"(?i)\b(?:order|ordine|objedn[aá]vk[ay]|bestellung|παραγγελία)\s*"
+                              r"(?:no\.?|nr\.?|n\.?|#|nummer|numero|číslo|αρ\.?)?\s*[:#]?\s*(\d{4,12})\b")
+SLA_KEYS = {"first_response_hours", "warn_before_hours", "working_days", "working_hours", "timezone",
+            "holidays_country"}
+ROUTING_KEYS = {"category", "recipients", "subject_keywords"}
+
+
+@dataclass(frozen=True)
+class SlaSettings:
+    first_response_hours: float = 24.0
+    warn_before_hours: float = 4.0
+    working_days: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri")
+    working_hours: str = "09:00-17:00"
+    timezone: str = "Europe/Rome"
+    holidays_country: str | None = None
+
+
+@dataclass(frozen=True)
+class RoutingRule:
+    category: str  # "Orders > Returns"
+    recipients: tuple[str, ...] = ()  # lower-cased addresses
+    subject_keywords: tuple[str, ...] = ()  # case-folded
+
+
+def string_list(section: Any, key: str) -> tuple[str, ...]:
+    """Read a list of non-empty strings (absent: empty)."""
+    value = section.table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        section.fail(key, "expected a list of non-empty strings", value)
+    return tuple(v.strip() for v in value)
+
+
+def read_sla(section: Any) -> SlaSettings:
+    """Read and check `[sla]`."""
+    days = string_list(section, "working_days") or SlaSettings.working_days
+    for day in days:
+        if day.lower() not in WEEKDAYS:
+            section.fail("working_days", "expected weekday names " + ", ".join(WEEKDAYS), day)
+    hours = section.text("working_hours", SlaSettings.working_hours)
+    try:
+        parse_working_hours(hours)
+    except ValueError:
+        section.fail("working_hours", 'expected "HH:MM-HH:MM" with the start before the end', hours)
+    zone = section.text("timezone", SlaSettings.timezone)
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        section.fail("timezone", 'expected an IANA time zone like "Europe/Rome"', zone)
+    country = section.text("holidays_country")
+    if country:
+        _check_country(section, country)
+    return SlaSettings(
+        first_response_hours=section.number("first_response_hours", SlaSettings.first_response_hours, 0.0),
+        warn_before_hours=section.number("warn_before_hours", SlaSettings.warn_before_hours, 0.0),
+        working_days=tuple(d.lower() for d in days), working_hours=hours, timezone=zone,
+        holidays_country=country.upper() if country else None,
+    )
+
+
+def _check_country(section: Any, country: str) -> None:
+    try:
+        import holidays
+    except ImportError:
+        section.fail("holidays_country", "expected the `holidays` package to be installed", country)
+    if country.upper() not in holidays.list_supported_countries():
+        section.fail("holidays_country", "expected an ISO 3166 country code the holidays package knows", country)
+
+
+def read_routing(path: Any, tables: Any, make_section: Any) -> tuple[RoutingRule, ...]:
+    """Read every `[[routing]]` table; each needs a category and at least one condition."""
+    if not isinstance(tables, list):
+        raise ConfigError(f"{path}: routing: expected [[routing]] tables, got {tables!r}")
+    rules = []
+    for index, table in enumerate(tables):
+        section = make_section(path, f"routing.{index}", table, ROUTING_KEYS)
+        recipients = tuple(r.lower() for r in string_list(section, "recipients"))
+        keywords = tuple(k.casefold() for k in string_list(section, "subject_keywords"))
+        if not recipients and not keywords:
+            section.fail(None, "expected recipients or subject_keywords", table)
+        rules.append(RoutingRule(section.text("category", required=True), recipients, keywords))
+    return tuple(rules)
+
+
+def read_regex(section: Any, key: str, default: str) -> str:
+    """Read a regular expression that must compile."""
+    value = section.text(key, default)
+    try:
+        re.compile(value)
+    except re.error as exc:
+        section.fail(key, f"expected a valid regular expression ({exc})", value)
+    return value

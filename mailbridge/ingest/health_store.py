@@ -1,0 +1,69 @@
+"""I/O: the MailboxHealth row of each mailbox, written by the scheduler after every poll attempt.
+
+A failure extends the episode and sets the next retry time; when the episode has lasted
+`alert_after_minutes`, the admin alert is enqueued in the same transaction (dedupe key per episode).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from mailbridge import db, outbox
+from mailbridge.app import App
+from mailbridge.clock import utc
+from mailbridge.compose import new_message_id
+from mailbridge.config import MailboxSettings
+from mailbridge.mailbox_health import MailboxAlert, compose_alert, plan_alert, retry_delay
+from mailbridge.models import MailboxHealth
+
+log = logging.getLogger(__name__)
+
+
+def _health(session: Session, mailbox: str) -> MailboxHealth:
+    row = session.exec(select(MailboxHealth).where(MailboxHealth.mailbox == mailbox)).first()
+    if row is None:
+        row = MailboxHealth(mailbox=mailbox)
+        session.add(row)
+    return row
+
+
+def record_success(app: App, mailbox: MailboxSettings, now: datetime) -> None:
+    """End any failure episode of the mailbox."""
+    with db.transaction(app.engine) as session:
+        row = _health(session, mailbox.name)
+        row.last_success_at, row.failing_since, row.consecutive_failures = now, None, 0
+        row.retry_at = row.alerted_at = None
+
+
+def record_failure(app: App, mailbox: MailboxSettings, error: str, now: datetime, jitter: float) -> timedelta:
+    """Count a failed poll, alert the admin when the outage is long enough; return the delay before the retry."""
+    with db.transaction(app.engine) as session:
+        row = _health(session, mailbox.name)
+        row.consecutive_failures += 1
+        row.last_error, row.last_error_at = error[:500], now
+        row.failing_since = utc(row.failing_since) or now
+        delay = retry_delay(row.consecutive_failures, jitter)
+        row.retry_at = now + delay
+        alert = plan_alert(mailbox=mailbox.name, last_success_at=utc(row.last_success_at),
+                           failing_since=row.failing_since, alerted_at=utc(row.alerted_at),
+                           last_error=row.last_error, alert_after=timedelta(minutes=mailbox.alert_after_minutes),
+                           now=now)
+        if alert is not None:
+            _send_alert(app, session, alert, now)
+            row.alerted_at = now
+        return delay
+
+
+def _send_alert(app: App, session: Session, alert: MailboxAlert, now: datetime) -> None:
+    support = app.settings.support
+    log.error("mailbox silent mailbox=%s since=%s error=%s", alert.mailbox, alert.silent_since, alert.last_error)
+    if not support.admin_address:
+        return
+    mail = compose_alert(alert, from_name=support.from_name, from_address=support.from_address,
+                         admin_address=support.admin_address, message_id=new_message_id(support.from_address),
+                         now=now)
+    outbox.enqueue(session=session, mail=mail, dedupe_key=alert.dedupe_key, kind="mailbox_alert",
+                   ticket_id=None, now=now)

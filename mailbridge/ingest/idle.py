@@ -1,0 +1,86 @@
+"""Stage: IMAP IDLE (RFC 2177). One thread per mailbox folder waits for EXISTS and wakes that mailbox's poll.
+
+The daemon starts the watchers and gives each a thread-safe `wake` callback. IDLE is re-issued every
+`idle_timeout_seconds` (servers may end it after 30 minutes). A server without IDLE ends its watcher,
+and the mailbox is polled every `poll_interval_seconds` as before; a lost connection is retried with backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+
+from imapclient.exceptions import IMAPClientError
+
+from mailbridge.config import MailboxSettings
+from mailbridge.errors import SourceError
+from mailbridge.ingest.imap_source import ImapSource
+from mailbridge.mailbox_health import retry_delay
+
+log = logging.getLogger(__name__)
+CHECK_SECONDS = 0.5  # how long one idle_check waits, so a stop request is seen quickly
+
+
+class IdleWatcher(threading.Thread):
+    """Keeps one IDLE connection to one folder and calls `wake` whenever the server reports new mail."""
+
+    def __init__(self, open_source: Callable[[MailboxSettings], ImapSource], mailbox: MailboxSettings,
+                 folder: str, wake: Callable[[], None]):
+        super().__init__(name=f"idle-{mailbox.name}-{folder}", daemon=True)
+        self.open_source, self.mailbox, self.folder, self.wake = open_source, mailbox, folder, wake
+        self.is_idling = threading.Event()  # set while an IDLE command is running
+        self.has_idle: bool | None = None  # None until the server's capabilities were read
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Ask the watcher to end its IDLE and log out; returns at once."""
+        self._stopping.set()
+
+    def run(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                with self.open_source(self.mailbox) as source:
+                    self.has_idle = source.has_capability("IDLE")
+                    if not self.has_idle:
+                        log.info("no IDLE, polling only mailbox=%s folder=%s", self.mailbox.name, self.folder)
+                        return
+                    source.select(self.folder, readonly=True)
+                    failures = 0
+                    self._watch(source)
+            except (SourceError, IMAPClientError, OSError) as exc:
+                failures += 1
+                delay = retry_delay(failures, random.random()).total_seconds()
+                log.warning("idle lost mailbox=%s folder=%s retry_in=%.0fs error=%s",
+                            self.mailbox.name, self.folder, delay, exc)
+                self._stopping.wait(delay)
+            finally:
+                self.is_idling.clear()
+
+    def _watch(self, source: ImapSource) -> None:
+        client = source.client
+        while not self._stopping.is_set():
+            client.idle()
+            self.is_idling.set()
+            # Mail that arrived while we (re)connected raised no EXISTS for us: poll once now.
+            self.wake()
+            deadline = time.monotonic() + self.mailbox.idle_timeout_seconds
+            while not self._stopping.is_set() and time.monotonic() < deadline:
+                responses = client.idle_check(timeout=CHECK_SECONDS)
+                if any(len(r) > 1 and r[1] == b"EXISTS" for r in responses):
+                    log.debug("idle exists mailbox=%s folder=%s", self.mailbox.name, self.folder)
+                    self.wake()
+            client.idle_done()
+            self.is_idling.clear()
+
+
+def start_watchers(open_source: Callable[[MailboxSettings], ImapSource], mailboxes: tuple[MailboxSettings, ...],
+                   wake_for: Callable[[str], Callable[[], None]]) -> list[IdleWatcher]:
+    """Start one watcher per folder of every mailbox; `wake_for(name)` gives the mailbox's wake callback."""
+    watchers = [IdleWatcher(open_source, m, folder, wake_for(m.name)) for m in mailboxes for folder in m.folders]
+    for watcher in watchers:
+        watcher.start()
+    return watchers
