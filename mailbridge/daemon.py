@@ -17,9 +17,10 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from mailbridge.app import App
 from mailbridge.config import MailboxSettings
 from mailbridge.ingest.idle import IdleWatcher, start_watchers
-from mailbridge.scheduler import deliver_outbox, poll_one_job, safe_job
+from mailbridge.scheduler import check_sla, close_idle_tickets, deliver_outbox, poll_one_job, safe_job
 
 log = logging.getLogger(__name__)
+TIMER_INTERVAL_SECONDS = 60
 
 
 class Daemon:
@@ -40,6 +41,9 @@ class Daemon:
         scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1})
         scheduler.add_job(safe_job, "interval", args=(self.app, deliver_outbox, "deliver_outbox"),
                           seconds=self.app.settings.schedule.outbox_interval_seconds, id="deliver_outbox")
+        # The ticket timers work in days and hours; once a minute is more than precise enough.
+        for job, name in ((close_idle_tickets, "close_idle_tickets"), (check_sla, "check_sla")):
+            scheduler.add_job(safe_job, "interval", args=(self.app, job, name), seconds=TIMER_INTERVAL_SECONDS, id=name)
         loops = [asyncio.create_task(self._poll_loop(m)) for m in mailboxes]
         self.watchers = start_watchers(self.app.open_source, mailboxes, self._wake_callback)
         await safe_job(self.app, deliver_outbox, "deliver_outbox")

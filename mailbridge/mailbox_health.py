@@ -27,7 +27,7 @@ class MailboxAlert:
 
 def retry_delay(failures: int, jitter: float) -> timedelta:
     """Back off 15 s, 30 s, 1 min ... up to 30 min; `jitter` in [0, 1) spreads it over 50-100 %."""
-    base = min(FIRST_RETRY * (2 ** max(failures - 1, 0)), LONGEST_RETRY)
+    base = min(FIRST_RETRY * (2 ** min(max(failures - 1, 0), 16)), LONGEST_RETRY)
     return base * (0.5 + 0.5 * min(max(jitter, 0.0), 1.0))
 
 

@@ -16,7 +16,8 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from mailbridge.clock import utc
-from mailbridge.loop_guard import BURST_WINDOW, AutoMailDecision, AutoMailHistory, AutoMailLimits, decide_auto_mail
+from mailbridge.bounces import BounceReport
+from mailbridge.loop_guard import BOUNCE_HOLD, BURST_WINDOW, AutoMailDecision, AutoMailHistory, AutoMailLimits, decide_auto_mail
 from mailbridge.models import AddressSuppression, OutboxMail, OutboxStatus
 
 SENDING_LEASE = timedelta(minutes=10)
@@ -75,6 +76,18 @@ def suppress(*, session: Session, address: str, reason: str, until: datetime, no
         session.add(AddressSuppression(address=address, reason=reason, until=until, created_at=now))
     elif utc(row.until) < until:
         row.until, row.reason = until, reason
+
+
+def apply_bounce(*, session: Session, report: BounceReport, now: datetime) -> OutboxMail | None:
+    """Mark the outbox row a bounce answers and stop automatic mail to addresses that failed for good."""
+    for address in report.permanent:
+        suppress(session=session, address=address, reason="bounced", until=now + BOUNCE_HOLD, now=now)
+    if not report.original_message_ids:
+        return None
+    row = session.exec(select(OutboxMail).where(OutboxMail.message_id.in_(report.original_message_ids))).first()
+    if row is not None and report.permanent:
+        row.status, row.last_error = OutboxStatus.BOUNCED, "bounced: " + ", ".join(sorted(report.permanent))
+    return row
 
 
 def claim_due(*, session: Session, now: datetime, limit: int = 20) -> list[OutboxMail]:

@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from mailbridge import db, outbox
+from mailbridge import db, outbox, timers
 from mailbridge.app import App
 from mailbridge.errors import MailbridgeError, PermanentDeliveryError, SourceError, TemporaryDeliveryError
 from mailbridge.config import MailboxSettings
@@ -121,9 +121,21 @@ async def deliver_until_idle(app: App) -> tuple[int, int]:
             return sent, failed
 
 
+async def close_idle_tickets(app: App) -> int:
+    """Close tickets that waited on the customer too long; return how many."""
+    return await asyncio.to_thread(timers.close_idle, app, app.clock.now())
+
+
+async def check_sla(app: App) -> int:
+    """Report tickets about to breach or past their first-response time; return how many."""
+    return await asyncio.to_thread(timers.check_sla, app, app.clock.now())
+
+
 async def run_cycle(app: App) -> CycleReport:
-    """One full cycle: poll every mailbox, then send everything due."""
+    """One full cycle: poll every mailbox, run the ticket timers, then send everything due."""
     polls, errors = await poll_mailboxes(app)
+    await close_idle_tickets(app)
+    await check_sla(app)
     sent, failed = await deliver_until_idle(app)
     return CycleReport(tuple(polls), tuple(errors), sent, failed)
 

@@ -25,6 +25,7 @@ pytest_plugins = ["tests.servers.pytest_plugin"]
 REPO = Path(__file__).resolve().parent.parent
 SUPPORT_USER = "support@shop.example"
 IMAP_PASSWORD_ENV = "MAILBRIDGE_TEST_IMAP_PASSWORD"
+SECRET_ENV = "MAILBRIDGE_TEST_SECRET"
 
 
 @pytest.fixture
@@ -42,6 +43,7 @@ url = "{db_url}"
 [support]
 from_name = "Shop support"
 from_address = "{SUPPORT_USER}"
+secret_env = "{SECRET_ENV}"
 
 [smtp]
 host = "127.0.0.1"
@@ -69,6 +71,7 @@ timeout_seconds = 5
 def config_file(tmp_path, dovecot, sink, mailbox, monkeypatch) -> Callable[..., Path]:
     """Write a mailbridge.toml for the test servers; keywords override parts of it."""
     monkeypatch.setenv(IMAP_PASSWORD_ENV, dovecot.password)
+    monkeypatch.setenv(SECRET_ENV, "test-secret-for-reply-tokens")
 
     def write(db_url: str | None = None, **overrides) -> Path:
         options = dict(db_url=db_url or f"sqlite:///{tmp_path}/mailbridge.db", smtp_port=sink.port,

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from mailbridge import __version__
-from mailbridge.cli import config_cmd, db_cmd, ingest_cmd, outbox_cmd, run_cmd, tickets_cmd
+from mailbridge.cli import config_cmd, customers_cmd, db_cmd, ingest_cmd, outbox_cmd, run_cmd, status_cmd, tickets_cmd
 from mailbridge.cli.common import state
 from mailbridge.errors import ConfigError, MailbridgeError
 
@@ -20,8 +20,10 @@ app = typer.Typer(no_args_is_help=True, help="mailbridge: every customer email b
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(tickets_cmd.app, name="tickets")
+app.add_typer(customers_cmd.app, name="customers")
 app.add_typer(outbox_cmd.app, name="outbox")
 app.command("run")(run_cmd.run)
+app.command("status")(status_cmd.status)
 app.command("ingest")(ingest_cmd.ingest)
 
 

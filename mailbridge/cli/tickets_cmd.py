@@ -1,13 +1,19 @@
-"""`mailbridge tickets list|show`: read the store."""
+"""`mailbridge tickets list|search|show|status|categories`: read the store, and set a status as an agent."""
 
 from __future__ import annotations
 
 import typer
 from sqlmodel import Session, select
 
+from sqlalchemy import func
+
 from mailbridge.cli.common import echo_json, open_app
-from mailbridge.errors import NotFoundError
-from mailbridge.models import Attachment, Contact, Customer, Message, Ticket, TicketEvent
+from mailbridge.clock import parse_instant
+from mailbridge.errors import CommandError, NotFoundError
+from mailbridge.models import Attachment, Contact, Customer, Message, Ticket, TicketEvent, TicketStatus
+from mailbridge.notices import change_status
+from mailbridge.search import TicketFilter, search_tickets
+from mailbridge.search import list_tickets as list_ticket_rows
 
 app = typer.Typer(no_args_is_help=True, help="Tickets.")
 
@@ -16,33 +22,103 @@ def ticket_summary(session: Session, ticket: Ticket) -> dict:
     customer = session.get(Customer, ticket.customer_id)
     contact = session.get(Contact, ticket.contact_id)
     count = len(session.exec(select(Message.id).where(Message.ticket_id == ticket.id)).all())
+    linked = session.get(Ticket, ticket.linked_ticket_id) if ticket.linked_ticket_id else None
     return {"number": ticket.number, "status": ticket.status, "subject": ticket.subject,
             "customer": customer.email, "customer_name": customer.name, "contact": contact.name,
-            "messages": count, "created_at": ticket.created_at, "updated_at": ticket.updated_at}
+            "category": ticket.category, "linked_ticket": linked.number if linked else None,
+            "assigned_agent": ticket.assigned_agent, "messages": count, "created_at": ticket.created_at,
+            "updated_at": ticket.updated_at, "closed_at": ticket.closed_at,
+            "first_response_at": ticket.first_response_at}
+
+
+def _instant(value: str | None, option: str):
+    if not value:
+        return None
+    try:
+        return parse_instant(value)
+    except ValueError:
+        raise CommandError(f"{option}: expected an ISO 8601 date or time like 2026-11-24, got {value!r}") from None
+
+
+def _print_rows(rows: list[dict]) -> None:
+    if not rows:
+        typer.echo("no tickets")
+    for row in rows:
+        category = f" [{row['category']}]" if row.get("category") else ""
+        why = f"  ({row['matched_by']})" if row.get("matched_by") else ""
+        typer.echo(f"{row['number']}  {row['status']:<8} {row['contact']:<18} {row['customer']:<30} "
+                   f"{row['messages']:>3} msg  {row['subject']}{category}{why}")
 
 
 @app.command("list")
 def list_tickets(
-    status: str = typer.Option(None, help="Only tickets with this status (new, open, waiting, closed ...)."),
+    status: str = typer.Option(None, help="Only this status: new, open, waiting, pending1, pending2, closed, spam."),
+    contact: str = typer.Option(None, help="Only this Contact (department), by name."),
+    customer: str = typer.Option(None, help="Only this customer address."),
+    category: str = typer.Option(None, help='Only this category; "Orders" also lists "Orders > Returns".'),
+    agent: str = typer.Option(None, help="Only tickets assigned to this agent address."),
+    since: str = typer.Option(None, help="Created at or after this date/time (ISO 8601)."),
+    until: str = typer.Option(None, help="Created before this date/time (ISO 8601)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """List tickets, newest first.
+    """List tickets, newest first, filtered.
 
-    Example: mailbridge tickets list --status new --json
+    Example: mailbridge tickets list --status waiting --category "Orders" --since 2026-11-01 --json
     """
+    filters = TicketFilter(status=status, contact=contact, customer=customer, category=category, agent=agent,
+                           since=_instant(since, "--since"), until=_instant(until, "--until"))
     with Session(open_app().engine) as session:
-        query = select(Ticket).order_by(Ticket.created_at.desc(), Ticket.id.desc())
-        if status:
-            query = query.where(Ticket.status == status)
-        rows = [ticket_summary(session, t) for t in session.exec(query)]
+        rows = [ticket_summary(session, t) for t in list_ticket_rows(session, filters)]
     if as_json:
         echo_json(rows)
         return
-    if not rows:
-        typer.echo("no tickets")
+    _print_rows(rows)
+
+
+@app.command("search")
+def search(query: str, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Find tickets by ticket number, order number, customer address or name, or words in subject and body.
+
+    Example: mailbridge tickets search "parcel damaged" --json
+    """
+    with Session(open_app().engine) as session:
+        rows = [{**ticket_summary(session, t), "matched_by": why} for t, why in search_tickets(session, query)]
+    if as_json:
+        echo_json(rows)
+        return
+    _print_rows(rows)
+
+
+@app.command("status")
+def set_status(
+    number: str,
+    status: TicketStatus,
+    actor: str = typer.Option("agent:cli", help='Who makes the change, e.g. "agent:maria@shop.example".'),
+    reason: str = typer.Option("", help="Why, for the ticket history."),
+) -> None:
+    """Set a ticket's status as an agent; the first move out of `new` sends "we started handling your request".
+
+    Example: mailbridge tickets status 48213907751 open --actor agent:maria@shop.example
+    """
+    ticket = change_status(open_app(), number.strip().lstrip("#"), status, actor, reason)
+    typer.echo(f"{ticket.number} {ticket.status}")
+
+
+@app.command("categories")
+def categories(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the categories in use with their ticket counts.
+
+    Example: mailbridge tickets categories
+    """
+    with Session(open_app().engine) as session:
+        rows = [{"category": c, "tickets": n} for c, n in session.exec(
+            select(Ticket.category, func.count()).where(Ticket.category.is_not(None))
+            .group_by(Ticket.category).order_by(Ticket.category))]
+    if as_json:
+        echo_json(rows)
+        return
     for row in rows:
-        typer.echo(f"{row['number']}  {row['status']:<8} {row['contact']:<18} {row['customer']:<30} "
-                   f"{row['messages']:>3} msg  {row['subject']}")
+        typer.echo(f"{row['tickets']:>6}  {row['category']}")
 
 
 def ticket_detail(session: Session, number: str) -> dict:
@@ -58,7 +134,7 @@ def ticket_detail(session: Session, number: str) -> dict:
             "message_id": message.message_id, "in_reply_to": message.in_reply_to,
             "from": message.from_addr, "from_name": message.from_name, "to": message.to_addrs,
             "cc": message.cc_addrs, "subject": message.subject, "date": message.sent_at,
-            "threaded_by": message.match_reason, "malformed": message.is_malformed,
+            "threaded_by": message.match_reason, "order_number": message.order_number, "malformed": message.is_malformed,
             "defects": message.defects.splitlines(), "raw_bytes": len(message.raw),
             "text": message.text_body,
             "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size,
@@ -85,6 +161,8 @@ def show(number: str, as_json: bool = typer.Option(False, "--json", help="Print 
         return
     typer.echo(f"Ticket [#{detail['number']}] {detail['subject']}")
     typer.echo(f"  status {detail['status']}, contact {detail['contact']}, customer {detail['customer_name']} <{detail['customer']}>")
+    if detail["category"] or detail["linked_ticket"]:
+        typer.echo(f"  category {detail['category'] or '-'}, follows ticket {detail['linked_ticket'] or '-'}")
     for m in detail["messages"]:
         flag = "  MALFORMED" if m["malformed"] else ""
         typer.echo(f"\n  #{m['id']} {m['direction']} {m['kind']} from {m['from']} ({m['date']}), threaded by {m['threaded_by']}{flag}")

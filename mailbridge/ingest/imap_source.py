@@ -20,6 +20,8 @@ from mailbridge.ingest.after_sync import ServerAction, ServerStep, read_after_sy
 from mailbridge.smtp_sender import tls_context
 
 FETCH_BATCH = 50
+FETCH_BYTES = 8 * 1024 * 1024  # at most this much mail per round trip; a bigger message comes alone
+SIZE_CHUNK = 2000  # UIDs per RFC822.SIZE fetch
 TLS_MINIMUM = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
 
@@ -108,6 +110,15 @@ class ImapSource:
         found = self.client.search(["UID", f"{after_uid + 1}:*"])
         return sorted(uid for uid in found if uid > after_uid)
 
+    def sizes(self, uids: list[int]) -> dict[int, int]:
+        """Return the RFC822.SIZE of each UID (ascending), so batches can be planned by bytes."""
+        sizes: dict[int, int] = {}
+        # Chunks keep each command line far below the server's limit (Dovecot: 64 KB) for any mailbox size.
+        for start in range(0, len(uids), SIZE_CHUNK):
+            response = self.client.fetch(uids[start:start + SIZE_CHUNK], ["RFC822.SIZE"])
+            sizes.update((uid, int(data.get(b"RFC822.SIZE", 0))) for uid, data in response.items())
+        return sizes
+
     def fetch(self, folder: str, status: FolderStatus, uids: list[int]) -> list[RawMail]:
         """Fetch raw bytes with BODY.PEEK[] so nothing is marked seen before it is stored."""
         response = self.client.fetch(uids, ["BODY.PEEK[]"])
@@ -174,3 +185,21 @@ def _text(exc: BaseException) -> str:
     if text.startswith("b'") or text.startswith('b"'):
         text = text[2:-1]
     return text.strip() or type(exc).__name__
+
+
+def plan_batches(uids: list[int], sizes: dict[int, int], max_count: int = FETCH_BATCH,
+                 max_bytes: int = FETCH_BYTES) -> list[list[int]]:
+    """Split UIDs into fetch batches of at most max_count messages and max_bytes; a bigger message goes alone."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    current_bytes = 0
+    for uid in uids:
+        size = sizes.get(uid, 0)
+        if current and (len(current) >= max_count or current_bytes + size > max_bytes):
+            batches.append(current)
+            current, current_bytes = [], 0
+        current.append(uid)
+        current_bytes += size
+    if current:
+        batches.append(current)
+    return batches

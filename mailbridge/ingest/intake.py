@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,8 +16,9 @@ from sqlalchemy import func
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, select
 
-from mailbridge import db, outbox, tickets
+from mailbridge import db, outbox, search, tickets
 from mailbridge.app import App
+from mailbridge.bounces import read_bounce
 from mailbridge.classify import MessageKind, classify, may_auto_reply
 from mailbridge.compose import compose, new_message_id
 from mailbridge.config import DEFAULT_MAX_MESSAGE_BYTES
@@ -28,7 +30,8 @@ from mailbridge.locale_guess import choose_locale, guess_locale
 from mailbridge.loop_guard import FLOOD_HOLD, FLOOD_WINDOW, is_flooding
 from mailbridge.models import Attachment, Contact, Customer, IntakeFailure, Message, Ticket, TicketStatus
 from mailbridge.parse import ParsedMessage, is_malformed, parse_message
-from mailbridge.ticket_match import MatchReason, match_ticket
+from mailbridge.routing import route_category
+from mailbridge.ticket_match import MatchReason, TicketMatch, match_ticket, normalise_subject
 
 log = logging.getLogger(__name__)
 QUARANTINE_AFTER = 3
@@ -55,14 +58,20 @@ def accept(app: App, mail: RawMail, now: datetime, *, silent: bool = False, cont
             return _store_too_large(session, mail, limit, now)
         parsed = parse_message(mail.raw)
         kind = classify(parsed, app.own_addresses)
-        evidence = tickets.gather_thread_evidence(session=session, parsed=parsed, pattern=app.subject_pattern)
+        contact_id = app.contact_ids[contact or _contact_name(app, mail.mailbox)]
+        support = app.settings.support
+        evidence = tickets.gather_thread_evidence(
+            session=session, parsed=parsed, pattern=app.subject_pattern, now=now, secret=support.secret,
+            support_addresses=app.own_addresses, contact_id=contact_id, reopen_window_days=support.reopen_window_days)
         match = match_ticket(parsed, evidence)
         if is_unknown_mail(match.ticket_id, _creates_tickets(app, mail.mailbox)):
             log.info("unknown mail left on the server mailbox=%s uid=%s message_id=%s",
                      mail.mailbox, mail.uid, parsed.message_id)
             return IntakeResult(None, None, False, False, is_unknown=True)
-        if match.ticket_id is None and kind in (MessageKind.BOUNCE, MessageKind.ECHO):
-            # A bounce or our own echo that answers no ticket is kept, but opens nothing.
+        if kind is MessageKind.BOUNCE:
+            return _accept_bounce(session, mail, parsed, match, now)
+        if match.ticket_id is None and kind is MessageKind.ECHO:
+            # Our own mail coming back that answers no ticket is kept, but opens nothing.
             row = _store(session, mail, parsed, None, kind, match.reason, now)
             return IntakeResult(row.id, None, False, False)
         customer = tickets.ensure_customer(session=session, email=parsed.from_addr, name=parsed.from_name, now=now)
@@ -73,15 +82,35 @@ def accept(app: App, mail: RawMail, now: datetime, *, silent: bool = False, cont
         else:
             transition = plan_automatic_message(status)
         if ticket is None:
-            contact_id = app.contact_ids[contact or _contact_name(app, mail.mailbox)]
             ticket = tickets.open_ticket(session=session, contact_id=contact_id, customer=customer,
-                                         subject=parsed.subject, now=now)
+                                         subject=parsed.subject, now=now,
+                                         subject_key=normalise_subject(parsed.subject, app.subject_pattern),
+                                         category=route_category(parsed, app.settings.routing),
+                                         linked_ticket_id=match.linked_ticket_id)
         row = _store(session, mail, parsed, ticket.id, kind, match.reason, now)
+        search.index_message(session, row, re.compile(support.order_number_regex))
         tickets.apply(session=session, ticket=ticket, transition=transition, actor=f"customer:{customer.email}", now=now)
         _enqueue_mails(app, session, ticket, customer, parsed, row, transition, now)
         log.info("stored mailbox=%s uid=%s message_id=%s ticket=%s reason=%s kind=%s",
                  mail.mailbox, mail.uid, parsed.message_id, ticket.number, match.reason, kind)
-        return IntakeResult(row.id, ticket.number, match.reason is MatchReason.NEW, False, is_flagged=row.is_malformed)
+        return IntakeResult(row.id, ticket.number, match.ticket_id is None, False, is_flagged=row.is_malformed)
+
+
+def _accept_bounce(session: Session, mail: RawMail, parsed: ParsedMessage, match: TicketMatch,
+                   now: datetime) -> IntakeResult:
+    """Store a bounce on the ticket of the mail it answers, mark that mail bounced; never open a ticket."""
+    report = read_bounce(mail.raw)
+    bounced = outbox.apply_bounce(session=session, report=report, now=now)
+    ticket_id = match.ticket_id or (bounced.ticket_id if bounced else None)
+    row = _store(session, mail, parsed, ticket_id, MessageKind.BOUNCE, match.reason, now)
+    ticket = session.get(Ticket, ticket_id) if ticket_id else None
+    if ticket is not None:
+        failed = ", ".join(sorted(report.permanent)) or "unknown recipient"
+        tickets.record_event(session=session, ticket=ticket, actor="system", kind="mail_bounced", now=now,
+                             reason=f"outbox {bounced.id if bounced else '?'}: delivery to {failed} failed")
+    log.warning("bounce mailbox=%s uid=%s permanent=%s outbox_id=%s", mail.mailbox, mail.uid,
+                sorted(report.permanent), bounced.id if bounced else None)
+    return IntakeResult(row.id, ticket.number if ticket else None, False, False)
 
 
 def accept_guarded(app: App, mail: RawMail, now: datetime, *, silent: bool = False,

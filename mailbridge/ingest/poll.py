@@ -17,7 +17,7 @@ from mailbridge import db
 from mailbridge.app import App
 from mailbridge.config import MailboxSettings
 from mailbridge.ingest.after_sync import ServerStep, plan_server_step
-from mailbridge.ingest.imap_source import FETCH_BATCH, FolderStatus, ImapSource
+from mailbridge.ingest.imap_source import FolderStatus, ImapSource, plan_batches
 from mailbridge.ingest.intake import accept_guarded
 from mailbridge.models import MailboxState
 
@@ -90,8 +90,9 @@ def _poll_folder(app: App, source: ImapSource, mailbox: MailboxSettings, folder:
     state = _load_state(app, mailbox, folder, status)
     uids = source.new_uids(state.last_uid)
     contiguous, blocked = state.last_uid, False
-    for start in range(0, len(uids), FETCH_BATCH):
-        batch = source.fetch(folder, status, uids[start:start + FETCH_BATCH])
+    # Batches are bounded by count and bytes, so memory holds one batch or one large message at a time.
+    for group in plan_batches(uids, source.sizes(uids)):
+        batch = source.fetch(folder, status, group)
         fetched += len(batch)
         steps: dict[ServerStep, list[int]] = {}
         for mail in batch:

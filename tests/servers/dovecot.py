@@ -3,7 +3,7 @@
 `start_dovecot(base_dir)` writes its own dovecot.conf (own base_dir, state_dir, log and
 instance_name, so several can run at once), one passwd-file per user, a maildir root owned by nobody,
 and self-signed certificates, then starts `dovecot -c` with an IMAPS listener and a plain
-listener that offers STARTTLS. The master runs in the foreground (-F) as our child; stop it with
+listener that offers STARTTLS (or, with `tls=False`, `ssl = no` and one plain listener without STARTTLS). The master runs in the foreground (-F) as our child; stop it with
 `DovecotServer.stop()`.
 """
 from __future__ import annotations
@@ -89,6 +89,7 @@ class DovecotServer:
     password: str
     base_dir: Path
     pid: int
+    has_tls: bool = True  # False: `ssl = no`, no IMAPS listener, no STARTTLS
     _users: set[str] = field(default_factory=set, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _process: subprocess.Popen | None = field(default=None, repr=False)
@@ -137,7 +138,10 @@ class DovecotServer:
 
     def client(self, username: str, ssl: bool = True) -> IMAPClient:
         """Return an IMAPClient logged in as username (IMAPS, or plain + STARTTLS)."""
-        if ssl:
+        if not self.has_tls:
+            client = IMAPClient(self.host, port=self.imap_port, ssl=False, timeout=10)
+            ssl = True  # nothing to start: log in in plaintext
+        elif ssl:
             client = IMAPClient(self.host, port=self.imaps_port, ssl=True,
                                 ssl_context=self.ssl_context(), timeout=10)
         else:
@@ -218,8 +222,18 @@ def find_dovecot() -> str:
     return path
 
 
-def start_dovecot(base_dir: Path, password: str = "secret", imaps_port: int | None = None) -> DovecotServer:
-    """Write a config under base_dir, start Dovecot on two free ports (or the IMAPS port given) and wait until both accept."""
+def _without_tls(conf: str) -> str:
+    """Turn the config into a plaintext-only one: `ssl = no` and no IMAPS listener."""
+    conf = re.sub(r"ssl = yes\nssl_cert = .*\nssl_key = .*\n", "ssl = no\n", conf)
+    return re.sub(r"  inet_listener imaps \{[^}]*\}\n", "", conf)
+
+
+def start_dovecot(base_dir: Path, password: str = "secret", imaps_port: int | None = None,
+                  tls: bool = True) -> DovecotServer:
+    """Write a config under base_dir, start Dovecot on two free ports (or the IMAPS port given) and wait until both accept.
+
+    With tls=False only the plain port listens (imaps_port is 0) and STARTTLS is not offered.
+    """
     binary = find_dovecot()
     base = Path(base_dir).resolve()
     (base / "mail").mkdir(parents=True, exist_ok=True)
@@ -231,9 +245,11 @@ def start_dovecot(base_dir: Path, password: str = "secret", imaps_port: int | No
     while imaps_port == imap_port:
         imaps_port = free_port()
     conf = base / "dovecot.conf"
-    conf.write_text(CONFIG.format(
+    text = CONFIG.format(
         instance=f"mailbridge-test-{imaps_port}", base=base, host=HOST, cert=certs.server_cert,
-        key=certs.server_key, users=base / "users", uid=MAIL_UID, imap_port=imap_port, imaps_port=imaps_port))
+        key=certs.server_key, users=base / "users", uid=MAIL_UID, imap_port=imap_port, imaps_port=imaps_port)
+    conf.write_text(text if tls else _without_tls(text))
+    imaps_port = imaps_port if tls else 0
     check = subprocess.run([binary, "-c", str(conf), "-n"], capture_output=True, text=True)
     if check.returncode != 0:
         raise RuntimeError(f"dovecot rejected {conf}:\n{check.stderr}")
@@ -245,10 +261,10 @@ def start_dovecot(base_dir: Path, password: str = "secret", imaps_port: int | No
                                    stdout=stderr, stderr=stderr)
     pid_file = base / "run" / "master.pid"
     ready = wait_until(lambda: process.poll() is not None or (
-        pid_file.exists() and port_open(imaps_port) and port_open(imap_port)), timeout=START_TIMEOUT)
+        pid_file.exists() and (not tls or port_open(imaps_port)) and port_open(imap_port)), timeout=START_TIMEOUT)
     server = DovecotServer(host=HOST, imaps_port=imaps_port, imap_port=imap_port,
                            ca_file=str(certs.ca_file), other_ca_file=str(certs.other_ca_file),
-                           password=password, base_dir=base, pid=process.pid, _process=process)
+                           password=password, base_dir=base, pid=process.pid, has_tls=tls, _process=process)
     if not ready or process.poll() is not None:
         server.stop()
         raise RuntimeError(f"dovecot did not listen on {HOST}:{imaps_port}/{imap_port} "

@@ -37,6 +37,17 @@ def dovecot(tmp_path_factory) -> Iterator[DovecotServer]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def dovecot_plain(tmp_path_factory) -> Iterator[DovecotServer]:
+    """A second Dovecot with `ssl = no`: one plaintext listener that does not offer STARTTLS."""
+    server = start_dovecot(tmp_path_factory.mktemp("dovecot-plain"), tls=False)
+    try:
+        server.add_user(SUPPORT_USER)
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def mailbox(dovecot) -> str:
     """A fresh folder (T1, T2, ...) of support@shop.example, so tests never see each other's mail."""

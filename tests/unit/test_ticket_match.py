@@ -39,3 +39,119 @@ def test_subject_number_counts_for_a_participant():
 def test_subject_number_from_a_stranger_opens_a_new_ticket():
     evidence = ThreadEvidence(numbered_tickets=(NumberedTicket(9, frozenset({"bob@example.org"})),))
     assert match_ticket(parsed(), evidence).reason is MatchReason.NEW
+
+
+# --- issue 4: tokens, body references, contact rule, reopen window, subject normalising ---
+
+from datetime import datetime, timedelta, timezone  # noqa: E402
+
+import pytest  # noqa: E402
+
+from mailbridge.ticket_match import TicketState, normalise_subject  # noqa: E402
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+ANNA = frozenset({"anna@example.org"})
+
+
+def test_reply_token_beats_in_reply_to():
+    evidence = ThreadEvidence(token_ticket_ids=(3,), tickets_by_message_id={"<a@x>": 1})
+    match = match_ticket(parsed(in_reply_to="<a@x>"), evidence)
+    assert (match.ticket_id, match.reason) == (3, MatchReason.REPLY_TOKEN)
+
+
+def test_reply_token_works_from_another_address():
+    match = match_ticket(parsed(from_addr="anna.work@corp.example"), ThreadEvidence(token_ticket_ids=(3,)))
+    assert match.ticket_id == 3
+
+
+def test_subject_number_beats_body_reference():
+    evidence = ThreadEvidence(numbered_tickets=(NumberedTicket(9, ANNA),),
+                              body_referenced_tickets=(NumberedTicket(8, ANNA),))
+    assert match_ticket(parsed(), evidence).reason is MatchReason.SUBJECT_NUMBER
+
+
+def test_body_reference_counts_for_a_participant():
+    match = match_ticket(parsed(), ThreadEvidence(body_referenced_tickets=(NumberedTicket(8, ANNA),)))
+    assert (match.ticket_id, match.reason) == (8, MatchReason.BODY_REFERENCE)
+
+
+def test_body_reference_from_a_stranger_opens_a_new_ticket():
+    evidence = ThreadEvidence(body_referenced_tickets=(NumberedTicket(8, frozenset({"bob@example.org"})),))
+    assert match_ticket(parsed(), evidence).reason is MatchReason.NEW
+
+
+def test_agent_on_the_ticket_counts_as_participant():
+    evidence = ThreadEvidence(numbered_tickets=(NumberedTicket(9, frozenset({"maria@shop.example"})),))
+    assert match_ticket(parsed(from_addr="maria@shop.example"), evidence).ticket_id == 9
+
+
+def test_body_reference_beats_contact_rule():
+    evidence = ThreadEvidence(body_referenced_tickets=(NumberedTicket(8, ANNA),), contact_ticket_ids=(5,))
+    assert match_ticket(parsed(), evidence).ticket_id == 8
+
+
+def test_contact_rule_joins_an_open_ticket():
+    evidence = ThreadEvidence(contact_ticket_ids=(5,), states={5: TicketState("open", None)}, now=NOW)
+    match = match_ticket(parsed(), evidence)
+    assert (match.ticket_id, match.reason) == (5, MatchReason.CONTACT)
+
+
+def closed(days_ago: float) -> TicketState:
+    return TicketState("closed", NOW - timedelta(days=days_ago))
+
+
+@pytest.mark.parametrize("days_ago, joins", [(1, True), (29.9, True), (30, True), (30.01, False), (90, False)])
+def test_contact_rule_respects_the_reopen_window(days_ago, joins):
+    evidence = ThreadEvidence(contact_ticket_ids=(5,), states={5: closed(days_ago)}, now=NOW, reopen_window_days=30)
+    match = match_ticket(parsed(), evidence)
+    assert (match.ticket_id == 5) is joins
+    if not joins:
+        assert match.reason is MatchReason.NEW and match.linked_ticket_id is None
+
+
+def test_contact_rule_skips_an_old_ticket_for_a_newer_one():
+    evidence = ThreadEvidence(contact_ticket_ids=(5, 4), states={5: closed(60), 4: TicketState("waiting", None)}, now=NOW)
+    assert match_ticket(parsed(), evidence).ticket_id == 4
+
+
+@pytest.mark.parametrize("days_ago, reopens", [(0, True), (30, True), (30.01, False), (400, False)])
+def test_reply_to_closed_ticket_reopens_within_window_else_links(days_ago, reopens):
+    evidence = ThreadEvidence(tickets_by_message_id={"<r@x>": 7}, states={7: closed(days_ago)}, now=NOW)
+    match = match_ticket(parsed(in_reply_to="<r@x>"), evidence)
+    if reopens:
+        assert (match.ticket_id, match.reason) == (7, MatchReason.IN_REPLY_TO)
+    else:
+        assert (match.ticket_id, match.reason, match.linked_ticket_id) == (None, MatchReason.NEW_LINKED, 7)
+
+
+def test_token_to_long_closed_ticket_links_it():
+    evidence = ThreadEvidence(token_ticket_ids=(7,), states={7: closed(45)}, now=NOW)
+    assert match_ticket(parsed(), evidence).linked_ticket_id == 7
+
+
+def test_reopen_window_of_zero_days_links_any_closed_ticket():
+    evidence = ThreadEvidence(tickets_by_message_id={"<r@x>": 7}, states={7: closed(0.5)}, now=NOW, reopen_window_days=0)
+    assert match_ticket(parsed(in_reply_to="<r@x>"), evidence).reason is MatchReason.NEW_LINKED
+
+
+@pytest.mark.parametrize("subject", [
+    "Re: Order 1234", "RE: Order 1234", "re: order 1234", "Fwd: Order 1234", "FW: Order 1234", "Fw: Order 1234",
+    "AW: Order 1234", "WG: Order 1234", "SV: Order 1234", "VS: Order 1234", "R: Order 1234", "RIF: Order 1234",
+    "I: Order 1234", "TR: Order 1234", "Odp: Order 1234", "Απ: Order 1234", "ΑΠ: Order 1234", "ΣΧΕΤ: Order 1234",
+    "Σχετ: Order 1234", "Ynt: Order 1234", "Antw: Order 1234", "RV: Order 1234", "Re[2]: Order 1234",
+    "Re (3): Order 1234", "RE : Order 1234", "Re: Fwd: AW: Order 1234", "Re: [#48213907751] Order 1234",
+    "[#48213907751] Re: Order 1234", "  Order   1234 ", "[shop-list] Re: Order 1234",
+])
+def test_normalise_subject_strips_prefixes_of_every_language(subject):
+    assert normalise_subject(subject) == "order 1234"
+
+
+@pytest.mark.parametrize("subject, expected", [
+    ("Rechnung fehlt", "rechnung fehlt"),  # "Re" inside a word is not a prefix
+    ("Iphone broken", "iphone broken"),
+    ("Re:", ""),
+    ("", ""),
+    ("Return: wrong size", "return: wrong size"),
+])
+def test_normalise_subject_keeps_words_that_only_look_like_prefixes(subject, expected):
+    assert normalise_subject(subject) == expected

@@ -29,6 +29,8 @@ def upgrade() -> None:
         batch.create_foreign_key("fk_ticket_linked_ticket_id", "ticket", ["linked_ticket_id"], ["id"])
         batch.create_index("ix_ticket_category", ["category"])
         batch.create_index("ix_ticket_thread_key", ["customer_id", "contact_id", "subject_key"])
+    # Existing tickets count their current status from their last change.
+    op.execute("UPDATE ticket SET status_changed_at = updated_at")
     with op.batch_alter_table("message") as batch:
         batch.add_column(sa.Column("order_number", sa.String(), nullable=True))
         batch.create_index("ix_message_order_number", ["order_number"])

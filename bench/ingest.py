@@ -1,0 +1,237 @@
+"""Benchmark: N realistic messages through a throwaway Dovecot, ingested over IMAPS into SQLite.
+
+Generates multipart mail with attachments (2 KB to 100 KB), non-ASCII headers in eight languages
+and 20% replies, writes it into the Maildir of a local Dovecot before its first login, then times
+the real poll (build_app + scheduler.poll_mailboxes: IMAPS fetch, parse, thread, store, one commit
+per message, flag \\Seen) in a child process and prints messages/second and that process's peak RSS.
+Receipts are queued in the outbox and not sent, so SMTP is not part of the figure.
+
+    ./dev.sh bench [--messages 10000] [--profile FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+USER = "support@bench.example"
+TARGET_RATE = 300.0
+TARGET_RSS_MB = 150.0
+PEOPLE = [
+    ("Giulia Bianchi", "Ordine {n} non arrivato – è urgente", "Buongiorno, il mio ordine non è ancora arrivato. Potete verificare? Grazie mille."),
+    ("Petr Dvořák", "Reklamace: poškozené zboží č. {n}", "Dobrý den, zásilka dorazila poškozená. Prosím o výměnu. Děkuji, Petr."),
+    ("Γιώργος Παπαδόπουλος", "Πρόβλημα με την παραγγελία {n}", "Καλησπέρα, η παραγγελία μου δεν έχει φτάσει ακόμα. Ευχαριστώ πολύ."),
+    ("Jürgen Müller", "Rücksendung für Bestellung {n}", "Guten Tag, ich möchte die Ware zurückschicken. Mit freundlichen Grüßen"),
+    ("山田太郎", "注文{n}について", "こんにちは。注文した商品がまだ届いていません。確認をお願いします。"),
+    ("Иван Петров", "Вопрос по заказу {n}", "Здравствуйте! Мой заказ ещё не пришёл. Подскажите, пожалуйста, сроки."),
+    ("Éloïse Lefèvre", "Facture erronée – commande {n}", "Bonjour, la facture ne correspond pas à ma commande. Merci d'avance."),
+    ("Anna Smith", "Order {n} has not arrived", "Hello, my order has not arrived yet. Could you check the tracking? Thanks."),
+]
+ATTACHMENTS = [("application", "pdf", "invoice.pdf"), ("image", "png", "foto_paketu.png"),
+               ("image", "jpeg", "φωτογραφία.jpg"), ("application", "octet-stream", "log.bin")]
+
+
+def build_message(n: int, rng: random.Random, earlier: list[tuple[str, str, str, str]], when: datetime) -> tuple[bytes, tuple]:
+    """Build message n; one in five replies to an earlier one of the same sender."""
+    name, subject, body = rng.choice(PEOPLE)
+    address, subject = f"customer{n}@example.org", subject.format(n=n)
+    reply_to = rng.choice(earlier) if earlier and rng.random() < 0.2 else None
+    message = EmailMessage()
+    if reply_to:
+        address, name, subject = reply_to[1], reply_to[2], "Re: " + reply_to[3]
+        message["In-Reply-To"] = reply_to[0]
+        message["References"] = reply_to[0]
+    message_id = make_msgid(domain="example.org")
+    message["From"] = f"{name} <{address}>"
+    message["To"] = USER
+    message["Subject"] = subject
+    message["Date"] = format_datetime(when)
+    message["Message-ID"] = message_id
+    message.set_content(f"{body}\n\n" + "\n".join(rng.choice(PEOPLE)[2] for _ in range(rng.randint(2, 12))))
+    if rng.random() < 0.5:
+        message.add_alternative(f"<html><body><p>{body}</p><p><b>{subject}</b></p></body></html>", subtype="html")
+    for _ in range(rng.choice((0, 0, 0, 1, 1, 2))):
+        maintype, subtype, filename = rng.choice(ATTACHMENTS)
+        size = int(2048 * (50 ** rng.random()))  # log-uniform 2 KB .. 100 KB
+        message.add_attachment(rng.randbytes(size), maintype=maintype, subtype=subtype, filename=filename)
+    raw = message.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    return raw, (message_id, address, name, subject)
+
+
+def write_maildir(maildir: Path, count: int, seed: int) -> int:
+    """Write `count` messages into maildir/cur, one file at a time; return the largest size."""
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    rng, earlier, largest = random.Random(seed), [], 0
+    start = datetime(2026, 11, 24, 8, 0, tzinfo=timezone.utc)
+    for n in range(count):
+        raw, meta = build_message(n, rng, earlier, start + timedelta(seconds=n))
+        earlier = (earlier + [meta])[-500:]
+        largest = max(largest, len(raw))
+        # ",S=" tells Dovecot the size, so its first sync need not read every file.
+        (maildir / "cur" / f"{1764000000 + n}.M{n}P1.bench,S={len(raw)}:2,").write_bytes(raw)
+    return largest
+
+
+def chown_tree(path: Path, uid: int) -> None:
+    for root, dirs, files in os.walk(path):
+        for name in [*dirs, *files]:
+            os.chown(os.path.join(root, name), uid, uid)
+    os.chown(path, uid, uid)
+
+
+def config_text(base: Path, dovecot) -> str:
+    return f"""
+[database]
+url = "sqlite:///{base}/bench.db"
+
+[support]
+from_address = "{USER}"
+
+[smtp]
+host = "127.0.0.1"
+port = 9
+security = "plain"
+
+[[mailboxes]]
+name = "bench"
+host = "127.0.0.1"
+port = {dovecot.imaps_port}
+security = "ssl"
+ca_file = "{dovecot.ca_file}"
+username = "{USER}"
+password_env = "BENCH_IMAP_PASSWORD"
+initial_sync = "import"
+"""
+
+
+def load_mail(base: Path, count: int, seed: int):
+    """Start Dovecot with `count` messages in the user's INBOX; return (server, largest, seconds)."""
+    from tests.servers.dovecot import MAIL_UID, start_dovecot
+
+    started = time.perf_counter()
+    dovecot = start_dovecot(base / "dovecot")
+    maildir = dovecot.base_dir / "mail" / USER / "Maildir"
+    largest = write_maildir(maildir, count, seed)
+    chown_tree(dovecot.base_dir / "mail", MAIL_UID)
+    dovecot.add_user(USER)
+    with dovecot.client(USER) as client:
+        # The first SELECT makes Dovecot index the Maildir; that is loading, not ingesting.
+        client.select_folder("INBOX", readonly=True)
+        assert len(client.search("ALL")) == count
+    return dovecot, largest, time.perf_counter() - started
+
+
+class RssSampler(threading.Thread):
+    """Samples VmRSS of this process every 0.2 s, to show whether memory grows across batches."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.samples: list[float] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.2):
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    self.samples.append(int(line.split()[1]) / 1024)
+
+
+def ingest_child(config: Path, profile: str | None) -> None:
+    """In a fresh process: build the app and time one poll of the mailbox; print JSON."""
+    from mailbridge.app import build_app
+    from mailbridge.config import load_settings
+    from mailbridge.scheduler import poll_mailboxes
+
+    logging.basicConfig(filename=str(config.parent / "mailbridge.log"), level=logging.INFO)
+    logging.getLogger("mailparser").setLevel(logging.ERROR)
+    app = build_app(load_settings(config))
+    sampler = RssSampler()
+    sampler.start()
+    profiler = None
+    if profile:
+        import cProfile
+        profiler = cProfile.Profile()
+        profiler.enable()
+    started = time.perf_counter()
+    results, errors = asyncio.run(poll_mailboxes(app))
+    seconds = time.perf_counter() - started
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    sampler.stop.set()
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": seconds, "stored": sum(r.stored for r in results), "failed": sum(r.failed for r in results),
+                      "errors": errors, "peak_rss_mb": peak_kb / 1024, "rss_samples_mb": sampler.samples}))
+
+
+def quartiles(samples: list[float]) -> str:
+    if not samples:
+        return "n/a"
+    picks = [samples[min(len(samples) - 1, int(len(samples) * q))] for q in (0.25, 0.5, 0.75, 1.0)]
+    return " / ".join(f"{s:.0f}" for s in picks)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=10000, help="how many messages (default 10000)")
+    parser.add_argument("--seed", type=int, default=1, help="random seed of the generated mail")
+    parser.add_argument("--profile", help="write cProfile stats of the ingest to this file")
+    parser.add_argument("--ingest-child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.ingest_child:
+        ingest_child(Path(args.ingest_child), args.profile)
+        return
+    with tempfile.TemporaryDirectory(prefix="mailbridge-bench-") as tmp:
+        base = Path(tmp)
+        os.chmod(base, 0o755)
+        dovecot, largest, load_seconds = load_mail(base, args.messages, args.seed)
+        try:
+            config = base / "mailbridge.toml"
+            config.write_text(config_text(base, dovecot), encoding="utf-8")
+            env = {**os.environ, "BENCH_IMAP_PASSWORD": dovecot.password}
+            command = [sys.executable, __file__, "--ingest-child", str(config)]
+            command += ["--profile", args.profile] if args.profile else []
+            child = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO)
+            if child.returncode != 0:
+                sys.exit(f"ingest failed:\n{child.stderr[-3000:]}")
+            report = json.loads(child.stdout.strip().splitlines()[-1])
+        finally:
+            dovecot.stop()
+    print_report(args.messages, largest, load_seconds, report)
+
+
+def print_report(count: int, largest: int, load_seconds: float, report: dict) -> None:
+    rate = report["stored"] / report["seconds"]
+    budget = TARGET_RSS_MB + largest / 2**20
+    print(f"messages:          {count} generated and loaded into Dovecot in {load_seconds:.1f} s")
+    print(f"largest message:   {largest / 1024:.1f} KB")
+    print(f"ingested:          {report['stored']} stored, {report['failed']} failed in {report['seconds']:.1f} s "
+          f"(IMAPS -> SQLite, receipts queued, not sent)")
+    print(f"rate:              {rate:.0f} messages/s (target >= {TARGET_RATE:.0f}) {'OK' if rate >= TARGET_RATE else 'MISSED'}")
+    print(f"peak RSS:          {report['peak_rss_mb']:.1f} MB (target < {budget:.1f} MB) "
+          f"{'OK' if report['peak_rss_mb'] < budget else 'MISSED'}")
+    print(f"RSS at 25/50/75/100% of the run: {quartiles(report['rss_samples_mb'])} MB")
+    if report["errors"]:
+        print(f"errors:            {report['errors']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""`mailbridge customers show EMAIL`: one customer's history."""
+
+from __future__ import annotations
+
+import typer
+from sqlmodel import Session
+
+from mailbridge.cli.common import echo_json, open_app
+from mailbridge.errors import NotFoundError
+from mailbridge.search import customer_history
+
+app = typer.Typer(no_args_is_help=True, help="Customers.")
+
+
+@app.command("show")
+def show(email: str, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Show all tickets and messages of a customer, with counts and first and last contact.
+
+    Example: mailbridge customers show anna@example.org --json
+    """
+    with Session(open_app().engine) as session:
+        history = customer_history(session, email)
+    if history is None:
+        raise NotFoundError(f"no customer with address {email.strip().lower()}")
+    if as_json:
+        echo_json(history)
+        return
+    typer.echo(f"{history['name']} <{history['email']}>")
+    typer.echo(f"  {history['ticket_count']} tickets ({history['open_ticket_count']} not closed), "
+               f"{history['message_count']} messages; first contact {history['first_contact']}, "
+               f"last contact {history['last_contact']}")
+    for ticket in history["tickets"]:
+        typer.echo(f"  [#{ticket['number']}] {ticket['status']:<8} {ticket['created_at']}  {ticket['subject']}")
+    for message in history["messages"]:
+        typer.echo(f"    {message['stored_at']} {message['direction']:<3} [#{message['ticket']}] {message['subject']}")

@@ -1,0 +1,97 @@
+"""Stage: the ticket timers. Auto-close of tickets waiting on the customer, and SLA escalation.
+
+The scheduler's jobs call `close_idle(app, now)` and `check_sla(app, now)` with the one clock's
+`now`. Each ticket is decided by a pure function (`lifecycle.plan_auto_close`, `lifecycle.sla_state`)
+and changed, with its mail queued, in its own transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlmodel import select
+
+from mailbridge import db, tickets
+from mailbridge.app import App
+from mailbridge.business_hours import WEEKDAYS, BusinessCalendar, due_at, parse_working_hours
+from mailbridge.clock import utc
+from mailbridge.config_rules import SlaSettings
+from mailbridge.lifecycle import SlaState, plan_auto_close, sla_state
+from mailbridge.models import Contact, Ticket, TicketStatus
+from mailbridge.notices import enqueue_sla_report, enqueue_transition_mails
+
+log = logging.getLogger(__name__)
+SHORTEST_AUTO_CLOSE = timedelta(days=1)
+
+
+def build_calendar(sla: SlaSettings, years: range) -> BusinessCalendar:
+    """Build the business calendar of `[sla]`, with the public holidays of `years` when a country is set."""
+    opens, closes = parse_working_hours(sla.working_hours)
+    holidays = frozenset()
+    if sla.holidays_country:
+        import holidays as holiday_tables
+
+        holidays = frozenset(holiday_tables.country_holidays(sla.holidays_country, years=list(years)))
+    return BusinessCalendar(working_days=frozenset(WEEKDAYS.index(d) for d in sla.working_days),
+                            opens=opens, closes=closes, zone=ZoneInfo(sla.timezone), holidays=holidays)
+
+
+def close_idle(app: App, now: datetime) -> int:
+    """Close every ticket that waited on its customer for its Contact's auto_close_days; return how many."""
+    with db.transaction(app.engine) as session:
+        candidates = [t.id for t in session.exec(select(Ticket).where(
+            Ticket.status == TicketStatus.WAITING, Ticket.status_changed_at <= now - SHORTEST_AUTO_CLOSE))]
+    closed = 0
+    for ticket_id in candidates:
+        with db.transaction(app.engine) as session:
+            ticket = session.get(Ticket, ticket_id)
+            contact = session.get(Contact, ticket.contact_id)
+            days = contact.auto_close_days or app.settings.support.auto_close_days
+            transition = plan_auto_close(TicketStatus(ticket.status), utc(ticket.status_changed_at), now, days)
+            if transition is None:
+                continue
+            tickets.apply(session=session, ticket=ticket, transition=transition, actor="system", now=now)
+            enqueue_transition_mails(app, session=session, ticket=ticket, transition=transition, now=now,
+                                     extra={"days": days})
+            closed += 1
+            log.info("auto-closed ticket=%s after_days=%s", ticket.number, days)
+    return closed
+
+
+def check_sla(app: App, now: datetime) -> int:
+    """Report every unanswered ticket about to breach or past its first-response time, once; return how many."""
+    sla = app.settings.sla
+    calendar = build_calendar(sla, range(now.year - 1, now.year + 2))
+    with db.transaction(app.engine) as session:
+        candidates = [t.id for t in session.exec(select(Ticket).where(
+            Ticket.first_response_at.is_(None), Ticket.sla_reported_at.is_(None),
+            Ticket.status.not_in([TicketStatus.CLOSED, TicketStatus.SPAM])))]
+    reported = 0
+    for ticket_id in candidates:
+        with db.transaction(app.engine) as session:
+            ticket = session.get(Ticket, ticket_id)
+            contact = session.get(Contact, ticket.contact_id)
+            hours = contact.first_response_hours or sla.first_response_hours
+            due = due_at(utc(ticket.created_at), hours, calendar)
+            state = sla_state(due, now, sla.warn_before_hours, calendar)
+            if state is SlaState.OK:
+                continue
+            _report(app, session, ticket, contact, state, due, hours, now)
+            reported += 1
+    return reported
+
+
+def _report(app: App, session, ticket: Ticket, contact: Contact, state: SlaState, due: datetime,
+            hours: float, now: datetime) -> None:
+    address = contact.escalation_address or app.settings.support.admin_address
+    ticket.sla_reported_at = now
+    reason = f"first response {state}: due {due.isoformat(timespec='minutes')}"
+    if address:
+        enqueue_sla_report(app, session=session, ticket=ticket, address=address,
+                           breached=state is SlaState.BREACHED, due=due, hours=hours, now=now)
+        reason += f", reported to {address}"
+    else:
+        log.warning("sla %s ticket=%s: no escalation_address and no [support] admin_address", state, ticket.number)
+    tickets.record_event(session=session, ticket=ticket, actor="system", kind=f"sla_{state}", reason=reason, now=now)
