@@ -159,6 +159,7 @@ def ingest_child(config: Path, profile: str | None) -> None:
     from mailbridge.app import build_app
     from mailbridge.config import load_settings
     from mailbridge.scheduler import poll_mailboxes
+    from mailbridge.ingest.poll import poll_mailbox
 
     logging.basicConfig(filename=str(config.parent / "mailbridge.log"), level=logging.INFO)
     logging.getLogger("mailparser").setLevel(logging.ERROR)
@@ -171,7 +172,11 @@ def ingest_child(config: Path, profile: str | None) -> None:
         profiler = cProfile.Profile()
         profiler.enable()
     started = time.perf_counter()
-    results, errors = asyncio.run(poll_mailboxes(app))
+    if profiler:
+        # cProfile sees only its own thread, so the poll the scheduler runs in a worker thread runs here.
+        results, errors = [poll_mailbox(app, app.settings.mailboxes[0], app.clock.now())], []
+    else:
+        results, errors = asyncio.run(poll_mailboxes(app))
     seconds = time.perf_counter() - started
     if profiler:
         profiler.disable()

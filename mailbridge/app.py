@@ -17,6 +17,7 @@ from sqlmodel import Session, select
 
 from mailbridge import db
 from mailbridge.clock import Clock, system_clock
+from mailbridge.compose import is_own_message_id, new_message_id
 from mailbridge.config import MailboxSettings, Settings
 from mailbridge.dkim_sign import DkimSigner
 from mailbridge.ingest.imap_source import ImapSource
@@ -40,6 +41,19 @@ class App:
     @property
     def instance_id(self) -> str:
         return hashlib.sha256(self.settings.support.from_address.encode()).hexdigest()[:16]
+
+    @property
+    def secret(self) -> str | None:
+        """The secret that signs reply tokens and our Message-IDs, when configured."""
+        secret = self.settings.support.secret
+        return secret.value if secret else None
+
+    def new_message_id(self, from_address: str) -> str:
+        """Draw a signed Message-ID for a mail we send."""
+        return new_message_id(from_address, self.secret)
+
+    def is_own_message_id(self, message_id: str | None) -> bool:
+        return is_own_message_id(message_id, self.secret)
 
     @property
     def own_addresses(self) -> frozenset[str]:

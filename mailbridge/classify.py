@@ -51,9 +51,11 @@ def is_automatic(parsed: ParsedMessage) -> bool:
     return return_path is not None and return_path.strip() in ("<>", "")
 
 
-def classify(parsed: ParsedMessage, own_addresses: frozenset[str]) -> MessageKind:
-    """Decide what kind of message this is."""
+def classify(parsed: ParsedMessage, own_addresses: frozenset[str], is_own_id=lambda _message_id: False) -> MessageKind:
+    """Decide what kind of message this is; `is_own_id` tells whether a Message-ID is one we signed."""
     if "x-mailbridge-loop" in parsed.headers or (parsed.from_addr or "") in own_addresses:
+        return MessageKind.ECHO
+    if is_own_id(parsed.message_id):
         return MessageKind.ECHO
     if is_bounce(parsed):
         return MessageKind.BOUNCE

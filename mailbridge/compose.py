@@ -7,16 +7,20 @@ well-formed message ids are copied into In-Reply-To and References.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 
 from mailbridge.templates import RenderedMail
 
+OWN_ID = re.compile(r"^<mb\.(?P<nonce>[0-9a-f]{20})\.(?P<mac>[0-9a-f]{12})@[^<>\s@]+>$")
 MSG_ID = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
 MAX_REFERENCES = 20
 MAX_SUBJECT = 200
@@ -63,9 +67,23 @@ def thread_ids(in_reply_to: str | None, references: tuple[str, ...]) -> tuple[st
     return parent, tuple(chain)
 
 
-def new_message_id(from_address: str) -> str:
-    """Draw a Message-ID on the support domain."""
-    return make_msgid(domain=from_address.rpartition("@")[2])
+def new_message_id(from_address: str, secret: str | None = None) -> str:
+    """Draw a Message-ID on the support domain; with a secret it is signed, so an echo can be proven ours."""
+    nonce = secrets.token_hex(10)
+    domain = from_address.rpartition("@")[2]
+    if secret is None:
+        return f"<mb.{nonce}@{domain}>"
+    return f"<mb.{nonce}.{_id_mac(nonce, secret)}@{domain}>"
+
+
+def is_own_message_id(message_id: str | None, secret: str | None) -> bool:
+    """Tell whether a Message-ID was signed by us (needs the secret; unsigned ids prove nothing)."""
+    match = OWN_ID.match(message_id or "")
+    return bool(match and secret and hmac.compare_digest(match["mac"], _id_mac(match["nonce"], secret)))
+
+
+def _id_mac(nonce: str, secret: str) -> str:
+    return hmac.new(secret.encode(), b"message-id:" + nonce.encode(), hashlib.sha256).hexdigest()[:12]
 
 
 def compose(draft: OutgoingDraft, message_id: str, now: datetime) -> EmailMessage:

@@ -15,7 +15,7 @@ from mailbridge.business_hours import WEEKDAYS, parse_working_hours
 from mailbridge.errors import ConfigError
 
 DEFAULT_ORDER_NUMBER_REGEX = (r"(?i)\b(?:order|ordine|objedn[aá]vk[ay]|bestellung|παραγγελία)\s*"
-                              r"(?:no\.?|nr\.?|n\.?|#|nummer|numero|číslo|αρ\.?)?\s*[:#]?\s*(\d{4,12})\b")
+                              r"(?:no\.?|nr\.?|n\.?|#|nummer|numero|číslo|č\.?|αρ\.?)?\s*[:#]?\s*(\d{4,12})\b")
 SLA_KEYS = {"first_response_hours", "warn_before_hours", "working_days", "working_hours", "timezone",
             "holidays_country"}
 ROUTING_KEYS = {"category", "recipients", "subject_keywords"}

@@ -20,7 +20,7 @@ from mailbridge import db, outbox, search, tickets
 from mailbridge.app import App
 from mailbridge.bounces import read_bounce
 from mailbridge.classify import MessageKind, classify, may_auto_reply
-from mailbridge.compose import compose, new_message_id
+from mailbridge.compose import compose
 from mailbridge.config import DEFAULT_MAX_MESSAGE_BYTES
 from mailbridge.drafts import draft_for
 from mailbridge.ingest.after_sync import is_unknown_mail
@@ -57,7 +57,7 @@ def accept(app: App, mail: RawMail, now: datetime, *, silent: bool = False, cont
         if len(mail.raw) > limit:
             return _store_too_large(session, mail, limit, now)
         parsed = parse_message(mail.raw)
-        kind = classify(parsed, app.own_addresses)
+        kind = classify(parsed, app.own_addresses, app.is_own_message_id)
         contact_id = app.contact_ids[contact or _contact_name(app, mail.mailbox)]
         support = app.settings.support
         evidence = tickets.gather_thread_evidence(
@@ -182,7 +182,7 @@ def _enqueue_mails(app: App, session: Session, ticket: Ticket, customer: Custome
             continue
         draft = draft_for(kind, ticket=ticket, customer=customer, parsed=parsed, locale=locale,
                           support=app.settings.support, templates=app.templates, instance_id=app.instance_id)
-        mail = compose(draft, new_message_id(draft.from_address), now)
+        mail = compose(draft, app.new_message_id(draft.from_address), now)
         # One receipt per ticket, whatever arrives: the key names the ticket, not the message.
         key = f"{kind}:{ticket.id}" if kind is MailKind.RECEIPT else f"{kind}:{ticket.id}:{row.id}"
         outbox.enqueue(session=session, mail=mail, dedupe_key=key, kind=kind, ticket_id=ticket.id, now=now,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
 
 import pytest
@@ -13,7 +14,10 @@ from mailbridge.config import load_settings
 from mailbridge.ingest.imap_source import ImapSource
 from mailbridge.models import MailboxHealth, MailboxState, Message, OutboxMail, Ticket
 from mailbridge.scheduler import poll_mailboxes
-from tests.conftest import SUPPORT_USER, customer_mail, run_once
+from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
+
+BROKEN = ('[[mailboxes]]\nname = "broken"\nhost = "127.0.0.1"\nport = 1\nsecurity = "plain"\n'
+          'username = "x"\npassword_env = "MAILBRIDGE_TEST_IMAP_PASSWORD"\ntimeout_seconds = 2\n')
 
 
 def rows(app, model) -> list:
@@ -87,9 +91,7 @@ def test_every_folder_is_tracked_separately(config_file, clock, dovecot, sink, m
 
 
 def test_failing_mailbox_never_stops_the_others(make_app, dovecot, sink, mailbox):
-    broken = ('[[mailboxes]]\nname = "broken"\nhost = "127.0.0.1"\nport = 1\nsecurity = "plain"\n'
-              'username = "x"\npassword_env = "MAILBRIDGE_TEST_IMAP_PASSWORD"\ntimeout_seconds = 2\n')
-    app = make_app(extra=broken)
+    app = make_app(extra=BROKEN)
     dovecot.append(SUPPORT_USER, mailbox, customer_mail())
     [error] = poll(app)
     assert "mailbox 'broken'" in error and len(rows(app, Ticket)) == 1
@@ -175,3 +177,20 @@ def test_silent_mailbox_is_reported_once_to_the_admin(config_file, clock, doveco
     assert poll(app) == []
     [health] = rows(app, MailboxHealth)
     assert health.failing_since is None and health.consecutive_failures == 0
+
+
+def test_status_shows_each_mailbox_and_the_outbox(config_file, dovecot, sink, mailbox):
+    path = config_file(extra=BROKEN)
+    dovecot.append(SUPPORT_USER, mailbox, customer_mail())
+    sink.fail_next("RCPT", 451)
+    assert run_cli("run", "--once", config=path, env={"MAILBRIDGE_NOW": "2026-11-24T09:00:00Z"}).returncode == 1
+    result = run_cli("status", "--json", config=path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    support, broken = report["mailboxes"]
+    assert support["last_success_at"].startswith("2026-11-24T09:00") and support["last_error"] == ""
+    assert list(support["folders"]) == [mailbox]
+    assert broken["last_success_at"] is None and "mailbox 'broken'" in broken["last_error"]
+    assert report["outbox_depth"] == 1 and report["oldest_unsent_at"].startswith("2026-11-24T09:00")
+    text = run_cli("status", config=path).stdout
+    assert "mailbox broken: FAILING since 2026-11-24T09:00:00+00:00" in text and "outbox: 1 unsent" in text

@@ -63,3 +63,8 @@ def test_sender_address_we_cannot_write_safely_gets_no_auto_reply():
 def test_other_reports_are_automatic(report_type):
     message = parsed(headers={"content-type": f"multipart/report; report-type={report_type}"})
     assert classify(message, OURS) is MessageKind.AUTO_REPLY
+
+
+def test_mail_carrying_our_own_signed_message_id_is_an_echo():
+    message = parsed(message_id="<ours@shop.example>")
+    assert classify(message, OURS, lambda mid: mid == "<ours@shop.example>") is MessageKind.ECHO

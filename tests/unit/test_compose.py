@@ -63,3 +63,17 @@ def test_address_with_angle_brackets_is_refused():
 
 def test_clean_header_text_flattens_control_characters():
     assert clean_header_text("a\tb\x00c\r\nd") == "a b c d"
+
+
+def test_signed_message_id_is_recognised_only_with_the_secret():
+    from mailbridge.compose import is_own_message_id, new_message_id
+    message_id = new_message_id("support@shop.example", "s3cret")
+    assert message_id.endswith("@shop.example>")
+    assert is_own_message_id(message_id, "s3cret")
+    assert not is_own_message_id(message_id, "other")
+    assert not is_own_message_id(message_id.replace("mb.", "mb.0", 1), "s3cret")
+
+
+def test_forged_message_id_in_our_format_is_not_ours():
+    from mailbridge.compose import is_own_message_id
+    assert not is_own_message_id("<mb.0123456789abcdef0123.0123456789ab@shop.example>", "s3cret")

@@ -31,3 +31,73 @@ def test_reply_to_open_ticket_keeps_status():
 def test_automatic_message_never_changes_an_existing_ticket():
     transition = plan_automatic_message(TicketStatus.WAITING)
     assert transition.new_status is None and transition.mails == ()
+
+
+# --- issue 4: agent status changes, auto-close ---
+
+from datetime import datetime, timedelta, timezone  # noqa: E402
+
+import pytest  # noqa: E402
+
+from mailbridge.errors import CommandError  # noqa: E402
+from mailbridge.lifecycle import plan_auto_close, plan_status_change  # noqa: E402
+
+NOW = datetime(2026, 1, 10, 9, 0, tzinfo=timezone.utc)
+S = TicketStatus
+
+
+def test_reply_to_waiting_ticket_tells_the_agent():
+    assert plan_customer_message(S.WAITING, may_auto_reply=True, silent=False).tells_agent
+
+
+@pytest.mark.parametrize("target", [S.OPEN, S.WAITING, S.PENDING1, S.PENDING2])
+def test_first_move_out_of_new_sends_handling_started(target):
+    transition = plan_status_change(S.NEW, target)
+    assert transition.new_status is target and transition.mails == (MailKind.HANDLING_STARTED,)
+
+
+@pytest.mark.parametrize("target", [S.CLOSED, S.SPAM])
+def test_closing_or_spam_from_new_sends_nothing(target):
+    assert plan_status_change(S.NEW, target).mails == ()
+
+
+@pytest.mark.parametrize("status, target", [(S.OPEN, S.WAITING), (S.WAITING, S.OPEN), (S.OPEN, S.PENDING1),
+                                            (S.PENDING1, S.PENDING2), (S.PENDING2, S.CLOSED), (S.CLOSED, S.OPEN),
+                                            (S.SPAM, S.OPEN), (S.OPEN, S.SPAM), (S.WAITING, S.CLOSED)])
+def test_allowed_changes_later_send_no_handling_notice(status, target):
+    transition = plan_status_change(status, target)
+    assert transition.new_status is target and transition.mails == ()
+
+
+@pytest.mark.parametrize("status, target", [(S.OPEN, S.NEW), (S.CLOSED, S.WAITING), (S.CLOSED, S.SPAM),
+                                            (S.SPAM, S.WAITING)])
+def test_forbidden_change_is_refused(status, target):
+    with pytest.raises(CommandError):
+        plan_status_change(status, target)
+
+
+def test_same_status_is_no_change():
+    assert plan_status_change(S.OPEN, S.OPEN).new_status is None
+
+
+def test_change_records_the_given_reason():
+    assert plan_status_change(S.OPEN, S.WAITING, reason="answered by phone").reason == "answered by phone"
+
+
+def test_waiting_ticket_closes_after_five_days():
+    transition = plan_auto_close(S.WAITING, NOW - timedelta(days=5), NOW, 5)
+    assert transition.new_status is S.CLOSED and transition.mails == (MailKind.AUTO_CLOSED,)
+
+
+def test_waiting_ticket_stays_open_a_minute_before_five_days():
+    assert plan_auto_close(S.WAITING, NOW - timedelta(days=5) + timedelta(minutes=1), NOW, 5) is None
+
+
+@pytest.mark.parametrize("status", [S.NEW, S.OPEN, S.PENDING1, S.PENDING2, S.CLOSED, S.SPAM])
+def test_only_waiting_tickets_auto_close(status):
+    assert plan_auto_close(status, NOW - timedelta(days=50), NOW, 5) is None
+
+
+def test_contact_override_of_thirty_days():
+    assert plan_auto_close(S.WAITING, NOW - timedelta(days=29), NOW, 30) is None
+    assert plan_auto_close(S.WAITING, NOW - timedelta(days=30), NOW, 30) is not None

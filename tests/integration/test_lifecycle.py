@@ -1,0 +1,215 @@
+"""Issue 4 end to end on Dovecot + the SMTP sink, with the fixed clock moving forward: threading rules,
+auto-close, reopen, linked tickets after the reopen window, the handling notice, SLA escalation, search.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+from datetime import datetime, timezone
+from email import policy
+
+from sqlmodel import Session, select
+
+from mailbridge import db
+from mailbridge.models import Contact, Message, Ticket, TicketStatus
+from mailbridge.notices import change_status
+from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
+
+AGENT = "agent:maria@shop.example"
+
+
+def tickets(app) -> list[Ticket]:
+    with Session(app.engine) as session:
+        return list(session.exec(select(Ticket).order_by(Ticket.id)))
+
+
+def reasons(app) -> list[str]:
+    with Session(app.engine) as session:
+        return [m.match_reason for m in session.exec(select(Message).order_by(Message.id))]
+
+
+def mails(sink) -> list[email.message.EmailMessage]:
+    return [email.message_from_bytes(m.data, policy=policy.default) for m in sink.messages]
+
+
+def text_of(mail) -> str:
+    return mail.get_body(("plain",)).get_content()
+
+
+def deliver(app, dovecot, mailbox, raw: bytes) -> None:
+    dovecot.append(SUPPORT_USER, mailbox, raw)
+    run_once(app)
+
+
+def waiting_ticket(app, dovecot, mailbox) -> Ticket:
+    """A ticket an agent answered (new -> waiting), with its receipt and handling notice sent."""
+    deliver(app, dovecot, mailbox, customer_mail())
+    [ticket] = tickets(app)
+    change_status(app, ticket.number, TicketStatus.WAITING, AGENT)
+    run_once(app)
+    return ticket
+
+
+def test_waiting_ticket_closes_after_five_days_and_not_before(make_app, clock, dovecot, sink, mailbox):
+    app = make_app()
+    ticket = waiting_ticket(app, dovecot, mailbox)
+    assert [m["X-Mailbridge-Kind"] or m["Subject"] for m in mails(sink)]  # receipt + handling notice
+    assert len(sink.messages) == 2
+    clock.advance(days=4, hours=23, minutes=59)
+    run_once(app)
+    assert tickets(app)[0].status == "waiting" and len(sink.messages) == 2
+    clock.advance(minutes=1)
+    run_once(app)
+    run_once(app)
+    [closed] = tickets(app)
+    assert closed.status == "closed"
+    notice = mails(sink)[-1]
+    assert len(sink.messages) == 3
+    assert notice["Auto-Submitted"] == "auto-generated" and f"[#{ticket.number}]" in notice["Subject"]
+    assert "5 days" in text_of(notice) and f"Ticket: [#{ticket.number}]" in text_of(notice)
+
+
+def test_handling_notice_is_sent_once_when_the_ticket_first_leaves_new(make_app, dovecot, sink, mailbox):
+    app = make_app()
+    deliver(app, dovecot, mailbox, customer_mail())
+    [ticket] = tickets(app)
+    change_status(app, ticket.number, TicketStatus.OPEN, AGENT)
+    change_status(app, ticket.number, TicketStatus.WAITING, AGENT)
+    change_status(app, ticket.number, TicketStatus.OPEN, AGENT)
+    run_once(app)
+    receipt, notice = mails(sink)
+    assert "started handling" in text_of(notice) and notice["In-Reply-To"] == receipt["In-Reply-To"]
+    assert notice["Auto-Submitted"] == "auto-generated"
+
+
+def test_reply_within_window_reopens_the_closed_ticket(make_app, clock, dovecot, sink, mailbox):
+    app = make_app()
+    waiting_ticket(app, dovecot, mailbox)
+    clock.advance(days=5)
+    run_once(app)
+    closing_notice = mails(sink)[-1]
+    clock.advance(days=29)
+    deliver(app, dovecot, mailbox, customer_mail(subject="Re: " + closing_notice["Subject"], body="Still missing!",
+                                                 in_reply_to=closing_notice["Message-ID"]))
+    [ticket] = tickets(app)
+    assert ticket.status == "open" and reasons(app)[-1] == "in_reply_to"
+    assert len(sink.messages) == 3  # no new receipt
+
+
+def test_reply_after_window_opens_a_new_linked_ticket(make_app, clock, dovecot, sink, mailbox):
+    app = make_app()
+    old = waiting_ticket(app, dovecot, mailbox)
+    clock.advance(days=5)
+    run_once(app)
+    closing_notice = mails(sink)[-1]
+    clock.advance(days=31)
+    deliver(app, dovecot, mailbox, customer_mail(subject="Re: " + closing_notice["Subject"], body="Same problem again",
+                                                 in_reply_to=closing_notice["Message-ID"]))
+    first, second = tickets(app)
+    assert first.status == "closed" and second.status == "new" and second.linked_ticket_id == old.id
+    assert reasons(app)[-1] == "new_linked"
+    assert f"[#{second.number}]" in mails(sink)[-1]["Subject"]  # the new ticket's receipt
+
+
+def test_receipt_reply_to_is_signed_and_threads_from_another_address(make_app, dovecot, sink, mailbox):
+    app = make_app()
+    deliver(app, dovecot, mailbox, customer_mail())
+    [receipt] = mails(sink)
+    reply_to = receipt["Reply-To"].addresses[0].addr_spec
+    assert reply_to.startswith("support+") and reply_to.endswith("@shop.example")
+    raw = customer_mail(sender="anna.rossi@work.example", subject="Other matter", body="From my work address")
+    raw = raw.replace(f"To: {SUPPORT_USER}".encode(), f"To: {reply_to}".encode())
+    deliver(app, dovecot, mailbox, raw)
+    assert len(tickets(app)) == 1 and reasons(app) == ["new", "reply_token"]
+
+
+def test_forged_token_opens_a_new_ticket(make_app, dovecot, sink, mailbox):
+    app = make_app()
+    deliver(app, dovecot, mailbox, customer_mail())
+    raw = customer_mail(sender="mallory@evil.example", subject="hi").replace(
+        f"To: {SUPPORT_USER}".encode(), b"To: support+c.b.a.aaaaaaaaaaaaaaaa@shop.example")
+    deliver(app, dovecot, mailbox, raw)
+    assert len(tickets(app)) == 2 and reasons(app)[-1] == "new"
+
+
+def test_quoted_reference_line_threads_when_ids_were_rewritten(make_app, dovecot, sink, mailbox):
+    app = make_app()
+    deliver(app, dovecot, mailbox, customer_mail())
+    [ticket] = tickets(app)
+    deliver(app, dovecot, mailbox, customer_mail(subject="my parcel", body=f"Hi\n> Ticket: [#{ticket.number}]\n"))
+    assert len(tickets(app)) == 1 and reasons(app)[-1] == "body_reference"
+
+
+def test_same_subject_from_same_customer_joins_by_contact(make_app, dovecot, sink, mailbox):
+    app = make_app()
+    deliver(app, dovecot, mailbox, customer_mail(subject="Order 1234 not arrived"))
+    deliver(app, dovecot, mailbox, customer_mail(subject="AW: WG: Order 1234 not arrived", body="forgot this"))
+    deliver(app, dovecot, mailbox, customer_mail(sender="bob@example.org", subject="Re: Order 1234 not arrived"))
+    assert len(tickets(app)) == 2 and reasons(app) == ["new", "contact", "new"]
+
+
+def test_friday_evening_ticket_escalates_on_monday_once(make_app, clock, dovecot, sink, mailbox):
+    clock.current = datetime(2026, 1, 9, 17, 30, tzinfo=timezone.utc)  # Friday 18:30 in Rome
+    app = make_app(extra='[sla]\nfirst_response_hours = 8\nwarn_before_hours = 2\nholidays_country = "IT"\n')
+    with db.transaction(app.engine) as session:
+        for contact in session.exec(select(Contact)):
+            contact.escalation_address = "lead@shop.example"
+    deliver(app, dovecot, mailbox, customer_mail())
+    assert len(sink.messages) == 1  # the receipt, which is no response
+    clock.current = datetime(2026, 1, 11, 20, 0, tzinfo=timezone.utc)  # Sunday evening
+    run_once(app)
+    clock.current = datetime(2026, 1, 12, 13, 59, tzinfo=timezone.utc)  # Monday 14:59 Rome: 2h01 left
+    run_once(app)
+    assert len(sink.messages) == 1
+    clock.current = datetime(2026, 1, 12, 14, 0, tzinfo=timezone.utc)  # Monday 15:00 Rome: 2h left
+    run_once(app)
+    clock.advance(hours=5)  # breached now, but reported once only
+    run_once(app)
+    assert len(sink.messages) == 2
+    warning = mails(sink)[-1]
+    assert sink.messages[-1].rcpt_tos == ("lead@shop.example",)
+    assert warning["Subject"].startswith("SLA warning") and warning["Auto-Submitted"] == "auto-generated"
+    assert "2026-01-12T16:00" in text_of(warning)  # due Monday 17:00 Rome
+
+
+def test_answered_ticket_is_not_escalated(make_app, clock, dovecot, sink, mailbox):
+    app = make_app(extra='[sla]\nfirst_response_hours = 8\n')
+    with db.transaction(app.engine) as session:
+        for contact in session.exec(select(Contact)):
+            contact.escalation_address = "lead@shop.example"
+    waiting_ticket(app, dovecot, mailbox)
+    clock.advance(days=3)
+    run_once(app)
+    assert all(m.rcpt_tos != ("lead@shop.example",) for m in sink.messages)
+
+
+def test_cli_filters_search_status_and_customer_history(config_file, dovecot, sink, mailbox, make_app):
+    extra = '[[routing]]\ncategory = "Orders > Shipping"\nsubject_keywords = ["not arrived"]\n'
+    app = make_app(extra=extra)
+    path = config_file(extra=extra)
+    deliver(app, dovecot, mailbox, customer_mail(subject="Order 98765 not arrived", body="The parcel is lost"))
+    deliver(app, dovecot, mailbox, customer_mail(sender="bob@example.org", name="Bob Brown", subject="Invoice",
+                                                 body="Please send the invoice"))
+    anna, bob = tickets(app)
+    assert anna.category == "Orders > Shipping" and bob.category is None
+
+    def cli_json(*args):
+        result = run_cli(*args, "--json", config=path)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    assert [t["number"] for t in cli_json("tickets", "list", "--category", "Orders")] == [anna.number]
+    assert [t["number"] for t in cli_json("tickets", "list", "--customer", "bob@example.org")] == [bob.number]
+    assert cli_json("tickets", "list", "--since", "2027-01-01") == []
+    assert [t["matched_by"] for t in cli_json("tickets", "search", "98765")] == ["order number"]
+    assert [t["number"] for t in cli_json("tickets", "search", "parcel")] == [anna.number]
+    assert [t["number"] for t in cli_json("tickets", "search", "Bob Brown")] == [bob.number]
+    assert [t["number"] for t in cli_json("tickets", "search", f"[#{bob.number}]")] == [bob.number]
+    status = run_cli("tickets", "status", anna.number, "pending1", "--actor", AGENT, config=path)
+    assert status.returncode == 0 and status.stdout.strip() == f"{anna.number} pending1"
+    refused = run_cli("tickets", "status", anna.number, "new", config=path)
+    assert refused.returncode == 1 and "cannot become new" in refused.stderr
+    history = cli_json("customers", "show", "anna@example.org")
+    assert (history["ticket_count"], history["message_count"]) == (1, 1)
+    assert history["first_contact"] and history["tickets"][0]["status"] == "pending1"

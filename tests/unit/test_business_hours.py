@@ -1,0 +1,84 @@
+from datetime import date, datetime, time, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from mailbridge.business_hours import BusinessCalendar, business_hours_between, due_at, parse_working_hours
+from mailbridge.config_rules import SlaSettings
+from mailbridge.lifecycle import SlaState, sla_state
+from mailbridge.timers import build_calendar
+
+ROME = ZoneInfo("Europe/Rome")
+WEEK = BusinessCalendar(frozenset(range(5)), time(9), time(17), ROME)
+
+
+def rome(*args) -> datetime:
+    return datetime(*args, tzinfo=ROME)
+
+
+def test_friday_evening_ticket_counts_nothing_over_the_weekend():
+    assert business_hours_between(rome(2026, 1, 9, 18, 30), rome(2026, 1, 12, 9, 0), WEEK) == 0
+    assert business_hours_between(rome(2026, 1, 9, 18, 30), rome(2026, 1, 12, 10, 0), WEEK) == 1
+
+
+def test_friday_evening_ticket_is_due_on_monday_for_eight_hours():
+    assert due_at(rome(2026, 1, 9, 18, 30), 8, WEEK) == rome(2026, 1, 12, 17, 0)
+
+
+def test_friday_evening_ticket_is_due_on_wednesday_for_24_hours():
+    assert due_at(rome(2026, 1, 9, 18, 30), 24, WEEK) == rome(2026, 1, 14, 17, 0)
+
+
+def test_friday_afternoon_ticket_carries_hours_over_the_weekend():
+    assert due_at(rome(2026, 1, 9, 15, 0), 4, WEEK) == rome(2026, 1, 12, 11, 0)
+
+
+def test_ticket_before_opening_starts_at_opening():
+    assert due_at(rome(2026, 1, 7, 6, 0), 2, WEEK) == rome(2026, 1, 7, 11, 0)
+
+
+def test_due_at_the_end_of_a_day_stays_on_that_day():
+    assert due_at(rome(2026, 1, 7, 9, 0), 8, WEEK) == rome(2026, 1, 7, 17, 0)
+
+
+def test_holidays_are_skipped():
+    calendar = BusinessCalendar(WEEK.working_days, WEEK.opens, WEEK.closes, ROME,
+                                frozenset({date(2025, 12, 25), date(2025, 12, 26)}))
+    assert due_at(rome(2025, 12, 24, 16, 0), 8, calendar) == rome(2025, 12, 29, 16, 0)
+
+
+def test_daylight_saving_change_over_the_weekend():
+    assert due_at(rome(2026, 3, 27, 16, 0), 2, WEEK) == datetime(2026, 3, 30, 8, 0, tzinfo=timezone.utc)
+
+
+def test_between_is_zero_when_end_is_before_start():
+    assert business_hours_between(rome(2026, 1, 8, 12), rome(2026, 1, 7, 12), WEEK) == 0
+
+
+def test_calendar_without_working_days_is_an_error():
+    with pytest.raises(ValueError):
+        due_at(rome(2026, 1, 7), 1, BusinessCalendar(frozenset(), time(9), time(17), ROME))
+
+
+def test_working_hours_must_be_ordered():
+    assert parse_working_hours("08:30-18:00") == (time(8, 30), time(18))
+    with pytest.raises(ValueError):
+        parse_working_hours("17:00-09:00")
+
+
+def test_italian_holidays_come_from_the_holidays_package():
+    calendar = build_calendar(SlaSettings(holidays_country="IT"), range(2026, 2027))
+    assert date(2026, 4, 6) in calendar.holidays  # Easter Monday
+    assert date(2026, 12, 25) in calendar.holidays
+
+
+@pytest.mark.parametrize("now, state", [
+    (rome(2026, 1, 10, 12, 0), SlaState.OK),        # Saturday: 8 working hours still left
+    (rome(2026, 1, 12, 14, 59), SlaState.OK),       # Monday, 2h01 left
+    (rome(2026, 1, 12, 15, 0), SlaState.WARNING),   # Monday, 2h left
+    (rome(2026, 1, 12, 16, 59), SlaState.WARNING),
+    (rome(2026, 1, 12, 17, 0), SlaState.BREACHED),
+])
+def test_sla_state_of_a_friday_evening_ticket(now, state):
+    due = due_at(rome(2026, 1, 9, 18, 30), 8, WEEK)
+    assert sla_state(due, now, 2, WEEK) is state
