@@ -36,7 +36,8 @@ def classify_smtp_failure(exc: BaseException) -> Exception:
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
         code = min(r.code for r in exc.recipients)
     text = f"{code} {getattr(exc, 'message', '')}".strip() if code else f"{type(exc).__name__}: {exc}"
-    if isinstance(code, int) and 500 <= code < 600:
+    # A refused login is our configuration, not the recipient: keep the mail and retry once it is fixed.
+    if isinstance(code, int) and 500 <= code < 600 and not isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         return PermanentDeliveryError(text)
     return TemporaryDeliveryError(text)
 

@@ -1,0 +1,73 @@
+"""SmtpSender against a real SMTP server: STARTTLS with certificate checks, AUTH, failure mapping."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from mailbridge.config import ConnectionSettings, Secret
+from mailbridge.errors import PermanentDeliveryError, TemporaryDeliveryError
+from mailbridge.smtp_sender import SmtpSender
+from tests.servers.smtp_sink import start_smtp_sink
+
+RAW = b"From: support@shop.example\r\nTo: anna@example.org\r\nSubject: t\r\nMessage-ID: <t1@shop.example>\r\n\r\nHi\r\n"
+
+
+@pytest.fixture(scope="module")
+def tls_sink(certs):
+    sink = start_smtp_sink(tls=certs, require_auth=("mailer", "pw"))
+    yield sink
+    sink.stop()
+
+
+def connection(port: int, **fields) -> ConnectionSettings:
+    values = dict(host="127.0.0.1", port=port, security="starttls", validate_cert=True, ca_file=None,
+                  username="mailer", password=Secret("pw", "env:TEST"), timeout_seconds=5)
+    values.update(fields)
+    return ConnectionSettings(**values)
+
+
+def send(conn: ConnectionSettings) -> None:
+    asyncio.run(SmtpSender(conn).send(mail_from="support@shop.example", recipients=["anna@example.org"], raw=RAW))
+
+
+def test_starttls_with_auth_and_trusted_ca_delivers(tls_sink, certs):
+    tls_sink.clear()
+    send(connection(tls_sink.port, ca_file=str(certs.ca_file)))
+    [received] = tls_sink.messages
+    assert received.rcpt_tos == ("anna@example.org",) and b"Subject: t" in received.data
+
+
+def test_untrusted_certificate_is_refused_and_retried_later(tls_sink, certs):
+    with pytest.raises(TemporaryDeliveryError, match="certificate|CERTIFICATE"):
+        send(connection(tls_sink.port, ca_file=str(certs.other_ca_file)))
+
+
+def test_validate_cert_false_accepts_a_self_signed_server(tls_sink):
+    tls_sink.clear()
+    send(connection(tls_sink.port, validate_cert=False))
+    assert len(tls_sink.messages) == 1
+
+
+def test_wrong_password_is_temporary_so_fixing_it_loses_no_mail(tls_sink, certs):
+    with pytest.raises(TemporaryDeliveryError, match="535"):
+        send(connection(tls_sink.port, ca_file=str(certs.ca_file), password=Secret("wrong", "env:TEST")))
+
+
+def test_recipient_refused_with_5xx_is_permanent(sink):
+    sink.fail_next("RCPT", 550)
+    with pytest.raises(PermanentDeliveryError, match="550"):
+        send(connection(sink.port, security="plain", username=None, password=None))
+
+
+def test_greylisting_4xx_is_temporary(sink):
+    sink.fail_next("MAIL", 451)
+    with pytest.raises(TemporaryDeliveryError, match="451"):
+        send(connection(sink.port, security="plain", username=None, password=None))
+
+
+def test_connection_dropped_mid_conversation_is_temporary(sink):
+    sink.drop_next_connection()
+    with pytest.raises(TemporaryDeliveryError):
+        send(connection(sink.port, security="plain", username=None, password=None))
