@@ -60,3 +60,29 @@ class SmtpSender:
             )
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise classify_smtp_failure(exc) from exc
+
+
+async def probe(connection: ConnectionSettings, *, mail_from: str, recipient: str, raw: bytes, report) -> None:
+    """Send one test mail step by step, calling report(line) after each step. Raises: our delivery errors."""
+    c = connection
+    client = aiosmtplib.SMTP(hostname=c.host, port=c.port, use_tls=c.security == "ssl", start_tls=False,
+                             tls_context=tls_context(c) if c.security != "plain" else None, timeout=c.timeout_seconds)
+    try:
+        await client.connect()
+        report(f"connected to {c.host}:{c.port} ({c.security})")
+        if c.security == "starttls":
+            await client.starttls()
+        if c.security != "plain":
+            ssl_object = client.transport.get_extra_info("ssl_object")
+            report(f"TLS {ssl_object.version()} {ssl_object.cipher()[0]}, certificate "
+                   f"{'verified' if c.validate_cert else 'NOT verified (validate_cert = false)'}")
+        if c.username:
+            await client.login(c.username, c.password.value if c.password else "")
+            report(f"logged in as {c.username}")
+        await client.sendmail(mail_from, [recipient], raw)
+        report(f"accepted for {recipient}")
+        await client.quit()
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        raise classify_smtp_failure(exc) from exc
+    finally:
+        client.close()

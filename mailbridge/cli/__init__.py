@@ -12,7 +12,7 @@ import typer
 
 from mailbridge import __version__
 from mailbridge.cli import (config_cmd, customers_cmd, db_cmd, ingest_cmd, outbox_cmd, run_cmd, status_cmd,
-                            templates_cmd, tickets_cmd)
+                            smtp_cmd, templates_cmd, tickets_cmd)
 from mailbridge.cli.common import state
 from mailbridge.errors import ConfigError, MailbridgeError
 
@@ -24,6 +24,7 @@ app.add_typer(tickets_cmd.app, name="tickets")
 app.add_typer(customers_cmd.app, name="customers")
 app.add_typer(outbox_cmd.app, name="outbox")
 app.add_typer(templates_cmd.app, name="templates")
+app.add_typer(smtp_cmd.app, name="smtp")
 app.command("run")(run_cmd.run)
 app.command("status")(status_cmd.status)
 app.command("ingest")(ingest_cmd.ingest)

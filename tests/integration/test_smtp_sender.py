@@ -71,3 +71,19 @@ def test_connection_dropped_mid_conversation_is_temporary(sink):
     sink.drop_next_connection()
     with pytest.raises(TemporaryDeliveryError):
         send(connection(sink.port, security="plain", username=None, password=None))
+
+
+def test_smtp_test_command_reports_each_step_and_sends(config_file, sink):
+    from tests.conftest import run_cli
+    result = run_cli("smtp", "test", "--to", "admin@shop.example", config=config_file())
+    assert result.returncode == 0, result.stderr
+    assert "ok  connected to 127.0.0.1" in result.stdout and "ok  accepted for admin@shop.example" in result.stdout
+    [received] = sink.messages
+    assert received.rcpt_tos == ("admin@shop.example",)
+
+
+def test_smtp_test_command_fails_in_one_line_when_refused(config_file, sink):
+    from tests.conftest import run_cli
+    sink.fail_next("RCPT", 550)
+    result = run_cli("smtp", "test", "--to", "admin@shop.example", config=config_file())
+    assert result.returncode == 1 and result.stderr.strip().startswith("mailbridge: error: 550")
