@@ -121,3 +121,22 @@ def test_dkim_signed_receipt_verifies_at_the_receiver(make_app, dovecot, sink, m
     [received] = sink.messages
     dns = {b"mb1._domainkey.shop.example.": record}
     assert dkim.verify(received.data, dnsfunc=lambda name, timeout=5: dns.get(name))
+
+
+def test_retry_schedule_follows_mailbridge_now_through_the_cli(config_file, dovecot, sink, mailbox):
+    from tests.conftest import run_cli
+
+    path = config_file()
+    dovecot.append(SUPPORT_USER, mailbox, customer_mail())
+    sink.fail_next("RCPT", 451)
+    at = {"MAILBRIDGE_NOW": "2026-11-24T09:00:00Z"}
+    assert run_cli("run", "--once", config=path, env=at).returncode == 0
+    assert sink.messages == []
+    assert run_cli("run", "--once", config=path, env={"MAILBRIDGE_NOW": "2026-11-24T09:00:30Z"}).returncode == 0
+    assert sink.messages == []
+    listed = run_cli("outbox", "list", "--json", config=path)
+    import json
+    [row] = json.loads(listed.stdout)
+    assert row["status"] == "queued" and row["attempts"] == 1 and row["last_error"].startswith("451")
+    assert run_cli("run", "--once", config=path, env={"MAILBRIDGE_NOW": "2026-11-24T09:01:00Z"}).returncode == 0
+    assert len(sink.messages) == 1
