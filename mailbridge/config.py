@@ -6,7 +6,6 @@ in the TOML. Every error names the file, the key, the value and what was expecte
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, fields, replace
@@ -15,14 +14,14 @@ from typing import Any
 
 from mailbridge.dkim_sign import DkimKey
 from mailbridge.config_rules import DEFAULT_ORDER_NUMBER_REGEX, SLA_KEYS, RoutingRule, SlaSettings, read_regex, read_routing, read_sla
+from mailbridge.config_mailbox import (IMAP_CONNECTION_KEYS, MAILBOX_KEYS, read_after_sync, read_bounded,
+                                       read_folders, read_imap_options)
 from mailbridge.errors import ConfigError
 from mailbridge.loop_guard import AutoMailLimits
 
 SECURITY_MODES = ("ssl", "starttls", "plain")
 INITIAL_SYNC_MODES = ("new-only", "import-silently", "import")
 DEFAULT_MAX_MESSAGE_BYTES = 25 * 1024 * 1024
-AFTER_SYNC_MODES = ("seen", "keep", "delete")  # plus "move:FOLDER"
-TLS_VERSIONS = ("1.2", "1.3")
 DEFAULT_PORTS = {"imap": {"ssl": 993, "starttls": 143, "plain": 143}, "smtp": {"ssl": 465, "starttls": 587, "plain": 25}}
 
 
@@ -221,75 +220,18 @@ def _connection(section: _Section, kind: str) -> ConnectionSettings:
     )
 
 
-IMAP_CONNECTION_KEYS = {"allow_insecure", "client_cert_file", "client_key_file", "tls_min_version"}
-MAILBOX_KEYS = {"name", "folder", "folders", "contact", "initial_sync", "after_sync", "create_tickets_for_unknown",
-                "unknown_folder", "idle_timeout_seconds", "alert_after_minutes", "max_message_bytes"}
-
-
-def _existing_file(section: _Section, key: str) -> str | None:
-    value = section.text(key)
-    if value is None:
-        return None
-    resolved = section.relative_path(value)
-    if not resolved.is_file():
-        section.fail(key, "expected an existing PEM file", value)
-    return str(resolved)
-
-
-def is_loopback(host: str) -> bool:
-    """Return True for localhost and loopback addresses, where plaintext never leaves the machine."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _imap_connection(section: _Section) -> ConnectionSettings:
-    connection = _connection(section, "imap")
-    allow_insecure = section.boolean("allow_insecure", False)
-    if connection.security == "plain" and not allow_insecure and not is_loopback(connection.host):
-        section.fail("security", f'expected "ssl" or "starttls" for the non-loopback host {connection.host!r} '
-                     '(or allow_insecure = true)', "plain")
-    cert_file, key_file = _existing_file(section, "client_cert_file"), _existing_file(section, "client_key_file")
-    if key_file and not cert_file:
-        section.fail("client_key_file", "expected client_cert_file to be set as well", key_file)
-    return replace(connection, allow_insecure=allow_insecure, client_cert_file=cert_file, client_key_file=key_file,
-                   tls_min_version=section.choice("tls_min_version", TLS_VERSIONS, "1.2"))
-
-
-def _folders(section: _Section) -> tuple[str, ...]:
-    if "folder" in section.table and "folders" in section.table:
-        section.fail("folders", "expected either folder or folders, not both", section.table["folders"])
-    if "folders" not in section.table:
-        return (section.text("folder", "INBOX"),)
-    value = section.table["folders"]
-    if (not isinstance(value, list) or not value or len(set(map(str, value))) != len(value)
-            or not all(isinstance(f, str) and f.strip() for f in value)):
-        section.fail("folders", 'expected a list of distinct folder names like ["INBOX", "Orders"]', value)
-    return tuple(f.strip() for f in value)
-
-
-def _after_sync(section: _Section) -> str:
-    value = section.text("after_sync", "seen")
-    if value not in AFTER_SYNC_MODES and not (value.startswith("move:") and value[5:].strip()):
-        section.fail("after_sync", 'expected "seen" | "keep" | "delete" | "move:FOLDER"', value)
-    return value
-
-
 def _mailbox(path: Path, index: int, table: Any) -> MailboxSettings:
     section = _Section(path, f"mailboxes.{index}", table, CONNECTION_KEYS | IMAP_CONNECTION_KEYS | MAILBOX_KEYS)
-    connection = _imap_connection(section)
+    connection = read_imap_options(section, _connection(section, "imap"))
     return MailboxSettings(
         name=section.text("name", required=True),
         connection=connection,
-        folders=_folders(section),
-        after_sync=_after_sync(section),
+        folders=read_folders(section),
+        after_sync=read_after_sync(section),
         create_tickets_for_unknown=section.boolean("create_tickets_for_unknown", True),
         unknown_folder=section.text("unknown_folder"),
         # RFC 2177: servers may drop an IDLE after 30 minutes, so it is re-issued before 29.
-        idle_timeout_seconds=_bounded(section, "idle_timeout_seconds", 25 * 60.0, 10.0, 29 * 60.0),
+        idle_timeout_seconds=read_bounded(section, "idle_timeout_seconds", 25 * 60.0, 10.0, 29 * 60.0),
         alert_after_minutes=section.number("alert_after_minutes", 30.0, 1.0),
         max_message_bytes=section.integer("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES, 1, 2**31 - 1),
         contact=section.text("contact", "Customer service"),
@@ -305,13 +247,6 @@ def _database(path: Path, table: Any) -> DatabaseSettings:
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and ":memory:" not in url:
         url = "sqlite:///" + str(section.relative_path(url.removeprefix("sqlite:///")))
     return DatabaseSettings(url=url)
-
-
-def _bounded(section: _Section, key: str, default: float, low: float, high: float) -> float:
-    value = section.number(key, default, low)
-    if value > high:
-        section.fail(key, f"expected a number {low:g}-{high:g}", value)
-    return value
 
 
 def _support(path: Path, table: Any) -> SupportSettings:

@@ -32,6 +32,8 @@ class Daemon:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._wakes: dict[str, asyncio.Event] = {}
+        self.poll_counts: dict[str, int] = {}  # polls finished per mailbox, for tests and logs
+        self.polling: set[str] = set()  # mailboxes whose poll runs right now
 
     async def run(self) -> None:
         """Run the mailbox loops, the IDLE watchers and the outbox job until stopped."""
@@ -77,7 +79,10 @@ class Daemon:
         wake = self._wakes[mailbox.name]
         while not self._stopping.is_set():
             wake.clear()
+            self.polling.add(mailbox.name)
             outcome = await poll_one_job(self.app, mailbox)
+            self.polling.discard(mailbox.name)
+            self.poll_counts[mailbox.name] = self.poll_counts.get(mailbox.name, 0) + 1
             if outcome.retry_after is not None:
                 await self._pause(outcome.retry_after.total_seconds(), None)
             else:

@@ -144,6 +144,10 @@ class TicketEvent(SQLModel, table=True):
 class OutboxMail(SQLModel, table=True):
     """An outgoing mail, rendered and given its Message-ID when enqueued, so a resend is identical."""
 
+    # Counting a ticket's recent mail (loop guard) on every intake: without this index SQLite walks
+    # every automatic row, which made intake slow down linearly with the outbox.
+    __table_args__ = (Index("ix_outboxmail_ticket_created", "ticket_id", "created_at"),)
+
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(unique=True)
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)

@@ -26,7 +26,7 @@ class ServerStep:
     folder: str | None = None  # the target of MOVE
 
 
-def read_after_sync(after_sync: str) -> ServerStep:
+def step_for_after_sync(after_sync: str) -> ServerStep:
     """Turn an `after_sync` setting ("seen", "keep", "delete", "move:FOLDER") into a step."""
     if after_sync.startswith("move:"):
         return ServerStep(ServerAction.MOVE, after_sync.removeprefix("move:").strip())
@@ -43,4 +43,4 @@ def plan_server_step(mailbox: MailboxSettings, *, is_unknown: bool) -> ServerSte
     if is_unknown:
         return ServerStep(ServerAction.MOVE, mailbox.unknown_folder) if mailbox.unknown_folder \
             else ServerStep(ServerAction.LEAVE)
-    return read_after_sync(mailbox.after_sync)
+    return step_for_after_sync(mailbox.after_sync)

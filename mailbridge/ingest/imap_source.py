@@ -16,7 +16,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from mailbridge.config import ConnectionSettings, MailboxSettings
 from mailbridge.errors import SourceError
-from mailbridge.ingest.after_sync import ServerAction, ServerStep, read_after_sync
+from mailbridge.ingest.after_sync import ServerAction, ServerStep, step_for_after_sync
 from mailbridge.smtp_sender import tls_context
 
 FETCH_BATCH = 50
@@ -133,7 +133,7 @@ class ImapSource:
 
     def mark_processed(self, uids: list[int], step: ServerStep | None = None) -> None:
         """Carry out the after-sync step (default: the mailbox's after_sync) on committed messages."""
-        step = step or read_after_sync(self.settings.after_sync)
+        step = step or step_for_after_sync(self.settings.after_sync)
         if not uids or step.action in (ServerAction.KEEP, ServerAction.LEAVE):
             return
         try:
@@ -159,7 +159,7 @@ class ImapSource:
 
     def _expunge(self, uids: list[int]) -> None:
         # UID EXPUNGE (UIDPLUS) removes only our messages; a plain EXPUNGE would also remove
-        # whatever another client flagged \\Deleted, which is what any mail client does anyway.
+        # whatever another client flagged \Deleted, which is what any mail client does anyway.
         if self.has_capability("UIDPLUS"):
             self.client.uid_expunge(uids)
         else:

@@ -9,6 +9,7 @@ import time
 from sqlmodel import Session, select
 
 from mailbridge.daemon import Daemon
+from mailbridge.ingest.imap_source import ImapSource
 from mailbridge.models import Message
 from tests.conftest import SUPPORT_USER, customer_mail
 from tests.servers.util import wait_until
@@ -27,15 +28,44 @@ def test_idle_wakes_the_poll_and_stores_new_mail_within_two_seconds(make_app, do
     thread = threading.Thread(target=lambda: asyncio.run(daemon.run()), name="daemon")
     thread.start()
     try:
-        assert wait_until(lambda: daemon.watchers and all(w.is_idling.is_set() for w in daemon.watchers), timeout=10)
+        # Settled: IDLE runs, and the start-up poll and the catch-up poll after IDLE began are over.
+        assert wait_until(lambda: daemon.watchers and all(w.is_idling.is_set() for w in daemon.watchers)
+                          and daemon.poll_counts.get("support", 0) >= 2 and not daemon.polling, timeout=10)
+        polls_before = daemon.poll_counts["support"]
         started = time.monotonic()
         dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="pushed by IDLE"))
         assert wait_until(lambda: stored_subjects(app) == ["pushed by IDLE"], timeout=10, interval=0.02)
         latency = time.monotonic() - started
         print(f"IDLE latency: append -> stored in {latency * 1000:.0f} ms")
         assert latency < 2.0
+        # The poll that stored it was woken by IDLE (the next timed poll is an hour away).
+        assert wait_until(lambda: daemon.poll_counts["support"] > polls_before, timeout=5)
     finally:
         daemon.stop()
         thread.join(timeout=15)
     assert not thread.is_alive()
     assert all(not w.is_alive() for w in daemon.watchers)
+
+
+class NoIdleSource(ImapSource):
+    """The real source against the real Dovecot, except that it pretends IDLE is not offered."""
+
+    def has_capability(self, name: str) -> bool:
+        return name != "IDLE" and super().has_capability(name)
+
+
+def test_server_without_idle_falls_back_to_polling(make_app, dovecot, sink, mailbox):
+    app = make_app(extra="[schedule]\npoll_interval_seconds = 1\n")
+    app.open_source = NoIdleSource
+    daemon = Daemon(app)
+    thread = threading.Thread(target=lambda: asyncio.run(daemon.run()), name="daemon")
+    thread.start()
+    try:
+        assert wait_until(lambda: daemon.watchers and all(w.has_idle is False and not w.is_alive()
+                                                          for w in daemon.watchers), timeout=10)
+        dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="found by polling"))
+        assert wait_until(lambda: stored_subjects(app) == ["found by polling"], timeout=10, interval=0.05)
+    finally:
+        daemon.stop()
+        thread.join(timeout=15)
+    assert not thread.is_alive()

@@ -1,0 +1,81 @@
+"""The IMAP parts of a `[[mailboxes]]` table: connection options, folders, after_sync, read into settings.
+
+`config._mailbox` hands its `_Section` reader in, so errors read like every other configuration
+error: `file: [mailboxes.0] security: expected ..., got ...`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import replace
+from typing import Any
+
+AFTER_SYNC_MODES = ("seen", "keep", "delete")  # plus "move:FOLDER"
+TLS_VERSIONS = ("1.2", "1.3")
+IMAP_CONNECTION_KEYS = {"allow_insecure", "client_cert_file", "client_key_file", "tls_min_version"}
+MAILBOX_KEYS = {"name", "folder", "folders", "contact", "initial_sync", "after_sync", "create_tickets_for_unknown",
+                "unknown_folder", "idle_timeout_seconds", "alert_after_minutes", "max_message_bytes"}
+
+
+def is_loopback(host: str) -> bool:
+    """Return True for localhost and loopback addresses, where plaintext never leaves the machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def read_existing_file(section: Any, key: str) -> str | None:
+    """Read a path key that must name an existing file; relative to the configuration file."""
+    value = section.text(key)
+    if value is None:
+        return None
+    resolved = section.relative_path(value)
+    if not resolved.is_file():
+        section.fail(key, "expected an existing PEM file", value)
+    return str(resolved)
+
+
+def read_imap_options(section: Any, connection: Any) -> Any:
+    """Add the IMAP-only options to a parsed connection; plaintext only to loopback unless allowed."""
+    allow_insecure = section.boolean("allow_insecure", False)
+    if connection.security == "plain" and not allow_insecure and not is_loopback(connection.host):
+        section.fail("security", f'expected "ssl" or "starttls" for the non-loopback host {connection.host!r} '
+                     '(or allow_insecure = true)', "plain")
+    cert_file = read_existing_file(section, "client_cert_file")
+    key_file = read_existing_file(section, "client_key_file")
+    if key_file and not cert_file:
+        section.fail("client_key_file", "expected client_cert_file to be set as well", key_file)
+    return replace(connection, allow_insecure=allow_insecure, client_cert_file=cert_file, client_key_file=key_file,
+                   tls_min_version=section.choice("tls_min_version", TLS_VERSIONS, "1.2"))
+
+
+def read_folders(section: Any) -> tuple[str, ...]:
+    """Read `folders` (a list) or its single-folder alias `folder`; default INBOX."""
+    if "folder" in section.table and "folders" in section.table:
+        section.fail("folders", "expected either folder or folders, not both", section.table["folders"])
+    if "folders" not in section.table:
+        return (section.text("folder", "INBOX"),)
+    value = section.table["folders"]
+    if (not isinstance(value, list) or not value or len(set(map(str, value))) != len(value)
+            or not all(isinstance(f, str) and f.strip() for f in value)):
+        section.fail("folders", 'expected a list of distinct folder names like ["INBOX", "Orders"]', value)
+    return tuple(f.strip() for f in value)
+
+
+def read_after_sync(section: Any) -> str:
+    """Read `after_sync`: "seen" | "keep" | "delete" | "move:FOLDER"."""
+    value = section.text("after_sync", "seen")
+    if value not in AFTER_SYNC_MODES and not (value.startswith("move:") and value[5:].strip()):
+        section.fail("after_sync", 'expected "seen" | "keep" | "delete" | "move:FOLDER"', value)
+    return value
+
+
+def read_bounded(section: Any, key: str, default: float, low: float, high: float) -> float:
+    """Read a number that must lie in [low, high]."""
+    value = section.number(key, default, low)
+    if value > high:
+        section.fail(key, f"expected a number {low:g}-{high:g}", value)
+    return value
