@@ -109,3 +109,18 @@ def compose(draft: OutgoingDraft, message_id: str, now: datetime) -> EmailMessag
     message.set_content(draft.body.text)
     message.add_alternative(draft.body.html, subtype="html")
     return message
+
+
+def compose_admin_notice(*, from_name: str, from_address: str, to_address: str, subject: str, text: str,
+                         message_id: str, now: datetime) -> EmailMessage:
+    """Build a plain-text mail to the admin; RFC 3834: it answers nothing, so auto-generated."""
+    message = EmailMessage()
+    message["From"] = make_address(from_name, from_address)
+    message["To"] = make_address("", to_address)
+    message["Subject"] = clean_header_text(subject)
+    message["Date"] = format_datetime(now)
+    message["Message-ID"] = message_id
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Auto-Response-Suppress"] = "All"
+    message.set_content(text)
+    return message

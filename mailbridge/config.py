@@ -93,6 +93,7 @@ class SupportSettings:
     reopen_window_days: int = 30  # a reply to a ticket closed longer ago opens a new, linked ticket
     auto_close_days: int = 5  # a ticket waiting on the customer this long closes itself
     order_number_regex: str = DEFAULT_ORDER_NUMBER_REGEX  # group 1 (else the match) is the order number
+    reply_token_days: int = 30  # an agent's signed reply address stops working after this many days
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,7 @@ def _support(path: Path, table: Any) -> SupportSettings:
     section = _Section(path, "support", table,
                        {"from_name", "from_address", "ticket_subject_format", "default_locale", "admin_address",
                         "secret_env", "secret_file", "secret", "reopen_window_days", "auto_close_days",
-                        "order_number_regex"})
+                        "order_number_regex", "reply_token_days"})
     address = section.text("from_address", required=True)
     if "@" not in address or any(c in address for c in " \r\n<>"):
         section.fail("from_address", "expected an email address like support@shop.example", address)
@@ -273,6 +274,7 @@ def _support(path: Path, table: Any) -> SupportSettings:
         reopen_window_days=section.integer("reopen_window_days", 30, 0, 3650),
         auto_close_days=section.integer("auto_close_days", 5, 1, 3650),
         order_number_regex=read_regex(section, "order_number_regex", DEFAULT_ORDER_NUMBER_REGEX),
+        reply_token_days=section.integer("reply_token_days", 30, 1, 3650),
     )
 
 

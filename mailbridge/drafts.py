@@ -7,7 +7,7 @@ from jinja2 import Environment
 from mailbridge.compose import OutgoingDraft
 from mailbridge.config import SupportSettings
 from mailbridge.lifecycle import MailKind
-from mailbridge.models import Customer, Ticket
+from mailbridge.models import Contact, Customer, Ticket
 from mailbridge.parse import ParsedMessage
 from mailbridge.reply_tokens import CUSTOMER, make_token, reply_address
 from mailbridge.templates import render
@@ -19,27 +19,29 @@ def reference_line(number: str) -> str:
     return f"Ticket: [#{number}]"
 
 
-def ticket_reply_address(ticket: Ticket, support: SupportSettings) -> str | None:
-    """The ticket's signed sub-address (support+<token>@...), or None without a configured secret."""
+def ticket_reply_address(ticket: Ticket, support: SupportSettings, contact: Contact | None = None) -> str | None:
+    """The ticket's signed sub-address (contact+<token>@...), or None without a configured secret."""
     if support.secret is None:
         return None
     issued = ticket.created_at.date() if ticket.created_at else None
     token = make_token(ticket.id, support.secret.value, purpose=CUSTOMER, issued_day=issued)
-    return reply_address(support.from_address, token)
+    return reply_address(contact.email if contact else support.from_address, token)
 
 
-def draft_for(kind: MailKind, *, ticket: Ticket, customer: Customer, parsed: ParsedMessage, locale: str,
-              support: SupportSettings, templates: Environment, instance_id: str) -> OutgoingDraft:
+def draft_for(kind: MailKind, *, ticket: Ticket, customer: Customer, contact: Contact | None, parsed: ParsedMessage,
+              locale: str, support: SupportSettings, templates: Environment, instance_id: str) -> OutgoingDraft:
     """Build the draft for one planned mail answering the customer's message."""
-    return notice_draft(kind, ticket=ticket, customer=customer, locale=locale, support=support, templates=templates,
+    return notice_draft(kind, ticket=ticket, customer=customer, contact=contact, locale=locale, support=support,
+                        templates=templates,
                         instance_id=instance_id, in_reply_to=parsed.message_id, references=parsed.references,
                         auto_submitted="auto-replied")
 
 
-def notice_draft(kind: MailKind, *, ticket: Ticket, customer: Customer, locale: str, support: SupportSettings,
+def notice_draft(kind: MailKind, *, ticket: Ticket, customer: Customer, contact: Contact | None, locale: str,
+                 support: SupportSettings,
                  templates: Environment, instance_id: str, in_reply_to: str | None, references: tuple[str, ...],
                  auto_submitted: str = "auto-generated", extra: dict | None = None) -> OutgoingDraft:
-    """Build the draft for one mail to the ticket's customer, threaded to `in_reply_to`."""
+    """Build the draft for one mail to the ticket's customer, from the Contact's address, threaded to `in_reply_to`."""
     context = {
         "number": ticket.number,
         "customer_name": customer.name,
@@ -51,7 +53,7 @@ def notice_draft(kind: MailKind, *, ticket: Ticket, customer: Customer, locale: 
     return OutgoingDraft(
         kind=kind.value,
         from_name=support.from_name,
-        from_address=support.from_address,
+        from_address=contact.email if contact else support.from_address,
         to_name=customer.name,
         to_address=customer.email,
         subject=format_subject(support.ticket_subject_format, ticket.number, ticket.subject or "(no subject)"),
@@ -60,5 +62,5 @@ def notice_draft(kind: MailKind, *, ticket: Ticket, customer: Customer, locale: 
         references=references,
         auto_submitted=auto_submitted,
         instance_id=instance_id,
-        reply_to=ticket_reply_address(ticket, support),
+        reply_to=ticket_reply_address(ticket, support, contact),
     )

@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import format_datetime
 
-from mailbridge.compose import clean_header_text, make_address
+from mailbridge.compose import compose_admin_notice
 
 FIRST_RETRY = timedelta(seconds=15)
 LONGEST_RETRY = timedelta(minutes=30)
@@ -46,19 +45,11 @@ def plan_alert(*, mailbox: str, last_success_at: datetime | None, failing_since:
 
 def compose_alert(alert: MailboxAlert, *, from_name: str, from_address: str, admin_address: str,
                   message_id: str, now: datetime) -> EmailMessage:
-    """Build the admin mail for an alert; RFC 3834: nobody answered anything, so auto-generated."""
-    message = EmailMessage()
-    message["From"] = make_address(from_name, from_address)
-    message["To"] = make_address("", admin_address)
-    message["Subject"] = clean_header_text(f"mailbridge: mailbox {alert.mailbox} has not synced since "
-                                           f"{alert.silent_since:%Y-%m-%d %H:%M} UTC")
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = message_id
-    message["Auto-Submitted"] = "auto-generated"
-    message["X-Auto-Response-Suppress"] = "All"
-    message.set_content(
-        f"mailbridge could not read the mailbox {alert.mailbox!r} since {alert.silent_since.isoformat()}.\n\n"
-        f"Last error: {alert.last_error or '(none recorded)'}\n\n"
-        "Mail sent to it is waiting on the server and is not lost. Check the password or token, the\n"
-        "certificate and the server, then run `mailbridge status`. You get this mail once per outage.\n")
-    return message
+    """Build the admin mail for an alert."""
+    return compose_admin_notice(
+        from_name=from_name, from_address=from_address, to_address=admin_address, message_id=message_id, now=now,
+        subject=f"mailbridge: mailbox {alert.mailbox} has not synced since {alert.silent_since:%Y-%m-%d %H:%M} UTC",
+        text=f"mailbridge could not read the mailbox {alert.mailbox!r} since {alert.silent_since.isoformat()}.\n\n"
+             f"Last error: {alert.last_error or '(none recorded)'}\n\n"
+             "Mail sent to it is waiting on the server and is not lost. Check the password or token, the\n"
+             "certificate and the server, then run `mailbridge status`. You get this mail once per outage.\n")

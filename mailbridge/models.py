@@ -53,6 +53,42 @@ class Contact(SQLModel, table=True):
     auto_close_days: int | None = None
     first_response_hours: float | None = None
     escalation_address: str | None = None  # SLA warnings; None: [support] admin_address
+    # Jinja2 text around every relayed agent answer ({{ customer.name }}, {{ ticket.number }}); None: nothing.
+    reply_greeting: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    reply_signature: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class Agent(SQLModel, table=True):
+    """A person who answers tickets from their own mail client."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = ""
+    email: str = Field(unique=True)  # lower-cased
+    active: bool = True  # an inactive agent gets no mail and cannot answer
+    locale: str | None = None  # language of the mails they get; None: en
+    created_at: datetime | None = _when()
+
+
+class AgentContact(SQLModel, table=True):
+    """Which agents belong to which Contacts (many to many)."""
+
+    __table_args__ = (UniqueConstraint("agent_id", "contact_id", name="uq_agent_contact"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    agent_id: int = Field(foreign_key="agent.id", index=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+
+
+class TextModule(SQLModel, table=True):
+    """A canned answer of one Contact in one locale, inserted by `#text NAME` (Jinja2 placeholders)."""
+
+    __table_args__ = (UniqueConstraint("contact_id", "name", "locale", name="uq_text_module"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    name: str
+    locale: str = "en"
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
 
 class Customer(SQLModel, table=True):
@@ -79,7 +115,8 @@ class Ticket(SQLModel, table=True):
     subject_key: str = ""  # ticket_match.normalise_subject of the first subject
     linked_ticket_id: int | None = Field(default=None, foreign_key="ticket.id")  # the older ticket this one follows
     category: str | None = Field(default=None, index=True)  # "Orders > Returns"
-    assigned_agent: str | None = None  # hook: the agent to tell when the customer writes again
+    assigned_agent: str | None = None  # the assigned agent's address (kept with assigned_agent_id)
+    assigned_agent_id: int | None = Field(default=None, foreign_key="agent.id", index=True)
     status_changed_at: datetime | None = _when(nullable=True)  # auto-close counts from here
     first_response_at: datetime | None = _when(nullable=True)  # a person's answer; automatic mail never sets it
     sla_reported_at: datetime | None = _when(nullable=True)  # the one escalation mail was queued
@@ -107,6 +144,7 @@ class Message(SQLModel, table=True):
     subject: str = ""
     sent_at: datetime | None = _when(nullable=True)  # the Date header
     text_body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    stripped_text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # without quotes/signature
     html_body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     raw_sha256: str = Field(index=True)

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from mailbridge import db, outbox, tickets
 from mailbridge.app import App
-from mailbridge.compose import OutgoingDraft, compose, new_message_id
+from mailbridge.compose import OutgoingDraft, compose
 from mailbridge.drafts import notice_draft, reference_line
 from mailbridge.errors import NotFoundError
 from mailbridge.lifecycle import MailKind, Transition
@@ -44,13 +44,28 @@ def enqueue_customer_notice(app: App, *, session: Session, ticket: Ticket, kind:
     references = tuple(last.references.split()) if last and last.references else ()
     support = app.settings.support
     locale = contact.locale or customer.locale or support.default_locale
-    draft = notice_draft(kind, ticket=ticket, customer=customer, locale=locale, support=support,
+    draft = notice_draft(kind, ticket=ticket, customer=customer, contact=contact, locale=locale, support=support,
                          templates=app.templates, instance_id=app.instance_id,
                          in_reply_to=last.message_id if last else None, references=references, extra=extra)
-    mail = compose(draft, new_message_id(draft.from_address), now)
-    outbox.enqueue(session=session, mail=mail, dedupe_key=dedupe_key, kind=str(kind), ticket_id=ticket.id, now=now)
+    queue_customer_mail(app, session=session, ticket=ticket, draft=draft, dedupe_key=dedupe_key, now=now)
+
+
+def queue_customer_mail(app: App, *, session: Session, ticket: Ticket, draft: OutgoingDraft, dedupe_key: str,
+                        now: datetime, caused_by_message_id: int | None = None) -> bool:
+    """Queue an automatic mail to a customer unless the loop guard stops it; record either on the ticket."""
+    decision = outbox.check_auto_mail(session=session, address=draft.to_address, ticket_id=ticket.id, now=now,
+                                      limits=app.settings.limits)
+    if not decision.allowed:
+        tickets.record_event(session=session, ticket=ticket, actor="system", kind="mail_suppressed",
+                             reason=f"{draft.kind} to {draft.to_address}: {decision.reason}", now=now)
+        log.warning("suppressed kind=%s ticket=%s reason=%s", draft.kind, ticket.number, decision.reason)
+        return False
+    mail = compose(draft, app.new_message_id(draft.from_address), now)
+    outbox.enqueue(session=session, mail=mail, dedupe_key=dedupe_key, kind=draft.kind, ticket_id=ticket.id, now=now,
+                   caused_by_message_id=caused_by_message_id)
     tickets.record_event(session=session, ticket=ticket, actor="system", kind="mail_queued",
-                         reason=f"{kind} to {customer.email}", now=now)
+                         reason=f"{draft.kind} to {draft.to_address}", now=now)
+    return True
 
 
 def enqueue_sla_report(app: App, *, session: Session, ticket: Ticket, address: str, breached: bool,
@@ -69,7 +84,7 @@ def enqueue_sla_report(app: App, *, session: Session, ticket: Ticket, address: s
                           to_name="", to_address=address, subject=f"{label}: [#{ticket.number}] {ticket.subject}",
                           body=render(app.templates, SLA_WARNING, "en", context), in_reply_to=None, references=(),
                           auto_submitted="auto-generated", instance_id=app.instance_id)
-    mail = compose(draft, new_message_id(support.from_address), now)
+    mail = compose(draft, app.new_message_id(support.from_address), now)
     outbox.enqueue(session=session, mail=mail, dedupe_key=f"{SLA_WARNING}:{ticket.id}", kind=SLA_WARNING,
                    ticket_id=ticket.id, now=now)
 

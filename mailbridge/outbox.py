@@ -69,13 +69,18 @@ def check_auto_mail(*, session: Session, address: str, ticket_id: int | None, no
     return decide_auto_mail(history, limits, now)
 
 
-def suppress(*, session: Session, address: str, reason: str, until: datetime, now: datetime) -> None:
-    """Stop automatic mail to an address until `until` (a later date wins)."""
+def suppress(*, session: Session, address: str, reason: str, until: datetime, now: datetime) -> bool:
+    """Stop automatic mail to an address until `until` (a later date wins); True when a new episode starts."""
     row = session.exec(select(AddressSuppression).where(AddressSuppression.address == address)).first()
     if row is None:
         session.add(AddressSuppression(address=address, reason=reason, until=until, created_at=now))
-    elif utc(row.until) < until:
+        return True
+    started = utc(row.until) <= now
+    if utc(row.until) < until:
         row.until, row.reason = until, reason
+    if started:
+        row.created_at = now
+    return started
 
 
 def apply_bounce(*, session: Session, report: BounceReport, now: datetime) -> OutboxMail | None:

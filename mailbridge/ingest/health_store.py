@@ -14,7 +14,6 @@ from sqlmodel import Session, select
 from mailbridge import db, outbox
 from mailbridge.app import App
 from mailbridge.clock import utc
-from mailbridge.compose import new_message_id
 from mailbridge.config import MailboxSettings
 from mailbridge.mailbox_health import MailboxAlert, compose_alert, plan_alert, retry_delay
 from mailbridge.models import MailboxHealth
@@ -63,7 +62,7 @@ def _send_alert(app: App, session: Session, alert: MailboxAlert, now: datetime) 
     if not support.admin_address:
         return
     mail = compose_alert(alert, from_name=support.from_name, from_address=support.from_address,
-                         admin_address=support.admin_address, message_id=new_message_id(support.from_address),
+                         admin_address=support.admin_address, message_id=app.new_message_id(support.from_address),
                          now=now)
     outbox.enqueue(session=session, mail=mail, dedupe_key=alert.dedupe_key, kind="mailbox_alert",
                    ticket_id=None, now=now)

@@ -20,11 +20,12 @@ from mailbridge import db, outbox, search, tickets
 from mailbridge.app import App
 from mailbridge.bounces import read_bounce
 from mailbridge.classify import MessageKind, classify, may_auto_reply
-from mailbridge.compose import compose
 from mailbridge.config import DEFAULT_MAX_MESSAGE_BYTES
+from mailbridge.compose import compose_admin_notice
 from mailbridge.drafts import draft_for
 from mailbridge.ingest.after_sync import is_unknown_mail
 from mailbridge.ingest.imap_source import RawMail
+from mailbridge.notices import queue_customer_mail
 from mailbridge.lifecycle import MailKind, Transition, plan_automatic_message, plan_customer_message
 from mailbridge.locale_guess import choose_locale, guess_locale
 from mailbridge.loop_guard import FLOOD_HOLD, FLOOD_WINDOW, is_flooding
@@ -173,30 +174,31 @@ def _enqueue_mails(app: App, session: Session, ticket: Ticket, customer: Custome
     customer.locale = customer.locale or locale
     _watch_for_flood(app, session, customer.email, now)
     for kind in transition.mails:
-        decision = outbox.check_auto_mail(session=session, address=customer.email, ticket_id=ticket.id, now=now,
-                                          limits=app.settings.limits)
-        if not decision.allowed:
-            tickets.record_event(session=session, ticket=ticket, actor="system", kind="mail_suppressed",
-                                 reason=f"{kind} to {customer.email}: {decision.reason}", now=now)
-            log.warning("suppressed kind=%s ticket=%s reason=%s", kind, ticket.number, decision.reason)
-            continue
-        draft = draft_for(kind, ticket=ticket, customer=customer, parsed=parsed, locale=locale,
+        draft = draft_for(kind, ticket=ticket, customer=customer, contact=contact, parsed=parsed, locale=locale,
                           support=app.settings.support, templates=app.templates, instance_id=app.instance_id)
-        mail = compose(draft, app.new_message_id(draft.from_address), now)
         # One receipt per ticket, whatever arrives: the key names the ticket, not the message.
         key = f"{kind}:{ticket.id}" if kind is MailKind.RECEIPT else f"{kind}:{ticket.id}:{row.id}"
-        outbox.enqueue(session=session, mail=mail, dedupe_key=key, kind=kind, ticket_id=ticket.id, now=now,
-                       caused_by_message_id=row.id)
-        tickets.record_event(session=session, ticket=ticket, actor="system", kind="mail_queued",
-                             reason=f"{kind} to {customer.email}", now=now)
+        queue_customer_mail(app, session=session, ticket=ticket, draft=draft, dedupe_key=key, now=now,
+                            caused_by_message_id=row.id)
 
 
 def _watch_for_flood(app: App, session: Session, address: str, now: datetime) -> None:
     recent = session.exec(select(func.count()).select_from(Message).where(
         Message.from_addr == address, Message.stored_at >= now - FLOOD_WINDOW)).one()
-    if is_flooding(recent, app.settings.limits):
-        outbox.suppress(session=session, address=address, reason="flooding", until=now + FLOOD_HOLD, now=now)
-        log.warning("flood sender=%s messages_in_10_minutes=%s: no automatic mail for 30 minutes", address, recent)
+    if not is_flooding(recent, app.settings.limits):
+        return
+    started = outbox.suppress(session=session, address=address, reason="flooding", until=now + FLOOD_HOLD, now=now)
+    log.warning("flood sender=%s messages_in_10_minutes=%s: no automatic mail for 30 minutes", address, recent)
+    support = app.settings.support
+    if started and support.admin_address:
+        mail = compose_admin_notice(
+            from_name=support.from_name, from_address=support.from_address, to_address=support.admin_address,
+            message_id=app.new_message_id(support.from_address), now=now,
+            subject=f"mailbridge: {address} is flooding the support mailbox",
+            text=f"{address} sent {recent} messages within 10 minutes. Their mail is stored as usual, but they\n"
+                 f"get no automatic mail (receipts, notices) until {now + FLOOD_HOLD:%Y-%m-%d %H:%M} UTC.\n")
+        outbox.enqueue(session=session, mail=mail, dedupe_key=f"flood:{address}:{now:%Y%m%dT%H%M%S}", kind="flood_alert",
+                       ticket_id=None, now=now)
 
 
 def _count_failure(app: App, mail: RawMail, now: datetime, error: str) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlmodel import Session, select
 
 from mailbridge.models import OutboxMail
@@ -56,12 +58,15 @@ def test_at_most_ten_receipts_a_day_to_one_address(make_app, dovecot, sink, mail
 
 def test_flooding_sender_gets_no_automatic_mail_for_thirty_minutes(make_app, dovecot, sink, mailbox, clock):
     app = make_app(extra="[limits]\nmax_auto_replies_per_address_per_day = 100\n")
+    app.settings = replace(app.settings, support=replace(app.settings.support, admin_address="admin@shop.example"))
     for n in range(17):
         dovecot.append(SUPPORT_USER, mailbox, customer_mail(sender="bot@flood.example", subject=f"Spam {n}"))
     run_once(app)
-    sent_during_flood = len(sink.messages)
+    to_admin = [m for m in sink.messages if m.rcpt_tos == ("admin@shop.example",)]
+    assert len(to_admin) == 1 and "bot@flood.example is flooding" in to_admin[0].message["Subject"]
+    sent_during_flood = len(sink.messages) - 1
     assert sent_during_flood == 15
     clock.advance(minutes=31)
     dovecot.append(SUPPORT_USER, mailbox, customer_mail(sender="bot@flood.example", subject="Calm again"))
     run_once(app)
-    assert len(sink.messages) == sent_during_flood + 1
+    assert len(sink.messages) == sent_during_flood + 2

@@ -1,0 +1,107 @@
+"""Decision: the command lines at the top of an agent's reply -> AgentReply. Pure; agent_desk applies it.
+
+Commands stand one per line before any text (`#close`, `#assign alice@shop.example`, ...), in any
+case. `#note` makes the rest an internal note. `#text NAME` may stand on any line: it marks where
+the Contact's text module NAME goes. A line that starts with `#` at the top but is no known
+command, or a command with a bad argument, is a problem: the reply then goes to nobody.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+STATUS_COMMANDS = {"close": "closed", "waiting": "waiting", "open": "open", "pending1": "pending1",
+                   "pending2": "pending2", "spam": "spam"}
+ADDRESS_COMMANDS = frozenset({"assign", "forward"})
+KNOWN = (*STATUS_COMMANDS, "assign", "category", "note", "forward", "text", "requester")
+ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[A-Za-z]{2,}$")
+COMMAND_LINE = re.compile(r"^#([A-Za-z0-9_-]+)\b[ \t]*(.*)$")
+TEXT_LINE = re.compile(r"(?im)^[ \t]*#text[ \t]+(\S.*?)[ \t]*$")
+
+
+@dataclass(frozen=True)
+class AgentCommand:
+    name: str  # lower case, e.g. "close", "assign"
+    argument: str = ""
+
+
+@dataclass(frozen=True)
+class AgentReply:
+    commands: tuple[AgentCommand, ...]
+    body: str  # what is left for the customer (or the note), `#text` lines still in place
+    problems: tuple[str, ...] = ()
+    note: str | None = None  # with `#note`: the internal note; the body is then empty
+
+    @property
+    def is_note(self) -> bool:
+        return self.note is not None
+
+
+@dataclass(frozen=True)
+class _Scan:
+    commands: list[AgentCommand] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def parse_agent_reply(text: str) -> AgentReply:
+    """Split a reply's new text into its leading commands and the text that remains."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    scan = _Scan()
+    index = 0
+    while index < len(lines):
+        line = lines[index].strip()
+        match = COMMAND_LINE.match(line)
+        if line and (match is None or match[1].lower() == "text"):
+            break
+        index += 1
+        if match:
+            _read_command(match[1].lower(), match[2].strip(), index, scan)
+            if scan.commands and scan.commands[-1].name == "note":
+                break
+    rest = "\n".join(lines[index:]).strip()
+    commands, problems = tuple(scan.commands), tuple(scan.problems)
+    if any(c.name == "note" for c in commands):
+        inline = next(c.argument for c in commands if c.name == "note")
+        return AgentReply(commands, "", problems, note="\n".join(p for p in (inline, rest) if p))
+    return AgentReply(commands, rest, problems)
+
+
+def _read_command(name: str, argument: str, line_number: int, scan: _Scan) -> None:
+    if name not in KNOWN:
+        scan.problems.append(f"line {line_number}: unknown command #{name} (known: "
+                             + ", ".join(f"#{k}" for k in KNOWN) + ")")
+        return
+    problem = argument_problem(name, argument)
+    if problem:
+        scan.problems.append(f"line {line_number}: #{name} {problem}")
+        return
+    scan.commands.append(AgentCommand(name, argument))
+
+
+def argument_problem(name: str, argument: str) -> str | None:
+    """Say what is wrong with a command's argument, or None when it is fine."""
+    if name in ADDRESS_COMMANDS:
+        return None if ADDRESS.match(argument) else f"needs one email address, got {argument!r}"
+    if name == "category":
+        return None if category_path(argument) else "needs a category like Orders/Returns"
+    if name in STATUS_COMMANDS or name == "requester":
+        return None if not argument else f"takes no argument, got {argument!r}"
+    return None
+
+
+def category_path(argument: str) -> str:
+    """Turn `Orders/Returns` into the stored form `Orders > Returns`."""
+    parts = [p.strip() for p in re.split(r"/|>", argument) if p.strip()]
+    return " > ".join(parts)
+
+
+def text_module_names(body: str) -> tuple[str, ...]:
+    """Return the text module names that `#text NAME` lines of a body ask for, in order."""
+    return tuple(m.group(1) for m in TEXT_LINE.finditer(body))
+
+
+def insert_text_modules(body: str, modules: dict[str, str]) -> str:
+    """Replace each `#text NAME` line with its rendered module (names compared case-insensitively)."""
+    folded = {k.casefold(): v for k, v in modules.items()}
+    return TEXT_LINE.sub(lambda m: folded.get(m.group(1).casefold(), m.group(0)).strip("\n"), body)
