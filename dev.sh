@@ -2,7 +2,7 @@
 # Set up everything mailbridge needs on a Debian machine, then run the demo or the test suite.
 #   ./dev.sh demo   local mail stack on 127.0.0.1 + mailbridge run --once + tickets and receipts printed
 #   ./dev.sh test   the full test suite (Dovecot, SMTP and PostgreSQL started by the tests)
-#   ./dev.sh bench  the benchmarks in bench/
+#   ./dev.sh bench ingest|threading [args]   one of the benchmarks in bench/
 set -euo pipefail
 cd "$(dirname "$0")"
 what="${1:-test}"
@@ -35,6 +35,12 @@ fi
 case "$what" in
   demo)  exec .venv/bin/python config/demo.py ;;
   test)  shift || true; exec .venv/bin/python -m pytest "$@" ;;
-  bench) shift || true; exec .venv/bin/python bench/ingest.py "$@" ;;
-  *) echo "usage: ./dev.sh demo | test | bench" >&2; exit 2 ;;
+  bench)
+    shift || true
+    case "${1:-ingest}" in
+      ingest) shift || true; exec .venv/bin/python bench/ingest.py "$@" ;;
+      threading) shift || true; exec .venv/bin/python bench/threading_lookup.py "$@" ;;
+      *) echo "usage: ./dev.sh bench ingest|threading [args]" >&2; exit 2 ;;
+    esac ;;
+  *) echo "usage: ./dev.sh demo | test [pytest args] | bench ingest|threading [args]" >&2; exit 2 ;;
 esac

@@ -11,26 +11,22 @@ Receipts are queued in the outbox and not sent, so SMTP is not part of the figur
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
 import sys
 from pathlib import Path
-
-# Other scripts in bench/ (threading.py) would shadow the standard library: drop this directory from the path.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import resource  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from datetime import datetime, timedelta, timezone  # noqa: E402
-from email.message import EmailMessage  # noqa: E402
-from email.utils import format_datetime, make_msgid  # noqa: E402
+import logging
+import os
+import random
+import resource
+import subprocess
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))

@@ -40,6 +40,15 @@ class OutgoingDraft:
     auto_submitted: str | None  # RFC 3834: "auto-replied", "auto-generated", or None for a person's answer
     instance_id: str
     reply_to: str | None = None  # the ticket's signed address, so replies thread by token
+    attachments: tuple[OutgoingAttachment, ...] = ()
+    reply_to_name: str | None = None  # display name of Reply-To; None: from_name
+
+
+@dataclass(frozen=True)
+class OutgoingAttachment:
+    filename: str
+    content_type: str
+    content: bytes
 
 
 def clean_header_text(value: str, limit: int = MAX_SUBJECT) -> str:
@@ -104,10 +113,16 @@ def compose(draft: OutgoingDraft, message_id: str, now: datetime) -> EmailMessag
         message["X-Auto-Response-Suppress"] = "All"
         message["Precedence"] = "auto_reply"
     if draft.reply_to:
-        message["Reply-To"] = make_address(draft.from_name, draft.reply_to)
+        message["Reply-To"] = make_address(draft.reply_to_name or draft.from_name, draft.reply_to)
     message["X-Mailbridge-Loop"] = draft.instance_id
     message.set_content(draft.body.text)
     message.add_alternative(draft.body.html, subtype="html")
+    for part in draft.attachments:
+        maintype, _, subtype = part.content_type.partition("/")
+        if maintype == "text" or not subtype:
+            maintype, subtype = "application", "octet-stream"
+        message.add_attachment(part.content, maintype=maintype, subtype=subtype,
+                               filename=clean_header_text(part.filename, 150) or "attachment")
     return message
 
 

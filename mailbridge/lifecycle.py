@@ -19,6 +19,7 @@ class MailKind(StrEnum):
     RECEIPT = "receipt"
     HANDLING_STARTED = "handling_started"
     AUTO_CLOSED = "auto_closed"
+    SURVEY = "survey"  # queued by survey_mail when the Contact asks for ratings
 
 
 class SlaState(StrEnum):
@@ -72,6 +73,9 @@ def plan_status_change(status: TicketStatus, target: TicketStatus, *, reason: st
         raise CommandError(f"a {status} ticket cannot become {target} (allowed: {allowed})")
     # Closing or flagging spam straight from `new` is not handling the request: no notice.
     mails = (MailKind.HANDLING_STARTED,) if status is TicketStatus.NEW and target in _ACTIVE else ()
+    # A closed ticket may ask for a rating; one that was spam never does.
+    if target is TicketStatus.CLOSED and status is not TicketStatus.SPAM:
+        mails += (MailKind.SURVEY,)
     return Transition(target, mails, reason or f"agent set {target}")
 
 
@@ -80,7 +84,8 @@ def plan_auto_close(status: TicketStatus, waiting_since: datetime | None, now: d
     """Close a ticket that has waited on the customer for `days`; None when it is not due."""
     if status is not TicketStatus.WAITING or waiting_since is None or now - waiting_since < timedelta(days=days):
         return None
-    return Transition(TicketStatus.CLOSED, (MailKind.AUTO_CLOSED,), f"no answer from the customer for {days} days")
+    return Transition(TicketStatus.CLOSED, (MailKind.AUTO_CLOSED, MailKind.SURVEY),
+                      f"no answer from the customer for {days} days")
 
 
 def sla_state(due: datetime, now: datetime, warn_before_hours: float, calendar: BusinessCalendar) -> SlaState:

@@ -56,6 +56,9 @@ class Contact(SQLModel, table=True):
     # Jinja2 text around every relayed agent answer ({{ customer.name }}, {{ ticket.number }}); None: nothing.
     reply_greeting: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     reply_signature: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    accept_attachments: bool = True  # False: attachments stay only in the raw message; the receipt says so
+    send_survey: bool = False  # ask the customer for a rating when a ticket closes
 
 
 class Agent(SQLModel, table=True):

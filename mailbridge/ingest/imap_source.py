@@ -87,6 +87,8 @@ class ImapSource:
             raise SourceError(f"{self._where()}: TLS failed ({exc.reason or exc})") from None
         except LoginError as exc:
             raise SourceError(f"{self._where()}: login refused for {c.username!r} ({_text(exc)})") from None
+        except ConnectionRefusedError:
+            raise SourceError(f"{self._where()}: connection refused (nothing listens on port {c.port})") from None
         except (socket.timeout, TimeoutError):
             raise SourceError(f"{self._where()}: timed out after {c.timeout_seconds:g}s") from None
         except (OSError, IMAPClientError) as exc:

@@ -16,13 +16,14 @@ from sqlalchemy import func
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, select
 
-from mailbridge import db, outbox, search, tickets
+from mailbridge import agent_mail, db, outbox, search, tickets
 from mailbridge.app import App
 from mailbridge.bounces import read_bounce
 from mailbridge.classify import MessageKind, classify, may_auto_reply
 from mailbridge.config import DEFAULT_MAX_MESSAGE_BYTES
 from mailbridge.compose import compose_admin_notice
 from mailbridge.drafts import draft_for
+from mailbridge.ingest import agent_intake
 from mailbridge.ingest.after_sync import is_unknown_mail
 from mailbridge.ingest.imap_source import RawMail
 from mailbridge.notices import queue_customer_mail
@@ -31,6 +32,7 @@ from mailbridge.locale_guess import choose_locale, guess_locale
 from mailbridge.loop_guard import FLOOD_HOLD, FLOOD_WINDOW, is_flooding
 from mailbridge.models import Attachment, Contact, Customer, IntakeFailure, Message, Ticket, TicketStatus
 from mailbridge.parse import ParsedMessage, is_malformed, parse_message
+from mailbridge.reply_text import strip_reply
 from mailbridge.routing import route_category
 from mailbridge.ticket_match import MatchReason, TicketMatch, match_ticket, normalise_subject
 
@@ -59,6 +61,10 @@ def accept(app: App, mail: RawMail, now: datetime, *, silent: bool = False, cont
             return _store_too_large(session, mail, limit, now)
         parsed = parse_message(mail.raw)
         kind = classify(parsed, app.own_addresses, app.is_own_message_id)
+        if kind is MessageKind.CUSTOMER and app.secret:
+            routed = _accept_agent_address_mail(app, session, mail, parsed, now)
+            if routed is not None:
+                return routed
         contact_id = app.contact_ids[contact or _contact_name(app, mail.mailbox)]
         support = app.settings.support
         evidence = tickets.gather_thread_evidence(
@@ -92,9 +98,24 @@ def accept(app: App, mail: RawMail, now: datetime, *, silent: bool = False, cont
         search.index_message(session, row, re.compile(support.order_number_regex))
         tickets.apply(session=session, ticket=ticket, transition=transition, actor=f"customer:{customer.email}", now=now)
         _enqueue_mails(app, session, ticket, customer, parsed, row, transition, now)
+        if kind is MessageKind.CUSTOMER and not silent:
+            agent_mail.notify_agents(app, session=session, ticket=ticket, message=row, now=now,
+                                     headline="New ticket" if match.ticket_id is None else "New message")
         log.info("stored mailbox=%s uid=%s message_id=%s ticket=%s reason=%s kind=%s",
                  mail.mailbox, mail.uid, parsed.message_id, ticket.number, match.reason, kind)
         return IntakeResult(row.id, ticket.number, match.ticket_id is None, False, is_flagged=row.is_malformed)
+
+
+def _accept_agent_address_mail(app: App, session: Session, mail: RawMail, parsed: ParsedMessage,
+                               now: datetime) -> IntakeResult | None:
+    """Store mail sent to an agent or outsider reply address, then relay or refuse it; None: not such mail."""
+    route = agent_intake.find_route(parsed, app.own_addresses)
+    if route is None:
+        return None
+    row = _store(session, mail, parsed, None, agent_intake.AGENT_REPLY, MatchReason.REPLY_TOKEN, now)
+    ticket = agent_intake.handle(app, session=session, row=row, parsed=parsed, route=route, now=now)
+    return IntakeResult(row.id, ticket.number if ticket else None, False, False,
+                        is_flagged=row.kind == agent_intake.FORGED)
 
 
 def _accept_bounce(session: Session, mail: RawMail, parsed: ParsedMessage, match: TicketMatch,
@@ -151,6 +172,7 @@ def _store(session: Session, mail: RawMail, parsed: ParsedMessage, ticket_id: in
         from_addr=parsed.from_addr, from_name=parsed.from_name, to_addrs=", ".join(parsed.to_addrs),
         cc_addrs=", ".join(parsed.cc_addrs), subject=parsed.subject, sent_at=parsed.date,
         text_body=parsed.text_body, html_body=parsed.html_body, raw=mail.raw,
+        stripped_text=strip_reply(parsed.text_body, parsed.html_body),
         raw_sha256=hashlib.sha256(mail.raw).hexdigest(), kind=str(kind),
         match_reason=str(reason) if reason else None, is_malformed=is_malformed(parsed),
         defects="\n".join(parsed.defects), stored_at=now,

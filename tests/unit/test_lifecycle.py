@@ -86,7 +86,7 @@ def test_change_records_the_given_reason():
 
 def test_waiting_ticket_closes_after_five_days():
     transition = plan_auto_close(S.WAITING, NOW - timedelta(days=5), NOW, 5)
-    assert transition.new_status is S.CLOSED and transition.mails == (MailKind.AUTO_CLOSED,)
+    assert transition.new_status is S.CLOSED and transition.mails == (MailKind.AUTO_CLOSED, MailKind.SURVEY)
 
 
 def test_waiting_ticket_stays_open_a_minute_before_five_days():

@@ -6,7 +6,7 @@ References, subject number with participants, body reference line, customer + Co
 for a mix of new messages, and prints the median per message at both sizes. Fails when the
 large store costs more than twice the small one, which would mean a lookup is not indexed.
 
-    /tmp/venv/bin/python bench/threading.py [--small 10000] [--large 1000000] [--trials 300]
+    /tmp/venv/bin/python bench/threading_lookup.py [--small 10000] [--large 1000000] [--trials 300]
 """
 
 from __future__ import annotations

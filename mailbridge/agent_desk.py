@@ -1,0 +1,236 @@
+"""Applying an agent's answer, from their mail client (intake) or the CLI, inside the caller's session.
+
+Input: the ticket, the agent and the new text of their reply. The leading commands are parsed
+(`agent_commands`), text modules inserted, and then: a problem goes back to the agent as one line
+and nothing reaches the customer; a `#note` is stored only; `#forward` goes to the outsider; any
+other text is relayed to the customer from the Contact's address, threaded, and stored as an
+outbound Message. Never commits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime
+
+from jinja2 import TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+from sqlmodel import Session, select
+
+from mailbridge import agent_mail, notices, outbox, tickets
+from mailbridge.agent_commands import (STATUS_COMMANDS, AgentCommand, AgentReply, category_path, insert_text_modules,
+                                       parse_agent_reply, text_module_names)
+from mailbridge.app import App
+from mailbridge.compose import OutgoingAttachment, OutgoingDraft, compose
+from mailbridge.drafts import reference_line, ticket_reply_address
+from mailbridge.errors import CommandError
+from mailbridge.models import Agent, Contact, Customer, Direction, Message, TextModule, Ticket, TicketStatus
+from mailbridge.templates import render
+from mailbridge.ticket_numbers import format_subject
+
+log = logging.getLogger(__name__)
+RELAYED = "agent_reply"
+NOTE = "agent_note"
+_SANDBOX = SandboxedEnvironment(autoescape=False)
+
+
+def handle_agent_text(app: App, *, session: Session, ticket: Ticket, agent: Agent, new_text: str, now: datetime,
+                      cause: str, attachments: tuple[OutgoingAttachment, ...] = (),
+                      source: Message | None = None) -> list[str]:
+    """Carry out an agent's reply; return the problems (then nothing went to the customer)."""
+    reply = parse_agent_reply(new_text)
+    locale = ticket_locale(app, session, ticket)
+    body, problems = _fill_text_modules(session, ticket, reply, locale), list(reply.problems)
+    if isinstance(body, list):
+        problems, body = problems + body, ""
+    problems += [p for p in (_command_problem(session, c) for c in reply.commands) if p]
+    if problems:
+        line = "Nothing was sent to the customer: " + "; ".join(problems)
+        agent_mail.send_notice(app, session=session, ticket=ticket, to_address=agent.email, to_name=agent.name,
+                               line=line, dedupe_key=f"agent_problem:{cause}", now=now)
+        tickets.record_event(session=session, ticket=ticket, actor=f"agent:{agent.email}", kind="agent_reply_refused",
+                             reason=line[:500], now=now)
+        return problems
+    forward = next((c for c in reply.commands if c.name == "forward"), None)
+    if reply.is_note:
+        store_note(session=session, ticket=ticket, agent=agent, text=reply.note, now=now, source=source)
+    elif forward is not None:
+        agent_mail.send_forward(app, session=session, ticket=ticket, agent=agent, outsider=forward.argument,
+                                comment=body, dedupe_key=f"forward:{cause}", now=now,
+                                caused_by=source.id if source else None)
+    elif body:
+        relay_answer(app, session=session, ticket=ticket, agent=agent, text=body, attachments=attachments, now=now,
+                     cause=cause, explicit_status=any(c.name in STATUS_COMMANDS for c in reply.commands))
+    for command in reply.commands:
+        _apply(app, session, ticket, agent, command, now, cause)
+    return []
+
+
+def _command_problem(session: Session, command: AgentCommand) -> str | None:
+    if command.name == "assign":
+        target = find_agent(session, command.argument)
+        return None if target and target.active else f"#assign: no active agent {command.argument}"
+    if command.name == "requester":
+        return "#requester: forward the customer's mail to the support address itself, with #requester first"
+    return None
+
+
+def _apply(app: App, session: Session, ticket: Ticket, agent: Agent, command: AgentCommand, now: datetime,
+           cause: str) -> None:
+    actor = f"agent:{agent.email}"
+    if command.name in STATUS_COMMANDS:
+        set_status(app, session=session, ticket=ticket, actor=actor, target=TicketStatus(STATUS_COMMANDS[command.name]),
+                   now=now)
+    elif command.name == "assign":
+        assign(app, session=session, ticket=ticket, agent=find_agent(session, command.argument), actor=actor, now=now,
+               cause=cause)
+    elif command.name == "category":
+        ticket.category = category_path(command.argument)
+        tickets.record_event(session=session, ticket=ticket, actor=actor, kind="category_changed",
+                             reason=ticket.category, now=now)
+
+
+def set_status(app: App, *, session: Session, ticket: Ticket, actor: str, target: TicketStatus, now: datetime) -> None:
+    """Move the ticket as an agent, with the notices the move plans ("we started handling")."""
+    try:
+        transition = tickets.take(session, ticket, actor, now, target=target)
+    except CommandError as exc:
+        tickets.record_event(session=session, ticket=ticket, actor=actor, kind="status_refused", reason=str(exc), now=now)
+        return
+    notices.enqueue_transition_mails(app, session=session, ticket=ticket, transition=transition, now=now)
+
+
+def assign(app: App, *, session: Session, ticket: Ticket, agent: Agent, actor: str, now: datetime, cause: str) -> None:
+    """Give the ticket to `agent`: they get the whole thread by mail, the previous agent a short notice."""
+    previous = session.get(Agent, ticket.assigned_agent_id) if ticket.assigned_agent_id else None
+    if previous is not None and previous.id == agent.id:
+        return
+    ticket.assigned_agent_id, ticket.assigned_agent = agent.id, agent.email
+    tickets.record_event(session=session, ticket=ticket, actor=actor, kind="assigned", now=now,
+                         reason=f"{previous.email if previous else 'unassigned'} -> {agent.email}")
+    agent_mail.send_notification(app, session=session, ticket=ticket, agent=agent, message=None, now=now,
+                                 headline="Assigned to you", dedupe_key=f"assigned:{cause}:{agent.id}", with_thread=True)
+    if previous is not None:
+        agent_mail.send_notice(app, session=session, ticket=ticket, to_address=previous.email, to_name=previous.name,
+                               line=f"This ticket was transferred to {agent.name or agent.email}.",
+                               dedupe_key=f"unassigned:{cause}:{previous.id}", now=now)
+
+
+def relay_answer(app: App, *, session: Session, ticket: Ticket, agent: Agent, text: str, now: datetime, cause: str,
+                 attachments: tuple[OutgoingAttachment, ...] = (), explicit_status: bool = False) -> Message:
+    """Send an agent's answer to the customer and store the copy; the ticket waits and is theirs if unassigned."""
+    draft = answer_draft(app, session, ticket, agent, text, attachments)
+    mail = compose(draft, app.new_message_id(draft.from_address), now)
+    outbox.enqueue(session=session, mail=mail, dedupe_key=f"{RELAYED}:{cause}", kind=RELAYED, ticket_id=ticket.id,
+                   now=now, is_automatic=False)
+    raw = bytes(mail)
+    copy = Message(ticket_id=ticket.id, direction=Direction.OUTBOUND, message_id=mail["Message-ID"],
+                   in_reply_to=draft.in_reply_to, references=" ".join(draft.references), from_addr=draft.from_address,
+                   from_name=agent.name, to_addrs=draft.to_address, subject=draft.subject, sent_at=now,
+                   text_body=draft.body.text, stripped_text=text, html_body=draft.body.html, raw=raw,
+                   raw_sha256=hashlib.sha256(raw).hexdigest(), kind=RELAYED, stored_at=now)
+    session.add(copy)
+    actor = f"agent:{agent.email}"
+    tickets.record_event(session=session, ticket=ticket, actor=actor, kind="agent_answered",
+                         reason=f"answer to {draft.to_address}", now=now)
+    if ticket.assigned_agent_id is None:
+        ticket.assigned_agent_id, ticket.assigned_agent = agent.id, agent.email
+        tickets.record_event(session=session, ticket=ticket, actor=actor, kind="assigned", now=now,
+                             reason=f"unassigned -> {agent.email} (first answer)")
+    tickets.record_response(ticket=ticket, actor=actor, now=now)
+    if not explicit_status:
+        set_status(app, session=session, ticket=ticket, actor=actor, target=TicketStatus.WAITING, now=now)
+    session.flush()
+    return copy
+
+
+def answer_draft(app: App, session: Session, ticket: Ticket, agent: Agent, text: str,
+                 attachments: tuple[OutgoingAttachment, ...]) -> OutgoingDraft:
+    """Build the customer's mail: the agent's text in the Contact's greeting and signature, threaded."""
+    contact = session.get(Contact, ticket.contact_id)
+    customer = session.get(Customer, ticket.customer_id)
+    last = session.exec(select(Message).where(Message.ticket_id == ticket.id, Message.direction == Direction.INBOUND,
+                                              Message.kind == "customer").order_by(Message.id.desc())).first()
+    values = {"customer": {"name": customer.name or "", "email": customer.email},
+              "ticket": {"number": ticket.number, "subject": ticket.subject}, "agent": {"name": agent.name}}
+    context = {"greeting": render_contact_text(contact.reply_greeting, values), "text": text,
+               "signature": render_contact_text(contact.reply_signature, values),
+               "reference_line": reference_line(ticket.number)}
+    support = app.settings.support
+    return OutgoingDraft(
+        kind=RELAYED, from_name=support.from_name, from_address=contact.email, to_name=customer.name,
+        to_address=customer.email,
+        subject=format_subject(support.ticket_subject_format, ticket.number, ticket.subject or "(no subject)"),
+        body=render(app.templates, RELAYED, ticket_locale(app, session, ticket), context),
+        in_reply_to=last.message_id if last else None,
+        references=tuple(last.references.split()) if last and last.references else (),
+        # A person wrote this answer: no Auto-Submitted (RFC 3834 §5).
+        auto_submitted=None, instance_id=app.instance_id,
+        reply_to=ticket_reply_address(ticket, support, contact), attachments=attachments)
+
+
+def render_contact_text(template: str | None, values: dict) -> str:
+    """Render a Contact's greeting, signature or text module; a broken template is shown as written."""
+    if not template:
+        return ""
+    try:
+        return _SANDBOX.from_string(template).render(values).strip()
+    except TemplateError:
+        log.warning("contact text does not render; sent as written")
+        return template.strip()
+
+
+def store_note(*, session: Session, ticket: Ticket, agent: Agent, text: str, now: datetime,
+               source: Message | None = None) -> Message:
+    """Keep an internal note on the ticket: shown to agents, never sent to the customer."""
+    if source is None:
+        raw = text.encode()
+        source = Message(ticket_id=ticket.id, direction=Direction.INBOUND, from_addr=agent.email, from_name=agent.name,
+                         subject="note", text_body=text, raw=raw, raw_sha256=hashlib.sha256(raw).hexdigest(),
+                         stored_at=now)
+        session.add(source)
+    source.kind, source.stripped_text = NOTE, text
+    tickets.record_event(session=session, ticket=ticket, actor=f"agent:{agent.email}", kind="note",
+                         reason=text.splitlines()[0][:200] if text else "", now=now)
+    session.flush()
+    return source
+
+
+def ticket_locale(app: App, session: Session, ticket: Ticket) -> str:
+    """The language the customer is answered in."""
+    customer = session.get(Customer, ticket.customer_id)
+    contact = session.get(Contact, ticket.contact_id)
+    return customer.locale or contact.locale or app.settings.support.default_locale
+
+
+def _fill_text_modules(session: Session, ticket: Ticket, reply: AgentReply, locale: str) -> str | list[str]:
+    names = text_module_names(reply.body)
+    if not names:
+        return reply.body
+    customer = session.get(Customer, ticket.customer_id)
+    values = {"customer": {"name": customer.name or "", "email": customer.email},
+              "ticket": {"number": ticket.number, "subject": ticket.subject}}
+    found, missing = {}, []
+    for name in names:
+        module = find_text_module(session, ticket.contact_id, name, locale)
+        if module is None:
+            missing.append(f"#text {name}: no such text module for this Contact")
+        else:
+            found[name] = render_contact_text(module.body, values)
+    return missing or insert_text_modules(reply.body, found)
+
+
+def find_text_module(session: Session, contact_id: int, name: str, locale: str) -> TextModule | None:
+    """Find a Contact's text module by name (any case) in the locale, else in English, else any."""
+    rows = [m for m in session.exec(select(TextModule).where(TextModule.contact_id == contact_id))
+            if m.name.casefold() == name.casefold()]
+    for wanted in (locale, "en"):
+        for module in rows:
+            if module.locale == wanted:
+                return module
+    return rows[0] if rows else None
+
+
+def find_agent(session: Session, email: str) -> Agent | None:
+    """Find an agent by address."""
+    return session.exec(select(Agent).where(Agent.email == email.strip().lower())).first()

@@ -1,0 +1,151 @@
+"""Contacts (departments such as "Customer service"): the queries and writes behind `mailbridge contacts`.
+
+Takes a session from the caller and never commits; `check_contact_values` is pure and raises
+CommandError naming the option, so the CLI prints one line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from mailbridge.errors import CommandError, NotFoundError
+from mailbridge.locale_guess import SUPPORTED
+from mailbridge.models import AgentContact, Contact, Ticket
+
+# Option name -> Contact column, in the order `contacts show` prints them.
+EDITABLE = {
+    "address": "email", "description": "description", "save_messages": "save_messages",
+    "accept_attachments": "accept_attachments", "greeting": "reply_greeting", "signature": "reply_signature",
+    "locale": "locale", "sla_hours": "first_response_hours", "auto_close_days": "auto_close_days",
+    "escalation_address": "escalation_address", "survey": "send_survey",
+}
+CLEARABLE = {"description", "greeting", "signature", "locale", "sla_hours", "auto_close_days", "escalation_address"}
+
+
+@dataclass(frozen=True)
+class ContactView:
+    """One Contact as `contacts list/show` print it."""
+
+    name: str
+    address: str
+    description: str
+    save_messages: bool
+    accept_attachments: bool
+    send_survey: bool
+    locale: str | None
+    sla_hours: float | None
+    auto_close_days: int | None
+    escalation_address: str | None
+    greeting: str | None
+    signature: str | None
+    tickets: int
+
+
+def _is_address(value: str) -> bool:
+    local, at, domain = value.partition("@")
+    return bool(at and local and "." in domain and not any(c in value for c in " \r\n<>,"))
+
+
+def check_contact_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Check option values (None: not given, "" clears); return them as column values.
+
+    Raises: CommandError naming the option and what was expected.
+    """
+    columns: dict[str, Any] = {}
+    for option, value in values.items():
+        if value is None:
+            continue
+        if value == "" and option in CLEARABLE:
+            columns[EDITABLE[option]] = "" if option == "description" else None
+            continue
+        if option in ("address", "escalation_address") and not _is_address(value):
+            raise CommandError(f"--{option.replace('_', '-')}: expected an email address, got {value!r}")
+        if option == "locale" and value not in SUPPORTED:
+            raise CommandError(f"--locale: expected one of {', '.join(SUPPORTED)}, got {value!r}")
+        if option == "sla_hours" and not 0 < float(value) <= 10_000:
+            raise CommandError(f"--sla-hours: expected a number of hours above 0, got {value!r}")
+        if option == "auto_close_days" and not 1 <= int(value) <= 3650:
+            raise CommandError(f"--auto-close-days: expected 1-3650 days, got {value!r}")
+        columns[EDITABLE[option]] = value.lower() if option in ("address", "escalation_address") else value
+    return columns
+
+
+def find_contact(session: Session, name: str) -> Contact:
+    """Return the Contact by name. Raises: NotFoundError."""
+    contact = session.exec(select(Contact).where(Contact.name == name)).first()
+    if contact is None:
+        raise NotFoundError(f"no contact named {name!r} (see `mailbridge contacts list`)")
+    return contact
+
+
+def _refuse_taken_address(session: Session, address: str | None, own_id: int | None) -> None:
+    if address is None:
+        return
+    other = session.exec(select(Contact).where(Contact.email == address)).first()
+    if other is not None and other.id != own_id:
+        raise CommandError(f"--address: {address} already belongs to contact {other.name!r}")
+
+
+def add_contact(*, session: Session, name: str, columns: dict[str, Any], now) -> Contact:
+    """Create a Contact. Raises: CommandError when the name or address is taken."""
+    if not name.strip():
+        raise CommandError("NAME: expected a non-empty name")
+    if session.exec(select(Contact).where(Contact.name == name)).first() is not None:
+        raise CommandError(f"a contact named {name!r} exists already (use `mailbridge contacts edit`)")
+    if "email" not in columns:
+        raise CommandError("--address: required for a new contact")
+    _refuse_taken_address(session, columns["email"], None)
+    contact = Contact(name=name.strip(), created_at=now, **columns)
+    session.add(contact)
+    session.flush()
+    return contact
+
+
+def edit_contact(*, session: Session, name: str, columns: dict[str, Any], new_name: str | None = None) -> Contact:
+    """Change the given columns of a Contact. Raises: NotFoundError, CommandError."""
+    contact = find_contact(session, name)
+    _refuse_taken_address(session, columns.get("email"), contact.id)
+    if new_name and new_name != name:
+        if session.exec(select(Contact).where(Contact.name == new_name)).first() is not None:
+            raise CommandError(f"--rename: a contact named {new_name!r} exists already")
+        contact.name = new_name
+    for column, value in columns.items():
+        setattr(contact, column, value)
+    session.add(contact)
+    return contact
+
+
+def remove_contact(*, session: Session, name: str, configured: set[str]) -> None:
+    """Delete a Contact that no mailbox names and no ticket uses. Raises: NotFoundError, CommandError."""
+    contact = find_contact(session, name)
+    if name in configured:
+        raise CommandError(f"contact {name!r} is named by a [[mailboxes]] table; change `contact` there first")
+    count = session.exec(select(func.count()).select_from(Ticket).where(Ticket.contact_id == contact.id)).one()
+    if count:
+        raise CommandError(f"contact {name!r} has {count} tickets; it cannot be removed")
+    for link in session.exec(select(AgentContact).where(AgentContact.contact_id == contact.id)):
+        session.delete(link)
+    session.delete(contact)
+
+
+def view_contacts(session: Session) -> list[ContactView]:
+    """Return every Contact with its ticket count, by name."""
+    counts = dict(session.exec(select(Ticket.contact_id, func.count()).group_by(Ticket.contact_id)).all())
+    return [_view(c, counts.get(c.id, 0)) for c in session.exec(select(Contact).order_by(Contact.name))]
+
+
+def view_contact(session: Session, name: str) -> ContactView:
+    """Return one Contact by name. Raises: NotFoundError."""
+    contact = find_contact(session, name)
+    count = session.exec(select(func.count()).select_from(Ticket).where(Ticket.contact_id == contact.id)).one()
+    return _view(contact, count)
+
+
+def _view(c: Contact, tickets: int) -> ContactView:
+    return ContactView(c.name, c.email, c.description or "", c.save_messages, c.accept_attachments, c.send_survey,
+                       c.locale, c.first_response_hours, c.auto_close_days, c.escalation_address,
+                       c.reply_greeting, c.reply_signature, tickets)
