@@ -17,14 +17,14 @@ from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlmodel import Session, select
 
-from mailbridge import agent_mail, notices, outbox, tickets
+from mailbridge import agent_mail, agents, db, notices, outbox, tickets
 from mailbridge.agent_commands import (STATUS_COMMANDS, AgentCommand, AgentReply, category_path, insert_text_modules,
                                        parse_agent_reply, text_module_names)
 from mailbridge.app import App
 from mailbridge.compose import OutgoingAttachment, OutgoingDraft, compose
 from mailbridge.drafts import reference_line, ticket_reply_address
-from mailbridge.errors import CommandError
-from mailbridge.models import Agent, Contact, Customer, Direction, Message, TextModule, Ticket, TicketStatus
+from mailbridge.errors import CommandError, NotFoundError
+from mailbridge.models import Agent, AgentContact, Contact, Customer, Direction, Message, TextModule, Ticket, TicketStatus
 from mailbridge.templates import render
 from mailbridge.ticket_numbers import format_subject
 
@@ -234,3 +234,54 @@ def find_text_module(session: Session, contact_id: int, name: str, locale: str) 
 def find_agent(session: Session, email: str) -> Agent | None:
     """Find an agent by address."""
     return session.exec(select(Agent).where(Agent.email == email.strip().lower())).first()
+
+
+def act_from_cli(app: App, *, number: str, agent_email: str, text: str, is_note: bool) -> list[str]:
+    """`tickets reply|note`: act as an agent, with the same effects as their mail. Returns the problems.
+
+    Raises: NotFoundError for an unknown ticket or agent.
+    """
+    now = app.clock.now()
+    with db.transaction(app.engine) as session:
+        ticket, agent = get_ticket(session, number), agents.get_agent(session, agent_email)
+        cause = f"cli:{ticket.id}:{now.isoformat()}:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+        if is_note:
+            store_note(session=session, ticket=ticket, agent=agent, text=text.strip(), now=now)
+            return []
+        return handle_agent_text(app, session=session, ticket=ticket, agent=agent, new_text=text, now=now, cause=cause)
+
+
+def assign_from_cli(app: App, *, number: str, agent_email: str, actor: str) -> Ticket:
+    """`tickets assign`: transfer a ticket. Raises: NotFoundError, CommandError for an inactive agent."""
+    now = app.clock.now()
+    with db.transaction(app.engine) as session:
+        ticket, agent = get_ticket(session, number), agents.get_agent(session, agent_email)
+        if not agent.active:
+            raise CommandError(f"agent {agent.email} is inactive")
+        assign(app, session=session, ticket=ticket, agent=agent, actor=actor, now=now,
+               cause=f"cli:{ticket.id}:{now.isoformat()}")
+        return ticket
+
+
+def get_ticket(session: Session, number: str) -> Ticket:
+    """Raises: NotFoundError when no ticket has this number."""
+    ticket = session.exec(select(Ticket).where(Ticket.number == number.strip().lstrip("#"))).first()
+    if ticket is None:
+        raise NotFoundError(f"no ticket with number {number}")
+    return ticket
+
+
+def next_unanswered(session: Session, agent: Agent | None) -> tuple[Ticket, Message] | None:
+    """The oldest customer message still waiting for an answer: the agent's tickets and their Contacts' free ones."""
+    query = select(Ticket).where(Ticket.status.in_((TicketStatus.NEW, TicketStatus.OPEN)))
+    if agent is not None:
+        contact_ids = [c.contact_id for c in session.exec(select(AgentContact).where(AgentContact.agent_id == agent.id))]
+        query = query.where((Ticket.assigned_agent_id == agent.id)
+                            | (Ticket.assigned_agent_id.is_(None) & Ticket.contact_id.in_(contact_ids)))
+    waiting = []
+    for ticket in session.exec(query):
+        last = session.exec(select(Message).where(Message.ticket_id == ticket.id, Message.kind != NOTE)
+                            .order_by(Message.id.desc())).first()
+        if last is not None and last.kind == "customer":
+            waiting.append((ticket, last))
+    return min(waiting, key=lambda pair: pair[1].id) if waiting else None

@@ -14,6 +14,7 @@ from typing import Any
 
 from mailbridge.dkim_sign import DkimKey
 from mailbridge.config_rules import DEFAULT_ORDER_NUMBER_REGEX, SLA_KEYS, RoutingRule, SlaSettings, read_regex, read_routing, read_sla
+from mailbridge.config_survey import SURVEY_KEYS, SurveySettings, read_survey
 from mailbridge.config_mailbox import (IMAP_CONNECTION_KEYS, MAILBOX_KEYS, read_after_sync, read_bounded,
                                        read_folders, read_imap_options)
 from mailbridge.errors import ConfigError
@@ -116,6 +117,7 @@ class Settings:
     dkim: tuple[DkimKey, ...] = ()
     sla: SlaSettings = SlaSettings()
     routing: tuple[RoutingRule, ...] = ()
+    survey: SurveySettings = SurveySettings()
 
 
 class _Section:
@@ -315,7 +317,8 @@ def _dkim(path: Path, tables: Any) -> tuple[DkimKey, ...]:
     return tuple(keys)
 
 
-TOP_LEVEL = {"database", "support", "smtp", "mailboxes", "schedule", "templates_dir", "limits", "dkim", "sla", "routing"}
+TOP_LEVEL = {"database", "support", "smtp", "mailboxes", "schedule", "templates_dir", "limits", "dkim", "sla", "routing",
+             "survey"}
 
 
 def load_settings(path: Path) -> Settings:
@@ -362,6 +365,7 @@ def load_settings(path: Path) -> Settings:
         templates_dir=top.relative_path(templates_dir) if templates_dir else None,
         sla=read_sla(_Section(path, "sla", document.get("sla", {}), SLA_KEYS)),
         routing=read_routing(path, document.get("routing", []), _Section),
+        survey=read_survey(_Section(path, "survey", document.get("survey", {}), SURVEY_KEYS)),
     )
 
 

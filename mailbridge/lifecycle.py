@@ -73,8 +73,8 @@ def plan_status_change(status: TicketStatus, target: TicketStatus, *, reason: st
         raise CommandError(f"a {status} ticket cannot become {target} (allowed: {allowed})")
     # Closing or flagging spam straight from `new` is not handling the request: no notice.
     mails = (MailKind.HANDLING_STARTED,) if status is TicketStatus.NEW and target in _ACTIVE else ()
-    # A closed ticket may ask for a rating; one that was spam never does.
-    if target is TicketStatus.CLOSED and status is not TicketStatus.SPAM:
+    # A ticket closed after work may ask for a rating; spam, or one closed unhandled from `new`, never does.
+    if target is TicketStatus.CLOSED and status not in (TicketStatus.NEW, TicketStatus.SPAM):
         mails += (MailKind.SURVEY,)
     return Transition(target, mails, reason or f"agent set {target}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -135,8 +135,8 @@ class Message(SQLModel, table=True):
     direction: str = Direction.INBOUND
     mailbox: str | None = None
     folder: str | None = None
-    uidvalidity: int | None = None
-    uid: int | None = None
+    uidvalidity: int | None = Field(default=None, sa_column=Column(BigInteger))  # IMAP allows up to 2**32-1
+    uid: int | None = Field(default=None, sa_column=Column(BigInteger))
     message_id: str | None = Field(default=None, index=True)
     in_reply_to: str | None = None
     references: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
@@ -217,9 +217,9 @@ class MailboxState(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     mailbox: str
     folder: str
-    uidvalidity: int
-    last_uid: int = 0
-    silent_below_uid: int = 0  # messages under this UID were imported without any mail sent
+    uidvalidity: int = Field(sa_column=Column(BigInteger, nullable=False))  # IMAP allows up to 2**32-1
+    last_uid: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    silent_below_uid: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))  # imported without any mail sent below this UID
     last_success_at: datetime | None = _when(nullable=True)
     last_error: str = ""
 
@@ -246,8 +246,8 @@ class IntakeFailure(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     mailbox: str
     folder: str
-    uidvalidity: int
-    uid: int
+    uidvalidity: int = Field(sa_column=Column(BigInteger, nullable=False))
+    uid: int = Field(sa_column=Column(BigInteger, nullable=False))
     failures: int = 0
     last_error: str = ""
     updated_at: datetime | None = _when()
@@ -261,3 +261,18 @@ class AddressSuppression(SQLModel, table=True):
     reason: str
     until: datetime | None = _when()
     created_at: datetime | None = _when()
+
+
+class Rating(SQLModel, table=True):
+    """A customer's answer to a satisfaction survey. Per ticket, the row with `replaced_at` None counts."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    message_id: int = Field(foreign_key="message.id", unique=True)  # the mail that carried it: a retry adds nothing
+    score: int  # 1-5
+    comment: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    source: str = "link"  # "link": a mailto rating address; "reply": a plain reply to the survey
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    agent_id: int | None = Field(default=None, foreign_key="agent.id", index=True)  # assigned when rated
+    created_at: datetime | None = _when()
+    replaced_at: datetime | None = _when(nullable=True)  # a later answer within the window took its place

@@ -13,6 +13,8 @@ import typer
 from mailbridge import __version__
 from mailbridge.cli import (config_cmd, customers_cmd, db_cmd, ingest_cmd, outbox_cmd, run_cmd, status_cmd,
                             smtp_cmd, templates_cmd, tickets_cmd)
+from mailbridge.cli import agents_cmd, contacts_cmd, texts_cmd
+from mailbridge.cli import mailboxes_cmd
 from mailbridge.cli.common import state
 from mailbridge.errors import ConfigError, MailbridgeError
 
@@ -25,6 +27,11 @@ app.add_typer(customers_cmd.app, name="customers")
 app.add_typer(outbox_cmd.app, name="outbox")
 app.add_typer(templates_cmd.app, name="templates")
 app.add_typer(smtp_cmd.app, name="smtp")
+app.add_typer(mailboxes_cmd.app, name="mailboxes")
+app.add_typer(mailboxes_cmd.imap_app, name="imap")
+app.add_typer(agents_cmd.app, name="agents")
+app.add_typer(contacts_cmd.app, name="contacts")
+app.add_typer(texts_cmd.app, name="texts")
 app.command("run")(run_cmd.run)
 app.command("status")(status_cmd.status)
 app.command("ingest")(ingest_cmd.ingest)

@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 from sqlmodel import Session
 
-from mailbridge import contacts, db
+from mailbridge import agent_mail, agents, contacts, db
 from mailbridge.cli.common import echo_json, open_app
 
 app = typer.Typer(no_args_is_help=True, help="Departments (Contacts) such as Customer service or Webmaster.")
@@ -125,4 +125,29 @@ def remove(name: str = typer.Argument(..., help="The Contact to delete.")) -> No
     typer.echo(f"contact {name!r} removed")
 
 
-# `contacts members` (the agents of a Contact) is added here by the agents work.
+@app.command("members")
+def members(name: str = typer.Argument(..., help="The Contact's name."),
+            add: list[str] = typer.Option([], "--add", help="Agent address to add (repeatable)."),
+            remove: list[str] = typer.Option([], "--remove", help="Agent address to take out (repeatable)."),
+            as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the agents of a Contact, after adding or removing some.
+
+    Example: mailbridge contacts members "Customer service" --add maria@shop.example
+    """
+    app_ = open_app()
+    with db.transaction(app_.engine) as session:
+        contact = agents.get_contact(session, name)
+        for email in add:
+            agents.add_member(session=session, contact=contact, agent=agents.get_agent(session, email))
+        for email in remove:
+            agents.remove_member(session=session, contact=contact, agent=agents.get_agent(session, email))
+        session.flush()
+        rows = [{"email": a.email, "name": a.name, "active": a.active}
+                for a in agent_mail.contact_agents(session, contact.id)]
+    if as_json:
+        echo_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"{row['email']:<32} {row['name']}{'' if row['active'] else '  (inactive)'}")
+    if not rows:
+        typer.echo("no agents")

@@ -7,6 +7,7 @@ from sqlmodel import Session, select
 
 from sqlalchemy import func
 
+from mailbridge import agent_desk, agents
 from mailbridge.cli.common import echo_json, open_app
 from mailbridge.clock import parse_instant
 from mailbridge.errors import CommandError, NotFoundError
@@ -136,7 +137,7 @@ def ticket_detail(session: Session, number: str) -> dict:
             "cc": message.cc_addrs, "subject": message.subject, "date": message.sent_at,
             "threaded_by": message.match_reason, "order_number": message.order_number, "malformed": message.is_malformed,
             "defects": message.defects.splitlines(), "raw_bytes": len(message.raw),
-            "text": message.text_body,
+            "text": message.text_body, "stripped_text": message.stripped_text,
             "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size,
                              "sha256": a.sha256} for a in attachments],
         })
@@ -149,7 +150,8 @@ def ticket_detail(session: Session, number: str) -> dict:
 
 
 @app.command("show")
-def show(number: str, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def show(number: str, as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+         full: bool = typer.Option(False, "--full", help="Print each message's full text, quotes included.")) -> None:
     """Show one ticket with its messages, attachments and history.
 
     Example: mailbridge tickets show 48213907751
@@ -169,8 +171,72 @@ def show(number: str, as_json: bool = typer.Option(False, "--json", help="Print 
         typer.echo(f"  Subject: {m['subject']}")
         for a in m["attachments"]:
             typer.echo(f"  Attachment: {a['filename']} ({a['content_type']}, {a['size']} bytes)")
-        for line in m["text"].strip().splitlines()[:20]:
+        text = m["text"] if full or m["stripped_text"] is None else m["stripped_text"]
+        for line in text.strip().splitlines()[:None if full else 20]:
             typer.echo(f"  | {line}")
     typer.echo("\n  History:")
     for e in detail["events"]:
         typer.echo(f"  {e['at']} {e['actor']} {e['kind']} {e['reason']}")
+
+
+@app.command("assign")
+def assign(number: str, agent: str,
+           actor: str = typer.Option("agent:cli", help='Who makes the change, e.g. "agent:maria@shop.example".')) -> None:
+    """Give a ticket to an agent: they get the whole thread by mail, the previous agent a short notice.
+
+    Example: mailbridge tickets assign 48213907751 luca@shop.example
+    """
+    ticket = agent_desk.assign_from_cli(open_app(), number=number, agent_email=agent, actor=actor)
+    typer.echo(f"{ticket.number} assigned to {ticket.assigned_agent}")
+
+
+def _act(number: str, agent: str, file: str, is_note: bool) -> None:
+    text = open(file, encoding="utf-8").read() if file != "-" else typer.get_text_stream("stdin").read()
+    problems = agent_desk.act_from_cli(open_app(), number=number, agent_email=agent, text=text, is_note=is_note)
+    if problems:
+        raise CommandError("nothing was sent: " + "; ".join(problems))
+
+
+@app.command("reply")
+def reply(number: str, agent: str = typer.Option(..., "--from", help="The agent answering, by address."),
+          file: str = typer.Option(..., "--file", help="File with the answer (commands first, as in a mail); - for stdin.")) -> None:
+    """Answer the customer as an agent, with the same effects as a reply from the agent's mail client.
+
+    Example: mailbridge tickets reply 48213907751 --from maria@shop.example --file answer.txt
+    """
+    _act(number, agent, file, is_note=False)
+    typer.echo(f"{number} answered")
+
+
+@app.command("note")
+def note(number: str, agent: str = typer.Option(..., "--from", help="The agent writing, by address."),
+         file: str = typer.Option(..., "--file", help="File with the note; - for stdin.")) -> None:
+    """Add an internal note: shown to agents, never sent to the customer.
+
+    Example: mailbridge tickets note 48213907751 --from maria@shop.example --file note.txt
+    """
+    _act(number, agent, file, is_note=True)
+    typer.echo(f"{number} note added")
+
+
+@app.command("next")
+def next_message(agent: str = typer.Option(None, "--agent", help="Only this agent's tickets and their Contacts' free ones."),
+                 as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Show the oldest customer message still waiting for an answer.
+
+    Example: mailbridge tickets next --agent maria@shop.example
+    """
+    with Session(open_app().engine) as session:
+        found = agent_desk.next_unanswered(session, agents.get_agent(session, agent) if agent else None)
+        row = None if found is None else {**ticket_summary(session, found[0]), "message_id": found[1].id,
+                                          "from": found[1].from_addr, "stored_at": found[1].stored_at,
+                                          "text": found[1].stripped_text or found[1].text_body}
+    if as_json:
+        echo_json(row)
+        return
+    if row is None:
+        typer.echo("nothing waiting")
+        return
+    typer.echo(f"[#{row['number']}] {row['subject']}  ({row['status']}, {row['customer']}, {row['stored_at']})")
+    for line in row["text"].strip().splitlines()[:40]:
+        typer.echo(f"  | {line}")

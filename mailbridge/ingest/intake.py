@@ -22,6 +22,7 @@ from mailbridge.bounces import read_bounce
 from mailbridge.classify import MessageKind, classify, may_auto_reply
 from mailbridge.config import DEFAULT_MAX_MESSAGE_BYTES
 from mailbridge.compose import compose_admin_notice
+from mailbridge.forward import compose_forward
 from mailbridge.drafts import draft_for
 from mailbridge.ingest import agent_intake
 from mailbridge.ingest.after_sync import is_unknown_mail
@@ -66,6 +67,9 @@ def accept(app: App, mail: RawMail, now: datetime, *, silent: bool = False, cont
             if routed is not None:
                 return routed
         contact_id = app.contact_ids[contact or _contact_name(app, mail.mailbox)]
+        department = session.get(Contact, contact_id)
+        if not department.save_messages:
+            return _forward_unsaved(app, session, mail, parsed, kind, department, now)
         support = app.settings.support
         evidence = tickets.gather_thread_evidence(
             session=session, parsed=parsed, pattern=app.subject_pattern, now=now, secret=support.secret,
@@ -94,7 +98,8 @@ def accept(app: App, mail: RawMail, now: datetime, *, silent: bool = False, cont
                                          subject_key=normalise_subject(parsed.subject, app.subject_pattern),
                                          category=route_category(parsed, app.settings.routing),
                                          linked_ticket_id=match.linked_ticket_id)
-        row = _store(session, mail, parsed, ticket.id, kind, match.reason, now)
+        row = _store(session, mail, parsed, ticket.id, kind, match.reason, now,
+                     keep_attachments=department.accept_attachments)
         search.index_message(session, row, re.compile(support.order_number_regex))
         tickets.apply(session=session, ticket=ticket, transition=transition, actor=f"customer:{customer.email}", now=now)
         _enqueue_mails(app, session, ticket, customer, parsed, row, transition, now)
@@ -135,6 +140,27 @@ def _accept_bounce(session: Session, mail: RawMail, parsed: ParsedMessage, match
     return IntakeResult(row.id, ticket.number if ticket else None, False, False)
 
 
+def _forward_unsaved(app: App, session: Session, mail: RawMail, parsed: ParsedMessage, kind: MessageKind,
+                     contact: Contact, now: datetime) -> IntakeResult:
+    """Forward a message of a Contact that saves none to its address, in this transaction; store nothing."""
+    if kind in (MessageKind.ECHO, MessageKind.BOUNCE):
+        # Our own forward coming back (the Contact's address is often the mailbox itself): never forward again.
+        log.info("not forwarded kind=%s mailbox=%s uid=%s message_id=%s", kind, mail.mailbox, mail.uid,
+                 parsed.message_id)
+        return IntakeResult(None, None, False, False)
+    support = app.settings.support
+    forward = compose_forward(from_name=support.from_name, from_address=support.from_address, to_address=contact.email,
+                              parsed=parsed, raw=mail.raw, message_id=app.new_message_id(support.from_address),
+                              instance_id=app.instance_id, now=now)
+    # Keyed by the source message: after a crash before the server mark, the next poll queues nothing twice.
+    row = outbox.enqueue(session=session, mail=forward, kind="forward_unsaved", ticket_id=None, now=now,
+                         dedupe_key=f"forward:{mail.mailbox}:{mail.folder}:{mail.uidvalidity}:{mail.uid}",
+                         is_automatic=False)
+    log.info("forwarded, not stored mailbox=%s uid=%s message_id=%s outbox_id=%s", mail.mailbox, mail.uid,
+             parsed.message_id, row.id)
+    return IntakeResult(None, None, False, False)
+
+
 def accept_guarded(app: App, mail: RawMail, now: datetime, *, silent: bool = False,
                    contact: str | None = None) -> IntakeResult | None:
     """Accept a message; on a bug, count the failure and quarantine after three. None: try again later."""
@@ -164,7 +190,8 @@ def _already_stored(session: Session, mail: RawMail) -> Message | None:
 
 
 def _store(session: Session, mail: RawMail, parsed: ParsedMessage, ticket_id: int | None,
-           kind: MessageKind | str, reason: MatchReason | None, now: datetime) -> Message:
+           kind: MessageKind | str, reason: MatchReason | None, now: datetime, *,
+           keep_attachments: bool = True) -> Message:
     row = Message(
         ticket_id=ticket_id, direction="in", mailbox=mail.mailbox, folder=mail.folder,
         uidvalidity=mail.uidvalidity, uid=mail.uid, message_id=parsed.message_id,
@@ -179,7 +206,8 @@ def _store(session: Session, mail: RawMail, parsed: ParsedMessage, ticket_id: in
     )
     session.add(row)
     session.flush()
-    for part in parsed.attachments:
+    # A Contact that accepts no attachments keeps them only inside `raw`.
+    for part in parsed.attachments if keep_attachments else ():
         session.add(Attachment(message_id=row.id, filename=part.filename, content_type=part.content_type,
                                size=part.size, sha256=hashlib.sha256(part.payload).hexdigest(), content=part.payload))
     return row

@@ -240,3 +240,14 @@ def test_bad_config_names_file_key_and_expectation(config_file, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == (f'mailbridge: error: {path}: [mailboxes.0] security: '
                                      f'expected one of "ssl" | "starttls" | "plain", got \'tls\'')
+
+
+def test_uidvalidity_above_signed_32_bits_is_stored_on_postgres(postgres, make_app, clock):
+    from mailbridge.ingest.imap_source import RawMail
+    from mailbridge.ingest.intake import accept
+
+    app = make_app(db_url=postgres.create_database("bigids"))
+    result = accept(app, RawMail("support", "INBOX", 4_294_967_295, 4_294_967_290, customer_mail()), clock.now())
+    with Session(app.engine) as session:
+        stored = session.get(Message, result.message_row_id)
+    assert (stored.uidvalidity, stored.uid) == (4_294_967_295, 4_294_967_290)

@@ -66,7 +66,13 @@ def test_closing_or_spam_from_new_sends_nothing(target):
                                             (S.SPAM, S.OPEN), (S.OPEN, S.SPAM), (S.WAITING, S.CLOSED)])
 def test_allowed_changes_later_send_no_handling_notice(status, target):
     transition = plan_status_change(status, target)
-    assert transition.new_status is target and transition.mails == ()
+    assert transition.new_status is target and MailKind.HANDLING_STARTED not in transition.mails
+
+
+@pytest.mark.parametrize("status, asks", [(S.OPEN, True), (S.WAITING, True), (S.PENDING2, True), (S.NEW, False),
+                                          (S.SPAM, False)])
+def test_closing_asks_for_a_rating_unless_spam_or_unhandled(status, asks):
+    assert (MailKind.SURVEY in plan_status_change(status, S.CLOSED).mails) is asks
 
 
 @pytest.mark.parametrize("status, target", [(S.OPEN, S.NEW), (S.CLOSED, S.WAITING), (S.CLOSED, S.SPAM),
