@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 
 STATUS_COMMANDS = {"close": "closed", "waiting": "waiting", "open": "open", "pending1": "pending1",
                    "pending2": "pending2", "spam": "spam"}
@@ -105,3 +106,49 @@ def insert_text_modules(body: str, modules: dict[str, str]) -> str:
     """Replace each `#text NAME` line with its rendered module (names compared case-insensitively)."""
     folded = {k.casefold(): v for k, v in modules.items()}
     return TEXT_LINE.sub(lambda m: folded.get(m.group(1).casefold(), m.group(0)).strip("\n"), body)
+
+
+@dataclass(frozen=True)
+class ForwardedMail:
+    """The customer's mail inside an agent's forward: its sender, subject and text, wrapper removed."""
+
+    from_name: str
+    from_addr: str
+    subject: str
+    text: str
+
+
+_REQUESTER = re.compile(r"^\s*#requester[ \t]*(?:\n|$)", re.IGNORECASE)
+_SEPARATOR = re.compile(r"^\s*-{2,}\s*(?:forwarded|original|weitergeleitete|messaggio|message)\b.*$", re.IGNORECASE)
+_HEADER = re.compile(r"^\s*>?\s*(from|von|da|de|od|sent|date|datum|data|to|an|a|cc|subject|betreff|oggetto|"
+                     r"předmět|objet)\s*:\s*(.*)$", re.IGNORECASE)
+_FROM_KEYS = {"from", "von", "da", "de", "od"}
+_SUBJECT_KEYS = {"subject", "betreff", "oggetto", "předmět", "objet"}
+
+
+def unwrap_requester_forward(text: str) -> ForwardedMail | None:
+    """Read a forward that starts with `#requester`: the original sender, subject and text; None otherwise."""
+    if not _REQUESTER.match(text.replace("\r\n", "\n")):
+        return None
+    lines = _REQUESTER.sub("", text.replace("\r\n", "\n"), count=1).split("\n")
+    start = next((i for i, line in enumerate(lines) if _SEPARATOR.match(line) or _header_key(line) in _FROM_KEYS), None)
+    if start is None:
+        return None
+    headers, index = {}, start + (1 if _SEPARATOR.match(lines[start]) else 0)
+    while index < len(lines) and lines[index].strip():
+        key = _header_key(lines[index])
+        if key:
+            headers.setdefault(key, _HEADER.match(lines[index]).group(2).strip())
+        index += 1
+    sender = next((headers[k] for k in _FROM_KEYS if k in headers), "")
+    name, address = parseaddr(sender.replace("[mailto:", "<").replace("]", ">"))
+    if not ADDRESS.match(address):
+        return None
+    subject = next((headers[k] for k in _SUBJECT_KEYS if k in headers), "")
+    body = [re.sub(r"^>\s?", "", line) for line in lines[index:]]
+    return ForwardedMail(name, address.lower(), subject, "\n".join(body).strip())
+
+
+def _header_key(line: str) -> str | None:
+    match = _HEADER.match(line)
+    return match.group(1).lower() if match else None

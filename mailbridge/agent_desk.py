@@ -44,6 +44,8 @@ def handle_agent_text(app: App, *, session: Session, ticket: Ticket, agent: Agen
     if isinstance(body, list):
         problems, body = problems + body, ""
     problems += [p for p in (_command_problem(session, c) for c in reply.commands) if p]
+    if not reply.commands and not body and not problems:
+        problems.append("the reply has no new text above the quoted mail")
     if problems:
         line = "Nothing was sent to the customer: " + "; ".join(problems)
         agent_mail.send_notice(app, session=session, ticket=ticket, to_address=agent.email, to_name=agent.name,

@@ -18,7 +18,7 @@ from mailbridge.agent_reply import FORWARD
 from mailbridge.app import App
 from mailbridge.compose import OutgoingAttachment, OutgoingDraft, compose
 from mailbridge.drafts import reference_line
-from mailbridge.models import Agent, AgentContact, Attachment, Contact, Customer, Message, Ticket, TextModule
+from mailbridge.models import Agent, AgentContact, Attachment, Contact, Customer, Message, TextModule, Ticket
 from mailbridge.reply_tokens import AGENT, make_token, reply_address
 from mailbridge.templates import render
 from mailbridge.ticket_numbers import format_subject
@@ -105,7 +105,7 @@ def send_forward(app: App, *, session: Session, ticket: Ticket, agent: Agent, ou
                  dedupe_key: str, now: datetime, caused_by: int | None) -> None:
     """Queue the thread to an outsider with the agent's comment; their answer comes back to the agent."""
     contact = session.get(Contact, ticket.contact_id)
-    context = {"comment": comment, "agent_name": agent.name or agent.email, "thread": thread_entries(session, ticket),
+    context = {"comment": comment, "agent_name": agent.name or agent.email, "thread": thread_entries(session, ticket, include_notes=False),
                "reference_line": reference_line(ticket.number)}
     recipient = Agent(name="", email=outsider)
     draft = _agent_draft(app, OUTSIDER_FORWARD, recipient, contact, ticket, context,
@@ -158,11 +158,12 @@ def history_line(session: Session, ticket: Ticket) -> str:
     return f"{count} message{'s' if count != 1 else ''}, opened {opened}, {who}"
 
 
-def thread_entries(session: Session, ticket: Ticket) -> list[ThreadEntry]:
-    """Every customer, agent and outsider message of a ticket, oldest first, internal notes included."""
+def thread_entries(session: Session, ticket: Ticket, include_notes: bool = True) -> list[ThreadEntry]:
+    """Every customer, agent and outsider message of a ticket, oldest first; notes only for agents."""
+    hidden = {"echo", "forged_agent_reply"} | (set() if include_notes else {"agent_note"})
     rows = session.exec(select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id))
     return [ThreadEntry(f"{m.kind} {m.from_addr or ''}".strip(), f"{m.stored_at:%Y-%m-%d %H:%M}" if m.stored_at else "",
-                        message_text(m)[:THREAD_CHARS]) for m in rows if m.kind not in ("echo", "forged_agent_reply")]
+                        message_text(m)[:THREAD_CHARS]) for m in rows if m.kind not in hidden]
 
 
 def text_module_names(session: Session, contact_id: int) -> list[str]:

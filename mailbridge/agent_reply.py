@@ -12,7 +12,7 @@ from datetime import date
 from enum import StrEnum
 
 from mailbridge.parse import ParsedMessage
-from mailbridge.reply_tokens import AGENT, TokenClaims, tokens_in
+from mailbridge.reply_tokens import TokenClaims, tokens_in
 
 FORWARD = "f"  # purpose of the reply address given to an outsider by `#forward`: answers go to the agent
 

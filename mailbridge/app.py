@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from jinja2 import Environment
 from sqlalchemy.engine import Engine
@@ -27,6 +29,16 @@ from mailbridge.templates import make_environment
 from mailbridge.ticket_numbers import subject_number_pattern
 
 
+class ProgressReporter(Protocol):
+    """Shows how far a long operation is: start(label, total), advance(count), finish()."""
+
+    def start(self, label: str, total: int) -> None: ...
+
+    def advance(self, count: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
 @dataclass
 class App:
     settings: Settings
@@ -37,6 +49,9 @@ class App:
     sender: MailSender
     signer: DkimSigner
     contact_ids: dict[str, int] = field(default_factory=dict)  # contact name -> id
+    # Set on SIGTERM: the poller finishes the message in hand and stops before the next one.
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+    progress: "ProgressReporter | None" = None  # a progress bar for long syncs (terminal only)
 
     @property
     def instance_id(self) -> str:

@@ -1,5 +1,6 @@
 """`mailbridge run`: build the app, poll each mailbox in its own loop (woken by IDLE), send the outbox on
-an APScheduler job, and stop cleanly on SIGTERM/SIGINT.
+an APScheduler job, and stop cleanly on SIGTERM/SIGINT (the message in hand is finished first).
+SIGHUP re-reads mailbridge.toml and restarts the loops with it; a bad file is logged and ignored.
 
 Each mailbox loop polls, then waits `poll_interval_seconds` or until its IDLE watcher reports new
 mail. After a failure the loop waits out the backoff (kept in memory here, and shown in
@@ -11,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from mailbridge.app import App
-from mailbridge.config import MailboxSettings
+from mailbridge.app import App, build_app
+from mailbridge.config import MailboxSettings, Settings, load_settings
+from mailbridge.errors import ConfigError
+from mailbridge.health_file import write_health_file
 from mailbridge.ingest.idle import IdleWatcher, start_watchers
 from mailbridge.scheduler import check_sla, close_idle_tickets, deliver_outbox, poll_one_job, safe_job
 
@@ -26,8 +30,10 @@ TIMER_INTERVAL_SECONDS = 60
 class Daemon:
     """The running daemon; `run()` until `stop()` (callable from any thread)."""
 
-    def __init__(self, app: App):
+    def __init__(self, app: App, health_file: Path | None = None):
         self.app = app
+        self.health_file = health_file
+        self.reload_settings: Settings | None = None  # set by SIGHUP: run() returns and serve() restarts
         self.watchers: list[IdleWatcher] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
@@ -61,8 +67,19 @@ class Daemon:
 
     def stop(self) -> None:
         """Ask the daemon to stop; safe from signal handlers and other threads."""
+        self.app.stop_requested.set()
         if self._loop is not None and self._stopping is not None:
             self._loop.call_soon_threadsafe(self._stopping.set)
+
+    def reload(self) -> None:
+        """Re-read the configuration file; when it is valid, stop so serve() restarts with it."""
+        try:
+            self.reload_settings = load_settings(self.app.settings.path)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running configuration: %s", exc)
+            return
+        log.info("reloading configuration path=%s", self.app.settings.path)
+        self.stop()
 
     def _wake_callback(self, mailbox_name: str):
         event = self._wakes[mailbox_name]
@@ -83,10 +100,19 @@ class Daemon:
             outcome = await poll_one_job(self.app, mailbox)
             self.polling.discard(mailbox.name)
             self.poll_counts[mailbox.name] = self.poll_counts.get(mailbox.name, 0) + 1
+            await self._write_health(outcome.error)
             if outcome.retry_after is not None:
                 await self._pause(outcome.retry_after.total_seconds(), None)
             else:
                 await self._pause(self.app.settings.schedule.poll_interval_seconds, wake)
+
+    async def _write_health(self, error: str | None) -> None:
+        if self.health_file is None:
+            return
+        try:
+            await asyncio.to_thread(write_health_file, self.app, self.health_file, self.app.clock.now(), error)
+        except OSError as exc:
+            log.error("cannot write the health file path=%s error=%s", self.health_file, exc)
 
     async def _pause(self, seconds: float, wake: asyncio.Event | None) -> None:
         waiters = [asyncio.create_task(self._stopping.wait())]
@@ -97,10 +123,17 @@ class Daemon:
             task.cancel()
 
 
-async def serve(app: App) -> None:
-    """Run the daemon until SIGTERM or SIGINT."""
-    daemon = Daemon(app)
+async def serve(app: App, *, health_file: Path | None = None) -> None:
+    """Run the daemon until SIGTERM or SIGINT; on SIGHUP restart it with the re-read configuration."""
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, daemon.stop)
-    await daemon.run()
+    while True:
+        daemon = Daemon(app, health_file)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, daemon.stop)
+        loop.add_signal_handler(signal.SIGHUP, daemon.reload)
+        await daemon.run()
+        if daemon.reload_settings is None:
+            break
+        app = await asyncio.to_thread(build_app, daemon.reload_settings, clock=app.clock)
+        log.info("configuration reloaded mailboxes=%d", len(app.settings.mailboxes))
+    log.info("daemon stopped cleanly")

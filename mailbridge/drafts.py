@@ -48,6 +48,7 @@ def notice_draft(kind: MailKind, *, ticket: Ticket, customer: Customer, contact:
         "subject": ticket.subject,
         "from_name": support.from_name,
         "reference_line": reference_line(ticket.number),
+        "attachments_accepted": contact.accept_attachments if contact else True,
         **(extra or {}),
     }
     return OutgoingDraft(

@@ -20,6 +20,7 @@ class MailKind(StrEnum):
     HANDLING_STARTED = "handling_started"
     AUTO_CLOSED = "auto_closed"
     SURVEY = "survey"  # queued by survey_mail when the Contact asks for ratings
+    SURVEY_THANKS = "survey_thanks"  # answers a rating
 
 
 class SlaState(StrEnum):

@@ -28,6 +28,12 @@ def enqueue_transition_mails(app: App, *, session: Session, ticket: Ticket, tran
                              extra: dict | None = None) -> None:
     """Queue the customer mails a transition plans; one per ticket and kind (per closing for auto-close)."""
     for kind in transition.mails:
+        if kind is MailKind.SURVEY:
+            # Imported here: survey_mail queues through this module's queue_customer_mail.
+            from mailbridge.survey_mail import queue_survey
+
+            queue_survey(app, session=session, ticket=ticket, now=now)
+            continue
         key = f"{kind}:{ticket.id}"
         if kind is MailKind.AUTO_CLOSED:
             key = f"{kind}:{ticket.id}:{now.isoformat()}"
@@ -51,7 +57,7 @@ def enqueue_customer_notice(app: App, *, session: Session, ticket: Ticket, kind:
 
 
 def queue_customer_mail(app: App, *, session: Session, ticket: Ticket, draft: OutgoingDraft, dedupe_key: str,
-                        now: datetime, caused_by_message_id: int | None = None) -> bool:
+                        now: datetime, caused_by_message_id: int | None = None, not_before: datetime | None = None) -> bool:
     """Queue an automatic mail to a customer unless the loop guard stops it; record either on the ticket."""
     decision = outbox.check_auto_mail(session=session, address=draft.to_address, ticket_id=ticket.id, now=now,
                                       limits=app.settings.limits)
@@ -62,7 +68,7 @@ def queue_customer_mail(app: App, *, session: Session, ticket: Ticket, draft: Ou
         return False
     mail = compose(draft, app.new_message_id(draft.from_address), now)
     outbox.enqueue(session=session, mail=mail, dedupe_key=dedupe_key, kind=draft.kind, ticket_id=ticket.id, now=now,
-                   caused_by_message_id=caused_by_message_id)
+                   caused_by_message_id=caused_by_message_id, not_before=not_before)
     tickets.record_event(session=session, ticket=ticket, actor="system", kind="mail_queued",
                          reason=f"{draft.kind} to {draft.to_address}", now=now)
     return True

@@ -27,8 +27,8 @@ LONGEST_RETRY = timedelta(hours=2)
 
 def enqueue(*, session: Session, mail: EmailMessage, dedupe_key: str, kind: str,
             ticket_id: int | None, now: datetime, is_automatic: bool = True,
-            caused_by_message_id: int | None = None) -> OutboxMail:
-    """Add a mail to the outbox once; a second call with the same key returns the first row."""
+            caused_by_message_id: int | None = None, not_before: datetime | None = None) -> OutboxMail:
+    """Add a mail to the outbox once, due at `not_before` (else now); a second call with the same key returns the first row."""
     existing = session.exec(select(OutboxMail).where(OutboxMail.dedupe_key == dedupe_key)).first()
     if existing:
         return existing
@@ -38,7 +38,7 @@ def enqueue(*, session: Session, mail: EmailMessage, dedupe_key: str, kind: str,
         mail_from=mail["From"].addresses[0].addr_spec, rcpt_to=",".join(recipients),
         subject=str(mail["Subject"]), raw=mail.as_bytes(policy=policy.SMTP), status=OutboxStatus.QUEUED,
         is_automatic=is_automatic, caused_by_message_id=caused_by_message_id,
-        next_attempt_at=now, created_at=now,
+        next_attempt_at=not_before or now, created_at=now,
     )
     session.add(row)
     session.flush()

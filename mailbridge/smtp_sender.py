@@ -62,8 +62,11 @@ class SmtpSender:
             raise classify_smtp_failure(exc) from exc
 
 
-async def probe(connection: ConnectionSettings, *, mail_from: str, recipient: str, raw: bytes, report) -> None:
-    """Send one test mail step by step, calling report(line) after each step. Raises: our delivery errors."""
+async def probe(connection: ConnectionSettings, *, mail_from: str, recipient: str, raw: bytes | None, report) -> None:
+    """Send one test mail step by step (raw None: stop after login), calling report(line) after each step.
+
+    Raises: our delivery errors.
+    """
     c = connection
     client = aiosmtplib.SMTP(hostname=c.host, port=c.port, use_tls=c.security == "ssl", start_tls=False,
                              tls_context=tls_context(c) if c.security != "plain" else None, timeout=c.timeout_seconds)
@@ -79,8 +82,9 @@ async def probe(connection: ConnectionSettings, *, mail_from: str, recipient: st
         if c.username:
             await client.login(c.username, c.password.value if c.password else "")
             report(f"logged in as {c.username}")
-        await client.sendmail(mail_from, [recipient], raw)
-        report(f"accepted for {recipient}")
+        if raw is not None:
+            await client.sendmail(mail_from, [recipient], raw)
+            report(f"accepted for {recipient}")
         await client.quit()
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
         raise classify_smtp_failure(exc) from exc

@@ -24,6 +24,9 @@ COMMENT_CHARS = 2000
 _RATE_LOCAL = re.compile(r"^(?P<base>[^+]+)\+rate-(?P<token>[a-z2-7.]+)-(?P<score>[1-5])$")
 _DIGIT = re.compile(r"^(?P<score>[1-5])(?![\d.,])(?:\s*(?:/\s*5|stars?|stelle|hvězd\w*|sterne?|αστέρια))?")
 _SEPARATORS = " \t\r\n.,;:!?-–—()[]\"'«»*"
+# The prefilled subject of a rating mail, before "[#number] 4/5".
+RATING_SUBJECTS = {"en": "My rating", "it": "La mia valutazione", "cs": "Moje hodnocení", "el": "Η βαθμολογία μου",
+                   "de": "Meine Bewertung"}
 
 # Words a customer may answer with, per locale (en, it, cs, el, de). Compared without accents and
 # case; a phrase is tried before any shorter one it starts with ("sehr gut" before "gut").
@@ -35,7 +38,7 @@ RATING_WORDS: dict[int, tuple[str, ...]] = {
     3: ("ok", "okay", "average", "so so", "so-so", "discreto", "sufficiente", "così così", "ucházející",
         "průměrné", "průměr", "μέτρια", "μέτριο", "befriedigend", "mittel", "geht so"),
     2: ("bad", "poor", "scarso", "male", "insufficiente", "špatné", "špatně", "κακό", "κακά", "schlecht"),
-    1: ("terrible", "awful", "very bad", "horrible", "pessimo", "molto male", "velmi špatné", "hrozné",
+    1: ("terrible", "awful", "very bad", "very poor", "horrible", "pessimo", "molto male", "velmi špatné", "hrozné",
         "příšerné", "απαίσια", "πολύ κακό", "πολύ κακά", "sehr schlecht", "furchtbar", "schrecklich"),
 }
 

@@ -14,7 +14,8 @@ from mailbridge import __version__
 from mailbridge.cli import (config_cmd, customers_cmd, db_cmd, ingest_cmd, outbox_cmd, run_cmd, status_cmd,
                             smtp_cmd, templates_cmd, tickets_cmd)
 from mailbridge.cli import agents_cmd, contacts_cmd, texts_cmd
-from mailbridge.cli import mailboxes_cmd
+from mailbridge.cli import stats_cmd
+from mailbridge.cli import init_cmd, mailboxes_cmd
 from mailbridge.cli.common import state
 from mailbridge.errors import ConfigError, MailbridgeError
 
@@ -32,8 +33,10 @@ app.add_typer(mailboxes_cmd.imap_app, name="imap")
 app.add_typer(agents_cmd.app, name="agents")
 app.add_typer(contacts_cmd.app, name="contacts")
 app.add_typer(texts_cmd.app, name="texts")
+app.command("init")(init_cmd.init)
 app.command("run")(run_cmd.run)
 app.command("status")(status_cmd.status)
+app.command("stats")(stats_cmd.stats)
 app.command("ingest")(ingest_cmd.ingest)
 
 
@@ -76,10 +79,13 @@ def main() -> None:
         typer.echo("mailbridge: aborted", err=True)
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the CLI boundary: one line, never a traceback
-        import click
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        # Usage errors (missing argument, unknown option) are click exceptions; typer may bundle its own click.
+        message, exit_code = getattr(exc, "format_message", None), getattr(exc, "exit_code", None)
+        if callable(message) and isinstance(exit_code, int):
+            context = getattr(exc, "ctx", None)
+            hint = f" (try '{context.command_path} --help')" if context is not None else ""
+            typer.echo(f"mailbridge: error: {message()}{hint}", err=True)
+            sys.exit(exit_code)
         typer.echo(f"mailbridge: unexpected error: {type(exc).__name__}: {exc} (run with -v for details)", err=True)
         logging.getLogger(__name__).debug("unexpected error", exc_info=True)
         sys.exit(1)

@@ -3,25 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import typer
 
 from mailbridge.cli.common import open_app
+from mailbridge.cli.progress import terminal_progress
 from mailbridge.daemon import serve
-from mailbridge.errors import SourceError
+from mailbridge.health_file import write_health_file
+from mailbridge.log_format import use_log_format
+from mailbridge.errors import CommandError, SourceError
 from mailbridge.scheduler import run_cycle
 
 
-def run(once: bool = typer.Option(False, "--once", help="Poll every mailbox, send what is due, and exit.")) -> None:
-    """Run the daemon: poll mailboxes and send the outbox on a schedule.
+def run(once: bool = typer.Option(False, "--once", help="Poll every mailbox, send what is due, and exit."),
+        log_format: str = typer.Option("text", "--log-format", help="text | json (one JSON object per line)."),
+        health_file: Path = typer.Option(None, "--health-file", help="Write the status as JSON here after each cycle.")) -> None:
+    """Run the daemon: poll mailboxes and send the outbox on a schedule; SIGHUP reloads, SIGTERM stops.
 
-    Example: mailbridge run --once
+    Example: mailbridge run --log-format json --health-file /run/mailbridge/health.json
     """
+    if log_format not in ("text", "json"):
+        raise CommandError(f"--log-format: expected text or json, got {log_format!r}")
+    use_log_format(log_format)
     app = open_app()
     if not once:
-        asyncio.run(serve(app))
+        asyncio.run(serve(app, health_file=health_file))
         return
+    app.progress = terminal_progress()
     report = asyncio.run(run_cycle(app))
+    if health_file:
+        write_health_file(app, health_file, app.clock.now(), report.errors[0] if report.errors else None)
     for poll in report.polls:
         typer.echo(f"{poll.mailbox}: fetched {poll.fetched}, stored {poll.stored}, "
                    f"already stored {poll.duplicates}, failed {poll.failed}")

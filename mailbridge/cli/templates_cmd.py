@@ -10,6 +10,7 @@ from jinja2 import meta
 from mailbridge.cli.common import echo_json, settings
 from mailbridge.errors import NotFoundError
 from mailbridge.templates import SHIPPED, make_environment, render
+from mailbridge.survey import rating_links
 
 app = typer.Typer(no_args_is_help=True, help="Mail templates.")
 
@@ -17,6 +18,15 @@ SAMPLE = {
     "number": "48213907751", "customer_name": "Giulia Bianchi", "subject": "Ordine 10023 non ancora arrivato",
     "from_name": "Demo Shop support", "reference_line": "Ticket: [#48213907751]", "auto_close_days": 5,
     "contact_name": "Customer service",
+    # survey and survey_thanks
+    "links": rating_links("support@shop.example", "r.sample.token", "My rating [#48213907751]"), "window_days": 14,
+    "score": 4, "is_replacement": False,
+    # agent_notification, agent_notice, agent_forward, agent_reply
+    "headline": "New ticket", "status": "new", "customer_email": "giulia@example.org",
+    "history_line": "1 message, opened 2026-11-24 09:00, unassigned", "attachments": ["foto.jpg"],
+    "text": "Buongiorno, il mio ordine non è ancora arrivato.", "thread": [], "text_modules": ["returns"],
+    "line": "This ticket was transferred to Luca Bianchi.", "comment": "Can you trace this parcel?",
+    "agent_name": "Maria Rossi", "greeting": "Dear Giulia Bianchi,", "signature": "Kind regards, Shop support",
 }
 
 

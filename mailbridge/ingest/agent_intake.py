@@ -1,5 +1,6 @@
-"""Intake's branch for mail sent to a signed agent address: an agent's reply (support+a.<token>@...)
-or an outsider's answer to a `#forward` (support+f.<token>@...). Runs inside intake's transaction.
+"""Intake's branches for agents' mail: a reply to a signed agent address (support+a.<token>@...), an
+outsider's answer to a `#forward` (support+f.<token>@...), and an agent's `#requester` forward of a
+customer's mail to the support address. Runs inside intake's transaction.
 
 The row is already stored; this decides (agent_reply.judge_agent_reply) and then relays it through
 agent_desk, or flags it `forged_agent_reply` and warns the real agent.
@@ -14,13 +15,16 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from mailbridge import agent_desk, agent_mail, tickets
-from mailbridge.agent_reply import (FORWARD, AgentIdentity, ReplyVerdict, find_reply_token, judge_agent_reply,
-                                    warning_line)
+from mailbridge.agent_commands import ForwardedMail, unwrap_requester_forward
+from mailbridge.agent_reply import (FORWARD, AgentIdentity, ReplyVerdict, authentication_failed, find_reply_token,
+                                    judge_agent_reply, warning_line)
 from mailbridge.app import App
 from mailbridge.compose import OutgoingAttachment
 from mailbridge.models import Agent, Attachment, Message, Ticket
 from mailbridge.parse import ParsedMessage
-from mailbridge.reply_tokens import AGENT, TokenClaims, verify_token
+from mailbridge.reply_text import html_to_text
+from mailbridge.reply_tokens import AGENT, verify_token
+from mailbridge.ticket_match import normalise_subject
 
 log = logging.getLogger(__name__)
 AGENT_REPLY = "agent_reply_in"
@@ -100,3 +104,32 @@ def _refuse(app: App, session: Session, row: Message, parsed: ParsedMessage, tic
 def _attachments(session: Session, row: Message) -> tuple[OutgoingAttachment, ...]:
     rows = session.exec(select(Attachment).where(Attachment.message_id == row.id).order_by(Attachment.id))
     return tuple(OutgoingAttachment(a.filename, a.content_type, a.content) for a in rows)
+
+
+def find_requester_forward(session: Session, parsed: ParsedMessage) -> ForwardedMail | None:
+    """Return the customer's mail inside an active agent's `#requester` forward; None for any other mail."""
+    forwarded = unwrap_requester_forward(parsed.text_body or html_to_text(parsed.html_body))
+    if forwarded is None:
+        return None
+    agent = session.exec(select(Agent).where(Agent.email == (parsed.from_addr or ""))).first()
+    auth = parsed.headers.get("authentication-results", "")
+    if agent is None or not agent.active or authentication_failed(auth, agent.email.rpartition("@")[2]):
+        return None
+    return forwarded
+
+
+def open_for_requester(app: App, *, session: Session, row: Message, parsed: ParsedMessage, forwarded: ForwardedMail,
+                       contact_id: int, now: datetime) -> Ticket:
+    """Open a ticket whose customer is the forwarded mail's sender, assigned to the forwarding agent."""
+    agent = session.exec(select(Agent).where(Agent.email == parsed.from_addr)).one()
+    customer = tickets.ensure_customer(session=session, email=forwarded.from_addr, name=forwarded.from_name, now=now)
+    subject = forwarded.subject or parsed.subject
+    ticket = tickets.open_ticket(session=session, contact_id=contact_id, customer=customer, subject=subject, now=now,
+                                 subject_key=normalise_subject(subject, app.subject_pattern))
+    # The forward wrapper disappears: agents read (and `tickets next` finds) only the customer's text.
+    row.ticket_id, row.kind, row.stripped_text = ticket.id, "customer", forwarded.text
+    ticket.assigned_agent_id, ticket.assigned_agent = agent.id, agent.email
+    tickets.record_event(session=session, ticket=ticket, actor=f"agent:{agent.email}", kind="requester_set",
+                         reason=f"forwarded by {agent.email}; customer {customer.email}", now=now)
+    log.info("requester forward message_id=%s ticket=%s customer=%s", parsed.message_id, ticket.number, customer.email)
+    return ticket

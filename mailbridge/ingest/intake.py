@@ -24,7 +24,7 @@ from mailbridge.config import DEFAULT_MAX_MESSAGE_BYTES
 from mailbridge.compose import compose_admin_notice
 from mailbridge.forward import compose_forward
 from mailbridge.drafts import draft_for
-from mailbridge.ingest import agent_intake
+from mailbridge.ingest import agent_intake, survey_intake
 from mailbridge.ingest.after_sync import is_unknown_mail
 from mailbridge.ingest.imap_source import RawMail
 from mailbridge.notices import queue_customer_mail
@@ -33,6 +33,7 @@ from mailbridge.locale_guess import choose_locale, guess_locale
 from mailbridge.loop_guard import FLOOD_HOLD, FLOOD_WINDOW, is_flooding
 from mailbridge.models import Attachment, Contact, Customer, IntakeFailure, Message, Ticket, TicketStatus
 from mailbridge.parse import ParsedMessage, is_malformed, parse_message
+from mailbridge.ratings import find_survey_answer
 from mailbridge.reply_text import strip_reply
 from mailbridge.routing import route_category
 from mailbridge.ticket_match import MatchReason, TicketMatch, match_ticket, normalise_subject
@@ -66,10 +67,18 @@ def accept(app: App, mail: RawMail, now: datetime, *, silent: bool = False, cont
             routed = _accept_agent_address_mail(app, session, mail, parsed, now)
             if routed is not None:
                 return routed
+        if kind is MessageKind.CUSTOMER:
+            rated = _accept_survey_answer(app, session, mail, parsed, now)
+            if rated is not None:
+                return rated
         contact_id = app.contact_ids[contact or _contact_name(app, mail.mailbox)]
         department = session.get(Contact, contact_id)
         if not department.save_messages:
             return _forward_unsaved(app, session, mail, parsed, kind, department, now)
+        if kind is MessageKind.CUSTOMER:
+            forwarded = _accept_requester_forward(app, session, mail, parsed, contact_id, now)
+            if forwarded is not None:
+                return forwarded
         support = app.settings.support
         evidence = tickets.gather_thread_evidence(
             session=session, parsed=parsed, pattern=app.subject_pattern, now=now, secret=support.secret,
@@ -121,6 +130,31 @@ def _accept_agent_address_mail(app: App, session: Session, mail: RawMail, parsed
     ticket = agent_intake.handle(app, session=session, row=row, parsed=parsed, route=route, now=now)
     return IntakeResult(row.id, ticket.number if ticket else None, False, False,
                         is_flagged=row.kind == agent_intake.FORGED)
+
+
+def _accept_survey_answer(app: App, session: Session, mail: RawMail, parsed: ParsedMessage,
+                          now: datetime) -> IntakeResult | None:
+    """Store a survey answer on its ticket and record its rating; never reopen, never a receipt. None: no answer."""
+    answer = find_survey_answer(session=session, parsed=parsed, secret=app.secret,
+                                window_days=app.settings.survey.window_days, now=now)
+    if answer is None:
+        return None
+    row = _store(session, mail, parsed, answer.ticket_id, survey_intake.stored_kind(answer),
+                 survey_intake.match_reason(answer), now)
+    ticket = survey_intake.handle(app, session=session, row=row, parsed=parsed, answer=answer, now=now)
+    return IntakeResult(row.id, ticket.number if ticket else None, False, False)
+
+
+def _accept_requester_forward(app: App, session: Session, mail: RawMail, parsed: ParsedMessage, contact_id: int,
+                              now: datetime) -> IntakeResult | None:
+    """Open a ticket for the customer whose mail an agent forwarded with `#requester`; None: not such mail."""
+    forwarded = agent_intake.find_requester_forward(session, parsed)
+    if forwarded is None:
+        return None
+    row = _store(session, mail, parsed, None, MessageKind.CUSTOMER, MatchReason.NEW, now)
+    ticket = agent_intake.open_for_requester(app, session=session, row=row, parsed=parsed, forwarded=forwarded,
+                                             contact_id=contact_id, now=now)
+    return IntakeResult(row.id, ticket.number, True, False)
 
 
 def _accept_bounce(session: Session, mail: RawMail, parsed: ParsedMessage, match: TicketMatch,

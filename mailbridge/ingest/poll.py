@@ -91,11 +91,17 @@ def _poll_folder(app: App, source: ImapSource, mailbox: MailboxSettings, folder:
     uids = source.new_uids(state.last_uid)
     contiguous, blocked = state.last_uid, False
     # Batches are bounded by count and bytes, so memory holds one batch or one large message at a time.
+    if app.progress is not None and uids:
+        app.progress.start(f"{mailbox.name}/{folder}", len(uids))
     for group in plan_batches(uids, source.sizes(uids)):
+        if app.stop_requested.is_set():
+            break
         batch = source.fetch(folder, status, group)
         fetched += len(batch)
         steps: dict[ServerStep, list[int]] = {}
         for mail in batch:
+            if app.stop_requested.is_set():
+                break  # SIGTERM: the message in hand is done; the rest is fetched again next time
             result = accept_guarded(app, mail, now, silent=mail.uid < state.silent_below_uid)
             if result is None:
                 failed += 1
@@ -113,6 +119,10 @@ def _poll_folder(app: App, source: ImapSource, mailbox: MailboxSettings, folder:
             blocked = blocked or mail.uid not in handled
             contiguous = contiguous if blocked else mail.uid
         _save_progress(app, state.id, contiguous, now)
+        if app.progress is not None:
+            app.progress.advance(len(batch))
+    if app.progress is not None and uids:
+        app.progress.finish()
     if not uids:
         _save_progress(app, state.id, state.last_uid, now)
     return PollResult(mailbox.name, fetched, stored, duplicates, failed)

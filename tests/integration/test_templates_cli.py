@@ -36,3 +36,12 @@ def test_unknown_template_kind_is_one_line_and_exit_1(config_file):
     result = run_cli("templates", "preview", "nope", config=config_file())
     assert result.returncode == 1
     assert result.stderr.strip() == "mailbridge: error: no template kind 'nope'; see `mailbridge templates list`"
+
+
+def test_usage_errors_are_one_line_and_exit_2(config_file):
+    missing = run_cli("tickets", "show", config=config_file())
+    unknown = run_cli("tickets", "list", "--bogus", config=config_file())
+    for result in (missing, unknown):
+        assert result.returncode == 2
+        assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("mailbridge: error: ")
+    assert "Missing argument" in missing.stderr and "--bogus" in unknown.stderr

@@ -74,3 +74,11 @@ def test_missing_file_is_one_clear_error(tmp_path):
 
 def test_invalid_toml_is_reported(tmp_path):
     assert "not valid TOML" in error_for(tmp_path, "[support\n")
+
+
+def test_reply_token_days_defaults_to_30_and_is_checked(tmp_path, monkeypatch):
+    monkeypatch.setenv("MB_PW", "pw")
+    assert load_settings(write(tmp_path, BASE)).support.reply_token_days == 30
+    bad = BASE.replace('from_address = "support@shop.example"', 'from_address = "support@shop.example"\nreply_token_days = 0')
+    assert error_for(tmp_path, bad) == \
+        f"{tmp_path}/mailbridge.toml: [support] reply_token_days: expected an integer 1-3650, got 0"

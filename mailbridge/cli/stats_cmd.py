@@ -1,0 +1,59 @@
+"""`mailbridge stats`: tickets, response and resolution times, SLA and CSAT for a period, as tables,
+JSON or a self-contained HTML report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from sqlmodel import Session
+
+from mailbridge.cli.common import echo_json, open_app
+from mailbridge.clock import parse_instant
+from mailbridge.errors import CommandError
+from mailbridge.stats import StatsFilter, gather_facts
+from mailbridge.stats_figures import compute_report
+from mailbridge.stats_render import html_report, print_report
+from mailbridge.timers import build_calendar
+
+
+def _instant(value: str | None, option: str):
+    if not value:
+        return None
+    try:
+        return parse_instant(value)
+    except ValueError:
+        raise CommandError(f"{option}: expected an ISO 8601 date or time like 2026-11-24, got {value!r}") from None
+
+
+def stats(
+    since: str = typer.Option(None, help="From this date/time (ISO 8601), inclusive."),
+    until: str = typer.Option(None, help="Up to this date/time (ISO 8601), exclusive."),
+    contact: str = typer.Option(None, help="Only this Contact (department), by name."),
+    agent: str = typer.Option(None, help="Only tickets assigned to this agent address."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    html: Path = typer.Option(None, "--html", help="Also write a self-contained HTML report to this file."),
+) -> None:
+    """Show tickets opened, closed and reopened, backlog, response and resolution times, SLA and CSAT.
+
+    Example: mailbridge stats --since 2026-11-01 --until 2026-12-01 --contact "Customer service" --html report.html
+    """
+    app = open_app()
+    now = app.clock.now()
+    filters = StatsFilter(since=_instant(since, "--since"), until=_instant(until, "--until"), contact=contact,
+                          agent=agent)
+    with Session(app.engine) as session:
+        facts = gather_facts(session=session, filters=filters, sla=app.settings.sla, now=now)
+    first = min((t.created_at for t in facts.tickets), default=now)
+    report = compute_report(facts, build_calendar(app.settings.sla, range(first.year, now.year + 2)))
+    if html:
+        html.write_text(html_report(report), encoding="utf-8")
+    if as_json:
+        echo_json(asdict(report))
+        return
+    print_report(report, Console())
+    if html:
+        typer.echo(f"HTML report written to {html}")

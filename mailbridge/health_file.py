@@ -1,0 +1,32 @@
+"""The health file of `mailbridge run --health-file PATH`: the `mailbridge status` report as JSON, after each cycle.
+
+Written to a temporary file and renamed, so a monitor never reads half a file. Called by the daemon
+and by `run --once`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+from sqlmodel import Session
+
+from mailbridge.app import App
+from mailbridge.status import gather_status
+
+
+def write_health_file(app: App, path: Path, now: datetime, last_error: str | None = None) -> None:
+    """Write the status report (last successful poll per mailbox, outbox depth, oldest unsent, last error)."""
+    with Session(app.engine) as session:
+        report = asdict(gather_status(session=session, settings=app.settings))
+    report.update(written_at=now, last_error=last_error)
+    candidate = path.with_name(f".{path.name}.tmp")
+    candidate.write_text(json.dumps(report, default=_plain, indent=2), encoding="utf-8")
+    os.replace(candidate, path)
+
+
+def _plain(value):
+    return value.isoformat() if isinstance(value, datetime) else str(value)

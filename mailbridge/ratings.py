@@ -1,0 +1,93 @@
+"""Store side of survey answers, inside intake's session: recognise an answer, record its rating. Never commits.
+
+`find_survey_answer` queries what a message needs (its rating address, or the survey it replies to)
+and lets `survey` decide; `record_rating` writes the rating, marking an earlier one replaced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from mailbridge.clock import utc
+from mailbridge.lifecycle import MailKind
+from mailbridge.models import Message, OutboxMail, Rating, Ticket
+from mailbridge.parse import ParsedMessage
+from mailbridge.reply_text import strip_reply
+from mailbridge.survey import COMMENT_CHARS, TokenVerdict, check_rate_token, find_rate_address, is_within_window, read_rating_reply
+
+LINK = "link"
+REPLY = "reply"
+
+
+@dataclass(frozen=True)
+class SurveyAnswer:
+    ticket_id: int | None  # None when a forged token names no ticket of ours
+    score: int
+    comment: str
+    source: str  # LINK or REPLY
+    verdict: TokenVerdict
+
+    @property
+    def counts(self) -> bool:
+        return self.verdict is TokenVerdict.VALID and self.ticket_id is not None
+
+
+@dataclass(frozen=True)
+class RecordedRating:
+    rating: Rating
+    replaced: Rating | None
+
+
+def recipients_of(parsed: ParsedMessage) -> tuple[str, ...]:
+    """Every address the message was delivered to, envelope hints included."""
+    found = (*parsed.to_addrs, *parsed.cc_addrs, *(parsed.headers.get(h, "") for h in ("delivered-to", "x-original-to")))
+    return tuple(r for r in found if r)
+
+
+def find_survey_answer(*, session: Session, parsed: ParsedMessage, secret: str | None, window_days: int,
+                       now: datetime) -> SurveyAnswer | None:
+    """Recognise a rating: a mail to a rating address, or a reply to a survey starting with a score. None: neither."""
+    rate = find_rate_address(recipients_of(parsed))
+    if rate is not None:
+        check = check_rate_token(rate.token, secret or "", now.date(), window_days) if secret else None
+        verdict = check.verdict if check else TokenVerdict.FORGED
+        ticket_id = check.claims.ticket_id if check and check.claims else None
+        if ticket_id is not None and session.get(Ticket, ticket_id) is None:
+            ticket_id, verdict = None, TokenVerdict.FORGED
+        return SurveyAnswer(ticket_id, rate.score, _new_text(parsed)[:COMMENT_CHARS], LINK, verdict)
+    survey = _answered_survey(session, parsed)
+    reply = read_rating_reply(_new_text(parsed)) if survey is not None else None
+    if reply is None:
+        return None
+    is_open = is_within_window(utc(survey.created_at), now, window_days)
+    return SurveyAnswer(survey.ticket_id, reply.score, reply.comment, REPLY,
+                        TokenVerdict.VALID if is_open else TokenVerdict.EXPIRED)
+
+
+def _new_text(parsed: ParsedMessage) -> str:
+    return strip_reply(parsed.text_body, parsed.html_body)
+
+
+def _answered_survey(session: Session, parsed: ParsedMessage) -> OutboxMail | None:
+    ids = [i for i in (parsed.in_reply_to, *parsed.references) if i]
+    if not ids:
+        return None
+    return session.exec(select(OutboxMail).where(OutboxMail.message_id.in_(ids), OutboxMail.kind == MailKind.SURVEY,
+                                                 OutboxMail.ticket_id.is_not(None))).first()
+
+
+def record_rating(*, session: Session, ticket: Ticket, message: Message, answer: SurveyAnswer,
+                  now: datetime) -> RecordedRating:
+    """Store the ticket's rating; an earlier one stays, marked replaced."""
+    earlier = session.exec(select(Rating).where(Rating.ticket_id == ticket.id, Rating.replaced_at.is_(None))).first()
+    if earlier is not None:
+        earlier.replaced_at = now
+    rating = Rating(ticket_id=ticket.id, message_id=message.id, score=answer.score, comment=answer.comment,
+                    source=answer.source, contact_id=ticket.contact_id, agent_id=ticket.assigned_agent_id,
+                    created_at=now)
+    session.add(rating)
+    session.flush()
+    return RecordedRating(rating, earlier)

@@ -1,0 +1,93 @@
+"""Read-only queries for `mailbridge stats`: the store -> StatsFacts, for stats_figures.compute_report.
+
+Called by the CLI with a plain Session; nothing here writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from mailbridge.clock import utc
+from mailbridge.config_rules import SlaSettings
+from mailbridge.errors import NotFoundError
+from mailbridge.models import Agent, Contact, Message, Rating, Ticket, TicketEvent, TicketStatus
+from mailbridge.stats_figures import RatingFact, StatsFacts, TicketFact
+
+
+@dataclass(frozen=True)
+class StatsFilter:
+    since: datetime | None = None
+    until: datetime | None = None
+    contact: str | None = None  # Contact name
+    agent: str | None = None  # agent address
+
+
+def gather_facts(*, session: Session, filters: StatsFilter, sla: SlaSettings, now: datetime) -> StatsFacts:
+    """Query the tickets, ratings, reopenings and customer messages the report needs.
+
+    Raises: NotFoundError for an unknown Contact.
+    """
+    contacts = {c.id: c for c in session.exec(select(Contact))}
+    contact_id = _contact_id(contacts, filters.contact)
+    agents = {a.id: a.email for a in session.exec(select(Agent))}
+    conditions = []
+    if contact_id is not None:
+        conditions.append(Ticket.contact_id == contact_id)
+    if filters.agent:
+        conditions.append(func.lower(Ticket.assigned_agent) == filters.agent.lower())
+    ticket_facts = tuple(_ticket_fact(t, contacts, sla) for t in session.exec(select(Ticket).where(*conditions)))
+    # A subquery, not a list of ids: no limit on bound parameters however many tickets there are.
+    ids = select(Ticket.id).where(*conditions)
+    return StatsFacts(tickets=ticket_facts, ratings=_ratings(session, ids, contacts, agents, filters),
+                      reopened=_reopened(session, ids, filters), inbound_at=_inbound(session, ids, filters),
+                      since=filters.since, until=filters.until, now=now)
+
+
+def _contact_id(contacts: dict[int, Contact], name: str | None) -> int | None:
+    if name is None:
+        return None
+    for contact in contacts.values():
+        if contact.name.lower() == name.lower():
+            return contact.id
+    raise NotFoundError(f"no Contact named {name!r}")
+
+
+def _ticket_fact(ticket: Ticket, contacts: dict[int, Contact], sla: SlaSettings) -> TicketFact:
+    contact = contacts[ticket.contact_id]
+    return TicketFact(contact=contact.name, agent=ticket.assigned_agent, status=ticket.status,
+                      created_at=utc(ticket.created_at), first_response_at=utc(ticket.first_response_at),
+                      closed_at=utc(ticket.closed_at),
+                      first_response_hours=contact.first_response_hours or sla.first_response_hours)
+
+
+def _in_period(query, column, filters: StatsFilter):
+    if filters.since is not None:
+        query = query.where(column >= filters.since)
+    if filters.until is not None:
+        query = query.where(column < filters.until)
+    return query
+
+
+def _ratings(session: Session, ids, contacts: dict[int, Contact], agents: dict[int, str],
+             filters: StatsFilter) -> tuple[RatingFact, ...]:
+    query = _in_period(select(Rating, Ticket.assigned_agent).join(Ticket, Ticket.id == Rating.ticket_id)
+                       .where(Rating.replaced_at.is_(None), Rating.ticket_id.in_(ids)), Rating.created_at, filters)
+    return tuple(RatingFact(contacts[r.contact_id].name, agents.get(r.agent_id) or assigned, r.score)
+                 for r, assigned in session.exec(query))
+
+
+def _reopened(session: Session, ids, filters: StatsFilter) -> int:
+    query = select(func.count()).select_from(TicketEvent).where(
+        TicketEvent.ticket_id.in_(ids), TicketEvent.kind == "status_changed",
+        TicketEvent.old_status == TicketStatus.CLOSED, TicketEvent.new_status == TicketStatus.OPEN)
+    return session.exec(_in_period(query, TicketEvent.at, filters)).one()
+
+
+def _inbound(session: Session, ids, filters: StatsFilter) -> tuple[datetime, ...]:
+    query = select(Message.stored_at).where(Message.ticket_id.in_(ids), Message.direction == "in",
+                                            Message.kind == "customer")
+    return tuple(utc(at) for at in session.exec(_in_period(query, Message.stored_at, filters)))

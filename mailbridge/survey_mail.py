@@ -1,0 +1,73 @@
+"""Mails of the satisfaction survey: the survey when a ticket closes, the thank-you for a rating.
+
+Both are automatic customer mail and go through `notices.queue_customer_mail` (the loop guard) in
+the caller's session. `notices.enqueue_transition_mails` calls `queue_survey` for a planned
+`MailKind.SURVEY`; intake's rating branch calls `queue_thanks`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from mailbridge.app import App
+from mailbridge.drafts import notice_draft
+from mailbridge.lifecycle import MailKind
+from mailbridge.models import Contact, Customer, Direction, Message, OutboxMail, Ticket
+from mailbridge.notices import queue_customer_mail
+from mailbridge.parse import ParsedMessage
+from mailbridge.reply_tokens import make_token
+from mailbridge.survey import RATING, RATING_SUBJECTS, rating_links, should_send_survey
+
+log = logging.getLogger(__name__)
+
+
+def queue_survey(app: App, *, session: Session, ticket: Ticket, now: datetime) -> bool:
+    """Queue the one survey of a closed ticket, due `[survey] delay_minutes` from now; False when none is sent."""
+    contact = session.get(Contact, ticket.contact_id)
+    # Hook: a merge feature marks merged tickets with `merged_into_id`; until it exists nothing is merged.
+    is_merged = getattr(ticket, "merged_into_id", None) is not None
+    if not should_send_survey(status=ticket.status, send_survey=contact.send_survey, is_merged=is_merged):
+        return False
+    if app.secret is None:
+        log.warning("no survey ticket=%s: rating addresses need [support] secret_env or secret_file", ticket.number)
+        return False
+    key = f"{MailKind.SURVEY}:{ticket.id}"
+    # One survey per ticket, also when it is reopened and closed again: the rating replaces, the mail is not repeated.
+    if session.exec(select(OutboxMail.id).where(OutboxMail.dedupe_key == key)).first() is not None:
+        return False
+    customer = session.get(Customer, ticket.customer_id)
+    locale = _locale(app, contact, customer)
+    token = make_token(ticket.id, app.secret, purpose=RATING, issued_day=now.date())
+    subject = f"{RATING_SUBJECTS.get(locale, RATING_SUBJECTS['en'])} [#{ticket.number}]"
+    last = session.exec(select(Message).where(Message.ticket_id == ticket.id, Message.direction == Direction.INBOUND)
+                        .order_by(Message.id.desc())).first()
+    draft = notice_draft(MailKind.SURVEY, ticket=ticket, customer=customer, contact=contact, locale=locale,
+                         support=app.settings.support, templates=app.templates, instance_id=app.instance_id,
+                         in_reply_to=last.message_id if last else None,
+                         references=tuple(last.references.split()) if last and last.references else (),
+                         extra={"links": rating_links(contact.email, token, subject),
+                                "window_days": app.settings.survey.window_days})
+    return queue_customer_mail(app, session=session, ticket=ticket, draft=draft, dedupe_key=key, now=now,
+                               not_before=now + timedelta(minutes=app.settings.survey.delay_minutes))
+
+
+def queue_thanks(app: App, *, session: Session, ticket: Ticket, parsed: ParsedMessage, row: Message, score: int,
+                 is_replacement: bool, now: datetime) -> bool:
+    """Queue the short thank-you answering one rating mail."""
+    contact = session.get(Contact, ticket.contact_id)
+    customer = session.get(Customer, ticket.customer_id)
+    # RFC 3834: it answers the customer's rating mail, so auto-replied.
+    draft = notice_draft(MailKind.SURVEY_THANKS, ticket=ticket, customer=customer, contact=contact,
+                         locale=_locale(app, contact, customer), support=app.settings.support,
+                         templates=app.templates, instance_id=app.instance_id, in_reply_to=parsed.message_id,
+                         references=parsed.references, auto_submitted="auto-replied",
+                         extra={"score": score, "is_replacement": is_replacement})
+    return queue_customer_mail(app, session=session, ticket=ticket, draft=draft, now=now, caused_by_message_id=row.id,
+                               dedupe_key=f"{MailKind.SURVEY_THANKS}:{ticket.id}:{row.id}")
+
+
+def _locale(app: App, contact: Contact, customer: Customer) -> str:
+    return contact.locale or customer.locale or app.settings.support.default_locale
