@@ -58,7 +58,7 @@ class Contact(SQLModel, table=True):
     reply_signature: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     accept_attachments: bool = True  # False: attachments stay only in the raw message; the receipt says so
-    send_survey: bool = False  # ask the customer for a rating when a ticket closes
+    send_survey: bool = True  # ask the customer for a rating when a ticket closes
 
 
 class Agent(SQLModel, table=True):

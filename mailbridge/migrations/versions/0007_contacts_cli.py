@@ -17,7 +17,7 @@ def upgrade() -> None:
     with op.batch_alter_table("contact") as batch:
         batch.add_column(sa.Column("description", sa.Text(), nullable=False, server_default=""))
         batch.add_column(sa.Column("accept_attachments", sa.Boolean(), nullable=False, server_default=sa.true()))
-        batch.add_column(sa.Column("send_survey", sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch.add_column(sa.Column("send_survey", sa.Boolean(), nullable=False, server_default=sa.true()))
 
 
 def downgrade() -> None:
