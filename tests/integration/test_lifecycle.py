@@ -63,8 +63,9 @@ def test_waiting_ticket_closes_after_five_days_and_not_before(make_app, clock, d
     run_once(app)
     [closed] = tickets(app)
     assert closed.status == "closed"
-    notice = mails(sink)[-1]
-    assert len(sink.messages) == 3
+    # Closing sends the auto-close notice and the satisfaction survey.
+    assert len(sink.messages) == 4
+    [notice] = [m for m in mails(sink)[2:] if "5 days" in text_of(m)]
     assert notice["Auto-Submitted"] == "auto-generated" and f"[#{ticket.number}]" in notice["Subject"]
     assert "5 days" in text_of(notice) and f"Ticket: [#{ticket.number}]" in text_of(notice)
 
@@ -93,7 +94,7 @@ def test_reply_within_window_reopens_the_closed_ticket(make_app, clock, dovecot,
                                                  in_reply_to=closing_notice["Message-ID"]))
     [ticket] = tickets(app)
     assert ticket.status == "open" and reasons(app)[-1] == "in_reply_to"
-    assert len(sink.messages) == 3  # no new receipt
+    assert len(sink.messages) == 4  # receipt, handling notice, closing notice, survey: no new receipt
 
 
 def test_reply_after_window_opens_a_new_linked_ticket(make_app, clock, dovecot, sink, mailbox):
