@@ -63,61 +63,75 @@ def accept(app: App, mail: RawMail, now: datetime, *, silent: bool = False, cont
             return _store_too_large(session, mail, limit, now)
         parsed = parse_message(mail.raw)
         kind = classify(parsed, app.own_addresses, app.is_own_message_id)
-        if kind is MessageKind.CUSTOMER and app.secret:
-            routed = _accept_agent_address_mail(app, session, mail, parsed, now)
-            if routed is not None:
-                return routed
-        if kind is MessageKind.CUSTOMER:
-            rated = _accept_survey_answer(app, session, mail, parsed, now)
-            if rated is not None:
-                return rated
-        contact_id = app.contact_ids[contact or _contact_name(app, mail.mailbox)]
-        department = session.get(Contact, contact_id)
-        if not department.save_messages:
-            return _forward_unsaved(app, session, mail, parsed, kind, department, now)
-        if kind is MessageKind.CUSTOMER:
-            forwarded = _accept_requester_forward(app, session, mail, parsed, contact_id, now)
-            if forwarded is not None:
-                return forwarded
-        support = app.settings.support
-        evidence = tickets.gather_thread_evidence(
-            session=session, parsed=parsed, pattern=app.subject_pattern, now=now, secret=support.secret,
-            support_addresses=app.own_addresses, contact_id=contact_id, reopen_window_days=support.reopen_window_days)
-        match = match_ticket(parsed, evidence)
-        if is_unknown_mail(match.ticket_id, _creates_tickets(app, mail.mailbox)):
-            log.info("unknown mail left on the server mailbox=%s uid=%s message_id=%s",
-                     mail.mailbox, mail.uid, parsed.message_id)
-            return IntakeResult(None, None, False, False, is_unknown=True)
-        if kind is MessageKind.BOUNCE:
-            return _accept_bounce(session, mail, parsed, match, now)
-        if match.ticket_id is None and kind is MessageKind.ECHO:
-            # Our own mail coming back that answers no ticket is kept, but opens nothing.
-            row = _store(session, mail, parsed, None, kind, match.reason, now)
-            return IntakeResult(row.id, None, False, False)
-        customer = tickets.ensure_customer(session=session, email=parsed.from_addr, name=parsed.from_name, now=now)
-        ticket = session.get(Ticket, match.ticket_id) if match.ticket_id else None
-        status = TicketStatus(ticket.status) if ticket else None
-        if kind is MessageKind.CUSTOMER:
-            transition = plan_customer_message(status, may_auto_reply=may_auto_reply(kind, parsed), silent=silent)
-        else:
-            transition = plan_automatic_message(status)
-        if ticket is None:
-            ticket = tickets.open_ticket(session=session, contact_id=contact_id, customer=customer,
-                                         subject=parsed.subject, now=now,
-                                         subject_key=normalise_subject(parsed.subject, app.subject_pattern),
-                                         category=route_category(parsed, app.settings.routing),
-                                         linked_ticket_id=match.linked_ticket_id)
-        row = _store(session, mail, parsed, ticket.id, kind, match.reason, now,
-                     keep_attachments=department.accept_attachments)
-        search.index_message(session, row, re.compile(support.order_number_regex))
-        tickets.apply(session=session, ticket=ticket, transition=transition, actor=f"customer:{customer.email}", now=now)
-        _enqueue_mails(app, session, ticket, customer, parsed, row, transition, now)
-        if kind is MessageKind.CUSTOMER and not silent:
-            agent_mail.notify_agents(app, session=session, ticket=ticket, message=row, now=now,
-                                     headline="New ticket" if match.ticket_id is None else "New message")
-        log.info("stored mailbox=%s uid=%s message_id=%s ticket=%s reason=%s kind=%s",
-                 mail.mailbox, mail.uid, parsed.message_id, ticket.number, match.reason, kind)
-        return IntakeResult(row.id, ticket.number, match.ticket_id is None, False, is_flagged=row.is_malformed)
+        department = session.get(Contact, app.contact_ids[contact or _contact_name(app, mail.mailbox)])
+        routed = _accept_routed(app, session, mail, parsed, kind, department, now)
+        if routed is not None:
+            return routed
+        return _accept_threaded(app, session, mail, parsed, kind, department, now, silent=silent)
+
+
+def _accept_routed(app: App, session: Session, mail: RawMail, parsed: ParsedMessage, kind: MessageKind,
+                   department: Contact, now: datetime) -> IntakeResult | None:
+    """Handle mail that does not thread like customer mail; None: it is ordinary mail."""
+    if kind is MessageKind.CUSTOMER:
+        answered = _accept_agent_address_mail(app, session, mail, parsed, now) if app.secret else None
+        answered = answered or _accept_survey_answer(app, session, mail, parsed, now)
+        if answered is not None:
+            return answered
+    if not department.save_messages:
+        return _forward_unsaved(app, session, mail, parsed, kind, department, now)
+    if kind is MessageKind.CUSTOMER:
+        return _accept_requester_forward(app, session, mail, parsed, department.id, now)
+    return None
+
+
+def _accept_threaded(app: App, session: Session, mail: RawMail, parsed: ParsedMessage, kind: MessageKind,
+                     department: Contact, now: datetime, *, silent: bool) -> IntakeResult:
+    """Thread a message to its ticket (or a new one) and store it with the mails it causes."""
+    support = app.settings.support
+    evidence = tickets.gather_thread_evidence(
+        session=session, parsed=parsed, pattern=app.subject_pattern, now=now, secret=support.secret,
+        support_addresses=app.own_addresses, contact_id=department.id, reopen_window_days=support.reopen_window_days)
+    match = match_ticket(parsed, evidence)
+    if is_unknown_mail(match.ticket_id, _creates_tickets(app, mail.mailbox)):
+        log.info("unknown mail left on the server mailbox=%s uid=%s message_id=%s",
+                 mail.mailbox, mail.uid, parsed.message_id)
+        return IntakeResult(None, None, False, False, is_unknown=True)
+    if kind is MessageKind.BOUNCE:
+        return _accept_bounce(session, mail, parsed, match, now)
+    if match.ticket_id is None and kind is MessageKind.ECHO:
+        # Our own mail coming back that answers no ticket is kept, but opens nothing.
+        row = _store(session, mail, parsed, None, kind, match.reason, now)
+        return IntakeResult(row.id, None, False, False)
+    return _file_in_ticket(app, session, mail, parsed, kind, department, match, now, silent=silent)
+
+
+def _file_in_ticket(app: App, session: Session, mail: RawMail, parsed: ParsedMessage, kind: MessageKind,
+                    department: Contact, match: TicketMatch, now: datetime, *, silent: bool) -> IntakeResult:
+    """Store a customer or automatic message on its ticket, apply its transition and queue its mails."""
+    customer = tickets.ensure_customer(session=session, email=parsed.from_addr, name=parsed.from_name, now=now)
+    ticket = session.get(Ticket, match.ticket_id) if match.ticket_id else None
+    status = TicketStatus(ticket.status) if ticket else None
+    if kind is MessageKind.CUSTOMER:
+        transition = plan_customer_message(status, may_auto_reply=may_auto_reply(kind, parsed), silent=silent)
+    else:
+        transition = plan_automatic_message(status)
+    if ticket is None:
+        ticket = tickets.open_ticket(session=session, contact_id=department.id, customer=customer,
+                                     subject=parsed.subject, now=now,
+                                     subject_key=normalise_subject(parsed.subject, app.subject_pattern),
+                                     category=route_category(parsed, app.settings.routing),
+                                     linked_ticket_id=match.linked_ticket_id)
+    row = _store(session, mail, parsed, ticket.id, kind, match.reason, now, keep_attachments=department.accept_attachments)
+    search.index_message(session, row, re.compile(app.settings.support.order_number_regex))
+    tickets.apply(session=session, ticket=ticket, transition=transition, actor=f"customer:{customer.email}", now=now)
+    _enqueue_mails(app, session, ticket, customer, parsed, row, transition, now)
+    if kind is MessageKind.CUSTOMER and not silent:
+        agent_mail.notify_agents(app, session=session, ticket=ticket, message=row, now=now,
+                                 headline="New ticket" if match.ticket_id is None else "New message")
+    log.info("stored mailbox=%s uid=%s message_id=%s ticket=%s reason=%s kind=%s",
+             mail.mailbox, mail.uid, parsed.message_id, ticket.number, match.reason, kind)
+    return IntakeResult(row.id, ticket.number, match.ticket_id is None, False, is_flagged=row.is_malformed)
 
 
 def _accept_agent_address_mail(app: App, session: Session, mail: RawMail, parsed: ParsedMessage,
