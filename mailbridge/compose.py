@@ -127,7 +127,7 @@ def compose(draft: OutgoingDraft, message_id: str, now: datetime) -> EmailMessag
 
 
 def compose_admin_notice(*, from_name: str, from_address: str, to_address: str, subject: str, text: str,
-                         message_id: str, now: datetime) -> EmailMessage:
+                         message_id: str, now: datetime, instance_id: str) -> EmailMessage:
     """Build a plain-text mail to the admin; RFC 3834: it answers nothing, so auto-generated."""
     message = EmailMessage()
     message["From"] = make_address(from_name, from_address)
@@ -137,5 +137,6 @@ def compose_admin_notice(*, from_name: str, from_address: str, to_address: str, 
     message["Message-ID"] = message_id
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
+    message["X-Mailbridge-Loop"] = instance_id
     message.set_content(text)
     return message

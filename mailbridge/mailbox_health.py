@@ -44,10 +44,11 @@ def plan_alert(*, mailbox: str, last_success_at: datetime | None, failing_since:
 
 
 def compose_alert(alert: MailboxAlert, *, from_name: str, from_address: str, admin_address: str,
-                  message_id: str, now: datetime) -> EmailMessage:
+                  message_id: str, now: datetime, instance_id: str) -> EmailMessage:
     """Build the admin mail for an alert."""
     return compose_admin_notice(
         from_name=from_name, from_address=from_address, to_address=admin_address, message_id=message_id, now=now,
+        instance_id=instance_id,
         subject=f"mailbridge: mailbox {alert.mailbox} has not synced since {alert.silent_since:%Y-%m-%d %H:%M} UTC",
         text=f"mailbridge could not read the mailbox {alert.mailbox!r} since {alert.silent_since.isoformat()}.\n\n"
              f"Last error: {alert.last_error or '(none recorded)'}\n\n"

@@ -63,6 +63,6 @@ def _send_alert(app: App, session: Session, alert: MailboxAlert, now: datetime) 
         return
     mail = compose_alert(alert, from_name=support.from_name, from_address=support.from_address,
                          admin_address=support.admin_address, message_id=app.new_message_id(support.from_address),
-                         now=now)
+                         now=now, instance_id=app.instance_id)
     outbox.enqueue(session=session, mail=mail, dedupe_key=alert.dedupe_key, kind="mailbox_alert",
                    ticket_id=None, now=now)

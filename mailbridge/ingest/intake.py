@@ -291,7 +291,7 @@ def _watch_for_flood(app: App, session: Session, address: str, now: datetime) ->
     if started and support.admin_address:
         mail = compose_admin_notice(
             from_name=support.from_name, from_address=support.from_address, to_address=support.admin_address,
-            message_id=app.new_message_id(support.from_address), now=now,
+            message_id=app.new_message_id(support.from_address), now=now, instance_id=app.instance_id,
             subject=f"mailbridge: {address} is flooding the support mailbox",
             text=f"{address} sent {recent} messages within 10 minutes. Their mail is stored as usual, but they\n"
                  f"get no automatic mail (receipts, notices) until {now + FLOOD_HOLD:%Y-%m-%d %H:%M} UTC.\n")

@@ -64,8 +64,10 @@ def test_a_new_outage_is_reported_again():
 
 def test_alert_mail_is_auto_generated():
     mail = compose_alert(alert(), from_name="Support", from_address="support@shop.example",
-                         admin_address="admin@shop.example", message_id="<a@shop.example>", now=NOW)
+                         admin_address="admin@shop.example", message_id="<a@shop.example>", now=NOW,
+                         instance_id="i1")
     assert mail["Auto-Submitted"] == "auto-generated" and mail["To"] == "admin@shop.example"
+    assert mail["X-Mailbridge-Loop"] == "i1"
     assert "support" in mail["Subject"] and "login refused" in mail.get_content()
 
 
