@@ -42,7 +42,8 @@ _ACTIVE = (TicketStatus.OPEN, TicketStatus.WAITING, TicketStatus.PENDING1, Ticke
 ALLOWED = {
     TicketStatus.NEW: frozenset({*_ACTIVE, TicketStatus.CLOSED, TicketStatus.SPAM}),
     **{s: frozenset({*_ACTIVE, TicketStatus.CLOSED, TicketStatus.SPAM} - {s}) for s in _ACTIVE},
-    TicketStatus.CLOSED: frozenset({TicketStatus.OPEN}),
+    # An agent who answers a closed ticket puts it back to waiting on the customer.
+    TicketStatus.CLOSED: frozenset({TicketStatus.OPEN, TicketStatus.WAITING}),
     TicketStatus.SPAM: frozenset({TicketStatus.OPEN, TicketStatus.CLOSED}),
 }
 

@@ -75,7 +75,7 @@ def test_closing_asks_for_a_rating_unless_spam_or_unhandled(status, asks):
     assert (MailKind.SURVEY in plan_status_change(status, S.CLOSED).mails) is asks
 
 
-@pytest.mark.parametrize("status, target", [(S.OPEN, S.NEW), (S.CLOSED, S.WAITING), (S.CLOSED, S.SPAM),
+@pytest.mark.parametrize("status, target", [(S.OPEN, S.NEW), (S.CLOSED, S.SPAM),
                                             (S.SPAM, S.WAITING)])
 def test_forbidden_change_is_refused(status, target):
     with pytest.raises(CommandError):
@@ -107,3 +107,9 @@ def test_only_waiting_tickets_auto_close(status):
 def test_contact_override_of_thirty_days():
     assert plan_auto_close(S.WAITING, NOW - timedelta(days=29), NOW, 30) is None
     assert plan_auto_close(S.WAITING, NOW - timedelta(days=30), NOW, 30) is not None
+
+
+def test_agent_answer_to_a_closed_ticket_sets_it_waiting():
+    from mailbridge.lifecycle import plan_status_change
+    transition = plan_status_change(TicketStatus.CLOSED, TicketStatus.WAITING)
+    assert transition.new_status is TicketStatus.WAITING and transition.mails == ()
