@@ -127,6 +127,9 @@ def _find_or_create_contact(session: Session, name: str, username: str | None, d
         username = (username or "").lower()
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "support"
         email = username if "@" in username else f"{slug}@{domain}"
+        # Two Contacts read through one login (folders of one mailbox): the second gets its own address.
+        if session.exec(select(Contact.id).where(Contact.email == email)).first() is not None:
+            email = f"{slug}@{domain}"
         contact = Contact(name=name, email=email, created_at=now)
         session.add(contact)
         session.flush()

@@ -38,6 +38,31 @@ class MatchReason(StrEnum):
     CONTACT = "contact"
     NEW = "new"
     NEW_LINKED = "new_linked"  # a reply to a ticket closed longer ago than the reopen window
+    OTHER_CONTACT = "other_contact"  # the same mail already reached another Contact: a linked ticket here
+
+
+@dataclass(frozen=True)
+class StoredCopy:
+    """The same mail (Message-ID, sender, subject, text) already stored, and the ticket and Contact it is on."""
+
+    message_row_id: int
+    ticket_id: int
+    contact_id: int
+
+
+def place_copy(match: "TicketMatch", copies: tuple[StoredCopy, ...], contact_id: int,
+               matched_contact_id: int | None) -> "TicketMatch | StoredCopy":
+    """Keep one mail once per Contact: the stored copy when this Contact has it, else a ticket of this Contact.
+
+    A message sent to two Contacts (To: sales, Cc: support) reaches both mailboxes; each Contact gets
+    it once, on its own ticket, linked to the other's.
+    """
+    for copy in copies:
+        if copy.contact_id == contact_id:
+            return copy
+    if not copies or matched_contact_id == contact_id:
+        return match
+    return TicketMatch(None, MatchReason.OTHER_CONTACT, linked_ticket_id=copies[0].ticket_id)
 
 
 @dataclass(frozen=True)

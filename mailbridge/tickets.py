@@ -15,7 +15,8 @@ from mailbridge.lifecycle import Transition, plan_status_change
 from mailbridge.models import Customer, Message, OutboxMail, Ticket, TicketEvent, TicketStatus
 from mailbridge.parse import ParsedMessage
 from mailbridge.reply_tokens import tokens_in, verify_token
-from mailbridge.ticket_match import DEFAULT_REOPEN_WINDOW_DAYS, NumberedTicket, ThreadEvidence, TicketState, normalise_subject
+from mailbridge.ticket_match import (DEFAULT_REOPEN_WINDOW_DAYS, NumberedTicket, StoredCopy, ThreadEvidence, TicketState,
+                                     normalise_subject)
 from mailbridge.ticket_numbers import find_subject_numbers, is_valid_ticket_number, new_ticket_number
 
 UNKNOWN_SENDER = "unknown-sender@invalid"
@@ -23,6 +24,24 @@ UNKNOWN_SENDER = "unknown-sender@invalid"
 BODY_REFERENCE = re.compile(r"Ticket:\s*\[#(\d{11})\]")
 BODY_SCAN_CHARS = 200_000
 CONTACT_CANDIDATES = 5
+
+
+def find_copies(*, session: Session, parsed: ParsedMessage) -> tuple[StoredCopy, ...]:
+    """Find the same mail already on a ticket: same Message-ID, sender, subject and text (indexed by Message-ID).
+
+    Copies of one mail delivered to two mailboxes differ only in trace headers; different mails that share
+    a Message-ID (broken senders do that) differ in their text and are both kept.
+    """
+    if not parsed.message_id:
+        return ()
+    rows = session.exec(
+        select(Message.id, Message.ticket_id, Ticket.contact_id)
+        .join(Ticket, Ticket.id == Message.ticket_id)
+        .where(Message.message_id == parsed.message_id, Message.direction == "in",
+               Message.from_addr == parsed.from_addr, Message.subject == parsed.subject,
+               Message.text_body == parsed.text_body)
+        .order_by(Message.id))
+    return tuple(StoredCopy(row_id, ticket_id, contact_id) for row_id, ticket_id, contact_id in rows)
 
 
 def gather_thread_evidence(*, session: Session, parsed: ParsedMessage, pattern: re.Pattern[str],

@@ -36,7 +36,7 @@ from mailbridge.parse import ParsedMessage, is_malformed, parse_message
 from mailbridge.ratings import find_survey_answer
 from mailbridge.reply_text import strip_reply
 from mailbridge.routing import route_category
-from mailbridge.ticket_match import MatchReason, TicketMatch, match_ticket, normalise_subject
+from mailbridge.ticket_match import MatchReason, StoredCopy, TicketMatch, match_ticket, normalise_subject, place_copy
 
 log = logging.getLogger(__name__)
 QUARANTINE_AFTER = 3
@@ -93,6 +93,13 @@ def _accept_threaded(app: App, session: Session, mail: RawMail, parsed: ParsedMe
         session=session, parsed=parsed, pattern=app.subject_pattern, now=now, secret=support.secret,
         support_addresses=app.own_addresses, contact_id=department.id, reopen_window_days=support.reopen_window_days)
     match = match_ticket(parsed, evidence)
+    matched = session.get(Ticket, match.ticket_id) if match.ticket_id else None
+    placed = place_copy(match, tickets.find_copies(session=session, parsed=parsed), department.id,
+                        matched.contact_id if matched else None)
+    if isinstance(placed, StoredCopy):
+        # This Contact has the mail already (it reached two of its mailboxes or folders): never twice.
+        return IntakeResult(placed.message_row_id, _number(session, placed.ticket_id), False, True)
+    match = placed
     if is_unknown_mail(match.ticket_id, _creates_tickets(app, mail.mailbox)):
         log.info("unknown mail left on the server mailbox=%s uid=%s message_id=%s",
                  mail.mailbox, mail.uid, parsed.message_id)

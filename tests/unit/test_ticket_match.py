@@ -155,3 +155,23 @@ def test_normalise_subject_strips_prefixes_of_every_language(subject):
 ])
 def test_normalise_subject_keeps_words_that_only_look_like_prefixes(subject, expected):
     assert normalise_subject(subject) == expected
+
+
+def test_mail_already_stored_in_this_contact_is_not_stored_again():
+    from mailbridge.ticket_match import StoredCopy, TicketMatch, place_copy
+    copy = StoredCopy(message_row_id=7, ticket_id=3, contact_id=1)
+    assert place_copy(TicketMatch(None, MatchReason.NEW), (copy,), 1, None) == copy
+
+
+def test_mail_stored_in_another_contact_opens_a_linked_ticket_here():
+    from mailbridge.ticket_match import StoredCopy, TicketMatch, place_copy
+    copy = StoredCopy(message_row_id=7, ticket_id=3, contact_id=2)
+    placed = place_copy(TicketMatch(3, MatchReason.IN_REPLY_TO), (copy,), 1, 2)
+    assert (placed.ticket_id, placed.reason, placed.linked_ticket_id) == (None, MatchReason.OTHER_CONTACT, 3)
+
+
+def test_copy_elsewhere_does_not_move_a_reply_threaded_in_this_contact():
+    from mailbridge.ticket_match import StoredCopy, TicketMatch, place_copy
+    copy = StoredCopy(message_row_id=7, ticket_id=3, contact_id=2)
+    match = TicketMatch(5, MatchReason.IN_REPLY_TO)
+    assert place_copy(match, (copy,), 1, 1) == match

@@ -1,0 +1,65 @@
+"""One mail to two Contacts (To: sales, Cc: support): once per Contact, as linked tickets, never twice."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from mailbridge.models import Contact, Message, Ticket
+from tests.conftest import IMAP_PASSWORD_ENV, SUPPORT_USER, customer_mail, run_once
+
+
+def second_mailbox(dovecot, folder: str, contact: str) -> str:
+    return f"""
+[[mailboxes]]
+name = "{folder.lower()}"
+host = "127.0.0.1"
+port = {dovecot.imaps_port}
+security = "ssl"
+ca_file = "{dovecot.ca_file}"
+username = "{SUPPORT_USER}"
+password_env = "{IMAP_PASSWORD_ENV}"
+folder = "{folder}"
+contact = "{contact}"
+initial_sync = "import"
+"""
+
+
+def tickets_by_contact(app) -> dict[str, list[Ticket]]:
+    with Session(app.engine) as session:
+        names = {c.id: c.name for c in session.exec(select(Contact))}
+        found: dict[str, list[Ticket]] = {}
+        for ticket in session.exec(select(Ticket).order_by(Ticket.id)):
+            found.setdefault(names[ticket.contact_id], []).append(ticket)
+        return found
+
+
+def test_mail_to_two_contacts_is_stored_once_per_contact_as_linked_tickets(make_app, dovecot, sink, mailbox):
+    sales_folder = mailbox + "Sales"
+    dovecot.create_folder(SUPPORT_USER, sales_folder)
+    app = make_app(extra=second_mailbox(dovecot, sales_folder, "Sales"))
+    raw = customer_mail(headers={"Cc": "sales@shop.example"})
+    dovecot.append(SUPPORT_USER, mailbox, raw)
+    dovecot.append(SUPPORT_USER, sales_folder, raw.replace(b"Subject:", b"Delivered-To: sales@shop.example\r\nSubject:", 1))
+    run_once(app)
+    run_once(app)
+    found = tickets_by_contact(app)
+    [support_ticket], [sales_ticket] = found["Customer service"], found["Sales"]
+    assert sales_ticket.linked_ticket_id == support_ticket.id or support_ticket.linked_ticket_id == sales_ticket.id
+    with Session(app.engine) as session:
+        assert len(session.exec(select(Message)).all()) == 2
+
+
+def test_same_mail_in_two_folders_of_one_contact_is_stored_once(make_app, dovecot, sink, mailbox):
+    other_folder = mailbox + "Copy"
+    dovecot.create_folder(SUPPORT_USER, other_folder)
+    app = make_app(extra=second_mailbox(dovecot, other_folder, "Customer service"))
+    raw = customer_mail()
+    dovecot.append(SUPPORT_USER, mailbox, raw)
+    dovecot.append(SUPPORT_USER, other_folder, raw.replace(b"Subject:", b"X-Copied: yes\r\nSubject:", 1))
+    run_once(app)
+    found = tickets_by_contact(app)
+    assert len(found["Customer service"]) == 1
+    with Session(app.engine) as session:
+        assert len(session.exec(select(Message)).all()) == 1
+    assert len(sink.messages) == 1
+    assert all("\\Seen" in flags for flags in dovecot.flags(SUPPORT_USER, other_folder).values())
