@@ -11,7 +11,7 @@ import sys
 import typer
 
 from mailbridge import __version__
-from mailbridge.cli import (config_cmd, customers_cmd, db_cmd, ingest_cmd, outbox_cmd, run_cmd, status_cmd,
+from mailbridge.cli import (config_cmd, customers_cmd, db_cmd, ingest_cmd, messages_cmd, outbox_cmd, run_cmd, status_cmd,
                             smtp_cmd, templates_cmd, tickets_cmd)
 from mailbridge.cli import agents_cmd, contacts_cmd, texts_cmd
 from mailbridge.cli import stats_cmd
@@ -26,6 +26,7 @@ app.add_typer(db_cmd.app, name="db")
 app.add_typer(tickets_cmd.app, name="tickets")
 app.add_typer(customers_cmd.app, name="customers")
 app.add_typer(outbox_cmd.app, name="outbox")
+app.add_typer(messages_cmd.app, name="messages")
 app.add_typer(templates_cmd.app, name="templates")
 app.add_typer(smtp_cmd.app, name="smtp")
 app.add_typer(mailboxes_cmd.app, name="mailboxes")

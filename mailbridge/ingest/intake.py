@@ -22,6 +22,7 @@ from mailbridge.bounces import read_bounce
 from mailbridge.classify import MessageKind, classify, may_auto_reply
 from mailbridge.config import DEFAULT_MAX_MESSAGE_BYTES
 from mailbridge.compose import compose_admin_notice
+from mailbridge.errors import CommandError, NotFoundError
 from mailbridge.forward import compose_forward
 from mailbridge.drafts import draft_for
 from mailbridge.ingest import agent_intake, survey_intake
@@ -55,19 +56,46 @@ class IntakeResult:
 def accept(app: App, mail: RawMail, now: datetime, *, silent: bool = False, contact: str | None = None) -> IntakeResult:
     """Store one message with everything it causes, in one transaction; idempotent."""
     with db.transaction(app.engine) as session:
-        stored = _already_stored(session, mail)
-        if stored is not None:
-            return IntakeResult(stored.id, _number(session, stored.ticket_id), False, True, is_flagged=stored.is_malformed)
-        limit = _max_message_bytes(app, mail.mailbox)
-        if len(mail.raw) > limit:
-            return _store_too_large(session, mail, limit, now)
-        parsed = parse_message(mail.raw)
-        kind = classify(parsed, app.own_addresses, app.is_own_message_id)
-        department = session.get(Contact, app.contact_ids[contact or _contact_name(app, mail.mailbox)])
-        routed = _accept_routed(app, session, mail, parsed, kind, department, now)
-        if routed is not None:
-            return routed
-        return _accept_threaded(app, session, mail, parsed, kind, department, now, silent=silent)
+        return _accept_in(app, session, mail, now, silent=silent, contact=contact)
+
+
+def _accept_in(app: App, session: Session, mail: RawMail, now: datetime, *, silent: bool,
+               contact: str | None) -> IntakeResult:
+    stored = _already_stored(session, mail)
+    if stored is not None:
+        return IntakeResult(stored.id, _number(session, stored.ticket_id), False, True, is_flagged=stored.is_malformed)
+    limit = _max_message_bytes(app, mail.mailbox)
+    if len(mail.raw) > limit:
+        return _store_too_large(session, mail, limit, now)
+    parsed = parse_message(mail.raw)
+    kind = classify(parsed, app.own_addresses, app.is_own_message_id)
+    department = session.get(Contact, app.contact_ids[contact or _contact_name(app, mail.mailbox)])
+    routed = _accept_routed(app, session, mail, parsed, kind, department, now)
+    if routed is not None:
+        return routed
+    return _accept_threaded(app, session, mail, parsed, kind, department, now, silent=silent)
+
+
+def retry_quarantined(app: App, message_row_id: int, now: datetime) -> IntakeResult:
+    """Run a quarantined message through intake again; on failure it stays quarantined, unchanged.
+
+    Raises: NotFoundError for an unknown id; CommandError for a message that is not quarantined.
+    """
+    with db.transaction(app.engine) as session:
+        row = session.get(Message, message_row_id)
+        if row is None:
+            raise NotFoundError(f"no stored message with id {message_row_id}")
+        if row.kind != "quarantined":
+            raise CommandError(f"message {message_row_id} is {row.kind}, not quarantined")
+        mail = RawMail(row.mailbox, row.folder, row.uidvalidity, row.uid, row.raw)
+        for failure in session.exec(select(IntakeFailure).where(
+                IntakeFailure.mailbox == mail.mailbox, IntakeFailure.folder == mail.folder,
+                IntakeFailure.uidvalidity == mail.uidvalidity, IntakeFailure.uid == mail.uid)):
+            session.delete(failure)
+        # Removed and accepted again in one transaction: if intake fails, the rollback keeps the quarantined row.
+        session.delete(row)
+        session.flush()
+        return _accept_in(app, session, mail, now, silent=False, contact=None)
 
 
 def _accept_routed(app: App, session: Session, mail: RawMail, parsed: ParsedMessage, kind: MessageKind,

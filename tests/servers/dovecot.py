@@ -78,6 +78,25 @@ service imap-login {{
 }}
 """
 
+# start_dovecot(oauth2_introspection_url=...): the token is the password of an XOAUTH2/OAUTHBEARER
+# login, and Dovecot asks the introspection endpoint whether it is active and whose it is.
+OAUTH2_CONFIG = """\
+introspection_mode = post
+introspection_url = {url}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+timeout_msecs = 5000
+"""
+OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {args}
+}}
+"""
+
 
 @dataclass
 class DovecotServer:
@@ -228,11 +247,20 @@ def _without_tls(conf: str) -> str:
     return re.sub(r"  inet_listener imaps \{[^}]*\}\n", "", conf)
 
 
+def _with_oauth2(conf: str, base: Path, introspection_url: str) -> str:
+    """Add XOAUTH2 and OAUTHBEARER backed by an oauth2 passdb that asks introspection_url (RFC 7662, POST)."""
+    oauth2_conf = base / "dovecot-oauth2.conf.ext"
+    oauth2_conf.write_text(OAUTH2_CONFIG.format(url=introspection_url))
+    conf = conf.replace("auth_mechanisms = plain login\n", "auth_mechanisms = plain login xoauth2 oauthbearer\n")
+    return conf + OAUTH2_PASSDB.format(args=oauth2_conf)
+
+
 def start_dovecot(base_dir: Path, password: str = "secret", imaps_port: int | None = None,
-                  tls: bool = True) -> DovecotServer:
+                  tls: bool = True, oauth2_introspection_url: str | None = None) -> DovecotServer:
     """Write a config under base_dir, start Dovecot on two free ports (or the IMAPS port given) and wait until both accept.
 
     With tls=False only the plain port listens (imaps_port is 0) and STARTTLS is not offered.
+    With oauth2_introspection_url, XOAUTH2 and OAUTHBEARER logins are checked against that endpoint.
     """
     binary = find_dovecot()
     base = Path(base_dir).resolve()
@@ -248,7 +276,8 @@ def start_dovecot(base_dir: Path, password: str = "secret", imaps_port: int | No
     text = CONFIG.format(
         instance=f"mailbridge-test-{imaps_port}", base=base, host=HOST, cert=certs.server_cert,
         key=certs.server_key, users=base / "users", uid=MAIL_UID, imap_port=imap_port, imaps_port=imaps_port)
-    conf.write_text(text if tls else _without_tls(text))
+    text = text if tls else _without_tls(text)
+    conf.write_text(_with_oauth2(text, base, oauth2_introspection_url) if oauth2_introspection_url else text)
     imaps_port = imaps_port if tls else 0
     check = subprocess.run([binary, "-c", str(conf), "-n"], capture_output=True, text=True)
     if check.returncode != 0:
