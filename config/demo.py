@@ -9,6 +9,7 @@ tickets and the receipts as the customers' mailboxes hold them. Run it with `./d
 from __future__ import annotations
 
 import email
+import json
 import os
 import shutil
 import subprocess
@@ -29,6 +30,7 @@ DEMO_DIR = REPO / "var" / "demo"
 SUPPORT = "support@shop.example"
 IMAPS_PORT, SMTP_PORT = 10993, 10025
 PASSWORD = "demo-password"
+SECRET = "demo-secret-not-for-production"
 
 CUSTOMERS = [
     ("Giulia Bianchi", "giulia@example.it", "Ordine 10023 non ancora arrivato",
@@ -63,7 +65,7 @@ def customer_email(name: str, address: str, subject: str, body: str, pdf: tuple[
 
 
 def mailbridge(*args: str) -> str:
-    env = {**os.environ, "MAILBRIDGE_DEMO_PASSWORD": PASSWORD}
+    env = {**os.environ, "MAILBRIDGE_DEMO_PASSWORD": PASSWORD, "MAILBRIDGE_DEMO_SECRET": SECRET}
     command = [sys.executable, "-m", "mailbridge", "--config", str(REPO / "mailbridge.toml"), *args]
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
     if result.returncode != 0:
@@ -80,7 +82,8 @@ def show_receipts(dovecot) -> None:
         for raw in dovecot.messages(address, "INBOX"):
             mail = email.message_from_bytes(raw, policy=policy.default)
             print(f"\nTo {address}\n  From: {mail['From']}\n  Subject: {mail['Subject']}")
-            print(f"  In-Reply-To: {mail['In-Reply-To']}\n  Auto-Submitted: {mail['Auto-Submitted']}")
+            print(f"  Reply-To: {mail['Reply-To']}\n  In-Reply-To: {mail['In-Reply-To']}")
+            print(f"  Auto-Submitted: {mail['Auto-Submitted']}")
             for line in mail.get_body(("plain",)).get_content().strip().splitlines()[:4]:
                 print(f"  | {line}")
 
@@ -107,9 +110,12 @@ def main() -> None:
         print(mailbridge("run", "--once").rstrip())
         heading("mailbridge tickets list")
         print(mailbridge("tickets", "list").rstrip())
+        invoice = next(t for t in json.loads(mailbridge("tickets", "list", "--json")) if "Invoice" in t["subject"])
+        heading(f"mailbridge tickets show {invoice['number']}  (the one with the PDF)")
+        print(mailbridge("tickets", "show", invoice["number"]).rstrip())
         heading("receipts in the customers' mailboxes")
         show_receipts(dovecot)
-        print(f"\nThe store is var/demo/mailbridge.db; look closer with:\n  MAILBRIDGE_DEMO_PASSWORD={PASSWORD} .venv/bin/mailbridge tickets show NUMBER")
+        print(f"\nThe store is var/demo/mailbridge.db; look closer with:\n  MAILBRIDGE_DEMO_PASSWORD={PASSWORD} MAILBRIDGE_DEMO_SECRET={SECRET} .venv/bin/mailbridge tickets show NUMBER")
     finally:
         if sink is not None:
             sink.stop()
