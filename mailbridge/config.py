@@ -15,8 +15,8 @@ from typing import Any
 from mailbridge.dkim_sign import DkimKey
 from mailbridge.config_rules import DEFAULT_ORDER_NUMBER_REGEX, SLA_KEYS, RoutingRule, SlaSettings, read_regex, read_routing, read_sla
 from mailbridge.config_survey import SURVEY_KEYS, SurveySettings, read_survey
-from mailbridge.config_mailbox import (IMAP_CONNECTION_KEYS, MAILBOX_KEYS, read_after_sync, read_bounded,
-                                       read_folders, read_imap_options)
+from mailbridge.config_mailbox import (IMAP_CONNECTION_KEYS, MAILBOX_KEYS, OAuth2Settings, read_after_sync,
+                                       read_bounded, read_folders, read_imap_options)
 from mailbridge.errors import ConfigError
 from mailbridge.loop_guard import AutoMailLimits
 
@@ -51,6 +51,7 @@ class ConnectionSettings:
     client_cert_file: str | None = None
     client_key_file: str | None = None
     tls_min_version: str = "1.2"
+    oauth2: OAuth2Settings | None = None  # IMAP auth = "xoauth2" | "oauthbearer"; None: password login
 
 
 @dataclass(frozen=True)

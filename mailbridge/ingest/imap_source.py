@@ -17,6 +17,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from mailbridge.config import ConnectionSettings, MailboxSettings
 from mailbridge.errors import SourceError
 from mailbridge.ingest.after_sync import ServerAction, ServerStep, step_for_after_sync
+from mailbridge.ingest.oauth2_token import login_with_token
 from mailbridge.smtp_sender import tls_context
 
 FETCH_BATCH = 50
@@ -79,7 +80,7 @@ class ImapSource:
                 if b"STARTTLS" not in client.capabilities():
                     raise SourceError(f"{self._where()}: the server does not offer STARTTLS; refusing plaintext")
                 client.starttls(context)
-            client.login(c.username or "", c.password.value if c.password else "")
+            self._login(client)
         except ssl.SSLCertVerificationError as exc:
             raise SourceError(f"{self._where()}: certificate not trusted ({exc.verify_message}); "
                               "set ca_file to the issuing CA") from None
@@ -94,6 +95,14 @@ class ImapSource:
         except (OSError, IMAPClientError) as exc:
             raise SourceError(f"{self._where()}: cannot connect ({_text(exc)})") from None
         self.client = client
+
+    def _login(self, client: imapclient.IMAPClient) -> None:
+        """Log in with the password, or with an OAuth2 token (fetched again once when rejected)."""
+        c = self.settings.connection
+        if c.oauth2 is None:
+            client.login(c.username or "", c.password.value if c.password else "")
+        else:
+            login_with_token(client, self.settings, self._where())
 
     def select(self, folder: str, *, readonly: bool = False) -> FolderStatus:
         """Open a folder (read-write unless told otherwise) and return its UIDVALIDITY and UIDNEXT."""
