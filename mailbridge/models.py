@@ -128,7 +128,8 @@ class Ticket(SQLModel, table=True):
 class Message(SQLModel, table=True):
     """One mail in or out. `raw` keeps the RFC 5322 bytes unchanged; the rest is derived."""
 
-    __table_args__ = (UniqueConstraint("mailbox", "folder", "uidvalidity", "uid", name="uq_message_source"),)
+    __table_args__ = (UniqueConstraint("mailbox", "folder", "uidvalidity", "uid", name="uq_message_source"),
+                      Index("ix_message_sender_stored", "from_addr", "stored_at"))  # the flood count
 
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
@@ -187,7 +188,8 @@ class OutboxMail(SQLModel, table=True):
 
     # Counting a ticket's recent mail (loop guard) on every intake: without this index SQLite walks
     # every automatic row, which made intake slow down linearly with the outbox.
-    __table_args__ = (Index("ix_outboxmail_ticket_created", "ticket_id", "created_at"),)
+    __table_args__ = (Index("ix_outboxmail_ticket_created", "ticket_id", "created_at"),
+                      Index("ix_outboxmail_rcpt_created", "rcpt_to", "created_at"))  # the loop guard's daily count
 
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(unique=True)
