@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 from mailbridge.clock import utc
 from mailbridge.config import Secret
 from mailbridge.lifecycle import Transition, plan_status_change
-from mailbridge.models import Customer, Message, OutboxMail, Ticket, TicketEvent, TicketStatus
+from mailbridge.models import Agent, AgentContact, Customer, Message, OutboxMail, Ticket, TicketEvent, TicketStatus
 from mailbridge.parse import ParsedMessage
 from mailbridge.reply_tokens import tokens_in, verify_token
 from mailbridge.ticket_match import (DEFAULT_REOPEN_WINDOW_DAYS, NumberedTicket, StoredCopy, ThreadEvidence, TicketState,
@@ -115,16 +115,15 @@ def _contact_tickets(session: Session, parsed: ParsedMessage, pattern: re.Patter
                                 Ticket.subject_key == key).order_by(Ticket.id.desc()).limit(CONTACT_CANDIDATES)))
 
 
-def participants(*, session: Session, ticket: Ticket, agents: frozenset[str] = frozenset()) -> frozenset[str]:
-    """Return the addresses taking part in a ticket: its customer, every sender on its thread, its agents.
-
-    Hook: the agents' addresses come from `agents` (and the assigned agent) until the agent
-    directory exists; then add every agent of the ticket's Contact here.
-    """
+def participants(*, session: Session, ticket: Ticket) -> frozenset[str]:
+    """Return the addresses taking part in a ticket: its customer, every sender on its thread, its agents
+    (the assigned one and every active agent of its Contact)."""
     customer = session.get(Customer, ticket.customer_id)
     senders = session.exec(select(Message.from_addr).where(Message.ticket_id == ticket.id).distinct())
+    agents = session.exec(select(Agent.email).join(AgentContact, AgentContact.agent_id == Agent.id)
+                          .where(AgentContact.contact_id == ticket.contact_id, Agent.active))
     assigned = {ticket.assigned_agent.lower()} if ticket.assigned_agent else set()
-    return frozenset({customer.email, *(s for s in senders if s), *agents, *assigned})
+    return frozenset({customer.email, *(s for s in senders if s), *(a.lower() for a in agents), *assigned})
 
 
 def ensure_customer(*, session: Session, email: str | None, name: str, now: datetime) -> Customer:

@@ -251,3 +251,19 @@ def test_uidvalidity_above_signed_32_bits_is_stored_on_postgres(postgres, make_a
     with Session(app.engine) as session:
         stored = session.get(Message, result.message_row_id)
     assert (stored.uidvalidity, stored.uid) == (4_294_967_295, 4_294_967_290)
+
+
+def test_subject_number_from_an_agent_of_the_contact_joins_the_ticket(make_app, dovecot, sink, mailbox):
+    from mailbridge import agents, db
+
+    app = make_app()
+    dovecot.append(SUPPORT_USER, mailbox, customer_mail())
+    run_once(app)
+    [ticket] = tickets(app)
+    with db.transaction(app.engine) as session:
+        agents.add_agent(session=session, name="Alice", email="alice@shop.example", locale=None,
+                         contacts=["Customer service"], now=app.clock.now())
+    dovecot.append(SUPPORT_USER, mailbox, customer_mail(sender="alice@shop.example", name="Alice",
+                                                        subject=f"Re: [#{ticket.number}] note for the team"))
+    run_once(app)
+    assert len(tickets(app)) == 1
