@@ -11,7 +11,7 @@ from mailbridge import agent_desk, agents
 from mailbridge.cli.common import echo_json, open_app
 from mailbridge.clock import parse_instant
 from mailbridge.errors import CommandError, NotFoundError
-from mailbridge.models import Attachment, Contact, Customer, Message, Ticket, TicketEvent, TicketStatus
+from mailbridge.models import Attachment, Contact, Customer, Message, Rating, Ticket, TicketEvent, TicketStatus
 from mailbridge.notices import change_status
 from mailbridge.search import TicketFilter, search_tickets
 from mailbridge.search import list_tickets as list_ticket_rows
@@ -146,6 +146,10 @@ def ticket_detail(session: Session, number: str) -> dict:
          "new_status": e.new_status, "reason": e.reason}
         for e in session.exec(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id))
     ]
+    rating = session.exec(select(Rating).where(Rating.ticket_id == ticket.id, Rating.replaced_at.is_(None))
+                          .order_by(Rating.id.desc())).first()
+    detail["rating"] = ({"score": rating.score, "comment": rating.comment, "source": rating.source,
+                         "at": rating.created_at} if rating else None)
     return detail
 
 
@@ -163,6 +167,9 @@ def show(number: str, as_json: bool = typer.Option(False, "--json", help="Print 
         return
     typer.echo(f"Ticket [#{detail['number']}] {detail['subject']}")
     typer.echo(f"  status {detail['status']}, contact {detail['contact']}, customer {detail['customer_name']} <{detail['customer']}>")
+    if detail["rating"]:
+        r = detail["rating"]
+        typer.echo(f"  rating {r['score']}/5 ({r['source']}, {r['at']})" + (f": {r['comment']}" if r["comment"] else ""))
     if detail["category"] or detail["linked_ticket"]:
         typer.echo(f"  category {detail['category'] or '-'}, follows ticket {detail['linked_ticket'] or '-'}")
     for m in detail["messages"]:
