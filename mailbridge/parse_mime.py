@@ -15,6 +15,9 @@ import unicodedata
 from email.message import Message
 from html.parser import HTMLParser
 
+from inscriptis import get_text
+from inscriptis.model.config import ParserConfig
+
 # Supersets and the names mail clients really mean (WHATWG Encoding Standard, "labels"):
 # ISO-8859-1 mail is nearly always windows-1252, GB2312 text is GB18030 text, and so on.
 _CHARSET_ALIASES = {
@@ -167,15 +170,24 @@ class _TextExtractor(HTMLParser):
             self.chunks.append(data)
 
 
+_INSCRIPTIS = ParserConfig(display_links=False, display_images=False)
+
+
 def html_to_text(html: str) -> str:
-    """Render HTML as plain text: tags dropped, blocks on their own lines, entities decoded."""
-    extractor = _TextExtractor()
+    """Render HTML as plain text (inscriptis: block layout, lists and tables kept readable; entities decoded)."""
+    if not html.strip():
+        return ""
     try:
-        extractor.feed(html)
-        extractor.close()
-    except Exception:  # noqa: BLE001 - html.parser on hostile markup; keep what was read.
-        pass
-    lines = (re.sub(r"[ \t\r\f\v\xa0]+", " ", line).strip() for line in "".join(extractor.chunks).split("\n"))
+        text = get_text(html, _INSCRIPTIS)
+    except Exception:  # noqa: BLE001 - lxml on hostile markup: fall back to the tags stripped by html.parser.
+        extractor = _TextExtractor()
+        try:
+            extractor.feed(html)
+            extractor.close()
+        except Exception:  # noqa: BLE001 - html.parser on hostile markup too; keep what was read.
+            pass
+        text = "".join(extractor.chunks)
+    lines = (re.sub(r"[ \t\r\f\v\xa0]+", " ", line).strip() for line in text.split("\n"))
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 

@@ -8,15 +8,14 @@ scikit-learn, scipy and numpy. Swap the library here and nowhere else.
 
 from __future__ import annotations
 
-import html as html_lib
 import re
 
 from mailparser_reply import EmailReplyParser
 from mailparser_reply.constants import MAIL_LANGUAGES
 
+from mailbridge.parse_mime import html_to_text as render_html
+
 LANGUAGES = tuple(MAIL_LANGUAGES)
-_TAG = re.compile(r"<[^>]+>")
-_BLOCK = re.compile(r"(?i)<\s*(br|/p|/div|/li|/tr|/h\d)\b[^>]*>")
 _QUOTE_BLOCK = re.compile(r"(?is)<blockquote\b.*?</blockquote>")
 # RFC 3676 §4.3: "-- " alone on a line starts the signature (many clients drop the trailing space).
 _SIGNATURE = re.compile(r"(?m)^--[ \t]?$")
@@ -24,8 +23,7 @@ _SIGNATURE = re.compile(r"(?m)^--[ \t]?$")
 
 def html_to_text(html: str) -> str:
     """Turn an HTML body into plain text for stripping, dropping quoted blocks."""
-    text = _BLOCK.sub("\n", _QUOTE_BLOCK.sub("", html))
-    return html_lib.unescape(_TAG.sub("", text))
+    return render_html(_QUOTE_BLOCK.sub("", html))
 
 
 def strip_reply(text: str, html: str = "") -> str:
