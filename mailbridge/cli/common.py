@@ -10,7 +10,9 @@ from typing import Any
 import typer
 
 from mailbridge.app import App, build_app
+from mailbridge.clock import parse_instant
 from mailbridge.config import Settings, find_config, load_settings
+from mailbridge.errors import CommandError
 
 
 @dataclass
@@ -37,3 +39,13 @@ def _plain(value: Any) -> Any:
 
 def echo_json(data: Any) -> None:
     typer.echo(json.dumps(data, default=_plain, indent=2, ensure_ascii=False))
+
+
+def option_instant(value: str | None, option: str) -> datetime | None:
+    """Read a date or time option (ISO 8601); a bad one is a CommandError naming the option."""
+    if not value:
+        return None
+    try:
+        return parse_instant(value)
+    except ValueError:
+        raise CommandError(f"{option}: expected an ISO 8601 date or time like 2026-11-24, got {value!r}") from None

@@ -11,22 +11,11 @@ import typer
 from rich.console import Console
 from sqlmodel import Session
 
-from mailbridge.cli.common import echo_json, open_app
-from mailbridge.clock import parse_instant
-from mailbridge.errors import CommandError
+from mailbridge.cli.common import echo_json, open_app, option_instant
 from mailbridge.stats import StatsFilter, gather_facts
 from mailbridge.stats_figures import compute_report
 from mailbridge.stats_render import html_report, print_report
 from mailbridge.timers import build_calendar
-
-
-def _instant(value: str | None, option: str):
-    if not value:
-        return None
-    try:
-        return parse_instant(value)
-    except ValueError:
-        raise CommandError(f"{option}: expected an ISO 8601 date or time like 2026-11-24, got {value!r}") from None
 
 
 def stats(
@@ -43,7 +32,7 @@ def stats(
     """
     app = open_app()
     now = app.clock.now()
-    filters = StatsFilter(since=_instant(since, "--since"), until=_instant(until, "--until"), contact=contact,
+    filters = StatsFilter(since=option_instant(since, "--since"), until=option_instant(until, "--until"), contact=contact,
                           agent=agent)
     with Session(app.engine) as session:
         facts = gather_facts(session=session, filters=filters, sla=app.settings.sla, now=now)

@@ -8,8 +8,7 @@ from sqlmodel import Session, select
 from sqlalchemy import func
 
 from mailbridge import agent_desk, agents
-from mailbridge.cli.common import echo_json, open_app
-from mailbridge.clock import parse_instant
+from mailbridge.cli.common import echo_json, open_app, option_instant
 from mailbridge.errors import CommandError, NotFoundError
 from mailbridge.models import Attachment, Contact, Customer, Message, Rating, Ticket, TicketEvent, TicketStatus
 from mailbridge.notices import change_status
@@ -30,15 +29,6 @@ def ticket_summary(session: Session, ticket: Ticket) -> dict:
             "assigned_agent": ticket.assigned_agent, "messages": count, "created_at": ticket.created_at,
             "updated_at": ticket.updated_at, "closed_at": ticket.closed_at,
             "first_response_at": ticket.first_response_at}
-
-
-def _instant(value: str | None, option: str):
-    if not value:
-        return None
-    try:
-        return parse_instant(value)
-    except ValueError:
-        raise CommandError(f"{option}: expected an ISO 8601 date or time like 2026-11-24, got {value!r}") from None
 
 
 def _print_rows(rows: list[dict]) -> None:
@@ -67,7 +57,7 @@ def list_tickets(
     Example: mailbridge tickets list --status waiting --category "Orders" --since 2026-11-01 --json
     """
     filters = TicketFilter(status=status, contact=contact, customer=customer, category=category, agent=agent,
-                           since=_instant(since, "--since"), until=_instant(until, "--until"))
+                           since=option_instant(since, "--since"), until=option_instant(until, "--until"))
     with Session(open_app().engine) as session:
         rows = [ticket_summary(session, t) for t in list_ticket_rows(session, filters)]
     if as_json:
