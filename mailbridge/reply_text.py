@@ -9,9 +9,11 @@ scikit-learn, scipy and numpy. Swap the library here and nowhere else.
 from __future__ import annotations
 
 import re
+from functools import cache
 
 from mailparser_reply import EmailReplyParser
 from mailparser_reply.constants import MAIL_LANGUAGES
+from mailparser_reply.parser import EmailMessage
 
 from mailbridge.parse_mime import html_to_text as render_html
 
@@ -26,10 +28,21 @@ def html_to_text(html: str) -> str:
     return render_html(_QUOTE_BLOCK.sub("", html))
 
 
+@cache
+def _compiled_patterns() -> dict:
+    """Build the library's large per-language patterns once; it would otherwise rebuild them for every mail."""
+    languages = EmailReplyParser(languages=list(LANGUAGES)).languages
+    probe = EmailMessage(text="", languages=list(languages))
+    return {"languages": languages, "_header_regex": probe.HEADER_REGEX,
+            "_disclaimers_regex": probe.DISCLAIMERS_REGEX, "_signature_regex": probe.SIGNATURE_REGEX}
+
+
 def strip_reply(text: str, html: str = "") -> str:
     """Return only the new text of a reply: no quoted earlier mail, no signature."""
     source = text if text.strip() else html_to_text(html)
     if not source.strip():
         return ""
-    stripped = EmailReplyParser(languages=list(LANGUAGES)).parse_reply(text=source.replace("\r\n", "\n"))
+    compiled = _compiled_patterns()
+    patterns = {**compiled, "languages": list(compiled["languages"])}
+    stripped = EmailMessage(text=source.replace("\r\n", "\n"), **patterns).read().latest_reply
     return _SIGNATURE.split(stripped or "", maxsplit=1)[0].strip()
