@@ -50,16 +50,18 @@ class StoredCopy:
     contact_id: int
 
 
+def copy_in_contact(copies: tuple[StoredCopy, ...], contact_id: int) -> StoredCopy | None:
+    """Return the stored copy of this mail that already belongs to this Contact, if any."""
+    return next((copy for copy in copies if copy.contact_id == contact_id), None)
+
+
 def place_copy(match: "TicketMatch", copies: tuple[StoredCopy, ...], contact_id: int,
-               matched_contact_id: int | None) -> "TicketMatch | StoredCopy":
-    """Keep one mail once per Contact: the stored copy when this Contact has it, else a ticket of this Contact.
+               matched_contact_id: int | None) -> "TicketMatch":
+    """Give a mail that another Contact already has a ticket of this Contact, linked to the other's.
 
     A message sent to two Contacts (To: sales, Cc: support) reaches both mailboxes; each Contact gets
-    it once, on its own ticket, linked to the other's.
+    it once. Callers first drop mail this Contact already has (`copy_in_contact`).
     """
-    for copy in copies:
-        if copy.contact_id == contact_id:
-            return copy
     if not copies or matched_contact_id == contact_id:
         return match
     return TicketMatch(None, MatchReason.OTHER_CONTACT, linked_ticket_id=copies[0].ticket_id)

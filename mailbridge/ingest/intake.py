@@ -37,7 +37,8 @@ from mailbridge.parse import ParsedMessage, is_malformed, parse_message
 from mailbridge.ratings import find_survey_answer
 from mailbridge.reply_text import strip_reply
 from mailbridge.routing import route_category
-from mailbridge.ticket_match import MatchReason, StoredCopy, TicketMatch, match_ticket, normalise_subject, place_copy
+from mailbridge.ticket_match import (MatchReason, StoredCopy, TicketMatch, copy_in_contact, match_ticket,
+                                     normalise_subject, place_copy)
 
 log = logging.getLogger(__name__)
 QUARANTINE_AFTER = 3
@@ -70,10 +71,16 @@ def _accept_in(app: App, session: Session, mail: RawMail, now: datetime, *, sile
     parsed = parse_message(mail.raw)
     kind = classify(parsed, app.own_addresses, app.is_own_message_id)
     department = session.get(Contact, app.contact_ids[contact or _contact_name(app, mail.mailbox)])
+    copies = tickets.find_copies(session=session, parsed=parsed)
+    stored_here = copy_in_contact(copies, department.id)
+    if stored_here is not None:
+        # The same mail reached this Contact twice (two folders, a second mailbox): store it, relay it,
+        # rate it and answer it once. Checked before routing so agent replies and survey answers count too.
+        return IntakeResult(stored_here.message_row_id, _number(session, stored_here.ticket_id), False, True)
     routed = _accept_routed(app, session, mail, parsed, kind, department, now)
     if routed is not None:
         return routed
-    return _accept_threaded(app, session, mail, parsed, kind, department, now, silent=silent)
+    return _accept_threaded(app, session, mail, parsed, kind, department, copies, now, silent=silent)
 
 
 def retry_quarantined(app: App, message_row_id: int, now: datetime) -> IntakeResult:
@@ -114,7 +121,7 @@ def _accept_routed(app: App, session: Session, mail: RawMail, parsed: ParsedMess
 
 
 def _accept_threaded(app: App, session: Session, mail: RawMail, parsed: ParsedMessage, kind: MessageKind,
-                     department: Contact, now: datetime, *, silent: bool) -> IntakeResult:
+                     department: Contact, copies: tuple[StoredCopy, ...], now: datetime, *, silent: bool) -> IntakeResult:
     """Thread a message to its ticket (or a new one) and store it with the mails it causes."""
     support = app.settings.support
     evidence = tickets.gather_thread_evidence(
@@ -122,12 +129,7 @@ def _accept_threaded(app: App, session: Session, mail: RawMail, parsed: ParsedMe
         support_addresses=app.own_addresses, contact_id=department.id, reopen_window_days=support.reopen_window_days)
     match = match_ticket(parsed, evidence)
     matched = session.get(Ticket, match.ticket_id) if match.ticket_id else None
-    placed = place_copy(match, tickets.find_copies(session=session, parsed=parsed), department.id,
-                        matched.contact_id if matched else None)
-    if isinstance(placed, StoredCopy):
-        # This Contact has the mail already (it reached two of its mailboxes or folders): never twice.
-        return IntakeResult(placed.message_row_id, _number(session, placed.ticket_id), False, True)
-    match = placed
+    match = place_copy(match, copies, department.id, matched.contact_id if matched else None)
     if is_unknown_mail(match.ticket_id, _creates_tickets(app, mail.mailbox)):
         log.info("unknown mail left on the server mailbox=%s uid=%s message_id=%s",
                  mail.mailbox, mail.uid, parsed.message_id)

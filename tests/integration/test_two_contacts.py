@@ -63,3 +63,20 @@ def test_same_mail_in_two_folders_of_one_contact_is_stored_once(make_app, doveco
         assert len(session.exec(select(Message)).all()) == 1
     assert len(sink.messages) == 1
     assert all("\\Seen" in flags for flags in dovecot.flags(SUPPORT_USER, other_folder).values())
+
+
+def test_survey_answer_in_two_folders_of_one_contact_is_rated_and_thanked_once(make_app, dovecot, sink, mailbox):
+    from tests.integration.test_surveys import closed_ticket, rate_addresses, ratings, survey_of, to
+
+    other_folder = mailbox + "Copy"
+    dovecot.create_folder(SUPPORT_USER, other_folder)
+    app = make_app(extra=second_mailbox(dovecot, other_folder, "Customer service"))
+    ticket = closed_ticket(app, dovecot, mailbox)
+    link = rate_addresses(survey_of(sink))[5]
+    before = len(sink.messages)
+    answer = to(customer_mail(subject=f"My rating [#{ticket.number}] 5/5", body=""), link)
+    dovecot.append(SUPPORT_USER, mailbox, answer)
+    dovecot.append(SUPPORT_USER, other_folder, answer.replace(b"Subject:", b"X-Copied: yes\r\nSubject:", 1))
+    run_once(app)
+    assert [r.score for r in ratings(app)] == [5]
+    assert len(sink.messages) == before + 1

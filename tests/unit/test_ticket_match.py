@@ -158,9 +158,10 @@ def test_normalise_subject_keeps_words_that_only_look_like_prefixes(subject, exp
 
 
 def test_mail_already_stored_in_this_contact_is_not_stored_again():
-    from mailbridge.ticket_match import StoredCopy, TicketMatch, place_copy
+    from mailbridge.ticket_match import StoredCopy, copy_in_contact
     copy = StoredCopy(message_row_id=7, ticket_id=3, contact_id=1)
-    assert place_copy(TicketMatch(None, MatchReason.NEW), (copy,), 1, None) == copy
+    assert copy_in_contact((copy,), 1) == copy
+    assert copy_in_contact((copy,), 2) is None
 
 
 def test_mail_stored_in_another_contact_opens_a_linked_ticket_here():
