@@ -41,6 +41,14 @@ def echo_json(data: Any) -> None:
     typer.echo(json.dumps(data, default=_plain, indent=2, ensure_ascii=False))
 
 
+def read_text_option(option: str, path: str) -> str:
+    """Read the text file an option names ("-" for stdin); an unreadable one is a CommandError naming the option."""
+    try:
+        return typer.get_text_stream("stdin").read() if path == "-" else open(path, encoding="utf-8").read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(f"{option}: cannot read {path} ({getattr(exc, 'strerror', None) or exc})") from None
+
+
 def option_instant(value: str | None, option: str) -> datetime | None:
     """Read a date or time option (ISO 8601); a bad one is a CommandError naming the option."""
     if not value:

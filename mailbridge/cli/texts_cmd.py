@@ -8,7 +8,7 @@ import typer
 from sqlmodel import Session, select
 
 from mailbridge import agents, db
-from mailbridge.cli.common import echo_json, open_app
+from mailbridge.cli.common import echo_json, open_app, read_text_option
 from mailbridge.errors import NotFoundError
 from mailbridge.models import Contact, TextModule
 
@@ -19,7 +19,7 @@ FILE = typer.Option(..., "--file", help="File with the text (Jinja2: {{ customer
 
 
 def _save(name: str, contact: str, locale: str, file: Path, is_new: bool) -> None:
-    body = file.read_text(encoding="utf-8")
+    body = read_text_option("--file", str(file))
     with db.transaction(open_app().engine) as session:
         agents.save_text_module(session=session, contact=agents.get_contact(session, contact), name=name,
                                 locale=locale, body=body, is_new=is_new)

@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 from sqlalchemy import func
 
 from mailbridge import agent_desk, agents
-from mailbridge.cli.common import echo_json, open_app, option_instant
+from mailbridge.cli.common import echo_json, open_app, option_instant, read_text_option
 from mailbridge.errors import CommandError, NotFoundError
 from mailbridge.models import Attachment, Contact, Customer, Message, Rating, Ticket, TicketEvent, TicketStatus
 from mailbridge.notices import change_status
@@ -188,7 +188,7 @@ def assign(number: str, agent: str,
 
 
 def _act(number: str, agent: str, file: str, is_note: bool) -> None:
-    text = open(file, encoding="utf-8").read() if file != "-" else typer.get_text_stream("stdin").read()
+    text = read_text_option("--file", file)
     problems = agent_desk.act_from_cli(open_app(), number=number, agent_email=agent, text=text, is_note=is_note)
     if problems:
         raise CommandError("nothing was sent: " + "; ".join(problems))

@@ -45,3 +45,9 @@ def test_usage_errors_are_one_line_and_exit_2(config_file):
         assert result.returncode == 2
         assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("mailbridge: error: ")
     assert "Missing argument" in missing.stderr and "--bogus" in unknown.stderr
+
+
+def test_unreadable_file_option_is_one_line(config_file):
+    result = run_cli("texts", "add", "returns", "--file", "/nonexistent/returns.txt", config=config_file())
+    assert result.returncode == 1
+    assert result.stderr.strip() == "mailbridge: error: --file: cannot read /nonexistent/returns.txt (No such file or directory)"
