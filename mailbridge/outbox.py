@@ -9,14 +9,16 @@ up again after SENDING_LEASE with the identical bytes and Message-ID.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from email import policy
-from email.message import EmailMessage
+from email.header import decode_header, make_header
+from email.message import Message
+from email.utils import getaddresses, parseaddr
 
 from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from mailbridge.clock import utc
 from mailbridge.bounces import BounceReport
+from mailbridge.compose import mail_bytes
 from mailbridge.loop_guard import BOUNCE_HOLD, BURST_WINDOW, AutoMailDecision, AutoMailHistory, AutoMailLimits, decide_auto_mail
 from mailbridge.models import AddressSuppression, OutboxMail, OutboxStatus
 
@@ -25,18 +27,18 @@ FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=2)
 
 
-def enqueue(*, session: Session, mail: EmailMessage, dedupe_key: str, kind: str,
+def enqueue(*, session: Session, mail: Message, dedupe_key: str, kind: str,
             ticket_id: int | None, now: datetime, is_automatic: bool = True,
             caused_by_message_id: int | None = None, not_before: datetime | None = None) -> OutboxMail:
     """Add a mail to the outbox once, due at `not_before` (else now); a second call with the same key returns the first row."""
     existing = session.exec(select(OutboxMail).where(OutboxMail.dedupe_key == dedupe_key)).first()
     if existing:
         return existing
-    recipients = [a.addr_spec for header in ("To", "Cc") for a in (mail[header].addresses if mail[header] else ())]
+    recipients = [address for _, address in getaddresses([str(v) for v in mail.get_all("To", []) + mail.get_all("Cc", [])])]
     row = OutboxMail(
-        dedupe_key=dedupe_key, ticket_id=ticket_id, kind=kind, message_id=mail["Message-ID"],
-        mail_from=mail["From"].addresses[0].addr_spec, rcpt_to=",".join(recipients),
-        subject=str(mail["Subject"]), raw=mail.as_bytes(policy=policy.SMTP), status=OutboxStatus.QUEUED,
+        dedupe_key=dedupe_key, ticket_id=ticket_id, kind=kind, message_id=str(mail["Message-ID"]),
+        mail_from=parseaddr(str(mail["From"]))[1], rcpt_to=",".join(recipients),
+        subject=str(make_header(decode_header(str(mail["Subject"] or "")))), raw=mail_bytes(mail), status=OutboxStatus.QUEUED,
         is_automatic=is_automatic, caused_by_message_id=caused_by_message_id,
         next_attempt_at=not_before or now, created_at=now,
     )

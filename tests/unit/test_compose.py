@@ -77,3 +77,48 @@ def test_signed_message_id_is_recognised_only_with_the_secret():
 def test_forged_message_id_in_our_format_is_not_ours():
     from mailbridge.compose import is_own_message_id
     assert not is_own_message_id("<mb.0123456789abcdef0123.0123456789ab@shop.example>", "s3cret")
+
+
+def test_non_ascii_subject_is_encoded_and_reads_back():
+    raw = compose(draft(subject="Ordine 10023 non arrivato – è urgente, Πρόβλημα"), "<o@shop.example>", NOW).as_bytes()
+    assert raw.isascii()
+    assert message_from_bytes(raw, policy=policy.default)["Subject"] == "Ordine 10023 non arrivato – è urgente, Πρόβλημα"
+
+
+def test_text_and_html_parts_read_back_as_utf8():
+    mail = message_from_bytes(compose(draft(body=RenderedMail(text="Grazie più tardi", html="<p>Ευχαριστώ</p>")),
+                                      "<o@shop.example>", NOW).as_bytes(), policy=policy.default)
+    assert mail.get_content_type() == "multipart/alternative"
+    assert mail.get_body(("plain",)).get_content().strip() == "Grazie più tardi"
+    assert mail.get_body(("html",)).get_content().strip() == "<p>Ευχαριστώ</p>"
+
+
+def test_attachment_keeps_bytes_and_a_safe_non_ascii_name():
+    from mailbridge.compose import OutgoingAttachment
+    files = (OutgoingAttachment("φωτογραφία\r\n.jpg", "image/jpeg", b"\xff\xd8 jpeg bytes"),)
+    mail = message_from_bytes(compose(draft(attachments=files), "<o@shop.example>", NOW).as_bytes(), policy=policy.default)
+    (part,) = list(mail.iter_attachments())
+    assert part.get_filename() == "φωτογραφία .jpg"
+    assert part.get_content() == b"\xff\xd8 jpeg bytes"
+    assert mail.get_body(("plain",)).get_content().strip() == "Hello"
+
+
+def test_malformed_message_id_is_refused():
+    with pytest.raises(ValueError):
+        compose(draft(), "<o@shop.example>\r\nBcc: victim@example.org", NOW)
+
+
+def test_mail_bytes_has_crlf_line_ends_only():
+    from mailbridge.compose import mail_bytes
+    raw = mail_bytes(compose(draft(subject="Πέτρος " * 30), "<o@shop.example>", NOW))
+    assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
+
+
+def test_long_non_ascii_names_fold_and_quoted_names_read_back():
+    name = "Γιώργος Παπαδόπουλος-Καραμανλής του Κωνσταντίνου"
+    raw = compose(draft(from_name=name, to_name="Obchod, podpora \"Česko\""), "<o@shop.example>", NOW).as_bytes()
+    assert all(len(line) <= 78 for line in raw.split(b"\n"))
+    mail = message_from_bytes(raw, policy=policy.default)
+    assert mail["From"].addresses[0].addr_spec == "support@shop.example"
+    to = mail["To"].addresses[0]
+    assert (to.display_name, to.addr_spec) == ("Obchod, podpora \"Česko\"", "anna@example.org")
