@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from mailbridge import outbox, tickets
@@ -45,10 +46,13 @@ def choose_recipients(assigned: Agent | None, contact_agents: list[Agent]) -> li
     return [a for a in contact_agents if a.active]
 
 
+_CONTACT_AGENTS = (select(Agent).join(AgentContact, AgentContact.agent_id == Agent.id)
+                   .where(AgentContact.contact_id == bindparam("contact_id")).order_by(Agent.name, Agent.id))
+
+
 def contact_agents(session: Session, contact_id: int) -> list[Agent]:
     """Return the agents of a Contact, by name."""
-    return list(session.exec(select(Agent).join(AgentContact, AgentContact.agent_id == Agent.id)
-                             .where(AgentContact.contact_id == contact_id).order_by(Agent.name, Agent.id)))
+    return list(session.scalars(_CONTACT_AGENTS, {"contact_id": contact_id}))
 
 
 def agent_reply_address(app: App, contact: Contact, ticket: Ticket, agent: Agent, now: datetime,

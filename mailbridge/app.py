@@ -23,6 +23,7 @@ from mailbridge.compose import is_own_message_id, new_message_id
 from mailbridge.config import MailboxSettings, Settings
 from mailbridge.dkim_sign import DkimSigner
 from mailbridge.ingest.imap_source import ImapSource
+from mailbridge.ingest.prepare import Preparer
 from mailbridge.models import Contact
 from mailbridge.smtp_sender import MailSender, SmtpSender
 from mailbridge.templates import make_environment
@@ -52,6 +53,7 @@ class App:
     # Set on SIGTERM: the poller finishes the message in hand and stops before the next one.
     stop_requested: threading.Event = field(default_factory=threading.Event)
     progress: "ProgressReporter | None" = None  # a progress bar for long syncs (terminal only)
+    preparer: Preparer = field(default_factory=lambda: Preparer(0))  # parses large syncs in worker processes
 
     @property
     def instance_id(self) -> str:
@@ -93,6 +95,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None, upgrade: bool =
         open_source=ImapSource,
         sender=SmtpSender(settings.smtp.connection),
         signer=DkimSigner(settings.dkim),
+        preparer=Preparer(settings.ingest.parse_processes),
     )
     if upgrade:
         db.upgrade_schema(engine)

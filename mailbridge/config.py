@@ -15,6 +15,7 @@ from typing import Any
 from mailbridge.dkim_sign import DkimKey
 from mailbridge.config_rules import DEFAULT_ORDER_NUMBER_REGEX, SLA_KEYS, RoutingRule, SlaSettings, read_regex, read_routing, read_sla
 from mailbridge.config_survey import SURVEY_KEYS, SurveySettings, read_survey
+from mailbridge.config_ingest import INGEST_KEYS, IngestSettings, read_ingest
 from mailbridge.config_mailbox import (IMAP_CONNECTION_KEYS, MAILBOX_KEYS, OAuth2Settings, read_after_sync,
                                        read_bounded, read_folders, read_imap_options)
 from mailbridge.errors import ConfigError
@@ -119,6 +120,7 @@ class Settings:
     sla: SlaSettings = SlaSettings()
     routing: tuple[RoutingRule, ...] = ()
     survey: SurveySettings = SurveySettings()
+    ingest: IngestSettings = IngestSettings()
 
 
 class _Section:
@@ -319,7 +321,7 @@ def _dkim(path: Path, tables: Any) -> tuple[DkimKey, ...]:
 
 
 TOP_LEVEL = {"database", "support", "smtp", "mailboxes", "schedule", "templates_dir", "limits", "dkim", "sla", "routing",
-             "survey"}
+             "survey", "ingest"}
 
 
 def load_settings(path: Path) -> Settings:
@@ -367,6 +369,7 @@ def load_settings(path: Path) -> Settings:
         sla=read_sla(_Section(path, "sla", document.get("sla", {}), SLA_KEYS)),
         routing=read_routing(path, document.get("routing", []), _Section),
         survey=read_survey(_Section(path, "survey", document.get("survey", {}), SURVEY_KEYS)),
+        ingest=read_ingest(_Section(path, "ingest", document.get("ingest", {}), INGEST_KEYS)),
     )
 
 

@@ -132,6 +132,7 @@ async def serve(app: App, *, health_file: Path | None = None) -> None:
             loop.add_signal_handler(signum, daemon.stop)
         loop.add_signal_handler(signal.SIGHUP, daemon.reload)
         await daemon.run()
+        app.preparer.close()
         if daemon.reload_settings is None:
             break
         app = await asyncio.to_thread(build_app, daemon.reload_settings, clock=app.clock)

@@ -13,7 +13,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
-from sqlalchemy import func, or_
+from sqlalchemy import bindparam, func, or_
 from sqlmodel import Session, select
 
 from mailbridge.clock import utc
@@ -31,7 +31,7 @@ def enqueue(*, session: Session, mail: Message, dedupe_key: str, kind: str,
             ticket_id: int | None, now: datetime, is_automatic: bool = True,
             caused_by_message_id: int | None = None, not_before: datetime | None = None) -> OutboxMail:
     """Add a mail to the outbox once, due at `not_before` (else now); a second call with the same key returns the first row."""
-    existing = session.exec(select(OutboxMail).where(OutboxMail.dedupe_key == dedupe_key)).first()
+    existing = session.scalars(_BY_DEDUPE_KEY, {"key": dedupe_key}).first()
     if existing:
         return existing
     recipients = [address for _, address in getaddresses([str(v) for v in mail.get_all("To", []) + mail.get_all("Cc", [])])]
@@ -47,20 +47,27 @@ def enqueue(*, session: Session, mail: Message, dedupe_key: str, kind: str,
     return row
 
 
+_AUTOMATIC = select(func.count()).select_from(OutboxMail).where(OutboxMail.is_automatic)
+# One round trip for the loop guard: both counts and any suppression of the address.
+_AUTO_HISTORY = select(
+    _AUTOMATIC.where(OutboxMail.rcpt_to == bindparam("address"),
+                     OutboxMail.created_at >= bindparam("day_start")).scalar_subquery(),
+    _AUTOMATIC.where(OutboxMail.ticket_id == bindparam("ticket_id"),
+                     OutboxMail.created_at >= bindparam("burst_start")).scalar_subquery(),
+    select(AddressSuppression.until).where(AddressSuppression.address == bindparam("address")).scalar_subquery(),
+    select(AddressSuppression.reason).where(AddressSuppression.address == bindparam("address")).scalar_subquery(),
+)
+_BY_DEDUPE_KEY = select(OutboxMail).where(OutboxMail.dedupe_key == bindparam("key"))
+
+
 def gather_auto_history(*, session: Session, address: str, ticket_id: int | None, now: datetime) -> AutoMailHistory:
     """Count recent automatic mail to an address and a ticket, and find any suppression."""
-    automatic = select(func.count()).select_from(OutboxMail).where(OutboxMail.is_automatic)
-    to_address = session.exec(automatic.where(OutboxMail.rcpt_to == address,
-                                              OutboxMail.created_at >= now - timedelta(days=1))).one()
-    to_ticket = 0
-    if ticket_id is not None:
-        to_ticket = session.exec(automatic.where(OutboxMail.ticket_id == ticket_id,
-                                                 OutboxMail.created_at >= now - BURST_WINDOW)).one()
-    suppression = session.exec(select(AddressSuppression).where(AddressSuppression.address == address)).first()
+    to_address, to_ticket, until, reason = session.execute(_AUTO_HISTORY, {
+        "address": address, "ticket_id": ticket_id, "day_start": now - timedelta(days=1),
+        "burst_start": now - BURST_WINDOW}).one()
     return AutoMailHistory(
-        sent_to_address_last_day=to_address, sent_to_ticket_in_burst_window=to_ticket,
-        suppressed_until=utc(suppression.until) if suppression else None,
-        suppression_reason=suppression.reason if suppression else "",
+        sent_to_address_last_day=to_address, sent_to_ticket_in_burst_window=to_ticket if ticket_id is not None else 0,
+        suppressed_until=utc(until) if until is not None else None, suppression_reason=reason or "",
     )
 
 

@@ -72,6 +72,7 @@ class ParsedMessage:
     attachments: tuple[ParsedAttachment, ...]
     headers: dict[str, str] = field(default_factory=dict)  # lower-case name -> first value, decoded
     defects: tuple[str, ...] = ()
+    stripped_text: str | None = None  # the new text without quotes and signature, once ingest.prepare cut it
 
     @property
     def has_defects(self) -> bool:

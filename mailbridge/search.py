@@ -18,6 +18,7 @@ from mailbridge.models import Contact, Customer, Message, Ticket
 from mailbridge.ticket_numbers import is_valid_ticket_number
 
 FULLTEXT_LIMIT = 500
+_FTS_INSERT = text("INSERT INTO message_fts (rowid, subject, body) VALUES (:id, :subject, :body)")
 PG_DOCUMENT = "to_tsvector('simple', coalesce(subject, '') || ' ' || coalesce(text_body, ''))"
 
 
@@ -47,8 +48,7 @@ def index_message(session: Session, message: Message, order_pattern: re.Pattern[
     if order_pattern is not None:
         message.order_number = extract_order_number(message.subject, message.text_body, order_pattern)
     if session.get_bind().dialect.name == "sqlite":
-        session.execute(text("INSERT INTO message_fts (rowid, subject, body) VALUES (:id, :subject, :body)"),
-                        {"id": message.id, "subject": message.subject or "", "body": message.text_body or ""})
+        session.execute(_FTS_INSERT, {"id": message.id, "subject": message.subject or "", "body": message.text_body or ""})
 
 
 def list_tickets(session: Session, filters: TicketFilter, limit: int = 1000) -> list[Ticket]:

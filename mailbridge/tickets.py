@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from mailbridge.clock import utc
@@ -26,6 +27,21 @@ BODY_SCAN_CHARS = 200_000
 CONTACT_CANDIDATES = 5
 
 
+# Built once and reused for every message: SQLAlchemy caches their compiled form.
+_COPIES = (select(Message.id, Message.ticket_id, Ticket.contact_id)
+           .join(Ticket, Ticket.id == Message.ticket_id)
+           .where(Message.message_id == bindparam("message_id"), Message.direction == "in",
+                  Message.from_addr == bindparam("from_addr"), Message.subject == bindparam("subject"),
+                  Message.text_body == bindparam("text_body"))
+           .order_by(Message.id))
+_CONTACT_TICKETS = (select(Ticket.id).join(Customer, Customer.id == Ticket.customer_id)
+                    .where(Customer.email == bindparam("email"), Ticket.contact_id == bindparam("contact_id"),
+                           Ticket.subject_key == bindparam("key"))
+                    .order_by(Ticket.id.desc()).limit(CONTACT_CANDIDATES))
+_CUSTOMER_BY_EMAIL = select(Customer).where(Customer.email == bindparam("email"))
+_NUMBER_TAKEN = select(Ticket.id).where(Ticket.number == bindparam("number"))
+
+
 def find_copies(*, session: Session, parsed: ParsedMessage) -> tuple[StoredCopy, ...]:
     """Find the same mail already on a ticket: same Message-ID, sender, subject and text (indexed by Message-ID).
 
@@ -34,13 +50,8 @@ def find_copies(*, session: Session, parsed: ParsedMessage) -> tuple[StoredCopy,
     """
     if not parsed.message_id:
         return ()
-    rows = session.exec(
-        select(Message.id, Message.ticket_id, Ticket.contact_id)
-        .join(Ticket, Ticket.id == Message.ticket_id)
-        .where(Message.message_id == parsed.message_id, Message.direction == "in",
-               Message.from_addr == parsed.from_addr, Message.subject == parsed.subject,
-               Message.text_body == parsed.text_body)
-        .order_by(Message.id))
+    rows = session.execute(_COPIES, {"message_id": parsed.message_id, "from_addr": parsed.from_addr,
+                                     "subject": parsed.subject, "text_body": parsed.text_body})
     return tuple(StoredCopy(row_id, ticket_id, contact_id) for row_id, ticket_id, contact_id in rows)
 
 
@@ -107,12 +118,8 @@ def _contact_tickets(session: Session, parsed: ParsedMessage, pattern: re.Patter
     # An empty subject says nothing about the conversation: no matching by subject then.
     if contact_id is None or not parsed.from_addr or not key:
         return ()
-    customer_id = session.exec(select(Customer.id).where(Customer.email == parsed.from_addr.lower())).first()
-    if customer_id is None:
-        return ()
-    return tuple(session.exec(
-        select(Ticket.id).where(Ticket.customer_id == customer_id, Ticket.contact_id == contact_id,
-                                Ticket.subject_key == key).order_by(Ticket.id.desc()).limit(CONTACT_CANDIDATES)))
+    return tuple(session.scalars(_CONTACT_TICKETS, {"email": parsed.from_addr.lower(), "contact_id": contact_id,
+                                                    "key": key}))
 
 
 def participants(*, session: Session, ticket: Ticket) -> frozenset[str]:
@@ -129,7 +136,7 @@ def participants(*, session: Session, ticket: Ticket) -> frozenset[str]:
 def ensure_customer(*, session: Session, email: str | None, name: str, now: datetime) -> Customer:
     """Find the customer by address or create one."""
     address = (email or UNKNOWN_SENDER).lower()
-    customer = session.exec(select(Customer).where(Customer.email == address)).first()
+    customer = session.scalars(_CUSTOMER_BY_EMAIL, {"email": address}).first()
     if customer is None:
         customer = Customer(email=address, name=name, created_at=now)
         session.add(customer)
@@ -143,7 +150,7 @@ def open_ticket(*, session: Session, contact_id: int, customer: Customer, subjec
                 subject_key: str = "", category: str | None = None, linked_ticket_id: int | None = None) -> Ticket:
     """Create a ticket with a fresh random number that no other ticket has."""
     number = new_ticket_number()
-    while session.exec(select(Ticket.id).where(Ticket.number == number)).first() is not None:
+    while session.execute(_NUMBER_TAKEN, {"number": number}).first() is not None:
         number = new_ticket_number()
     ticket = Ticket(number=number, status=TicketStatus.NEW, subject=subject[:500], contact_id=contact_id,
                     customer_id=customer.id, created_at=now, updated_at=now, status_changed_at=now,

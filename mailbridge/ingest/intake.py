@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, select
 
@@ -28,12 +29,13 @@ from mailbridge.drafts import draft_for
 from mailbridge.ingest import agent_intake, survey_intake
 from mailbridge.ingest.after_sync import is_unknown_mail
 from mailbridge.ingest.imap_source import RawMail
+from mailbridge.ingest.prepare import prepare_mail
 from mailbridge.notices import queue_customer_mail
 from mailbridge.lifecycle import MailKind, Transition, plan_automatic_message, plan_customer_message
 from mailbridge.locale_guess import choose_locale, guess_locale
 from mailbridge.loop_guard import FLOOD_HOLD, FLOOD_WINDOW, is_flooding
 from mailbridge.models import Attachment, Contact, Customer, IntakeFailure, Message, Ticket, TicketStatus
-from mailbridge.parse import ParsedMessage, is_malformed, parse_message
+from mailbridge.parse import ParsedMessage, is_malformed
 from mailbridge.ratings import find_survey_answer
 from mailbridge.reply_text import strip_reply
 from mailbridge.routing import route_category
@@ -54,21 +56,25 @@ class IntakeResult:
     is_flagged: bool = False  # stored but malformed, too large or quarantined
 
 
-def accept(app: App, mail: RawMail, now: datetime, *, silent: bool = False, contact: str | None = None) -> IntakeResult:
-    """Store one message with everything it causes, in one transaction; idempotent."""
+def accept(app: App, mail: RawMail, now: datetime, *, silent: bool = False, contact: str | None = None,
+           parsed: ParsedMessage | None = None) -> IntakeResult:
+    """Store one message with everything it causes, in one transaction; idempotent.
+
+    `parsed` is the message as `prepare_mail` returned it (a worker process may have done that); else it is prepared here.
+    """
     with db.transaction(app.engine) as session:
-        return _accept_in(app, session, mail, now, silent=silent, contact=contact)
+        return _accept_in(app, session, mail, now, silent=silent, contact=contact, parsed=parsed)
 
 
 def _accept_in(app: App, session: Session, mail: RawMail, now: datetime, *, silent: bool,
-               contact: str | None) -> IntakeResult:
+               contact: str | None, parsed: ParsedMessage | None = None) -> IntakeResult:
     stored = _already_stored(session, mail)
     if stored is not None:
         return IntakeResult(stored.id, _number(session, stored.ticket_id), False, True, is_flagged=stored.is_malformed)
     limit = _max_message_bytes(app, mail.mailbox)
     if len(mail.raw) > limit:
         return _store_too_large(session, mail, limit, now)
-    parsed = parse_message(mail.raw)
+    parsed = parsed or prepare_mail(mail.raw)
     kind = classify(parsed, app.own_addresses, app.is_own_message_id)
     department = session.get(Contact, app.contact_ids[contact or _contact_name(app, mail.mailbox)])
     copies = tickets.find_copies(session=session, parsed=parsed)
@@ -246,11 +252,46 @@ def _forward_unsaved(app: App, session: Session, mail: RawMail, parsed: ParsedMe
     return IntakeResult(None, None, False, False)
 
 
+def accept_batch(app: App, mails: Sequence[RawMail], now: datetime, *, silent_below_uid: int = 0,
+                 prepared: Iterable[ParsedMessage | None] = ()) -> list[IntakeResult | None]:
+    """Store a fetched batch in one transaction; when any message fails, store them one by one instead.
+
+    One commit for the batch saves most of the per-message cost of a large sync; the server marks still
+    follow that commit. A failing message rolls the whole batch back (nothing of it is kept), and the
+    batch is then taken one transaction per message, where each failure is counted as usual.
+    Stops before the next message once a stop is requested; the result then covers only the messages done.
+    """
+    prepared = iter(prepared)
+    parsed_list: list[ParsedMessage | None] = []
+    try:
+        with db.transaction(app.engine) as session:
+            results = []
+            for mail in mails:
+                if app.stop_requested.is_set():
+                    break
+                parsed_list.append(next(prepared, None))
+                results.append(_accept_in(app, session, mail, now, silent=mail.uid < silent_below_uid,
+                                          contact=None, parsed=parsed_list[-1]))
+            return results
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the batch is retried message by message, which counts failures.
+        log.warning("batch of %s rolled back (%s: %s); storing its messages one at a time",
+                    len(mails), type(exc).__name__, exc)
+    parsed_list.extend(prepared)
+    results = []
+    for mail, parsed in zip(mails, parsed_list + [None] * (len(mails) - len(parsed_list))):
+        if app.stop_requested.is_set():
+            break
+        results.append(accept_guarded(app, mail, now, silent=mail.uid < silent_below_uid, parsed=parsed))
+    return results
+
+
 def accept_guarded(app: App, mail: RawMail, now: datetime, *, silent: bool = False,
-                   contact: str | None = None) -> IntakeResult | None:
+                   contact: str | None = None, parsed: ParsedMessage | None = None) -> IntakeResult | None:
     """Accept a message; on a bug, count the failure and quarantine after three. None: try again later."""
     try:
-        return accept(app, mail, now, silent=silent, contact=contact)
+        return accept(app, mail, now, silent=silent, contact=contact, parsed=parsed)
     except (OperationalError, InterfaceError):
         # The database is unreachable, locked or full: not the message's fault, so nothing is counted;
         # the caller tries again (the poller at its next poll, `ingest` with EX_TEMPFAIL).
@@ -263,15 +304,25 @@ def accept_guarded(app: App, mail: RawMail, now: datetime, *, silent: bool = Fal
         return None
 
 
-def _already_stored(session: Session, mail: RawMail) -> Message | None:
-    by_key = session.exec(select(Message).where(
-        Message.mailbox == mail.mailbox, Message.folder == mail.folder,
-        Message.uidvalidity == mail.uidvalidity, Message.uid == mail.uid)).first()
+# Built once: the statement objects are reused for every message (SQLAlchemy caches their compiled form).
+_STORED_BY_KEY = select(Message.id, Message.ticket_id, Message.is_malformed).where(
+    Message.mailbox == bindparam("mailbox"), Message.folder == bindparam("folder"),
+    Message.uidvalidity == bindparam("uidvalidity"), Message.uid == bindparam("uid")).limit(1)
+_STORED_BY_DIGEST = select(Message.id, Message.ticket_id, Message.is_malformed).where(
+    Message.mailbox == bindparam("mailbox"), Message.raw_sha256 == bindparam("digest")).limit(1)
+_RECENT_FROM_SENDER = select(func.count()).select_from(Message).where(
+    Message.from_addr == bindparam("address"), Message.stored_at >= bindparam("since"))
+
+
+def _already_stored(session: Session, mail: RawMail):
+    """Return (id, ticket_id, is_malformed) of the stored copy of this mail, or None."""
+    key = {"mailbox": mail.mailbox, "folder": mail.folder, "uidvalidity": mail.uidvalidity, "uid": mail.uid}
+    by_key = session.execute(_STORED_BY_KEY, key).first()
     if by_key is not None:
         return by_key
     # Second guard: the same bytes in the same mailbox under another UID (a UIDVALIDITY reset).
     digest = hashlib.sha256(mail.raw).hexdigest()
-    return session.exec(select(Message).where(Message.mailbox == mail.mailbox, Message.raw_sha256 == digest)).first()
+    return session.execute(_STORED_BY_DIGEST, {"mailbox": mail.mailbox, "digest": digest}).first()
 
 
 def _store(session: Session, mail: RawMail, parsed: ParsedMessage, ticket_id: int | None,
@@ -284,7 +335,7 @@ def _store(session: Session, mail: RawMail, parsed: ParsedMessage, ticket_id: in
         from_addr=parsed.from_addr, from_name=parsed.from_name, to_addrs=", ".join(parsed.to_addrs),
         cc_addrs=", ".join(parsed.cc_addrs), subject=parsed.subject, sent_at=parsed.date,
         text_body=parsed.text_body, html_body=parsed.html_body, raw=mail.raw,
-        stripped_text=strip_reply(parsed.text_body, parsed.html_body),
+        stripped_text=parsed.stripped_text if parsed.stripped_text is not None else strip_reply(parsed.text_body, parsed.html_body),
         raw_sha256=hashlib.sha256(mail.raw).hexdigest(), kind=str(kind),
         match_reason=str(reason) if reason else None, is_malformed=is_malformed(parsed),
         defects="\n".join(parsed.defects), stored_at=now,
@@ -318,8 +369,7 @@ def _enqueue_mails(app: App, session: Session, ticket: Ticket, customer: Custome
 
 
 def _watch_for_flood(app: App, session: Session, address: str, now: datetime) -> None:
-    recent = session.exec(select(func.count()).select_from(Message).where(
-        Message.from_addr == address, Message.stored_at >= now - FLOOD_WINDOW)).one()
+    recent = session.execute(_RECENT_FROM_SENDER, {"address": address, "since": now - FLOOD_WINDOW}).scalar_one()
     if not is_flooding(recent, app.settings.limits):
         return
     started = outbox.suppress(session=session, address=address, reason="flooding", until=now + FLOOD_HOLD, now=now)

@@ -18,7 +18,7 @@ from mailbridge.app import App
 from mailbridge.config import MailboxSettings
 from mailbridge.ingest.after_sync import ServerStep, plan_server_step
 from mailbridge.ingest.imap_source import FolderStatus, ImapSource, plan_batches
-from mailbridge.ingest.intake import accept_guarded
+from mailbridge.ingest.intake import accept_batch
 from mailbridge.models import MailboxState
 
 log = logging.getLogger(__name__)
@@ -99,10 +99,10 @@ def _poll_folder(app: App, source: ImapSource, mailbox: MailboxSettings, folder:
         batch = source.fetch(folder, status, group)
         fetched += len(batch)
         steps: dict[ServerStep, list[int]] = {}
-        for mail in batch:
-            if app.stop_requested.is_set():
-                break  # SIGTERM: the message in hand is done; the rest is fetched again next time
-            result = accept_guarded(app, mail, now, silent=mail.uid < state.silent_below_uid)
+        prepared = app.preparer.prepare_all([mail.raw for mail in batch], mailbox.max_message_bytes)
+        # SIGTERM: the messages in hand are done; the rest is fetched again next time.
+        results = accept_batch(app, batch, now, silent_below_uid=state.silent_below_uid, prepared=prepared)
+        for mail, result in zip(batch, results):
             if result is None:
                 failed += 1
                 continue

@@ -15,12 +15,12 @@ def test_message_breaking_intake_is_quarantined_after_three_polls_then_retried(m
                                                                               mailbox, monkeypatch):
     app = make_app()
     uid = dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="Poison"))
-    real = intake.parse_message
+    real = intake.prepare_mail
 
-    def broken(raw):
+    def broken(raw, max_bytes=None):
         raise ValueError("parser bug")
 
-    monkeypatch.setattr(intake, "parse_message", broken)
+    monkeypatch.setattr(intake, "prepare_mail", broken)
     for attempt in range(3):
         run_once(app)
         flagged = "\\Seen" in dovecot.flags(SUPPORT_USER, mailbox)[uid]
@@ -28,7 +28,7 @@ def test_message_breaking_intake_is_quarantined_after_three_polls_then_retried(m
     with Session(app.engine) as session:
         [row] = session.exec(select(Message))
     assert row.kind == "quarantined" and row.defects.startswith("ValueError: parser bug") and row.raw
-    monkeypatch.setattr(intake, "parse_message", real)
+    monkeypatch.setattr(intake, "prepare_mail", real)
 
     path = config_file()
     listed = json.loads(run_cli("messages", "list", "--kind", "quarantined", "--json", config=path).stdout)

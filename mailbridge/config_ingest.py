@@ -1,0 +1,23 @@
+"""The `[ingest]` table of mailbridge.toml, read into frozen settings.
+
+`config.load_settings` hands the table in as its `_Section` reader, so errors read like every
+other configuration error: `file: [ingest] parse_processes: expected an integer 0-16, got -1`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+INGEST_KEYS = {"parse_processes"}
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    # Worker processes that parse a large sync while the poller stores; 0 parses in the poller itself.
+    parse_processes: int = 1
+
+
+def read_ingest(section: Any) -> IngestSettings:
+    """Read and check `[ingest]`."""
+    return IngestSettings(parse_processes=section.integer("parse_processes", IngestSettings.parse_processes, 0, 16))
