@@ -154,6 +154,35 @@ class RssSampler(threading.Thread):
                     self.samples.append(int(line.split()[1]) / 1024)
 
 
+class RateRecorder:
+    """A ProgressReporter that notes when each batch was done, to show whether the rate holds as the store grows."""
+
+    def __init__(self):
+        self.marks: list[tuple[float, int]] = []
+        self.done = 0
+
+    def start(self, label: str, total: int) -> None:
+        self.marks.append((time.perf_counter(), 0))
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        self.marks.append((time.perf_counter(), self.done))
+
+    def finish(self) -> None:
+        pass
+
+    def quarter_rates(self) -> list[float]:
+        """Messages/s within each quarter of the messages."""
+        if len(self.marks) < 2:
+            return []
+        total, rates, start = self.done, [], self.marks[0]
+        for quarter in (1, 2, 3, 4):
+            end = next(m for m in self.marks if m[1] >= total * quarter / 4)
+            rates.append((end[1] - start[1]) / max(end[0] - start[0], 1e-9))
+            start = end
+        return rates
+
+
 def ingest_child(config: Path, profile: str | None) -> None:
     """In a fresh process: build the app and time one poll of the mailbox; print JSON."""
     from mailbridge.app import build_app
@@ -164,6 +193,7 @@ def ingest_child(config: Path, profile: str | None) -> None:
     logging.basicConfig(filename=str(config.parent / "mailbridge.log"), level=logging.INFO)
     logging.getLogger("mailparser").setLevel(logging.ERROR)
     app = build_app(load_settings(config))
+    app.progress = RateRecorder()
     sampler = RssSampler()
     sampler.start()
     profiler = None
@@ -184,7 +214,8 @@ def ingest_child(config: Path, profile: str | None) -> None:
     sampler.stop.set()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"seconds": seconds, "stored": sum(r.stored for r in results), "failed": sum(r.failed for r in results),
-                      "errors": errors, "peak_rss_mb": peak_kb / 1024, "rss_samples_mb": sampler.samples}))
+                      "errors": errors, "peak_rss_mb": peak_kb / 1024, "rss_samples_mb": sampler.samples,
+                      "quarter_rates": app.progress.quarter_rates()}))
 
 
 def quartiles(samples: list[float]) -> str:
@@ -234,6 +265,7 @@ def print_report(count: int, largest: int, load_seconds: float, report: dict) ->
     print(f"peak RSS:          {report['peak_rss_mb']:.1f} MB (target < {budget:.1f} MB) "
           f"{'OK' if report['peak_rss_mb'] < budget else 'MISSED'}")
     print(f"RSS at 25/50/75/100% of the run: {quartiles(report['rss_samples_mb'])} MB")
+    print("rate per quarter of the messages: " + " / ".join(f"{r:.0f}" for r in report["quarter_rates"]) + " messages/s")
     if report["errors"]:
         print(f"errors:            {report['errors']}")
 

@@ -54,17 +54,15 @@ class Preparer:
         self._lock = threading.Lock()  # the polls of several mailboxes share one worker pool
 
     def prepare_all(self, raws: Sequence[bytes], max_bytes: int) -> Iterator[ParsedMessage | None]:
-        """Yield one result per message, in order; None: intake prepares that message itself.
+        """Start preparing now; the iterator gives one result per message, in order.
 
-        That is every message of a small batch, and any the worker could not do, so a failure is
-        counted (and quarantined) inside intake's guard like any other.
+        None means intake prepares that message itself: every message of a small batch, and any the
+        worker could not do, so a failure is counted (and quarantined) inside intake's guard like any other.
         """
         if self.processes == 0 or len(raws) < WORKER_FROM_MESSAGES:
-            yield from (None for _ in raws)
-            return
+            return iter([None] * len(raws))
         futures = self._submit(raws, max_bytes)
-        for future in futures:
-            yield self._result(future)
+        return (self._result(future) for future in futures)
 
     def _submit(self, raws: Sequence[bytes], max_bytes: int) -> list[Future | None]:
         try:
