@@ -68,6 +68,8 @@ def find_survey_answer(*, session: Session, parsed: ParsedMessage, secret: str |
 
 
 def _new_text(parsed: ParsedMessage) -> str:
+    if parsed.stripped_text is not None:
+        return parsed.stripped_text
     return strip_reply(parsed.text_body, parsed.html_body)
 
 

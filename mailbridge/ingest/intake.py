@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func
+from sqlalchemy import bindparam, func, insert
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, select
 
@@ -343,9 +343,11 @@ def _store(session: Session, mail: RawMail, parsed: ParsedMessage, ticket_id: in
     session.add(row)
     session.flush()
     # A Contact that accepts no attachments keeps them only inside `raw`.
-    for part in parsed.attachments if keep_attachments else ():
-        session.add(Attachment(message_id=row.id, filename=part.filename, content_type=part.content_type,
-                               size=part.size, sha256=hashlib.sha256(part.payload).hexdigest(), content=part.payload))
+    files = [{"message_id": row.id, "filename": part.filename, "content_type": part.content_type, "size": part.size,
+              "sha256": hashlib.sha256(part.payload).hexdigest(), "content": part.payload}
+             for part in (parsed.attachments if keep_attachments else ())]
+    if files:
+        session.execute(insert(Attachment), files)
     return row
 
 

@@ -122,3 +122,14 @@ def test_long_non_ascii_names_fold_and_quoted_names_read_back():
     assert mail["From"].addresses[0].addr_spec == "support@shop.example"
     to = mail["To"].addresses[0]
     assert (to.display_name, to.addr_spec) == ("Obchod, podpora \"Česko\"", "anna@example.org")
+
+
+def test_fast_header_folding_writes_what_the_stdlib_writes():
+    from email.policy import compat32
+    from mailbridge.compose import OutgoingAttachment, mail_bytes
+    long_refs = tuple(f"<ref{n}.{'x' * 30}@example.org>" for n in range(15))
+    mail = compose(draft(subject="Ordine 10023 non arrivato – è urgente " * 3, to_name="Γιώργος Παπαδόπουλος",
+                         from_name="Obchod, podpora", references=long_refs, reply_to="support+c.abc@shop.example",
+                         attachments=(OutgoingAttachment("faktura č. 10052.pdf", "application/pdf", b"%PDF"),)),
+                   "<o@shop.example>", NOW)
+    assert mail_bytes(mail) == mail.as_bytes(policy=compat32.clone(linesep="\r\n"))
