@@ -13,7 +13,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
-from sqlalchemy import bindparam, func, or_
+from sqlalchemy import bindparam, func, insert, or_
 from sqlmodel import Session, select
 
 from mailbridge.clock import utc
@@ -27,26 +27,6 @@ FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=2)
 
 
-def enqueue(*, session: Session, mail: Message, dedupe_key: str, kind: str,
-            ticket_id: int | None, now: datetime, is_automatic: bool = True,
-            caused_by_message_id: int | None = None, not_before: datetime | None = None) -> OutboxMail:
-    """Add a mail to the outbox once, due at `not_before` (else now); a second call with the same key returns the first row."""
-    existing = session.scalars(_BY_DEDUPE_KEY, {"key": dedupe_key}).first()
-    if existing:
-        return existing
-    recipients = [address for _, address in getaddresses([str(v) for v in mail.get_all("To", []) + mail.get_all("Cc", [])])]
-    row = OutboxMail(
-        dedupe_key=dedupe_key, ticket_id=ticket_id, kind=kind, message_id=str(mail["Message-ID"]),
-        mail_from=parseaddr(str(mail["From"]))[1], rcpt_to=",".join(recipients),
-        subject=str(make_header(decode_header(str(mail["Subject"] or "")))), raw=mail_bytes(mail), status=OutboxStatus.QUEUED,
-        is_automatic=is_automatic, caused_by_message_id=caused_by_message_id,
-        next_attempt_at=not_before or now, created_at=now,
-    )
-    session.add(row)
-    session.flush()
-    return row
-
-
 _AUTOMATIC = select(func.count()).select_from(OutboxMail).where(OutboxMail.is_automatic)
 # One round trip for the loop guard: both counts and any suppression of the address.
 _AUTO_HISTORY = select(
@@ -57,7 +37,29 @@ _AUTO_HISTORY = select(
     select(AddressSuppression.until).where(AddressSuppression.address == bindparam("address")).scalar_subquery(),
     select(AddressSuppression.reason).where(AddressSuppression.address == bindparam("address")).scalar_subquery(),
 )
-_BY_DEDUPE_KEY = select(OutboxMail).where(OutboxMail.dedupe_key == bindparam("key"))
+_ID_BY_DEDUPE_KEY = select(OutboxMail.id).where(OutboxMail.dedupe_key == bindparam("key"))
+_INSERT_MAIL = insert(OutboxMail.__table__).returning(OutboxMail.__table__.c.id)
+
+
+def enqueue(*, session: Session, mail: Message, dedupe_key: str, kind: str,
+            ticket_id: int | None, now: datetime, is_automatic: bool = True,
+            caused_by_message_id: int | None = None, not_before: datetime | None = None) -> int:
+    """Add a mail to the outbox once, due at `not_before` (else now); return its row id.
+
+    A second call with the same key writes nothing and returns the first row's id.
+    """
+    existing = session.execute(_ID_BY_DEDUPE_KEY, {"key": dedupe_key}).scalar()
+    if existing is not None:
+        return existing
+    recipients = [address for _, address in getaddresses([str(v) for v in mail.get_all("To", []) + mail.get_all("Cc", [])])]
+    # Written at once: the ticket and the message it answers are in the database already.
+    return session.execute(_INSERT_MAIL, {
+        "dedupe_key": dedupe_key, "ticket_id": ticket_id, "kind": kind, "message_id": str(mail["Message-ID"]),
+        "mail_from": parseaddr(str(mail["From"]))[1], "rcpt_to": ",".join(recipients),
+        "subject": str(make_header(decode_header(str(mail["Subject"] or "")))), "raw": mail_bytes(mail),
+        "is_automatic": is_automatic, "caused_by_message_id": caused_by_message_id, "status": OutboxStatus.QUEUED,
+        "attempts": 0, "next_attempt_at": not_before or now, "last_attempt_at": None, "last_error": "",
+        "created_at": now, "sent_at": None}).scalar_one()
 
 
 def gather_auto_history(*, session: Session, address: str, ticket_id: int | None, now: datetime) -> AutoMailHistory:

@@ -40,6 +40,7 @@ _CONTACT_TICKETS = (select(Ticket.id).join(Customer, Customer.id == Ticket.custo
                     .order_by(Ticket.id.desc()).limit(CONTACT_CANDIDATES))
 _CUSTOMER_BY_EMAIL = select(Customer).where(Customer.email == bindparam("email"))
 _NUMBER_TAKEN = select(Ticket.id).where(Ticket.number == bindparam("number"))
+_INSERT_EVENT = insert(TicketEvent.__table__)
 
 
 def find_copies(*, session: Session, parsed: ParsedMessage) -> tuple[StoredCopy, ...]:
@@ -168,7 +169,8 @@ def open_ticket(*, session: Session, contact_id: int, customer: Customer, subjec
 
 def apply(*, session: Session, ticket: Ticket, transition: Transition, actor: str, now: datetime) -> None:
     """Apply a transition's status change, with its event."""
-    ticket.updated_at = now
+    if ticket.updated_at != now:
+        ticket.updated_at = now  # unchanged for a ticket opened by this very message: no UPDATE
     if transition.new_status is None or transition.new_status == ticket.status:
         return
     old = ticket.status
@@ -202,5 +204,5 @@ def take(session: Session, ticket: Ticket, actor: str, now: datetime,
 def record_event(*, session: Session, ticket: Ticket, actor: str, kind: str, reason: str, now: datetime,
                  old_status: str | None = None, new_status: str | None = None) -> None:
     """Append one entry to the ticket's audit trail (written at once; nothing reads it back as an object)."""
-    session.execute(insert(TicketEvent), {"ticket_id": ticket.id, "at": now, "actor": actor, "kind": kind,
+    session.execute(_INSERT_EVENT, {"ticket_id": ticket.id, "at": now, "actor": actor, "kind": kind,
                                           "reason": reason, "old_status": old_status, "new_status": new_status})

@@ -244,11 +244,11 @@ def _forward_unsaved(app: App, session: Session, mail: RawMail, parsed: ParsedMe
                               parsed=parsed, raw=mail.raw, message_id=app.new_message_id(support.from_address),
                               instance_id=app.instance_id, now=now)
     # Keyed by the source message: after a crash before the server mark, the next poll queues nothing twice.
-    row = outbox.enqueue(session=session, mail=forward, kind="forward_unsaved", ticket_id=None, now=now,
-                         dedupe_key=f"forward:{mail.mailbox}:{mail.folder}:{mail.uidvalidity}:{mail.uid}",
-                         is_automatic=False)
+    outbox_id = outbox.enqueue(session=session, mail=forward, kind="forward_unsaved", ticket_id=None, now=now,
+                               dedupe_key=f"forward:{mail.mailbox}:{mail.folder}:{mail.uidvalidity}:{mail.uid}",
+                               is_automatic=False)
     log.info("forwarded, not stored mailbox=%s uid=%s message_id=%s outbox_id=%s", mail.mailbox, mail.uid,
-             parsed.message_id, row.id)
+             parsed.message_id, outbox_id)
     return IntakeResult(None, None, False, False)
 
 
@@ -308,6 +308,7 @@ def accept_guarded(app: App, mail: RawMail, now: datetime, *, silent: bool = Fal
 _STORED_BY_KEY = select(Message.id, Message.ticket_id, Message.is_malformed).where(
     Message.mailbox == bindparam("mailbox"), Message.folder == bindparam("folder"),
     Message.uidvalidity == bindparam("uidvalidity"), Message.uid == bindparam("uid")).limit(1)
+# Two statements, not one with OR: SQLite then plans each on its own index.
 _STORED_BY_DIGEST = select(Message.id, Message.ticket_id, Message.is_malformed).where(
     Message.mailbox == bindparam("mailbox"), Message.raw_sha256 == bindparam("digest")).limit(1)
 _RECENT_FROM_SENDER = select(func.count()).select_from(Message).where(

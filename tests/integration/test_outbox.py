@@ -105,7 +105,7 @@ def test_enqueue_twice_with_one_key_writes_one_row(make_app, dovecot, sink, mail
     with db.transaction(app.engine) as session:
         again = outbox.enqueue(session=session, mail=mail, dedupe_key=row.dedupe_key, kind="receipt",
                                ticket_id=row.ticket_id, now=clock.now())
-    assert again.id == row.id and len(outbox_rows(app)) == 1
+    assert again == row.id and len(outbox_rows(app)) == 1
 
 
 def test_dkim_signed_receipt_verifies_at_the_receiver(make_app, dovecot, sink, mailbox, tmp_path):
