@@ -112,12 +112,12 @@ def compose(draft: OutgoingDraft, message_id: str, now: datetime) -> Message:
     Built on the email package's compat32 classes, which serialise about six times faster than
     EmailMessage; every value is made safe first and `_set` refuses CR/LF as a last guard.
     """
-    parts = MIMEMultipart("alternative")
+    parts = MIMEMultipart("alternative", boundary=_boundary())
     parts.attach(_text_part(draft.body.text, "plain"))
     parts.attach(_text_part(draft.body.html, "html"))
     message = parts
     if draft.attachments:
-        message = MIMEMultipart("mixed")
+        message = MIMEMultipart("mixed", boundary=_boundary())
         message.attach(parts)
         for part in draft.attachments:
             message.attach(_attachment_part(part))
@@ -172,6 +172,14 @@ class _AsciiFolding(Compat32):
 
 
 _OUR_HEADERS = _AsciiFolding(linesep="\r\n")
+
+
+def _boundary() -> str:
+    """A MIME boundary that no part can contain: "=_" never occurs in quoted-printable or base64 (RFC 2045 §6.7, §6.8).
+
+    Chosen here, so the generator need not search every part for a collision.
+    """
+    return f"=_mb_{secrets.token_hex(12)}"
 
 
 def _set(message: Message, name: str, value: str) -> None:
