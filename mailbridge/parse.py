@@ -1,8 +1,9 @@
 """Stage: raw RFC 5322 bytes -> ParsedMessage. Called by intake for every stored message.
 
-mail-parser builds the MIME tree and parses addresses and dates; the `email` package stands in
-where mail-parser raises, and our own walk picks body and attachments from that tree. Defects are
-recorded, never raised. The raw bytes stay the truth: everything here is a decoded, derived copy.
+The MIME tree is the one mail-parser builds (the `email` package's compat32 parser), read once;
+mail-parser's address scanner and date reader fill in what the stdlib misses, and our own walk
+picks body and attachments from that tree. Defects are recorded, never raised. The raw bytes stay
+the truth: everything here is a decoded, derived copy.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from email.headerregistry import HeaderRegistry
 from email.message import Message
 from email.parser import BytesParser
 
-import mailparser
+from mailparser.dates import parse_mail_date
 from mailparser.utils import get_addresses
 
 from mailbridge.parse_mime import (
@@ -145,13 +146,9 @@ def is_malformed(parsed: ParsedMessage) -> bool:
 
 def _parse(raw: bytes) -> ParsedMessage:
     defects: list[str] = []
-    try:
-        parser = mailparser.parse_from_bytes(raw)
-        msg = parser.message
-    # mail-parser raises its own errors (and RecursionError wrapped) on hostile nesting.
-    except Exception as exc:  # noqa: BLE001
-        defects.append(f"mail-parser-failed:{type(exc).__name__}")
-        parser, msg = None, _stdlib_message(raw, defects)
+    # The tree mail-parser itself builds (compat32 message_from_bytes); its own parse() pass, which decodes
+    # every part once more for fields we do not use, is skipped. Its date reader is used below.
+    msg = _stdlib_message(raw, defects)
     headers = _decoded_headers(msg)
     from_list = _addresses(msg, "from", defects)
     from_addr = next((addr for _, addr in from_list if "@" in addr), None)
@@ -176,7 +173,7 @@ def _parse(raw: bytes) -> ParsedMessage:
         cc_addrs=tuple(a for _, a in _addresses(msg, "cc", defects) if a),
         reply_to=tuple(a for _, a in _addresses(msg, "reply-to", defects) if a),
         subject=_fold(headers.get("subject", "")),
-        date=_date(parser, headers.get("date"), defects),
+        date=_date(_raw_header(msg, "date"), headers.get("date"), defects),
         text_body=text_body,
         html_body=html_body,
         attachments=tuple(walk.attachments),
@@ -269,8 +266,9 @@ def _first_id(value: str | None) -> str | None:
     return f"<{bare[0]}>" if bare and "@" in bare[0] else None
 
 
-def _date(parser, value: str | None, defects: list[str]) -> datetime | None:
-    parsed = getattr(parser, "date", None) if parser is not None else None
+def _date(raw_value: str | None, value: str | None, defects: list[str]) -> datetime | None:
+    """Read the first Date header with mail-parser's RFC 5322 reader (obsolete forms too), else the stdlib's."""
+    parsed = parse_mail_date(raw_value).value if raw_value else None
     if not isinstance(parsed, datetime) and value:
         try:
             parsed = email.utils.parsedate_to_datetime(value)
