@@ -37,7 +37,8 @@ _AUTO_HISTORY = select(
     select(AddressSuppression.until).where(AddressSuppression.address == bindparam("address")).scalar_subquery(),
     select(AddressSuppression.reason).where(AddressSuppression.address == bindparam("address")).scalar_subquery(),
 )
-_ID_BY_DEDUPE_KEY = select(OutboxMail.id).where(OutboxMail.dedupe_key == bindparam("key"))
+# Core (no autoflush): outbox rows are written directly by enqueue, so they are in the database already.
+_ID_BY_DEDUPE_KEY = select(OutboxMail.__table__.c.id).where(OutboxMail.__table__.c.dedupe_key == bindparam("key"))
 _INSERT_MAIL = insert(OutboxMail.__table__).returning(OutboxMail.__table__.c.id)
 
 
@@ -64,6 +65,7 @@ def enqueue(*, session: Session, mail: Message, dedupe_key: str, kind: str,
 
 def gather_auto_history(*, session: Session, address: str, ticket_id: int | None, now: datetime) -> AutoMailHistory:
     """Count recent automatic mail to an address and a ticket, and find any suppression."""
+    session.flush()  # a suppression added in this transaction (a flood, a bounce) must count at once
     to_address, to_ticket, until, reason = session.execute(_AUTO_HISTORY, {
         "address": address, "ticket_id": ticket_id, "day_start": now - timedelta(days=1),
         "burst_start": now - BURST_WINDOW}).one()

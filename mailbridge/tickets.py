@@ -27,19 +27,22 @@ BODY_SCAN_CHARS = 200_000
 CONTACT_CANDIDATES = 5
 
 
-# Built once and reused for every message: SQLAlchemy caches their compiled form.
-_COPIES = (select(Message.id, Message.ticket_id, Ticket.contact_id)
-           .join(Ticket, Ticket.id == Message.ticket_id)
-           .where(Message.message_id == bindparam("message_id"), Message.direction == "in",
-                  Message.from_addr == bindparam("from_addr"), Message.subject == bindparam("subject"),
-                  Message.text_body == bindparam("text_body"))
-           .order_by(Message.id))
-_CONTACT_TICKETS = (select(Ticket.id).join(Customer, Customer.id == Ticket.customer_id)
-                    .where(Customer.email == bindparam("email"), Ticket.contact_id == bindparam("contact_id"),
-                           Ticket.subject_key == bindparam("key"))
-                    .order_by(Ticket.id.desc()).limit(CONTACT_CANDIDATES))
-_CUSTOMER_BY_EMAIL = select(Customer).where(Customer.email == bindparam("email"))
-_NUMBER_TAKEN = select(Ticket.id).where(Ticket.number == bindparam("number"))
+# Built once and reused for every message (SQLAlchemy caches their compiled form). Most are Core statements
+# on the tables: they skip the ORM layer and do not autoflush, so each reads only rows that are flushed
+# already (customers, tickets and messages are flushed as they are created).
+_message, _ticket, _customer = Message.__table__, Ticket.__table__, Customer.__table__
+_COPIES = (select(_message.c.id, _message.c.ticket_id, _ticket.c.contact_id)
+           .join(_ticket, _ticket.c.id == _message.c.ticket_id)
+           .where(_message.c.message_id == bindparam("message_id"), _message.c.direction == "in",
+                  _message.c.from_addr == bindparam("from_addr"), _message.c.subject == bindparam("subject"),
+                  _message.c.text_body == bindparam("text_body"))
+           .order_by(_message.c.id))
+_CONTACT_TICKETS = (select(_ticket.c.id).join(_customer, _customer.c.id == _ticket.c.customer_id)
+                    .where(_customer.c.email == bindparam("email"), _ticket.c.contact_id == bindparam("contact_id"),
+                           _ticket.c.subject_key == bindparam("key"))
+                    .order_by(_ticket.c.id.desc()).limit(CONTACT_CANDIDATES))
+_CUSTOMER_BY_EMAIL = select(Customer).where(Customer.email == bindparam("email"))  # ORM: the identity map
+_NUMBER_TAKEN = select(_ticket.c.id).where(_ticket.c.number == bindparam("number"))
 _INSERT_EVENT = insert(TicketEvent.__table__)
 
 

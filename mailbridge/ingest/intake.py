@@ -76,7 +76,7 @@ def _accept_in(app: App, session: Session, mail: RawMail, now: datetime, *, sile
         return _store_too_large(session, mail, limit, now)
     parsed = parsed or prepare_mail(mail.raw)
     kind = classify(parsed, app.own_addresses, app.is_own_message_id)
-    department = session.get(Contact, app.contact_ids[contact or _contact_name(app, mail.mailbox)])
+    department = _contact(session, app.contact_ids[contact or _contact_name(app, mail.mailbox)])
     copies = tickets.find_copies(session=session, parsed=parsed)
     stored_here = copy_in_contact(copies, department.id)
     if stored_here is not None:
@@ -304,15 +304,18 @@ def accept_guarded(app: App, mail: RawMail, now: datetime, *, silent: bool = Fal
         return None
 
 
-# Built once: the statement objects are reused for every message (SQLAlchemy caches their compiled form).
-_STORED_BY_KEY = select(Message.id, Message.ticket_id, Message.is_malformed).where(
-    Message.mailbox == bindparam("mailbox"), Message.folder == bindparam("folder"),
-    Message.uidvalidity == bindparam("uidvalidity"), Message.uid == bindparam("uid")).limit(1)
+# Built once and reused for every message (SQLAlchemy caches their compiled form). Core statements on the
+# table: they skip the ORM layer and do not autoflush, so each reads only rows that intake has flushed
+# already (every Message is flushed as it is stored).
+_message = Message.__table__
+_STORED_BY_KEY = select(_message.c.id, _message.c.ticket_id, _message.c.is_malformed).where(
+    _message.c.mailbox == bindparam("mailbox"), _message.c.folder == bindparam("folder"),
+    _message.c.uidvalidity == bindparam("uidvalidity"), _message.c.uid == bindparam("uid")).limit(1)
 # Two statements, not one with OR: SQLite then plans each on its own index.
-_STORED_BY_DIGEST = select(Message.id, Message.ticket_id, Message.is_malformed).where(
-    Message.mailbox == bindparam("mailbox"), Message.raw_sha256 == bindparam("digest")).limit(1)
-_RECENT_FROM_SENDER = select(func.count()).select_from(Message).where(
-    Message.from_addr == bindparam("address"), Message.stored_at >= bindparam("since"))
+_STORED_BY_DIGEST = select(_message.c.id, _message.c.ticket_id, _message.c.is_malformed).where(
+    _message.c.mailbox == bindparam("mailbox"), _message.c.raw_sha256 == bindparam("digest")).limit(1)
+_RECENT_FROM_SENDER = select(func.count()).select_from(_message).where(
+    _message.c.from_addr == bindparam("address"), _message.c.stored_at >= bindparam("since"))
 
 
 def _already_stored(session: Session, mail: RawMail):
@@ -356,7 +359,7 @@ def _enqueue_mails(app: App, session: Session, ticket: Ticket, customer: Custome
                    row: Message, transition: Transition, now: datetime) -> None:
     if not transition.mails:
         return
-    contact = session.get(Contact, ticket.contact_id)
+    contact = _contact(session, ticket.contact_id)
     locale = choose_locale(contact.locale, customer.locale,
                            guess_locale(parsed.text_body, parsed.headers.get("content-language"), None),
                            app.settings.support.default_locale)
@@ -424,6 +427,14 @@ def _store_too_large(session: Session, mail: RawMail, limit: int, now: datetime)
     session.flush()
     log.warning("too large, stored raw mailbox=%s uid=%s bytes=%s limit=%s", mail.mailbox, mail.uid, len(mail.raw), limit)
     return IntakeResult(row.id, None, False, False, is_flagged=True)
+
+
+def _contact(session: Session, contact_id: int) -> Contact:
+    """The Contact row, read once per transaction: a batch of a large sync asks for it for every message."""
+    known = session.info.setdefault("contacts", {})
+    if contact_id not in known:
+        known[contact_id] = session.get(Contact, contact_id)
+    return known[contact_id]
 
 
 def _max_message_bytes(app: App, mailbox_name: str) -> int:
