@@ -11,10 +11,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import event
+from sqlalchemy import event, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, create_engine
+from sqlalchemy.orm import make_transient_to_detached
+from sqlmodel import Session, SQLModel, create_engine
 
 from mailbridge.errors import ConfigError
 
@@ -66,3 +67,18 @@ def transaction(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def insert_now(session: Session, row: SQLModel) -> SQLModel:
+    """INSERT a new row at once and keep it in the session as persistent, with its id set.
+
+    For the rows intake writes for every message (customer, ticket, message): one direct INSERT
+    costs about half of what adding the object and flushing the unit of work costs. Later changes
+    to the object are still tracked and written as UPDATEs.
+    """
+    table = type(row).__table__
+    values = {column.name: getattr(row, column.name) for column in table.columns if column.name != "id"}
+    row.id = session.execute(insert(table).returning(table.c.id), values).scalar_one()
+    make_transient_to_detached(row)
+    session.add(row)
+    return row

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert
 from sqlmodel import Session, select
 
+from mailbridge import db
 from mailbridge.clock import utc
 from mailbridge.config import Secret
 from mailbridge.lifecycle import Transition, plan_status_change
@@ -142,9 +143,7 @@ def ensure_customer(*, session: Session, email: str | None, name: str, now: date
     address = (email or UNKNOWN_SENDER).lower()
     customer = session.scalars(_CUSTOMER_BY_EMAIL, {"email": address}).first()
     if customer is None:
-        customer = Customer(email=address, name=name, created_at=now)
-        session.add(customer)
-        session.flush()
+        customer = db.insert_now(session, Customer(email=address, name=name, created_at=now))
     elif name and not customer.name:
         customer.name = name
     return customer
@@ -159,8 +158,7 @@ def open_ticket(*, session: Session, contact_id: int, customer: Customer, subjec
     ticket = Ticket(number=number, status=TicketStatus.NEW, subject=subject[:500], contact_id=contact_id,
                     customer_id=customer.id, created_at=now, updated_at=now, status_changed_at=now,
                     subject_key=subject_key[:500], category=category, linked_ticket_id=linked_ticket_id)
-    session.add(ticket)
-    session.flush()
+    db.insert_now(session, ticket)
     reason = "ticket opened"
     if linked_ticket_id is not None:
         linked = session.get(Ticket, linked_ticket_id)

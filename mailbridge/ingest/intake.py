@@ -314,6 +314,7 @@ _STORED_BY_KEY = select(_message.c.id, _message.c.ticket_id, _message.c.is_malfo
 # Two statements, not one with OR: SQLite then plans each on its own index.
 _STORED_BY_DIGEST = select(_message.c.id, _message.c.ticket_id, _message.c.is_malformed).where(
     _message.c.mailbox == bindparam("mailbox"), _message.c.raw_sha256 == bindparam("digest")).limit(1)
+_INSERT_ATTACHMENT = insert(Attachment.__table__)
 _RECENT_FROM_SENDER = select(func.count()).select_from(_message).where(
     _message.c.from_addr == bindparam("address"), _message.c.stored_at >= bindparam("since"))
 
@@ -344,14 +345,13 @@ def _store(session: Session, mail: RawMail, parsed: ParsedMessage, ticket_id: in
         match_reason=str(reason) if reason else None, is_malformed=is_malformed(parsed),
         defects="\n".join(parsed.defects), stored_at=now,
     )
-    session.add(row)
-    session.flush()
+    db.insert_now(session, row)
     # A Contact that accepts no attachments keeps them only inside `raw`.
     files = [{"message_id": row.id, "filename": part.filename, "content_type": part.content_type, "size": part.size,
               "sha256": hashlib.sha256(part.payload).hexdigest(), "content": part.payload}
              for part in (parsed.attachments if keep_attachments else ())]
     if files:
-        session.execute(insert(Attachment), files)
+        session.execute(_INSERT_ATTACHMENT, files)
     return row
 
 
