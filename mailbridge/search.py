@@ -42,11 +42,8 @@ def extract_order_number(subject: str, body: str, pattern: re.Pattern[str]) -> s
     return None
 
 
-def index_message(session: Session, message: Message, order_pattern: re.Pattern[str] | None = None) -> None:
-    """Pull out the order number and add the message to the full-text index (SQLite; PostgreSQL
-    indexes the column expression itself)."""
-    if order_pattern is not None:
-        message.order_number = extract_order_number(message.subject, message.text_body, order_pattern)
+def index_message(session: Session, message: Message) -> None:
+    """Add the message to the full-text index (SQLite; PostgreSQL indexes the column expression itself)."""
     if session.get_bind().dialect.name == "sqlite":
         session.execute(_FTS_INSERT, {"id": message.id, "subject": message.subject or "", "body": message.text_body or ""})
 

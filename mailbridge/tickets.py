@@ -138,12 +138,13 @@ def participants(*, session: Session, ticket: Ticket) -> frozenset[str]:
     return frozenset({customer.email, *(s for s in senders if s), *(a.lower() for a in agents), *assigned})
 
 
-def ensure_customer(*, session: Session, email: str | None, name: str, now: datetime) -> Customer:
-    """Find the customer by address or create one."""
+def ensure_customer(*, session: Session, email: str | None, name: str, now: datetime,
+                    locale: str | None = None) -> Customer:
+    """Find the customer by address or create one (with `locale`, when given)."""
     address = (email or UNKNOWN_SENDER).lower()
     customer = session.scalars(_CUSTOMER_BY_EMAIL, {"email": address}).first()
     if customer is None:
-        customer = db.insert_now(session, Customer(email=address, name=name, created_at=now))
+        customer = db.insert_now(session, Customer(email=address, name=name, created_at=now, locale=locale))
     elif name and not customer.name:
         customer.name = name
     return customer

@@ -152,21 +152,27 @@ def _accept_threaded(app: App, session: Session, mail: RawMail, parsed: ParsedMe
 def _file_in_ticket(app: App, session: Session, mail: RawMail, parsed: ParsedMessage, kind: MessageKind,
                     department: Contact, match: TicketMatch, now: datetime, *, silent: bool) -> IntakeResult:
     """Store a customer or automatic message on its ticket, apply its transition and queue its mails."""
-    customer = tickets.ensure_customer(session=session, email=parsed.from_addr, name=parsed.from_name, now=now)
     ticket = session.get(Ticket, match.ticket_id) if match.ticket_id else None
     status = TicketStatus(ticket.status) if ticket else None
     if kind is MessageKind.CUSTOMER:
         transition = plan_customer_message(status, may_auto_reply=may_auto_reply(kind, parsed), silent=silent)
     else:
         transition = plan_automatic_message(status)
+    # A new customer who will be written to is created with the locale of that mail (no UPDATE right after).
+    first_locale = _mail_locale(app, department, None, parsed) if transition.mails else None
+    customer = tickets.ensure_customer(session=session, email=parsed.from_addr, name=parsed.from_name, now=now,
+                                       locale=first_locale)
     if ticket is None:
         ticket = tickets.open_ticket(session=session, contact_id=department.id, customer=customer,
                                      subject=parsed.subject, now=now,
                                      subject_key=normalise_subject(parsed.subject, app.subject_pattern),
                                      category=route_category(parsed, app.settings.routing),
                                      linked_ticket_id=match.linked_ticket_id)
-    row = _store(session, mail, parsed, ticket.id, kind, match.reason, now, keep_attachments=department.accept_attachments)
-    search.index_message(session, row, re.compile(app.settings.support.order_number_regex))
+    order_number = search.extract_order_number(parsed.subject, parsed.text_body,
+                                               re.compile(app.settings.support.order_number_regex))
+    row = _store(session, mail, parsed, ticket.id, kind, match.reason, now, keep_attachments=department.accept_attachments,
+                 order_number=order_number)
+    search.index_message(session, row)
     tickets.apply(session=session, ticket=ticket, transition=transition, actor=f"customer:{customer.email}", now=now)
     _enqueue_mails(app, session, ticket, customer, parsed, row, transition, now)
     if kind is MessageKind.CUSTOMER and not silent:
@@ -332,7 +338,7 @@ def _already_stored(session: Session, mail: RawMail):
 
 def _store(session: Session, mail: RawMail, parsed: ParsedMessage, ticket_id: int | None,
            kind: MessageKind | str, reason: MatchReason | None, now: datetime, *,
-           keep_attachments: bool = True) -> Message:
+           keep_attachments: bool = True, order_number: str | None = None) -> Message:
     row = Message(
         ticket_id=ticket_id, direction="in", mailbox=mail.mailbox, folder=mail.folder,
         uidvalidity=mail.uidvalidity, uid=mail.uid, message_id=parsed.message_id,
@@ -343,7 +349,7 @@ def _store(session: Session, mail: RawMail, parsed: ParsedMessage, ticket_id: in
         stripped_text=parsed.stripped_text if parsed.stripped_text is not None else strip_reply(parsed.text_body, parsed.html_body),
         raw_sha256=hashlib.sha256(mail.raw).hexdigest(), kind=str(kind),
         match_reason=str(reason) if reason else None, is_malformed=is_malformed(parsed),
-        defects="\n".join(parsed.defects), stored_at=now,
+        defects="\n".join(parsed.defects), stored_at=now, order_number=order_number,
     )
     db.insert_now(session, row)
     # A Contact that accepts no attachments keeps them only inside `raw`.
@@ -360,10 +366,9 @@ def _enqueue_mails(app: App, session: Session, ticket: Ticket, customer: Custome
     if not transition.mails:
         return
     contact = _contact(session, ticket.contact_id)
-    locale = choose_locale(contact.locale, customer.locale,
-                           guess_locale(parsed.text_body, parsed.headers.get("content-language"), None),
-                           app.settings.support.default_locale)
-    customer.locale = customer.locale or locale
+    locale = _mail_locale(app, contact, customer.locale, parsed)
+    if not customer.locale:
+        customer.locale = locale
     _watch_for_flood(app, session, customer.email, now)
     for kind in transition.mails:
         draft = draft_for(kind, ticket=ticket, customer=customer, contact=contact, parsed=parsed, locale=locale,
@@ -372,6 +377,13 @@ def _enqueue_mails(app: App, session: Session, ticket: Ticket, customer: Custome
         key = f"{kind}:{ticket.id}" if kind is MailKind.RECEIPT else f"{kind}:{ticket.id}:{row.id}"
         queue_customer_mail(app, session=session, ticket=ticket, draft=draft, dedupe_key=key, now=now,
                             caused_by_message_id=row.id)
+
+
+def _mail_locale(app: App, contact: Contact, customer_locale: str | None, parsed: ParsedMessage) -> str:
+    """The locale of automatic mail to this sender: the Contact's, the customer's, a guess from the mail, the default."""
+    return choose_locale(contact.locale, customer_locale,
+                         guess_locale(parsed.text_body, parsed.headers.get("content-language"), None),
+                         app.settings.support.default_locale)
 
 
 def _watch_for_flood(app: App, session: Session, address: str, now: datetime) -> None:
