@@ -116,6 +116,9 @@ _MAX_DEPTH = 60
 _EML_POLICY = policy.compat32.clone(linesep="\r\n", mangle_from_=False)
 _HEADERS = HeaderRegistry()
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
+_ADDR_SPEC = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+_SIMPLE_ADDRESS = re.compile(
+    rf'^(?:(?P<bare>{_ADDR_SPEC})|(?:"(?P<quoted>[^"\\]*)"|(?P<name>[^"<>,;:@()\[\]\\]*))\s*<(?P<addr>{_ADDR_SPEC})>)$')
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
@@ -228,6 +231,9 @@ def _addresses(msg: Message, name: str, defects: list[str]) -> list[tuple[str, s
     if not value:
         return []
     value = _fold(value)
+    simple = _simple_address(value)
+    if simple is not None:
+        return [simple]
     strict = _registry_addresses(name, value)
     try:
         loose = [(decode_words(n), a) for n, a in get_addresses(value, decode_names=True)]
@@ -246,6 +252,22 @@ def _addresses(msg: Message, name: str, defects: list[str]) -> list[tuple[str, s
         if "@" in addr or (addr and " " not in addr) or display:
             result.append((display, addr))
     return result
+
+
+def _simple_address(value: str) -> tuple[str, str] | None:
+    """Read the common one-address forms ("a@b", "Name <a@b>", "\"Name\" <a@b>") without the full parsers.
+
+    Both full parsers cost far more than the rest of a parse; anything with a comma, a comment, a quoted
+    pair or an unusual local part is not matched here and goes to them.
+    """
+    found = _SIMPLE_ADDRESS.match(value)
+    if found is None:
+        return None
+    if found["quoted"] is not None:
+        display = found["quoted"]
+    else:
+        display = " ".join((found["name"] or "").split())  # a phrase: its words, one space apart (RFC 5322 §3.2.5)
+    return _fold(decode_words(display.strip())).strip("\"' "), (found["bare"] or found["addr"]).lower()
 
 
 def _registry_addresses(name: str, value: str) -> list[tuple[str, str]]:

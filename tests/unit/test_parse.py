@@ -6,6 +6,8 @@ import base64
 import os
 from datetime import datetime, timezone
 
+import pytest
+
 from mailbridge.parse import html_to_text, is_malformed, parse_message, safe_filename
 
 
@@ -247,3 +249,18 @@ def test_safe_filename_limits_length_and_keeps_extension():
 
 def test_safe_filename_uses_fallback_when_nothing_is_left():
     assert safe_filename("../..", "attachment-3.bin") == "attachment-3.bin"
+
+
+@pytest.mark.parametrize("header, expected", [
+    ("anna@example.org", ("", "anna@example.org")),
+    ("Anna  Rossi <Anna@Example.org>", ("Anna Rossi", "anna@example.org")),
+    ('"Rossi, Anna" <anna@example.org>', ("Rossi, Anna", "anna@example.org")),
+    ("=?utf-8?b?zpPOuc+Oz4HOs86/z4I=?= <g@example.gr>", ("Γιώργος", "g@example.gr")),
+    ("Eve (work) <eve@example.org>", ("Eve", "eve@example.org")),
+    ("anna@example.org (Anna Rossi)", ("Anna Rossi", "anna@example.org")),
+    ("MAILER-DAEMON <>", ("MAILER-DAEMON", "")),
+])
+def test_sender_forms_parse_the_same_on_the_fast_and_the_full_path(header, expected):
+    raw = f"From: {header}\r\nTo: support@shop.example\r\nSubject: x\r\n\r\nbody\r\n".encode()
+    parsed = parse_message(raw)
+    assert (parsed.from_name, parsed.from_addr or "") == expected
