@@ -84,22 +84,33 @@ def poll_mailbox(app: App, mailbox: MailboxSettings, now: datetime) -> PollResul
     return totals
 
 
+def _fetch_prepared(app: App, source: ImapSource, mailbox: MailboxSettings, folder: str, status: FolderStatus,
+                    group: list[int]):
+    """Fetch one batch and hand it to the preparer, which starts on it at once."""
+    batch = source.fetch(folder, status, group)
+    return batch, app.preparer.prepare_all([mail.raw for mail in batch], mailbox.max_message_bytes)
+
+
 def _poll_folder(app: App, source: ImapSource, mailbox: MailboxSettings, folder: str, now: datetime) -> PollResult:
     stored = duplicates = failed = fetched = 0
     status = source.select(folder)
     state = _load_state(app, mailbox, folder, status)
     uids = source.new_uids(state.last_uid)
     contiguous, blocked = state.last_uid, False
-    # Batches are bounded by count and bytes, so memory holds one batch or one large message at a time.
+    # Batches are bounded by count and bytes, so memory holds two batches (this one and the next) at a time.
     if app.progress is not None and uids:
         app.progress.start(f"{mailbox.name}/{folder}", len(uids))
-    for group in plan_batches(uids, source.sizes(uids)):
+    groups = plan_batches(uids, source.sizes(uids))
+    upcoming = _fetch_prepared(app, source, mailbox, folder, status, groups[0]) if groups else None
+    for index in range(len(groups)):
         if app.stop_requested.is_set():
             break
-        batch = source.fetch(folder, status, group)
+        batch, prepared = upcoming
+        # The next batch is fetched now, so the worker parses it while this one is stored.
+        upcoming = _fetch_prepared(app, source, mailbox, folder, status, groups[index + 1]) \
+            if index + 1 < len(groups) else None
         fetched += len(batch)
         steps: dict[ServerStep, list[int]] = {}
-        prepared = app.preparer.prepare_all([mail.raw for mail in batch], mailbox.max_message_bytes)
         # SIGTERM: the messages in hand are done; the rest is fetched again next time.
         results = accept_batch(app, batch, now, silent_below_uid=state.silent_below_uid, prepared=prepared)
         for mail, result in zip(batch, results):

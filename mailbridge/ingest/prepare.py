@@ -23,6 +23,9 @@ from mailbridge.reply_text import strip_reply
 log = logging.getLogger(__name__)
 # Below this many messages a worker costs more (its start, the copies) than it saves.
 WORKER_FROM_MESSAGES = 20
+# Messages per hand-over to the worker: one per message costs the poller about as much as storing it
+# (pickling, pipe, the executor's threads); ten keep that small and the first results still come soon.
+CHUNK_MESSAGES = 10
 PARENT_CHECK_SECONDS = 1.0
 
 
@@ -32,6 +35,18 @@ def prepare_mail(raw: bytes, max_bytes: int | None = None) -> ParsedMessage | No
         return None
     parsed = parse_message(raw)
     return replace(parsed, stripped_text=strip_reply(parsed.text_body, parsed.html_body))
+
+
+def prepare_chunk(raws: Sequence[bytes], max_bytes: int) -> list[ParsedMessage | None]:
+    """In a worker: prepare several messages; one that fails yields None (intake prepares it again and counts it)."""
+    results: list[ParsedMessage | None] = []
+    for raw in raws:
+        try:
+            results.append(prepare_mail(raw, max_bytes))
+        except Exception as exc:  # noqa: BLE001 - reported by intake, which repeats the work in its guard.
+            log.warning("parse worker failed on a message: %s: %s", type(exc).__name__, exc)
+            results.append(None)
+    return results
 
 
 def _exit_with_parent(parent_pid: int) -> None:
@@ -61,29 +76,30 @@ class Preparer:
         """
         if self.processes == 0 or len(raws) < WORKER_FROM_MESSAGES:
             return iter([None] * len(raws))
-        futures = self._submit(raws, max_bytes)
-        return (self._result(future) for future in futures)
+        chunks = [raws[start:start + CHUNK_MESSAGES] for start in range(0, len(raws), CHUNK_MESSAGES)]
+        futures = self._submit(chunks, max_bytes)
+        return (parsed for chunk, future in zip(chunks, futures) for parsed in self._results(future, len(chunk)))
 
-    def _submit(self, raws: Sequence[bytes], max_bytes: int) -> list[Future | None]:
+    def _submit(self, chunks: list[Sequence[bytes]], max_bytes: int) -> list[Future | None]:
         try:
             pool = self._worker_pool()
-            return [pool.submit(prepare_mail, raw, max_bytes) for raw in raws]
+            return [pool.submit(prepare_chunk, chunk, max_bytes) for chunk in chunks]
         except (BrokenProcessPool, OSError, RuntimeError) as exc:
             log.warning("parse worker unavailable, parsing in process: %s", exc)
             self.close()
-            return [None] * len(raws)
+            return [None] * len(chunks)
 
-    def _result(self, future: Future | None) -> ParsedMessage | None:
+    def _results(self, future: Future | None, count: int) -> list[ParsedMessage | None]:
         if future is None:
-            return None
+            return [None] * count
         try:
             return future.result()
         except BrokenProcessPool as exc:
             log.warning("parse worker died, parsing in process: %s", exc)
             self.close()
-        except Exception as exc:  # noqa: BLE001 - the message is prepared again in intake, which counts failures.
-            log.warning("parse worker failed on a message: %s: %s", type(exc).__name__, exc)
-        return None
+        except Exception as exc:  # noqa: BLE001 - the messages are prepared again in intake, which counts failures.
+            log.warning("parse worker failed: %s: %s", type(exc).__name__, exc)
+        return [None] * count
 
     def _worker_pool(self) -> ProcessPoolExecutor:
         with self._lock:
