@@ -139,19 +139,42 @@ def load_mail(base: Path, count: int, seed: int):
     return dovecot, largest, time.perf_counter() - started
 
 
+def rss_mb(pid: int | str) -> float:
+    """VmRSS of a process in MB (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def child_pids() -> list[int]:
+    """The processes this one started (the parse worker)."""
+    found = []
+    for task in Path("/proc/self/task").iterdir():
+        found += [int(pid) for pid in (task / "children").read_text().split()]
+    return found
+
+
 class RssSampler(threading.Thread):
-    """Samples VmRSS of this process every 0.2 s, to show whether memory grows across batches."""
+    """Samples VmRSS of this process, and of its parse worker, every 0.2 s: does memory grow across batches?"""
 
     def __init__(self):
         super().__init__(daemon=True)
         self.samples: list[float] = []
+        self.worker_peak = 0.0
+        self.total_peak = 0.0
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.wait(0.2):
-            for line in Path("/proc/self/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    self.samples.append(int(line.split()[1]) / 1024)
+            own = rss_mb("self")
+            workers = sum(rss_mb(pid) for pid in child_pids())
+            self.samples.append(own)
+            self.worker_peak = max(self.worker_peak, workers)
+            self.total_peak = max(self.total_peak, own + workers)
 
 
 class RateRecorder:
@@ -215,6 +238,7 @@ def ingest_child(config: Path, profile: str | None) -> None:
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"seconds": seconds, "stored": sum(r.stored for r in results), "failed": sum(r.failed for r in results),
                       "errors": errors, "peak_rss_mb": peak_kb / 1024, "rss_samples_mb": sampler.samples,
+                      "worker_peak_rss_mb": sampler.worker_peak, "total_peak_rss_mb": sampler.total_peak,
                       "quarter_rates": app.progress.quarter_rates()}))
 
 
@@ -264,6 +288,8 @@ def print_report(count: int, largest: int, load_seconds: float, report: dict) ->
     print(f"rate:              {rate:.0f} messages/s (target >= {TARGET_RATE:.0f}) {'OK' if rate >= TARGET_RATE else 'MISSED'}")
     print(f"peak RSS:          {report['peak_rss_mb']:.1f} MB (target < {budget:.1f} MB) "
           f"{'OK' if report['peak_rss_mb'] < budget else 'MISSED'}")
+    print(f"parse worker RSS:  {report['worker_peak_rss_mb']:.1f} MB at most; poller and worker together "
+          f"{report['total_peak_rss_mb']:.1f} MB at most (sampled every 0.2 s)")
     print(f"RSS at 25/50/75/100% of the run: {quartiles(report['rss_samples_mb'])} MB")
     print("rate per quarter of the messages: " + " / ".join(f"{r:.0f}" for r in report["quarter_rates"]) + " messages/s")
     if report["errors"]:
