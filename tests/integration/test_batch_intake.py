@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import Session, select
 
 from mailbridge.ingest import intake
@@ -16,8 +17,16 @@ def rows(app, model):
         return list(session.exec(select(model).order_by(model.id)))
 
 
-def test_large_sync_is_stored_once_each_with_replies_threaded(make_app, dovecot, sink, mailbox):
-    app = make_app()
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db_app(request, make_app):
+    if request.param == "sqlite":
+        return make_app()
+    server = request.getfixturevalue("postgres")
+    return make_app(db_url=server.create_database(f"b{abs(hash(request.node.nodeid)) % 10**8}"))
+
+
+def test_large_sync_is_stored_once_each_with_replies_threaded(any_db_app, dovecot, sink, mailbox):
+    app = any_db_app
     for n in range(30):
         dovecot.append(SUPPORT_USER, mailbox, customer_mail(sender=f"c{n}@example.org", subject=f"Order {n}"))
     for n in range(5):
