@@ -6,7 +6,7 @@ the real poll (build_app + scheduler.poll_mailboxes: IMAPS fetch, parse, thread,
 per message, flag \\Seen) in a child process and prints messages/second and that process's peak RSS.
 Receipts are queued in the outbox and not sent, so SMTP is not part of the figure.
 
-    ./dev.sh bench [--messages 10000] [--profile FILE]
+    ./dev.sh bench ingest [--messages 10000] [--parse-processes 1] [--profile FILE]
 """
 
 from __future__ import annotations
@@ -97,8 +97,11 @@ def chown_tree(path: Path, uid: int) -> None:
     os.chown(path, uid, uid)
 
 
-def config_text(base: Path, dovecot) -> str:
+def config_text(base: Path, dovecot, parse_processes: int = 1) -> str:
     return f"""
+[ingest]
+parse_processes = {parse_processes}
+
 [database]
 url = "sqlite:///{base}/bench.db"
 
@@ -254,6 +257,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10000, help="how many messages (default 10000)")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the generated mail")
     parser.add_argument("--profile", help="write cProfile stats of the ingest to this file")
+    parser.add_argument("--parse-processes", type=int, default=1, help="[ingest] parse_processes (default 1)")
     parser.add_argument("--ingest-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ingest_child:
@@ -265,7 +269,7 @@ def main() -> None:
         dovecot, largest, load_seconds = load_mail(base, args.messages, args.seed)
         try:
             config = base / "mailbridge.toml"
-            config.write_text(config_text(base, dovecot), encoding="utf-8")
+            config.write_text(config_text(base, dovecot, args.parse_processes), encoding="utf-8")
             env = {**os.environ, "BENCH_IMAP_PASSWORD": dovecot.password}
             command = [sys.executable, __file__, "--ingest-child", str(config)]
             command += ["--profile", args.profile] if args.profile else []
