@@ -94,6 +94,15 @@ def make_app(config_file, clock) -> Callable[..., App]:
     return build
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db_app(request, make_app) -> App:
+    """An App on SQLite, then on a fresh database of the test PostgreSQL."""
+    if request.param == "sqlite":
+        return make_app()
+    server = request.getfixturevalue("postgres")
+    return make_app(db_url=server.create_database(f"t{abs(hash(request.node.nodeid)) % 10**8}"))
+
+
 def run_once(app: App):
     """One full daemon cycle: poll every mailbox, send what is due."""
     return asyncio.run(run_cycle(app))

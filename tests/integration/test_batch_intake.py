@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlmodel import Session, select
 
 from mailbridge.ingest import intake
@@ -15,14 +14,6 @@ QUOTED = "Thanks, that helps.\n\nOn Mon, 23 Nov 2026, Shop support wrote:\n> Ple
 def rows(app, model):
     with Session(app.engine) as session:
         return list(session.exec(select(model).order_by(model.id)))
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def any_db_app(request, make_app):
-    if request.param == "sqlite":
-        return make_app()
-    server = request.getfixturevalue("postgres")
-    return make_app(db_url=server.create_database(f"b{abs(hash(request.node.nodeid)) % 10**8}"))
 
 
 def test_large_sync_is_stored_once_each_with_replies_threaded(any_db_app, dovecot, sink, mailbox):

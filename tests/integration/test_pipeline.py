@@ -23,14 +23,6 @@ def receipts(sink) -> list[email.message.EmailMessage]:
     return [email.message_from_bytes(m.data, policy=policy.default) for m in sink.messages]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def any_db_app(request, make_app):
-    if request.param == "sqlite":
-        return make_app()
-    server = request.getfixturevalue("postgres")
-    return make_app(db_url=server.create_database(f"t{abs(hash(request.node.nodeid)) % 10**8}"))
-
-
 def test_customer_mail_becomes_ticket_and_gets_receipt(any_db_app, dovecot, sink, mailbox):
     raw = customer_mail()
     uid = dovecot.append(SUPPORT_USER, mailbox, raw)
