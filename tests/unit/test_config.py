@@ -82,3 +82,18 @@ def test_reply_token_days_defaults_to_30_and_is_checked(tmp_path, monkeypatch):
     bad = BASE.replace('from_address = "support@shop.example"', 'from_address = "support@shop.example"\nreply_token_days = 0')
     assert error_for(tmp_path, bad) == \
         f"{tmp_path}/mailbridge.toml: [support] reply_token_days: expected an integer 1-3650, got 0"
+
+
+def test_parse_processes_default_and_bad_value(tmp_path, monkeypatch):
+    monkeypatch.setenv("MB_PW", "pw")
+    assert load_settings(write(tmp_path, BASE)).ingest.parse_processes == 1
+    assert load_settings(write(tmp_path, BASE + "[ingest]\nparse_processes = 0\n")).ingest.parse_processes == 0
+    message = error_for(tmp_path, BASE + "[ingest]\nparse_processes = -1\n")
+    assert message.endswith("[ingest] parse_processes: expected an integer 0-16, got -1")
+
+
+def test_example_configuration_loads(monkeypatch):
+    example = Path(__file__).resolve().parents[2] / "config" / "mailbridge.example.toml"
+    monkeypatch.setenv("MAILBRIDGE_SECRET", "s")
+    monkeypatch.setenv("MAILBRIDGE_IMAP_PASSWORD", "pw")
+    assert load_settings(example).ingest.parse_processes == 1
