@@ -245,6 +245,15 @@ def ingest_child(config: Path, profile: str | None) -> None:
                       "quarter_rates": app.progress.quarter_rates()}))
 
 
+def cpu_probe() -> float:
+    """Seconds for a fixed pure-Python loop: how fast this machine is right now (shared hosts vary a lot)."""
+    started = time.process_time()
+    total = 0
+    for n in range(10_000_000):
+        total += n
+    return time.process_time() - started
+
+
 def quartiles(samples: list[float]) -> str:
     if not samples:
         return "n/a"
@@ -263,6 +272,7 @@ def main() -> None:
     if args.ingest_child:
         ingest_child(Path(args.ingest_child), args.profile)
         return
+    probe_before = cpu_probe()
     with tempfile.TemporaryDirectory(prefix="mailbridge-bench-") as tmp:
         base = Path(tmp)
         os.chmod(base, 0o755)
@@ -280,6 +290,8 @@ def main() -> None:
         finally:
             dovecot.stop()
     print_report(args.messages, largest, load_seconds, report)
+    print(f"CPU probe:         {probe_before:.2f} s before, {cpu_probe():.2f} s after (a fixed loop; "
+          "compare runs only at similar values)")
 
 
 def print_report(count: int, largest: int, load_seconds: float, report: dict) -> None:
