@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
-from mailbridge import outbox, tickets
+from mailbridge import db, outbox, tickets
 from mailbridge.agent_reply import FORWARD
 from mailbridge.app import App
 from mailbridge.compose import OutgoingAttachment, OutgoingDraft, compose
@@ -55,14 +55,6 @@ def contact_agents(session: Session, contact_id: int) -> list[Agent]:
     return list(session.scalars(_CONTACT_AGENTS, {"contact_id": contact_id}))
 
 
-def _contact_agents_once(session: Session, contact_id: int) -> list[Agent]:
-    """contact_agents, read once per transaction: a batch of a large sync asks for every message."""
-    known = session.info.setdefault("contact_agents", {})
-    if contact_id not in known:
-        known[contact_id] = contact_agents(session, contact_id)
-    return known[contact_id]
-
-
 def agent_reply_address(app: App, contact: Contact, ticket: Ticket, agent: Agent, now: datetime,
                         purpose: str = AGENT) -> str | None:
     """Sign a reply address for this agent and ticket, dated today; None without a secret."""
@@ -76,7 +68,9 @@ def notify_agents(app: App, *, session: Session, ticket: Ticket, message: Messag
                   headline: str) -> int:
     """Send a customer message to the ticket's agent (else the Contact's active agents); return how many."""
     assigned = session.get(Agent, ticket.assigned_agent_id) if ticket.assigned_agent_id else None
-    recipients = choose_recipients(assigned, _contact_agents_once(session, ticket.contact_id))
+    agents = db.once_per_transaction(session, ("contact_agents", ticket.contact_id),
+                                     lambda: contact_agents(session, ticket.contact_id))
+    recipients = choose_recipients(assigned, agents)
     for agent in recipients:
         send_notification(app, session=session, ticket=ticket, agent=agent, message=message, now=now,
                           headline=headline, dedupe_key=f"{NOTIFICATION}:{message.id}:{agent.id}")

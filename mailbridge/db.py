@@ -5,7 +5,7 @@ SQLite (the default) runs in WAL mode with foreign keys on; PostgreSQL runs the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -82,3 +82,11 @@ def insert_now(session: Session, row: SQLModel) -> SQLModel:
     make_transient_to_detached(row)
     session.add(row)
     return row
+
+
+def once_per_transaction(session: Session, key: Hashable, load: Callable[[], object]):
+    """Return `load()`, computed once per session: for rows a batch reads for every message (a Contact, its agents)."""
+    known = session.info.setdefault("once_per_transaction", {})
+    if key not in known:
+        known[key] = load()
+    return known[key]

@@ -28,7 +28,8 @@ LONGEST_RETRY = timedelta(hours=2)
 
 
 _AUTOMATIC = select(func.count()).select_from(OutboxMail).where(OutboxMail.is_automatic)
-# One round trip for the loop guard: both counts and any suppression of the address.
+# One round trip for the loop guard: both counts and any suppression of the address. ORM columns on purpose:
+# the query autoflushes, so a suppression added in this transaction (a flood, a bounce) counts at once.
 _AUTO_HISTORY = select(
     _AUTOMATIC.where(OutboxMail.rcpt_to == bindparam("address"),
                      OutboxMail.created_at >= bindparam("day_start")).scalar_subquery(),
@@ -65,7 +66,6 @@ def enqueue(*, session: Session, mail: Message, dedupe_key: str, kind: str,
 
 def gather_auto_history(*, session: Session, address: str, ticket_id: int | None, now: datetime) -> AutoMailHistory:
     """Count recent automatic mail to an address and a ticket, and find any suppression."""
-    session.flush()  # a suppression added in this transaction (a flood, a bounce) must count at once
     to_address, to_ticket, until, reason = session.execute(_AUTO_HISTORY, {
         "address": address, "ticket_id": ticket_id, "day_start": now - timedelta(days=1),
         "burst_start": now - BURST_WINDOW}).one()

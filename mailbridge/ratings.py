@@ -15,7 +15,7 @@ from mailbridge.clock import utc
 from mailbridge.lifecycle import MailKind
 from mailbridge.models import Message, OutboxMail, Rating, Ticket
 from mailbridge.parse import ParsedMessage
-from mailbridge.reply_text import strip_reply
+from mailbridge.reply_text import new_text
 from mailbridge.survey import COMMENT_CHARS, TokenVerdict, check_rate_token, find_rate_address, is_within_window, read_rating_reply
 
 LINK = "link"
@@ -57,20 +57,14 @@ def find_survey_answer(*, session: Session, parsed: ParsedMessage, secret: str |
         ticket_id = check.claims.ticket_id if check and check.claims else None
         if ticket_id is not None and session.get(Ticket, ticket_id) is None:
             ticket_id, verdict = None, TokenVerdict.FORGED
-        return SurveyAnswer(ticket_id, rate.score, _new_text(parsed)[:COMMENT_CHARS], LINK, verdict)
+        return SurveyAnswer(ticket_id, rate.score, new_text(parsed)[:COMMENT_CHARS], LINK, verdict)
     survey = _answered_survey(session, parsed)
-    reply = read_rating_reply(_new_text(parsed)) if survey is not None else None
+    reply = read_rating_reply(new_text(parsed)) if survey is not None else None
     if reply is None:
         return None
     is_open = is_within_window(utc(survey.created_at), now, window_days)
     return SurveyAnswer(survey.ticket_id, reply.score, reply.comment, REPLY,
                         TokenVerdict.VALID if is_open else TokenVerdict.EXPIRED)
-
-
-def _new_text(parsed: ParsedMessage) -> str:
-    if parsed.stripped_text is not None:
-        return parsed.stripped_text
-    return strip_reply(parsed.text_body, parsed.html_body)
 
 
 def _answered_survey(session: Session, parsed: ParsedMessage) -> OutboxMail | None:

@@ -15,6 +15,7 @@ from mailparser_reply import EmailReplyParser
 from mailparser_reply.constants import MAIL_LANGUAGES
 from mailparser_reply.parser import EmailMessage
 
+from mailbridge.parse import ParsedMessage
 from mailbridge.parse_mime import html_to_text as render_html
 
 LANGUAGES = tuple(MAIL_LANGUAGES)
@@ -35,6 +36,13 @@ def _compiled_patterns() -> dict:
     probe = EmailMessage(text="", languages=list(languages))
     return {"languages": languages, "_header_regex": probe.HEADER_REGEX,
             "_disclaimers_regex": probe.DISCLAIMERS_REGEX, "_signature_regex": probe.SIGNATURE_REGEX}
+
+
+def new_text(parsed: ParsedMessage) -> str:
+    """The message's new text: cut when it was prepared (ingest.prepare), else cut now."""
+    if parsed.stripped_text is not None:
+        return parsed.stripped_text
+    return strip_reply(parsed.text_body, parsed.html_body)
 
 
 def strip_reply(text: str, html: str = "") -> str:

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterable, Sequence
+from itertools import zip_longest
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,7 +38,7 @@ from mailbridge.loop_guard import FLOOD_HOLD, FLOOD_WINDOW, is_flooding
 from mailbridge.models import Attachment, Contact, Customer, IntakeFailure, Message, Ticket, TicketStatus
 from mailbridge.parse import ParsedMessage, is_malformed
 from mailbridge.ratings import find_survey_answer
-from mailbridge.reply_text import strip_reply
+from mailbridge.reply_text import new_text
 from mailbridge.routing import route_category
 from mailbridge.ticket_match import (MatchReason, StoredCopy, TicketMatch, copy_in_contact, match_ticket,
                                      normalise_subject, place_copy)
@@ -158,8 +159,11 @@ def _file_in_ticket(app: App, session: Session, mail: RawMail, parsed: ParsedMes
         transition = plan_customer_message(status, may_auto_reply=may_auto_reply(kind, parsed), silent=silent)
     else:
         transition = plan_automatic_message(status)
+    guessed = None
+    if transition.mails:
+        guessed = guess_locale(parsed.text_body, parsed.headers.get("content-language"), None)
     # A new customer who will be written to is created with the locale of that mail (no UPDATE right after).
-    first_locale = _mail_locale(app, department, None, parsed) if transition.mails else None
+    first_locale = _mail_locale(app, department, None, guessed) if transition.mails else None
     customer = tickets.ensure_customer(session=session, email=parsed.from_addr, name=parsed.from_name, now=now,
                                        locale=first_locale)
     if ticket is None:
@@ -174,7 +178,7 @@ def _file_in_ticket(app: App, session: Session, mail: RawMail, parsed: ParsedMes
                  order_number=order_number)
     search.index_message(session, row)
     tickets.apply(session=session, ticket=ticket, transition=transition, actor=f"customer:{customer.email}", now=now)
-    _enqueue_mails(app, session, ticket, customer, parsed, row, transition, now)
+    _enqueue_mails(app, session, ticket, customer, parsed, row, transition, guessed, now)
     if kind is MessageKind.CUSTOMER and not silent:
         agent_mail.notify_agents(app, session=session, ticket=ticket, message=row, now=now,
                                  headline="New ticket" if match.ticket_id is None else "New message")
@@ -286,7 +290,7 @@ def accept_batch(app: App, mails: Sequence[RawMail], now: datetime, *, silent_be
                     len(mails), type(exc).__name__, exc)
     parsed_list.extend(prepared)
     results = []
-    for mail, parsed in zip(mails, parsed_list + [None] * (len(mails) - len(parsed_list))):
+    for mail, parsed in zip_longest(mails, parsed_list[:len(mails)]):
         if app.stop_requested.is_set():
             break
         results.append(accept_guarded(app, mail, now, silent=mail.uid < silent_below_uid, parsed=parsed))
@@ -346,7 +350,7 @@ def _store(session: Session, mail: RawMail, parsed: ParsedMessage, ticket_id: in
         from_addr=parsed.from_addr, from_name=parsed.from_name, to_addrs=", ".join(parsed.to_addrs),
         cc_addrs=", ".join(parsed.cc_addrs), subject=parsed.subject, sent_at=parsed.date,
         text_body=parsed.text_body, html_body=parsed.html_body, raw=mail.raw,
-        stripped_text=parsed.stripped_text if parsed.stripped_text is not None else strip_reply(parsed.text_body, parsed.html_body),
+        stripped_text=new_text(parsed),
         raw_sha256=hashlib.sha256(mail.raw).hexdigest(), kind=str(kind),
         match_reason=str(reason) if reason else None, is_malformed=is_malformed(parsed),
         defects="\n".join(parsed.defects), stored_at=now, order_number=order_number,
@@ -362,11 +366,11 @@ def _store(session: Session, mail: RawMail, parsed: ParsedMessage, ticket_id: in
 
 
 def _enqueue_mails(app: App, session: Session, ticket: Ticket, customer: Customer, parsed: ParsedMessage,
-                   row: Message, transition: Transition, now: datetime) -> None:
+                   row: Message, transition: Transition, guessed: str | None, now: datetime) -> None:
     if not transition.mails:
         return
     contact = _contact(session, ticket.contact_id)
-    locale = _mail_locale(app, contact, customer.locale, parsed)
+    locale = _mail_locale(app, contact, customer.locale, guessed)
     if not customer.locale:
         customer.locale = locale
     _watch_for_flood(app, session, customer.email, now)
@@ -379,11 +383,9 @@ def _enqueue_mails(app: App, session: Session, ticket: Ticket, customer: Custome
                             caused_by_message_id=row.id)
 
 
-def _mail_locale(app: App, contact: Contact, customer_locale: str | None, parsed: ParsedMessage) -> str:
-    """The locale of automatic mail to this sender: the Contact's, the customer's, a guess from the mail, the default."""
-    return choose_locale(contact.locale, customer_locale,
-                         guess_locale(parsed.text_body, parsed.headers.get("content-language"), None),
-                         app.settings.support.default_locale)
+def _mail_locale(app: App, contact: Contact, customer_locale: str | None, guessed: str | None) -> str:
+    """The locale of automatic mail to this sender: the Contact's, the customer's, the guess from the mail, the default."""
+    return choose_locale(contact.locale, customer_locale, guessed, app.settings.support.default_locale)
 
 
 def _watch_for_flood(app: App, session: Session, address: str, now: datetime) -> None:
@@ -442,11 +444,7 @@ def _store_too_large(session: Session, mail: RawMail, limit: int, now: datetime)
 
 
 def _contact(session: Session, contact_id: int) -> Contact:
-    """The Contact row, read once per transaction: a batch of a large sync asks for it for every message."""
-    known = session.info.setdefault("contacts", {})
-    if contact_id not in known:
-        known[contact_id] = session.get(Contact, contact_id)
-    return known[contact_id]
+    return db.once_per_transaction(session, ("contact", contact_id), lambda: session.get(Contact, contact_id))
 
 
 def _max_message_bytes(app: App, mailbox_name: str) -> int:
