@@ -69,6 +69,9 @@ def transaction(engine: Engine) -> Iterator[Session]:
             raise
 
 
+_INSERT_RETURNING_ID: dict = {}
+
+
 def insert_now(session: Session, row: SQLModel) -> SQLModel:
     """INSERT a new row at once and keep it in the session as persistent, with its id set.
 
@@ -77,8 +80,12 @@ def insert_now(session: Session, row: SQLModel) -> SQLModel:
     to the object are still tracked and written as UPDATEs.
     """
     table = type(row).__table__
+    statement = _INSERT_RETURNING_ID.get(table)
+    if statement is None:
+        # Built once per table: a statement built anew costs its cache key on every execution.
+        statement = _INSERT_RETURNING_ID[table] = insert(table).returning(table.c.id)
     values = {column.name: getattr(row, column.name) for column in table.columns if column.name != "id"}
-    row.id = session.execute(insert(table).returning(table.c.id), values).scalar_one()
+    row.id = session.execute(statement, values).scalar_one()
     make_transient_to_detached(row)
     session.add(row)
     return row
