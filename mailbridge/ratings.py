@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from mailbridge.clock import utc
@@ -67,12 +68,19 @@ def find_survey_answer(*, session: Session, parsed: ParsedMessage, secret: str |
                         TokenVerdict.VALID if is_open else TokenVerdict.EXPIRED)
 
 
-def _answered_survey(session: Session, parsed: ParsedMessage) -> OutboxMail | None:
+# Core, built once: outbox rows are written directly by outbox.enqueue, so they are in the database already.
+_outbox = OutboxMail.__table__
+_SURVEY_BY_MESSAGE_ID = select(_outbox.c.ticket_id, _outbox.c.created_at).where(
+    _outbox.c.message_id.in_(bindparam("ids", expanding=True)), _outbox.c.kind == MailKind.SURVEY.value,
+    _outbox.c.ticket_id.is_not(None)).limit(1)
+
+
+def _answered_survey(session: Session, parsed: ParsedMessage):
+    """The (ticket_id, created_at) of the survey this mail answers, or None."""
     ids = [i for i in (parsed.in_reply_to, *parsed.references) if i]
     if not ids:
         return None
-    return session.exec(select(OutboxMail).where(OutboxMail.message_id.in_(ids), OutboxMail.kind == MailKind.SURVEY,
-                                                 OutboxMail.ticket_id.is_not(None))).first()
+    return session.execute(_SURVEY_BY_MESSAGE_ID, {"ids": ids}).first()
 
 
 def record_rating(*, session: Session, ticket: Ticket, message: Message, answer: SurveyAnswer,

@@ -45,6 +45,11 @@ _CONTACT_TICKETS = (select(_ticket.c.id).join(_customer, _customer.c.id == _tick
 _CUSTOMER_BY_EMAIL = select(Customer).where(Customer.email == bindparam("email"))  # ORM: the identity map
 _NUMBER_TAKEN = select(_ticket.c.id).where(_ticket.c.number == bindparam("number"))
 _INSERT_EVENT = insert(TicketEvent.__table__)
+# Our own mail and stored mail, in this order: a Message-ID a reply names, and the ticket it belongs to.
+_TICKETS_BY_MESSAGE_ID = tuple(
+    select(table.c.message_id, table.c.ticket_id).where(
+        table.c.message_id.in_(bindparam("ids", expanding=True)), table.c.ticket_id.is_not(None))
+    for table in (_message, OutboxMail.__table__))
 
 
 def find_copies(*, session: Session, parsed: ParsedMessage) -> tuple[StoredCopy, ...]:
@@ -101,9 +106,8 @@ def _tickets_by_message_id(session: Session, parsed: ParsedMessage) -> dict[str,
     known: dict[str, int] = {}
     if not ids:
         return known
-    for table in (Message, OutboxMail):
-        for message_id, ticket_id in session.exec(
-                select(table.message_id, table.ticket_id).where(table.message_id.in_(ids), table.ticket_id.is_not(None))):
+    for statement in _TICKETS_BY_MESSAGE_ID:
+        for message_id, ticket_id in session.execute(statement, {"ids": ids}):
             known.setdefault(message_id, ticket_id)
     return known
 

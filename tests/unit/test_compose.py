@@ -133,3 +133,28 @@ def test_fast_header_folding_writes_what_the_stdlib_writes():
                          attachments=(OutgoingAttachment("faktura č. 10052.pdf", "application/pdf", b"%PDF"),)),
                    "<o@shop.example>", NOW)
     assert mail_bytes(mail) == mail.as_bytes(policy=compat32.clone(linesep="\r\n"))
+
+
+@pytest.mark.parametrize("subject", [
+    "Reklamace: poškozené zboží č. 4711 – prosím o rychlou výměnu, děkuji mnohokrát za pochopení",
+    "注文12345について、まだ届いていません。確認をお願いします。よろしくお願いいたします。",
+    "Πρόβλημα με την παραγγελία 99 😀 emoji and ASCII mixed, a long one to need several words",
+    "Ä",
+])
+def test_non_ascii_subject_comes_back_whole_in_short_encoded_words(subject):
+    raw = compose(draft(subject=subject), "<o@shop.example>", NOW).as_bytes(policy=policy.compat32.clone(linesep="\r\n"))
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    assert all(len(line) <= 78 for line in head.split("\r\n"))
+    words = [w for w in head.split() if w.startswith("=?")]
+    assert words and all(len(w) <= 75 for w in words)  # RFC 2047 §2
+    assert message_from_bytes(raw, policy=policy.default)["Subject"] == subject
+
+
+def test_text_parts_are_quoted_printable_and_decode_to_the_rendered_text():
+    text = "Grüße, Jürgen\n" + "é" * 120 + "\ntrailing space \n.\nend"
+    mail = roundtrip(draft(body=RenderedMail(text=text, html="<p>Grüße</p>")))
+    plain, html = mail.get_body(("plain",)), mail.get_body(("html",))
+    assert plain["Content-Transfer-Encoding"] == "quoted-printable"
+    assert plain.get_content() == text
+    assert html.get_content() == "<p>Grüße</p>"
+    assert all(len(line) <= 76 for line in plain.get_payload().splitlines())
