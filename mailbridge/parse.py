@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email
 import email.utils
+import hashlib
 import logging
 import re
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ class ParsedAttachment:
     content_type: str
     payload: bytes
     content_id: str | None = None
+    sha256: str = ""  # hex digest of payload, taken while parsing (in the parse worker, off the poller)
 
     @property
     def size(self) -> int:
@@ -74,6 +76,7 @@ class ParsedMessage:
     headers: dict[str, str] = field(default_factory=dict)  # lower-case name -> first value, decoded
     defects: tuple[str, ...] = ()
     stripped_text: str | None = None  # the new text without quotes and signature, once ingest.prepare cut it
+    raw_sha256: str | None = None  # hex digest of the raw bytes, once ingest.prepare took it
 
     @property
     def has_defects(self) -> bool:
@@ -379,6 +382,7 @@ class _Walk:
                 content_type=ctype,
                 payload=payload,
                 content_id=_fold(str(content_id)) if content_id else None,
+                sha256=hashlib.sha256(payload).hexdigest(),
             )
         )
 

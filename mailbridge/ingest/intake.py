@@ -30,7 +30,7 @@ from mailbridge.drafts import draft_for
 from mailbridge.ingest import agent_intake, survey_intake
 from mailbridge.ingest.after_sync import is_unknown_mail
 from mailbridge.ingest.imap_source import RawMail
-from mailbridge.ingest.prepare import prepare_mail
+from mailbridge.ingest.prepare import prepare_mail, raw_digest
 from mailbridge.notices import queue_customer_mail
 from mailbridge.lifecycle import MailKind, Transition, plan_automatic_message, plan_customer_message
 from mailbridge.locale_guess import choose_locale, guess_locale
@@ -69,7 +69,8 @@ def accept(app: App, mail: RawMail, now: datetime, *, silent: bool = False, cont
 
 def _accept_in(app: App, session: Session, mail: RawMail, now: datetime, *, silent: bool,
                contact: str | None, parsed: ParsedMessage | None = None) -> IntakeResult:
-    stored = _already_stored(session, mail)
+    digest = parsed.raw_sha256 if parsed is not None and parsed.raw_sha256 else raw_digest(mail.raw)
+    stored = _already_stored(session, mail, digest)
     if stored is not None:
         return IntakeResult(stored.id, _number(session, stored.ticket_id), False, True, is_flagged=stored.is_malformed)
     limit = _max_message_bytes(app, mail.mailbox)
@@ -329,14 +330,13 @@ _RECENT_FROM_SENDER = select(func.count()).select_from(_message).where(
     _message.c.from_addr == bindparam("address"), _message.c.stored_at >= bindparam("since"))
 
 
-def _already_stored(session: Session, mail: RawMail):
-    """Return (id, ticket_id, is_malformed) of the stored copy of this mail, or None."""
+def _already_stored(session: Session, mail: RawMail, digest: str):
+    """Return (id, ticket_id, is_malformed) of the stored copy of this mail (`digest`: of its raw bytes), or None."""
     key = {"mailbox": mail.mailbox, "folder": mail.folder, "uidvalidity": mail.uidvalidity, "uid": mail.uid}
     by_key = session.execute(_STORED_BY_KEY, key).first()
     if by_key is not None:
         return by_key
     # Second guard: the same bytes in the same mailbox under another UID (a UIDVALIDITY reset).
-    digest = hashlib.sha256(mail.raw).hexdigest()
     return session.execute(_STORED_BY_DIGEST, {"mailbox": mail.mailbox, "digest": digest}).first()
 
 
@@ -351,14 +351,14 @@ def _store(session: Session, mail: RawMail, parsed: ParsedMessage, ticket_id: in
         cc_addrs=", ".join(parsed.cc_addrs), subject=parsed.subject, sent_at=parsed.date,
         text_body=parsed.text_body, html_body=parsed.html_body, raw=mail.raw,
         stripped_text=new_text(parsed),
-        raw_sha256=hashlib.sha256(mail.raw).hexdigest(), kind=str(kind),
+        raw_sha256=parsed.raw_sha256 or raw_digest(mail.raw), kind=str(kind),
         match_reason=str(reason) if reason else None, is_malformed=is_malformed(parsed),
         defects="\n".join(parsed.defects), stored_at=now, order_number=order_number,
     )
     db.insert_now(session, row)
     # A Contact that accepts no attachments keeps them only inside `raw`.
     files = [{"message_id": row.id, "filename": part.filename, "content_type": part.content_type, "size": part.size,
-              "sha256": hashlib.sha256(part.payload).hexdigest(), "content": part.payload}
+              "sha256": part.sha256 or hashlib.sha256(part.payload).hexdigest(), "content": part.payload}
              for part in (parsed.attachments if keep_attachments else ())]
     if files:
         session.execute(_INSERT_ATTACHMENT, files)
@@ -423,7 +423,7 @@ def _count_failure(app: App, mail: RawMail, now: datetime, error: str) -> int:
 def _quarantine(app: App, mail: RawMail, now: datetime, error: str) -> IntakeResult:
     with db.transaction(app.engine) as session:
         row = Message(direction="in", mailbox=mail.mailbox, folder=mail.folder, uidvalidity=mail.uidvalidity,
-                      uid=mail.uid, raw=mail.raw, raw_sha256=hashlib.sha256(mail.raw).hexdigest(),
+                      uid=mail.uid, raw=mail.raw, raw_sha256=raw_digest(mail.raw),
                       kind="quarantined", is_malformed=True, defects=error[:500], stored_at=now)
         session.add(row)
         session.flush()
@@ -434,7 +434,7 @@ def _quarantine(app: App, mail: RawMail, now: datetime, error: str) -> IntakeRes
 def _store_too_large(session: Session, mail: RawMail, limit: int, now: datetime) -> IntakeResult:
     # Kept raw and never parsed, so one huge mail cannot exhaust memory; it opens no ticket.
     row = Message(direction="in", mailbox=mail.mailbox, folder=mail.folder, uidvalidity=mail.uidvalidity,
-                  uid=mail.uid, raw=mail.raw, raw_sha256=hashlib.sha256(mail.raw).hexdigest(),
+                  uid=mail.uid, raw=mail.raw, raw_sha256=raw_digest(mail.raw),
                   kind="too_large", is_malformed=True,
                   defects=f"too_large: {len(mail.raw)} bytes, max_message_bytes is {limit}", stored_at=now)
     session.add(row)

@@ -7,6 +7,7 @@ overlaps storing message n, and the two cores both work. Nothing here touches th
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import multiprocessing
 import os
@@ -30,11 +31,17 @@ PARENT_CHECK_SECONDS = 1.0
 
 
 def prepare_mail(raw: bytes, max_bytes: int | None = None) -> ParsedMessage | None:
-    """Parse a message and cut its new text; None when it is larger than `max_bytes` (kept raw, never parsed)."""
+    """Parse a message, cut its new text and take the digest of its bytes; None when it is larger than
+    `max_bytes` (kept raw, never parsed)."""
     if max_bytes is not None and len(raw) > max_bytes:
         return None
     parsed = parse_message(raw)
-    return replace(parsed, stripped_text=strip_reply(parsed.text_body, parsed.html_body))
+    return replace(parsed, stripped_text=strip_reply(parsed.text_body, parsed.html_body), raw_sha256=raw_digest(raw))
+
+
+def raw_digest(raw: bytes) -> str:
+    """The hex SHA-256 of a message's raw bytes: with the mailbox, the key that spots one mail under another UID."""
+    return hashlib.sha256(raw).hexdigest()
 
 
 def prepare_chunk(raws: Sequence[bytes], max_bytes: int) -> list[ParsedMessage | None]:
