@@ -11,7 +11,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import event, insert
+from sqlalchemy import Table, event, insert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import make_transient_to_detached
@@ -69,7 +71,8 @@ def transaction(engine: Engine) -> Iterator[Session]:
             raise
 
 
-_INSERT_RETURNING_ID: dict = {}
+# Built once per (table, unique column, dialect): a statement built anew costs its cache key on every execution.
+_INSERTS: dict = {}
 
 
 def insert_now(session: Session, row: SQLModel) -> SQLModel:
@@ -79,16 +82,48 @@ def insert_now(session: Session, row: SQLModel) -> SQLModel:
     costs about half of what adding the object and flushing the unit of work costs. Later changes
     to the object are still tracked and written as UPDATEs.
     """
+    insert_unless_taken(session, row, None)  # with no unique column named, the INSERT writes or raises
+    return row
+
+
+def insert_unless_taken(session: Session, row: SQLModel, unique: str | None) -> bool:
+    """Like insert_now, but write nothing when the row's value of the `unique` column is taken already.
+
+    One statement, INSERT … ON CONFLICT DO NOTHING RETURNING id (SQLite 3.35+, PostgreSQL), instead of a
+    SELECT before the INSERT; also safe when another worker inserts the same value at the same moment.
+    Returns True when the row was written (and is now persistent, its id set). `unique` None: a plain INSERT.
+    """
     table = type(row).__table__
-    statement = _INSERT_RETURNING_ID.get(table)
-    if statement is None:
-        # Built once per table: a statement built anew costs its cache key on every execution.
-        statement = _INSERT_RETURNING_ID[table] = insert(table).returning(table.c.id)
     values = {column.name: getattr(row, column.name) for column in table.columns if column.name != "id"}
-    row.id = session.execute(statement, values).scalar_one()
+    found = session.execute(_insert_statement(session, table, unique), values).first()
+    if found is None:
+        return False
+    row.id = found[0]
     make_transient_to_detached(row)
     session.add(row)
-    return row
+    return True
+
+
+def insert_values_unless_taken(session: Session, table: Table, values: dict, unique: str) -> int | None:
+    """INSERT one row of `table` from `values` unless its `unique` value is taken; its id, or None when taken."""
+    found = session.execute(_insert_statement(session, table, unique), values).first()
+    return found[0] if found is not None else None
+
+
+def _insert_statement(session: Session, table: Table, unique: str | None):
+    dialect = session.get_bind().dialect.name
+    key = (table, unique, dialect)
+    statement = _INSERTS.get(key)
+    if statement is None:
+        if unique is None:
+            statement = insert(table)
+        else:
+            statement = _DIALECT_INSERT[dialect](table).on_conflict_do_nothing(index_elements=[table.c[unique]])
+        statement = _INSERTS[key] = statement.returning(table.c.id)
+    return statement
+
+
+_DIALECT_INSERT = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
 
 
 def once_per_transaction(session: Session, key: Hashable, load: Callable[[], object]):

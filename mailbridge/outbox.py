@@ -13,12 +13,13 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
-from sqlalchemy import bindparam, func, insert, or_
+from sqlalchemy import bindparam, func, or_
 from sqlmodel import Session, select
 
 from mailbridge.clock import utc
 from mailbridge.bounces import BounceReport
 from mailbridge.compose import mail_bytes
+from mailbridge.db import insert_values_unless_taken
 from mailbridge.loop_guard import BOUNCE_HOLD, BURST_WINDOW, AutoMailDecision, AutoMailHistory, AutoMailLimits, decide_auto_mail
 from mailbridge.models import AddressSuppression, OutboxMail, OutboxStatus
 
@@ -39,8 +40,8 @@ _AUTO_HISTORY = select(
     select(AddressSuppression.reason).where(AddressSuppression.address == bindparam("address")).scalar_subquery(),
 )
 # Core (no autoflush): outbox rows are written directly by enqueue, so they are in the database already.
-_ID_BY_DEDUPE_KEY = select(OutboxMail.__table__.c.id).where(OutboxMail.__table__.c.dedupe_key == bindparam("key"))
-_INSERT_MAIL = insert(OutboxMail.__table__).returning(OutboxMail.__table__.c.id)
+_outbox = OutboxMail.__table__
+_ID_BY_DEDUPE_KEY = select(_outbox.c.id).where(_outbox.c.dedupe_key == bindparam("key"))
 
 
 def enqueue(*, session: Session, mail: Message, dedupe_key: str, kind: str,
@@ -50,18 +51,18 @@ def enqueue(*, session: Session, mail: Message, dedupe_key: str, kind: str,
 
     A second call with the same key writes nothing and returns the first row's id.
     """
-    existing = session.execute(_ID_BY_DEDUPE_KEY, {"key": dedupe_key}).scalar()
-    if existing is not None:
-        return existing
     recipients = [address for _, address in getaddresses([str(v) for v in mail.get_all("To", []) + mail.get_all("Cc", [])])]
-    # Written at once: the ticket and the message it answers are in the database already.
-    return session.execute(_INSERT_MAIL, {
+    # Written at once (the ticket and the message it answers are in the database already), unless the key is taken.
+    written = insert_values_unless_taken(session, _outbox, {
         "dedupe_key": dedupe_key, "ticket_id": ticket_id, "kind": kind, "message_id": str(mail["Message-ID"]),
         "mail_from": parseaddr(str(mail["From"]))[1], "rcpt_to": ",".join(recipients),
         "subject": str(make_header(decode_header(str(mail["Subject"] or "")))), "raw": mail_bytes(mail),
         "is_automatic": is_automatic, "caused_by_message_id": caused_by_message_id, "status": OutboxStatus.QUEUED,
         "attempts": 0, "next_attempt_at": not_before or now, "last_attempt_at": None, "last_error": "",
-        "created_at": now, "sent_at": None}).scalar_one()
+        "created_at": now, "sent_at": None}, "dedupe_key")
+    if written is not None:
+        return written
+    return session.execute(_ID_BY_DEDUPE_KEY, {"key": dedupe_key}).scalar_one()
 
 
 def gather_auto_history(*, session: Session, address: str, ticket_id: int | None, now: datetime) -> AutoMailHistory:

@@ -43,7 +43,6 @@ _CONTACT_TICKETS = (select(_ticket.c.id).join(_customer, _customer.c.id == _tick
                            _ticket.c.subject_key == bindparam("key"))
                     .order_by(_ticket.c.id.desc()).limit(CONTACT_CANDIDATES))
 _CUSTOMER_BY_EMAIL = select(Customer).where(Customer.email == bindparam("email"))  # ORM: the identity map
-_NUMBER_TAKEN = select(_ticket.c.id).where(_ticket.c.number == bindparam("number"))
 _INSERT_EVENT = insert(TicketEvent.__table__)
 # Our own mail and stored mail, in this order: a Message-ID a reply names, and the ticket it belongs to.
 _TICKETS_BY_MESSAGE_ID = tuple(
@@ -157,13 +156,12 @@ def ensure_customer(*, session: Session, email: str | None, name: str, now: date
 def open_ticket(*, session: Session, contact_id: int, customer: Customer, subject: str, now: datetime,
                 subject_key: str = "", category: str | None = None, linked_ticket_id: int | None = None) -> Ticket:
     """Create a ticket with a fresh random number that no other ticket has."""
-    number = new_ticket_number()
-    while session.execute(_NUMBER_TAKEN, {"number": number}).first() is not None:
-        number = new_ticket_number()
-    ticket = Ticket(number=number, status=TicketStatus.NEW, subject=subject[:500], contact_id=contact_id,
+    ticket = Ticket(number=new_ticket_number(), status=TicketStatus.NEW, subject=subject[:500], contact_id=contact_id,
                     customer_id=customer.id, created_at=now, updated_at=now, status_changed_at=now,
                     subject_key=subject_key[:500], category=category, linked_ticket_id=linked_ticket_id)
-    db.insert_now(session, ticket)
+    # A number another ticket has (about one in 10**9 per ticket stored) writes nothing: draw again.
+    while not db.insert_unless_taken(session, ticket, "number"):
+        ticket.number = new_ticket_number()
     reason = "ticket opened"
     if linked_ticket_id is not None:
         linked = session.get(Ticket, linked_ticket_id)
