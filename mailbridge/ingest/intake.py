@@ -14,7 +14,7 @@ from itertools import zip_longest
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert
+from sqlalchemy import bindparam, func, insert, literal, union_all
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, select
 
@@ -319,25 +319,28 @@ def accept_guarded(app: App, mail: RawMail, now: datetime, *, silent: bool = Fal
 # table: they skip the ORM layer and do not autoflush, so each reads only rows that intake has flushed
 # already (every Message is flushed as it is stored).
 _message = Message.__table__
-_STORED_BY_KEY = select(_message.c.id, _message.c.ticket_id, _message.c.is_malformed).where(
-    _message.c.mailbox == bindparam("mailbox"), _message.c.folder == bindparam("folder"),
-    _message.c.uidvalidity == bindparam("uidvalidity"), _message.c.uid == bindparam("uid")).limit(1)
-# Two statements, not one with OR: SQLite then plans each on its own index.
-_STORED_BY_DIGEST = select(_message.c.id, _message.c.ticket_id, _message.c.is_malformed).where(
-    _message.c.mailbox == bindparam("mailbox"), _message.c.raw_sha256 == bindparam("digest")).limit(1)
+# One round trip for both guards, the same message by its key or its bytes; two SELECTs joined by UNION ALL,
+# not one with OR, so SQLite plans each on its own index. The key wins when both find a row.
+_STORED = union_all(
+    select(literal(0).label("rank"), _message.c.id, _message.c.ticket_id, _message.c.is_malformed).where(
+        _message.c.mailbox == bindparam("mailbox"), _message.c.folder == bindparam("folder"),
+        _message.c.uidvalidity == bindparam("uidvalidity"), _message.c.uid == bindparam("uid")),
+    select(literal(1).label("rank"), _message.c.id, _message.c.ticket_id, _message.c.is_malformed).where(
+        _message.c.mailbox == bindparam("mailbox"), _message.c.raw_sha256 == bindparam("digest")),
+).order_by("rank").limit(1)
 _INSERT_ATTACHMENT = insert(Attachment.__table__)
 _RECENT_FROM_SENDER = select(func.count()).select_from(_message).where(
     _message.c.from_addr == bindparam("address"), _message.c.stored_at >= bindparam("since"))
 
 
 def _already_stored(session: Session, mail: RawMail, digest: str):
-    """Return (id, ticket_id, is_malformed) of the stored copy of this mail (`digest`: of its raw bytes), or None."""
-    key = {"mailbox": mail.mailbox, "folder": mail.folder, "uidvalidity": mail.uidvalidity, "uid": mail.uid}
-    by_key = session.execute(_STORED_BY_KEY, key).first()
-    if by_key is not None:
-        return by_key
-    # Second guard: the same bytes in the same mailbox under another UID (a UIDVALIDITY reset).
-    return session.execute(_STORED_BY_DIGEST, {"mailbox": mail.mailbox, "digest": digest}).first()
+    """Return (rank, id, ticket_id, is_malformed) of the stored copy of this mail (`digest`: of its raw bytes), or None.
+
+    Found by its key (mailbox, folder, UIDVALIDITY, UID), or else by the same bytes in the same mailbox under
+    another UID (a UIDVALIDITY reset).
+    """
+    return session.execute(_STORED, {"mailbox": mail.mailbox, "folder": mail.folder, "uidvalidity": mail.uidvalidity,
+                                     "uid": mail.uid, "digest": digest}).first()
 
 
 def _store(session: Session, mail: RawMail, parsed: ParsedMessage, ticket_id: int | None,
