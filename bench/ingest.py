@@ -248,6 +248,8 @@ def ingest_child(config: Path, profile: str | None) -> None:
         profiler = cProfile.Profile()
         profiler.enable()
     started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = before.ru_utime + before.ru_stime
     if profiler:
         # cProfile sees only its own thread, so the poll the scheduler runs in a worker thread runs here.
         results, errors = [poll_mailbox(app, app.settings.mailboxes[0], app.clock.now())], []
@@ -258,9 +260,11 @@ def ingest_child(config: Path, profile: str | None) -> None:
         profiler.disable()
         profiler.dump_stats(profile)
     sampler.stop.set()
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak_kb = usage.ru_maxrss
     print(json.dumps({"seconds": seconds, "stored": sum(r.stored for r in results), "failed": sum(r.failed for r in results),
-                      "errors": errors, "peak_rss_mb": peak_kb / 1024, "rss_samples_mb": sampler.samples,
+                      "errors": errors, "peak_rss_mb": peak_kb / 1024,
+                      "poller_cpu_seconds": usage.ru_utime + usage.ru_stime - cpu_before, "rss_samples_mb": sampler.samples,
                       # Peak RSS of each child, exact (VmHWM): the worker is still running here.
                       "children_peak_rss_mb": [(child_name(pid), status_mb(pid, "VmHWM")) for pid in child_pids()],
                       "total_peak_pss_mb": sampler.total_pss_peak,
@@ -324,6 +328,8 @@ def print_report(count: int, largest: int, load_seconds: float, report: dict) ->
     print(f"ingested:          {report['stored']} stored, {report['failed']} failed in {report['seconds']:.1f} s "
           f"(IMAPS -> SQLite, receipts queued, not sent)")
     print(f"rate:              {rate:.0f} messages/s (target >= {TARGET_RATE:.0f}) {'OK' if rate >= TARGET_RATE else 'MISSED'}")
+    print(f"poller CPU:        {report['poller_cpu_seconds']:.1f} s, {1000 * report['poller_cpu_seconds'] / max(report['stored'], 1):.2f} ms "
+          f"per message ({100 * report['poller_cpu_seconds'] / report['seconds']:.0f}% of one core)")
     print(f"poller peak RSS:   {report['peak_rss_mb']:.1f} MB (target < {budget:.1f} MB) "
           f"{'OK' if report['peak_rss_mb'] < budget else 'MISSED'}")
     children = ", ".join(f"{name} {mb:.1f} MB" for name, mb in report["children_peak_rss_mb"]) or "none"
