@@ -71,6 +71,15 @@ def transaction(engine: Engine) -> Iterator[Session]:
             raise
 
 
+def run(session: Session, statement, params=None):
+    """Execute a Core statement on the session's connection, in its transaction.
+
+    For the hot, prebuilt statements of intake: it skips the ORM's execute layer (about 4 µs a statement)
+    and, like any Core statement, does not autoflush, so it reads only rows that are flushed already.
+    """
+    return session.connection().execute(statement, params)
+
+
 # Built once per (table, unique column, dialect): a statement built anew costs its cache key on every execution.
 _INSERTS: dict = {}
 
@@ -95,7 +104,7 @@ def insert_unless_taken(session: Session, row: SQLModel, unique: str | None) -> 
     """
     table = type(row).__table__
     values = {column.name: getattr(row, column.name) for column in table.columns if column.name != "id"}
-    found = session.execute(_insert_statement(session, table, unique), values).first()
+    found = run(session, _insert_statement(session, table, unique), values).first()
     if found is None:
         return False
     row.id = found[0]
@@ -106,7 +115,7 @@ def insert_unless_taken(session: Session, row: SQLModel, unique: str | None) -> 
 
 def insert_values_unless_taken(session: Session, table: Table, values: dict, unique: str) -> int | None:
     """INSERT one row of `table` from `values` unless its `unique` value is taken; its id, or None when taken."""
-    found = session.execute(_insert_statement(session, table, unique), values).first()
+    found = run(session, _insert_statement(session, table, unique), values).first()
     return found[0] if found is not None else None
 
 

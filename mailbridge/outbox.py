@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from mailbridge.clock import utc
 from mailbridge.bounces import BounceReport
 from mailbridge.compose import mail_bytes
-from mailbridge.db import insert_values_unless_taken
+from mailbridge.db import insert_values_unless_taken, run
 from mailbridge.loop_guard import BOUNCE_HOLD, BURST_WINDOW, AutoMailDecision, AutoMailHistory, AutoMailLimits, decide_auto_mail
 from mailbridge.models import AddressSuppression, OutboxMail, OutboxStatus
 
@@ -62,7 +62,7 @@ def enqueue(*, session: Session, mail: Message, dedupe_key: str, kind: str,
         "created_at": now, "sent_at": None}, "dedupe_key")
     if written is not None:
         return written
-    return session.execute(_ID_BY_DEDUPE_KEY, {"key": dedupe_key}).scalar_one()
+    return run(session, _ID_BY_DEDUPE_KEY, {"key": dedupe_key}).scalar_one()
 
 
 def gather_auto_history(*, session: Session, address: str, ticket_id: int | None, now: datetime) -> AutoMailHistory:

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
+from mailbridge import db
 from mailbridge.clock import utc
 from mailbridge.lifecycle import MailKind
 from mailbridge.models import Message, OutboxMail, Rating, Ticket
@@ -80,7 +81,7 @@ def _answered_survey(session: Session, parsed: ParsedMessage):
     ids = [i for i in (parsed.in_reply_to, *parsed.references) if i]
     if not ids:
         return None
-    return session.execute(_SURVEY_BY_MESSAGE_ID, {"ids": ids}).first()
+    return db.run(session, _SURVEY_BY_MESSAGE_ID, {"ids": ids}).first()
 
 
 def record_rating(*, session: Session, ticket: Ticket, message: Message, answer: SurveyAnswer,

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, text
 from sqlmodel import Session, select
 
+from mailbridge import db
 from mailbridge.models import Contact, Customer, Message, Ticket
 from mailbridge.ticket_numbers import is_valid_ticket_number
 
@@ -45,7 +46,7 @@ def extract_order_number(subject: str, body: str, pattern: re.Pattern[str]) -> s
 def index_message(session: Session, message: Message) -> None:
     """Add the message to the full-text index (SQLite; PostgreSQL indexes the column expression itself)."""
     if session.get_bind().dialect.name == "sqlite":
-        session.execute(_FTS_INSERT, {"id": message.id, "subject": message.subject or "", "body": message.text_body or ""})
+        db.run(session, _FTS_INSERT, {"id": message.id, "subject": message.subject or "", "body": message.text_body or ""})
 
 
 def list_tickets(session: Session, filters: TicketFilter, limit: int = 1000) -> list[Ticket]:

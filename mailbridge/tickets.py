@@ -59,7 +59,7 @@ def find_copies(*, session: Session, parsed: ParsedMessage) -> tuple[StoredCopy,
     """
     if not parsed.message_id:
         return ()
-    rows = session.execute(_COPIES, {"message_id": parsed.message_id, "from_addr": parsed.from_addr,
+    rows = db.run(session, _COPIES, {"message_id": parsed.message_id, "from_addr": parsed.from_addr,
                                      "subject": parsed.subject, "text_body": parsed.text_body})
     return tuple(StoredCopy(row_id, ticket_id, contact_id) for row_id, ticket_id, contact_id in rows)
 
@@ -106,7 +106,7 @@ def _tickets_by_message_id(session: Session, parsed: ParsedMessage) -> dict[str,
     if not ids:
         return known
     for statement in _TICKETS_BY_MESSAGE_ID:
-        for message_id, ticket_id in session.execute(statement, {"ids": ids}):
+        for message_id, ticket_id in db.run(session, statement, {"ids": ids}):
             known.setdefault(message_id, ticket_id)
     return known
 
@@ -126,8 +126,8 @@ def _contact_tickets(session: Session, parsed: ParsedMessage, pattern: re.Patter
     # An empty subject says nothing about the conversation: no matching by subject then.
     if contact_id is None or not parsed.from_addr or not key:
         return ()
-    return tuple(session.scalars(_CONTACT_TICKETS, {"email": parsed.from_addr.lower(), "contact_id": contact_id,
-                                                    "key": key}))
+    return tuple(db.run(session, _CONTACT_TICKETS, {"email": parsed.from_addr.lower(), "contact_id": contact_id,
+                                                     "key": key}).scalars())
 
 
 def participants(*, session: Session, ticket: Ticket) -> frozenset[str]:
@@ -208,5 +208,5 @@ def take(session: Session, ticket: Ticket, actor: str, now: datetime,
 def record_event(*, session: Session, ticket: Ticket, actor: str, kind: str, reason: str, now: datetime,
                  old_status: str | None = None, new_status: str | None = None) -> None:
     """Append one entry to the ticket's audit trail (written at once; nothing reads it back as an object)."""
-    session.execute(_INSERT_EVENT, {"ticket_id": ticket.id, "at": now, "actor": actor, "kind": kind,
+    db.run(session, _INSERT_EVENT, {"ticket_id": ticket.id, "at": now, "actor": actor, "kind": kind,
                                           "reason": reason, "old_status": old_status, "new_status": new_status})

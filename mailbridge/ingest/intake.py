@@ -339,7 +339,7 @@ def _already_stored(session: Session, mail: RawMail, digest: str):
     Found by its key (mailbox, folder, UIDVALIDITY, UID), or else by the same bytes in the same mailbox under
     another UID (a UIDVALIDITY reset).
     """
-    return session.execute(_STORED, {"mailbox": mail.mailbox, "folder": mail.folder, "uidvalidity": mail.uidvalidity,
+    return db.run(session, _STORED, {"mailbox": mail.mailbox, "folder": mail.folder, "uidvalidity": mail.uidvalidity,
                                      "uid": mail.uid, "digest": digest}).first()
 
 
@@ -364,7 +364,7 @@ def _store(session: Session, mail: RawMail, parsed: ParsedMessage, ticket_id: in
               "sha256": part.sha256 or hashlib.sha256(part.payload).hexdigest(), "content": part.payload}
              for part in (parsed.attachments if keep_attachments else ())]
     if files:
-        session.execute(_INSERT_ATTACHMENT, files)
+        db.run(session, _INSERT_ATTACHMENT, files)
     return row
 
 
@@ -392,7 +392,7 @@ def _mail_locale(app: App, contact: Contact, customer_locale: str | None, guesse
 
 
 def _watch_for_flood(app: App, session: Session, address: str, now: datetime) -> None:
-    recent = session.execute(_RECENT_FROM_SENDER, {"address": address, "since": now - FLOOD_WINDOW}).scalar_one()
+    recent = db.run(session, _RECENT_FROM_SENDER, {"address": address, "since": now - FLOOD_WINDOW}).scalar_one()
     if not is_flooding(recent, app.settings.limits):
         return
     started = outbox.suppress(session=session, address=address, reason="flooding", until=now + FLOOD_HOLD, now=now)
