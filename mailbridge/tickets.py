@@ -145,10 +145,12 @@ def ensure_customer(*, session: Session, email: str | None, name: str, now: date
                     locale: str | None = None) -> Customer:
     """Find the customer by address or create one (with `locale`, when given)."""
     address = (email or UNKNOWN_SENDER).lower()
-    customer = session.scalars(_CUSTOMER_BY_EMAIL, {"email": address}).first()
-    if customer is None:
-        customer = db.insert_now(session, Customer(email=address, name=name, created_at=now, locale=locale))
-    elif name and not customer.name:
+    # Written first (one statement for a new customer); an address that is taken writes nothing, and is read.
+    customer = Customer(email=address, name=name, created_at=now, locale=locale)
+    if db.insert_unless_taken(session, customer, "email"):
+        return customer
+    customer = session.scalars(_CUSTOMER_BY_EMAIL, {"email": address}).one()
+    if name and not customer.name:
         customer.name = name
     return customer
 
