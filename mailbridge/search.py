@@ -1,8 +1,8 @@
-"""Read side of the store: ticket filters, search, customer history; and the full-text index intake feeds.
+"""Read side of the store: ticket filters, search, customer history; and the order numbers intake records.
 
-Full text is SQLite FTS5 (`message_fts`, filled by `index_message` at intake) or PostgreSQL
-`to_tsvector` over subject and body (a GIN index on the same expression). Both dialects live here
-and nowhere else. Called by the CLI (`tickets list|search`, `customers show`) and by intake.
+Full text is SQLite FTS5 (`message_fts`, kept by triggers on `message`, migration 0011) or PostgreSQL
+`to_tsvector` over subject and body (a GIN index on the same expression); both cover every stored
+message. Both dialects live here and nowhere else. Called by the CLI (`tickets list|search`, `customers show`) and by intake (order numbers).
 """
 
 from __future__ import annotations
@@ -14,12 +14,10 @@ from datetime import datetime
 from sqlalchemy import func, or_, text
 from sqlmodel import Session, select
 
-from mailbridge import db
 from mailbridge.models import Contact, Customer, Message, Ticket
 from mailbridge.ticket_numbers import is_valid_ticket_number
 
 FULLTEXT_LIMIT = 500
-_FTS_INSERT = text("INSERT INTO message_fts (rowid, subject, body) VALUES (:id, :subject, :body)")
 PG_DOCUMENT = "to_tsvector('simple', coalesce(subject, '') || ' ' || coalesce(text_body, ''))"
 
 
@@ -41,12 +39,6 @@ def extract_order_number(subject: str, body: str, pattern: re.Pattern[str]) -> s
         if found:
             return (found.group(1) if pattern.groups else found.group(0)).strip()[:100] or None
     return None
-
-
-def index_message(session: Session, message: Message) -> None:
-    """Add the message to the full-text index (SQLite; PostgreSQL indexes the column expression itself)."""
-    if session.get_bind().dialect.name == "sqlite":
-        db.run(session, _FTS_INSERT, {"id": message.id, "subject": message.subject or "", "body": message.text_body or ""})
 
 
 def list_tickets(session: Session, filters: TicketFilter, limit: int = 1000) -> list[Ticket]:

@@ -177,7 +177,6 @@ def _file_in_ticket(app: App, session: Session, mail: RawMail, parsed: ParsedMes
                                                re.compile(app.settings.support.order_number_regex))
     row = _store(session, mail, parsed, ticket.id, kind, match.reason, now, keep_attachments=department.accept_attachments,
                  order_number=order_number)
-    search.index_message(session, row)
     tickets.apply(session=session, ticket=ticket, transition=transition, actor=f"customer:{customer.email}", now=now)
     _enqueue_mails(app, session, ticket, customer, parsed, row, transition, guessed, now)
     if kind is MessageKind.CUSTOMER and not silent:
