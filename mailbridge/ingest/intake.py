@@ -1,7 +1,8 @@
 """Stage: the commit point. RawMail -> stored message, ticket change and queued mails, in one commit.
 
-Called by the poller for every fetched message (and by any other source). The server-side mark
-happens only after this commit; a message already committed is recognised by its unique key.
+Called through intake_guard for every fetched message (the poller's batches, `mailbridge ingest`), which
+owns the transaction and the failure handling. The server-side mark happens only after the commit; a
+message already committed is recognised by its unique key.
 """
 
 from __future__ import annotations
@@ -9,13 +10,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Sequence
-from itertools import zip_longest
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, insert, literal, union_all
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session, select
 
 from mailbridge import agent_mail, db, outbox, search, tickets
@@ -24,7 +22,6 @@ from mailbridge.bounces import read_bounce
 from mailbridge.classify import MessageKind, classify, may_auto_reply
 from mailbridge.config import DEFAULT_MAX_MESSAGE_BYTES
 from mailbridge.compose import compose_admin_notice
-from mailbridge.errors import CommandError, NotFoundError
 from mailbridge.forward import compose_forward
 from mailbridge.drafts import draft_for
 from mailbridge.ingest import agent_intake, survey_intake
@@ -35,7 +32,7 @@ from mailbridge.notices import queue_customer_mail
 from mailbridge.lifecycle import MailKind, Transition, plan_automatic_message, plan_customer_message
 from mailbridge.locale_guess import choose_locale, guess_locale
 from mailbridge.loop_guard import FLOOD_HOLD, FLOOD_WINDOW, is_flooding
-from mailbridge.models import Attachment, Contact, Customer, IntakeFailure, Message, Ticket, TicketStatus
+from mailbridge.models import Attachment, Contact, Customer, Message, Ticket, TicketStatus
 from mailbridge.parse import ParsedMessage, is_malformed
 from mailbridge.ratings import find_survey_answer
 from mailbridge.reply_text import new_text
@@ -44,7 +41,6 @@ from mailbridge.ticket_match import (MatchReason, StoredCopy, TicketMatch, copy_
                                      normalise_subject, place_copy)
 
 log = logging.getLogger(__name__)
-QUARANTINE_AFTER = 3
 
 
 @dataclass(frozen=True)
@@ -64,11 +60,12 @@ def accept(app: App, mail: RawMail, now: datetime, *, silent: bool = False, cont
     `parsed` is the message as `prepare_mail` returned it (a worker process may have done that); else it is prepared here.
     """
     with db.transaction(app.engine) as session:
-        return _accept_in(app, session, mail, now, silent=silent, contact=contact, parsed=parsed)
+        return accept_in(app, session, mail, now, silent=silent, contact=contact, parsed=parsed)
 
 
-def _accept_in(app: App, session: Session, mail: RawMail, now: datetime, *, silent: bool,
-               contact: str | None, parsed: ParsedMessage | None = None) -> IntakeResult:
+def accept_in(app: App, session: Session, mail: RawMail, now: datetime, *, silent: bool,
+              contact: str | None, parsed: ParsedMessage | None = None) -> IntakeResult:
+    """Store one message inside the caller's transaction (accept, and intake_guard's batches and retries)."""
     digest = parsed.raw_sha256 if parsed is not None and parsed.raw_sha256 else raw_digest(mail.raw)
     stored = _already_stored(session, mail, digest)
     if stored is not None:
@@ -89,28 +86,6 @@ def _accept_in(app: App, session: Session, mail: RawMail, now: datetime, *, sile
     if routed is not None:
         return routed
     return _accept_threaded(app, session, mail, parsed, kind, department, copies, now, silent=silent)
-
-
-def retry_quarantined(app: App, message_row_id: int, now: datetime) -> IntakeResult:
-    """Run a quarantined message through intake again; on failure it stays quarantined, unchanged.
-
-    Raises: NotFoundError for an unknown id; CommandError for a message that is not quarantined.
-    """
-    with db.transaction(app.engine) as session:
-        row = session.get(Message, message_row_id)
-        if row is None:
-            raise NotFoundError(f"no stored message with id {message_row_id}")
-        if row.kind != "quarantined":
-            raise CommandError(f"message {message_row_id} is {row.kind}, not quarantined")
-        mail = RawMail(row.mailbox, row.folder, row.uidvalidity, row.uid, row.raw)
-        for failure in session.exec(select(IntakeFailure).where(
-                IntakeFailure.mailbox == mail.mailbox, IntakeFailure.folder == mail.folder,
-                IntakeFailure.uidvalidity == mail.uidvalidity, IntakeFailure.uid == mail.uid)):
-            session.delete(failure)
-        # Removed and accepted again in one transaction: if intake fails, the rollback keeps the quarantined row.
-        session.delete(row)
-        session.flush()
-        return _accept_in(app, session, mail, now, silent=False, contact=None)
 
 
 def _accept_routed(app: App, session: Session, mail: RawMail, parsed: ParsedMessage, kind: MessageKind,
@@ -262,58 +237,6 @@ def _forward_unsaved(app: App, session: Session, mail: RawMail, parsed: ParsedMe
     return IntakeResult(None, None, False, False)
 
 
-def accept_batch(app: App, mails: Sequence[RawMail], now: datetime, *, silent_below_uid: int = 0,
-                 prepared: Iterable[ParsedMessage | None] = ()) -> list[IntakeResult | None]:
-    """Store a fetched batch in one transaction; when any message fails, store them one by one instead.
-
-    One commit for the batch saves most of the per-message cost of a large sync; the server marks still
-    follow that commit. A failing message rolls the whole batch back (nothing of it is kept), and the
-    batch is then taken one transaction per message, where each failure is counted as usual.
-    Stops before the next message once a stop is requested; the result then covers only the messages done.
-    """
-    prepared = iter(prepared)
-    parsed_list: list[ParsedMessage | None] = []
-    try:
-        with db.transaction(app.engine) as session:
-            results = []
-            for mail in mails:
-                if app.stop_requested.is_set():
-                    break
-                parsed_list.append(next(prepared, None))
-                results.append(_accept_in(app, session, mail, now, silent=mail.uid < silent_below_uid,
-                                          contact=None, parsed=parsed_list[-1]))
-            return results
-    except (OperationalError, InterfaceError):
-        raise
-    except Exception as exc:  # noqa: BLE001 - the batch is retried message by message, which counts failures.
-        log.warning("batch of %s rolled back (%s: %s); storing its messages one at a time",
-                    len(mails), type(exc).__name__, exc)
-    parsed_list.extend(prepared)
-    results = []
-    for mail, parsed in zip_longest(mails, parsed_list[:len(mails)]):
-        if app.stop_requested.is_set():
-            break
-        results.append(accept_guarded(app, mail, now, silent=mail.uid < silent_below_uid, parsed=parsed))
-    return results
-
-
-def accept_guarded(app: App, mail: RawMail, now: datetime, *, silent: bool = False,
-                   contact: str | None = None, parsed: ParsedMessage | None = None) -> IntakeResult | None:
-    """Accept a message; on a bug, count the failure and quarantine after three. None: try again later."""
-    try:
-        return accept(app, mail, now, silent=silent, contact=contact, parsed=parsed)
-    except (OperationalError, InterfaceError):
-        # The database is unreachable, locked or full: not the message's fault, so nothing is counted;
-        # the caller tries again (the poller at its next poll, `ingest` with EX_TEMPFAIL).
-        raise
-    except Exception as exc:  # noqa: BLE001 - intake is one of the four boundaries
-        log.exception("intake failed mailbox=%s uid=%s", mail.mailbox, mail.uid)
-        failures = _count_failure(app, mail, now, f"{type(exc).__name__}: {exc}")
-        if failures >= QUARANTINE_AFTER:
-            return _quarantine(app, mail, now, f"{type(exc).__name__}: {exc}")
-        return None
-
-
 # Built once and reused for every message (SQLAlchemy caches their compiled form). Core statements on the
 # table: they skip the ORM layer and do not autoflush, so each reads only rows that intake has flushed
 # already (every Message is flushed as it is stored).
@@ -406,31 +329,6 @@ def _watch_for_flood(app: App, session: Session, address: str, now: datetime) ->
                  f"get no automatic mail (receipts, notices) until {now + FLOOD_HOLD:%Y-%m-%d %H:%M} UTC.\n")
         outbox.enqueue(session=session, mail=mail, dedupe_key=f"flood:{address}:{now:%Y%m%dT%H%M%S}", kind="flood_alert",
                        ticket_id=None, now=now)
-
-
-def _count_failure(app: App, mail: RawMail, now: datetime, error: str) -> int:
-    with db.transaction(app.engine) as session:
-        row = session.exec(select(IntakeFailure).where(
-            IntakeFailure.mailbox == mail.mailbox, IntakeFailure.folder == mail.folder,
-            IntakeFailure.uidvalidity == mail.uidvalidity, IntakeFailure.uid == mail.uid)).first()
-        if row is None:
-            row = IntakeFailure(mailbox=mail.mailbox, folder=mail.folder, uidvalidity=mail.uidvalidity, uid=mail.uid)
-            session.add(row)
-        row.failures += 1
-        row.last_error = error[:500]
-        row.updated_at = now
-        return row.failures
-
-
-def _quarantine(app: App, mail: RawMail, now: datetime, error: str) -> IntakeResult:
-    with db.transaction(app.engine) as session:
-        row = Message(direction="in", mailbox=mail.mailbox, folder=mail.folder, uidvalidity=mail.uidvalidity,
-                      uid=mail.uid, raw=mail.raw, raw_sha256=raw_digest(mail.raw),
-                      kind="quarantined", is_malformed=True, defects=error[:500], stored_at=now)
-        session.add(row)
-        session.flush()
-        log.error("quarantined mailbox=%s uid=%s reason=%s", mail.mailbox, mail.uid, error)
-        return IntakeResult(row.id, None, False, False, is_flagged=True)
 
 
 def _store_too_large(session: Session, mail: RawMail, limit: int, now: datetime) -> IntakeResult:

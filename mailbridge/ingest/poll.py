@@ -18,7 +18,7 @@ from mailbridge.app import App
 from mailbridge.config import MailboxSettings
 from mailbridge.ingest.after_sync import ServerStep, plan_server_step
 from mailbridge.ingest.imap_source import FolderStatus, ImapSource, plan_batches
-from mailbridge.ingest.intake import accept_batch
+from mailbridge.ingest.intake_guard import accept_batch
 from mailbridge.models import MailboxState
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,129 @@
+"""Stage: intake's safety net. Batches in one transaction, a failing message counted and quarantined.
+
+The poller hands a fetched batch to `accept_batch`; `mailbridge ingest` hands single messages to
+`accept_guarded`. A message that breaks intake never takes other mail with it: the batch is stored
+again one message per transaction, and after QUARANTINE_AFTER failures the message is kept raw as
+`quarantined` so the mailbox moves on. A database that is unreachable is not the message's fault:
+nothing is counted and the caller tries again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from itertools import zip_longest
+
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlmodel import select
+
+from mailbridge import db
+from mailbridge.app import App
+from mailbridge.errors import CommandError, NotFoundError
+from mailbridge.ingest.imap_source import RawMail
+from mailbridge.ingest.intake import IntakeResult, accept, accept_in
+from mailbridge.ingest.prepare import raw_digest
+from mailbridge.models import IntakeFailure, Message
+from mailbridge.parse import ParsedMessage
+
+log = logging.getLogger(__name__)
+QUARANTINE_AFTER = 3
+
+
+def accept_batch(app: App, mails: Sequence[RawMail], now: datetime, *, silent_below_uid: int = 0,
+                 prepared: Iterable[ParsedMessage | None] = ()) -> list[IntakeResult | None]:
+    """Store a fetched batch in one transaction; when any message fails, store them one by one instead.
+
+    One commit for the batch saves most of the per-message cost of a large sync; the server marks still
+    follow that commit. A failing message rolls the whole batch back (nothing of it is kept), and the
+    batch is then taken one transaction per message, where each failure is counted as usual.
+    Stops before the next message once a stop is requested; the result then covers only the messages done.
+    """
+    prepared = iter(prepared)
+    parsed_list: list[ParsedMessage | None] = []
+    try:
+        with db.transaction(app.engine) as session:
+            results = []
+            for mail in mails:
+                if app.stop_requested.is_set():
+                    break
+                parsed_list.append(next(prepared, None))
+                results.append(accept_in(app, session, mail, now, silent=mail.uid < silent_below_uid,
+                                         contact=None, parsed=parsed_list[-1]))
+            return results
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the batch is retried message by message, which counts failures.
+        log.warning("batch of %s rolled back (%s: %s); storing its messages one at a time",
+                    len(mails), type(exc).__name__, exc)
+    parsed_list.extend(prepared)
+    results = []
+    for mail, parsed in zip_longest(mails, parsed_list[:len(mails)]):
+        if app.stop_requested.is_set():
+            break
+        results.append(accept_guarded(app, mail, now, silent=mail.uid < silent_below_uid, parsed=parsed))
+    return results
+
+
+def accept_guarded(app: App, mail: RawMail, now: datetime, *, silent: bool = False,
+                   contact: str | None = None, parsed: ParsedMessage | None = None) -> IntakeResult | None:
+    """Accept a message; on a bug, count the failure and quarantine after three. None: try again later."""
+    try:
+        return accept(app, mail, now, silent=silent, contact=contact, parsed=parsed)
+    except (OperationalError, InterfaceError):
+        # The database is unreachable, locked or full: not the message's fault, so nothing is counted;
+        # the caller tries again (the poller at its next poll, `ingest` with EX_TEMPFAIL).
+        raise
+    except Exception as exc:  # noqa: BLE001 - intake is one of the four boundaries
+        log.exception("intake failed mailbox=%s uid=%s", mail.mailbox, mail.uid)
+        failures = _count_failure(app, mail, now, f"{type(exc).__name__}: {exc}")
+        if failures >= QUARANTINE_AFTER:
+            return _quarantine(app, mail, now, f"{type(exc).__name__}: {exc}")
+        return None
+
+
+def retry_quarantined(app: App, message_row_id: int, now: datetime) -> IntakeResult:
+    """Run a quarantined message through intake again; on failure it stays quarantined, unchanged.
+
+    Raises: NotFoundError for an unknown id; CommandError for a message that is not quarantined.
+    """
+    with db.transaction(app.engine) as session:
+        row = session.get(Message, message_row_id)
+        if row is None:
+            raise NotFoundError(f"no stored message with id {message_row_id}")
+        if row.kind != "quarantined":
+            raise CommandError(f"message {message_row_id} is {row.kind}, not quarantined")
+        mail = RawMail(row.mailbox, row.folder, row.uidvalidity, row.uid, row.raw)
+        for failure in session.exec(select(IntakeFailure).where(
+                IntakeFailure.mailbox == mail.mailbox, IntakeFailure.folder == mail.folder,
+                IntakeFailure.uidvalidity == mail.uidvalidity, IntakeFailure.uid == mail.uid)):
+            session.delete(failure)
+        # Removed and accepted again in one transaction: if intake fails, the rollback keeps the quarantined row.
+        session.delete(row)
+        session.flush()
+        return accept_in(app, session, mail, now, silent=False, contact=None)
+
+
+def _count_failure(app: App, mail: RawMail, now: datetime, error: str) -> int:
+    with db.transaction(app.engine) as session:
+        row = session.exec(select(IntakeFailure).where(
+            IntakeFailure.mailbox == mail.mailbox, IntakeFailure.folder == mail.folder,
+            IntakeFailure.uidvalidity == mail.uidvalidity, IntakeFailure.uid == mail.uid)).first()
+        if row is None:
+            row = IntakeFailure(mailbox=mail.mailbox, folder=mail.folder, uidvalidity=mail.uidvalidity, uid=mail.uid)
+            session.add(row)
+        row.failures += 1
+        row.last_error = error[:500]
+        row.updated_at = now
+        return row.failures
+
+
+def _quarantine(app: App, mail: RawMail, now: datetime, error: str) -> IntakeResult:
+    with db.transaction(app.engine) as session:
+        row = Message(direction="in", mailbox=mail.mailbox, folder=mail.folder, uidvalidity=mail.uidvalidity,
+                      uid=mail.uid, raw=mail.raw, raw_sha256=raw_digest(mail.raw),
+                      kind="quarantined", is_malformed=True, defects=error[:500], stored_at=now)
+        session.add(row)
+        session.flush()
+        log.error("quarantined mailbox=%s uid=%s reason=%s", mail.mailbox, mail.uid, error)
+        return IntakeResult(row.id, None, False, False, is_flagged=True)
