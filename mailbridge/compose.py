@@ -151,9 +151,9 @@ def mail_bytes(message: Message) -> bytes:
 class _AsciiFolding(Compat32):
     """compat32 with CRLF that folds ASCII header values at spaces without re-encoding them.
 
-    Every header `compose` writes is ASCII already (encoded-words made by email.header); the stock
-    compat32 folder runs each value through email.header again, which costs more than the rest of
-    the serialisation. The bytes come out the same (tests/unit/test_compose.py).
+    Every header `compose` writes is ASCII already (non-ASCII text became encoded-words in
+    _text_header); the stock compat32 folder runs each value through email.header again, which costs
+    more than the rest of the serialisation. The bytes come out the same (tests/unit/test_compose.py).
     """
 
     def _fold(self, name, value, sanitize):

@@ -104,16 +104,16 @@ def insert_unless_taken(session: Session, row: SQLModel, unique: str | None) -> 
     """
     table = type(row).__table__
     values = {column.name: getattr(row, column.name) for column in table.columns if column.name != "id"}
-    found = run(session, _insert_statement(session, table, unique), values).first()
-    if found is None:
+    row_id = insert_values_unless_taken(session, table, values, unique)
+    if row_id is None:
         return False
-    row.id = found[0]
+    row.id = row_id
     make_transient_to_detached(row)
     session.add(row)
     return True
 
 
-def insert_values_unless_taken(session: Session, table: Table, values: dict, unique: str) -> int | None:
+def insert_values_unless_taken(session: Session, table: Table, values: dict, unique: str | None) -> int | None:
     """INSERT one row of `table` from `values` unless its `unique` value is taken; its id, or None when taken."""
     found = run(session, _insert_statement(session, table, unique), values).first()
     return found[0] if found is not None else None

@@ -2,7 +2,8 @@
 
 Full text is SQLite FTS5 (`message_fts`, kept by triggers on `message`, migration 0011) or PostgreSQL
 `to_tsvector` over subject and body (a GIN index on the same expression); both cover every stored
-message. Both dialects live here and nowhere else. Called by the CLI (`tickets list|search`, `customers show`) and by intake (order numbers).
+message. Both dialects live here and nowhere else. Called by the CLI (`tickets list|search`,
+`customers show`) and by intake (order numbers).
 """
 
 from __future__ import annotations

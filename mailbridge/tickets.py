@@ -211,4 +211,4 @@ def record_event(*, session: Session, ticket: Ticket, actor: str, kind: str, rea
                  old_status: str | None = None, new_status: str | None = None) -> None:
     """Append one entry to the ticket's audit trail (written at once; nothing reads it back as an object)."""
     db.run(session, _INSERT_EVENT, {"ticket_id": ticket.id, "at": now, "actor": actor, "kind": kind,
-                                          "reason": reason, "old_status": old_status, "new_status": new_status})
+                                    "reason": reason, "old_status": old_status, "new_status": new_status})

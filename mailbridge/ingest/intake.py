@@ -66,14 +66,14 @@ def accept(app: App, mail: RawMail, now: datetime, *, silent: bool = False, cont
 def accept_in(app: App, session: Session, mail: RawMail, now: datetime, *, silent: bool,
               contact: str | None, parsed: ParsedMessage | None = None) -> IntakeResult:
     """Store one message inside the caller's transaction (accept, and intake_guard's batches and retries)."""
-    digest = parsed.raw_sha256 if parsed is not None and parsed.raw_sha256 else raw_digest(mail.raw)
+    digest = (parsed and parsed.raw_sha256) or raw_digest(mail.raw)
     stored = _already_stored(session, mail, digest)
     if stored is not None:
         return IntakeResult(stored.id, _number(session, stored.ticket_id), False, True, is_flagged=stored.is_malformed)
     limit = _max_message_bytes(app, mail.mailbox)
     if len(mail.raw) > limit:
         return _store_too_large(session, mail, limit, now)
-    parsed = parsed or prepare_mail(mail.raw)
+    parsed = parsed or prepare_mail(mail.raw, digest=digest)
     kind = classify(parsed, app.own_addresses, app.is_own_message_id)
     department = _contact(session, app.contact_ids[contact or _contact_name(app, mail.mailbox)])
     copies = tickets.find_copies(session=session, parsed=parsed)

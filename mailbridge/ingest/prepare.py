@@ -30,13 +30,14 @@ CHUNK_MESSAGES = 10
 PARENT_CHECK_SECONDS = 1.0
 
 
-def prepare_mail(raw: bytes, max_bytes: int | None = None) -> ParsedMessage | None:
-    """Parse a message, cut its new text and take the digest of its bytes; None when it is larger than
-    `max_bytes` (kept raw, never parsed)."""
+def prepare_mail(raw: bytes, max_bytes: int | None = None, *, digest: str | None = None) -> ParsedMessage | None:
+    """Parse a message, cut its new text and take the digest of its bytes (`digest`: taken already); None when
+    it is larger than `max_bytes` (kept raw, never parsed)."""
     if max_bytes is not None and len(raw) > max_bytes:
         return None
     parsed = parse_message(raw)
-    return replace(parsed, stripped_text=strip_reply(parsed.text_body, parsed.html_body), raw_sha256=raw_digest(raw))
+    return replace(parsed, stripped_text=strip_reply(parsed.text_body, parsed.html_body),
+                   raw_sha256=digest or raw_digest(raw))
 
 
 def raw_digest(raw: bytes) -> str:

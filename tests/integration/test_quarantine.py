@@ -17,7 +17,7 @@ def test_message_breaking_intake_is_quarantined_after_three_polls_then_retried(m
     uid = dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="Poison"))
     real = intake.prepare_mail
 
-    def broken(raw, max_bytes=None):
+    def broken(raw, max_bytes=None, *, digest=None):
         raise ValueError("parser bug")
 
     monkeypatch.setattr(intake, "prepare_mail", broken)
