@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 from sqlmodel import Session  # noqa: E402
 
 from mailbridge import db, tickets  # noqa: E402
-from mailbridge.config import Secret  # noqa: E402
+from mailbridge.base.config.settings import Secret  # noqa: E402
 from mailbridge.parse import ParsedMessage  # noqa: E402
 from mailbridge.reply_tokens import make_token, reply_address  # noqa: E402
 from mailbridge.ticket_match import match_ticket, normalise_subject  # noqa: E402

@@ -23,7 +23,7 @@ from mailbridge.agent_commands import (STATUS_COMMANDS, AgentCommand, AgentReply
 from mailbridge.app import App
 from mailbridge.compose import OutgoingAttachment, OutgoingDraft, compose
 from mailbridge.drafts import reference_line, ticket_reply_address
-from mailbridge.errors import CommandError, NotFoundError
+from mailbridge.base.errors import CommandError, NotFoundError
 from mailbridge.models import Agent, AgentContact, Contact, Customer, Direction, Message, TextModule, Ticket, TicketStatus
 from mailbridge.templates import render
 from mailbridge.ticket_numbers import format_subject

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from mailbridge.errors import CommandError, NotFoundError
+from mailbridge.base.errors import CommandError, NotFoundError
 from mailbridge.models import Agent, AgentContact, Contact, TextModule, Ticket
 
 ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[A-Za-z]{2,}$")

@@ -18,9 +18,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from mailbridge import db
-from mailbridge.clock import Clock, system_clock
+from mailbridge.base.clock import Clock, system_clock
 from mailbridge.compose import is_own_message_id, new_message_id
-from mailbridge.config import MailboxSettings, Settings
+from mailbridge.base.config.settings import MailboxSettings, Settings
 from mailbridge.dkim_sign import DkimSigner
 from mailbridge.ingest.imap_source import ImapSource
 from mailbridge.ingest.prepare import Preparer

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from mailbridge.errors import CommandError, NotFoundError
+from mailbridge.base.errors import CommandError, NotFoundError
 from mailbridge.locale_guess import SUPPORTED
 from mailbridge.models import AgentContact, Contact, Ticket
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, create_engine
 
-from mailbridge.errors import ConfigError
+from mailbridge.base.errors import ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

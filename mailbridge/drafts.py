@@ -5,7 +5,7 @@ from __future__ import annotations
 from jinja2 import Environment
 
 from mailbridge.compose import OutgoingDraft
-from mailbridge.config import SupportSettings
+from mailbridge.base.config.settings import SupportSettings
 from mailbridge.lifecycle import MailKind
 from mailbridge.models import Contact, Customer, Ticket
 from mailbridge.parse import ParsedMessage

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from mailbridge.business_hours import BusinessCalendar, business_hours_between
-from mailbridge.errors import CommandError
+from mailbridge.base.errors import CommandError
 from mailbridge.models import TicketStatus
 
 

@@ -15,7 +15,7 @@ from mailbridge import db, outbox, tickets
 from mailbridge.app import App
 from mailbridge.compose import OutgoingDraft, compose
 from mailbridge.drafts import notice_draft, reference_line
-from mailbridge.errors import NotFoundError
+from mailbridge.base.errors import NotFoundError
 from mailbridge.lifecycle import MailKind, Transition
 from mailbridge.models import Contact, Customer, Direction, Message, Ticket, TicketStatus
 from mailbridge.templates import render

@@ -16,7 +16,7 @@ from email.utils import getaddresses, parseaddr
 from sqlalchemy import bindparam, func, or_
 from sqlmodel import Session, select
 
-from mailbridge.clock import utc
+from mailbridge.base.clock import utc
 from mailbridge.bounces import BounceReport
 from mailbridge.compose import mail_bytes
 from mailbridge.db import insert_values_unless_taken, run

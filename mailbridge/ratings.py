@@ -13,7 +13,7 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from mailbridge import db
-from mailbridge.clock import utc
+from mailbridge.base.clock import utc
 from mailbridge.lifecycle import MailKind
 from mailbridge.models import Message, OutboxMail, Rating, Ticket
 from mailbridge.parse import ParsedMessage

@@ -6,7 +6,7 @@ message's recipients, or whose keyword occurs in the subject, gives the category
 
 from __future__ import annotations
 
-from mailbridge.config_rules import RoutingRule
+from mailbridge.base.config.rules import RoutingRule
 from mailbridge.parse import ParsedMessage
 
 

@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 
 from mailbridge import db, outbox, timers
 from mailbridge.app import App
-from mailbridge.errors import MailbridgeError, PermanentDeliveryError, SourceError, TemporaryDeliveryError
-from mailbridge.config import MailboxSettings
+from mailbridge.base.errors import MailbridgeError, PermanentDeliveryError, SourceError, TemporaryDeliveryError
+from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.ingest import health_store
 from mailbridge.ingest.poll import PollResult, poll_mailbox, record_poll_error
 from mailbridge.models import OutboxMail, Ticket

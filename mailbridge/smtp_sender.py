@@ -11,8 +11,8 @@ from typing import Protocol
 
 import aiosmtplib
 
-from mailbridge.config import ConnectionSettings
-from mailbridge.errors import PermanentDeliveryError, TemporaryDeliveryError
+from mailbridge.base.config.settings import ConnectionSettings
+from mailbridge.base.errors import PermanentDeliveryError, TemporaryDeliveryError
 
 
 class MailSender(Protocol):

@@ -11,9 +11,9 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from mailbridge.clock import utc
-from mailbridge.config_rules import SlaSettings
-from mailbridge.errors import NotFoundError
+from mailbridge.base.clock import utc
+from mailbridge.base.config.rules import SlaSettings
+from mailbridge.base.errors import NotFoundError
 from mailbridge.models import Agent, Contact, Message, Rating, Ticket, TicketEvent, TicketStatus
 from mailbridge.stats_figures import RatingFact, StatsFacts, TicketFact
 

@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from mailbridge.clock import utc
-from mailbridge.config import Settings
+from mailbridge.base.clock import utc
+from mailbridge.base.config.settings import Settings
 from mailbridge.models import MailboxHealth, MailboxState, OutboxMail, OutboxStatus
 
 UNSENT = (OutboxStatus.QUEUED, OutboxStatus.SENDING)

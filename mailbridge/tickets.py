@@ -11,8 +11,8 @@ from sqlalchemy import bindparam, insert
 from sqlmodel import Session, select
 
 from mailbridge import db
-from mailbridge.clock import utc
-from mailbridge.config import Secret
+from mailbridge.base.clock import utc
+from mailbridge.base.config.settings import Secret
 from mailbridge.lifecycle import Transition, plan_status_change
 from mailbridge.models import Agent, AgentContact, Customer, Message, OutboxMail, Ticket, TicketEvent, TicketStatus
 from mailbridge.parse import ParsedMessage

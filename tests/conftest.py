@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from mailbridge.app import App, build_app
-from mailbridge.clock import FixedClock
-from mailbridge.config import load_settings
+from mailbridge.base.clock import FixedClock
+from mailbridge.base.config.settings import load_settings
 from mailbridge.scheduler import run_cycle
 
 pytest_plugins = ["tests.servers.pytest_plugin"]

@@ -96,8 +96,8 @@ THREAD_FLOOR = 9  # thread groups of the manifest that ended up in exactly one t
 def stored_corpus(tmp_path_factory):
     """Run every corpus message through intake.accept into a fresh SQLite store."""
     from mailbridge.app import build_app
-    from mailbridge.clock import FixedClock
-    from mailbridge.config import load_settings
+    from mailbridge.base.clock import FixedClock
+    from mailbridge.base.config.settings import load_settings
     from mailbridge.ingest.imap_source import RawMail
     from mailbridge.ingest.intake import accept
 

@@ -17,7 +17,7 @@ from mailbridge.cli import agents_cmd, contacts_cmd, texts_cmd
 from mailbridge.cli import stats_cmd
 from mailbridge.cli import init_cmd, mailboxes_cmd
 from mailbridge.cli.common import state
-from mailbridge.errors import ConfigError, MailbridgeError
+from mailbridge.base.errors import ConfigError, MailbridgeError
 
 app = typer.Typer(no_args_is_help=True, help="mailbridge: every customer email becomes a ticket.",
                   pretty_exceptions_enable=False)

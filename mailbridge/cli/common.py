@@ -10,9 +10,9 @@ from typing import Any
 import typer
 
 from mailbridge.app import App, build_app
-from mailbridge.clock import parse_instant
-from mailbridge.config import Settings, find_config, load_settings
-from mailbridge.errors import CommandError
+from mailbridge.base.clock import parse_instant
+from mailbridge.base.config.settings import Settings, find_config, load_settings
+from mailbridge.base.errors import CommandError
 
 
 @dataclass

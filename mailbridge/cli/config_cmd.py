@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mailbridge.cli.common import echo_json, settings
-from mailbridge.config import masked
+from mailbridge.base.config.settings import masked
 
 app = typer.Typer(no_args_is_help=True, help="Check the configuration.")
 

@@ -6,7 +6,7 @@ import typer
 from sqlmodel import Session
 
 from mailbridge.cli.common import echo_json, open_app
-from mailbridge.errors import NotFoundError
+from mailbridge.base.errors import NotFoundError
 from mailbridge.search import customer_history
 
 app = typer.Typer(no_args_is_help=True, help="Customers.")

@@ -17,7 +17,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from mailbridge.app import App, ensure_contact
 from mailbridge.cli.common import open_app
-from mailbridge.errors import CommandError, MailbridgeError
+from mailbridge.base.errors import CommandError, MailbridgeError
 from mailbridge.ingest.file_source import (INGEST_MAILBOX, MailPath, count_messages, raw_mail, read_messages,
                                            recognise_path)
 from mailbridge.ingest.intake import IntakeResult

@@ -11,9 +11,9 @@ from typing import Optional
 import typer
 
 from mailbridge.cli.common import echo_json, settings, state
-from mailbridge.config import find_config
-from mailbridge.config_edit import add_mailbox, remove_mailbox
-from mailbridge.errors import NotFoundError, SourceError
+from mailbridge.base.config.settings import find_config
+from mailbridge.base.config.edit import add_mailbox, remove_mailbox
+from mailbridge.base.errors import NotFoundError, SourceError
 from mailbridge.ingest.imap_probe import describe_probe, probe_mailbox
 
 app = typer.Typer(no_args_is_help=True, help="IMAP mailboxes: list, test, add, remove.")

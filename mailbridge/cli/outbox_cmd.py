@@ -7,7 +7,7 @@ from sqlmodel import Session, select
 
 from mailbridge import db, outbox
 from mailbridge.cli.common import echo_json, open_app
-from mailbridge.errors import NotFoundError
+from mailbridge.base.errors import NotFoundError
 from mailbridge.models import OutboxMail
 
 app = typer.Typer(no_args_is_help=True, help="Outgoing mail.")

@@ -11,8 +11,8 @@ from mailbridge.cli.common import open_app
 from mailbridge.cli.progress import terminal_progress
 from mailbridge.daemon import serve
 from mailbridge.health_file import write_health_file
-from mailbridge.log_format import use_log_format
-from mailbridge.errors import CommandError, SourceError
+from mailbridge.base.logs import use_log_format
+from mailbridge.base.errors import CommandError, SourceError
 from mailbridge.scheduler import run_cycle
 
 

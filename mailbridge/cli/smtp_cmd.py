@@ -11,7 +11,7 @@ import typer
 from mailbridge.app import build_app
 from mailbridge.cli.common import settings
 from mailbridge.compose import make_address
-from mailbridge.errors import CommandError
+from mailbridge.base.errors import CommandError
 from mailbridge.smtp_sender import probe
 
 app = typer.Typer(no_args_is_help=True, help="The SMTP side.")

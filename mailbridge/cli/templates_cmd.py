@@ -8,7 +8,7 @@ import typer
 from jinja2 import meta
 
 from mailbridge.cli.common import echo_json, settings
-from mailbridge.errors import NotFoundError
+from mailbridge.base.errors import NotFoundError
 from mailbridge.templates import SHIPPED, make_environment, render
 from mailbridge.survey import rating_links
 

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from mailbridge import agents, db
 from mailbridge.cli.common import echo_json, open_app, read_text_option
-from mailbridge.errors import NotFoundError
+from mailbridge.base.errors import NotFoundError
 from mailbridge.models import Contact, TextModule
 
 app = typer.Typer(no_args_is_help=True, help="Text modules (canned answers) of the Contacts.")

@@ -9,7 +9,7 @@ from sqlalchemy import func
 
 from mailbridge import agent_desk, agents
 from mailbridge.cli.common import echo_json, open_app, option_instant, read_text_option
-from mailbridge.errors import CommandError, NotFoundError
+from mailbridge.base.errors import CommandError, NotFoundError
 from mailbridge.models import Attachment, Contact, Customer, Message, Rating, Ticket, TicketEvent, TicketStatus
 from mailbridge.notices import change_status
 from mailbridge.search import TicketFilter, search_tickets

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from mailbridge.config import MailboxSettings
+from mailbridge.base.config.settings import MailboxSettings
 
 
 class ServerAction(StrEnum):

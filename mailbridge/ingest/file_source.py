@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailbridge.errors import SourceError
+from mailbridge.base.errors import SourceError
 from mailbridge.ingest.imap_source import RawMail
 
 INGEST_MAILBOX = "ingest"

@@ -13,8 +13,8 @@ from sqlmodel import Session, select
 
 from mailbridge import db, outbox
 from mailbridge.app import App
-from mailbridge.clock import utc
-from mailbridge.config import MailboxSettings
+from mailbridge.base.clock import utc
+from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.mailbox_health import MailboxAlert, compose_alert, plan_alert, retry_delay
 from mailbridge.models import MailboxHealth
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 from imapclient.exceptions import IMAPClientError
 
-from mailbridge.config import MailboxSettings
-from mailbridge.errors import SourceError
+from mailbridge.base.config.settings import MailboxSettings
+from mailbridge.base.errors import SourceError
 from mailbridge.ingest.imap_source import ImapSource
 from mailbridge.mailbox_health import retry_delay
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from imapclient.exceptions import IMAPClientError
 
-from mailbridge.config import MailboxSettings
-from mailbridge.errors import SourceError
+from mailbridge.base.config.settings import MailboxSettings
+from mailbridge.base.errors import SourceError
 from mailbridge.ingest.imap_source import ImapSource
 
 CAPABILITIES = ("IDLE", "MOVE", "UIDPLUS", "CONDSTORE")

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from mailbridge.config import ConnectionSettings, MailboxSettings
-from mailbridge.errors import SourceError
+from mailbridge.base.config.settings import ConnectionSettings, MailboxSettings
+from mailbridge.base.errors import SourceError
 from mailbridge.ingest.after_sync import ServerAction, ServerStep, step_for_after_sync
 from mailbridge.ingest.oauth2_token import login_with_token
 from mailbridge.smtp_sender import tls_context

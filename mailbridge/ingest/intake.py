@@ -20,7 +20,7 @@ from mailbridge import agent_mail, db, outbox, search, tickets
 from mailbridge.app import App
 from mailbridge.bounces import read_bounce
 from mailbridge.classify import MessageKind, classify, may_auto_reply
-from mailbridge.config import DEFAULT_MAX_MESSAGE_BYTES
+from mailbridge.base.config.settings import DEFAULT_MAX_MESSAGE_BYTES
 from mailbridge.compose import compose_admin_notice
 from mailbridge.forward import compose_forward
 from mailbridge.drafts import draft_for

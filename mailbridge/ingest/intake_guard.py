@@ -19,7 +19,7 @@ from sqlmodel import select
 
 from mailbridge import db
 from mailbridge.app import App
-from mailbridge.errors import CommandError, NotFoundError
+from mailbridge.base.errors import CommandError, NotFoundError
 from mailbridge.ingest.imap_source import RawMail
 from mailbridge.ingest.intake import IntakeResult, accept, accept_in
 from mailbridge.ingest.prepare import raw_digest

@@ -14,9 +14,9 @@ from pathlib import Path
 import imapclient
 from imapclient.exceptions import LoginError
 
-from mailbridge.config import MailboxSettings
-from mailbridge.config_mailbox import OAuth2Settings
-from mailbridge.errors import SourceError
+from mailbridge.base.config.settings import MailboxSettings
+from mailbridge.base.config.mailbox import OAuth2Settings
+from mailbridge.base.errors import SourceError
 
 log = logging.getLogger(__name__)
 STDERR_CHARS = 200  # of the helper's first stderr line, quoted in the error

@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from mailbridge import db
 from mailbridge.app import App
-from mailbridge.config import MailboxSettings
+from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.ingest.after_sync import ServerStep, plan_server_step
 from mailbridge.ingest.imap_source import FolderStatus, ImapSource, plan_batches
 from mailbridge.ingest.intake_guard import accept_batch

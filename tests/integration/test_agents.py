@@ -14,7 +14,7 @@ import pytest
 from sqlmodel import Session, select
 
 from mailbridge import agents, db
-from mailbridge.clock import FixedClock
+from mailbridge.base.clock import FixedClock
 from mailbridge.models import Contact, Customer, Message, OutboxMail, TextModule, Ticket
 from mailbridge.reply_tokens import AGENT, make_token, reply_address
 from tests.conftest import SUPPORT_USER, customer_mail, run_once

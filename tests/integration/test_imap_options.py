@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import Session, select
 
 from mailbridge.app import build_app
-from mailbridge.config import load_settings
+from mailbridge.base.config.settings import load_settings
 from mailbridge.ingest.imap_source import ImapSource
 from mailbridge.models import MailboxHealth, MailboxState, Message, OutboxMail, Ticket
 from mailbridge.scheduler import poll_mailboxes

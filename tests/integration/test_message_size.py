@@ -30,8 +30,8 @@ def test_message_over_max_message_bytes_is_stored_raw_flagged_and_marked(make_ap
 
 
 def test_max_message_bytes_must_be_a_positive_integer(config_file):
-    from mailbridge.config import load_settings
-    from mailbridge.errors import ConfigError
+    from mailbridge.base.config.settings import load_settings
+    from mailbridge.base.errors import ConfigError
     import pytest
 
     with pytest.raises(ConfigError, match=r"max_message_bytes: expected an integer 1-"):

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from mailbridge.config import ConnectionSettings, Secret
-from mailbridge.errors import PermanentDeliveryError, TemporaryDeliveryError
+from mailbridge.base.config.settings import ConnectionSettings, Secret
+from mailbridge.base.errors import PermanentDeliveryError, TemporaryDeliveryError
 from mailbridge.smtp_sender import SmtpSender
 from tests.servers.smtp_sink import start_smtp_sink
 

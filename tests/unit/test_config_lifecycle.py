@@ -2,8 +2,8 @@
 
 import pytest
 
-from mailbridge.config import load_settings, masked
-from mailbridge.errors import ConfigError
+from mailbridge.base.config.settings import load_settings, masked
+from mailbridge.base.errors import ConfigError
 
 BASE = """
 [smtp]

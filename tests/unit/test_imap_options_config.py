@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from mailbridge.config import load_settings
-from mailbridge.errors import ConfigError
+from mailbridge.base.config.settings import load_settings
+from mailbridge.base.errors import ConfigError
 
 BASE = """
 [support]

@@ -39,7 +39,7 @@ from datetime import datetime, timedelta, timezone  # noqa: E402
 
 import pytest  # noqa: E402
 
-from mailbridge.errors import CommandError  # noqa: E402
+from mailbridge.base.errors import CommandError  # noqa: E402
 from mailbridge.lifecycle import plan_auto_close, plan_status_change  # noqa: E402
 
 NOW = datetime(2026, 1, 10, 9, 0, tzinfo=timezone.utc)

@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta, timezone
 
-from mailbridge.config import ConnectionSettings, MailboxSettings
+from mailbridge.base.config.settings import ConnectionSettings, MailboxSettings
 from mailbridge.ingest.after_sync import ServerAction, ServerStep, is_unknown_mail, plan_server_step
 from mailbridge.mailbox_health import compose_alert, plan_alert, retry_delay
 

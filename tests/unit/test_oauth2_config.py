@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from mailbridge.config import load_settings, masked
-from mailbridge.config_mailbox import OAuth2Settings
-from mailbridge.errors import ConfigError, SourceError
+from mailbridge.base.config.settings import load_settings, masked
+from mailbridge.base.config.mailbox import OAuth2Settings
+from mailbridge.base.errors import ConfigError, SourceError
 from mailbridge.ingest.oauth2_token import fetch_token, first_line, token_from_output
 
 BASE = """

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
-from mailbridge.errors import ConfigError
+from mailbridge.base.errors import ConfigError
 
 
 class Clock(Protocol):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import tomlkit
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "config" / "mailbridge.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "mailbridge.example.toml"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass, replace
 from typing import Any
 
-from mailbridge.errors import ConfigError
+from mailbridge.base.errors import ConfigError
 
 AFTER_SYNC_MODES = ("seen", "keep", "delete")  # plus "move:FOLDER"
 TLS_VERSIONS = ("1.2", "1.3")

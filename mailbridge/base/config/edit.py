@@ -13,8 +13,8 @@ from typing import Any
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
-from mailbridge.config import Settings, load_settings
-from mailbridge.errors import CommandError, ConfigError
+from mailbridge.base.config.settings import Settings, load_settings
+from mailbridge.base.errors import CommandError, ConfigError
 
 
 def read_document(path: Path) -> tomlkit.TOMLDocument:

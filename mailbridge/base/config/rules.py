@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailbridge.business_hours import WEEKDAYS, parse_working_hours
-from mailbridge.errors import ConfigError
+from mailbridge.base.errors import ConfigError
 
 DEFAULT_ORDER_NUMBER_REGEX = (r"(?i)\b(?:order|ordine|objedn[aá]vk[ay]|bestellung|παραγγελία)\s*"
                               r"(?:no\.?|nr\.?|n\.?|#|nummer|numero|číslo|č\.?|αρ\.?)?\s*[:#]?\s*(\d{4,12})\b")

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from mailbridge.dkim_sign import DkimKey
-from mailbridge.config_rules import DEFAULT_ORDER_NUMBER_REGEX, SLA_KEYS, RoutingRule, SlaSettings, read_regex, read_routing, read_sla
-from mailbridge.config_survey import SURVEY_KEYS, SurveySettings, read_survey
-from mailbridge.config_ingest import INGEST_KEYS, IngestSettings, read_ingest
-from mailbridge.config_mailbox import (IMAP_CONNECTION_KEYS, MAILBOX_KEYS, OAuth2Settings, read_after_sync,
+from mailbridge.base.config.rules import DEFAULT_ORDER_NUMBER_REGEX, SLA_KEYS, RoutingRule, SlaSettings, read_regex, read_routing, read_sla
+from mailbridge.base.config.survey import SURVEY_KEYS, SurveySettings, read_survey
+from mailbridge.base.config.ingest import INGEST_KEYS, IngestSettings, read_ingest
+from mailbridge.base.config.mailbox import (IMAP_CONNECTION_KEYS, MAILBOX_KEYS, OAuth2Settings, read_after_sync,
                                        read_bounded, read_folders, read_imap_options)
-from mailbridge.errors import ConfigError
+from mailbridge.base.errors import ConfigError
 from mailbridge.loop_guard import AutoMailLimits
 
 SECURITY_MODES = ("ssl", "starttls", "plain")
