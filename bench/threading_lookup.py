@@ -33,10 +33,10 @@ from sqlmodel import Session  # noqa: E402
 
 from mailbridge import db, tickets  # noqa: E402
 from mailbridge.base.config.settings import Secret  # noqa: E402
-from mailbridge.parse import ParsedMessage  # noqa: E402
-from mailbridge.reply_tokens import make_token, reply_address  # noqa: E402
-from mailbridge.ticket_match import match_ticket, normalise_subject  # noqa: E402
-from mailbridge.ticket_numbers import damm_digit, subject_number_pattern  # noqa: E402
+from mailbridge.decisions.inbound.parse import ParsedMessage  # noqa: E402
+from mailbridge.decisions.matching.reply_tokens import make_token, reply_address  # noqa: E402
+from mailbridge.decisions.matching.ticket_match import match_ticket, normalise_subject  # noqa: E402
+from mailbridge.decisions.matching.ticket_numbers import damm_digit, subject_number_pattern  # noqa: E402
 
 MESSAGES_PER_TICKET = 5
 TICKETS_PER_CUSTOMER = 2

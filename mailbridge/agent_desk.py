@@ -18,15 +18,15 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlmodel import Session, select
 
 from mailbridge import agent_mail, agents, db, notices, outbox, tickets
-from mailbridge.agent_commands import (STATUS_COMMANDS, AgentCommand, AgentReply, category_path, insert_text_modules,
+from mailbridge.decisions.agent_commands import (STATUS_COMMANDS, AgentCommand, AgentReply, category_path, insert_text_modules,
                                        parse_agent_reply, text_module_names)
 from mailbridge.app import App
-from mailbridge.compose import OutgoingAttachment, OutgoingDraft, compose
-from mailbridge.drafts import reference_line, ticket_reply_address
+from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, compose
+from mailbridge.decisions.outgoing.drafts import reference_line, ticket_reply_address
 from mailbridge.base.errors import CommandError, NotFoundError
 from mailbridge.models import Agent, AgentContact, Contact, Customer, Direction, Message, TextModule, Ticket, TicketStatus
-from mailbridge.templates import render
-from mailbridge.ticket_numbers import format_subject
+from mailbridge.decisions.outgoing.templates import render
+from mailbridge.decisions.matching.ticket_numbers import format_subject
 
 log = logging.getLogger(__name__)
 RELAYED = "agent_reply"

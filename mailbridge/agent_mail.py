@@ -15,14 +15,14 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from mailbridge import db, outbox, tickets
-from mailbridge.agent_reply import FORWARD
+from mailbridge.decisions.agent_reply import FORWARD
 from mailbridge.app import App
-from mailbridge.compose import OutgoingAttachment, OutgoingDraft, compose
-from mailbridge.drafts import reference_line
+from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, compose
+from mailbridge.decisions.outgoing.drafts import reference_line
 from mailbridge.models import Agent, AgentContact, Attachment, Contact, Customer, Message, TextModule, Ticket
-from mailbridge.reply_tokens import AGENT, make_token, reply_address
-from mailbridge.templates import render
-from mailbridge.ticket_numbers import format_subject
+from mailbridge.decisions.matching.reply_tokens import AGENT, make_token, reply_address
+from mailbridge.decisions.outgoing.templates import render
+from mailbridge.decisions.matching.ticket_numbers import format_subject
 
 log = logging.getLogger(__name__)
 NOTIFICATION = "agent_notification"

@@ -13,7 +13,7 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from mailbridge.base.errors import CommandError, NotFoundError
-from mailbridge.locale_guess import SUPPORTED
+from mailbridge.decisions.inbound.language import SUPPORTED
 from mailbridge.models import AgentContact, Contact, Ticket
 
 # Option name -> Contact column, in the order `contacts show` prints them.

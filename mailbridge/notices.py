@@ -13,12 +13,12 @@ from sqlmodel import Session, select
 
 from mailbridge import db, outbox, tickets
 from mailbridge.app import App
-from mailbridge.compose import OutgoingDraft, compose
-from mailbridge.drafts import notice_draft, reference_line
+from mailbridge.decisions.outgoing.compose import OutgoingDraft, compose
+from mailbridge.decisions.outgoing.drafts import notice_draft, reference_line
 from mailbridge.base.errors import NotFoundError
-from mailbridge.lifecycle import MailKind, Transition
+from mailbridge.decisions.lifecycle import MailKind, Transition
 from mailbridge.models import Contact, Customer, Direction, Message, Ticket, TicketStatus
-from mailbridge.templates import render
+from mailbridge.decisions.outgoing.templates import render
 
 log = logging.getLogger(__name__)
 SLA_WARNING = "sla_warning"

@@ -14,11 +14,11 @@ from sqlmodel import Session, select
 
 from mailbridge import db
 from mailbridge.base.clock import utc
-from mailbridge.lifecycle import MailKind
+from mailbridge.decisions.lifecycle import MailKind
 from mailbridge.models import Message, OutboxMail, Rating, Ticket
-from mailbridge.parse import ParsedMessage
-from mailbridge.reply_text import new_text
-from mailbridge.survey import COMMENT_CHARS, TokenVerdict, check_rate_token, find_rate_address, is_within_window, read_rating_reply
+from mailbridge.decisions.inbound.parse import ParsedMessage
+from mailbridge.decisions.inbound.reply_text import new_text
+from mailbridge.decisions.survey import COMMENT_CHARS, TokenVerdict, check_rate_token, find_rate_address, is_within_window, read_rating_reply
 
 LINK = "link"
 REPLY = "reply"

@@ -16,7 +16,7 @@ from sqlalchemy import func, or_, text
 from sqlmodel import Session, select
 
 from mailbridge.models import Contact, Customer, Message, Ticket
-from mailbridge.ticket_numbers import is_valid_ticket_number
+from mailbridge.decisions.matching.ticket_numbers import is_valid_ticket_number
 
 FULLTEXT_LIMIT = 500
 PG_DOCUMENT = "to_tsvector('simple', coalesce(subject, '') || ' ' || coalesce(text_body, ''))"

@@ -13,8 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from mailbridge.business_hours import WEEKDAYS, BusinessCalendar, business_hours_between, due_at
-from mailbridge.survey import is_satisfied
+from mailbridge.decisions.business_hours import WEEKDAYS, BusinessCalendar, business_hours_between, due_at
+from mailbridge.decisions.survey import is_satisfied
 
 OPEN_STATUSES = ("new", "open", "waiting", "pending1", "pending2")
 UNASSIGNED = "(unassigned)"

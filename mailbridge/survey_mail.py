@@ -13,13 +13,13 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, select
 
 from mailbridge.app import App
-from mailbridge.drafts import notice_draft
-from mailbridge.lifecycle import MailKind
+from mailbridge.decisions.outgoing.drafts import notice_draft
+from mailbridge.decisions.lifecycle import MailKind
 from mailbridge.models import Contact, Customer, Direction, Message, OutboxMail, Ticket
 from mailbridge.notices import queue_customer_mail
-from mailbridge.parse import ParsedMessage
-from mailbridge.reply_tokens import make_token
-from mailbridge.survey import RATING, RATING_SUBJECTS, rating_links, should_send_survey
+from mailbridge.decisions.inbound.parse import ParsedMessage
+from mailbridge.decisions.matching.reply_tokens import make_token
+from mailbridge.decisions.survey import RATING, RATING_SUBJECTS, rating_links, should_send_survey
 
 log = logging.getLogger(__name__)
 

@@ -13,13 +13,13 @@ from sqlmodel import Session, select
 from mailbridge import db
 from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import Secret
-from mailbridge.lifecycle import Transition, plan_status_change
+from mailbridge.decisions.lifecycle import Transition, plan_status_change
 from mailbridge.models import Agent, AgentContact, Customer, Message, OutboxMail, Ticket, TicketEvent, TicketStatus
-from mailbridge.parse import ParsedMessage
-from mailbridge.reply_tokens import tokens_in, verify_token
-from mailbridge.ticket_match import (DEFAULT_REOPEN_WINDOW_DAYS, NumberedTicket, StoredCopy, ThreadEvidence, TicketState,
+from mailbridge.decisions.inbound.parse import ParsedMessage
+from mailbridge.decisions.matching.reply_tokens import tokens_in, verify_token
+from mailbridge.decisions.matching.ticket_match import (DEFAULT_REOPEN_WINDOW_DAYS, NumberedTicket, StoredCopy, ThreadEvidence, TicketState,
                                      normalise_subject)
-from mailbridge.ticket_numbers import find_subject_numbers, is_valid_ticket_number, new_ticket_number
+from mailbridge.decisions.matching.ticket_numbers import find_subject_numbers, is_valid_ticket_number, new_ticket_number
 
 UNKNOWN_SENDER = "unknown-sender@invalid"
 # The reference line of drafts.reference_line, also when quoted ("> Ticket: [#...]").

@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from mailbridge.parse import ParsedMessage
+from mailbridge.decisions.inbound.parse import ParsedMessage
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "public"
 

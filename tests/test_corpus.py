@@ -10,7 +10,7 @@ from collections import Counter
 
 import pytest
 
-from mailbridge.parse import is_malformed, parse_message
+from mailbridge.decisions.inbound.parse import is_malformed, parse_message
 from tests.corpus_scoring import (
     corpus_dir,
     failures,

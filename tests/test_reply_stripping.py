@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from mailbridge.parse import parse_message
-from mailbridge.reply_text import strip_reply
+from mailbridge.decisions.inbound.parse import parse_message
+from mailbridge.decisions.inbound.reply_text import strip_reply
 from tests.corpus_scoring import corpus_dir, load_manifest, normalise, read_as_imap
 
 FLOOR = 35

@@ -10,7 +10,7 @@ import typer
 
 from mailbridge.app import build_app
 from mailbridge.cli.common import settings
-from mailbridge.compose import make_address
+from mailbridge.decisions.outgoing.compose import make_address
 from mailbridge.base.errors import CommandError
 from mailbridge.smtp_sender import probe
 

@@ -9,8 +9,8 @@ from jinja2 import meta
 
 from mailbridge.cli.common import echo_json, settings
 from mailbridge.base.errors import NotFoundError
-from mailbridge.templates import SHIPPED, make_environment, render
-from mailbridge.survey import rating_links
+from mailbridge.decisions.outgoing.templates import SHIPPED, make_environment, render
+from mailbridge.decisions.survey import rating_links
 
 app = typer.Typer(no_args_is_help=True, help="Mail templates.")
 

@@ -15,7 +15,7 @@ from mailbridge import db, outbox
 from mailbridge.app import App
 from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import MailboxSettings
-from mailbridge.mailbox_health import MailboxAlert, compose_alert, plan_alert, retry_delay
+from mailbridge.decisions.mailbox_health import MailboxAlert, compose_alert, plan_alert, retry_delay
 from mailbridge.models import MailboxHealth
 
 log = logging.getLogger(__name__)

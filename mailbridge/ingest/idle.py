@@ -18,7 +18,7 @@ from imapclient.exceptions import IMAPClientError
 from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.base.errors import SourceError
 from mailbridge.ingest.imap_source import ImapSource
-from mailbridge.mailbox_health import retry_delay
+from mailbridge.decisions.mailbox_health import retry_delay
 
 log = logging.getLogger(__name__)
 CHECK_SECONDS = 0.5  # how long one idle_check waits, so a stop request is seen quickly

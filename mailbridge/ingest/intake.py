@@ -18,26 +18,26 @@ from sqlmodel import Session, select
 
 from mailbridge import agent_mail, db, outbox, search, tickets
 from mailbridge.app import App
-from mailbridge.bounces import read_bounce
-from mailbridge.classify import MessageKind, classify, may_auto_reply
+from mailbridge.decisions.inbound.bounces import read_bounce
+from mailbridge.decisions.inbound.classify import MessageKind, classify, may_auto_reply
 from mailbridge.base.config.settings import DEFAULT_MAX_MESSAGE_BYTES
-from mailbridge.compose import compose_admin_notice
-from mailbridge.forward import compose_forward
-from mailbridge.drafts import draft_for
+from mailbridge.decisions.outgoing.compose import compose_admin_notice
+from mailbridge.decisions.outgoing.forward import compose_forward
+from mailbridge.decisions.outgoing.drafts import draft_for
 from mailbridge.ingest import agent_intake, survey_intake
 from mailbridge.ingest.after_sync import is_unknown_mail
 from mailbridge.ingest.imap_source import RawMail
 from mailbridge.ingest.prepare import prepare_mail, raw_digest
 from mailbridge.notices import queue_customer_mail
-from mailbridge.lifecycle import MailKind, Transition, plan_automatic_message, plan_customer_message
-from mailbridge.locale_guess import choose_locale, guess_locale
-from mailbridge.loop_guard import FLOOD_HOLD, FLOOD_WINDOW, is_flooding
+from mailbridge.decisions.lifecycle import MailKind, Transition, plan_automatic_message, plan_customer_message
+from mailbridge.decisions.inbound.language import choose_locale, guess_locale
+from mailbridge.decisions.loop_guard import FLOOD_HOLD, FLOOD_WINDOW, is_flooding
 from mailbridge.models import Attachment, Contact, Customer, Message, Ticket, TicketStatus
-from mailbridge.parse import ParsedMessage, is_malformed
+from mailbridge.decisions.inbound.parse import ParsedMessage, is_malformed
 from mailbridge.ratings import find_survey_answer
-from mailbridge.reply_text import new_text
-from mailbridge.routing import route_category
-from mailbridge.ticket_match import (MatchReason, StoredCopy, TicketMatch, copy_in_contact, match_ticket,
+from mailbridge.decisions.inbound.reply_text import new_text
+from mailbridge.decisions.matching.routing import route_category
+from mailbridge.decisions.matching.ticket_match import (MatchReason, StoredCopy, TicketMatch, copy_in_contact, match_ticket,
                                      normalise_subject, place_copy)
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from mailbridge.ingest.imap_source import RawMail
 from mailbridge.ingest.intake import IntakeResult, accept, accept_in
 from mailbridge.ingest.prepare import raw_digest
 from mailbridge.models import IntakeFailure, Message
-from mailbridge.parse import ParsedMessage
+from mailbridge.decisions.inbound.parse import ParsedMessage
 
 log = logging.getLogger(__name__)
 QUARANTINE_AFTER = 3

@@ -18,8 +18,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 
-from mailbridge.parse import ParsedMessage, parse_message
-from mailbridge.reply_text import strip_reply
+from mailbridge.decisions.inbound.parse import ParsedMessage, parse_message
+from mailbridge.decisions.inbound.reply_text import strip_reply
 
 log = logging.getLogger(__name__)
 # Below this many messages a worker costs more (its start, the copies) than it saves.

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from mailbridge import tickets
 from mailbridge.app import App
 from mailbridge.models import Message, Ticket
-from mailbridge.parse import ParsedMessage
+from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.ratings import LINK, SurveyAnswer, record_rating
 from mailbridge.survey_mail import queue_thanks
 

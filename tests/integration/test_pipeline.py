@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import Session, select
 
 from mailbridge.models import Attachment, Message, OutboxMail, Ticket
-from mailbridge.ticket_numbers import is_valid_ticket_number
+from mailbridge.decisions.matching.ticket_numbers import is_valid_ticket_number
 from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
 
 

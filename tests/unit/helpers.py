@@ -1,6 +1,6 @@
 """Small builders for unit tests."""
 
-from mailbridge.parse import ParsedMessage
+from mailbridge.decisions.inbound.parse import ParsedMessage
 
 
 def parsed(**fields) -> ParsedMessage:

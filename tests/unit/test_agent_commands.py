@@ -1,4 +1,4 @@
-from mailbridge.agent_commands import AgentCommand, insert_text_modules, parse_agent_reply
+from mailbridge.decisions.agent_commands import AgentCommand, insert_text_modules, parse_agent_reply
 
 
 def test_commands_at_top_are_parsed_case_insensitively_and_stripped():
@@ -35,7 +35,7 @@ def test_text_module_line_is_replaced_where_it_stands():
 
 
 def test_requester_forward_gives_the_original_sender_and_text():
-    from mailbridge.agent_commands import unwrap_requester_forward
+    from mailbridge.decisions.agent_commands import unwrap_requester_forward
     forwarded = unwrap_requester_forward("#Requester\n\nFrom: Anna Rossi [mailto:anna@example.org]\nSent: Monday\n"
                                          "To: Maria\nSubject: Broken lamp\n\nThe lamp arrived broken.\n")
     assert (forwarded.from_addr, forwarded.subject, forwarded.text) == ("anna@example.org", "Broken lamp",
@@ -43,5 +43,5 @@ def test_requester_forward_gives_the_original_sender_and_text():
 
 
 def test_mail_without_requester_line_is_no_requester_forward():
-    from mailbridge.agent_commands import unwrap_requester_forward
+    from mailbridge.decisions.agent_commands import unwrap_requester_forward
     assert unwrap_requester_forward("From: Anna <anna@example.org>\n\nhi") is None

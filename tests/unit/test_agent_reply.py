@@ -1,7 +1,7 @@
 from datetime import date
 
-from mailbridge.agent_reply import AgentIdentity, ReplyVerdict, authentication_failed, judge_agent_reply
-from mailbridge.reply_tokens import AGENT, make_token, verify_token
+from mailbridge.decisions.agent_reply import AgentIdentity, ReplyVerdict, authentication_failed, judge_agent_reply
+from mailbridge.decisions.matching.reply_tokens import AGENT, make_token, verify_token
 
 SECRET = "s3cret"
 MARIA = AgentIdentity(7, "maria@shop.example", True)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mailbridge.bounces import read_bounce
+from mailbridge.decisions.inbound.bounces import read_bounce
 from tests.corpus_scoring import corpus_dir, load_manifest, read_as_imap
 
 CORPUS = corpus_dir()

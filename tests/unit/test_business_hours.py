@@ -3,9 +3,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailbridge.business_hours import BusinessCalendar, business_hours_between, due_at, parse_working_hours
+from mailbridge.decisions.business_hours import BusinessCalendar, business_hours_between, due_at, parse_working_hours
 from mailbridge.base.config.rules import SlaSettings
-from mailbridge.lifecycle import SlaState, sla_state
+from mailbridge.decisions.lifecycle import SlaState, sla_state
 from mailbridge.timers import build_calendar
 
 ROME = ZoneInfo("Europe/Rome")

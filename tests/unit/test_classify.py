@@ -1,6 +1,6 @@
 import pytest
 
-from mailbridge.classify import MessageKind, classify, may_auto_reply
+from mailbridge.decisions.inbound.classify import MessageKind, classify, may_auto_reply
 from tests.unit.helpers import parsed
 
 OURS = frozenset({"support@shop.example"})

@@ -3,8 +3,8 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from mailbridge.compose import OutgoingDraft, clean_header_text, compose, make_address, thread_ids
-from mailbridge.templates import RenderedMail
+from mailbridge.decisions.outgoing.compose import OutgoingDraft, clean_header_text, compose, make_address, thread_ids
+from mailbridge.decisions.outgoing.templates import RenderedMail
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 
@@ -66,7 +66,7 @@ def test_clean_header_text_flattens_control_characters():
 
 
 def test_signed_message_id_is_recognised_only_with_the_secret():
-    from mailbridge.compose import is_own_message_id, new_message_id
+    from mailbridge.decisions.outgoing.compose import is_own_message_id, new_message_id
     message_id = new_message_id("support@shop.example", "s3cret")
     assert message_id.endswith("@shop.example>")
     assert is_own_message_id(message_id, "s3cret")
@@ -75,7 +75,7 @@ def test_signed_message_id_is_recognised_only_with_the_secret():
 
 
 def test_forged_message_id_in_our_format_is_not_ours():
-    from mailbridge.compose import is_own_message_id
+    from mailbridge.decisions.outgoing.compose import is_own_message_id
     assert not is_own_message_id("<mb.0123456789abcdef0123.0123456789ab@shop.example>", "s3cret")
 
 
@@ -94,7 +94,7 @@ def test_text_and_html_parts_read_back_as_utf8():
 
 
 def test_attachment_keeps_bytes_and_a_safe_non_ascii_name():
-    from mailbridge.compose import OutgoingAttachment
+    from mailbridge.decisions.outgoing.compose import OutgoingAttachment
     files = (OutgoingAttachment("φωτογραφία\r\n.jpg", "image/jpeg", b"\xff\xd8 jpeg bytes"),)
     mail = message_from_bytes(compose(draft(attachments=files), "<o@shop.example>", NOW).as_bytes(), policy=policy.default)
     (part,) = list(mail.iter_attachments())
@@ -109,7 +109,7 @@ def test_malformed_message_id_is_refused():
 
 
 def test_mail_bytes_has_crlf_line_ends_only():
-    from mailbridge.compose import mail_bytes
+    from mailbridge.decisions.outgoing.compose import mail_bytes
     raw = mail_bytes(compose(draft(subject="Πέτρος " * 30), "<o@shop.example>", NOW))
     assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
 
@@ -126,7 +126,7 @@ def test_long_non_ascii_names_fold_and_quoted_names_read_back():
 
 def test_fast_header_folding_writes_what_the_stdlib_writes():
     from email.policy import compat32
-    from mailbridge.compose import OutgoingAttachment, mail_bytes
+    from mailbridge.decisions.outgoing.compose import OutgoingAttachment, mail_bytes
     long_refs = tuple(f"<ref{n}.{'x' * 30}@example.org>" for n in range(15))
     mail = compose(draft(subject="Ordine 10023 non arrivato – è urgente " * 3, to_name="Γιώργος Παπαδόπουλος",
                          from_name="Obchod, podpora", references=long_refs, reply_to="support+c.abc@shop.example",

@@ -5,9 +5,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from email import policy
 
-from mailbridge.compose import OutgoingDraft, compose
+from mailbridge.decisions.outgoing.compose import OutgoingDraft, compose
 from mailbridge.dkim_sign import DkimKey, DkimSigner
-from mailbridge.templates import RenderedMail
+from mailbridge.decisions.outgoing.templates import RenderedMail
 
 
 def key_pair() -> tuple[bytes, bytes]:

@@ -1,4 +1,4 @@
-from mailbridge.lifecycle import MailKind, plan_automatic_message, plan_customer_message
+from mailbridge.decisions.lifecycle import MailKind, plan_automatic_message, plan_customer_message
 from mailbridge.models import TicketStatus
 
 
@@ -40,7 +40,7 @@ from datetime import datetime, timedelta, timezone  # noqa: E402
 import pytest  # noqa: E402
 
 from mailbridge.base.errors import CommandError  # noqa: E402
-from mailbridge.lifecycle import plan_auto_close, plan_status_change  # noqa: E402
+from mailbridge.decisions.lifecycle import plan_auto_close, plan_status_change  # noqa: E402
 
 NOW = datetime(2026, 1, 10, 9, 0, tzinfo=timezone.utc)
 S = TicketStatus
@@ -110,6 +110,6 @@ def test_contact_override_of_thirty_days():
 
 
 def test_agent_answer_to_a_closed_ticket_sets_it_waiting():
-    from mailbridge.lifecycle import plan_status_change
+    from mailbridge.decisions.lifecycle import plan_status_change
     transition = plan_status_change(TicketStatus.CLOSED, TicketStatus.WAITING)
     assert transition.new_status is TicketStatus.WAITING and transition.mails == ()

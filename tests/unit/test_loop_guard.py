@@ -1,6 +1,6 @@
 from datetime import datetime, timedelta, timezone
 
-from mailbridge.loop_guard import AutoMailHistory, AutoMailLimits, decide_auto_mail, is_flooding
+from mailbridge.decisions.loop_guard import AutoMailHistory, AutoMailLimits, decide_auto_mail, is_flooding
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 LIMITS = AutoMailLimits()

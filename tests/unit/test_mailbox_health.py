@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 from mailbridge.base.config.settings import ConnectionSettings, MailboxSettings
 from mailbridge.ingest.after_sync import ServerAction, ServerStep, is_unknown_mail, plan_server_step
-from mailbridge.mailbox_health import compose_alert, plan_alert, retry_delay
+from mailbridge.decisions.mailbox_health import compose_alert, plan_alert, retry_delay
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 HALF_HOUR = timedelta(minutes=30)

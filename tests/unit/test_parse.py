@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from mailbridge.parse import html_to_text, is_malformed, parse_message, safe_filename
+from mailbridge.decisions.inbound.parse import html_to_text, is_malformed, parse_message, safe_filename
 
 
 def mail(headers: str, body: str = "hello\r\n") -> bytes:

@@ -1,6 +1,6 @@
 from datetime import date
 
-from mailbridge.reply_tokens import AGENT, make_token, reply_address, tokens_in, verify_token
+from mailbridge.decisions.matching.reply_tokens import AGENT, make_token, reply_address, tokens_in, verify_token
 
 SECRET = "s3cret"
 

@@ -2,8 +2,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from mailbridge.reply_tokens import make_token
-from mailbridge.survey import (RATING, RatingReply, TokenVerdict, check_rate_token, find_rate_address, is_within_window,
+from mailbridge.decisions.matching.reply_tokens import make_token
+from mailbridge.decisions.survey import (RATING, RatingReply, TokenVerdict, check_rate_token, find_rate_address, is_within_window,
                                rate_address, rating_links, read_rating_reply, should_send_survey)
 
 SECRET = "s3cret"

@@ -1,8 +1,8 @@
 import pytest
 from jinja2 import UndefinedError
 
-from mailbridge.locale_guess import guess_locale
-from mailbridge.templates import make_environment, render
+from mailbridge.decisions.inbound.language import guess_locale
+from mailbridge.decisions.outgoing.templates import make_environment, render
 
 CONTEXT = {"number": "12345678901", "customer_name": "Anna <b>", "subject": "x", "from_name": "Shop",
            "reference_line": "Ticket: [#12345678901]"}

@@ -1,4 +1,4 @@
-from mailbridge.ticket_match import MatchReason, NumberedTicket, ThreadEvidence, match_ticket
+from mailbridge.decisions.matching.ticket_match import MatchReason, NumberedTicket, ThreadEvidence, match_ticket
 from tests.unit.helpers import parsed
 
 
@@ -47,7 +47,7 @@ from datetime import datetime, timedelta, timezone  # noqa: E402
 
 import pytest  # noqa: E402
 
-from mailbridge.ticket_match import TicketState, normalise_subject  # noqa: E402
+from mailbridge.decisions.matching.ticket_match import TicketState, normalise_subject  # noqa: E402
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
 ANNA = frozenset({"anna@example.org"})
@@ -158,21 +158,21 @@ def test_normalise_subject_keeps_words_that_only_look_like_prefixes(subject, exp
 
 
 def test_mail_already_stored_in_this_contact_is_not_stored_again():
-    from mailbridge.ticket_match import StoredCopy, copy_in_contact
+    from mailbridge.decisions.matching.ticket_match import StoredCopy, copy_in_contact
     copy = StoredCopy(message_row_id=7, ticket_id=3, contact_id=1)
     assert copy_in_contact((copy,), 1) == copy
     assert copy_in_contact((copy,), 2) is None
 
 
 def test_mail_stored_in_another_contact_opens_a_linked_ticket_here():
-    from mailbridge.ticket_match import StoredCopy, TicketMatch, place_copy
+    from mailbridge.decisions.matching.ticket_match import StoredCopy, TicketMatch, place_copy
     copy = StoredCopy(message_row_id=7, ticket_id=3, contact_id=2)
     placed = place_copy(TicketMatch(3, MatchReason.IN_REPLY_TO), (copy,), 1, 2)
     assert (placed.ticket_id, placed.reason, placed.linked_ticket_id) == (None, MatchReason.OTHER_CONTACT, 3)
 
 
 def test_copy_elsewhere_does_not_move_a_reply_threaded_in_this_contact():
-    from mailbridge.ticket_match import StoredCopy, TicketMatch, place_copy
+    from mailbridge.decisions.matching.ticket_match import StoredCopy, TicketMatch, place_copy
     copy = StoredCopy(message_row_id=7, ticket_id=3, contact_id=2)
     match = TicketMatch(5, MatchReason.IN_REPLY_TO)
     assert place_copy(match, (copy,), 1, 1) == match

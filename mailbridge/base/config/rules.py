@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mailbridge.business_hours import WEEKDAYS, parse_working_hours
+from mailbridge.decisions.business_hours import WEEKDAYS, parse_working_hours
 from mailbridge.base.errors import ConfigError
 
 DEFAULT_ORDER_NUMBER_REGEX = (r"(?i)\b(?:order|ordine|objedn[aá]vk[ay]|bestellung|παραγγελία)\s*"

@@ -19,7 +19,7 @@ from mailbridge.base.config.ingest import INGEST_KEYS, IngestSettings, read_inge
 from mailbridge.base.config.mailbox import (IMAP_CONNECTION_KEYS, MAILBOX_KEYS, OAuth2Settings, read_after_sync,
                                        read_bounded, read_folders, read_imap_options)
 from mailbridge.base.errors import ConfigError
-from mailbridge.loop_guard import AutoMailLimits
+from mailbridge.decisions.loop_guard import AutoMailLimits
 
 SECURITY_MODES = ("ssl", "starttls", "plain")
 INITIAL_SYNC_MODES = ("new-only", "import-silently", "import")

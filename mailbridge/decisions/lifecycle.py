@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from mailbridge.business_hours import BusinessCalendar, business_hours_between
+from mailbridge.decisions.business_hours import BusinessCalendar, business_hours_between
 from mailbridge.base.errors import CommandError
 from mailbridge.models import TicketStatus
 

@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from urllib.parse import quote
 
-from mailbridge.reply_tokens import TokenClaims, verify_token
+from mailbridge.decisions.matching.reply_tokens import TokenClaims, verify_token
 
 RATING = "r"  # reply_tokens purpose of the rating addresses
 SCORES = (1, 2, 3, 4, 5)

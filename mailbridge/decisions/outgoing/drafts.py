@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from jinja2 import Environment
 
-from mailbridge.compose import OutgoingDraft
+from mailbridge.decisions.outgoing.compose import OutgoingDraft
 from mailbridge.base.config.settings import SupportSettings
-from mailbridge.lifecycle import MailKind
+from mailbridge.decisions.lifecycle import MailKind
 from mailbridge.models import Contact, Customer, Ticket
-from mailbridge.parse import ParsedMessage
-from mailbridge.reply_tokens import CUSTOMER, make_token, reply_address
-from mailbridge.templates import render
-from mailbridge.ticket_numbers import format_subject
+from mailbridge.decisions.inbound.parse import ParsedMessage
+from mailbridge.decisions.matching.reply_tokens import CUSTOMER, make_token, reply_address
+from mailbridge.decisions.outgoing.templates import render
+from mailbridge.decisions.matching.ticket_numbers import format_subject
 
 
 def reference_line(number: str) -> str:

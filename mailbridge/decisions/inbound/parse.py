@@ -23,7 +23,7 @@ from email.parser import BytesParser
 from mailparser.dates import parse_mail_date
 from mailparser.utils import get_addresses
 
-from mailbridge.parse_mime import (
+from mailbridge.decisions.inbound.mime import (
     decode_bytes,
     decode_header_value,
     decode_words,

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from mailbridge.parse import ParsedMessage
-from mailbridge.reply_tokens import TokenClaims, tokens_in
+from mailbridge.decisions.inbound.parse import ParsedMessage
+from mailbridge.decisions.matching.reply_tokens import TokenClaims, tokens_in
 
 FORWARD = "f"  # purpose of the reply address given to an outsider by `#forward`: answers go to the agent
 

@@ -25,7 +25,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import format_datetime, formataddr
 
-from mailbridge.templates import RenderedMail
+from mailbridge.decisions.outgoing.templates import RenderedMail
 
 OWN_ID = re.compile(r"^<mb\.(?P<nonce>[0-9a-f]{20})\.(?P<mac>[0-9a-f]{12})@[^<>\s@]+>$")
 MSG_ID = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")

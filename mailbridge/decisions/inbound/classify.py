@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from mailbridge.parse import ParsedMessage
+from mailbridge.decisions.inbound.parse import ParsedMessage
 
 AUTOMATIC_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
 # A dot-atom address (RFC 5322 §3.4.1) that we can write into a header as it is; anything else gets no automatic mail.

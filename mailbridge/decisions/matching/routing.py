@@ -7,7 +7,7 @@ message's recipients, or whose keyword occurs in the subject, gives the category
 from __future__ import annotations
 
 from mailbridge.base.config.rules import RoutingRule
-from mailbridge.parse import ParsedMessage
+from mailbridge.decisions.inbound.parse import ParsedMessage
 
 
 def route_category(parsed: ParsedMessage, rules: tuple[RoutingRule, ...]) -> str | None:
