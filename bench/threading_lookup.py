@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from sqlmodel import Session  # noqa: E402
 
-from mailbridge import db, tickets  # noqa: E402
+from mailbridge.store import db, tickets
 from mailbridge.base.config.settings import Secret  # noqa: E402
 from mailbridge.decisions.inbound.parse import ParsedMessage  # noqa: E402
 from mailbridge.decisions.matching.reply_tokens import make_token, reply_address  # noqa: E402

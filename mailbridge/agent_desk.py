@@ -17,14 +17,15 @@ from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlmodel import Session, select
 
-from mailbridge import agent_mail, agents, db, notices, outbox, tickets
+from mailbridge import agent_mail, notices
+from mailbridge.store import agents, db, outbox_queue, tickets
 from mailbridge.decisions.agent_commands import (STATUS_COMMANDS, AgentCommand, AgentReply, category_path, insert_text_modules,
                                        parse_agent_reply, text_module_names)
 from mailbridge.app import App
 from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, compose
 from mailbridge.decisions.outgoing.drafts import reference_line, ticket_reply_address
 from mailbridge.base.errors import CommandError, NotFoundError
-from mailbridge.models import Agent, AgentContact, Contact, Customer, Direction, Message, TextModule, Ticket, TicketStatus
+from mailbridge.store.models import Agent, AgentContact, Contact, Customer, Direction, Message, TextModule, Ticket, TicketStatus
 from mailbridge.decisions.outgoing.templates import render
 from mailbridge.decisions.matching.ticket_numbers import format_subject
 
@@ -123,7 +124,7 @@ def relay_answer(app: App, *, session: Session, ticket: Ticket, agent: Agent, te
     """Send an agent's answer to the customer and store the copy; the ticket waits and is theirs if unassigned."""
     draft = answer_draft(app, session, ticket, agent, text, attachments)
     mail = compose(draft, app.new_message_id(draft.from_address), now)
-    outbox.enqueue(session=session, mail=mail, dedupe_key=f"{RELAYED}:{cause}", kind=RELAYED, ticket_id=ticket.id,
+    outbox_queue.enqueue(session=session, mail=mail, dedupe_key=f"{RELAYED}:{cause}", kind=RELAYED, ticket_id=ticket.id,
                    now=now, is_automatic=False)
     raw = bytes(mail)
     copy = Message(ticket_id=ticket.id, direction=Direction.OUTBOUND, message_id=mail["Message-ID"],

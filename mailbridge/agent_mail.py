@@ -14,12 +14,12 @@ from datetime import datetime
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
-from mailbridge import db, outbox, tickets
+from mailbridge.store import db, outbox_queue, tickets
 from mailbridge.decisions.agent_reply import FORWARD
 from mailbridge.app import App
 from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, compose
 from mailbridge.decisions.outgoing.drafts import reference_line
-from mailbridge.models import Agent, AgentContact, Attachment, Contact, Customer, Message, TextModule, Ticket
+from mailbridge.store.models import Agent, AgentContact, Attachment, Contact, Customer, Message, TextModule, Ticket
 from mailbridge.decisions.matching.reply_tokens import AGENT, make_token, reply_address
 from mailbridge.decisions.outgoing.templates import render
 from mailbridge.decisions.matching.ticket_numbers import format_subject
@@ -137,7 +137,7 @@ def _agent_draft(app: App, kind: str, agent: Agent, contact: Contact | None, tic
 def _queue(app: App, session: Session, draft: OutgoingDraft, ticket: Ticket | None, dedupe_key: str,
            now: datetime, caused_by: int | None) -> None:
     mail = compose(draft, app.new_message_id(draft.from_address), now)
-    outbox.enqueue(session=session, mail=mail, dedupe_key=dedupe_key, kind=draft.kind,
+    outbox_queue.enqueue(session=session, mail=mail, dedupe_key=dedupe_key, kind=draft.kind,
                    ticket_id=ticket.id if ticket else None, now=now, is_automatic=False,
                    caused_by_message_id=caused_by)
     if ticket is not None:

@@ -11,13 +11,13 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from mailbridge import db, outbox, tickets
+from mailbridge.store import db, outbox_queue, tickets
 from mailbridge.app import App
 from mailbridge.decisions.outgoing.compose import OutgoingDraft, compose
 from mailbridge.decisions.outgoing.drafts import notice_draft, reference_line
 from mailbridge.base.errors import NotFoundError
 from mailbridge.decisions.lifecycle import MailKind, Transition
-from mailbridge.models import Contact, Customer, Direction, Message, Ticket, TicketStatus
+from mailbridge.store.models import Contact, Customer, Direction, Message, Ticket, TicketStatus
 from mailbridge.decisions.outgoing.templates import render
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def enqueue_customer_notice(app: App, *, session: Session, ticket: Ticket, kind:
 def queue_customer_mail(app: App, *, session: Session, ticket: Ticket, draft: OutgoingDraft, dedupe_key: str,
                         now: datetime, caused_by_message_id: int | None = None, not_before: datetime | None = None) -> bool:
     """Queue an automatic mail to a customer unless the loop guard stops it; record either on the ticket."""
-    decision = outbox.check_auto_mail(session=session, address=draft.to_address, ticket_id=ticket.id, now=now,
+    decision = outbox_queue.check_auto_mail(session=session, address=draft.to_address, ticket_id=ticket.id, now=now,
                                       limits=app.settings.limits)
     if not decision.allowed:
         tickets.record_event(session=session, ticket=ticket, actor="system", kind="mail_suppressed",
@@ -67,7 +67,7 @@ def queue_customer_mail(app: App, *, session: Session, ticket: Ticket, draft: Ou
         log.warning("suppressed kind=%s ticket=%s reason=%s", draft.kind, ticket.number, decision.reason)
         return False
     mail = compose(draft, app.new_message_id(draft.from_address), now)
-    outbox.enqueue(session=session, mail=mail, dedupe_key=dedupe_key, kind=draft.kind, ticket_id=ticket.id, now=now,
+    outbox_queue.enqueue(session=session, mail=mail, dedupe_key=dedupe_key, kind=draft.kind, ticket_id=ticket.id, now=now,
                    caused_by_message_id=caused_by_message_id, not_before=not_before)
     tickets.record_event(session=session, ticket=ticket, actor="system", kind="mail_queued",
                          reason=f"{draft.kind} to {draft.to_address}", now=now)
@@ -91,7 +91,7 @@ def enqueue_sla_report(app: App, *, session: Session, ticket: Ticket, address: s
                           body=render(app.templates, SLA_WARNING, "en", context), in_reply_to=None, references=(),
                           auto_submitted="auto-generated", instance_id=app.instance_id)
     mail = compose(draft, app.new_message_id(support.from_address), now)
-    outbox.enqueue(session=session, mail=mail, dedupe_key=f"{SLA_WARNING}:{ticket.id}", kind=SLA_WARNING,
+    outbox_queue.enqueue(session=session, mail=mail, dedupe_key=f"{SLA_WARNING}:{ticket.id}", kind=SLA_WARNING,
                    ticket_id=ticket.id, now=now)
 
 

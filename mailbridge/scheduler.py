@@ -12,14 +12,15 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from mailbridge import db, outbox, timers
+from mailbridge import timers
+from mailbridge.store import db, outbox_queue
 from mailbridge.app import App
 from mailbridge.base.errors import MailbridgeError, PermanentDeliveryError, SourceError, TemporaryDeliveryError
 from mailbridge.base.config.settings import MailboxSettings
-from mailbridge.ingest import health_store
+from mailbridge.store import mailbox_state
 from mailbridge.ingest.poll import PollResult, poll_mailbox, record_poll_error
-from mailbridge.models import OutboxMail, Ticket
-from mailbridge.tickets import record_event
+from mailbridge.store.models import OutboxMail, Ticket
+from mailbridge.store.tickets import record_event
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,9 @@ async def poll_one(app: App, mailbox: MailboxSettings, now: datetime) -> Mailbox
     except SourceError as exc:
         log.error("poll failed mailbox=%s error=%s", mailbox.name, exc)
         record_poll_error(app, mailbox, str(exc))
-        delay = health_store.record_failure(app, mailbox, str(exc), now, random.random())
+        delay = mailbox_state.record_failure(app, mailbox, str(exc), now, random.random())
         return MailboxOutcome(None, str(exc), delay)
-    health_store.record_success(app, mailbox, now)
+    mailbox_state.record_success(app, mailbox, now)
     return MailboxOutcome(result, None, None)
 
 
@@ -77,7 +78,7 @@ async def deliver_outbox(app: App) -> tuple[int, int]:
     now = app.clock.now()
     with db.transaction(app.engine) as session:
         claimed = [(row.id, row.mail_from, row.rcpt_to.split(","), row.raw, row.ticket_id)
-                   for row in outbox.claim_due(session=session, now=now)]
+                   for row in outbox_queue.claim_due(session=session, now=now)]
     sent = failed = 0
     for outbox_id, mail_from, recipients, raw, ticket_id in claimed:
         try:
@@ -92,7 +93,7 @@ async def deliver_outbox(app: App) -> tuple[int, int]:
             _record_failure(app, outbox_id, ticket_id, f"{type(exc).__name__}: {exc}", False)
             continue
         with db.transaction(app.engine) as session:
-            outbox.record_sent(session=session, outbox_id=outbox_id, now=app.clock.now())
+            outbox_queue.record_sent(session=session, outbox_id=outbox_id, now=app.clock.now())
         sent += 1
         log.info("sent outbox_id=%s rcpt=%s", outbox_id, ",".join(recipients))
     return sent, failed
@@ -102,7 +103,7 @@ def _record_failure(app: App, outbox_id: int, ticket_id: int | None, error: str,
     now = app.clock.now()
     retry_for = timedelta(hours=app.settings.schedule.retry_for_hours)
     with db.transaction(app.engine) as session:
-        row: OutboxMail = outbox.record_failure(session=session, outbox_id=outbox_id, now=now, error=error,
+        row: OutboxMail = outbox_queue.record_failure(session=session, outbox_id=outbox_id, now=now, error=error,
                                                 permanent=permanent, retry_for=retry_for)
         ticket = session.get(Ticket, ticket_id) if ticket_id else None
         if ticket is not None:

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, text
 from sqlmodel import Session, select
 
-from mailbridge.models import Contact, Customer, Message, Ticket
+from mailbridge.store.models import Contact, Customer, Message, Ticket
 from mailbridge.decisions.matching.ticket_numbers import is_valid_ticket_number
 
 FULLTEXT_LIMIT = 500

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from mailbridge.base.clock import utc
 from mailbridge.base.config.rules import SlaSettings
 from mailbridge.base.errors import NotFoundError
-from mailbridge.models import Agent, Contact, Message, Rating, Ticket, TicketEvent, TicketStatus
+from mailbridge.store.models import Agent, Contact, Message, Rating, Ticket, TicketEvent, TicketStatus
 from mailbridge.stats_figures import RatingFact, StatsFacts, TicketFact
 
 

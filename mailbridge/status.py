@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import Settings
-from mailbridge.models import MailboxHealth, MailboxState, OutboxMail, OutboxStatus
+from mailbridge.store.models import MailboxHealth, MailboxState, OutboxMail, OutboxStatus
 
 UNSENT = (OutboxStatus.QUEUED, OutboxStatus.SENDING)
 

@@ -13,13 +13,13 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
-from mailbridge import db, tickets
+from mailbridge.store import db, tickets
 from mailbridge.app import App
 from mailbridge.decisions.business_hours import WEEKDAYS, BusinessCalendar, due_at, parse_working_hours
 from mailbridge.base.clock import utc
 from mailbridge.base.config.rules import SlaSettings
 from mailbridge.decisions.lifecycle import SlaState, plan_auto_close, sla_state
-from mailbridge.models import Contact, Ticket, TicketStatus
+from mailbridge.store.models import Contact, Ticket, TicketStatus
 from mailbridge.notices import enqueue_sla_report, enqueue_transition_mails
 
 log = logging.getLogger(__name__)

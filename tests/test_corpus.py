@@ -119,7 +119,7 @@ def stored_corpus(tmp_path_factory):
 def test_every_corpus_message_is_stored_once_with_its_raw_bytes(stored_corpus):
     from sqlmodel import Session, select
 
-    from mailbridge.models import Message
+    from mailbridge.store.models import Message
 
     app, entries, outcomes = stored_corpus
     with Session(app.engine) as session:
@@ -145,7 +145,7 @@ def test_every_corpus_message_is_stored_once_with_its_raw_bytes(stored_corpus):
 def test_mail_that_must_not_be_answered_gets_no_receipt(stored_corpus):
     from sqlmodel import Session, select
 
-    from mailbridge.models import Message, OutboxMail
+    from mailbridge.store.models import Message, OutboxMail
 
     app, entries, outcomes = stored_corpus
     with Session(app.engine) as session:
@@ -160,7 +160,7 @@ def test_mail_that_must_not_be_answered_gets_no_receipt(stored_corpus):
 def test_manifest_threads_land_in_one_ticket(stored_corpus):
     from sqlmodel import Session, select
 
-    from mailbridge.models import Message
+    from mailbridge.store.models import Message
 
     app, entries, outcomes = stored_corpus
     with Session(app.engine) as session:

@@ -7,9 +7,9 @@ from typing import Optional
 import typer
 from sqlmodel import Session, select
 
-from mailbridge import agents, db
+from mailbridge.store import agents, db
 from mailbridge.cli.common import echo_json, open_app
-from mailbridge.models import Agent
+from mailbridge.store.models import Agent
 
 app = typer.Typer(no_args_is_help=True, help="Agents.")
 

@@ -12,7 +12,8 @@ from typing import Optional
 import typer
 from sqlmodel import Session
 
-from mailbridge import agent_mail, agents, contacts, db
+from mailbridge import agent_mail
+from mailbridge.store import agents, contacts, db
 from mailbridge.cli.common import echo_json, open_app
 
 app = typer.Typer(no_args_is_help=True, help="Departments (Contacts) such as Customer service or Webmaster.")

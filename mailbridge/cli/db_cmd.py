@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mailbridge import db
+from mailbridge.store import db
 from mailbridge.cli.common import settings
 
 app = typer.Typer(no_args_is_help=True, help="Database schema.")

@@ -7,7 +7,7 @@ from sqlmodel import Session, or_, select
 
 from mailbridge.cli.common import echo_json, open_app
 from mailbridge.ingest.intake_guard import retry_quarantined
-from mailbridge.models import Message
+from mailbridge.store.models import Message
 
 app = typer.Typer(no_args_is_help=True, help="Flagged messages.")
 

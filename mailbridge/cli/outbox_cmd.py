@@ -5,10 +5,10 @@ from __future__ import annotations
 import typer
 from sqlmodel import Session, select
 
-from mailbridge import db, outbox
+from mailbridge.store import db, outbox_queue
 from mailbridge.cli.common import echo_json, open_app
 from mailbridge.base.errors import NotFoundError
-from mailbridge.models import OutboxMail
+from mailbridge.store.models import OutboxMail
 
 app = typer.Typer(no_args_is_help=True, help="Outgoing mail.")
 
@@ -47,7 +47,7 @@ def retry(outbox_id: int) -> None:
     """
     app_ = open_app()
     with db.transaction(app_.engine) as session:
-        row = outbox.requeue(session=session, outbox_id=outbox_id, now=app_.clock.now())
+        row = outbox_queue.requeue(session=session, outbox_id=outbox_id, now=app_.clock.now())
         if row is None:
             raise NotFoundError(f"no outbox item with id {outbox_id}")
     typer.echo(f"outbox item {outbox_id} queued")

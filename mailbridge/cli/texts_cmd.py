@@ -7,10 +7,10 @@ from pathlib import Path
 import typer
 from sqlmodel import Session, select
 
-from mailbridge import agents, db
+from mailbridge.store import agents, db
 from mailbridge.cli.common import echo_json, open_app, read_text_option
 from mailbridge.base.errors import NotFoundError
-from mailbridge.models import Contact, TextModule
+from mailbridge.store.models import Contact, TextModule
 
 app = typer.Typer(no_args_is_help=True, help="Text modules (canned answers) of the Contacts.")
 CONTACT = typer.Option("Customer service", "--contact", help="The Contact, by name.")

@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from mailbridge.decisions.business_hours import BusinessCalendar, business_hours_between
 from mailbridge.base.errors import CommandError
-from mailbridge.models import TicketStatus
+from mailbridge.store.models import TicketStatus
 
 
 class MailKind(StrEnum):

@@ -14,13 +14,14 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from mailbridge import agent_desk, agent_mail, tickets
+from mailbridge import agent_desk, agent_mail
+from mailbridge.store import tickets
 from mailbridge.decisions.agent_commands import ForwardedMail, unwrap_requester_forward
 from mailbridge.decisions.agent_reply import (FORWARD, AgentIdentity, ReplyVerdict, authentication_failed, find_reply_token,
                                     judge_agent_reply, warning_line)
 from mailbridge.app import App
 from mailbridge.decisions.outgoing.compose import OutgoingAttachment
-from mailbridge.models import Agent, Attachment, Message, Ticket
+from mailbridge.store.models import Agent, Attachment, Message, Ticket
 from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.inbound.reply_text import html_to_text
 from mailbridge.decisions.matching.reply_tokens import AGENT, verify_token

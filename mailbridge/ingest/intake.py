@@ -16,7 +16,8 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, insert, literal, union_all
 from sqlmodel import Session, select
 
-from mailbridge import agent_mail, db, outbox, search, tickets
+from mailbridge import agent_mail, search
+from mailbridge.store import db, outbox_queue, tickets
 from mailbridge.app import App
 from mailbridge.decisions.inbound.bounces import read_bounce
 from mailbridge.decisions.inbound.classify import MessageKind, classify, may_auto_reply
@@ -32,9 +33,9 @@ from mailbridge.notices import queue_customer_mail
 from mailbridge.decisions.lifecycle import MailKind, Transition, plan_automatic_message, plan_customer_message
 from mailbridge.decisions.inbound.language import choose_locale, guess_locale
 from mailbridge.decisions.loop_guard import FLOOD_HOLD, FLOOD_WINDOW, is_flooding
-from mailbridge.models import Attachment, Contact, Customer, Message, Ticket, TicketStatus
+from mailbridge.store.models import Attachment, Contact, Customer, Message, Ticket, TicketStatus
 from mailbridge.decisions.inbound.parse import ParsedMessage, is_malformed
-from mailbridge.ratings import find_survey_answer
+from mailbridge.store.ratings import find_survey_answer
 from mailbridge.decisions.inbound.reply_text import new_text
 from mailbridge.decisions.matching.routing import route_category
 from mailbridge.decisions.matching.ticket_match import (MatchReason, StoredCopy, TicketMatch, copy_in_contact, match_ticket,
@@ -203,7 +204,7 @@ def _accept_bounce(session: Session, mail: RawMail, parsed: ParsedMessage, match
                    now: datetime) -> IntakeResult:
     """Store a bounce on the ticket of the mail it answers, mark that mail bounced; never open a ticket."""
     report = read_bounce(mail.raw)
-    bounced = outbox.apply_bounce(session=session, report=report, now=now)
+    bounced = outbox_queue.apply_bounce(session=session, report=report, now=now)
     ticket_id = match.ticket_id or (bounced.ticket_id if bounced else None)
     row = _store(session, mail, parsed, ticket_id, MessageKind.BOUNCE, match.reason, now)
     ticket = session.get(Ticket, ticket_id) if ticket_id else None
@@ -229,7 +230,7 @@ def _forward_unsaved(app: App, session: Session, mail: RawMail, parsed: ParsedMe
                               parsed=parsed, raw=mail.raw, message_id=app.new_message_id(support.from_address),
                               instance_id=app.instance_id, now=now)
     # Keyed by the source message: after a crash before the server mark, the next poll queues nothing twice.
-    outbox_id = outbox.enqueue(session=session, mail=forward, kind="forward_unsaved", ticket_id=None, now=now,
+    outbox_id = outbox_queue.enqueue(session=session, mail=forward, kind="forward_unsaved", ticket_id=None, now=now,
                                dedupe_key=f"forward:{mail.mailbox}:{mail.folder}:{mail.uidvalidity}:{mail.uid}",
                                is_automatic=False)
     log.info("forwarded, not stored mailbox=%s uid=%s message_id=%s outbox_id=%s", mail.mailbox, mail.uid,
@@ -317,7 +318,7 @@ def _watch_for_flood(app: App, session: Session, address: str, now: datetime) ->
     recent = db.run(session, _RECENT_FROM_SENDER, {"address": address, "since": now - FLOOD_WINDOW}).scalar_one()
     if not is_flooding(recent, app.settings.limits):
         return
-    started = outbox.suppress(session=session, address=address, reason="flooding", until=now + FLOOD_HOLD, now=now)
+    started = outbox_queue.suppress(session=session, address=address, reason="flooding", until=now + FLOOD_HOLD, now=now)
     log.warning("flood sender=%s messages_in_10_minutes=%s: no automatic mail for 30 minutes", address, recent)
     support = app.settings.support
     if started and support.admin_address:
@@ -327,7 +328,7 @@ def _watch_for_flood(app: App, session: Session, address: str, now: datetime) ->
             subject=f"mailbridge: {address} is flooding the support mailbox",
             text=f"{address} sent {recent} messages within 10 minutes. Their mail is stored as usual, but they\n"
                  f"get no automatic mail (receipts, notices) until {now + FLOOD_HOLD:%Y-%m-%d %H:%M} UTC.\n")
-        outbox.enqueue(session=session, mail=mail, dedupe_key=f"flood:{address}:{now:%Y%m%dT%H%M%S}", kind="flood_alert",
+        outbox_queue.enqueue(session=session, mail=mail, dedupe_key=f"flood:{address}:{now:%Y%m%dT%H%M%S}", kind="flood_alert",
                        ticket_id=None, now=now)
 
 

@@ -17,13 +17,13 @@ from itertools import zip_longest
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import select
 
-from mailbridge import db
+from mailbridge.store import db
 from mailbridge.app import App
 from mailbridge.base.errors import CommandError, NotFoundError
 from mailbridge.ingest.imap_source import RawMail
 from mailbridge.ingest.intake import IntakeResult, accept, accept_in
 from mailbridge.ingest.prepare import raw_digest
-from mailbridge.models import IntakeFailure, Message
+from mailbridge.store.models import IntakeFailure, Message
 from mailbridge.decisions.inbound.parse import ParsedMessage
 
 log = logging.getLogger(__name__)

@@ -12,11 +12,11 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from mailbridge import tickets
+from mailbridge.store import tickets
 from mailbridge.app import App
-from mailbridge.models import Message, Ticket
+from mailbridge.store.models import Message, Ticket
 from mailbridge.decisions.inbound.parse import ParsedMessage
-from mailbridge.ratings import LINK, SurveyAnswer, record_rating
+from mailbridge.store.ratings import LINK, SurveyAnswer, record_rating
 from mailbridge.survey_mail import queue_thanks
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from mailbridge.ingest import intake
-from mailbridge.models import IntakeFailure, Message, OutboxMail, Ticket
+from mailbridge.store.models import IntakeFailure, Message, OutboxMail, Ticket
 from tests.conftest import SUPPORT_USER, customer_mail, run_once
 
 QUOTED = "Thanks, that helps.\n\nOn Mon, 23 Nov 2026, Shop support wrote:\n> Please send the order number.\n"

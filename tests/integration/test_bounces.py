@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from mailbridge.models import AddressSuppression, Message, OutboxMail, Ticket, TicketEvent
+from mailbridge.store.models import AddressSuppression, Message, OutboxMail, Ticket, TicketEvent
 from tests.conftest import SUPPORT_USER, customer_mail, run_once
 
 

@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import Session, select
 
 from mailbridge.cli import main
-from mailbridge.models import Attachment, Message, OutboxMail, Ticket
+from mailbridge.store.models import Attachment, Message, OutboxMail, Ticket
 from tests.conftest import SUPPORT_USER, customer_mail, run_once
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlmodel import Session
 
-from mailbridge.models import Message
+from mailbridge.store.models import Message
 from tests.conftest import FixedClock
 
 

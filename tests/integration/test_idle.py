@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from mailbridge.daemon import Daemon
 from mailbridge.ingest.imap_source import ImapSource
-from mailbridge.models import Message
+from mailbridge.store.models import Message
 from tests.conftest import SUPPORT_USER, customer_mail
 from tests.servers.util import wait_until
 

@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from mailbridge.app import build_app
 from mailbridge.base.config.settings import load_settings
-from mailbridge.models import Ticket
+from mailbridge.store.models import Ticket
 from mailbridge.scheduler import poll_mailboxes
 from tests.conftest import IMAP_PASSWORD_ENV, SECRET_ENV, SUPPORT_USER, customer_mail, run_cli, run_once, toml_config
 from tests.servers.dovecot import DovecotServer, start_dovecot

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlmodel import Session, create_engine, select
 
-from mailbridge.models import Contact, Message, OutboxMail, Ticket
+from mailbridge.store.models import Contact, Message, OutboxMail, Ticket
 from tests.conftest import REPO, customer_mail
 from tests.servers.util import free_port
 

@@ -11,8 +11,8 @@ from email import policy
 
 from sqlmodel import Session, select
 
-from mailbridge import db
-from mailbridge.models import Contact, Message, Ticket, TicketStatus
+from mailbridge.store import db
+from mailbridge.store.models import Contact, Message, Ticket, TicketStatus
 from mailbridge.notices import change_status
 from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from sqlmodel import Session, select
 
-from mailbridge.models import OutboxMail
+from mailbridge.store.models import OutboxMail
 from tests.conftest import SUPPORT_USER, customer_mail, run_once
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from mailbridge.models import Message, Ticket
+from mailbridge.store.models import Message, Ticket
 from tests.conftest import SUPPORT_USER, customer_mail, run_once
 
 

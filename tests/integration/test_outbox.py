@@ -8,8 +8,8 @@ from email import message_from_bytes, policy
 
 from sqlmodel import Session, select
 
-from mailbridge import db, outbox
-from mailbridge.models import OutboxMail, TicketEvent
+from mailbridge.store import db, outbox_queue
+from mailbridge.store.models import OutboxMail, TicketEvent
 from mailbridge.scheduler import deliver_until_idle
 from mailbridge.smtp_sender import SmtpSender
 from tests.conftest import SUPPORT_USER, customer_mail, run_once
@@ -61,7 +61,7 @@ def test_held_mail_is_sent_after_outbox_retry(make_app, dovecot, sink, mailbox, 
     run_once(app)
     [row] = outbox_rows(app)
     with db.transaction(app.engine) as session:
-        outbox.requeue(session=session, outbox_id=row.id, now=clock.now())
+        outbox_queue.requeue(session=session, outbox_id=row.id, now=clock.now())
     deliver(app)
     assert len(sink.messages) == 1
 
@@ -103,7 +103,7 @@ def test_enqueue_twice_with_one_key_writes_one_row(make_app, dovecot, sink, mail
     [row] = outbox_rows(app)
     mail = message_from_bytes(row.raw, policy=policy.default)
     with db.transaction(app.engine) as session:
-        again = outbox.enqueue(session=session, mail=mail, dedupe_key=row.dedupe_key, kind="receipt",
+        again = outbox_queue.enqueue(session=session, mail=mail, dedupe_key=row.dedupe_key, kind="receipt",
                                ticket_id=row.ticket_id, now=clock.now())
     assert again == row.id and len(outbox_rows(app)) == 1
 

@@ -9,7 +9,7 @@ from email import policy
 import pytest
 from sqlmodel import Session, select
 
-from mailbridge.models import Attachment, Message, OutboxMail, Ticket
+from mailbridge.store.models import Attachment, Message, OutboxMail, Ticket
 from mailbridge.decisions.matching.ticket_numbers import is_valid_ticket_number
 from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
 
@@ -246,7 +246,7 @@ def test_uidvalidity_above_signed_32_bits_is_stored_on_postgres(postgres, make_a
 
 
 def test_subject_number_from_an_agent_of_the_contact_joins_the_ticket(make_app, dovecot, sink, mailbox):
-    from mailbridge import agents, db
+    from mailbridge.store import agents, db
 
     app = make_app()
     dovecot.append(SUPPORT_USER, mailbox, customer_mail())

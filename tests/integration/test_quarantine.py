@@ -7,7 +7,7 @@ import json
 from sqlmodel import Session, select
 
 from mailbridge.ingest import intake
-from mailbridge.models import Message, Ticket
+from mailbridge.store.models import Message, Ticket
 from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
 
 

@@ -9,8 +9,8 @@ from datetime import datetime, timezone
 
 from sqlmodel import select
 
-from mailbridge import db
-from mailbridge.models import Contact, Customer, Message, Rating, Ticket, TicketEvent
+from mailbridge.store import db
+from mailbridge.store.models import Contact, Customer, Message, Rating, Ticket, TicketEvent
 from tests.conftest import run_cli
 
 SLA = '[sla]\ntimezone = "UTC"\nfirst_response_hours = 4\n'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, select
 
-from mailbridge.models import Contact, Message, Ticket
+from mailbridge.store.models import Contact, Message, Ticket
 from tests.conftest import IMAP_PASSWORD_ENV, SUPPORT_USER, customer_mail, run_once
 
 

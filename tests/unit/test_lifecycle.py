@@ -1,5 +1,5 @@
 from mailbridge.decisions.lifecycle import MailKind, plan_automatic_message, plan_customer_message
-from mailbridge.models import TicketStatus
+from mailbridge.store.models import TicketStatus
 
 
 def test_new_ticket_gets_a_receipt():

@@ -7,7 +7,7 @@ from jinja2 import Environment
 from mailbridge.decisions.outgoing.compose import OutgoingDraft
 from mailbridge.base.config.settings import SupportSettings
 from mailbridge.decisions.lifecycle import MailKind
-from mailbridge.models import Contact, Customer, Ticket
+from mailbridge.store.models import Contact, Customer, Ticket
 from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.matching.reply_tokens import CUSTOMER, make_token, reply_address
 from mailbridge.decisions.outgoing.templates import render

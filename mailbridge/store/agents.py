@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from mailbridge.base.errors import CommandError, NotFoundError
-from mailbridge.models import Agent, AgentContact, Contact, TextModule, Ticket
+from mailbridge.store.models import Agent, AgentContact, Contact, TextModule, Ticket
 
 ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[A-Za-z]{2,}$")
 LOCALES = ("en", "it", "cs", "el", "de")

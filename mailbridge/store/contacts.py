@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from mailbridge.base.errors import CommandError, NotFoundError
 from mailbridge.decisions.inbound.language import SUPPORTED
-from mailbridge.models import AgentContact, Contact, Ticket
+from mailbridge.store.models import AgentContact, Contact, Ticket
 
 # Option name -> Contact column, in the order `contacts show` prints them.
 EDITABLE = {

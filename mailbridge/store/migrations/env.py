@@ -3,7 +3,7 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import mailbridge.models  # noqa: F401  (registers the tables)
+import mailbridge.store.models  # noqa: F401  (registers the tables)
 
 connection = context.config.attributes["connection"]
 context.configure(

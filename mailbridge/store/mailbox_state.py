@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from mailbridge import db, outbox
+from mailbridge.store import db, outbox_queue
 from mailbridge.app import App
 from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.decisions.mailbox_health import MailboxAlert, compose_alert, plan_alert, retry_delay
-from mailbridge.models import MailboxHealth
+from mailbridge.store.models import MailboxHealth
 
 log = logging.getLogger(__name__)
 
@@ -64,5 +64,5 @@ def _send_alert(app: App, session: Session, alert: MailboxAlert, now: datetime) 
     mail = compose_alert(alert, from_name=support.from_name, from_address=support.from_address,
                          admin_address=support.admin_address, message_id=app.new_message_id(support.from_address),
                          now=now, instance_id=app.instance_id)
-    outbox.enqueue(session=session, mail=mail, dedupe_key=alert.dedupe_key, kind="mailbox_alert",
+    outbox_queue.enqueue(session=session, mail=mail, dedupe_key=alert.dedupe_key, kind="mailbox_alert",
                    ticket_id=None, now=now)

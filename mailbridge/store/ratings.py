@@ -12,10 +12,10 @@ from datetime import datetime
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
-from mailbridge import db
+from mailbridge.store import db
 from mailbridge.base.clock import utc
 from mailbridge.decisions.lifecycle import MailKind
-from mailbridge.models import Message, OutboxMail, Rating, Ticket
+from mailbridge.store.models import Message, OutboxMail, Rating, Ticket
 from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.inbound.reply_text import new_text
 from mailbridge.decisions.survey import COMMENT_CHARS, TokenVerdict, check_rate_token, find_rate_address, is_within_window, read_rating_reply

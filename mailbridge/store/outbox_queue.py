@@ -19,9 +19,9 @@ from sqlmodel import Session, select
 from mailbridge.base.clock import utc
 from mailbridge.decisions.inbound.bounces import BounceReport
 from mailbridge.decisions.outgoing.compose import mail_bytes
-from mailbridge.db import insert_values_unless_taken, run
+from mailbridge.store.db import insert_values_unless_taken, run
 from mailbridge.decisions.loop_guard import BOUNCE_HOLD, BURST_WINDOW, AutoMailDecision, AutoMailHistory, AutoMailLimits, decide_auto_mail
-from mailbridge.models import AddressSuppression, OutboxMail, OutboxStatus
+from mailbridge.store.models import AddressSuppression, OutboxMail, OutboxStatus
 
 SENDING_LEASE = timedelta(minutes=10)
 FIRST_RETRY = timedelta(minutes=1)
