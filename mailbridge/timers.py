@@ -20,7 +20,7 @@ from mailbridge.base.clock import utc
 from mailbridge.base.config.rules import SlaSettings
 from mailbridge.decisions.lifecycle import SlaState, plan_auto_close, sla_state
 from mailbridge.store.models import Contact, Ticket, TicketStatus
-from mailbridge.notices import enqueue_sla_report, enqueue_transition_mails
+from mailbridge.service.notices import enqueue_sla_report, enqueue_transition_mails
 
 log = logging.getLogger(__name__)
 SHORTEST_AUTO_CLOSE = timedelta(days=1)

@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 from sqlmodel import Session
 
-from mailbridge import agent_mail
+from mailbridge.service import agent_mail
 from mailbridge.store import agents, contacts, db
 from mailbridge.cli.common import echo_json, open_app
 

@@ -7,12 +7,12 @@ from sqlmodel import Session, select
 
 from sqlalchemy import func
 
-from mailbridge import agent_desk
+from mailbridge.service import agent_desk
 from mailbridge.store import agents
 from mailbridge.cli.common import echo_json, open_app, option_instant, read_text_option
 from mailbridge.base.errors import CommandError, NotFoundError
 from mailbridge.store.models import Attachment, Contact, Customer, Message, Rating, Ticket, TicketEvent, TicketStatus
-from mailbridge.notices import change_status
+from mailbridge.service.notices import change_status
 from mailbridge.search import TicketFilter, search_tickets
 from mailbridge.search import list_tickets as list_ticket_rows
 

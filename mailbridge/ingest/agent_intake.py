@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from mailbridge import agent_desk, agent_mail
+from mailbridge.service import agent_desk, agent_mail
 from mailbridge.store import tickets
 from mailbridge.decisions.agent_commands import ForwardedMail, unwrap_requester_forward
 from mailbridge.decisions.agent_reply import (FORWARD, AgentIdentity, ReplyVerdict, authentication_failed, find_reply_token,

@@ -16,7 +16,8 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, insert, literal, union_all
 from sqlmodel import Session, select
 
-from mailbridge import agent_mail, search
+from mailbridge import search
+from mailbridge.service import agent_mail
 from mailbridge.store import db, outbox_queue, tickets
 from mailbridge.app import App
 from mailbridge.decisions.inbound.bounces import read_bounce
@@ -29,7 +30,7 @@ from mailbridge.ingest import agent_intake, survey_intake
 from mailbridge.ingest.after_sync import is_unknown_mail
 from mailbridge.ingest.imap_source import RawMail
 from mailbridge.ingest.prepare import prepare_mail, raw_digest
-from mailbridge.notices import queue_customer_mail
+from mailbridge.service.notices import queue_customer_mail
 from mailbridge.decisions.lifecycle import MailKind, Transition, plan_automatic_message, plan_customer_message
 from mailbridge.decisions.inbound.language import choose_locale, guess_locale
 from mailbridge.decisions.loop_guard import FLOOD_HOLD, FLOOD_WINDOW, is_flooding

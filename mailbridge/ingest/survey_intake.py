@@ -17,7 +17,7 @@ from mailbridge.app import App
 from mailbridge.store.models import Message, Ticket
 from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.store.ratings import LINK, SurveyAnswer, record_rating
-from mailbridge.survey_mail import queue_thanks
+from mailbridge.service.survey_mail import queue_thanks
 
 log = logging.getLogger(__name__)
 SURVEY_ANSWER = "survey_answer"

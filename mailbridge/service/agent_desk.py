@@ -17,7 +17,7 @@ from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlmodel import Session, select
 
-from mailbridge import agent_mail, notices
+from mailbridge.service import agent_mail, notices
 from mailbridge.store import agents, db, outbox_queue, tickets
 from mailbridge.decisions.agent_commands import (STATUS_COMMANDS, AgentCommand, AgentReply, category_path, insert_text_modules,
                                        parse_agent_reply, text_module_names)

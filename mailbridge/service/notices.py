@@ -30,7 +30,7 @@ def enqueue_transition_mails(app: App, *, session: Session, ticket: Ticket, tran
     for kind in transition.mails:
         if kind is MailKind.SURVEY:
             # Imported here: survey_mail queues through this module's queue_customer_mail.
-            from mailbridge.survey_mail import queue_survey
+            from mailbridge.service.survey_mail import queue_survey
 
             queue_survey(app, session=session, ticket=ticket, now=now)
             continue

@@ -16,7 +16,7 @@ from mailbridge.app import App
 from mailbridge.decisions.outgoing.drafts import notice_draft
 from mailbridge.decisions.lifecycle import MailKind
 from mailbridge.store.models import Contact, Customer, Direction, Message, OutboxMail, Ticket
-from mailbridge.notices import queue_customer_mail
+from mailbridge.service.notices import queue_customer_mail
 from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.matching.reply_tokens import make_token
 from mailbridge.decisions.survey import RATING, RATING_SUBJECTS, rating_links, should_send_survey
