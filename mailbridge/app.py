@@ -22,7 +22,7 @@ from mailbridge.base.clock import Clock, system_clock
 from mailbridge.decisions.outgoing.compose import is_own_message_id, new_message_id
 from mailbridge.base.config.settings import MailboxSettings, Settings
 from mailbridge.dkim_sign import DkimSigner
-from mailbridge.ingest.imap_source import ImapSource
+from mailbridge.ingest.sources.imap import ImapSource
 from mailbridge.ingest.prepare import Preparer
 from mailbridge.store.models import Contact
 from mailbridge.smtp_sender import MailSender, SmtpSender

@@ -20,7 +20,7 @@ from mailbridge.app import App, build_app
 from mailbridge.base.config.settings import MailboxSettings, Settings, load_settings
 from mailbridge.base.errors import ConfigError
 from mailbridge.health_file import write_health_file
-from mailbridge.ingest.idle import IdleWatcher, start_watchers
+from mailbridge.ingest.sources.idle import IdleWatcher, start_watchers
 from mailbridge.scheduler import check_sla, close_idle_tickets, deliver_outbox, poll_one_job, safe_job
 
 log = logging.getLogger(__name__)

@@ -98,7 +98,7 @@ def stored_corpus(tmp_path_factory):
     from mailbridge.app import build_app
     from mailbridge.base.clock import FixedClock
     from mailbridge.base.config.settings import load_settings
-    from mailbridge.ingest.imap_source import RawMail
+    from mailbridge.ingest.sources.imap import RawMail
     from mailbridge.ingest.intake import accept
 
     folder = tmp_path_factory.mktemp("corpus-store")

@@ -18,10 +18,10 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from mailbridge.app import App, ensure_contact
 from mailbridge.cli.common import open_app
 from mailbridge.base.errors import CommandError, MailbridgeError
-from mailbridge.ingest.file_source import (INGEST_MAILBOX, MailPath, count_messages, raw_mail, read_messages,
+from mailbridge.ingest.sources.files import (INGEST_MAILBOX, MailPath, count_messages, raw_mail, read_messages,
                                            recognise_path)
 from mailbridge.ingest.intake import IntakeResult
-from mailbridge.ingest.intake_guard import accept_guarded
+from mailbridge.ingest.guard import accept_guarded
 
 EX_DATAERR = 65  # sysexits.h: the input was not a message at all (empty)
 EX_UNAVAILABLE = 69  # the bound mailbox takes no mail that matches no ticket

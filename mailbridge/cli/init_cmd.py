@@ -15,7 +15,7 @@ from mailbridge.cli.common import state
 from mailbridge.base.config.settings import Settings, find_config, load_settings
 from mailbridge.base.config.starter import InitAnswers, render_initial_config
 from mailbridge.base.errors import CommandError, ConfigError, SourceError
-from mailbridge.ingest.imap_probe import probe_mailbox
+from mailbridge.ingest.sources.probe import probe_mailbox
 from mailbridge.smtp_sender import probe as probe_smtp
 
 

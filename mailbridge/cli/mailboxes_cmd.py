@@ -14,7 +14,7 @@ from mailbridge.cli.common import echo_json, settings, state
 from mailbridge.base.config.settings import find_config
 from mailbridge.base.config.edit import add_mailbox, remove_mailbox
 from mailbridge.base.errors import NotFoundError, SourceError
-from mailbridge.ingest.imap_probe import describe_probe, probe_mailbox
+from mailbridge.ingest.sources.probe import describe_probe, probe_mailbox
 
 app = typer.Typer(no_args_is_help=True, help="IMAP mailboxes: list, test, add, remove.")
 imap_app = typer.Typer(no_args_is_help=True, help="The IMAP side (alias of `mailboxes`).")

@@ -6,7 +6,7 @@ import typer
 from sqlmodel import Session, or_, select
 
 from mailbridge.cli.common import echo_json, open_app
-from mailbridge.ingest.intake_guard import retry_quarantined
+from mailbridge.ingest.guard import retry_quarantined
 from mailbridge.store.models import Message
 
 app = typer.Typer(no_args_is_help=True, help="Flagged messages.")

@@ -28,7 +28,7 @@ from mailbridge.decisions.outgoing.forward import compose_forward
 from mailbridge.decisions.outgoing.drafts import draft_for
 from mailbridge.ingest import agent_intake, survey_intake
 from mailbridge.ingest.after_sync import is_unknown_mail
-from mailbridge.ingest.imap_source import RawMail
+from mailbridge.ingest.sources.imap import RawMail
 from mailbridge.ingest.prepare import prepare_mail, raw_digest
 from mailbridge.service.notices import queue_customer_mail
 from mailbridge.decisions.lifecycle import MailKind, Transition, plan_automatic_message, plan_customer_message

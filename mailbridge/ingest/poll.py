@@ -17,8 +17,8 @@ from mailbridge.store import db
 from mailbridge.app import App
 from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.ingest.after_sync import ServerStep, plan_server_step
-from mailbridge.ingest.imap_source import FolderStatus, ImapSource, plan_batches
-from mailbridge.ingest.intake_guard import accept_batch
+from mailbridge.ingest.sources.imap import FolderStatus, ImapSource, plan_batches
+from mailbridge.ingest.guard import accept_batch
 from mailbridge.store.models import MailboxState
 
 log = logging.getLogger(__name__)

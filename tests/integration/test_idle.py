@@ -9,7 +9,7 @@ import time
 from sqlmodel import Session, select
 
 from mailbridge.daemon import Daemon
-from mailbridge.ingest.imap_source import ImapSource
+from mailbridge.ingest.sources.imap import ImapSource
 from mailbridge.store.models import Message
 from tests.conftest import SUPPORT_USER, customer_mail
 from tests.servers.util import wait_until

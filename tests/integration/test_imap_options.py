@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 
 from mailbridge.app import build_app
 from mailbridge.base.config.settings import load_settings
-from mailbridge.ingest.imap_source import ImapSource
+from mailbridge.ingest.sources.imap import ImapSource
 from mailbridge.store.models import MailboxHealth, MailboxState, Message, OutboxMail, Ticket
 from mailbridge.scheduler import poll_mailboxes
 from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once

@@ -235,7 +235,7 @@ def test_bad_config_names_file_key_and_expectation(config_file, tmp_path):
 
 
 def test_uidvalidity_above_signed_32_bits_is_stored_on_postgres(postgres, make_app, clock):
-    from mailbridge.ingest.imap_source import RawMail
+    from mailbridge.ingest.sources.imap import RawMail
     from mailbridge.ingest.intake import accept
 
     app = make_app(db_url=postgres.create_database("bigids"))

@@ -1,6 +1,6 @@
 """plan_batches: fetch batches bounded by message count and bytes."""
 
-from mailbridge.ingest.imap_source import plan_batches
+from mailbridge.ingest.sources.imap import plan_batches
 
 
 def test_small_messages_go_in_batches_of_fifty():

@@ -8,7 +8,7 @@ import pytest
 from mailbridge.base.config.settings import load_settings, masked
 from mailbridge.base.config.mailbox import OAuth2Settings
 from mailbridge.base.errors import ConfigError, SourceError
-from mailbridge.ingest.oauth2_token import fetch_token, first_line, token_from_output
+from mailbridge.ingest.sources.oauth2 import fetch_token, first_line, token_from_output
 
 BASE = """
 [support]

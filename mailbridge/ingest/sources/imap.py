@@ -17,7 +17,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from mailbridge.base.config.settings import ConnectionSettings, MailboxSettings
 from mailbridge.base.errors import SourceError
 from mailbridge.ingest.after_sync import ServerAction, ServerStep, step_for_after_sync
-from mailbridge.ingest.oauth2_token import login_with_token
+from mailbridge.ingest.sources.oauth2 import login_with_token
 from mailbridge.smtp_sender import tls_context
 
 FETCH_BATCH = 50

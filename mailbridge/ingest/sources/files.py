@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mailbridge.base.errors import SourceError
-from mailbridge.ingest.imap_source import RawMail
+from mailbridge.ingest.sources.imap import RawMail
 
 INGEST_MAILBOX = "ingest"
 SOURCE_KINDS = ("stdin", "eml", "maildir", "mbox")

@@ -17,7 +17,7 @@ from imapclient.exceptions import IMAPClientError
 
 from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.base.errors import SourceError
-from mailbridge.ingest.imap_source import ImapSource
+from mailbridge.ingest.sources.imap import ImapSource
 from mailbridge.decisions.mailbox_health import retry_delay
 
 log = logging.getLogger(__name__)

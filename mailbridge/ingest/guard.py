@@ -20,7 +20,7 @@ from sqlmodel import select
 from mailbridge.store import db
 from mailbridge.app import App
 from mailbridge.base.errors import CommandError, NotFoundError
-from mailbridge.ingest.imap_source import RawMail
+from mailbridge.ingest.sources.imap import RawMail
 from mailbridge.ingest.intake import IntakeResult, accept, accept_in
 from mailbridge.ingest.prepare import raw_digest
 from mailbridge.store.models import IntakeFailure, Message

@@ -13,7 +13,7 @@ from imapclient.exceptions import IMAPClientError
 
 from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.base.errors import SourceError
-from mailbridge.ingest.imap_source import ImapSource
+from mailbridge.ingest.sources.imap import ImapSource
 
 CAPABILITIES = ("IDLE", "MOVE", "UIDPLUS", "CONDSTORE")
 MAX_FOLDERS = 200  # message counts cost one STATUS each; a huge tree is cut here
