@@ -21,11 +21,11 @@ from mailbridge.store import db
 from mailbridge.base.clock import Clock, system_clock
 from mailbridge.decisions.outgoing.compose import is_own_message_id, new_message_id
 from mailbridge.base.config.settings import MailboxSettings, Settings
-from mailbridge.dkim_sign import DkimSigner
+from mailbridge.outbox.dkim import DkimSigner
 from mailbridge.ingest.sources.imap import ImapSource
 from mailbridge.ingest.prepare import Preparer
 from mailbridge.store.models import Contact
-from mailbridge.smtp_sender import MailSender, SmtpSender
+from mailbridge.outbox.smtp import MailSender, SmtpSender
 from mailbridge.decisions.outgoing.templates import make_environment
 from mailbridge.decisions.matching.ticket_numbers import subject_number_pattern
 

@@ -16,7 +16,7 @@ from mailbridge.base.config.settings import Settings, find_config, load_settings
 from mailbridge.base.config.starter import InitAnswers, render_initial_config
 from mailbridge.base.errors import CommandError, ConfigError, SourceError
 from mailbridge.ingest.sources.probe import probe_mailbox
-from mailbridge.smtp_sender import probe as probe_smtp
+from mailbridge.outbox.smtp import probe as probe_smtp
 
 
 def _ask(value, label: str, option: str, default, yes: bool, cast=str):

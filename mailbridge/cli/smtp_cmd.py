@@ -12,7 +12,7 @@ from mailbridge.app import build_app
 from mailbridge.cli.common import settings
 from mailbridge.decisions.outgoing.compose import make_address
 from mailbridge.base.errors import CommandError
-from mailbridge.smtp_sender import probe
+from mailbridge.outbox.smtp import probe
 
 app = typer.Typer(no_args_is_help=True, help="The SMTP side.")
 

@@ -8,7 +8,7 @@ import pytest
 
 from mailbridge.base.config.settings import ConnectionSettings, Secret
 from mailbridge.base.errors import PermanentDeliveryError, TemporaryDeliveryError
-from mailbridge.smtp_sender import SmtpSender
+from mailbridge.outbox.smtp import SmtpSender
 from tests.servers.smtp_sink import start_smtp_sink
 
 RAW = b"From: support@shop.example\r\nTo: anna@example.org\r\nSubject: t\r\nMessage-ID: <t1@shop.example>\r\n\r\nHi\r\n"

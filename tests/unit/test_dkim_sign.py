@@ -6,7 +6,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from email import policy
 
 from mailbridge.decisions.outgoing.compose import OutgoingDraft, compose
-from mailbridge.dkim_sign import DkimKey, DkimSigner
+from mailbridge.outbox.dkim import DkimKey, DkimSigner
 from mailbridge.decisions.outgoing.templates import RenderedMail
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from mailbridge.dkim_sign import DkimKey
+from mailbridge.outbox.dkim import DkimKey
 from mailbridge.base.config.rules import DEFAULT_ORDER_NUMBER_REGEX, SLA_KEYS, RoutingRule, SlaSettings, read_regex, read_routing, read_sla
 from mailbridge.base.config.survey import SURVEY_KEYS, SurveySettings, read_survey
 from mailbridge.base.config.ingest import INGEST_KEYS, IngestSettings, read_ingest
