@@ -231,9 +231,9 @@ class RateRecorder:
 
 def ingest_child(config: Path, profile: str | None) -> None:
     """In a fresh process: build the app and time one poll of the mailbox; print JSON."""
-    from mailbridge.app import build_app
+    from mailbridge.runtime.app import build_app
     from mailbridge.base.config.settings import load_settings
-    from mailbridge.scheduler import poll_mailboxes
+    from mailbridge.runtime.jobs import poll_mailboxes
     from mailbridge.ingest.poll import poll_mailbox
 
     logging.basicConfig(filename=str(config.parent / "mailbridge.log"), level=logging.INFO)

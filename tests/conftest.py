@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from mailbridge.app import App, build_app
+from mailbridge.runtime.app import App, build_app
 from mailbridge.base.clock import FixedClock
 from mailbridge.base.config.settings import load_settings
-from mailbridge.scheduler import run_cycle
+from mailbridge.runtime.jobs import run_cycle
 
 pytest_plugins = ["tests.servers.pytest_plugin"]
 

@@ -95,7 +95,7 @@ THREAD_FLOOR = 9  # thread groups of the manifest that ended up in exactly one t
 @pytest.fixture(scope="module")
 def stored_corpus(tmp_path_factory):
     """Run every corpus message through intake.accept into a fresh SQLite store."""
-    from mailbridge.app import build_app
+    from mailbridge.runtime.app import build_app
     from mailbridge.base.clock import FixedClock
     from mailbridge.base.config.settings import load_settings
     from mailbridge.ingest.sources.imap import RawMail

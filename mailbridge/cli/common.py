@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from mailbridge.app import App, build_app
+from mailbridge.runtime.app import App, build_app
 from mailbridge.base.clock import parse_instant
 from mailbridge.base.config.settings import Settings, find_config, load_settings
 from mailbridge.base.errors import CommandError

@@ -15,7 +15,7 @@ from pathlib import Path
 import typer
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from mailbridge.app import App, ensure_contact
+from mailbridge.runtime.app import App, ensure_contact
 from mailbridge.cli.common import open_app
 from mailbridge.base.errors import CommandError, MailbridgeError
 from mailbridge.ingest.sources.files import (INGEST_MAILBOX, MailPath, count_messages, raw_mail, read_messages,

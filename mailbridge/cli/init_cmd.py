@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from mailbridge.app import build_app
+from mailbridge.runtime.app import build_app
 from mailbridge.cli.common import state
 from mailbridge.base.config.settings import Settings, find_config, load_settings
 from mailbridge.base.config.starter import InitAnswers, render_initial_config

@@ -9,11 +9,11 @@ import typer
 
 from mailbridge.cli.common import open_app
 from mailbridge.cli.progress import terminal_progress
-from mailbridge.daemon import serve
-from mailbridge.health_file import write_health_file
+from mailbridge.runtime.daemon import serve
+from mailbridge.runtime.health import write_health_file
 from mailbridge.base.logs import use_log_format
 from mailbridge.base.errors import CommandError, SourceError
-from mailbridge.scheduler import run_cycle
+from mailbridge.runtime.jobs import run_cycle
 
 
 def run(once: bool = typer.Option(False, "--once", help="Poll every mailbox, send what is due, and exit."),

@@ -8,7 +8,7 @@ from email import policy
 
 import typer
 
-from mailbridge.app import build_app
+from mailbridge.runtime.app import build_app
 from mailbridge.cli.common import settings
 from mailbridge.decisions.outgoing.compose import make_address
 from mailbridge.base.errors import CommandError

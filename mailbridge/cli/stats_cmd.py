@@ -15,7 +15,7 @@ from mailbridge.cli.common import echo_json, open_app, option_instant
 from mailbridge.stats import StatsFilter, gather_facts
 from mailbridge.stats_figures import compute_report
 from mailbridge.stats_render import html_report, print_report
-from mailbridge.timers import build_calendar
+from mailbridge.runtime.timers import build_calendar
 
 
 def stats(

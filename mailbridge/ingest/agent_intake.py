@@ -19,7 +19,7 @@ from mailbridge.store import tickets
 from mailbridge.decisions.agent_commands import ForwardedMail, unwrap_requester_forward
 from mailbridge.decisions.agent_reply import (FORWARD, AgentIdentity, ReplyVerdict, authentication_failed, find_reply_token,
                                     judge_agent_reply, warning_line)
-from mailbridge.app import App
+from mailbridge.runtime.app import App
 from mailbridge.decisions.outgoing.compose import OutgoingAttachment
 from mailbridge.store.models import Agent, Attachment, Message, Ticket
 from mailbridge.decisions.inbound.parse import ParsedMessage

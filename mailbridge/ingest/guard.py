@@ -18,7 +18,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import select
 
 from mailbridge.store import db
-from mailbridge.app import App
+from mailbridge.runtime.app import App
 from mailbridge.base.errors import CommandError, NotFoundError
 from mailbridge.ingest.sources.imap import RawMail
 from mailbridge.ingest.intake import IntakeResult, accept, accept_in

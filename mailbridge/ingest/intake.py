@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from mailbridge import search
 from mailbridge.service import agent_mail
 from mailbridge.store import db, outbox_queue, tickets
-from mailbridge.app import App
+from mailbridge.runtime.app import App
 from mailbridge.decisions.inbound.bounces import read_bounce
 from mailbridge.decisions.inbound.classify import MessageKind, classify, may_auto_reply
 from mailbridge.base.config.settings import DEFAULT_MAX_MESSAGE_BYTES

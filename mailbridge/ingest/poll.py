@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlmodel import select
 
 from mailbridge.store import db
-from mailbridge.app import App
+from mailbridge.runtime.app import App
 from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.ingest.after_sync import ServerStep, plan_server_step
 from mailbridge.ingest.sources.imap import FolderStatus, ImapSource, plan_batches

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from mailbridge.store import tickets
-from mailbridge.app import App
+from mailbridge.runtime.app import App
 from mailbridge.store.models import Message, Ticket
 from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.store.ratings import LINK, SurveyAnswer, record_rating

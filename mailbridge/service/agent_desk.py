@@ -21,7 +21,7 @@ from mailbridge.service import agent_mail, notices
 from mailbridge.store import agents, db, outbox_queue, tickets
 from mailbridge.decisions.agent_commands import (STATUS_COMMANDS, AgentCommand, AgentReply, category_path, insert_text_modules,
                                        parse_agent_reply, text_module_names)
-from mailbridge.app import App
+from mailbridge.runtime.app import App
 from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, compose
 from mailbridge.decisions.outgoing.drafts import reference_line, ticket_reply_address
 from mailbridge.base.errors import CommandError, NotFoundError

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from mailbridge.store import db, outbox_queue, tickets
 from mailbridge.decisions.agent_reply import FORWARD
-from mailbridge.app import App
+from mailbridge.runtime.app import App
 from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, compose
 from mailbridge.decisions.outgoing.drafts import reference_line
 from mailbridge.store.models import Agent, AgentContact, Attachment, Contact, Customer, Message, TextModule, Ticket

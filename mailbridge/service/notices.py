@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from mailbridge.store import db, outbox_queue, tickets
-from mailbridge.app import App
+from mailbridge.runtime.app import App
 from mailbridge.decisions.outgoing.compose import OutgoingDraft, compose
 from mailbridge.decisions.outgoing.drafts import notice_draft, reference_line
 from mailbridge.base.errors import NotFoundError

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from mailbridge.app import App
+from mailbridge.runtime.app import App
 from mailbridge.decisions.outgoing.drafts import notice_draft
 from mailbridge.decisions.lifecycle import MailKind
 from mailbridge.store.models import Contact, Customer, Direction, Message, OutboxMail, Ticket

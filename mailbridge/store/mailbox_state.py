@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, select
 
 from mailbridge.store import db, outbox_queue
-from mailbridge.app import App
+from mailbridge.runtime.app import App
 from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.decisions.mailbox_health import MailboxAlert, compose_alert, plan_alert, retry_delay

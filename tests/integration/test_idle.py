@@ -8,7 +8,7 @@ import time
 
 from sqlmodel import Session, select
 
-from mailbridge.daemon import Daemon
+from mailbridge.runtime.daemon import Daemon
 from mailbridge.ingest.sources.imap import ImapSource
 from mailbridge.store.models import Message
 from tests.conftest import SUPPORT_USER, customer_mail

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from mailbridge.store import db, outbox_queue
 from mailbridge.store.models import OutboxMail, TicketEvent
-from mailbridge.scheduler import deliver_until_idle
+from mailbridge.runtime.jobs import deliver_until_idle
 from mailbridge.outbox.smtp import SmtpSender
 from tests.conftest import SUPPORT_USER, customer_mail, run_once
 

@@ -6,7 +6,7 @@ import pytest
 from mailbridge.decisions.business_hours import BusinessCalendar, business_hours_between, due_at, parse_working_hours
 from mailbridge.base.config.rules import SlaSettings
 from mailbridge.decisions.lifecycle import SlaState, sla_state
-from mailbridge.timers import build_calendar
+from mailbridge.runtime.timers import build_calendar
 
 ROME = ZoneInfo("Europe/Rome")
 WEEK = BusinessCalendar(frozenset(range(5)), time(9), time(17), ROME)

@@ -16,12 +16,12 @@ from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from mailbridge.app import App, build_app
+from mailbridge.runtime.app import App, build_app
 from mailbridge.base.config.settings import MailboxSettings, Settings, load_settings
 from mailbridge.base.errors import ConfigError
-from mailbridge.health_file import write_health_file
+from mailbridge.runtime.health import write_health_file
 from mailbridge.ingest.sources.idle import IdleWatcher, start_watchers
-from mailbridge.scheduler import check_sla, close_idle_tickets, deliver_outbox, poll_one_job, safe_job
+from mailbridge.runtime.jobs import check_sla, close_idle_tickets, deliver_outbox, poll_one_job, safe_job
 
 log = logging.getLogger(__name__)
 TIMER_INTERVAL_SECONDS = 60

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from mailbridge.app import App
+from mailbridge.runtime.app import App
 from mailbridge.status import gather_status
 
 

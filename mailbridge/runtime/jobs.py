@@ -12,9 +12,9 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from mailbridge import timers
+from mailbridge.runtime import timers
 from mailbridge.store import db, outbox_queue
-from mailbridge.app import App
+from mailbridge.runtime.app import App
 from mailbridge.base.errors import MailbridgeError, PermanentDeliveryError, SourceError, TemporaryDeliveryError
 from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.store import mailbox_state

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import select
 
 from mailbridge.store import db, tickets
-from mailbridge.app import App
+from mailbridge.runtime.app import App
 from mailbridge.decisions.business_hours import WEEKDAYS, BusinessCalendar, due_at, parse_working_hours
 from mailbridge.base.clock import utc
 from mailbridge.base.config.rules import SlaSettings
