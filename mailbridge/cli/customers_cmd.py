@@ -7,7 +7,7 @@ from sqlmodel import Session
 
 from mailbridge.cli.common import echo_json, open_app
 from mailbridge.base.errors import NotFoundError
-from mailbridge.search import customer_history
+from mailbridge.reports.search import customer_history
 
 app = typer.Typer(no_args_is_help=True, help="Customers.")
 

@@ -12,9 +12,9 @@ from rich.console import Console
 from sqlmodel import Session
 
 from mailbridge.cli.common import echo_json, open_app, option_instant
-from mailbridge.stats import StatsFilter, gather_facts
-from mailbridge.stats_figures import compute_report
-from mailbridge.stats_render import html_report, print_report
+from mailbridge.reports.stats import StatsFilter, gather_facts
+from mailbridge.reports.figures import compute_report
+from mailbridge.reports.render import html_report, print_report
 from mailbridge.runtime.timers import build_calendar
 
 

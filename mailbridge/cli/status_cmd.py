@@ -8,7 +8,7 @@ import typer
 from sqlmodel import Session
 
 from mailbridge.cli.common import echo_json, open_app
-from mailbridge.status import gather_status
+from mailbridge.reports.status import gather_status
 
 
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:

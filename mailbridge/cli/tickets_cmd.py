@@ -13,8 +13,8 @@ from mailbridge.cli.common import echo_json, open_app, option_instant, read_text
 from mailbridge.base.errors import CommandError, NotFoundError
 from mailbridge.store.models import Attachment, Contact, Customer, Message, Rating, Ticket, TicketEvent, TicketStatus
 from mailbridge.service.notices import change_status
-from mailbridge.search import TicketFilter, search_tickets
-from mailbridge.search import list_tickets as list_ticket_rows
+from mailbridge.reports.search import TicketFilter, search_tickets
+from mailbridge.reports.search import list_tickets as list_ticket_rows
 
 app = typer.Typer(no_args_is_help=True, help="Tickets.")
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, insert, literal, union_all
 from sqlmodel import Session, select
 
-from mailbridge import search
+from mailbridge.reports import search
 from mailbridge.service import agent_mail
 from mailbridge.store import db, outbox_queue, tickets
 from mailbridge.runtime.app import App

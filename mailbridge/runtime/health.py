@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from mailbridge.runtime.app import App
-from mailbridge.status import gather_status
+from mailbridge.reports.status import gather_status
 
 
 def write_health_file(app: App, path: Path, now: datetime, last_error: str | None = None) -> None:

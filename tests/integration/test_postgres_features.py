@@ -6,7 +6,7 @@ import json
 
 from sqlmodel import Session
 
-from mailbridge.search import customer_history, search_tickets
+from mailbridge.reports.search import customer_history, search_tickets
 from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
 
 

@@ -5,7 +5,7 @@ from datetime import datetime, time, timezone
 from zoneinfo import ZoneInfo
 
 from mailbridge.decisions.business_hours import BusinessCalendar
-from mailbridge.stats_figures import Csat, RatingFact, StatsFacts, TicketFact, compute_report, nearest_rank, spread
+from mailbridge.reports.figures import Csat, RatingFact, StatsFacts, TicketFact, compute_report, nearest_rank, spread
 
 CALENDAR = BusinessCalendar(working_days=frozenset(range(5)), opens=time(9), closes=time(17), zone=ZoneInfo("UTC"))
 

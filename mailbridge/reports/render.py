@@ -11,7 +11,7 @@ from html import escape
 from rich.console import Console
 from rich.table import Table
 
-from mailbridge.stats_figures import Csat, Spread, StatsReport
+from mailbridge.reports.figures import Csat, Spread, StatsReport
 
 BAR_WIDTH = 30
 

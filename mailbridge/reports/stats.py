@@ -15,7 +15,7 @@ from mailbridge.base.clock import utc
 from mailbridge.base.config.rules import SlaSettings
 from mailbridge.base.errors import NotFoundError
 from mailbridge.store.models import Agent, Contact, Message, Rating, Ticket, TicketEvent, TicketStatus
-from mailbridge.stats_figures import RatingFact, StatsFacts, TicketFact
+from mailbridge.reports.figures import RatingFact, StatsFacts, TicketFact
 
 
 @dataclass(frozen=True)
