@@ -7,11 +7,12 @@ from sqlmodel import Session, select
 
 from sqlalchemy import func
 
+from mailbridge.decisions.kinds import TicketStatus
 from mailbridge.service import agent_desk
 from mailbridge.store import agents
 from mailbridge.cli.common import echo_json, open_app, option_instant, read_text_option
 from mailbridge.base.errors import CommandError, NotFoundError
-from mailbridge.store.models import Attachment, Contact, Customer, Message, Rating, Ticket, TicketEvent, TicketStatus
+from mailbridge.store.models import Attachment, Contact, Customer, Message, Rating, Ticket, TicketEvent
 from mailbridge.service.notices import change_status
 from mailbridge.reports.search import TicketFilter, search_tickets
 from mailbridge.reports.search import list_tickets as list_ticket_rows

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Ten years of days without a single working hour means the calendar is empty, not that we must keep looking.
 MAX_DAYS = 3660
 
@@ -62,15 +61,3 @@ def due_at(start: datetime, hours: float, calendar: BusinessCalendar) -> datetim
             return begin + remaining
         remaining -= closes - begin
     raise ValueError("the business calendar has no working hours")
-
-
-def parse_working_hours(text: str) -> tuple[time, time]:
-    """Read "09:00-17:00" into (opens, closes).
-
-    Raises: ValueError when the text is not two HH:MM times with opens before closes.
-    """
-    first, _, second = text.partition("-")
-    opens, closes = time.fromisoformat(first.strip()), time.fromisoformat(second.strip())
-    if opens >= closes:
-        raise ValueError("opening time must be before closing time")
-    return opens, closes

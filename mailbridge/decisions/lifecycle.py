@@ -10,17 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from mailbridge.decisions.kinds import MailKind, TicketStatus
 from mailbridge.decisions.business_hours import BusinessCalendar, business_hours_between
 from mailbridge.base.errors import CommandError
-from mailbridge.store.models import TicketStatus
-
-
-class MailKind(StrEnum):
-    RECEIPT = "receipt"
-    HANDLING_STARTED = "handling_started"
-    AUTO_CLOSED = "auto_closed"
-    SURVEY = "survey"  # queued by survey_mail when the Contact asks for ratings
-    SURVEY_THANKS = "survey_thanks"  # answers a rating
 
 
 class SlaState(StrEnum):

@@ -12,17 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from mailbridge.base.config.settings import AutoMailLimits
+
 BURST_WINDOW = timedelta(minutes=10)
 FLOOD_WINDOW = timedelta(minutes=10)
 FLOOD_HOLD = timedelta(minutes=30)
 BOUNCE_HOLD = timedelta(days=60)
-
-
-@dataclass(frozen=True)
-class AutoMailLimits:
-    per_address_per_day: int = 10
-    per_ticket_burst: int = 10
-    flood_messages: int = 15
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,13 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, insert, literal, union_all
 from sqlmodel import Session, select
 
+from mailbridge.decisions.kinds import MailKind, MatchReason, MessageKind, TicketStatus
 from mailbridge.reports import search
 from mailbridge.service import agent_mail
 from mailbridge.store import db, outbox_queue, tickets
 from mailbridge.runtime.app import App
 from mailbridge.decisions.inbound.bounces import read_bounce
-from mailbridge.decisions.inbound.classify import MessageKind, classify, may_auto_reply
+from mailbridge.decisions.inbound.classify import classify, may_auto_reply
 from mailbridge.base.config.settings import DEFAULT_MAX_MESSAGE_BYTES
 from mailbridge.decisions.outgoing.compose import compose_admin_notice
 from mailbridge.decisions.outgoing.forward import compose_forward
@@ -31,16 +32,15 @@ from mailbridge.ingest.after_sync import is_unknown_mail
 from mailbridge.ingest.sources.imap import RawMail
 from mailbridge.ingest.prepare import prepare_mail, raw_digest
 from mailbridge.service.notices import queue_customer_mail
-from mailbridge.decisions.lifecycle import MailKind, Transition, plan_automatic_message, plan_customer_message
+from mailbridge.decisions.lifecycle import Transition, plan_automatic_message, plan_customer_message
 from mailbridge.decisions.inbound.language import choose_locale, guess_locale
 from mailbridge.decisions.loop_guard import FLOOD_HOLD, FLOOD_WINDOW, is_flooding
-from mailbridge.store.models import Attachment, Contact, Customer, Message, Ticket, TicketStatus
+from mailbridge.store.models import Attachment, Contact, Customer, Message, Ticket
 from mailbridge.decisions.inbound.parse import ParsedMessage, is_malformed
 from mailbridge.store.ratings import find_survey_answer
 from mailbridge.decisions.inbound.reply_text import new_text
 from mailbridge.decisions.matching.routing import route_category
-from mailbridge.decisions.matching.ticket_match import (MatchReason, StoredCopy, TicketMatch, copy_in_contact, match_ticket,
-                                     normalise_subject, place_copy)
+from mailbridge.decisions.matching.ticket_match import StoredCopy, TicketMatch, copy_in_contact, match_ticket, normalise_subject, place_copy
 
 log = logging.getLogger(__name__)
 

@@ -7,18 +7,12 @@ headers are the outbox row's bytes, so a resend is still the same mail.
 from __future__ import annotations
 
 import email
-from dataclasses import dataclass, field
 from email import policy
+
+from mailbridge.base.config.settings import DkimKey
 
 SIGNED_HEADERS = (b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"in-reply-to",
                   b"references", b"reply-to", b"mime-version", b"content-type", b"auto-submitted")
-
-
-@dataclass(frozen=True)
-class DkimKey:
-    domain: str
-    selector: str
-    private_key: bytes = field(repr=False)  # PEM
 
 
 class DkimSigner:

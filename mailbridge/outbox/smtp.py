@@ -13,21 +13,13 @@ import aiosmtplib
 
 from mailbridge.base.config.settings import ConnectionSettings
 from mailbridge.base.errors import PermanentDeliveryError, TemporaryDeliveryError
+from mailbridge.base.tls import tls_context
 
 
 class MailSender(Protocol):
     """Delivers raw bytes to recipients, or raises TemporaryDeliveryError / PermanentDeliveryError."""
 
     async def send(self, *, mail_from: str, recipients: list[str], raw: bytes) -> None: ...
-
-
-def tls_context(connection: ConnectionSettings) -> ssl.SSLContext:
-    """Build the TLS context for a connection: verified by default, optionally against a private CA."""
-    context = ssl.create_default_context(cafile=connection.ca_file)
-    if not connection.validate_cert:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def classify_smtp_failure(exc: BaseException) -> Exception:

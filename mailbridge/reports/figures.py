@@ -13,7 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from mailbridge.decisions.business_hours import WEEKDAYS, BusinessCalendar, business_hours_between, due_at
+from mailbridge.base.config.rules import WEEKDAYS
+from mailbridge.decisions.business_hours import BusinessCalendar, business_hours_between, due_at
 from mailbridge.decisions.survey import is_satisfied
 
 OPEN_STATUSES = ("new", "open", "waiting", "pending1", "pending2")

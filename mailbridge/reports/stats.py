@@ -11,10 +11,11 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from mailbridge.decisions.kinds import TicketStatus
 from mailbridge.base.clock import utc
 from mailbridge.base.config.rules import SlaSettings
 from mailbridge.base.errors import NotFoundError
-from mailbridge.store.models import Agent, Contact, Message, Rating, Ticket, TicketEvent, TicketStatus
+from mailbridge.store.models import Agent, Contact, Message, Rating, Ticket, TicketEvent
 from mailbridge.reports.figures import RatingFact, StatsFacts, TicketFact
 
 

@@ -17,6 +17,7 @@ from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlmodel import Session, select
 
+from mailbridge.decisions.kinds import Direction, TicketStatus
 from mailbridge.service import agent_mail, notices
 from mailbridge.store import agents, db, outbox_queue, tickets
 from mailbridge.decisions.agent_commands import (STATUS_COMMANDS, AgentCommand, AgentReply, category_path, insert_text_modules,
@@ -25,7 +26,7 @@ from mailbridge.runtime.app import App
 from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, compose
 from mailbridge.decisions.outgoing.drafts import reference_line, ticket_reply_address
 from mailbridge.base.errors import CommandError, NotFoundError
-from mailbridge.store.models import Agent, AgentContact, Contact, Customer, Direction, Message, TextModule, Ticket, TicketStatus
+from mailbridge.store.models import Agent, AgentContact, Contact, Customer, Message, TextModule, Ticket
 from mailbridge.decisions.outgoing.templates import render
 from mailbridge.decisions.matching.ticket_numbers import format_subject
 

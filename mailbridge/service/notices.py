@@ -11,13 +11,14 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from mailbridge.decisions.kinds import Direction, MailKind, TicketStatus
 from mailbridge.store import db, outbox_queue, tickets
 from mailbridge.runtime.app import App
 from mailbridge.decisions.outgoing.compose import OutgoingDraft, compose
 from mailbridge.decisions.outgoing.drafts import notice_draft, reference_line
 from mailbridge.base.errors import NotFoundError
-from mailbridge.decisions.lifecycle import MailKind, Transition
-from mailbridge.store.models import Contact, Customer, Direction, Message, Ticket, TicketStatus
+from mailbridge.decisions.lifecycle import Transition
+from mailbridge.store.models import Contact, Customer, Message, Ticket
 from mailbridge.decisions.outgoing.templates import render
 
 log = logging.getLogger(__name__)

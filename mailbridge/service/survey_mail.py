@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
+from mailbridge.decisions.kinds import Direction, MailKind
 from mailbridge.runtime.app import App
 from mailbridge.decisions.outgoing.drafts import notice_draft
-from mailbridge.decisions.lifecycle import MailKind
-from mailbridge.store.models import Contact, Customer, Direction, Message, OutboxMail, Ticket
+from mailbridge.store.models import Contact, Customer, Message, OutboxMail, Ticket
 from mailbridge.service.notices import queue_customer_mail
 from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.matching.reply_tokens import make_token

@@ -7,33 +7,11 @@ Every row that a retry could write twice has a unique key: inbound mail by
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import BigInteger, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-
-class TicketStatus(StrEnum):
-    NEW = "new"
-    OPEN = "open"
-    WAITING = "waiting"
-    PENDING1 = "pending1"
-    PENDING2 = "pending2"
-    CLOSED = "closed"
-    SPAM = "spam"
-
-
-class Direction(StrEnum):
-    INBOUND = "in"
-    OUTBOUND = "out"
-
-
-class OutboxStatus(StrEnum):
-    QUEUED = "queued"  # waiting for its next attempt
-    SENDING = "sending"  # an attempt was recorded and may be under way
-    SENT = "sent"
-    HELD = "held"  # permanent failure or retries exhausted; `outbox retry` re-queues it
-    BOUNCED = "bounced"  # accepted, then a delivery status notification said it failed
+from mailbridge.decisions.kinds import Direction, OutboxStatus, TicketStatus
 
 
 def _when(nullable: bool = False) -> Field:

@@ -12,9 +12,9 @@ from datetime import datetime
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
+from mailbridge.decisions.kinds import MailKind
 from mailbridge.store import db
 from mailbridge.base.clock import utc
-from mailbridge.decisions.lifecycle import MailKind
 from mailbridge.store.models import Message, OutboxMail, Rating, Ticket
 from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.inbound.reply_text import new_text

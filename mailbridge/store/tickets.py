@@ -10,11 +10,12 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert
 from sqlmodel import Session, select
 
+from mailbridge.decisions.kinds import TicketStatus
 from mailbridge.store import db
 from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import Secret
 from mailbridge.decisions.lifecycle import Transition, plan_status_change
-from mailbridge.store.models import Agent, AgentContact, Customer, Message, OutboxMail, Ticket, TicketEvent, TicketStatus
+from mailbridge.store.models import Agent, AgentContact, Customer, Message, OutboxMail, Ticket, TicketEvent
 from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.matching.reply_tokens import tokens_in, verify_token
 from mailbridge.decisions.matching.ticket_match import (DEFAULT_REOPEN_WINDOW_DAYS, NumberedTicket, StoredCopy, ThreadEvidence, TicketState,

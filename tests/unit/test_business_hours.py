@@ -3,8 +3,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailbridge.decisions.business_hours import BusinessCalendar, business_hours_between, due_at, parse_working_hours
-from mailbridge.base.config.rules import SlaSettings
+from mailbridge.decisions.business_hours import BusinessCalendar, business_hours_between, due_at
+from mailbridge.base.config.rules import SlaSettings, parse_working_hours
 from mailbridge.decisions.lifecycle import SlaState, sla_state
 from mailbridge.runtime.timers import build_calendar
 

@@ -6,7 +6,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from email import policy
 
 from mailbridge.decisions.outgoing.compose import OutgoingDraft, compose
-from mailbridge.outbox.dkim import DkimKey, DkimSigner
+from mailbridge.base.config.settings import DkimKey
+from mailbridge.outbox.dkim import DkimSigner
 from mailbridge.decisions.outgoing.templates import RenderedMail
 
 

@@ -1,5 +1,5 @@
-from mailbridge.decisions.lifecycle import MailKind, plan_automatic_message, plan_customer_message
-from mailbridge.store.models import TicketStatus
+from mailbridge.decisions.kinds import MailKind, TicketStatus
+from mailbridge.decisions.lifecycle import plan_automatic_message, plan_customer_message
 
 
 def test_new_ticket_gets_a_receipt():

@@ -1,6 +1,7 @@
 from datetime import datetime, timedelta, timezone
 
-from mailbridge.decisions.loop_guard import AutoMailHistory, AutoMailLimits, decide_auto_mail, is_flooding
+from mailbridge.base.config.settings import AutoMailLimits
+from mailbridge.decisions.loop_guard import AutoMailHistory, decide_auto_mail, is_flooding
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 LIMITS = AutoMailLimits()

@@ -1,4 +1,5 @@
-from mailbridge.decisions.matching.ticket_match import MatchReason, NumberedTicket, ThreadEvidence, match_ticket
+from mailbridge.decisions.kinds import MatchReason
+from mailbridge.decisions.matching.ticket_match import NumberedTicket, ThreadEvidence, match_ticket
 from tests.unit.helpers import parsed
 
 

@@ -1,17 +1,18 @@
 """The lifecycle parts of mailbridge.toml: `[sla]` and `[[routing]]`, read into frozen settings.
 
-`config.load_settings` hands each table in as its `_Section` reader, so errors read like every
+`config.load_settings` hands each table in as its `Section` reader (base/config/reader.py), so errors read like every
 other configuration error: `file: [sla] timezone: expected ..., got ...`.
 """
 
 from __future__ import annotations
+
+from datetime import time
 
 import re
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mailbridge.decisions.business_hours import WEEKDAYS, parse_working_hours
 from mailbridge.base.errors import ConfigError
 
 DEFAULT_ORDER_NUMBER_REGEX = (r"(?i)\b(?:order|ordine|objedn[aá]vk[ay]|bestellung|παραγγελία)\s*"
@@ -19,6 +20,21 @@ DEFAULT_ORDER_NUMBER_REGEX = (r"(?i)\b(?:order|ordine|objedn[aá]vk[ay]|bestellu
 SLA_KEYS = {"first_response_hours", "warn_before_hours", "working_days", "working_hours", "timezone",
             "holidays_country"}
 ROUTING_KEYS = {"category", "recipients", "subject_keywords"}
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def parse_working_hours(text: str) -> tuple[time, time]:
+    """Read "09:00-17:00" into (opens, closes).
+
+    Raises: ValueError when the text is not two HH:MM times with opens before closes.
+    """
+    first, _, second = text.partition("-")
+    opens, closes = time.fromisoformat(first.strip()), time.fromisoformat(second.strip())
+    if opens >= closes:
+        raise ValueError("opening time must be before closing time")
+    return opens, closes
 
 
 @dataclass(frozen=True)

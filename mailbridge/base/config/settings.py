@@ -8,34 +8,22 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from mailbridge.outbox.dkim import DkimKey
 from mailbridge.base.config.rules import DEFAULT_ORDER_NUMBER_REGEX, SLA_KEYS, RoutingRule, SlaSettings, read_regex, read_routing, read_sla
 from mailbridge.base.config.survey import SURVEY_KEYS, SurveySettings, read_survey
 from mailbridge.base.config.ingest import INGEST_KEYS, IngestSettings, read_ingest
 from mailbridge.base.config.mailbox import (IMAP_CONNECTION_KEYS, MAILBOX_KEYS, OAuth2Settings, read_after_sync,
                                        read_bounded, read_folders, read_imap_options)
 from mailbridge.base.errors import ConfigError
-from mailbridge.decisions.loop_guard import AutoMailLimits
+from mailbridge.base.config.reader import Secret, Section
 
 SECURITY_MODES = ("ssl", "starttls", "plain")
 INITIAL_SYNC_MODES = ("new-only", "import-silently", "import")
 DEFAULT_MAX_MESSAGE_BYTES = 25 * 1024 * 1024
 DEFAULT_PORTS = {"imap": {"ssl": 993, "starttls": 143, "plain": 143}, "smtp": {"ssl": 465, "starttls": 587, "plain": 25}}
-
-
-@dataclass(frozen=True)
-class Secret:
-    """A secret value that never prints itself."""
-
-    value: str
-    source: str  # "env:NAME" or "file:PATH"
-
-    def __repr__(self) -> str:
-        return f"Secret(<masked>, from {self.source})"
 
 
 @dataclass(frozen=True)
@@ -107,6 +95,24 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True)
+class AutoMailLimits:
+    """[limits]: how much automatic mail one address or one ticket may get (RFC 3834 loop protection)."""
+
+    per_address_per_day: int = 10
+    per_ticket_burst: int = 10
+    flood_messages: int = 15
+
+
+@dataclass(frozen=True)
+class DkimKey:
+    """One [[dkim]] table: the key that signs mail From this domain."""
+
+    domain: str
+    selector: str
+    private_key: bytes = field(repr=False)  # PEM
+
+
+@dataclass(frozen=True)
 class Settings:
     path: Path
     database: DatabaseSettings
@@ -123,90 +129,11 @@ class Settings:
     ingest: IngestSettings = IngestSettings()
 
 
-class _Section:
-    """Reads typed keys of one TOML table and reports errors as `file: [section] key: ...`."""
-
-    def __init__(self, path: Path, name: str, table: Any, known: set[str]):
-        self.path, self.name = path, name
-        if not isinstance(table, dict):
-            self.fail(None, "expected a table", table)
-        self.table = table
-        for key in table:
-            if key not in known:
-                expected = ", ".join(sorted(known))
-                raise ConfigError(f"{path}: [{name}] {key}: unknown key (known keys: {expected})")
-
-    def fail(self, key: str | None, expected: str, got: Any) -> None:
-        where = f"[{self.name}] {key}" if key else f"[{self.name}]"
-        raise ConfigError(f"{self.path}: {where}: {expected}, got {got!r}")
-
-    def text(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
-        if key not in self.table:
-            if required:
-                raise ConfigError(f"{self.path}: [{self.name}] {key}: missing; it is required")
-            return default
-        value = self.table[key]
-        if not isinstance(value, str) or not value.strip():
-            self.fail(key, "expected a non-empty string", value)
-        return value.strip()
-
-    def choice(self, key: str, options: tuple[str, ...], default: str) -> str:
-        value = self.text(key, default)
-        if value not in options:
-            self.fail(key, "expected one of " + " | ".join(f'"{o}"' for o in options), value)
-        return value
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self.table.get(key, default)
-        if not isinstance(value, bool):
-            self.fail(key, "expected true or false", value)
-        return value
-
-    def integer(self, key: str, default: int | None, low: int, high: int) -> int | None:
-        value = self.table.get(key, default)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self.fail(key, f"expected an integer {low}-{high}", value)
-        return value
-
-    def number(self, key: str, default: float, low: float) -> float:
-        value = self.table.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
-            self.fail(key, f"expected a number >= {low:g}", value)
-        return float(value)
-
-    def secret(self, prefix: str = "password") -> Secret | None:
-        env_key, file_key = f"{prefix}_env", f"{prefix}_file"
-        if prefix in self.table:
-            self.fail(prefix, f"a plain secret is not read from TOML; use {env_key} or {file_key}", "<masked>")
-        env_name, file_name = self.text(env_key), self.text(file_key)
-        if env_name and file_name:
-            self.fail(env_key, f"expected either {env_key} or {file_key}, not both", env_name)
-        if env_name:
-            value = os.environ.get(env_name)
-            if value is None:
-                self.fail(env_key, f"expected environment variable {env_name} to be set", env_name)
-            return Secret(value, f"env:{env_name}")
-        if file_name:
-            secret_path = self.relative_path(file_name)
-            try:
-                value = secret_path.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                self.fail(file_key, f"expected a readable file ({exc.strerror})", file_name)
-            return Secret(value, f"file:{secret_path}")
-        return None
-
-    def relative_path(self, value: str) -> Path:
-        candidate = Path(value).expanduser()
-        return candidate if candidate.is_absolute() else (self.path.parent / candidate)
-
-
 CONNECTION_KEYS = {"host", "port", "security", "validate_cert", "ca_file", "username", "password",
                    "password_env", "password_file", "timeout_seconds"}
 
 
-def _connection(section: _Section, kind: str) -> ConnectionSettings:
+def _connection(section: Section, kind: str) -> ConnectionSettings:
     security = section.choice("security", SECURITY_MODES, "ssl" if kind == "imap" else "starttls")
     ca_file = section.text("ca_file")
     if ca_file:
@@ -227,7 +154,7 @@ def _connection(section: _Section, kind: str) -> ConnectionSettings:
 
 
 def _mailbox(path: Path, index: int, table: Any) -> MailboxSettings:
-    section = _Section(path, f"mailboxes.{index}", table, CONNECTION_KEYS | IMAP_CONNECTION_KEYS | MAILBOX_KEYS)
+    section = Section(path, f"mailboxes.{index}", table, CONNECTION_KEYS | IMAP_CONNECTION_KEYS | MAILBOX_KEYS)
     connection = read_imap_options(section, _connection(section, "imap"))
     return MailboxSettings(
         name=section.text("name", required=True),
@@ -246,7 +173,7 @@ def _mailbox(path: Path, index: int, table: Any) -> MailboxSettings:
 
 
 def _database(path: Path, table: Any) -> DatabaseSettings:
-    section = _Section(path, "database", table, {"url"})
+    section = Section(path, "database", table, {"url"})
     url = section.text("url", "sqlite:///mailbridge.db")
     if not url.startswith(("sqlite:", "postgresql")):
         section.fail("url", 'expected "sqlite:///FILE" or "postgresql+psycopg://..."', url)
@@ -256,7 +183,7 @@ def _database(path: Path, table: Any) -> DatabaseSettings:
 
 
 def _support(path: Path, table: Any) -> SupportSettings:
-    section = _Section(path, "support", table,
+    section = Section(path, "support", table,
                        {"from_name", "from_address", "ticket_subject_format", "default_locale", "admin_address",
                         "secret_env", "secret_file", "secret", "reopen_window_days", "auto_close_days",
                         "order_number_regex", "reply_token_days"})
@@ -284,7 +211,7 @@ def _support(path: Path, table: Any) -> SupportSettings:
 
 
 def _schedule(path: Path, table: Any) -> ScheduleSettings:
-    section = _Section(path, "schedule", table,
+    section = Section(path, "schedule", table,
                        {"poll_interval_seconds", "outbox_interval_seconds", "retry_for_hours"})
     return ScheduleSettings(
         poll_interval_seconds=section.number("poll_interval_seconds", 60.0, 1.0),
@@ -294,7 +221,7 @@ def _schedule(path: Path, table: Any) -> ScheduleSettings:
 
 
 def _limits(path: Path, table: Any) -> AutoMailLimits:
-    section = _Section(path, "limits", table, {"max_auto_replies_per_address_per_day",
+    section = Section(path, "limits", table, {"max_auto_replies_per_address_per_day",
                                                "max_auto_mails_per_ticket_per_10_minutes", "flood_messages_per_10_minutes"})
     return AutoMailLimits(
         per_address_per_day=section.integer("max_auto_replies_per_address_per_day", 10, 1, 10_000),
@@ -308,7 +235,7 @@ def _dkim(path: Path, tables: Any) -> tuple[DkimKey, ...]:
         raise ConfigError(f"{path}: dkim: expected [[dkim]] tables, got {tables!r}")
     keys = []
     for index, table in enumerate(tables):
-        section = _Section(path, f"dkim.{index}", table, {"domain", "selector", "private_key_file"})
+        section = Section(path, f"dkim.{index}", table, {"domain", "selector", "private_key_file"})
         key_file = section.relative_path(section.text("private_key_file", required=True))
         try:
             pem = key_file.read_bytes()
@@ -353,8 +280,8 @@ def load_settings(path: Path) -> Settings:
             raise ConfigError(f"{path}: [mailboxes] name: expected unique names, got {name!r} twice")
     if "smtp" not in document:
         raise ConfigError(f"{path}: [smtp]: missing; it needs at least host")
-    smtp_section = _Section(path, "smtp", document["smtp"], CONNECTION_KEYS)
-    top = _Section(path, "top level", {k: v for k, v in document.items() if k == "templates_dir"}, {"templates_dir"})
+    smtp_section = Section(path, "smtp", document["smtp"], CONNECTION_KEYS)
+    top = Section(path, "top level", {k: v for k, v in document.items() if k == "templates_dir"}, {"templates_dir"})
     templates_dir = top.text("templates_dir")
     return Settings(
         path=path,
@@ -366,10 +293,10 @@ def load_settings(path: Path) -> Settings:
         limits=_limits(path, document.get("limits", {})),
         dkim=_dkim(path, document.get("dkim", [])),
         templates_dir=top.relative_path(templates_dir) if templates_dir else None,
-        sla=read_sla(_Section(path, "sla", document.get("sla", {}), SLA_KEYS)),
-        routing=read_routing(path, document.get("routing", []), _Section),
-        survey=read_survey(_Section(path, "survey", document.get("survey", {}), SURVEY_KEYS)),
-        ingest=read_ingest(_Section(path, "ingest", document.get("ingest", {}), INGEST_KEYS)),
+        sla=read_sla(Section(path, "sla", document.get("sla", {}), SLA_KEYS)),
+        routing=read_routing(path, document.get("routing", []), Section),
+        survey=read_survey(Section(path, "survey", document.get("survey", {}), SURVEY_KEYS)),
+        ingest=read_ingest(Section(path, "ingest", document.get("ingest", {}), INGEST_KEYS)),
     )
 
 
@@ -398,8 +325,3 @@ def masked(settings: Settings) -> dict[str, Any]:
         return value
 
     return plain(settings)
-
-
-def with_database_url(settings: Settings, url: str) -> Settings:
-    """Return a copy of settings pointing at another database."""
-    return replace(settings, database=DatabaseSettings(url=url))

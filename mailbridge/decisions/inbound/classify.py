@@ -6,21 +6,14 @@ RFC 3834 and what real servers do: automatic mail is recognised so it is never a
 from __future__ import annotations
 
 import re
-from enum import StrEnum
 
 from mailbridge.decisions.inbound.parse import ParsedMessage
+from mailbridge.decisions.kinds import MessageKind
 
 AUTOMATIC_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
 # A dot-atom address (RFC 5322 §3.4.1) that we can write into a header as it is; anything else gets no automatic mail.
 REPLYABLE_ADDRESS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 DAEMON_LOCAL_PARTS = {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"}
-
-
-class MessageKind(StrEnum):
-    CUSTOMER = "customer"
-    AUTO_REPLY = "auto_reply"  # out-of-office, list traffic, anything automatic
-    BOUNCE = "bounce"  # a delivery status notification
-    ECHO = "echo"  # our own mail coming back
 
 
 def is_bounce(parsed: ParsedMessage) -> bool:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from mailbridge.decisions.inbound.parse import ParsedMessage
+from mailbridge.decisions.kinds import MatchReason
 
 CLOSED = "closed"
 DEFAULT_REOPEN_WINDOW_DAYS = 30
@@ -27,18 +27,6 @@ _PREFIXES = ("re", "fwd", "fw", "aw", "wg", "sv", "vs", "r", "rif", "i", "tr", "
 _PREFIX = re.compile(r"^\s*(?:%s)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*" % "|".join(_PREFIXES), re.IGNORECASE)
 _LIST_TAG = re.compile(r"^\s*\[[^\]#]{1,30}\]\s*")
 TICKET_MARKER = re.compile(r"\[#\s*\d{6,20}\s*\]")
-
-
-class MatchReason(StrEnum):
-    REPLY_TOKEN = "reply_token"
-    IN_REPLY_TO = "in_reply_to"
-    REFERENCES = "references"
-    SUBJECT_NUMBER = "subject_number"
-    BODY_REFERENCE = "body_reference"
-    CONTACT = "contact"
-    NEW = "new"
-    NEW_LINKED = "new_linked"  # a reply to a ticket closed longer ago than the reopen window
-    OTHER_CONTACT = "other_contact"  # the same mail already reached another Contact: a linked ticket here
 
 
 @dataclass(frozen=True)

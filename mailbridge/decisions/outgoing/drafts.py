@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from jinja2 import Environment
 
+from mailbridge.decisions.kinds import MailKind
 from mailbridge.decisions.outgoing.compose import OutgoingDraft
 from mailbridge.base.config.settings import SupportSettings
-from mailbridge.decisions.lifecycle import MailKind
 from mailbridge.store.models import Contact, Customer, Ticket
 from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.matching.reply_tokens import CUSTOMER, make_token, reply_address

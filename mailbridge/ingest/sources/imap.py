@@ -16,9 +16,9 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from mailbridge.base.config.settings import ConnectionSettings, MailboxSettings
 from mailbridge.base.errors import SourceError
+from mailbridge.base.tls import tls_context
 from mailbridge.ingest.after_sync import ServerAction, ServerStep, step_for_after_sync
 from mailbridge.ingest.sources.oauth2 import login_with_token
-from mailbridge.outbox.smtp import tls_context
 
 FETCH_BATCH = 50
 FETCH_BYTES = 8 * 1024 * 1024  # at most this much mail per round trip; a bigger message comes alone
