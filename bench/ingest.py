@@ -252,7 +252,7 @@ def ingest_child(config: Path, profile: str | None) -> None:
     cpu_before = before.ru_utime + before.ru_stime
     if profiler:
         # cProfile sees only its own thread, so the poll the scheduler runs in a worker thread runs here.
-        results, errors = [poll_mailbox(app, app.settings.mailboxes[0], app.clock.now())], []
+        results, errors = [poll_mailbox(app.poller, app.inbox(app.settings.mailboxes[0]), app.settings.mailboxes[0], app.clock.now())], []
     else:
         results, errors = asyncio.run(poll_mailboxes(app))
     seconds = time.perf_counter() - started

@@ -112,7 +112,7 @@ def stored_corpus(tmp_path_factory):
     outcomes = {}
     for uid, entry in enumerate(entries, start=1):
         mail = RawMail("corpus", "INBOX", 1, uid, read_as_imap(CORPUS, entry))
-        outcomes[entry["id"]] = (mail, accept(app, mail, app.clock.now()))
+        outcomes[entry["id"]] = (mail, accept(app.inbox(app.settings.mailboxes[0]), mail, app.clock.now()))
     return app, entries, outcomes
 
 

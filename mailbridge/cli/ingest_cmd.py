@@ -20,7 +20,7 @@ from mailbridge.cli.common import open_app
 from mailbridge.base.errors import CommandError, MailbridgeError
 from mailbridge.ingest.sources.files import (INGEST_MAILBOX, MailPath, count_messages, raw_mail, read_messages,
                                            recognise_path)
-from mailbridge.ingest.intake import IntakeResult
+from mailbridge.ingest.intake import Inbox, IntakeResult
 from mailbridge.ingest.guard import accept_guarded
 
 EX_DATAERR = 65  # sysexits.h: the input was not a message at all (empty)
@@ -37,6 +37,7 @@ class IngestTarget:
     mailbox: str
     contact: str
     silent: bool
+    inbox: Inbox  # what intake needs for this target
 
 
 def ingest(
@@ -67,8 +68,8 @@ def _ingest_stdin(mailbox: str | None, contact: str | None, *, silent: bool) -> 
     try:
         app = open_app()
         target = resolve_target(app, mailbox, contact, silent)
-        result = accept_guarded(app, raw_mail(target.mailbox, "stdin", raw), app.clock.now(),
-                                silent=target.silent, contact=target.contact)
+        result = accept_guarded(target.inbox, raw_mail(target.mailbox, "stdin", raw), app.clock.now(),
+                                silent=target.silent)
     except DATABASE_DOWN as exc:
         _fail(EX_TEMPFAIL, f"database unavailable ({_first_line(exc)}); the sender should retry")
     except (MailbridgeError, OSError) as exc:
@@ -102,8 +103,8 @@ def _import_all(app: App, target: IngestTarget, sources: list[MailPath]) -> Coun
     with typer.progressbar(length=total, label="ingesting", file=sys.stderr) as bar:
         for source in sources:
             for raw in read_messages(source):
-                result = accept_guarded(app, raw_mail(target.mailbox, source.kind, raw), now,
-                                        silent=target.silent, contact=target.contact)
+                result = accept_guarded(target.inbox, raw_mail(target.mailbox, source.kind, raw), now,
+                                        silent=target.silent)
                 tally.update(_outcomes(result))
                 bar.update(1)
     return tally
@@ -120,7 +121,8 @@ def resolve_target(app: App, mailbox: str | None, contact: str | None, silent: b
         contact = bound.contact if bound else DEFAULT_CONTACT
     if contact not in app.contact_ids:
         ensure_contact(app, contact)
-    return IngestTarget(mailbox or INGEST_MAILBOX, contact, silent)
+    inbox = app.inbox(configured[mailbox] if mailbox else None, contact)
+    return IngestTarget(mailbox or INGEST_MAILBOX, contact, silent, inbox)
 
 
 def _outcomes(result: IntakeResult | None) -> list[str]:

@@ -46,6 +46,6 @@ def retry(message_id: int) -> None:
     Example: mailbridge messages retry 1234
     """
     app_ = open_app()
-    result = retry_quarantined(app_, message_id, app_.clock.now())
+    result = retry_quarantined(app_.engine, app_.inbox_named, message_id, app_.clock.now())
     typer.echo(f"message {message_id} stored as {result.message_row_id}"
                + (f" on ticket {result.ticket_number}" if result.ticket_number else ""))

@@ -33,7 +33,7 @@ def test(to: str = typer.Option(..., "--to", help="Address that receives the tes
     except ValueError as exc:
         raise CommandError(f"--to: {exc}") from None
     message["Subject"] = "mailbridge SMTP test"
-    message["Message-ID"] = app_.new_message_id(support.from_address)
+    message["Message-ID"] = app_.mail.new_message_id(support.from_address)
     message["Auto-Submitted"] = "auto-generated"
     message.set_content("This is a test mail sent by `mailbridge smtp test`. No action is needed.")
     asyncio.run(probe(current.smtp.connection, mail_from=support.from_address, recipient=to,

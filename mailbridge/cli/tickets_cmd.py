@@ -13,7 +13,8 @@ from mailbridge.store import agents
 from mailbridge.cli.common import echo_json, open_app, option_instant, read_text_option
 from mailbridge.base.errors import CommandError, NotFoundError
 from mailbridge.store.models import Attachment, Contact, Customer, Message, Rating, Ticket, TicketEvent
-from mailbridge.service.notices import change_status
+from mailbridge.runtime import desk
+from mailbridge.runtime.desk import change_status
 from mailbridge.reports.search import TicketFilter, search_tickets
 from mailbridge.reports.search import list_tickets as list_ticket_rows
 
@@ -185,13 +186,13 @@ def assign(number: str, agent: str,
 
     Example: mailbridge tickets assign 48213907751 luca@shop.example
     """
-    ticket = agent_desk.assign_from_cli(open_app(), number=number, agent_email=agent, actor=actor)
+    ticket = desk.assign(open_app(), number=number, agent_email=agent, actor=actor)
     typer.echo(f"{ticket.number} assigned to {ticket.assigned_agent}")
 
 
 def _act(number: str, agent: str, file: str, is_note: bool) -> None:
     text = read_text_option("--file", file)
-    problems = agent_desk.act_from_cli(open_app(), number=number, agent_email=agent, text=text, is_note=is_note)
+    problems = desk.act_as_agent(open_app(), number=number, agent_email=agent, text=text, is_note=is_note)
     if problems:
         raise CommandError("nothing was sent: " + "; ".join(problems))
 

@@ -10,18 +10,19 @@ nothing is counted and the caller tries again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from itertools import zip_longest
 
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import select
 
 from mailbridge.store import db
-from mailbridge.runtime.app import App
 from mailbridge.base.errors import CommandError, NotFoundError
 from mailbridge.ingest.sources.imap import RawMail
-from mailbridge.ingest.intake import IntakeResult, accept, accept_in
+from mailbridge.ingest.intake import Inbox, IntakeResult, accept, accept_in
 from mailbridge.ingest.prepare import raw_digest
 from mailbridge.store.models import IntakeFailure, Message
 from mailbridge.decisions.inbound.parse import ParsedMessage
@@ -30,8 +31,9 @@ log = logging.getLogger(__name__)
 QUARANTINE_AFTER = 3
 
 
-def accept_batch(app: App, mails: Sequence[RawMail], now: datetime, *, silent_below_uid: int = 0,
-                 prepared: Iterable[ParsedMessage | None] = ()) -> list[IntakeResult | None]:
+def accept_batch(inbox: Inbox, mails: Sequence[RawMail], now: datetime, *, silent_below_uid: int = 0,
+                 prepared: Iterable[ParsedMessage | None] = (), stop: threading.Event | None = None,
+                 ) -> list[IntakeResult | None]:
     """Store a fetched batch in one transaction; when any message fails, store them one by one instead.
 
     One commit for the batch saves most of the per-message cost of a large sync; the server marks still
@@ -42,14 +44,14 @@ def accept_batch(app: App, mails: Sequence[RawMail], now: datetime, *, silent_be
     prepared = iter(prepared)
     parsed_list: list[ParsedMessage | None] = []
     try:
-        with db.transaction(app.engine) as session:
+        with db.transaction(inbox.engine) as session:
             results = []
             for mail in mails:
-                if app.stop_requested.is_set():
+                if stop is not None and stop.is_set():
                     break
                 parsed_list.append(next(prepared, None))
-                results.append(accept_in(app, session, mail, now, silent=mail.uid < silent_below_uid,
-                                         contact=None, parsed=parsed_list[-1]))
+                results.append(accept_in(inbox, session, mail, now, silent=mail.uid < silent_below_uid,
+                                         parsed=parsed_list[-1]))
             return results
     except (OperationalError, InterfaceError):
         raise
@@ -59,35 +61,36 @@ def accept_batch(app: App, mails: Sequence[RawMail], now: datetime, *, silent_be
     parsed_list.extend(prepared)
     results = []
     for mail, parsed in zip_longest(mails, parsed_list[:len(mails)]):
-        if app.stop_requested.is_set():
+        if stop is not None and stop.is_set():
             break
-        results.append(accept_guarded(app, mail, now, silent=mail.uid < silent_below_uid, parsed=parsed))
+        results.append(accept_guarded(inbox, mail, now, silent=mail.uid < silent_below_uid, parsed=parsed))
     return results
 
 
-def accept_guarded(app: App, mail: RawMail, now: datetime, *, silent: bool = False,
-                   contact: str | None = None, parsed: ParsedMessage | None = None) -> IntakeResult | None:
+def accept_guarded(inbox: Inbox, mail: RawMail, now: datetime, *, silent: bool = False,
+                   parsed: ParsedMessage | None = None) -> IntakeResult | None:
     """Accept a message; on a bug, count the failure and quarantine after three. None: try again later."""
     try:
-        return accept(app, mail, now, silent=silent, contact=contact, parsed=parsed)
+        return accept(inbox, mail, now, silent=silent, parsed=parsed)
     except (OperationalError, InterfaceError):
         # The database is unreachable, locked or full: not the message's fault, so nothing is counted;
         # the caller tries again (the poller at its next poll, `ingest` with EX_TEMPFAIL).
         raise
     except Exception as exc:  # noqa: BLE001 - intake is one of the four boundaries
         log.exception("intake failed mailbox=%s uid=%s", mail.mailbox, mail.uid)
-        failures = _count_failure(app, mail, now, f"{type(exc).__name__}: {exc}")
+        failures = _count_failure(inbox, mail, now, f"{type(exc).__name__}: {exc}")
         if failures >= QUARANTINE_AFTER:
-            return _quarantine(app, mail, now, f"{type(exc).__name__}: {exc}")
+            return _quarantine(inbox, mail, now, f"{type(exc).__name__}: {exc}")
         return None
 
 
-def retry_quarantined(app: App, message_row_id: int, now: datetime) -> IntakeResult:
+def retry_quarantined(engine: Engine, inbox_for: Callable[[str], Inbox], message_row_id: int,
+                      now: datetime) -> IntakeResult:
     """Run a quarantined message through intake again; on failure it stays quarantined, unchanged.
 
     Raises: NotFoundError for an unknown id; CommandError for a message that is not quarantined.
     """
-    with db.transaction(app.engine) as session:
+    with db.transaction(engine) as session:
         row = session.get(Message, message_row_id)
         if row is None:
             raise NotFoundError(f"no stored message with id {message_row_id}")
@@ -101,11 +104,11 @@ def retry_quarantined(app: App, message_row_id: int, now: datetime) -> IntakeRes
         # Removed and accepted again in one transaction: if intake fails, the rollback keeps the quarantined row.
         session.delete(row)
         session.flush()
-        return accept_in(app, session, mail, now, silent=False, contact=None)
+        return accept_in(inbox_for(mail.mailbox), session, mail, now, silent=False)
 
 
-def _count_failure(app: App, mail: RawMail, now: datetime, error: str) -> int:
-    with db.transaction(app.engine) as session:
+def _count_failure(inbox: Inbox, mail: RawMail, now: datetime, error: str) -> int:
+    with db.transaction(inbox.engine) as session:
         row = session.exec(select(IntakeFailure).where(
             IntakeFailure.mailbox == mail.mailbox, IntakeFailure.folder == mail.folder,
             IntakeFailure.uidvalidity == mail.uidvalidity, IntakeFailure.uid == mail.uid)).first()
@@ -118,8 +121,8 @@ def _count_failure(app: App, mail: RawMail, now: datetime, error: str) -> int:
         return row.failures
 
 
-def _quarantine(app: App, mail: RawMail, now: datetime, error: str) -> IntakeResult:
-    with db.transaction(app.engine) as session:
+def _quarantine(inbox: Inbox, mail: RawMail, now: datetime, error: str) -> IntakeResult:
+    with db.transaction(inbox.engine) as session:
         row = Message(direction="in", mailbox=mail.mailbox, folder=mail.folder, uidvalidity=mail.uidvalidity,
                       uid=mail.uid, raw=mail.raw, raw_sha256=raw_digest(mail.raw),
                       kind="quarantined", is_malformed=True, defects=error[:500], stored_at=now)

@@ -16,11 +16,13 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, insert, literal, union_all
 from sqlmodel import Session, select
 
+from mailbridge.decisions.matching.order_numbers import extract_order_number
 from mailbridge.decisions.kinds import MailKind, MatchReason, MessageKind, TicketStatus
-from mailbridge.reports import search
 from mailbridge.service import agent_mail
 from mailbridge.store import db, outbox_queue, tickets
-from mailbridge.runtime.app import App
+from sqlalchemy.engine import Engine
+
+from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.inbound.bounces import read_bounce
 from mailbridge.decisions.inbound.classify import classify, may_auto_reply
 from mailbridge.base.config.settings import DEFAULT_MAX_MESSAGE_BYTES
@@ -46,6 +48,20 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Inbox:
+    """What intake needs besides the message: the database, who we are, and the mailbox's own settings.
+
+    Built by the runtime once per mailbox (`runtime.app.inbox_for`), so intake never looks a mailbox up by name.
+    """
+
+    engine: Engine
+    mail: MailContext
+    contact_id: int  # the Contact this mailbox files into
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    creates_tickets: bool = True  # [[mailboxes]] create_tickets_for_unknown
+
+
+@dataclass(frozen=True)
 class IntakeResult:
     message_row_id: int | None  # None when unknown mail was left on the server
     ticket_number: str | None
@@ -55,67 +71,67 @@ class IntakeResult:
     is_flagged: bool = False  # stored but malformed, too large or quarantined
 
 
-def accept(app: App, mail: RawMail, now: datetime, *, silent: bool = False, contact: str | None = None,
+def accept(inbox: Inbox, mail: RawMail, now: datetime, *, silent: bool = False,
            parsed: ParsedMessage | None = None) -> IntakeResult:
     """Store one message with everything it causes, in one transaction; idempotent.
 
     `parsed` is the message as `prepare_mail` returned it (a worker process may have done that); else it is prepared here.
     """
-    with db.transaction(app.engine) as session:
-        return accept_in(app, session, mail, now, silent=silent, contact=contact, parsed=parsed)
+    with db.transaction(inbox.engine) as session:
+        return accept_in(inbox, session, mail, now, silent=silent, parsed=parsed)
 
 
-def accept_in(app: App, session: Session, mail: RawMail, now: datetime, *, silent: bool,
-              contact: str | None, parsed: ParsedMessage | None = None) -> IntakeResult:
+def accept_in(inbox: Inbox, session: Session, mail: RawMail, now: datetime, *, silent: bool,
+              parsed: ParsedMessage | None = None) -> IntakeResult:
     """Store one message inside the caller's transaction (accept, and intake_guard's batches and retries)."""
     digest = (parsed and parsed.raw_sha256) or raw_digest(mail.raw)
     stored = _already_stored(session, mail, digest)
     if stored is not None:
         return IntakeResult(stored.id, _number(session, stored.ticket_id), False, True, is_flagged=stored.is_malformed)
-    limit = _max_message_bytes(app, mail.mailbox)
+    limit = inbox.max_message_bytes
     if len(mail.raw) > limit:
         return _store_too_large(session, mail, limit, now)
     parsed = parsed or prepare_mail(mail.raw, digest=digest)
-    kind = classify(parsed, app.own_addresses, app.is_own_message_id)
-    department = _contact(session, app.contact_ids[contact or _contact_name(app, mail.mailbox)])
+    kind = classify(parsed, inbox.mail.own_addresses, inbox.mail.is_own_message_id)
+    department = _contact(session, inbox.contact_id)
     copies = tickets.find_copies(session=session, parsed=parsed)
     stored_here = copy_in_contact(copies, department.id)
     if stored_here is not None:
         # The same mail reached this Contact twice (two folders, a second mailbox): store it, relay it,
         # rate it and answer it once. Checked before routing so agent replies and survey answers count too.
         return IntakeResult(stored_here.message_row_id, _number(session, stored_here.ticket_id), False, True)
-    routed = _accept_routed(app, session, mail, parsed, kind, department, now)
+    routed = _accept_routed(inbox, session, mail, parsed, kind, department, now)
     if routed is not None:
         return routed
-    return _accept_threaded(app, session, mail, parsed, kind, department, copies, now, silent=silent)
+    return _accept_threaded(inbox, session, mail, parsed, kind, department, copies, now, silent=silent)
 
 
-def _accept_routed(app: App, session: Session, mail: RawMail, parsed: ParsedMessage, kind: MessageKind,
+def _accept_routed(inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage, kind: MessageKind,
                    department: Contact, now: datetime) -> IntakeResult | None:
     """Handle mail that does not thread like customer mail; None: it is ordinary mail."""
     if kind is MessageKind.CUSTOMER:
-        answered = _accept_agent_address_mail(app, session, mail, parsed, now) if app.secret else None
-        answered = answered or _accept_survey_answer(app, session, mail, parsed, now)
+        answered = _accept_agent_address_mail(inbox, session, mail, parsed, now) if inbox.mail.secret else None
+        answered = answered or _accept_survey_answer(inbox, session, mail, parsed, now)
         if answered is not None:
             return answered
     if not department.save_messages:
-        return _forward_unsaved(app, session, mail, parsed, kind, department, now)
+        return _forward_unsaved(inbox, session, mail, parsed, kind, department, now)
     if kind is MessageKind.CUSTOMER:
-        return _accept_requester_forward(app, session, mail, parsed, department.id, now)
+        return _accept_requester_forward(inbox, session, mail, parsed, department.id, now)
     return None
 
 
-def _accept_threaded(app: App, session: Session, mail: RawMail, parsed: ParsedMessage, kind: MessageKind,
+def _accept_threaded(inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage, kind: MessageKind,
                      department: Contact, copies: tuple[StoredCopy, ...], now: datetime, *, silent: bool) -> IntakeResult:
     """Thread a message to its ticket (or a new one) and store it with the mails it causes."""
-    support = app.settings.support
+    support = inbox.mail.support
     evidence = tickets.gather_thread_evidence(
-        session=session, parsed=parsed, pattern=app.subject_pattern, now=now, secret=support.secret,
-        support_addresses=app.own_addresses, contact_id=department.id, reopen_window_days=support.reopen_window_days)
+        session=session, parsed=parsed, pattern=inbox.mail.subject_pattern, now=now, secret=support.secret,
+        support_addresses=inbox.mail.own_addresses, contact_id=department.id, reopen_window_days=support.reopen_window_days)
     match = match_ticket(parsed, evidence)
     matched = session.get(Ticket, match.ticket_id) if match.ticket_id else None
     match = place_copy(match, copies, department.id, matched.contact_id if matched else None)
-    if is_unknown_mail(match.ticket_id, _creates_tickets(app, mail.mailbox)):
+    if is_unknown_mail(match.ticket_id, inbox.creates_tickets):
         log.info("unknown mail left on the server mailbox=%s uid=%s message_id=%s",
                  mail.mailbox, mail.uid, parsed.message_id)
         return IntakeResult(None, None, False, False, is_unknown=True)
@@ -125,10 +141,10 @@ def _accept_threaded(app: App, session: Session, mail: RawMail, parsed: ParsedMe
         # Our own mail coming back that answers no ticket is kept, but opens nothing.
         row = _store(session, mail, parsed, None, kind, match.reason, now)
         return IntakeResult(row.id, None, False, False)
-    return _file_in_ticket(app, session, mail, parsed, kind, department, match, now, silent=silent)
+    return _file_in_ticket(inbox, session, mail, parsed, kind, department, match, now, silent=silent)
 
 
-def _file_in_ticket(app: App, session: Session, mail: RawMail, parsed: ParsedMessage, kind: MessageKind,
+def _file_in_ticket(inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage, kind: MessageKind,
                     department: Contact, match: TicketMatch, now: datetime, *, silent: bool) -> IntakeResult:
     """Store a customer or automatic message on its ticket, apply its transition and queue its mails."""
     ticket = session.get(Ticket, match.ticket_id) if match.ticket_id else None
@@ -141,62 +157,62 @@ def _file_in_ticket(app: App, session: Session, mail: RawMail, parsed: ParsedMes
     if transition.mails:
         guessed = guess_locale(parsed.text_body, parsed.headers.get("content-language"), None)
     # A new customer who will be written to is created with the locale of that mail (no UPDATE right after).
-    first_locale = _mail_locale(app, department, None, guessed) if transition.mails else None
+    first_locale = _mail_locale(inbox, department, None, guessed) if transition.mails else None
     customer = tickets.ensure_customer(session=session, email=parsed.from_addr, name=parsed.from_name, now=now,
                                        locale=first_locale)
     if ticket is None:
         ticket = tickets.open_ticket(session=session, contact_id=department.id, customer=customer,
                                      subject=parsed.subject, now=now,
-                                     subject_key=normalise_subject(parsed.subject, app.subject_pattern),
-                                     category=route_category(parsed, app.settings.routing),
+                                     subject_key=normalise_subject(parsed.subject, inbox.mail.subject_pattern),
+                                     category=route_category(parsed, inbox.mail.routing),
                                      linked_ticket_id=match.linked_ticket_id)
-    order_number = search.extract_order_number(parsed.subject, parsed.text_body,
-                                               re.compile(app.settings.support.order_number_regex))
+    order_number = extract_order_number(parsed.subject, parsed.text_body,
+                                               re.compile(inbox.mail.support.order_number_regex))
     row = _store(session, mail, parsed, ticket.id, kind, match.reason, now, keep_attachments=department.accept_attachments,
                  order_number=order_number)
     tickets.apply(session=session, ticket=ticket, transition=transition, actor=f"customer:{customer.email}", now=now)
-    _enqueue_mails(app, session, ticket, customer, parsed, row, transition, guessed, now)
+    _enqueue_mails(inbox, session, ticket, customer, parsed, row, transition, guessed, now)
     if kind is MessageKind.CUSTOMER and not silent:
-        agent_mail.notify_agents(app, session=session, ticket=ticket, message=row, now=now,
+        agent_mail.notify_agents(inbox.mail, session=session, ticket=ticket, message=row, now=now,
                                  headline="New ticket" if match.ticket_id is None else "New message")
     log.info("stored mailbox=%s uid=%s message_id=%s ticket=%s reason=%s kind=%s",
              mail.mailbox, mail.uid, parsed.message_id, ticket.number, match.reason, kind)
     return IntakeResult(row.id, ticket.number, match.ticket_id is None, False, is_flagged=row.is_malformed)
 
 
-def _accept_agent_address_mail(app: App, session: Session, mail: RawMail, parsed: ParsedMessage,
+def _accept_agent_address_mail(inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage,
                                now: datetime) -> IntakeResult | None:
     """Store mail sent to an agent or outsider reply address, then relay or refuse it; None: not such mail."""
-    route = agent_intake.find_route(parsed, app.own_addresses)
+    route = agent_intake.find_route(parsed, inbox.mail.own_addresses)
     if route is None:
         return None
     row = _store(session, mail, parsed, None, agent_intake.AGENT_REPLY, MatchReason.REPLY_TOKEN, now)
-    ticket = agent_intake.handle(app, session=session, row=row, parsed=parsed, route=route, now=now)
+    ticket = agent_intake.handle(inbox.mail, session=session, row=row, parsed=parsed, route=route, now=now)
     return IntakeResult(row.id, ticket.number if ticket else None, False, False,
                         is_flagged=row.kind == agent_intake.FORGED)
 
 
-def _accept_survey_answer(app: App, session: Session, mail: RawMail, parsed: ParsedMessage,
+def _accept_survey_answer(inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage,
                           now: datetime) -> IntakeResult | None:
     """Store a survey answer on its ticket and record its rating; never reopen, never a receipt. None: no answer."""
-    answer = find_survey_answer(session=session, parsed=parsed, secret=app.secret,
-                                window_days=app.settings.survey.window_days, now=now)
+    answer = find_survey_answer(session=session, parsed=parsed, secret=inbox.mail.secret,
+                                window_days=inbox.mail.survey.window_days, now=now)
     if answer is None:
         return None
     row = _store(session, mail, parsed, answer.ticket_id, survey_intake.stored_kind(answer),
                  survey_intake.match_reason(answer), now)
-    ticket = survey_intake.handle(app, session=session, row=row, parsed=parsed, answer=answer, now=now)
+    ticket = survey_intake.handle(inbox.mail, session=session, row=row, parsed=parsed, answer=answer, now=now)
     return IntakeResult(row.id, ticket.number if ticket else None, False, False)
 
 
-def _accept_requester_forward(app: App, session: Session, mail: RawMail, parsed: ParsedMessage, contact_id: int,
+def _accept_requester_forward(inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage, contact_id: int,
                               now: datetime) -> IntakeResult | None:
     """Open a ticket for the customer whose mail an agent forwarded with `#requester`; None: not such mail."""
     forwarded = agent_intake.find_requester_forward(session, parsed)
     if forwarded is None:
         return None
     row = _store(session, mail, parsed, None, MessageKind.CUSTOMER, MatchReason.NEW, now)
-    ticket = agent_intake.open_for_requester(app, session=session, row=row, parsed=parsed, forwarded=forwarded,
+    ticket = agent_intake.open_for_requester(inbox.mail, session=session, row=row, parsed=parsed, forwarded=forwarded,
                                              contact_id=contact_id, now=now)
     return IntakeResult(row.id, ticket.number, True, False)
 
@@ -218,7 +234,7 @@ def _accept_bounce(session: Session, mail: RawMail, parsed: ParsedMessage, match
     return IntakeResult(row.id, ticket.number if ticket else None, False, False)
 
 
-def _forward_unsaved(app: App, session: Session, mail: RawMail, parsed: ParsedMessage, kind: MessageKind,
+def _forward_unsaved(inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage, kind: MessageKind,
                      contact: Contact, now: datetime) -> IntakeResult:
     """Forward a message of a Contact that saves none to its address, in this transaction; store nothing."""
     if kind in (MessageKind.ECHO, MessageKind.BOUNCE):
@@ -226,10 +242,10 @@ def _forward_unsaved(app: App, session: Session, mail: RawMail, parsed: ParsedMe
         log.info("not forwarded kind=%s mailbox=%s uid=%s message_id=%s", kind, mail.mailbox, mail.uid,
                  parsed.message_id)
         return IntakeResult(None, None, False, False)
-    support = app.settings.support
+    support = inbox.mail.support
     forward = compose_forward(from_name=support.from_name, from_address=support.from_address, to_address=contact.email,
-                              parsed=parsed, raw=mail.raw, message_id=app.new_message_id(support.from_address),
-                              instance_id=app.instance_id, now=now)
+                              parsed=parsed, raw=mail.raw, message_id=inbox.mail.new_message_id(support.from_address),
+                              instance_id=inbox.mail.instance_id, now=now)
     # Keyed by the source message: after a crash before the server mark, the next poll queues nothing twice.
     outbox_id = outbox_queue.enqueue(session=session, mail=forward, kind="forward_unsaved", ticket_id=None, now=now,
                                dedupe_key=f"forward:{mail.mailbox}:{mail.folder}:{mail.uidvalidity}:{mail.uid}",
@@ -292,40 +308,40 @@ def _store(session: Session, mail: RawMail, parsed: ParsedMessage, ticket_id: in
     return row
 
 
-def _enqueue_mails(app: App, session: Session, ticket: Ticket, customer: Customer, parsed: ParsedMessage,
+def _enqueue_mails(inbox: Inbox, session: Session, ticket: Ticket, customer: Customer, parsed: ParsedMessage,
                    row: Message, transition: Transition, guessed: str | None, now: datetime) -> None:
     if not transition.mails:
         return
     contact = _contact(session, ticket.contact_id)
-    locale = _mail_locale(app, contact, customer.locale, guessed)
+    locale = _mail_locale(inbox, contact, customer.locale, guessed)
     if not customer.locale:
         customer.locale = locale
-    _watch_for_flood(app, session, customer.email, now)
+    _watch_for_flood(inbox, session, customer.email, now)
     for kind in transition.mails:
         draft = draft_for(kind, ticket=ticket, customer=customer, contact=contact, parsed=parsed, locale=locale,
-                          support=app.settings.support, templates=app.templates, instance_id=app.instance_id)
+                          support=inbox.mail.support, templates=inbox.mail.templates, instance_id=inbox.mail.instance_id)
         # One receipt per ticket, whatever arrives: the key names the ticket, not the message.
         key = f"{kind}:{ticket.id}" if kind is MailKind.RECEIPT else f"{kind}:{ticket.id}:{row.id}"
-        queue_customer_mail(app, session=session, ticket=ticket, draft=draft, dedupe_key=key, now=now,
+        queue_customer_mail(inbox.mail, session=session, ticket=ticket, draft=draft, dedupe_key=key, now=now,
                             caused_by_message_id=row.id)
 
 
-def _mail_locale(app: App, contact: Contact, customer_locale: str | None, guessed: str | None) -> str:
+def _mail_locale(inbox: Inbox, contact: Contact, customer_locale: str | None, guessed: str | None) -> str:
     """The locale of automatic mail to this sender: the Contact's, the customer's, the guess from the mail, the default."""
-    return choose_locale(contact.locale, customer_locale, guessed, app.settings.support.default_locale)
+    return choose_locale(contact.locale, customer_locale, guessed, inbox.mail.support.default_locale)
 
 
-def _watch_for_flood(app: App, session: Session, address: str, now: datetime) -> None:
+def _watch_for_flood(inbox: Inbox, session: Session, address: str, now: datetime) -> None:
     recent = db.run(session, _RECENT_FROM_SENDER, {"address": address, "since": now - FLOOD_WINDOW}).scalar_one()
-    if not is_flooding(recent, app.settings.limits):
+    if not is_flooding(recent, inbox.mail.limits):
         return
     started = outbox_queue.suppress(session=session, address=address, reason="flooding", until=now + FLOOD_HOLD, now=now)
     log.warning("flood sender=%s messages_in_10_minutes=%s: no automatic mail for 30 minutes", address, recent)
-    support = app.settings.support
+    support = inbox.mail.support
     if started and support.admin_address:
         mail = compose_admin_notice(
             from_name=support.from_name, from_address=support.from_address, to_address=support.admin_address,
-            message_id=app.new_message_id(support.from_address), now=now, instance_id=app.instance_id,
+            message_id=inbox.mail.new_message_id(support.from_address), now=now, instance_id=inbox.mail.instance_id,
             subject=f"mailbridge: {address} is flooding the support mailbox",
             text=f"{address} sent {recent} messages within 10 minutes. Their mail is stored as usual, but they\n"
                  f"get no automatic mail (receipts, notices) until {now + FLOOD_HOLD:%Y-%m-%d %H:%M} UTC.\n")
@@ -349,27 +365,6 @@ def _contact(session: Session, contact_id: int) -> Contact:
     return db.once_per_transaction(session, ("contact", contact_id), lambda: session.get(Contact, contact_id))
 
 
-def _max_message_bytes(app: App, mailbox_name: str) -> int:
-    for mailbox in app.settings.mailboxes:
-        if mailbox.name == mailbox_name:
-            return mailbox.max_message_bytes
-    return DEFAULT_MAX_MESSAGE_BYTES
-
-
 def _number(session: Session, ticket_id: int | None) -> str | None:
     ticket = session.get(Ticket, ticket_id) if ticket_id else None
     return ticket.number if ticket else None
-
-
-def _creates_tickets(app: App, mailbox_name: str) -> bool:
-    for mailbox in app.settings.mailboxes:
-        if mailbox.name == mailbox_name:
-            return mailbox.create_tickets_for_unknown
-    return True
-
-
-def _contact_name(app: App, mailbox_name: str) -> str:
-    for mailbox in app.settings.mailboxes:
-        if mailbox.name == mailbox_name:
-            return mailbox.contact
-    return next(iter(app.contact_ids))

@@ -8,20 +8,36 @@ messages is committed (or, for unknown mail, decided to be left alone).
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
+from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from mailbridge.store import db
-from mailbridge.runtime.app import App
 from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.ingest.after_sync import ServerStep, plan_server_step
-from mailbridge.ingest.sources.imap import FolderStatus, ImapSource, plan_batches
+from mailbridge.ingest.intake import Inbox
+from mailbridge.ingest.prepare import Preparer
+from mailbridge.ingest.sources.imap import FolderStatus, plan_batches
+from mailbridge.ingest.sources.source import MailSource
 from mailbridge.ingest.guard import accept_batch
 from mailbridge.store.models import MailboxState
 
 log = logging.getLogger(__name__)
+
+
+class ProgressReporter(Protocol):
+    """Shows how far a long operation is: start(label, total), advance(count), finish()."""
+
+    def start(self, label: str, total: int) -> None: ...
+
+    def advance(self, count: int) -> None: ...
+
+    def finish(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -42,8 +58,8 @@ def start_state(mailbox: MailboxSettings, status: FolderStatus) -> tuple[int, in
     return 0, 0
 
 
-def _load_state(app: App, mailbox: MailboxSettings, folder: str, status: FolderStatus) -> MailboxState:
-    with db.transaction(app.engine) as session:
+def _load_state(engine: Engine, mailbox: MailboxSettings, folder: str, status: FolderStatus) -> MailboxState:
+    with db.transaction(engine) as session:
         state = session.exec(select(MailboxState).where(
             MailboxState.mailbox == mailbox.name, MailboxState.folder == folder)).first()
         if state is None:
@@ -58,61 +74,72 @@ def _load_state(app: App, mailbox: MailboxSettings, folder: str, status: FolderS
         return state
 
 
-def _save_progress(app: App, state_id: int, last_uid: int, now: datetime) -> None:
-    with db.transaction(app.engine) as session:
+def _save_progress(engine: Engine, state_id: int, last_uid: int, now: datetime) -> None:
+    with db.transaction(engine) as session:
         state = session.get(MailboxState, state_id)
         state.last_uid = max(state.last_uid, last_uid)
         state.last_success_at, state.last_error = now, ""
 
 
-def record_poll_error(app: App, mailbox: MailboxSettings, error: str) -> None:
+def record_poll_error(engine: Engine, mailbox: MailboxSettings, error: str) -> None:
     """Remember the last error of each folder of a mailbox, for `mailbridge status`."""
-    with db.transaction(app.engine) as session:
+    with db.transaction(engine) as session:
         for state in session.exec(select(MailboxState).where(MailboxState.mailbox == mailbox.name)):
             state.last_error = error[:500]
 
 
-def poll_mailbox(app: App, mailbox: MailboxSettings, now: datetime) -> PollResult:
+@dataclass(frozen=True)
+class Poller:
+    """What a poll needs besides the mailbox: how to open a source and parse, and who is watching."""
+
+    open_source: Callable[[MailboxSettings], MailSource]
+    preparer: Preparer
+    stop: threading.Event  # set on SIGTERM: finish the message in hand, then stop
+    progress: ProgressReporter | None = None  # a progress bar for long syncs (terminal only)
+
+
+def poll_mailbox(poller: Poller, inbox: Inbox, mailbox: MailboxSettings, now: datetime) -> PollResult:
     """Fetch, store and mark every new message of each folder of one mailbox. Raises: SourceError."""
     totals = PollResult(mailbox.name, 0, 0, 0, 0)
-    with app.open_source(mailbox) as source:
+    with poller.open_source(mailbox) as source:
         for folder in mailbox.folders:
-            found = _poll_folder(app, source, mailbox, folder, now)
+            found = _poll_folder(poller, inbox, source, mailbox, folder, now)
             totals = PollResult(mailbox.name, *(a + b for a, b in zip(
                 (totals.fetched, totals.stored, totals.duplicates, totals.failed),
                 (found.fetched, found.stored, found.duplicates, found.failed))))
     return totals
 
 
-def _fetch_prepared(app: App, source: ImapSource, mailbox: MailboxSettings, folder: str, status: FolderStatus,
+def _fetch_prepared(poller: Poller, source: MailSource, mailbox: MailboxSettings, folder: str, status: FolderStatus,
                     group: list[int]):
     """Fetch one batch and hand it to the preparer, which starts on it at once."""
     batch = source.fetch(folder, status, group)
-    return batch, app.preparer.prepare_all([mail.raw for mail in batch], mailbox.max_message_bytes)
+    return batch, poller.preparer.prepare_all([mail.raw for mail in batch], mailbox.max_message_bytes)
 
 
-def _poll_folder(app: App, source: ImapSource, mailbox: MailboxSettings, folder: str, now: datetime) -> PollResult:
+def _poll_folder(poller: Poller, inbox: Inbox, source: MailSource, mailbox: MailboxSettings, folder: str, now: datetime) -> PollResult:
     stored = duplicates = failed = fetched = 0
     status = source.select(folder)
-    state = _load_state(app, mailbox, folder, status)
+    state = _load_state(inbox.engine, mailbox, folder, status)
     uids = source.new_uids(state.last_uid)
     contiguous, blocked = state.last_uid, False
     # Batches are bounded by count and bytes, so memory holds two batches (this one and the next) at a time.
-    if app.progress is not None and uids:
-        app.progress.start(f"{mailbox.name}/{folder}", len(uids))
+    if poller.progress is not None and uids:
+        poller.progress.start(f"{mailbox.name}/{folder}", len(uids))
     groups = plan_batches(uids, source.sizes(uids))
-    upcoming = _fetch_prepared(app, source, mailbox, folder, status, groups[0]) if groups else None
+    upcoming = _fetch_prepared(poller, source, mailbox, folder, status, groups[0]) if groups else None
     for index in range(len(groups)):
-        if app.stop_requested.is_set():
+        if poller.stop.is_set():
             break
         batch, prepared = upcoming
         # The next batch is fetched now, so the worker parses it while this one is stored.
-        upcoming = _fetch_prepared(app, source, mailbox, folder, status, groups[index + 1]) \
+        upcoming = _fetch_prepared(poller, source, mailbox, folder, status, groups[index + 1]) \
             if index + 1 < len(groups) else None
         fetched += len(batch)
         steps: dict[ServerStep, list[int]] = {}
         # SIGTERM: the messages in hand are done; the rest is fetched again next time.
-        results = accept_batch(app, batch, now, silent_below_uid=state.silent_below_uid, prepared=prepared)
+        results = accept_batch(inbox, batch, now, silent_below_uid=state.silent_below_uid, prepared=prepared,
+                               stop=poller.stop)
         for mail, result in zip(batch, results):
             if result is None:
                 failed += 1
@@ -129,11 +156,11 @@ def _poll_folder(app: App, source: ImapSource, mailbox: MailboxSettings, folder:
         for mail in batch:
             blocked = blocked or mail.uid not in handled
             contiguous = contiguous if blocked else mail.uid
-        _save_progress(app, state.id, contiguous, now)
-        if app.progress is not None:
-            app.progress.advance(len(batch))
-    if app.progress is not None and uids:
-        app.progress.finish()
+        _save_progress(inbox.engine, state.id, contiguous, now)
+        if poller.progress is not None:
+            poller.progress.advance(len(batch))
+    if poller.progress is not None and uids:
+        poller.progress.finish()
     if not uids:
-        _save_progress(app, state.id, state.last_uid, now)
+        _save_progress(inbox.engine, state.id, state.last_uid, now)
     return PollResult(mailbox.name, fetched, stored, duplicates, failed)

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from mailbridge.store import tickets
-from mailbridge.runtime.app import App
+from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.store.models import Message, Ticket
 from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.store.ratings import LINK, SurveyAnswer, record_rating
@@ -36,7 +36,7 @@ def match_reason(answer: SurveyAnswer) -> str:
     return RATING_TOKEN if answer.source == LINK else SURVEY_REPLY
 
 
-def handle(app: App, *, session: Session, row: Message, parsed: ParsedMessage, answer: SurveyAnswer,
+def handle(ctx: MailContext, *, session: Session, row: Message, parsed: ParsedMessage, answer: SurveyAnswer,
            now: datetime) -> Ticket | None:
     """Record a valid answer's rating with its event and thank-you; log a rejected one. Return its ticket."""
     ticket = session.get(Ticket, answer.ticket_id) if answer.ticket_id else None
@@ -53,7 +53,7 @@ def handle(app: App, *, session: Session, row: Message, parsed: ParsedMessage, a
         reason += f", replacing {recorded.replaced.score}/5"
     tickets.record_event(session=session, ticket=ticket, actor=f"customer:{parsed.from_addr}", kind="rated",
                          reason=reason, now=now)
-    queue_thanks(app, session=session, ticket=ticket, parsed=parsed, row=row, score=answer.score,
+    queue_thanks(ctx, session=session, ticket=ticket, parsed=parsed, row=row, score=answer.score,
                  is_replacement=recorded.replaced is not None, now=now)
     log.info("rating stored mailbox=%s uid=%s message_id=%s ticket=%s score=%s", row.mailbox, row.uid,
              parsed.message_id, ticket.number, answer.score)

@@ -33,15 +33,6 @@ class TicketFilter:
     until: datetime | None = None  # created before
 
 
-def extract_order_number(subject: str, body: str, pattern: re.Pattern[str]) -> str | None:
-    """Return the first order number in subject, then body: group 1 of the pattern, else the whole match."""
-    for source in (subject or "", (body or "")[:100_000]):
-        found = pattern.search(source)
-        if found:
-            return (found.group(1) if pattern.groups else found.group(0)).strip()[:100] or None
-    return None
-
-
 def list_tickets(session: Session, filters: TicketFilter, limit: int = 1000) -> list[Ticket]:
     """Return tickets matching every given filter, newest first."""
     query = select(Ticket)

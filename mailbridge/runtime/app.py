@@ -11,33 +11,22 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
-from jinja2 import Environment
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from mailbridge.store import db
 from mailbridge.base.clock import Clock, system_clock
-from mailbridge.decisions.outgoing.compose import is_own_message_id, new_message_id
+from mailbridge.decisions.outgoing.context import MailContext, mail_context
 from mailbridge.base.config.settings import MailboxSettings, Settings
 from mailbridge.outbox.dkim import DkimSigner
 from mailbridge.ingest.sources.imap import ImapSource
+from mailbridge.ingest.intake import Inbox
+from mailbridge.ingest.poll import Poller, ProgressReporter
 from mailbridge.ingest.prepare import Preparer
 from mailbridge.store.models import Contact
 from mailbridge.outbox.smtp import MailSender, SmtpSender
 from mailbridge.decisions.outgoing.templates import make_environment
-from mailbridge.decisions.matching.ticket_numbers import subject_number_pattern
-
-
-class ProgressReporter(Protocol):
-    """Shows how far a long operation is: start(label, total), advance(count), finish()."""
-
-    def start(self, label: str, total: int) -> None: ...
-
-    def advance(self, count: int) -> None: ...
-
-    def finish(self) -> None: ...
 
 
 @dataclass
@@ -45,7 +34,7 @@ class App:
     settings: Settings
     engine: Engine
     clock: Clock
-    templates: Environment
+    mail: MailContext  # who we are when we write mail: handed to every stage that composes mail
     open_source: Callable[[MailboxSettings], ImapSource]
     sender: MailSender
     signer: DkimSigner
@@ -56,32 +45,21 @@ class App:
     preparer: Preparer = field(default_factory=lambda: Preparer(0))  # parses large syncs in worker processes
 
     @property
-    def instance_id(self) -> str:
-        return hashlib.sha256(self.settings.support.from_address.encode()).hexdigest()[:16]
+    def poller(self) -> Poller:
+        """What a poll needs of the app: how to open a source and parse, the stop request and the progress bar."""
+        return Poller(self.open_source, self.preparer, self.stop_requested, self.progress)
 
-    @property
-    def secret(self) -> str | None:
-        """The secret that signs reply tokens and our Message-IDs, when configured."""
-        secret = self.settings.support.secret
-        return secret.value if secret else None
+    def inbox(self, mailbox: MailboxSettings | None, contact: str | None = None) -> Inbox:
+        """What intake needs for mail of this mailbox (None: mail from outside any mailbox, filed in `contact`)."""
+        if mailbox is None:
+            return Inbox(self.engine, self.mail, self.contact_ids[contact] if contact else next(iter(self.contact_ids.values())))
+        return Inbox(self.engine, self.mail, self.contact_ids[contact or mailbox.contact],
+                     max_message_bytes=mailbox.max_message_bytes, creates_tickets=mailbox.create_tickets_for_unknown)
 
-    def new_message_id(self, from_address: str) -> str:
-        """Draw a signed Message-ID for a mail we send."""
-        return new_message_id(from_address, self.secret)
-
-    def is_own_message_id(self, message_id: str | None) -> bool:
-        return is_own_message_id(message_id, self.secret)
-
-    @property
-    def own_addresses(self) -> frozenset[str]:
-        addresses = {self.settings.support.from_address}
-        addresses.update(m.connection.username.lower() for m in self.settings.mailboxes
-                         if m.connection.username and "@" in m.connection.username)
-        return frozenset(addresses)
-
-    @property
-    def subject_pattern(self) -> re.Pattern[str]:
-        return subject_number_pattern(self.settings.support.ticket_subject_format)
+    def inbox_named(self, mailbox_name: str) -> Inbox:
+        """The Inbox of a stored message's mailbox, by the name it was stored under (`messages retry`)."""
+        found = next((m for m in self.settings.mailboxes if m.name == mailbox_name), None)
+        return self.inbox(found)
 
 
 def build_app(settings: Settings, *, clock: Clock | None = None, upgrade: bool = True) -> App:
@@ -91,7 +69,7 @@ def build_app(settings: Settings, *, clock: Clock | None = None, upgrade: bool =
         settings=settings,
         engine=engine,
         clock=clock or system_clock(),
-        templates=make_environment(settings.templates_dir),
+        mail=mail_context(settings, make_environment(settings.templates_dir)),
         open_source=ImapSource,
         sender=SmtpSender(settings.smtp.connection),
         signer=DkimSigner(settings.dkim),

@@ -13,14 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mailbridge.runtime import timers
-from mailbridge.store import db, outbox_queue
+from mailbridge.outbox.delivery import deliver_due
 from mailbridge.runtime.app import App
-from mailbridge.base.errors import MailbridgeError, PermanentDeliveryError, SourceError, TemporaryDeliveryError
+from mailbridge.base.errors import MailbridgeError, SourceError
 from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.store import mailbox_state
 from mailbridge.ingest.poll import PollResult, poll_mailbox, record_poll_error
-from mailbridge.store.models import OutboxMail, Ticket
-from mailbridge.store.tickets import record_event
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +41,13 @@ class MailboxOutcome:
 async def poll_one(app: App, mailbox: MailboxSettings, now: datetime) -> MailboxOutcome:
     """Poll one mailbox and record its health; a SourceError is logged, counted and returned, never raised."""
     try:
-        result = await asyncio.to_thread(poll_mailbox, app, mailbox, now)
+        result = await asyncio.to_thread(poll_mailbox, app.poller, app.inbox(mailbox), mailbox, now)
     except SourceError as exc:
         log.error("poll failed mailbox=%s error=%s", mailbox.name, exc)
-        record_poll_error(app, mailbox, str(exc))
-        delay = mailbox_state.record_failure(app, mailbox, str(exc), now, random.random())
+        record_poll_error(app.engine, mailbox, str(exc))
+        delay = mailbox_state.record_failure(app.engine, app.mail, mailbox, str(exc), now, random.random())
         return MailboxOutcome(None, str(exc), delay)
-    mailbox_state.record_success(app, mailbox, now)
+    mailbox_state.record_success(app.engine, mailbox, now)
     return MailboxOutcome(result, None, None)
 
 
@@ -75,41 +73,8 @@ async def poll_mailboxes(app: App) -> tuple[list[PollResult], list[str]]:
 
 async def deliver_outbox(app: App) -> tuple[int, int]:
     """Send what is due now; return (sent, failed) counts of this round."""
-    now = app.clock.now()
-    with db.transaction(app.engine) as session:
-        claimed = [(row.id, row.mail_from, row.rcpt_to.split(","), row.raw, row.ticket_id)
-                   for row in outbox_queue.claim_due(session=session, now=now)]
-    sent = failed = 0
-    for outbox_id, mail_from, recipients, raw, ticket_id in claimed:
-        try:
-            await app.sender.send(mail_from=mail_from, recipients=recipients, raw=app.signer.sign(raw))
-        except (TemporaryDeliveryError, PermanentDeliveryError) as exc:
-            failed += 1
-            _record_failure(app, outbox_id, ticket_id, str(exc), isinstance(exc, PermanentDeliveryError))
-            continue
-        except Exception as exc:  # noqa: BLE001 - one of the four boundaries: per outbox item
-            failed += 1
-            log.exception("send crashed outbox_id=%s", outbox_id)
-            _record_failure(app, outbox_id, ticket_id, f"{type(exc).__name__}: {exc}", False)
-            continue
-        with db.transaction(app.engine) as session:
-            outbox_queue.record_sent(session=session, outbox_id=outbox_id, now=app.clock.now())
-        sent += 1
-        log.info("sent outbox_id=%s rcpt=%s", outbox_id, ",".join(recipients))
-    return sent, failed
-
-
-def _record_failure(app: App, outbox_id: int, ticket_id: int | None, error: str, permanent: bool) -> None:
-    now = app.clock.now()
-    retry_for = timedelta(hours=app.settings.schedule.retry_for_hours)
-    with db.transaction(app.engine) as session:
-        row: OutboxMail = outbox_queue.record_failure(session=session, outbox_id=outbox_id, now=now, error=error,
-                                                permanent=permanent, retry_for=retry_for)
-        ticket = session.get(Ticket, ticket_id) if ticket_id else None
-        if ticket is not None:
-            record_event(session=session, ticket=ticket, actor="system", kind="mail_failed",
-                         reason=f"outbox {outbox_id} {row.status}: {error}"[:500], now=now)
-    log.warning("send failed outbox_id=%s status=%s error=%s", outbox_id, row.status, error)
+    return await deliver_due(engine=app.engine, sender=app.sender, signer=app.signer, clock=app.clock,
+                             retry_for=timedelta(hours=app.settings.schedule.retry_for_hours))
 
 
 async def deliver_until_idle(app: App) -> tuple[int, int]:

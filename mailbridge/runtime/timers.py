@@ -55,7 +55,7 @@ def close_idle(app: App, now: datetime) -> int:
             if transition is None:
                 continue
             tickets.apply(session=session, ticket=ticket, transition=transition, actor="system", now=now)
-            enqueue_transition_mails(app, session=session, ticket=ticket, transition=transition, now=now,
+            enqueue_transition_mails(app.mail, session=session, ticket=ticket, transition=transition, now=now,
                                      extra={"days": days})
             closed += 1
             log.info("auto-closed ticket=%s after_days=%s", ticket.number, days)
@@ -91,7 +91,7 @@ def _report(app: App, session, ticket: Ticket, contact: Contact, state: SlaState
     ticket.sla_reported_at = now
     reason = f"first response {state}: due {due.isoformat(timespec='minutes')}"
     if address:
-        enqueue_sla_report(app, session=session, ticket=ticket, address=address,
+        enqueue_sla_report(app.mail, session=session, ticket=ticket, address=address,
                            breached=state is SlaState.BREACHED, due=due, hours=hours, now=now)
         reason += f", reported to {address}"
     else:

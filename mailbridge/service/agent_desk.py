@@ -22,7 +22,7 @@ from mailbridge.service import agent_mail, notices
 from mailbridge.store import agents, db, outbox_queue, tickets
 from mailbridge.decisions.agent_commands import (STATUS_COMMANDS, AgentCommand, AgentReply, category_path, insert_text_modules,
                                        parse_agent_reply, text_module_names)
-from mailbridge.runtime.app import App
+from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, compose
 from mailbridge.decisions.outgoing.drafts import reference_line, ticket_reply_address
 from mailbridge.base.errors import CommandError, NotFoundError
@@ -36,12 +36,12 @@ NOTE = "agent_note"
 _SANDBOX = SandboxedEnvironment(autoescape=False)
 
 
-def handle_agent_text(app: App, *, session: Session, ticket: Ticket, agent: Agent, new_text: str, now: datetime,
+def handle_agent_text(ctx: MailContext, *, session: Session, ticket: Ticket, agent: Agent, new_text: str, now: datetime,
                       cause: str, attachments: tuple[OutgoingAttachment, ...] = (),
                       source: Message | None = None) -> list[str]:
     """Carry out an agent's reply; return the problems (then nothing went to the customer)."""
     reply = parse_agent_reply(new_text)
-    locale = ticket_locale(app, session, ticket)
+    locale = ticket_locale(ctx, session, ticket)
     body, problems = _fill_text_modules(session, ticket, reply, locale), list(reply.problems)
     if isinstance(body, list):
         problems, body = problems + body, ""
@@ -50,7 +50,7 @@ def handle_agent_text(app: App, *, session: Session, ticket: Ticket, agent: Agen
         problems.append("the reply has no new text above the quoted mail")
     if problems:
         line = "Nothing was sent to the customer: " + "; ".join(problems)
-        agent_mail.send_notice(app, session=session, ticket=ticket, to_address=agent.email, to_name=agent.name,
+        agent_mail.send_notice(ctx, session=session, ticket=ticket, to_address=agent.email, to_name=agent.name,
                                line=line, dedupe_key=f"agent_problem:{cause}", now=now)
         tickets.record_event(session=session, ticket=ticket, actor=f"agent:{agent.email}", kind="agent_reply_refused",
                              reason=line[:500], now=now)
@@ -59,14 +59,14 @@ def handle_agent_text(app: App, *, session: Session, ticket: Ticket, agent: Agen
     if reply.is_note:
         store_note(session=session, ticket=ticket, agent=agent, text=reply.note, now=now, source=source)
     elif forward is not None:
-        agent_mail.send_forward(app, session=session, ticket=ticket, agent=agent, outsider=forward.argument,
+        agent_mail.send_forward(ctx, session=session, ticket=ticket, agent=agent, outsider=forward.argument,
                                 comment=body, dedupe_key=f"forward:{cause}", now=now,
                                 caused_by=source.id if source else None)
     elif body:
-        relay_answer(app, session=session, ticket=ticket, agent=agent, text=body, attachments=attachments, now=now,
+        relay_answer(ctx, session=session, ticket=ticket, agent=agent, text=body, attachments=attachments, now=now,
                      cause=cause, explicit_status=any(c.name in STATUS_COMMANDS for c in reply.commands))
     for command in reply.commands:
-        _apply(app, session, ticket, agent, command, now, cause)
+        _apply(ctx, session, ticket, agent, command, now, cause)
     return []
 
 
@@ -79,14 +79,14 @@ def _command_problem(session: Session, command: AgentCommand) -> str | None:
     return None
 
 
-def _apply(app: App, session: Session, ticket: Ticket, agent: Agent, command: AgentCommand, now: datetime,
+def _apply(ctx: MailContext, session: Session, ticket: Ticket, agent: Agent, command: AgentCommand, now: datetime,
            cause: str) -> None:
     actor = f"agent:{agent.email}"
     if command.name in STATUS_COMMANDS:
-        set_status(app, session=session, ticket=ticket, actor=actor, target=TicketStatus(STATUS_COMMANDS[command.name]),
+        set_status(ctx, session=session, ticket=ticket, actor=actor, target=TicketStatus(STATUS_COMMANDS[command.name]),
                    now=now)
     elif command.name == "assign":
-        assign(app, session=session, ticket=ticket, agent=find_agent(session, command.argument), actor=actor, now=now,
+        assign(ctx, session=session, ticket=ticket, agent=find_agent(session, command.argument), actor=actor, now=now,
                cause=cause)
     elif command.name == "category":
         ticket.category = category_path(command.argument)
@@ -94,17 +94,17 @@ def _apply(app: App, session: Session, ticket: Ticket, agent: Agent, command: Ag
                              reason=ticket.category, now=now)
 
 
-def set_status(app: App, *, session: Session, ticket: Ticket, actor: str, target: TicketStatus, now: datetime) -> None:
+def set_status(ctx: MailContext, *, session: Session, ticket: Ticket, actor: str, target: TicketStatus, now: datetime) -> None:
     """Move the ticket as an agent, with the notices the move plans ("we started handling")."""
     try:
         transition = tickets.take(session, ticket, actor, now, target=target)
     except CommandError as exc:
         tickets.record_event(session=session, ticket=ticket, actor=actor, kind="status_refused", reason=str(exc), now=now)
         return
-    notices.enqueue_transition_mails(app, session=session, ticket=ticket, transition=transition, now=now)
+    notices.enqueue_transition_mails(ctx, session=session, ticket=ticket, transition=transition, now=now)
 
 
-def assign(app: App, *, session: Session, ticket: Ticket, agent: Agent, actor: str, now: datetime, cause: str) -> None:
+def assign(ctx: MailContext, *, session: Session, ticket: Ticket, agent: Agent, actor: str, now: datetime, cause: str) -> None:
     """Give the ticket to `agent`: they get the whole thread by mail, the previous agent a short notice."""
     previous = session.get(Agent, ticket.assigned_agent_id) if ticket.assigned_agent_id else None
     if previous is not None and previous.id == agent.id:
@@ -112,19 +112,19 @@ def assign(app: App, *, session: Session, ticket: Ticket, agent: Agent, actor: s
     ticket.assigned_agent_id, ticket.assigned_agent = agent.id, agent.email
     tickets.record_event(session=session, ticket=ticket, actor=actor, kind="assigned", now=now,
                          reason=f"{previous.email if previous else 'unassigned'} -> {agent.email}")
-    agent_mail.send_notification(app, session=session, ticket=ticket, agent=agent, message=None, now=now,
+    agent_mail.send_notification(ctx, session=session, ticket=ticket, agent=agent, message=None, now=now,
                                  headline="Assigned to you", dedupe_key=f"assigned:{cause}:{agent.id}", with_thread=True)
     if previous is not None:
-        agent_mail.send_notice(app, session=session, ticket=ticket, to_address=previous.email, to_name=previous.name,
+        agent_mail.send_notice(ctx, session=session, ticket=ticket, to_address=previous.email, to_name=previous.name,
                                line=f"This ticket was transferred to {agent.name or agent.email}.",
                                dedupe_key=f"unassigned:{cause}:{previous.id}", now=now)
 
 
-def relay_answer(app: App, *, session: Session, ticket: Ticket, agent: Agent, text: str, now: datetime, cause: str,
+def relay_answer(ctx: MailContext, *, session: Session, ticket: Ticket, agent: Agent, text: str, now: datetime, cause: str,
                  attachments: tuple[OutgoingAttachment, ...] = (), explicit_status: bool = False) -> Message:
     """Send an agent's answer to the customer and store the copy; the ticket waits and is theirs if unassigned."""
-    draft = answer_draft(app, session, ticket, agent, text, attachments)
-    mail = compose(draft, app.new_message_id(draft.from_address), now)
+    draft = answer_draft(ctx, session, ticket, agent, text, attachments)
+    mail = compose(draft, ctx.new_message_id(draft.from_address), now)
     outbox_queue.enqueue(session=session, mail=mail, dedupe_key=f"{RELAYED}:{cause}", kind=RELAYED, ticket_id=ticket.id,
                    now=now, is_automatic=False)
     raw = bytes(mail)
@@ -143,12 +143,12 @@ def relay_answer(app: App, *, session: Session, ticket: Ticket, agent: Agent, te
                              reason=f"unassigned -> {agent.email} (first answer)")
     tickets.record_response(ticket=ticket, actor=actor, now=now)
     if not explicit_status:
-        set_status(app, session=session, ticket=ticket, actor=actor, target=TicketStatus.WAITING, now=now)
+        set_status(ctx, session=session, ticket=ticket, actor=actor, target=TicketStatus.WAITING, now=now)
     session.flush()
     return copy
 
 
-def answer_draft(app: App, session: Session, ticket: Ticket, agent: Agent, text: str,
+def answer_draft(ctx: MailContext, session: Session, ticket: Ticket, agent: Agent, text: str,
                  attachments: tuple[OutgoingAttachment, ...]) -> OutgoingDraft:
     """Build the customer's mail: the agent's text in the Contact's greeting and signature, threaded."""
     contact = session.get(Contact, ticket.contact_id)
@@ -160,16 +160,16 @@ def answer_draft(app: App, session: Session, ticket: Ticket, agent: Agent, text:
     context = {"greeting": render_contact_text(contact.reply_greeting, values), "text": text,
                "signature": render_contact_text(contact.reply_signature, values),
                "reference_line": reference_line(ticket.number)}
-    support = app.settings.support
+    support = ctx.support
     return OutgoingDraft(
         kind=RELAYED, from_name=support.from_name, from_address=contact.email, to_name=customer.name,
         to_address=customer.email,
         subject=format_subject(support.ticket_subject_format, ticket.number, ticket.subject or "(no subject)"),
-        body=render(app.templates, RELAYED, ticket_locale(app, session, ticket), context),
+        body=render(ctx.templates, RELAYED, ticket_locale(ctx, session, ticket), context),
         in_reply_to=last.message_id if last else None,
         references=tuple(last.references.split()) if last and last.references else (),
         # A person wrote this answer: no Auto-Submitted (RFC 3834 §5).
-        auto_submitted=None, instance_id=app.instance_id,
+        auto_submitted=None, instance_id=ctx.instance_id,
         reply_to=ticket_reply_address(ticket, support, contact), attachments=attachments)
 
 
@@ -200,11 +200,11 @@ def store_note(*, session: Session, ticket: Ticket, agent: Agent, text: str, now
     return source
 
 
-def ticket_locale(app: App, session: Session, ticket: Ticket) -> str:
+def ticket_locale(ctx: MailContext, session: Session, ticket: Ticket) -> str:
     """The language the customer is answered in."""
     customer = session.get(Customer, ticket.customer_id)
     contact = session.get(Contact, ticket.contact_id)
-    return customer.locale or contact.locale or app.settings.support.default_locale
+    return customer.locale or contact.locale or ctx.support.default_locale
 
 
 def _fill_text_modules(session: Session, ticket: Ticket, reply: AgentReply, locale: str) -> str | list[str]:
@@ -240,31 +240,28 @@ def find_agent(session: Session, email: str) -> Agent | None:
     return session.exec(select(Agent).where(Agent.email == email.strip().lower())).first()
 
 
-def act_from_cli(app: App, *, number: str, agent_email: str, text: str, is_note: bool) -> list[str]:
+def act_as_agent(ctx: MailContext, *, session: Session, number: str, agent_email: str, text: str, is_note: bool,
+                 now: datetime) -> list[str]:
     """`tickets reply|note`: act as an agent, with the same effects as their mail. Returns the problems.
 
     Raises: NotFoundError for an unknown ticket or agent.
     """
-    now = app.clock.now()
-    with db.transaction(app.engine) as session:
-        ticket, agent = get_ticket(session, number), agents.get_agent(session, agent_email)
-        cause = f"cli:{ticket.id}:{now.isoformat()}:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
-        if is_note:
-            store_note(session=session, ticket=ticket, agent=agent, text=text.strip(), now=now)
-            return []
-        return handle_agent_text(app, session=session, ticket=ticket, agent=agent, new_text=text, now=now, cause=cause)
+    ticket, agent = get_ticket(session, number), agents.get_agent(session, agent_email)
+    cause = f"cli:{ticket.id}:{now.isoformat()}:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    if is_note:
+        store_note(session=session, ticket=ticket, agent=agent, text=text.strip(), now=now)
+        return []
+    return handle_agent_text(ctx, session=session, ticket=ticket, agent=agent, new_text=text, now=now, cause=cause)
 
 
-def assign_from_cli(app: App, *, number: str, agent_email: str, actor: str) -> Ticket:
+def assign_by_number(ctx: MailContext, *, session: Session, number: str, agent_email: str, actor: str,
+                     now: datetime) -> Ticket:
     """`tickets assign`: transfer a ticket. Raises: NotFoundError, CommandError for an inactive agent."""
-    now = app.clock.now()
-    with db.transaction(app.engine) as session:
-        ticket, agent = get_ticket(session, number), agents.get_agent(session, agent_email)
-        if not agent.active:
-            raise CommandError(f"agent {agent.email} is inactive")
-        assign(app, session=session, ticket=ticket, agent=agent, actor=actor, now=now,
-               cause=f"cli:{ticket.id}:{now.isoformat()}")
-        return ticket
+    ticket, agent = get_ticket(session, number), agents.get_agent(session, agent_email)
+    if not agent.active:
+        raise CommandError(f"agent {agent.email} is inactive")
+    assign(ctx, session=session, ticket=ticket, agent=agent, actor=actor, now=now, cause=f"cli:{ticket.id}:{now.isoformat()}")
+    return ticket
 
 
 def get_ticket(session: Session, number: str) -> Ticket:

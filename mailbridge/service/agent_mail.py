@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from mailbridge.store import db, outbox_queue, tickets
 from mailbridge.decisions.agent_reply import FORWARD
-from mailbridge.runtime.app import App
+from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, compose
 from mailbridge.decisions.outgoing.drafts import reference_line
 from mailbridge.store.models import Agent, AgentContact, Attachment, Contact, Customer, Message, TextModule, Ticket
@@ -55,16 +55,16 @@ def contact_agents(session: Session, contact_id: int) -> list[Agent]:
     return list(session.scalars(_CONTACT_AGENTS, {"contact_id": contact_id}))
 
 
-def agent_reply_address(app: App, contact: Contact, ticket: Ticket, agent: Agent, now: datetime,
+def agent_reply_address(ctx: MailContext, contact: Contact, ticket: Ticket, agent: Agent, now: datetime,
                         purpose: str = AGENT) -> str | None:
     """Sign a reply address for this agent and ticket, dated today; None without a secret."""
-    if app.secret is None:
+    if ctx.secret is None:
         return None
-    token = make_token(ticket.id, app.secret, purpose=purpose, agent_id=agent.id, issued_day=now.date())
+    token = make_token(ticket.id, ctx.secret, purpose=purpose, agent_id=agent.id, issued_day=now.date())
     return reply_address(contact.email, token)
 
 
-def notify_agents(app: App, *, session: Session, ticket: Ticket, message: Message, now: datetime,
+def notify_agents(ctx: MailContext, *, session: Session, ticket: Ticket, message: Message, now: datetime,
                   headline: str) -> int:
     """Send a customer message to the ticket's agent (else the Contact's active agents); return how many."""
     assigned = session.get(Agent, ticket.assigned_agent_id) if ticket.assigned_agent_id else None
@@ -72,12 +72,12 @@ def notify_agents(app: App, *, session: Session, ticket: Ticket, message: Messag
                                      lambda: contact_agents(session, ticket.contact_id))
     recipients = choose_recipients(assigned, agents)
     for agent in recipients:
-        send_notification(app, session=session, ticket=ticket, agent=agent, message=message, now=now,
+        send_notification(ctx, session=session, ticket=ticket, agent=agent, message=message, now=now,
                           headline=headline, dedupe_key=f"{NOTIFICATION}:{message.id}:{agent.id}")
     return len(recipients)
 
 
-def send_notification(app: App, *, session: Session, ticket: Ticket, agent: Agent, message: Message | None,
+def send_notification(ctx: MailContext, *, session: Session, ticket: Ticket, agent: Agent, message: Message | None,
                       now: datetime, headline: str, dedupe_key: str, with_thread: bool = False) -> None:
     """Queue one notification to an agent: the message (or the whole thread), its files, a signed Reply-To."""
     contact = session.get(Contact, ticket.contact_id)
@@ -91,52 +91,52 @@ def send_notification(app: App, *, session: Session, ticket: Ticket, agent: Agen
         "thread": thread_entries(session, ticket) if with_thread else [],
         "text_modules": text_module_names(session, contact.id), "reference_line": reference_line(ticket.number),
     }
-    draft = _agent_draft(app, NOTIFICATION, agent, contact, ticket, context, attachments=files,
-                         reply_to=agent_reply_address(app, contact, ticket, agent, now))
-    _queue(app, session, draft, ticket, dedupe_key, now, message.id if message else None)
+    draft = _agent_draft(ctx, NOTIFICATION, agent, contact, ticket, context, attachments=files,
+                         reply_to=agent_reply_address(ctx, contact, ticket, agent, now))
+    _queue(ctx, session, draft, ticket, dedupe_key, now, message.id if message else None)
 
 
-def send_notice(app: App, *, session: Session, ticket: Ticket, to_address: str, to_name: str, line: str,
+def send_notice(ctx: MailContext, *, session: Session, ticket: Ticket, to_address: str, to_name: str, line: str,
                 dedupe_key: str, now: datetime, caused_by: int | None = None) -> None:
     """Queue a one-line notice to an agent (a command result, a warning, a transfer)."""
     contact = session.get(Contact, ticket.contact_id) if ticket else None
     context = {"line": line, "number": ticket.number if ticket else "-", "subject": ticket.subject if ticket else "",
                "reference_line": reference_line(ticket.number) if ticket else ""}
     recipient = Agent(name=to_name, email=to_address)
-    draft = _agent_draft(app, NOTICE, recipient, contact, ticket, context)
-    _queue(app, session, draft, ticket, dedupe_key, now, caused_by)
+    draft = _agent_draft(ctx, NOTICE, recipient, contact, ticket, context)
+    _queue(ctx, session, draft, ticket, dedupe_key, now, caused_by)
 
 
-def send_forward(app: App, *, session: Session, ticket: Ticket, agent: Agent, outsider: str, comment: str,
+def send_forward(ctx: MailContext, *, session: Session, ticket: Ticket, agent: Agent, outsider: str, comment: str,
                  dedupe_key: str, now: datetime, caused_by: int | None) -> None:
     """Queue the thread to an outsider with the agent's comment; their answer comes back to the agent."""
     contact = session.get(Contact, ticket.contact_id)
     context = {"comment": comment, "agent_name": agent.name or agent.email, "thread": thread_entries(session, ticket, include_notes=False),
                "reference_line": reference_line(ticket.number)}
     recipient = Agent(name="", email=outsider)
-    draft = _agent_draft(app, OUTSIDER_FORWARD, recipient, contact, ticket, context,
-                         reply_to=agent_reply_address(app, contact, ticket, agent, now, purpose=FORWARD),
+    draft = _agent_draft(ctx, OUTSIDER_FORWARD, recipient, contact, ticket, context,
+                         reply_to=agent_reply_address(ctx, contact, ticket, agent, now, purpose=FORWARD),
                          subject_prefix="Fwd: ")
-    _queue(app, session, draft, ticket, dedupe_key, now, caused_by)
+    _queue(ctx, session, draft, ticket, dedupe_key, now, caused_by)
 
 
-def _agent_draft(app: App, kind: str, agent: Agent, contact: Contact | None, ticket: Ticket | None, context: dict,
+def _agent_draft(ctx: MailContext, kind: str, agent: Agent, contact: Contact | None, ticket: Ticket | None, context: dict,
                  *, attachments: tuple[OutgoingAttachment, ...] = (), reply_to: str | None = None,
                  subject_prefix: str = "") -> OutgoingDraft:
-    support = app.settings.support
+    support = ctx.support
     subject = format_subject(support.ticket_subject_format, ticket.number, ticket.subject or "(no subject)") \
         if ticket else "mailbridge"
     return OutgoingDraft(
         kind=kind, from_name=support.from_name, from_address=contact.email if contact else support.from_address,
         to_name=agent.name, to_address=agent.email, subject=subject_prefix + subject,
-        body=render(app.templates, kind, agent.locale or DEFAULT_AGENT_LOCALE, context),
-        in_reply_to=None, references=(), auto_submitted="auto-generated", instance_id=app.instance_id,
+        body=render(ctx.templates, kind, agent.locale or DEFAULT_AGENT_LOCALE, context),
+        in_reply_to=None, references=(), auto_submitted="auto-generated", instance_id=ctx.instance_id,
         reply_to=reply_to, attachments=attachments)
 
 
-def _queue(app: App, session: Session, draft: OutgoingDraft, ticket: Ticket | None, dedupe_key: str,
+def _queue(ctx: MailContext, session: Session, draft: OutgoingDraft, ticket: Ticket | None, dedupe_key: str,
            now: datetime, caused_by: int | None) -> None:
-    mail = compose(draft, app.new_message_id(draft.from_address), now)
+    mail = compose(draft, ctx.new_message_id(draft.from_address), now)
     outbox_queue.enqueue(session=session, mail=mail, dedupe_key=dedupe_key, kind=draft.kind,
                    ticket_id=ticket.id if ticket else None, now=now, is_automatic=False,
                    caused_by_message_id=caused_by)

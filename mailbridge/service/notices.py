@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from mailbridge.decisions.kinds import Direction, MailKind, TicketStatus
 from mailbridge.store import db, outbox_queue, tickets
-from mailbridge.runtime.app import App
+from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.compose import OutgoingDraft, compose
 from mailbridge.decisions.outgoing.drafts import notice_draft, reference_line
 from mailbridge.base.errors import NotFoundError
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 SLA_WARNING = "sla_warning"
 
 
-def enqueue_transition_mails(app: App, *, session: Session, ticket: Ticket, transition: Transition, now: datetime,
+def enqueue_transition_mails(ctx: MailContext, *, session: Session, ticket: Ticket, transition: Transition, now: datetime,
                              extra: dict | None = None) -> None:
     """Queue the customer mails a transition plans; one per ticket and kind (per closing for auto-close)."""
     for kind in transition.mails:
@@ -33,15 +33,15 @@ def enqueue_transition_mails(app: App, *, session: Session, ticket: Ticket, tran
             # Imported here: survey_mail queues through this module's queue_customer_mail.
             from mailbridge.service.survey_mail import queue_survey
 
-            queue_survey(app, session=session, ticket=ticket, now=now)
+            queue_survey(ctx, session=session, ticket=ticket, now=now)
             continue
         key = f"{kind}:{ticket.id}"
         if kind is MailKind.AUTO_CLOSED:
             key = f"{kind}:{ticket.id}:{now.isoformat()}"
-        enqueue_customer_notice(app, session=session, ticket=ticket, kind=kind, dedupe_key=key, now=now, extra=extra)
+        enqueue_customer_notice(ctx, session=session, ticket=ticket, kind=kind, dedupe_key=key, now=now, extra=extra)
 
 
-def enqueue_customer_notice(app: App, *, session: Session, ticket: Ticket, kind: MailKind, dedupe_key: str,
+def enqueue_customer_notice(ctx: MailContext, *, session: Session, ticket: Ticket, kind: MailKind, dedupe_key: str,
                             now: datetime, extra: dict | None = None) -> None:
     """Render one automatic mail to the ticket's customer, threaded to their last message, and queue it."""
     customer = session.get(Customer, ticket.customer_id)
@@ -49,25 +49,25 @@ def enqueue_customer_notice(app: App, *, session: Session, ticket: Ticket, kind:
     last = session.exec(select(Message).where(Message.ticket_id == ticket.id, Message.direction == Direction.INBOUND)
                         .order_by(Message.id.desc())).first()
     references = tuple(last.references.split()) if last and last.references else ()
-    support = app.settings.support
+    support = ctx.support
     locale = contact.locale or customer.locale or support.default_locale
     draft = notice_draft(kind, ticket=ticket, customer=customer, contact=contact, locale=locale, support=support,
-                         templates=app.templates, instance_id=app.instance_id,
+                         templates=ctx.templates, instance_id=ctx.instance_id,
                          in_reply_to=last.message_id if last else None, references=references, extra=extra)
-    queue_customer_mail(app, session=session, ticket=ticket, draft=draft, dedupe_key=dedupe_key, now=now)
+    queue_customer_mail(ctx, session=session, ticket=ticket, draft=draft, dedupe_key=dedupe_key, now=now)
 
 
-def queue_customer_mail(app: App, *, session: Session, ticket: Ticket, draft: OutgoingDraft, dedupe_key: str,
+def queue_customer_mail(ctx: MailContext, *, session: Session, ticket: Ticket, draft: OutgoingDraft, dedupe_key: str,
                         now: datetime, caused_by_message_id: int | None = None, not_before: datetime | None = None) -> bool:
     """Queue an automatic mail to a customer unless the loop guard stops it; record either on the ticket."""
     decision = outbox_queue.check_auto_mail(session=session, address=draft.to_address, ticket_id=ticket.id, now=now,
-                                      limits=app.settings.limits)
+                                      limits=ctx.limits)
     if not decision.allowed:
         tickets.record_event(session=session, ticket=ticket, actor="system", kind="mail_suppressed",
                              reason=f"{draft.kind} to {draft.to_address}: {decision.reason}", now=now)
         log.warning("suppressed kind=%s ticket=%s reason=%s", draft.kind, ticket.number, decision.reason)
         return False
-    mail = compose(draft, app.new_message_id(draft.from_address), now)
+    mail = compose(draft, ctx.new_message_id(draft.from_address), now)
     outbox_queue.enqueue(session=session, mail=mail, dedupe_key=dedupe_key, kind=draft.kind, ticket_id=ticket.id, now=now,
                    caused_by_message_id=caused_by_message_id, not_before=not_before)
     tickets.record_event(session=session, ticket=ticket, actor="system", kind="mail_queued",
@@ -75,12 +75,12 @@ def queue_customer_mail(app: App, *, session: Session, ticket: Ticket, draft: Ou
     return True
 
 
-def enqueue_sla_report(app: App, *, session: Session, ticket: Ticket, address: str, breached: bool,
+def enqueue_sla_report(ctx: MailContext, *, session: Session, ticket: Ticket, address: str, breached: bool,
                        due: datetime, hours: float, now: datetime) -> None:
     """Queue the one SLA escalation mail of a ticket to `address`."""
     customer = session.get(Customer, ticket.customer_id)
     contact = session.get(Contact, ticket.contact_id)
-    support = app.settings.support
+    support = ctx.support
     context = {"number": ticket.number, "subject": ticket.subject, "customer": customer.email,
                "contact": contact.name, "breached": breached, "created_at": ticket.created_at,
                "due_at": due.isoformat(timespec="minutes"), "hours": f"{hours:g}", "status": ticket.status,
@@ -89,24 +89,23 @@ def enqueue_sla_report(app: App, *, session: Session, ticket: Ticket, address: s
     # RFC 3834: generated by a timer, answering nothing.
     draft = OutgoingDraft(kind=SLA_WARNING, from_name=support.from_name, from_address=support.from_address,
                           to_name="", to_address=address, subject=f"{label}: [#{ticket.number}] {ticket.subject}",
-                          body=render(app.templates, SLA_WARNING, "en", context), in_reply_to=None, references=(),
-                          auto_submitted="auto-generated", instance_id=app.instance_id)
-    mail = compose(draft, app.new_message_id(support.from_address), now)
+                          body=render(ctx.templates, SLA_WARNING, "en", context), in_reply_to=None, references=(),
+                          auto_submitted="auto-generated", instance_id=ctx.instance_id)
+    mail = compose(draft, ctx.new_message_id(support.from_address), now)
     outbox_queue.enqueue(session=session, mail=mail, dedupe_key=f"{SLA_WARNING}:{ticket.id}", kind=SLA_WARNING,
                    ticket_id=ticket.id, now=now)
 
 
-def change_status(app: App, number: str, target: TicketStatus, actor: str, reason: str = "") -> Ticket:
-    """Set a ticket's status for an agent, with its event and any notice, in one commit.
+def change_status(ctx: MailContext, *, session: Session, number: str, target: TicketStatus, actor: str,
+                  now: datetime, reason: str = "") -> Ticket:
+    """Set a ticket's status for an agent, with its event and any notice, in the caller's transaction.
 
     Raises: NotFoundError for an unknown number; CommandError for a change that is not allowed.
     """
-    now = app.clock.now()
-    with db.transaction(app.engine) as session:
-        ticket = session.exec(select(Ticket).where(Ticket.number == number)).first()
-        if ticket is None:
-            raise NotFoundError(f"no ticket with number {number}")
-        transition = tickets.take(session, ticket, actor, now, target=target, reason=reason)
-        enqueue_transition_mails(app, session=session, ticket=ticket, transition=transition, now=now)
-        log.info("status ticket=%s status=%s actor=%s", ticket.number, ticket.status, actor)
-        return ticket
+    ticket = session.exec(select(Ticket).where(Ticket.number == number)).first()
+    if ticket is None:
+        raise NotFoundError(f"no ticket with number {number}")
+    transition = tickets.take(session, ticket, actor, now, target=target, reason=reason)
+    enqueue_transition_mails(ctx, session=session, ticket=ticket, transition=transition, now=now)
+    log.info("status ticket=%s status=%s actor=%s", ticket.number, ticket.status, actor)
+    return ticket

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, select
 
 from mailbridge.decisions.kinds import Direction, MailKind
-from mailbridge.runtime.app import App
+from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.drafts import notice_draft
 from mailbridge.store.models import Contact, Customer, Message, OutboxMail, Ticket
 from mailbridge.service.notices import queue_customer_mail
@@ -24,14 +24,14 @@ from mailbridge.decisions.survey import RATING, RATING_SUBJECTS, rating_links, s
 log = logging.getLogger(__name__)
 
 
-def queue_survey(app: App, *, session: Session, ticket: Ticket, now: datetime) -> bool:
+def queue_survey(ctx: MailContext, *, session: Session, ticket: Ticket, now: datetime) -> bool:
     """Queue the one survey of a closed ticket, due `[survey] delay_minutes` from now; False when none is sent."""
     contact = session.get(Contact, ticket.contact_id)
     # Hook: a merge feature marks merged tickets with `merged_into_id`; until it exists nothing is merged.
     is_merged = getattr(ticket, "merged_into_id", None) is not None
     if not should_send_survey(status=ticket.status, send_survey=contact.send_survey, is_merged=is_merged):
         return False
-    if app.secret is None:
+    if ctx.secret is None:
         log.warning("no survey ticket=%s: rating addresses need [support] secret_env or secret_file", ticket.number)
         return False
     key = f"{MailKind.SURVEY}:{ticket.id}"
@@ -39,35 +39,35 @@ def queue_survey(app: App, *, session: Session, ticket: Ticket, now: datetime) -
     if session.exec(select(OutboxMail.id).where(OutboxMail.dedupe_key == key)).first() is not None:
         return False
     customer = session.get(Customer, ticket.customer_id)
-    locale = _locale(app, contact, customer)
-    token = make_token(ticket.id, app.secret, purpose=RATING, issued_day=now.date())
+    locale = _locale(ctx, contact, customer)
+    token = make_token(ticket.id, ctx.secret, purpose=RATING, issued_day=now.date())
     subject = f"{RATING_SUBJECTS.get(locale, RATING_SUBJECTS['en'])} [#{ticket.number}]"
     last = session.exec(select(Message).where(Message.ticket_id == ticket.id, Message.direction == Direction.INBOUND)
                         .order_by(Message.id.desc())).first()
     draft = notice_draft(MailKind.SURVEY, ticket=ticket, customer=customer, contact=contact, locale=locale,
-                         support=app.settings.support, templates=app.templates, instance_id=app.instance_id,
+                         support=ctx.support, templates=ctx.templates, instance_id=ctx.instance_id,
                          in_reply_to=last.message_id if last else None,
                          references=tuple(last.references.split()) if last and last.references else (),
                          extra={"links": rating_links(contact.email, token, subject),
-                                "window_days": app.settings.survey.window_days})
-    return queue_customer_mail(app, session=session, ticket=ticket, draft=draft, dedupe_key=key, now=now,
-                               not_before=now + timedelta(minutes=app.settings.survey.delay_minutes))
+                                "window_days": ctx.survey.window_days})
+    return queue_customer_mail(ctx, session=session, ticket=ticket, draft=draft, dedupe_key=key, now=now,
+                               not_before=now + timedelta(minutes=ctx.survey.delay_minutes))
 
 
-def queue_thanks(app: App, *, session: Session, ticket: Ticket, parsed: ParsedMessage, row: Message, score: int,
+def queue_thanks(ctx: MailContext, *, session: Session, ticket: Ticket, parsed: ParsedMessage, row: Message, score: int,
                  is_replacement: bool, now: datetime) -> bool:
     """Queue the short thank-you answering one rating mail."""
     contact = session.get(Contact, ticket.contact_id)
     customer = session.get(Customer, ticket.customer_id)
     # RFC 3834: it answers the customer's rating mail, so auto-replied.
     draft = notice_draft(MailKind.SURVEY_THANKS, ticket=ticket, customer=customer, contact=contact,
-                         locale=_locale(app, contact, customer), support=app.settings.support,
-                         templates=app.templates, instance_id=app.instance_id, in_reply_to=parsed.message_id,
+                         locale=_locale(ctx, contact, customer), support=ctx.support,
+                         templates=ctx.templates, instance_id=ctx.instance_id, in_reply_to=parsed.message_id,
                          references=parsed.references, auto_submitted="auto-replied",
                          extra={"score": score, "is_replacement": is_replacement})
-    return queue_customer_mail(app, session=session, ticket=ticket, draft=draft, now=now, caused_by_message_id=row.id,
+    return queue_customer_mail(ctx, session=session, ticket=ticket, draft=draft, now=now, caused_by_message_id=row.id,
                                dedupe_key=f"{MailKind.SURVEY_THANKS}:{ticket.id}:{row.id}")
 
 
-def _locale(app: App, contact: Contact, customer: Customer) -> str:
-    return contact.locale or customer.locale or app.settings.support.default_locale
+def _locale(ctx: MailContext, contact: Contact, customer: Customer) -> str:
+    return contact.locale or customer.locale or ctx.support.default_locale

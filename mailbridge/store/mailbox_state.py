@@ -12,7 +12,9 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, select
 
 from mailbridge.store import db, outbox_queue
-from mailbridge.runtime.app import App
+from sqlalchemy.engine import Engine
+
+from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.decisions.mailbox_health import MailboxAlert, compose_alert, plan_alert, retry_delay
@@ -29,17 +31,17 @@ def _health(session: Session, mailbox: str) -> MailboxHealth:
     return row
 
 
-def record_success(app: App, mailbox: MailboxSettings, now: datetime) -> None:
+def record_success(engine: Engine, mailbox: MailboxSettings, now: datetime) -> None:
     """End any failure episode of the mailbox."""
-    with db.transaction(app.engine) as session:
+    with db.transaction(engine) as session:
         row = _health(session, mailbox.name)
         row.last_success_at, row.failing_since, row.consecutive_failures = now, None, 0
         row.retry_at = row.alerted_at = None
 
 
-def record_failure(app: App, mailbox: MailboxSettings, error: str, now: datetime, jitter: float) -> timedelta:
+def record_failure(engine: Engine, ctx: MailContext, mailbox: MailboxSettings, error: str, now: datetime, jitter: float) -> timedelta:
     """Count a failed poll, alert the admin when the outage is long enough; return the delay before the retry."""
-    with db.transaction(app.engine) as session:
+    with db.transaction(engine) as session:
         row = _health(session, mailbox.name)
         row.consecutive_failures += 1
         row.last_error, row.last_error_at = error[:500], now
@@ -51,18 +53,18 @@ def record_failure(app: App, mailbox: MailboxSettings, error: str, now: datetime
                            last_error=row.last_error, alert_after=timedelta(minutes=mailbox.alert_after_minutes),
                            now=now)
         if alert is not None:
-            _send_alert(app, session, alert, now)
+            _send_alert(ctx, session, alert, now)
             row.alerted_at = now
         return delay
 
 
-def _send_alert(app: App, session: Session, alert: MailboxAlert, now: datetime) -> None:
-    support = app.settings.support
+def _send_alert(ctx: MailContext, session: Session, alert: MailboxAlert, now: datetime) -> None:
+    support = ctx.support
     log.error("mailbox silent mailbox=%s since=%s error=%s", alert.mailbox, alert.silent_since, alert.last_error)
     if not support.admin_address:
         return
     mail = compose_alert(alert, from_name=support.from_name, from_address=support.from_address,
-                         admin_address=support.admin_address, message_id=app.new_message_id(support.from_address),
-                         now=now, instance_id=app.instance_id)
+                         admin_address=support.admin_address, message_id=ctx.new_message_id(support.from_address),
+                         now=now, instance_id=ctx.instance_id)
     outbox_queue.enqueue(session=session, mail=mail, dedupe_key=alert.dedupe_key, kind="mailbox_alert",
                    ticket_id=None, now=now)

@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 from mailbridge.decisions.kinds import TicketStatus
 from mailbridge.store import db
 from mailbridge.store.models import Contact, Message, Ticket
-from mailbridge.service.notices import change_status
+from mailbridge.runtime.desk import change_status
 from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
 
 AGENT = "agent:maria@shop.example"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from sqlmodel import Session, select
 
@@ -57,8 +56,8 @@ def test_at_most_ten_receipts_a_day_to_one_address(make_app, dovecot, sink, mail
 
 
 def test_flooding_sender_gets_no_automatic_mail_for_thirty_minutes(make_app, dovecot, sink, mailbox, clock):
-    app = make_app(extra="[limits]\nmax_auto_replies_per_address_per_day = 100\n")
-    app.settings = replace(app.settings, support=replace(app.settings.support, admin_address="admin@shop.example"))
+    app = make_app(extra="[limits]\nmax_auto_replies_per_address_per_day = 100\n",
+                   extra_support='admin_address = "admin@shop.example"')
     for n in range(17):
         dovecot.append(SUPPORT_USER, mailbox, customer_mail(sender="bot@flood.example", subject=f"Spam {n}"))
     run_once(app)

@@ -239,7 +239,7 @@ def test_uidvalidity_above_signed_32_bits_is_stored_on_postgres(postgres, make_a
     from mailbridge.ingest.intake import accept
 
     app = make_app(db_url=postgres.create_database("bigids"))
-    result = accept(app, RawMail("support", "INBOX", 4_294_967_295, 4_294_967_290, customer_mail()), clock.now())
+    result = accept(app.inbox(app.settings.mailboxes[0]), RawMail("support", "INBOX", 4_294_967_295, 4_294_967_290, customer_mail()), clock.now())
     with Session(app.engine) as session:
         stored = session.get(Message, result.message_row_id)
     assert (stored.uidvalidity, stored.uid) == (4_294_967_295, 4_294_967_290)

@@ -4,7 +4,7 @@ import pytest
 
 from mailbridge.base.config.rules import DEFAULT_ORDER_NUMBER_REGEX, RoutingRule
 from mailbridge.decisions.matching.routing import route_category
-from mailbridge.reports.search import extract_order_number
+from mailbridge.decisions.matching.order_numbers import extract_order_number
 from tests.unit.helpers import parsed
 
 RULES = (

@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Protocol
+
 from jinja2 import Environment
 
 from mailbridge.decisions.kinds import MailKind
 from mailbridge.decisions.outgoing.compose import OutgoingDraft
 from mailbridge.base.config.settings import SupportSettings
-from mailbridge.store.models import Contact, Customer, Ticket
 from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.matching.reply_tokens import CUSTOMER, make_token, reply_address
 from mailbridge.decisions.outgoing.templates import render
 from mailbridge.decisions.matching.ticket_numbers import format_subject
+
+
+class Ticket(Protocol):
+    """What a draft reads of a ticket (the store's Ticket row has it)."""
+
+    id: int | None
+    number: str
+    subject: str
+    created_at: datetime | None
+
+
+class Customer(Protocol):
+    name: str
+    email: str
+
+
+class Contact(Protocol):
+    email: str
+    accept_attachments: bool
 
 
 def reference_line(number: str) -> str:

@@ -1,0 +1,58 @@
+"""MailContext: who we are when we write mail. Built once by the runtime from the settings and handed to every
+stage that composes mail (service, intake, the mailbox alert) instead of the whole application.
+
+It holds the support settings, our own addresses, the secret that signs reply tokens and Message-IDs, and
+the templates. Pure values and pure functions: nothing here reads a clock, a database or a server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from jinja2 import Environment
+
+from mailbridge.base.config.rules import RoutingRule
+from mailbridge.base.config.settings import AutoMailLimits, Settings, SupportSettings
+from mailbridge.base.config.survey import SurveySettings
+from mailbridge.decisions.matching.ticket_numbers import subject_number_pattern
+from mailbridge.decisions.outgoing.compose import is_own_message_id, new_message_id
+
+
+@dataclass(frozen=True)
+class MailContext:
+    support: SupportSettings
+    survey: SurveySettings
+    limits: AutoMailLimits
+    routing: tuple[RoutingRule, ...]
+    templates: Environment = field(repr=False)
+    own_addresses: frozenset[str]
+    subject_pattern: re.Pattern[str]
+
+    @property
+    def instance_id(self) -> str:
+        """A stable id of this installation, written into our Message-IDs and X- headers."""
+        return hashlib.sha256(self.support.from_address.encode()).hexdigest()[:16]
+
+    @property
+    def secret(self) -> str | None:
+        """The secret that signs reply tokens and our Message-IDs, when configured."""
+        return self.support.secret.value if self.support.secret else None
+
+    def new_message_id(self, from_address: str) -> str:
+        """Draw a signed Message-ID for a mail we send."""
+        return new_message_id(from_address, self.secret)
+
+    def is_own_message_id(self, message_id: str | None) -> bool:
+        return is_own_message_id(message_id, self.secret)
+
+
+def mail_context(settings: Settings, templates: Environment) -> MailContext:
+    """Build the MailContext of a configuration: our addresses are the From address and every mailbox login."""
+    addresses = {settings.support.from_address}
+    addresses.update(m.connection.username.lower() for m in settings.mailboxes
+                     if m.connection.username and "@" in m.connection.username)
+    return MailContext(support=settings.support, survey=settings.survey, limits=settings.limits,
+                       routing=settings.routing, templates=templates, own_addresses=frozenset(addresses),
+                       subject_pattern=subject_number_pattern(settings.support.ticket_subject_format))
