@@ -1,7 +1,7 @@
-"""Render the CLI reference from the typer app into README.md between the cli-reference markers.
+"""Render the CLI reference from the typer app into docs/cli.md between the cli-reference markers.
 
-Run `python config/gen_cli_reference.py` after changing a command; `--check` exits 1 when README
-differs (tests/unit/test_cli_reference.py does the same check).
+Run `python config/gen_cli_reference.py` after changing a command; `--check` exits 1 when
+docs/cli.md differs (tests/unit/test_cli_reference.py does the same check).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+DOC = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
 START, END = "<!-- cli-reference:start -->", "<!-- cli-reference:end -->"
 
 
@@ -45,19 +45,19 @@ def render_reference() -> str:
     return "\n".join(lines)
 
 
-def replace_section(readme: str, section: str) -> str:
+def replace_section(document: str, section: str) -> str:
     """Put the section between the markers."""
-    head, _, rest = readme.partition(START)
+    head, _, rest = document.partition(START)
     _, _, tail = rest.partition(END)
     return f"{head}{START}\n{section}\n{END}{tail}"
 
 
 def main() -> int:
-    readme = README.read_text(encoding="utf-8")
-    updated = replace_section(readme, render_reference())
+    document = DOC.read_text(encoding="utf-8")
+    updated = replace_section(document, render_reference())
     if "--check" in sys.argv:
-        return 0 if updated == readme else 1
-    README.write_text(updated, encoding="utf-8")
+        return 0 if updated == document else 1
+    DOC.write_text(updated, encoding="utf-8")
     return 0
 
 

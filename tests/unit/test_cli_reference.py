@@ -1,4 +1,4 @@
-"""The README's CLI reference is generated from the typer app; every command documents an example."""
+"""The CLI reference in docs/cli.md is generated from the typer app; every command documents an example."""
 
 from __future__ import annotations
 
@@ -25,11 +25,11 @@ def leaf_commands(command, path="mailbridge"):
         yield path, command
 
 
-def test_readme_cli_reference_matches_the_code():
+def test_cli_reference_doc_matches_the_code():
     generator = load_generator()
-    readme = generator.README.read_text(encoding="utf-8")
-    assert generator.replace_section(readme, generator.render_reference()) == readme, \
-        "README CLI reference is stale: run python config/gen_cli_reference.py"
+    document = generator.DOC.read_text(encoding="utf-8")
+    assert generator.replace_section(document, generator.render_reference()) == document, \
+        "docs/cli.md CLI reference is stale: run python config/gen_cli_reference.py"
 
 
 def test_every_command_help_has_an_example():
