@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from mailbridge.decisions.kinds import EventKind, MessageKind
 from mailbridge.service import agent_desk, agent_mail
 from mailbridge.store import tickets
 from mailbridge.decisions.agent_commands import ForwardedMail, unwrap_requester_forward
@@ -28,9 +29,6 @@ from mailbridge.decisions.matching.reply_tokens import AGENT, verify_token
 from mailbridge.decisions.matching.ticket_match import normalise_subject
 
 log = logging.getLogger(__name__)
-AGENT_REPLY = "agent_reply_in"
-OUTSIDER_REPLY = "outsider_reply"
-FORGED = "forged_agent_reply"
 
 
 @dataclass(frozen=True)
@@ -65,11 +63,11 @@ def handle(ctx: MailContext, *, session: Session, row: Message, parsed: ParsedMe
     if verdict is not ReplyVerdict.ACCEPTED:
         _refuse(ctx, session, row, parsed, ticket, agent, verdict, now)
     elif route.purpose == FORWARD:
-        row.kind = OUTSIDER_REPLY
+        row.kind = MessageKind.OUTSIDER_REPLY
         agent_mail.send_notification(ctx, session=session, ticket=ticket, agent=agent, message=row, now=now,
                                      headline=f"Answer from {parsed.from_addr}", dedupe_key=f"outsider:{row.id}")
     else:
-        row.kind = AGENT_REPLY
+        row.kind = MessageKind.AGENT_REPLY_IN
         agent_desk.handle_agent_text(ctx, session=session, ticket=ticket, agent=agent, new_text=row.stripped_text or "",
                                      now=now, cause=f"message:{row.id}", attachments=_attachments(session, row),
                                      source=row)
@@ -85,11 +83,11 @@ def _auth_results(parsed: ParsedMessage, route: TokenRoute) -> str:
 
 def _refuse(ctx: MailContext, session: Session, row: Message, parsed: ParsedMessage, ticket: Ticket | None,
             agent: Agent | None, verdict: ReplyVerdict, now: datetime) -> None:
-    row.kind = FORGED
+    row.kind = MessageKind.FORGED_AGENT_REPLY
     row.defects = "\n".join(d for d in (row.defects, f"not relayed: {verdict}") if d)
     line = warning_line(verdict, parsed.from_addr, ctx.support.reply_token_days)
     if ticket is not None:
-        tickets.record_event(session=session, ticket=ticket, actor="system", kind=FORGED,
+        tickets.record_event(session=session, ticket=ticket, actor="system", kind=MessageKind.FORGED_AGENT_REPLY,
                              reason=f"{verdict} from {parsed.from_addr}", now=now)
     # The real agent: the one the signed token names, else the agent whose address the mail claims.
     warned = agent or session.exec(select(Agent).where(Agent.email == (parsed.from_addr or ""))).first()
@@ -130,7 +128,7 @@ def open_for_requester(ctx: MailContext, *, session: Session, row: Message, pars
     # The forward wrapper disappears: agents read (and `tickets next` finds) only the customer's text.
     row.ticket_id, row.kind, row.stripped_text = ticket.id, "customer", forwarded.text
     ticket.assigned_agent_id, ticket.assigned_agent = agent.id, agent.email
-    tickets.record_event(session=session, ticket=ticket, actor=f"agent:{agent.email}", kind="requester_set",
+    tickets.record_event(session=session, ticket=ticket, actor=f"agent:{agent.email}", kind=EventKind.REQUESTER_SET,
                          reason=f"forwarded by {agent.email}; customer {customer.email}", now=now)
     log.info("requester forward message_id=%s ticket=%s customer=%s", parsed.message_id, ticket.number, customer.email)
     return ticket

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import select
 
+from mailbridge.decisions.kinds import MessageKind
 from mailbridge.store import db
 from mailbridge.base.errors import CommandError, NotFoundError
 from mailbridge.ingest.sources.imap import RawMail
@@ -94,7 +95,7 @@ def retry_quarantined(engine: Engine, inbox_for: Callable[[str], Inbox], message
         row = session.get(Message, message_row_id)
         if row is None:
             raise NotFoundError(f"no stored message with id {message_row_id}")
-        if row.kind != "quarantined":
+        if row.kind != MessageKind.QUARANTINED:
             raise CommandError(f"message {message_row_id} is {row.kind}, not quarantined")
         mail = RawMail(row.mailbox, row.folder, row.uidvalidity, row.uid, row.raw)
         for failure in session.exec(select(IntakeFailure).where(
@@ -125,7 +126,7 @@ def _quarantine(inbox: Inbox, mail: RawMail, now: datetime, error: str) -> Intak
     with db.transaction(inbox.engine) as session:
         row = Message(direction="in", mailbox=mail.mailbox, folder=mail.folder, uidvalidity=mail.uidvalidity,
                       uid=mail.uid, raw=mail.raw, raw_sha256=raw_digest(mail.raw),
-                      kind="quarantined", is_malformed=True, defects=error[:500], stored_at=now)
+                      kind=MessageKind.QUARANTINED, is_malformed=True, defects=error[:500], stored_at=now)
         session.add(row)
         session.flush()
         log.error("quarantined mailbox=%s uid=%s reason=%s", mail.mailbox, mail.uid, error)

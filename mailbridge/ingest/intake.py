@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, func, insert, literal, union_all
 from sqlmodel import Session, select
 
 from mailbridge.decisions.matching.order_numbers import extract_order_number
-from mailbridge.decisions.kinds import MailKind, MatchReason, MessageKind, TicketStatus
+from mailbridge.decisions.kinds import EventKind, MailKind, MatchReason, MessageKind, TicketStatus
 from mailbridge.service import agent_mail
 from mailbridge.store import db, outbox_queue, tickets
 from sqlalchemy.engine import Engine
@@ -186,10 +186,10 @@ def _accept_agent_address_mail(inbox: Inbox, session: Session, mail: RawMail, pa
     route = agent_intake.find_route(parsed, inbox.mail.own_addresses)
     if route is None:
         return None
-    row = _store(session, mail, parsed, None, agent_intake.AGENT_REPLY, MatchReason.REPLY_TOKEN, now)
+    row = _store(session, mail, parsed, None, MessageKind.AGENT_REPLY_IN, MatchReason.REPLY_TOKEN, now)
     ticket = agent_intake.handle(inbox.mail, session=session, row=row, parsed=parsed, route=route, now=now)
     return IntakeResult(row.id, ticket.number if ticket else None, False, False,
-                        is_flagged=row.kind == agent_intake.FORGED)
+                        is_flagged=row.kind == MessageKind.FORGED_AGENT_REPLY)
 
 
 def _accept_survey_answer(inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage,
@@ -227,7 +227,7 @@ def _accept_bounce(session: Session, mail: RawMail, parsed: ParsedMessage, match
     ticket = session.get(Ticket, ticket_id) if ticket_id else None
     if ticket is not None:
         failed = ", ".join(sorted(report.permanent)) or "unknown recipient"
-        tickets.record_event(session=session, ticket=ticket, actor="system", kind="mail_bounced", now=now,
+        tickets.record_event(session=session, ticket=ticket, actor="system", kind=EventKind.MAIL_BOUNCED, now=now,
                              reason=f"outbox {bounced.id if bounced else '?'}: delivery to {failed} failed")
     log.warning("bounce mailbox=%s uid=%s permanent=%s outbox_id=%s", mail.mailbox, mail.uid,
                 sorted(report.permanent), bounced.id if bounced else None)
@@ -247,7 +247,7 @@ def _forward_unsaved(inbox: Inbox, session: Session, mail: RawMail, parsed: Pars
                               parsed=parsed, raw=mail.raw, message_id=inbox.mail.new_message_id(support.from_address),
                               instance_id=inbox.mail.instance_id, now=now)
     # Keyed by the source message: after a crash before the server mark, the next poll queues nothing twice.
-    outbox_id = outbox_queue.enqueue(session=session, mail=forward, kind="forward_unsaved", ticket_id=None, now=now,
+    outbox_id = outbox_queue.enqueue(session=session, mail=forward, kind=MailKind.FORWARD_UNSAVED, ticket_id=None, now=now,
                                dedupe_key=f"forward:{mail.mailbox}:{mail.folder}:{mail.uidvalidity}:{mail.uid}",
                                is_automatic=False)
     log.info("forwarded, not stored mailbox=%s uid=%s message_id=%s outbox_id=%s", mail.mailbox, mail.uid,
@@ -345,7 +345,7 @@ def _watch_for_flood(inbox: Inbox, session: Session, address: str, now: datetime
             subject=f"mailbridge: {address} is flooding the support mailbox",
             text=f"{address} sent {recent} messages within 10 minutes. Their mail is stored as usual, but they\n"
                  f"get no automatic mail (receipts, notices) until {now + FLOOD_HOLD:%Y-%m-%d %H:%M} UTC.\n")
-        outbox_queue.enqueue(session=session, mail=mail, dedupe_key=f"flood:{address}:{now:%Y%m%dT%H%M%S}", kind="flood_alert",
+        outbox_queue.enqueue(session=session, mail=mail, dedupe_key=f"flood:{address}:{now:%Y%m%dT%H%M%S}", kind=MailKind.FLOOD_ALERT,
                        ticket_id=None, now=now)
 
 
@@ -353,7 +353,7 @@ def _store_too_large(session: Session, mail: RawMail, limit: int, now: datetime)
     # Kept raw and never parsed, so one huge mail cannot exhaust memory; it opens no ticket.
     row = Message(direction="in", mailbox=mail.mailbox, folder=mail.folder, uidvalidity=mail.uidvalidity,
                   uid=mail.uid, raw=mail.raw, raw_sha256=raw_digest(mail.raw),
-                  kind="too_large", is_malformed=True,
+                  kind=MessageKind.TOO_LARGE, is_malformed=True,
                   defects=f"too_large: {len(mail.raw)} bytes, max_message_bytes is {limit}", stored_at=now)
     session.add(row)
     session.flush()

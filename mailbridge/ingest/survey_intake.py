@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from mailbridge.decisions.kinds import EventKind, MatchReason, MessageKind
 from mailbridge.store import tickets
 from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.store.models import Message, Ticket
@@ -20,20 +21,16 @@ from mailbridge.store.ratings import LINK, SurveyAnswer, record_rating
 from mailbridge.service.survey_mail import queue_thanks
 
 log = logging.getLogger(__name__)
-SURVEY_ANSWER = "survey_answer"
-SURVEY_REJECTED = "survey_rejected"  # forged or expired: stored, no rating
-RATING_TOKEN = "rating_token"  # match reason of a mail to a rating address
-SURVEY_REPLY = "survey_reply"  # match reason of a reply to the survey mail
 
 
 def stored_kind(answer: SurveyAnswer) -> str:
     """The Message.kind an answer is stored under."""
-    return SURVEY_ANSWER if answer.counts else SURVEY_REJECTED
+    return MessageKind.SURVEY_ANSWER if answer.counts else MessageKind.SURVEY_REJECTED
 
 
 def match_reason(answer: SurveyAnswer) -> str:
     """The Message.match_reason of an answer: how it found its ticket."""
-    return RATING_TOKEN if answer.source == LINK else SURVEY_REPLY
+    return MatchReason.RATING_TOKEN if answer.source == LINK else MatchReason.SURVEY_REPLY
 
 
 def handle(ctx: MailContext, *, session: Session, row: Message, parsed: ParsedMessage, answer: SurveyAnswer,
@@ -45,13 +42,13 @@ def handle(ctx: MailContext, *, session: Session, row: Message, parsed: ParsedMe
                     row.mailbox, row.uid, parsed.message_id, ticket.number if ticket else None)
         if ticket is not None:
             tickets.record_event(session=session, ticket=ticket, actor=f"customer:{parsed.from_addr}",
-                                 kind="rating_rejected", reason=f"{answer.verdict} rating {answer.score}/5", now=now)
+                                 kind=EventKind.RATING_REJECTED, reason=f"{answer.verdict} rating {answer.score}/5", now=now)
         return ticket
     recorded = record_rating(session=session, ticket=ticket, message=row, answer=answer, now=now)
     reason = f"rated {answer.score}/5 by {answer.source}"
     if recorded.replaced is not None:
         reason += f", replacing {recorded.replaced.score}/5"
-    tickets.record_event(session=session, ticket=ticket, actor=f"customer:{parsed.from_addr}", kind="rated",
+    tickets.record_event(session=session, ticket=ticket, actor=f"customer:{parsed.from_addr}", kind=EventKind.RATED,
                          reason=reason, now=now)
     queue_thanks(ctx, session=session, ticket=ticket, parsed=parsed, row=row, score=answer.score,
                  is_replacement=recorded.replaced is not None, now=now)

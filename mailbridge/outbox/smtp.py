@@ -6,7 +6,6 @@ relay on the same machine.
 
 from __future__ import annotations
 
-import ssl
 from typing import Protocol
 
 import aiosmtplib

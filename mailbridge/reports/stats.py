@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from mailbridge.decisions.kinds import TicketStatus
+from mailbridge.decisions.kinds import EventKind, MessageKind, TicketStatus
 from mailbridge.base.clock import utc
 from mailbridge.base.config.rules import SlaSettings
 from mailbridge.base.errors import NotFoundError
@@ -83,12 +83,12 @@ def _ratings(session: Session, ids, contacts: dict[int, Contact], agents: dict[i
 
 def _reopened(session: Session, ids, filters: StatsFilter) -> int:
     query = select(func.count()).select_from(TicketEvent).where(
-        TicketEvent.ticket_id.in_(ids), TicketEvent.kind == "status_changed",
+        TicketEvent.ticket_id.in_(ids), TicketEvent.kind == EventKind.STATUS_CHANGED,
         TicketEvent.old_status == TicketStatus.CLOSED, TicketEvent.new_status == TicketStatus.OPEN)
     return session.exec(_in_period(query, TicketEvent.at, filters)).one()
 
 
 def _inbound(session: Session, ids, filters: StatsFilter) -> tuple[datetime, ...]:
     query = select(Message.stored_at).where(Message.ticket_id.in_(ids), Message.direction == "in",
-                                            Message.kind == "customer")
+                                            Message.kind == MessageKind.CUSTOMER)
     return tuple(utc(at) for at in session.exec(_in_period(query, Message.stored_at, filters)))

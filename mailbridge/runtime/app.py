@@ -5,7 +5,6 @@ The daemon, the CLI and the tests all call build_app; nothing else constructs so
 
 from __future__ import annotations
 
-import hashlib
 import re
 import threading
 from collections.abc import Callable

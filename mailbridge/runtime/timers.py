@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
-from mailbridge.decisions.kinds import TicketStatus
+from mailbridge.decisions.kinds import EventKind, TicketStatus
 from mailbridge.store import db, tickets
 from mailbridge.runtime.app import App
 from mailbridge.base.config.rules import WEEKDAYS, parse_working_hours
@@ -96,4 +96,5 @@ def _report(app: App, session, ticket: Ticket, contact: Contact, state: SlaState
         reason += f", reported to {address}"
     else:
         log.warning("sla %s ticket=%s: no escalation_address and no [support] admin_address", state, ticket.number)
-    tickets.record_event(session=session, ticket=ticket, actor="system", kind=f"sla_{state}", reason=reason, now=now)
+    tickets.record_event(session=session, ticket=ticket, actor="system", kind=EventKind.SLA_BREACHED if state is SlaState.BREACHED else EventKind.SLA_WARNING,
+                         reason=reason, now=now)

@@ -17,9 +17,9 @@ from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlmodel import Session, select
 
-from mailbridge.decisions.kinds import Direction, TicketStatus
+from mailbridge.decisions.kinds import Direction, EventKind, MailKind, MessageKind, TicketStatus
 from mailbridge.service import agent_mail, notices
-from mailbridge.store import agents, db, outbox_queue, tickets
+from mailbridge.store import agents, outbox_queue, tickets
 from mailbridge.decisions.agent_commands import (STATUS_COMMANDS, AgentCommand, AgentReply, category_path, insert_text_modules,
                                        parse_agent_reply, text_module_names)
 from mailbridge.decisions.outgoing.context import MailContext
@@ -31,8 +31,6 @@ from mailbridge.decisions.outgoing.templates import render
 from mailbridge.decisions.matching.ticket_numbers import format_subject
 
 log = logging.getLogger(__name__)
-RELAYED = "agent_reply"
-NOTE = "agent_note"
 _SANDBOX = SandboxedEnvironment(autoescape=False)
 
 
@@ -52,7 +50,7 @@ def handle_agent_text(ctx: MailContext, *, session: Session, ticket: Ticket, age
         line = "Nothing was sent to the customer: " + "; ".join(problems)
         agent_mail.send_notice(ctx, session=session, ticket=ticket, to_address=agent.email, to_name=agent.name,
                                line=line, dedupe_key=f"agent_problem:{cause}", now=now)
-        tickets.record_event(session=session, ticket=ticket, actor=f"agent:{agent.email}", kind="agent_reply_refused",
+        tickets.record_event(session=session, ticket=ticket, actor=f"agent:{agent.email}", kind=EventKind.AGENT_REPLY_REFUSED,
                              reason=line[:500], now=now)
         return problems
     forward = next((c for c in reply.commands if c.name == "forward"), None)
@@ -90,7 +88,7 @@ def _apply(ctx: MailContext, session: Session, ticket: Ticket, agent: Agent, com
                cause=cause)
     elif command.name == "category":
         ticket.category = category_path(command.argument)
-        tickets.record_event(session=session, ticket=ticket, actor=actor, kind="category_changed",
+        tickets.record_event(session=session, ticket=ticket, actor=actor, kind=EventKind.CATEGORY_CHANGED,
                              reason=ticket.category, now=now)
 
 
@@ -99,7 +97,7 @@ def set_status(ctx: MailContext, *, session: Session, ticket: Ticket, actor: str
     try:
         transition = tickets.take(session, ticket, actor, now, target=target)
     except CommandError as exc:
-        tickets.record_event(session=session, ticket=ticket, actor=actor, kind="status_refused", reason=str(exc), now=now)
+        tickets.record_event(session=session, ticket=ticket, actor=actor, kind=EventKind.STATUS_REFUSED, reason=str(exc), now=now)
         return
     notices.enqueue_transition_mails(ctx, session=session, ticket=ticket, transition=transition, now=now)
 
@@ -110,7 +108,7 @@ def assign(ctx: MailContext, *, session: Session, ticket: Ticket, agent: Agent, 
     if previous is not None and previous.id == agent.id:
         return
     ticket.assigned_agent_id, ticket.assigned_agent = agent.id, agent.email
-    tickets.record_event(session=session, ticket=ticket, actor=actor, kind="assigned", now=now,
+    tickets.record_event(session=session, ticket=ticket, actor=actor, kind=EventKind.ASSIGNED, now=now,
                          reason=f"{previous.email if previous else 'unassigned'} -> {agent.email}")
     agent_mail.send_notification(ctx, session=session, ticket=ticket, agent=agent, message=None, now=now,
                                  headline="Assigned to you", dedupe_key=f"assigned:{cause}:{agent.id}", with_thread=True)
@@ -125,21 +123,21 @@ def relay_answer(ctx: MailContext, *, session: Session, ticket: Ticket, agent: A
     """Send an agent's answer to the customer and store the copy; the ticket waits and is theirs if unassigned."""
     draft = answer_draft(ctx, session, ticket, agent, text, attachments)
     mail = compose(draft, ctx.new_message_id(draft.from_address), now)
-    outbox_queue.enqueue(session=session, mail=mail, dedupe_key=f"{RELAYED}:{cause}", kind=RELAYED, ticket_id=ticket.id,
+    outbox_queue.enqueue(session=session, mail=mail, dedupe_key=f"{MailKind.AGENT_REPLY}:{cause}", kind=MailKind.AGENT_REPLY, ticket_id=ticket.id,
                    now=now, is_automatic=False)
     raw = bytes(mail)
     copy = Message(ticket_id=ticket.id, direction=Direction.OUTBOUND, message_id=mail["Message-ID"],
                    in_reply_to=draft.in_reply_to, references=" ".join(draft.references), from_addr=draft.from_address,
                    from_name=agent.name, to_addrs=draft.to_address, subject=draft.subject, sent_at=now,
                    text_body=draft.body.text, stripped_text=text, html_body=draft.body.html, raw=raw,
-                   raw_sha256=hashlib.sha256(raw).hexdigest(), kind=RELAYED, stored_at=now)
+                   raw_sha256=hashlib.sha256(raw).hexdigest(), kind=MessageKind.AGENT_REPLY, stored_at=now)
     session.add(copy)
     actor = f"agent:{agent.email}"
-    tickets.record_event(session=session, ticket=ticket, actor=actor, kind="agent_answered",
+    tickets.record_event(session=session, ticket=ticket, actor=actor, kind=EventKind.AGENT_ANSWERED,
                          reason=f"answer to {draft.to_address}", now=now)
     if ticket.assigned_agent_id is None:
         ticket.assigned_agent_id, ticket.assigned_agent = agent.id, agent.email
-        tickets.record_event(session=session, ticket=ticket, actor=actor, kind="assigned", now=now,
+        tickets.record_event(session=session, ticket=ticket, actor=actor, kind=EventKind.ASSIGNED, now=now,
                              reason=f"unassigned -> {agent.email} (first answer)")
     tickets.record_response(ticket=ticket, actor=actor, now=now)
     if not explicit_status:
@@ -154,7 +152,7 @@ def answer_draft(ctx: MailContext, session: Session, ticket: Ticket, agent: Agen
     contact = session.get(Contact, ticket.contact_id)
     customer = session.get(Customer, ticket.customer_id)
     last = session.exec(select(Message).where(Message.ticket_id == ticket.id, Message.direction == Direction.INBOUND,
-                                              Message.kind == "customer").order_by(Message.id.desc())).first()
+                                              Message.kind == MessageKind.CUSTOMER).order_by(Message.id.desc())).first()
     values = {"customer": {"name": customer.name or "", "email": customer.email},
               "ticket": {"number": ticket.number, "subject": ticket.subject}, "agent": {"name": agent.name}}
     context = {"greeting": render_contact_text(contact.reply_greeting, values), "text": text,
@@ -162,10 +160,10 @@ def answer_draft(ctx: MailContext, session: Session, ticket: Ticket, agent: Agen
                "reference_line": reference_line(ticket.number)}
     support = ctx.support
     return OutgoingDraft(
-        kind=RELAYED, from_name=support.from_name, from_address=contact.email, to_name=customer.name,
+        kind=MailKind.AGENT_REPLY, from_name=support.from_name, from_address=contact.email, to_name=customer.name,
         to_address=customer.email,
         subject=format_subject(support.ticket_subject_format, ticket.number, ticket.subject or "(no subject)"),
-        body=render(ctx.templates, RELAYED, ticket_locale(ctx, session, ticket), context),
+        body=render(ctx.templates, MailKind.AGENT_REPLY, ticket_locale(ctx, session, ticket), context),
         in_reply_to=last.message_id if last else None,
         references=tuple(last.references.split()) if last and last.references else (),
         # A person wrote this answer: no Auto-Submitted (RFC 3834 §5).
@@ -193,8 +191,8 @@ def store_note(*, session: Session, ticket: Ticket, agent: Agent, text: str, now
                          subject="note", text_body=text, raw=raw, raw_sha256=hashlib.sha256(raw).hexdigest(),
                          stored_at=now)
         session.add(source)
-    source.kind, source.stripped_text = NOTE, text
-    tickets.record_event(session=session, ticket=ticket, actor=f"agent:{agent.email}", kind="note",
+    source.kind, source.stripped_text = MessageKind.AGENT_NOTE, text
+    tickets.record_event(session=session, ticket=ticket, actor=f"agent:{agent.email}", kind=EventKind.NOTE,
                          reason=text.splitlines()[0][:200] if text else "", now=now)
     session.flush()
     return source
@@ -281,8 +279,8 @@ def next_unanswered(session: Session, agent: Agent | None) -> tuple[Ticket, Mess
                             | (Ticket.assigned_agent_id.is_(None) & Ticket.contact_id.in_(contact_ids)))
     waiting = []
     for ticket in session.exec(query):
-        last = session.exec(select(Message).where(Message.ticket_id == ticket.id, Message.kind != NOTE)
+        last = session.exec(select(Message).where(Message.ticket_id == ticket.id, Message.kind != MessageKind.AGENT_NOTE)
                             .order_by(Message.id.desc())).first()
-        if last is not None and last.kind == "customer":
+        if last is not None and last.kind == MessageKind.CUSTOMER:
             waiting.append((ticket, last))
     return min(waiting, key=lambda pair: pair[1].id) if waiting else None

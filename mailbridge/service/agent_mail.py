@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
+from mailbridge.decisions.kinds import EventKind, MailKind, MessageKind
 from mailbridge.store import db, outbox_queue, tickets
 from mailbridge.decisions.agent_reply import FORWARD
 from mailbridge.decisions.outgoing.context import MailContext
@@ -25,9 +26,6 @@ from mailbridge.decisions.outgoing.templates import render
 from mailbridge.decisions.matching.ticket_numbers import format_subject
 
 log = logging.getLogger(__name__)
-NOTIFICATION = "agent_notification"
-NOTICE = "agent_notice"
-OUTSIDER_FORWARD = "agent_forward"
 DEFAULT_AGENT_LOCALE = "en"
 THREAD_CHARS = 4000
 
@@ -73,7 +71,7 @@ def notify_agents(ctx: MailContext, *, session: Session, ticket: Ticket, message
     recipients = choose_recipients(assigned, agents)
     for agent in recipients:
         send_notification(ctx, session=session, ticket=ticket, agent=agent, message=message, now=now,
-                          headline=headline, dedupe_key=f"{NOTIFICATION}:{message.id}:{agent.id}")
+                          headline=headline, dedupe_key=f"{MailKind.AGENT_NOTIFICATION}:{message.id}:{agent.id}")
     return len(recipients)
 
 
@@ -91,7 +89,7 @@ def send_notification(ctx: MailContext, *, session: Session, ticket: Ticket, age
         "thread": thread_entries(session, ticket) if with_thread else [],
         "text_modules": text_module_names(session, contact.id), "reference_line": reference_line(ticket.number),
     }
-    draft = _agent_draft(ctx, NOTIFICATION, agent, contact, ticket, context, attachments=files,
+    draft = _agent_draft(ctx, MailKind.AGENT_NOTIFICATION, agent, contact, ticket, context, attachments=files,
                          reply_to=agent_reply_address(ctx, contact, ticket, agent, now))
     _queue(ctx, session, draft, ticket, dedupe_key, now, message.id if message else None)
 
@@ -103,7 +101,7 @@ def send_notice(ctx: MailContext, *, session: Session, ticket: Ticket, to_addres
     context = {"line": line, "number": ticket.number if ticket else "-", "subject": ticket.subject if ticket else "",
                "reference_line": reference_line(ticket.number) if ticket else ""}
     recipient = Agent(name=to_name, email=to_address)
-    draft = _agent_draft(ctx, NOTICE, recipient, contact, ticket, context)
+    draft = _agent_draft(ctx, MailKind.AGENT_NOTICE, recipient, contact, ticket, context)
     _queue(ctx, session, draft, ticket, dedupe_key, now, caused_by)
 
 
@@ -114,7 +112,7 @@ def send_forward(ctx: MailContext, *, session: Session, ticket: Ticket, agent: A
     context = {"comment": comment, "agent_name": agent.name or agent.email, "thread": thread_entries(session, ticket, include_notes=False),
                "reference_line": reference_line(ticket.number)}
     recipient = Agent(name="", email=outsider)
-    draft = _agent_draft(ctx, OUTSIDER_FORWARD, recipient, contact, ticket, context,
+    draft = _agent_draft(ctx, MailKind.AGENT_FORWARD, recipient, contact, ticket, context,
                          reply_to=agent_reply_address(ctx, contact, ticket, agent, now, purpose=FORWARD),
                          subject_prefix="Fwd: ")
     _queue(ctx, session, draft, ticket, dedupe_key, now, caused_by)
@@ -141,7 +139,7 @@ def _queue(ctx: MailContext, session: Session, draft: OutgoingDraft, ticket: Tic
                    ticket_id=ticket.id if ticket else None, now=now, is_automatic=False,
                    caused_by_message_id=caused_by)
     if ticket is not None:
-        tickets.record_event(session=session, ticket=ticket, actor="system", kind="mail_queued",
+        tickets.record_event(session=session, ticket=ticket, actor="system", kind=EventKind.MAIL_QUEUED,
                              reason=f"{draft.kind} to {draft.to_address}", now=now)
     log.info("queued kind=%s to=%s ticket=%s", draft.kind, draft.to_address, ticket.number if ticket else None)
 
@@ -166,7 +164,7 @@ def history_line(session: Session, ticket: Ticket) -> str:
 
 def thread_entries(session: Session, ticket: Ticket, include_notes: bool = True) -> list[ThreadEntry]:
     """Every customer, agent and outsider message of a ticket, oldest first; notes only for agents."""
-    hidden = {"echo", "forged_agent_reply"} | (set() if include_notes else {"agent_note"})
+    hidden = {MessageKind.ECHO, MessageKind.FORGED_AGENT_REPLY} | (set() if include_notes else {MessageKind.AGENT_NOTE})
     rows = session.exec(select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id))
     return [ThreadEntry(f"{m.kind} {m.from_addr or ''}".strip(), f"{m.stored_at:%Y-%m-%d %H:%M}" if m.stored_at else "",
                         message_text(m)[:THREAD_CHARS]) for m in rows if m.kind not in hidden]

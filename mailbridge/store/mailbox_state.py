@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
+from mailbridge.decisions.kinds import MailKind
 from mailbridge.store import db, outbox_queue
 from sqlalchemy.engine import Engine
 
@@ -66,5 +67,5 @@ def _send_alert(ctx: MailContext, session: Session, alert: MailboxAlert, now: da
     mail = compose_alert(alert, from_name=support.from_name, from_address=support.from_address,
                          admin_address=support.admin_address, message_id=ctx.new_message_id(support.from_address),
                          now=now, instance_id=ctx.instance_id)
-    outbox_queue.enqueue(session=session, mail=mail, dedupe_key=alert.dedupe_key, kind="mailbox_alert",
+    outbox_queue.enqueue(session=session, mail=mail, dedupe_key=alert.dedupe_key, kind=MailKind.MAILBOX_ALERT,
                    ticket_id=None, now=now)

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert
 from sqlmodel import Session, select
 
-from mailbridge.decisions.kinds import TicketStatus
+from mailbridge.decisions.kinds import EventKind, TicketStatus
 from mailbridge.store import db
 from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import Secret
@@ -169,7 +169,7 @@ def open_ticket(*, session: Session, contact_id: int, customer: Customer, subjec
     if linked_ticket_id is not None:
         linked = session.get(Ticket, linked_ticket_id)
         reason = f"ticket opened; follows closed ticket {linked.number}"
-    record_event(session=session, ticket=ticket, actor=f"customer:{customer.email}", kind="created",
+    record_event(session=session, ticket=ticket, actor=f"customer:{customer.email}", kind=EventKind.CREATED,
                  reason=reason, new_status=ticket.status, now=now)
     return ticket
 
@@ -187,7 +187,7 @@ def apply(*, session: Session, ticket: Ticket, transition: Transition, actor: st
     if transition.new_status == TicketStatus.WAITING and actor.startswith("agent:"):
         # `waiting` means an agent answered; the answer is the first response.
         record_response(ticket=ticket, actor=actor, now=now)
-    record_event(session=session, ticket=ticket, actor=actor, kind="status_changed", reason=transition.reason,
+    record_event(session=session, ticket=ticket, actor=actor, kind=EventKind.STATUS_CHANGED, reason=transition.reason,
                  old_status=old, new_status=ticket.status, now=now)
 
 

@@ -7,7 +7,7 @@ error reads the same everywhere: `mailbridge.toml: [imap] port: expected an inte
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
