@@ -134,11 +134,12 @@ def unwrap_requester_forward(text: str) -> ForwardedMail | None:
     start = next((i for i, line in enumerate(lines) if _SEPARATOR.match(line) or _header_key(line) in _FROM_KEYS), None)
     if start is None:
         return None
-    headers, index = {}, start + (1 if _SEPARATOR.match(lines[start]) else 0)
+    headers: dict[str, str] = {}
+    index = start + (1 if _SEPARATOR.match(lines[start]) else 0)
     while index < len(lines) and lines[index].strip():
-        key = _header_key(lines[index])
-        if key:
-            headers.setdefault(key, _HEADER.match(lines[index]).group(2).strip())
+        found = _HEADER.match(lines[index])
+        if found:
+            headers.setdefault(found.group(1).lower(), found.group(2).strip())
         index += 1
     sender = next((headers[k] for k in _FROM_KEYS if k in headers), "")
     name, address = parseaddr(sender.replace("[mailto:", "<").replace("]", ">"))

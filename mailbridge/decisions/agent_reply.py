@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from mailbridge.decisions.inbound.parse import ParsedMessage
+from mailbridge.decisions.inbound.parse import ParsedMessage, recipients_of
 from mailbridge.decisions.matching.reply_tokens import TokenClaims, tokens_in
 
 FORWARD = "f"  # purpose of the reply address given to an outsider by `#forward`: answers go to the agent
@@ -31,13 +31,6 @@ class AgentIdentity:
     agent_id: int
     email: str
     active: bool
-
-
-def recipients_of(parsed: ParsedMessage) -> tuple[str, ...]:
-    """Every address the message was delivered to, envelope hints included."""
-    found = (*parsed.to_addrs, *parsed.cc_addrs,
-             *(parsed.headers.get(h, "") for h in ("delivered-to", "x-original-to")))
-    return tuple(r.strip().strip("<>") for r in found if r)
 
 
 def find_reply_token(parsed: ParsedMessage, own_addresses: frozenset[str], purpose: str) -> str | None:

@@ -26,7 +26,6 @@ class Transition:
     new_status: TicketStatus | None  # None: the status stays
     mails: tuple[MailKind, ...]
     reason: str
-    tells_agent: bool = False  # hook: the assigned agent hears of it once agents exist
 
 
 _ACTIVE = (TicketStatus.OPEN, TicketStatus.WAITING, TicketStatus.PENDING1, TicketStatus.PENDING2)
@@ -46,7 +45,7 @@ def plan_customer_message(status: TicketStatus | None, *, may_auto_reply: bool, 
     if status is None:
         return Transition(TicketStatus.NEW, (MailKind.RECEIPT,) if answer else (), "customer opened a ticket")
     if status in (TicketStatus.WAITING, TicketStatus.CLOSED):
-        return Transition(TicketStatus.OPEN, (), "customer replied", tells_agent=True)
+        return Transition(TicketStatus.OPEN, (), "customer replied")
     return Transition(None, (), "customer added a message")
 
 
@@ -66,7 +65,8 @@ def plan_status_change(status: TicketStatus, target: TicketStatus, *, reason: st
         allowed = ", ".join(sorted(ALLOWED[status]))
         raise CommandError(f"a {status} ticket cannot become {target} (allowed: {allowed})")
     # Closing or flagging spam straight from `new` is not handling the request: no notice.
-    mails = (MailKind.HANDLING_STARTED,) if status is TicketStatus.NEW and target in _ACTIVE else ()
+    starts_handling = status is TicketStatus.NEW and target in _ACTIVE
+    mails: tuple[MailKind, ...] = (MailKind.HANDLING_STARTED,) if starts_handling else ()
     # A ticket closed after work may ask for a rating; spam, or one closed unhandled from `new`, never does.
     if target is TicketStatus.CLOSED and status not in (TicketStatus.NEW, TicketStatus.SPAM):
         mails += (MailKind.SURVEY,)

@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from urllib.parse import quote
 
+from mailbridge.decisions.kinds import TicketStatus
 from mailbridge.decisions.matching.reply_tokens import TokenClaims, verify_token
 
 RATING = "r"  # reply_tokens purpose of the rating addresses
@@ -157,6 +158,6 @@ def is_satisfied(score: int) -> bool:
     return score >= SATISFIED_FROM
 
 
-def should_send_survey(*, status: str, send_survey: bool, is_merged: bool) -> bool:
+def should_send_survey(*, status: str, send_survey: bool) -> bool:
     """Decide whether a ticket just closed asks its customer for a rating; lifecycle already left out spam."""
-    return status == "closed" and send_survey and not is_merged
+    return status == TicketStatus.CLOSED and send_survey

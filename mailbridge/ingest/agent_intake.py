@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from mailbridge.decisions.kinds import EventKind, MessageKind
 from mailbridge.service import agent_desk, agent_mail
-from mailbridge.store import tickets
+from mailbridge.store import agents, tickets
 from mailbridge.decisions.agent_commands import ForwardedMail, unwrap_requester_forward
 from mailbridge.decisions.agent_reply import (FORWARD, AgentIdentity, ReplyVerdict, authentication_failed, find_reply_token,
                                     judge_agent_reply, warning_line)
@@ -90,7 +90,7 @@ def _refuse(ctx: MailContext, session: Session, row: Message, parsed: ParsedMess
         tickets.record_event(session=session, ticket=ticket, actor="system", kind=MessageKind.FORGED_AGENT_REPLY,
                              reason=f"{verdict} from {parsed.from_addr}", now=now)
     # The real agent: the one the signed token names, else the agent whose address the mail claims.
-    warned = agent or session.exec(select(Agent).where(Agent.email == (parsed.from_addr or ""))).first()
+    warned = agent or agents.find_agent(session, parsed.from_addr or "")
     if warned is not None and ticket is not None:
         agent_mail.send_notice(ctx, session=session, ticket=ticket, to_address=warned.email, to_name=warned.name,
                                line=line, dedupe_key=f"forged:{row.id}", now=now, caused_by=row.id)
@@ -110,7 +110,7 @@ def find_requester_forward(session: Session, parsed: ParsedMessage) -> Forwarded
     forwarded = unwrap_requester_forward(parsed.text_body or html_to_text(parsed.html_body))
     if forwarded is None:
         return None
-    agent = session.exec(select(Agent).where(Agent.email == (parsed.from_addr or ""))).first()
+    agent = agents.find_agent(session, parsed.from_addr or "")
     auth = parsed.headers.get("authentication-results", "")
     if agent is None or not agent.active or authentication_failed(auth, agent.email.rpartition("@")[2]):
         return None
@@ -120,7 +120,7 @@ def find_requester_forward(session: Session, parsed: ParsedMessage) -> Forwarded
 def open_for_requester(ctx: MailContext, *, session: Session, row: Message, parsed: ParsedMessage, forwarded: ForwardedMail,
                        contact_id: int, now: datetime) -> Ticket:
     """Open a ticket whose customer is the forwarded mail's sender, assigned to the forwarding agent."""
-    agent = session.exec(select(Agent).where(Agent.email == parsed.from_addr)).one()
+    agent = agents.get_agent(session, parsed.from_addr or "")
     customer = tickets.ensure_customer(session=session, email=forwarded.from_addr, name=forwarded.from_name, now=now)
     subject = forwarded.subject or parsed.subject
     ticket = tickets.open_ticket(session=session, contact_id=contact_id, customer=customer, subject=subject, now=now,

@@ -33,7 +33,7 @@ from mailbridge.ingest import agent_intake, survey_intake
 from mailbridge.ingest.after_sync import is_unknown_mail
 from mailbridge.ingest.sources.imap import RawMail
 from mailbridge.ingest.prepare import prepare_mail, raw_digest
-from mailbridge.service.notices import queue_customer_mail
+from mailbridge.service.customer_mail import queue_customer_mail
 from mailbridge.decisions.lifecycle import Transition, plan_automatic_message, plan_customer_message
 from mailbridge.decisions.inbound.language import choose_locale, guess_locale
 from mailbridge.decisions.loop_guard import FLOOD_HOLD, FLOOD_WINDOW, is_flooding

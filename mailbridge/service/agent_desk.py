@@ -17,6 +17,7 @@ from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlmodel import Session, select
 
+from mailbridge.decisions.inbound.language import choose_locale
 from mailbridge.decisions.kinds import Direction, EventKind, MailKind, MessageKind, TicketStatus
 from mailbridge.service import agent_mail, notices
 from mailbridge.store import agents, outbox_queue, tickets
@@ -25,7 +26,7 @@ from mailbridge.decisions.agent_commands import (STATUS_COMMANDS, AgentCommand, 
 from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, compose
 from mailbridge.decisions.outgoing.drafts import reference_line, ticket_reply_address
-from mailbridge.base.errors import CommandError, NotFoundError
+from mailbridge.base.errors import CommandError
 from mailbridge.store.models import Agent, AgentContact, Contact, Customer, Message, TextModule, Ticket
 from mailbridge.decisions.outgoing.templates import render
 from mailbridge.decisions.matching.ticket_numbers import format_subject
@@ -70,7 +71,7 @@ def handle_agent_text(ctx: MailContext, *, session: Session, ticket: Ticket, age
 
 def _command_problem(session: Session, command: AgentCommand) -> str | None:
     if command.name == "assign":
-        target = find_agent(session, command.argument)
+        target = agents.find_agent(session, command.argument)
         return None if target and target.active else f"#assign: no active agent {command.argument}"
     if command.name == "requester":
         return "#requester: forward the customer's mail to the support address itself, with #requester first"
@@ -84,7 +85,7 @@ def _apply(ctx: MailContext, session: Session, ticket: Ticket, agent: Agent, com
         set_status(ctx, session=session, ticket=ticket, actor=actor, target=TicketStatus(STATUS_COMMANDS[command.name]),
                    now=now)
     elif command.name == "assign":
-        assign(ctx, session=session, ticket=ticket, agent=find_agent(session, command.argument), actor=actor, now=now,
+        assign(ctx, session=session, ticket=ticket, agent=agents.find_agent(session, command.argument), actor=actor, now=now,
                cause=cause)
     elif command.name == "category":
         ticket.category = category_path(command.argument)
@@ -202,7 +203,7 @@ def ticket_locale(ctx: MailContext, session: Session, ticket: Ticket) -> str:
     """The language the customer is answered in."""
     customer = session.get(Customer, ticket.customer_id)
     contact = session.get(Contact, ticket.contact_id)
-    return customer.locale or contact.locale or ctx.support.default_locale
+    return choose_locale(contact.locale, customer.locale, None, ctx.support.default_locale)
 
 
 def _fill_text_modules(session: Session, ticket: Ticket, reply: AgentReply, locale: str) -> str | list[str]:
@@ -233,18 +234,13 @@ def find_text_module(session: Session, contact_id: int, name: str, locale: str) 
     return rows[0] if rows else None
 
 
-def find_agent(session: Session, email: str) -> Agent | None:
-    """Find an agent by address."""
-    return session.exec(select(Agent).where(Agent.email == email.strip().lower())).first()
-
-
 def act_as_agent(ctx: MailContext, *, session: Session, number: str, agent_email: str, text: str, is_note: bool,
                  now: datetime) -> list[str]:
     """`tickets reply|note`: act as an agent, with the same effects as their mail. Returns the problems.
 
     Raises: NotFoundError for an unknown ticket or agent.
     """
-    ticket, agent = get_ticket(session, number), agents.get_agent(session, agent_email)
+    ticket, agent = tickets.get_ticket(session=session, number=number), agents.get_agent(session, agent_email)
     cause = f"cli:{ticket.id}:{now.isoformat()}:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
     if is_note:
         store_note(session=session, ticket=ticket, agent=agent, text=text.strip(), now=now)
@@ -255,18 +251,10 @@ def act_as_agent(ctx: MailContext, *, session: Session, number: str, agent_email
 def assign_by_number(ctx: MailContext, *, session: Session, number: str, agent_email: str, actor: str,
                      now: datetime) -> Ticket:
     """`tickets assign`: transfer a ticket. Raises: NotFoundError, CommandError for an inactive agent."""
-    ticket, agent = get_ticket(session, number), agents.get_agent(session, agent_email)
+    ticket, agent = tickets.get_ticket(session=session, number=number), agents.get_agent(session, agent_email)
     if not agent.active:
         raise CommandError(f"agent {agent.email} is inactive")
     assign(ctx, session=session, ticket=ticket, agent=agent, actor=actor, now=now, cause=f"cli:{ticket.id}:{now.isoformat()}")
-    return ticket
-
-
-def get_ticket(session: Session, number: str) -> Ticket:
-    """Raises: NotFoundError when no ticket has this number."""
-    ticket = session.exec(select(Ticket).where(Ticket.number == number.strip().lstrip("#"))).first()
-    if ticket is None:
-        raise NotFoundError(f"no ticket with number {number}")
     return ticket
 
 

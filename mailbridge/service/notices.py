@@ -11,12 +11,14 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from mailbridge.decisions.kinds import Direction, EventKind, MailKind, TicketStatus
+from mailbridge.decisions.inbound.language import choose_locale
+from mailbridge.decisions.kinds import Direction, MailKind, TicketStatus
+from mailbridge.service.customer_mail import queue_customer_mail
+from mailbridge.service.survey_mail import queue_survey
 from mailbridge.store import outbox_queue, tickets
 from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.compose import OutgoingDraft, compose
 from mailbridge.decisions.outgoing.drafts import notice_draft, reference_line
-from mailbridge.base.errors import NotFoundError
 from mailbridge.decisions.lifecycle import Transition
 from mailbridge.store.models import Contact, Customer, Message, Ticket
 from mailbridge.decisions.outgoing.templates import render
@@ -29,9 +31,6 @@ def enqueue_transition_mails(ctx: MailContext, *, session: Session, ticket: Tick
     """Queue the customer mails a transition plans; one per ticket and kind (per closing for auto-close)."""
     for kind in transition.mails:
         if kind is MailKind.SURVEY:
-            # Imported here: survey_mail queues through this module's queue_customer_mail.
-            from mailbridge.service.survey_mail import queue_survey
-
             queue_survey(ctx, session=session, ticket=ticket, now=now)
             continue
         key = f"{kind}:{ticket.id}"
@@ -49,29 +48,11 @@ def enqueue_customer_notice(ctx: MailContext, *, session: Session, ticket: Ticke
                         .order_by(Message.id.desc())).first()
     references = tuple(last.references.split()) if last and last.references else ()
     support = ctx.support
-    locale = contact.locale or customer.locale or support.default_locale
+    locale = choose_locale(contact.locale, customer.locale, None, support.default_locale)
     draft = notice_draft(kind, ticket=ticket, customer=customer, contact=contact, locale=locale, support=support,
                          templates=ctx.templates, instance_id=ctx.instance_id,
                          in_reply_to=last.message_id if last else None, references=references, extra=extra)
     queue_customer_mail(ctx, session=session, ticket=ticket, draft=draft, dedupe_key=dedupe_key, now=now)
-
-
-def queue_customer_mail(ctx: MailContext, *, session: Session, ticket: Ticket, draft: OutgoingDraft, dedupe_key: str,
-                        now: datetime, caused_by_message_id: int | None = None, not_before: datetime | None = None) -> bool:
-    """Queue an automatic mail to a customer unless the loop guard stops it; record either on the ticket."""
-    decision = outbox_queue.check_auto_mail(session=session, address=draft.to_address, ticket_id=ticket.id, now=now,
-                                      limits=ctx.limits)
-    if not decision.allowed:
-        tickets.record_event(session=session, ticket=ticket, actor="system", kind=EventKind.MAIL_SUPPRESSED,
-                             reason=f"{draft.kind} to {draft.to_address}: {decision.reason}", now=now)
-        log.warning("suppressed kind=%s ticket=%s reason=%s", draft.kind, ticket.number, decision.reason)
-        return False
-    mail = compose(draft, ctx.new_message_id(draft.from_address), now)
-    outbox_queue.enqueue(session=session, mail=mail, dedupe_key=dedupe_key, kind=draft.kind, ticket_id=ticket.id, now=now,
-                   caused_by_message_id=caused_by_message_id, not_before=not_before)
-    tickets.record_event(session=session, ticket=ticket, actor="system", kind=EventKind.MAIL_QUEUED,
-                         reason=f"{draft.kind} to {draft.to_address}", now=now)
-    return True
 
 
 def enqueue_sla_report(ctx: MailContext, *, session: Session, ticket: Ticket, address: str, breached: bool,
@@ -101,9 +82,7 @@ def change_status(ctx: MailContext, *, session: Session, number: str, target: Ti
 
     Raises: NotFoundError for an unknown number; CommandError for a change that is not allowed.
     """
-    ticket = session.exec(select(Ticket).where(Ticket.number == number)).first()
-    if ticket is None:
-        raise NotFoundError(f"no ticket with number {number}")
+    ticket = tickets.get_ticket(session=session, number=number)
     transition = tickets.take(session, ticket, actor, now, target=target, reason=reason)
     enqueue_transition_mails(ctx, session=session, ticket=ticket, transition=transition, now=now)
     log.info("status ticket=%s status=%s actor=%s", ticket.number, ticket.status, actor)

@@ -12,11 +12,12 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
+from mailbridge.decisions.inbound.language import choose_locale
 from mailbridge.decisions.kinds import Direction, MailKind
 from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.drafts import notice_draft
 from mailbridge.store.models import Contact, Customer, Message, OutboxMail, Ticket
-from mailbridge.service.notices import queue_customer_mail
+from mailbridge.service.customer_mail import queue_customer_mail
 from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.matching.reply_tokens import make_token
 from mailbridge.decisions.survey import RATING, RATING_SUBJECTS, rating_links, should_send_survey
@@ -27,9 +28,7 @@ log = logging.getLogger(__name__)
 def queue_survey(ctx: MailContext, *, session: Session, ticket: Ticket, now: datetime) -> bool:
     """Queue the one survey of a closed ticket, due `[survey] delay_minutes` from now; False when none is sent."""
     contact = session.get(Contact, ticket.contact_id)
-    # Hook: a merge feature marks merged tickets with `merged_into_id`; until it exists nothing is merged.
-    is_merged = getattr(ticket, "merged_into_id", None) is not None
-    if not should_send_survey(status=ticket.status, send_survey=contact.send_survey, is_merged=is_merged):
+    if not should_send_survey(status=ticket.status, send_survey=contact.send_survey):
         return False
     if ctx.secret is None:
         log.warning("no survey ticket=%s: rating addresses need [support] secret_env or secret_file", ticket.number)
@@ -70,4 +69,4 @@ def queue_thanks(ctx: MailContext, *, session: Session, ticket: Ticket, parsed: 
 
 
 def _locale(ctx: MailContext, contact: Contact, customer: Customer) -> str:
-    return contact.locale or customer.locale or ctx.support.default_locale
+    return choose_locale(contact.locale, customer.locale, None, ctx.support.default_locale)

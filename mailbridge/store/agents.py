@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mailbridge.base.errors import CommandError, NotFoundError
 from mailbridge.store.models import Agent, AgentContact, Contact, TextModule, Ticket
@@ -33,9 +33,14 @@ def check_locale(locale: str | None) -> str | None:
     return locale
 
 
+def find_agent(session: Session, email: str) -> Agent | None:
+    """The agent with this address (any case, surrounding spaces ignored), or None."""
+    return session.exec(select(Agent).where(Agent.email == email.strip().lower())).first()
+
+
 def get_agent(session: Session, email: str) -> Agent:
     """Raises: NotFoundError when no agent has this address."""
-    agent = session.exec(select(Agent).where(Agent.email == email.strip().lower())).first()
+    agent = find_agent(session, email)
     if agent is None:
         raise NotFoundError(f"no agent with address {email.strip().lower()}")
     return agent
@@ -53,7 +58,7 @@ def add_agent(*, session: Session, email: str, name: str, locale: str | None, co
               now: datetime) -> Agent:
     """Create an agent, optionally member of some Contacts. Raises: CommandError when the address is taken."""
     address = check_address(email)
-    if session.exec(select(Agent).where(Agent.email == address)).first() is not None:
+    if find_agent(session, address) is not None:
         raise CommandError(f"an agent with address {address} already exists")
     agent = Agent(email=address, name=name.strip(), locale=check_locale(locale), created_at=now)
     session.add(agent)
@@ -69,7 +74,7 @@ def edit_agent(*, session: Session, email: str, name: str | None, new_email: str
     agent = get_agent(session, email)
     if new_email is not None:
         address = check_address(new_email)
-        if address != agent.email and session.exec(select(Agent).where(Agent.email == address)).first():
+        if address != agent.email and find_agent(session, address):
             raise CommandError(f"an agent with address {address} already exists")
         agent.email = address
         for ticket in session.exec(select(Ticket).where(Ticket.assigned_agent_id == agent.id)):
@@ -96,7 +101,7 @@ def remove_agent(*, session: Session, email: str) -> None:
 
 def agent_contacts(session: Session, agent: Agent) -> list[str]:
     """Names of the Contacts an agent belongs to."""
-    return list(session.exec(select(Contact.name).join(AgentContact, AgentContact.contact_id == Contact.id)
+    return list(session.exec(select(Contact.name).join(AgentContact, col(AgentContact.contact_id) == col(Contact.id))
                              .where(AgentContact.agent_id == agent.id).order_by(Contact.name)))
 
 
@@ -105,6 +110,7 @@ def add_member(*, session: Session, contact: Contact, agent: Agent) -> None:
     exists = session.exec(select(AgentContact).where(AgentContact.agent_id == agent.id,
                                                      AgentContact.contact_id == contact.id)).first()
     if exists is None:
+        assert agent.id is not None and contact.id is not None, "both are stored rows"
         session.add(AgentContact(agent_id=agent.id, contact_id=contact.id))
         session.flush()
 
@@ -118,6 +124,15 @@ def remove_member(*, session: Session, contact: Contact, agent: Agent) -> None:
     session.delete(link)
 
 
+def change_members(*, session: Session, contact: Contact, add: list[str], remove: list[str]) -> None:
+    """Add and take out agents of a Contact, by address. Raises: NotFoundError for an unknown agent or non-member."""
+    for email in add:
+        add_member(session=session, contact=contact, agent=get_agent(session, email))
+    for email in remove:
+        remove_member(session=session, contact=contact, agent=get_agent(session, email))
+    session.flush()
+
+
 def save_text_module(*, session: Session, contact: Contact, name: str, locale: str, body: str,
                      is_new: bool) -> TextModule:
     """Add (is_new) or change a text module. Raises: CommandError for a clash or a missing one."""
@@ -129,7 +144,9 @@ def save_text_module(*, session: Session, contact: Contact, name: str, locale: s
         raise CommandError(f"text module {name!r} ({locale}) of {contact.name!r} already exists; use texts edit")
     if not is_new and row is None:
         raise NotFoundError(f"no text module {name!r} ({locale}) for {contact.name!r}")
-    row = row or TextModule(contact_id=contact.id, name=name, locale=locale)
+    if row is None:
+        assert contact.id is not None, "a stored Contact"
+        row = TextModule(contact_id=contact.id, name=name, locale=locale)
     row.body = body
     session.add(row)
     return row
@@ -139,3 +156,11 @@ def find_module(session: Session, contact: Contact, name: str, locale: str) -> T
     """Find one text module by Contact, name and locale."""
     return session.exec(select(TextModule).where(TextModule.contact_id == contact.id, TextModule.name == name,
                                                  TextModule.locale == locale)).first()
+
+
+def remove_text_module(*, session: Session, contact: Contact, name: str, locale: str) -> None:
+    """Delete one text module. Raises: NotFoundError when the Contact has none by this name and locale."""
+    module = find_module(session, contact, name, locale)
+    if module is None:
+        raise NotFoundError(f"no text module {name!r} ({locale}) for {contact.name!r}")
+    session.delete(module)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mailbridge.base.errors import CommandError, NotFoundError
 from mailbridge.decisions.inbound.language import SUPPORTED
@@ -134,7 +134,8 @@ def remove_contact(*, session: Session, name: str, configured: set[str]) -> None
 
 def view_contacts(session: Session) -> list[ContactView]:
     """Return every Contact with its ticket count, by name."""
-    counts = dict(session.exec(select(Ticket.contact_id, func.count()).group_by(Ticket.contact_id)).all())
+    counts: dict[int | None, int] = dict(
+        session.exec(select(Ticket.contact_id, func.count()).group_by(col(Ticket.contact_id))).all())
     return [_view(c, counts.get(c.id, 0)) for c in session.exec(select(Contact).order_by(Contact.name))]
 
 

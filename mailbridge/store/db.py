@@ -7,21 +7,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
+from typing import cast
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Table, event, insert
+from sqlalchemy import Table, event, insert, inspect
+from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, create_engine
 
 from mailbridge.base.errors import ConfigError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# What a database that cannot be reached raises: callers catch these names, not the library's.
+DATABASE_DOWN = (OperationalError, InterfaceError)
 
 
 def make_engine(url: str) -> Engine:
@@ -95,6 +101,12 @@ def insert_now(session: Session, row: SQLModel) -> SQLModel:
     return row
 
 
+@cache
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a SQLModel table class (what `Model.__table__` is; SQLModel does not declare it for mypy)."""
+    return cast(Table, inspect(model).local_table)
+
+
 def insert_unless_taken(session: Session, row: SQLModel, unique: str | None) -> bool:
     """Like insert_now, but write nothing when the row's value of the `unique` column is taken already.
 
@@ -102,7 +114,7 @@ def insert_unless_taken(session: Session, row: SQLModel, unique: str | None) -> 
     SELECT before the INSERT; also safe when another worker inserts the same value at the same moment.
     Returns True when the row was written (and is now persistent, its id set). `unique` None: a plain INSERT.
     """
-    table = type(row).__table__
+    table = table_of(type(row))
     values = {column.name: getattr(row, column.name) for column in table.columns if column.name != "id"}
     row_id = insert_values_unless_taken(session, table, values, unique)
     if row_id is None:
@@ -132,7 +144,8 @@ def _insert_statement(session: Session, table: Table, unique: str | None):
     return statement
 
 
-_DIALECT_INSERT = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+_DIALECT_INSERT: dict[str, Callable[[Table], SqliteInsert | PostgresqlInsert]] = {
+    "sqlite": sqlite_insert, "postgresql": postgresql_insert}
 
 
 def once_per_transaction(session: Session, key: Hashable, load: Callable[[], object]):

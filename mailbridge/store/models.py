@@ -7,6 +7,7 @@ Every row that a retry could write twice has a unique key: inbound mail by
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -14,7 +15,7 @@ from sqlmodel import Field, SQLModel
 from mailbridge.decisions.kinds import Direction, OutboxStatus, TicketStatus
 
 
-def _when(nullable: bool = False) -> Field:
+def _when(nullable: bool = False) -> Any:  # what Field returns
     return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable))
 
 

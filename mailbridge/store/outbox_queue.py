@@ -14,13 +14,13 @@ from email.message import Message
 from email.utils import getaddresses, parseaddr
 
 from sqlalchemy import bindparam, func, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mailbridge.decisions.kinds import OutboxStatus
 from mailbridge.base.clock import utc
 from mailbridge.decisions.inbound.bounces import BounceReport
 from mailbridge.decisions.outgoing.compose import mail_bytes
-from mailbridge.store.db import insert_values_unless_taken, run
+from mailbridge.store.db import insert_values_unless_taken, run, table_of
 from mailbridge.base.config.settings import AutoMailLimits
 from mailbridge.decisions.loop_guard import BOUNCE_HOLD, BURST_WINDOW, AutoMailDecision, AutoMailHistory, decide_auto_mail
 from mailbridge.store.models import AddressSuppression, OutboxMail
@@ -35,14 +35,14 @@ _AUTOMATIC = select(func.count()).select_from(OutboxMail).where(OutboxMail.is_au
 # the query autoflushes, so a suppression added in this transaction (a flood, a bounce) counts at once.
 _AUTO_HISTORY = select(
     _AUTOMATIC.where(OutboxMail.rcpt_to == bindparam("address"),
-                     OutboxMail.created_at >= bindparam("day_start")).scalar_subquery(),
+                     col(OutboxMail.created_at) >= bindparam("day_start")).scalar_subquery(),
     _AUTOMATIC.where(OutboxMail.ticket_id == bindparam("ticket_id"),
-                     OutboxMail.created_at >= bindparam("burst_start")).scalar_subquery(),
+                     col(OutboxMail.created_at) >= bindparam("burst_start")).scalar_subquery(),
     select(AddressSuppression.until).where(AddressSuppression.address == bindparam("address")).scalar_subquery(),
     select(AddressSuppression.reason).where(AddressSuppression.address == bindparam("address")).scalar_subquery(),
 )
 # Core (no autoflush): outbox rows are written directly by enqueue, so they are in the database already.
-_outbox = OutboxMail.__table__
+_outbox = table_of(OutboxMail)
 _ID_BY_DEDUPE_KEY = select(_outbox.c.id).where(_outbox.c.dedupe_key == bindparam("key"))
 
 
@@ -91,8 +91,10 @@ def suppress(*, session: Session, address: str, reason: str, until: datetime, no
     if row is None:
         session.add(AddressSuppression(address=address, reason=reason, until=until, created_at=now))
         return True
-    started = utc(row.until) <= now
-    if utc(row.until) < until:
+    current = utc(row.until)
+    assert current is not None, "AddressSuppression.until is NOT NULL"
+    started = current <= now
+    if current < until:
         row.until, row.reason = until, reason
     if started:
         row.created_at = now
@@ -105,7 +107,7 @@ def apply_bounce(*, session: Session, report: BounceReport, now: datetime) -> Ou
         suppress(session=session, address=address, reason="bounced", until=now + BOUNCE_HOLD, now=now)
     if not report.original_message_ids:
         return None
-    row = session.exec(select(OutboxMail).where(OutboxMail.message_id.in_(report.original_message_ids))).first()
+    row = session.exec(select(OutboxMail).where(col(OutboxMail.message_id).in_(report.original_message_ids))).first()
     if row is not None and report.permanent:
         row.status, row.last_error = OutboxStatus.BOUNCED, "bounced: " + ", ".join(sorted(report.permanent))
     return row
@@ -116,10 +118,10 @@ def claim_due(*, session: Session, now: datetime, limit: int = 20) -> list[Outbo
     query = (
         select(OutboxMail)
         .where(or_(
-            (OutboxMail.status == OutboxStatus.QUEUED) & (OutboxMail.next_attempt_at <= now),
-            (OutboxMail.status == OutboxStatus.SENDING) & (OutboxMail.last_attempt_at <= now - SENDING_LEASE),
+            (col(OutboxMail.status) == OutboxStatus.QUEUED) & (col(OutboxMail.next_attempt_at) <= now),
+            (col(OutboxMail.status) == OutboxStatus.SENDING) & (col(OutboxMail.last_attempt_at) <= now - SENDING_LEASE),
         ))
-        .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
+        .order_by(col(OutboxMail.next_attempt_at), col(OutboxMail.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -134,8 +136,15 @@ def claim_due(*, session: Session, now: datetime, limit: int = 20) -> list[Outbo
 
 def record_sent(*, session: Session, outbox_id: int, now: datetime) -> None:
     """Mark a mail delivered."""
-    row = session.get(OutboxMail, outbox_id)
+    row = _claimed(session, outbox_id)
     row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, ""
+
+
+def _claimed(session: Session, outbox_id: int) -> OutboxMail:
+    """The row of a mail claim_due handed out; outbox rows are never deleted, so it is there."""
+    row = session.get(OutboxMail, outbox_id)
+    assert row is not None, f"outbox row {outbox_id} is gone"
+    return row
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -146,9 +155,11 @@ def retry_delay(attempts: int) -> timedelta:
 def record_failure(*, session: Session, outbox_id: int, now: datetime, error: str,
                    permanent: bool, retry_for: timedelta) -> OutboxMail:
     """Record a failed attempt: retry later, or hold it when permanent or out of time."""
-    row = session.get(OutboxMail, outbox_id)
+    row = _claimed(session, outbox_id)
     row.last_error = error[:500]
-    out_of_time = now - utc(row.created_at) >= retry_for
+    created_at = utc(row.created_at)
+    assert created_at is not None, "OutboxMail.created_at is NOT NULL"
+    out_of_time = now - created_at >= retry_for
     if permanent or out_of_time:
         row.status = OutboxStatus.HELD
     else:

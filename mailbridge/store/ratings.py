@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mailbridge.decisions.kinds import MailKind
 from mailbridge.store import db
 from mailbridge.base.clock import utc
 from mailbridge.store.models import Message, OutboxMail, Rating, Ticket
-from mailbridge.decisions.inbound.parse import ParsedMessage
+from mailbridge.decisions.inbound.parse import ParsedMessage, recipients_of
 from mailbridge.decisions.inbound.reply_text import new_text
 from mailbridge.decisions.survey import COMMENT_CHARS, TokenVerdict, check_rate_token, find_rate_address, is_within_window, read_rating_reply
 
@@ -43,12 +43,6 @@ class RecordedRating:
     replaced: Rating | None
 
 
-def recipients_of(parsed: ParsedMessage) -> tuple[str, ...]:
-    """Every address the message was delivered to, envelope hints included."""
-    found = (*parsed.to_addrs, *parsed.cc_addrs, *(parsed.headers.get(h, "") for h in ("delivered-to", "x-original-to")))
-    return tuple(r for r in found if r)
-
-
 def find_survey_answer(*, session: Session, parsed: ParsedMessage, secret: str | None, window_days: int,
                        now: datetime) -> SurveyAnswer | None:
     """Recognise a rating: a mail to a rating address, or a reply to a survey starting with a score. None: neither."""
@@ -70,7 +64,7 @@ def find_survey_answer(*, session: Session, parsed: ParsedMessage, secret: str |
 
 
 # Core, built once: outbox rows are written directly by outbox.enqueue, so they are in the database already.
-_outbox = OutboxMail.__table__
+_outbox = db.table_of(OutboxMail)
 _SURVEY_BY_MESSAGE_ID = select(_outbox.c.ticket_id, _outbox.c.created_at).where(
     _outbox.c.message_id.in_(bindparam("ids", expanding=True)), _outbox.c.kind == MailKind.SURVEY.value,
     _outbox.c.ticket_id.is_not(None)).limit(1)
@@ -87,9 +81,11 @@ def _answered_survey(session: Session, parsed: ParsedMessage):
 def record_rating(*, session: Session, ticket: Ticket, message: Message, answer: SurveyAnswer,
                   now: datetime) -> RecordedRating:
     """Store the ticket's rating; an earlier one stays, marked replaced."""
-    earlier = session.exec(select(Rating).where(Rating.ticket_id == ticket.id, Rating.replaced_at.is_(None))).first()
+    earlier = session.exec(select(Rating).where(Rating.ticket_id == ticket.id,
+                                                col(Rating.replaced_at).is_(None))).first()
     if earlier is not None:
         earlier.replaced_at = now
+    assert ticket.id is not None and message.id is not None, "both are stored rows"
     rating = Rating(ticket_id=ticket.id, message_id=message.id, score=answer.score, comment=answer.comment,
                     source=answer.source, contact_id=ticket.contact_id, agent_id=ticket.assigned_agent_id,
                     created_at=now)

@@ -8,12 +8,13 @@ import re
 from datetime import datetime
 
 from sqlalchemy import bindparam, insert
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mailbridge.decisions.kinds import EventKind, TicketStatus
 from mailbridge.store import db
 from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import Secret
+from mailbridge.base.errors import NotFoundError
 from mailbridge.decisions.lifecycle import Transition, plan_status_change
 from mailbridge.store.models import Agent, AgentContact, Customer, Message, OutboxMail, Ticket, TicketEvent
 from mailbridge.decisions.inbound.parse import ParsedMessage
@@ -32,7 +33,7 @@ CONTACT_CANDIDATES = 5
 # Built once and reused for every message (SQLAlchemy caches their compiled form). Most are Core statements
 # on the tables: they skip the ORM layer and do not autoflush, so each reads only rows that are flushed
 # already (customers, tickets and messages are flushed as they are created).
-_message, _ticket, _customer = Message.__table__, Ticket.__table__, Customer.__table__
+_message, _ticket, _customer = db.table_of(Message), db.table_of(Ticket), db.table_of(Customer)
 _COPIES = (select(_message.c.id, _message.c.ticket_id, _ticket.c.contact_id)
            .join(_ticket, _ticket.c.id == _message.c.ticket_id)
            .where(_message.c.message_id == bindparam("message_id"), _message.c.direction == "in",
@@ -44,12 +45,12 @@ _CONTACT_TICKETS = (select(_ticket.c.id).join(_customer, _customer.c.id == _tick
                            _ticket.c.subject_key == bindparam("key"))
                     .order_by(_ticket.c.id.desc()).limit(CONTACT_CANDIDATES))
 _CUSTOMER_BY_EMAIL = select(Customer).where(Customer.email == bindparam("email"))  # ORM: the identity map
-_INSERT_EVENT = insert(TicketEvent.__table__)
+_INSERT_EVENT = insert(db.table_of(TicketEvent))
 # Our own mail and stored mail, in this order: a Message-ID a reply names, and the ticket it belongs to.
 _TICKETS_BY_MESSAGE_ID = tuple(
     select(table.c.message_id, table.c.ticket_id).where(
         table.c.message_id.in_(bindparam("ids", expanding=True)), table.c.ticket_id.is_not(None))
-    for table in (_message, OutboxMail.__table__))
+    for table in (_message, db.table_of(OutboxMail)))
 
 
 def find_copies(*, session: Session, parsed: ParsedMessage) -> tuple[StoredCopy, ...]:
@@ -77,10 +78,11 @@ def gather_thread_evidence(*, session: Session, parsed: ParsedMessage, pattern: 
     referenced = _numbered(session, body_numbers)
     by_contact = _contact_tickets(session, parsed, pattern, contact_id)
     ids = {*token_ids, *known.values(), *(n.ticket_id for n in (*numbered, *referenced)), *by_contact}
-    states = {}
+    states: dict[int, TicketState] = {}
     if ids:
         for ticket_id, status, closed_at in session.exec(
-                select(Ticket.id, Ticket.status, Ticket.closed_at).where(Ticket.id.in_(ids))):
+                select(Ticket.id, Ticket.status, Ticket.closed_at).where(col(Ticket.id).in_(ids))):
+            assert ticket_id is not None, "a primary key"
             states[ticket_id] = TicketState(status, utc(closed_at))
     return ThreadEvidence(tickets_by_message_id=known, numbered_tickets=numbered, token_ticket_ids=token_ids,
                           body_referenced_tickets=referenced, contact_ticket_ids=by_contact, states=states,
@@ -115,8 +117,9 @@ def _tickets_by_message_id(session: Session, parsed: ParsedMessage) -> dict[str,
 def _numbered(session: Session, numbers: tuple[str, ...]) -> tuple[NumberedTicket, ...]:
     found = []
     for number in dict.fromkeys(numbers):
-        ticket = session.exec(select(Ticket).where(Ticket.number == number)).first()
+        ticket = find_ticket(session=session, number=number)
         if ticket is not None:
+            assert ticket.id is not None, "a stored row"
             found.append(NumberedTicket(ticket.id, participants(session=session, ticket=ticket)))
     return tuple(found)
 
@@ -135,11 +138,25 @@ def participants(*, session: Session, ticket: Ticket) -> frozenset[str]:
     """Return the addresses taking part in a ticket: its customer, every sender on its thread, its agents
     (the assigned one and every active agent of its Contact)."""
     customer = session.get(Customer, ticket.customer_id)
+    assert customer is not None, "Ticket.customer_id is a NOT NULL foreign key"
     senders = session.exec(select(Message.from_addr).where(Message.ticket_id == ticket.id).distinct())
-    agents = session.exec(select(Agent.email).join(AgentContact, AgentContact.agent_id == Agent.id)
+    agents = session.exec(select(Agent.email).join(AgentContact, col(AgentContact.agent_id) == col(Agent.id))
                           .where(AgentContact.contact_id == ticket.contact_id, Agent.active))
     assigned = {ticket.assigned_agent.lower()} if ticket.assigned_agent else set()
     return frozenset({customer.email, *(s for s in senders if s), *(a.lower() for a in agents), *assigned})
+
+
+def find_ticket(*, session: Session, number: str) -> Ticket | None:
+    """Find the ticket with this number ("#" and spaces around it ignored), or None."""
+    return session.exec(select(Ticket).where(Ticket.number == number.strip().lstrip("#"))).first()
+
+
+def get_ticket(*, session: Session, number: str) -> Ticket:
+    """Return the ticket with this number. Raises: NotFoundError when no ticket has it."""
+    ticket = find_ticket(session=session, number=number)
+    if ticket is None:
+        raise NotFoundError(f"no ticket with number {number}")
+    return ticket
 
 
 def ensure_customer(*, session: Session, email: str | None, name: str, now: datetime,
@@ -159,6 +176,7 @@ def ensure_customer(*, session: Session, email: str | None, name: str, now: date
 def open_ticket(*, session: Session, contact_id: int, customer: Customer, subject: str, now: datetime,
                 subject_key: str = "", category: str | None = None, linked_ticket_id: int | None = None) -> Ticket:
     """Create a ticket with a fresh random number that no other ticket has."""
+    assert customer.id is not None, "a stored customer"
     ticket = Ticket(number=new_ticket_number(), status=TicketStatus.NEW, subject=subject[:500], contact_id=contact_id,
                     customer_id=customer.id, created_at=now, updated_at=now, status_changed_at=now,
                     subject_key=subject_key[:500], category=category, linked_ticket_id=linked_ticket_id)
@@ -168,6 +186,7 @@ def open_ticket(*, session: Session, contact_id: int, customer: Customer, subjec
     reason = "ticket opened"
     if linked_ticket_id is not None:
         linked = session.get(Ticket, linked_ticket_id)
+        assert linked is not None, "linked_ticket_id is a foreign key of the ticket just written"
         reason = f"ticket opened; follows closed ticket {linked.number}"
     record_event(session=session, ticket=ticket, actor=f"customer:{customer.email}", kind=EventKind.CREATED,
                  reason=reason, new_status=ticket.status, now=now)

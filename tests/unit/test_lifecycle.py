@@ -46,8 +46,9 @@ NOW = datetime(2026, 1, 10, 9, 0, tzinfo=timezone.utc)
 S = TicketStatus
 
 
-def test_reply_to_waiting_ticket_tells_the_agent():
-    assert plan_customer_message(S.WAITING, may_auto_reply=True, silent=False).tells_agent
+def test_reply_to_waiting_ticket_reopens_it_without_a_receipt():
+    transition = plan_customer_message(S.WAITING, may_auto_reply=True, silent=False)
+    assert transition.new_status is S.OPEN and transition.mails == ()
 
 
 @pytest.mark.parametrize("target", [S.OPEN, S.WAITING, S.PENDING1, S.PENDING2])

@@ -71,8 +71,7 @@ def test_answer_counts_until_the_window_ends():
     assert not is_within_window(issued, issued + timedelta(days=14, seconds=1), 14)
 
 
-@pytest.mark.parametrize("status, send_survey, merged, expected", [
-    ("closed", True, False, True), ("closed", False, False, False), ("closed", True, True, False),
-    ("open", True, False, False)])
-def test_survey_only_for_closed_tickets_of_contacts_that_ask(status, send_survey, merged, expected):
-    assert should_send_survey(status=status, send_survey=send_survey, is_merged=merged) is expected
+@pytest.mark.parametrize("status, send_survey, expected", [
+    ("closed", True, True), ("closed", False, False), ("open", True, False), ("spam", True, False)])
+def test_survey_only_for_closed_tickets_of_contacts_that_ask(status, send_survey, expected):
+    assert should_send_survey(status=status, send_survey=send_survey) is expected

@@ -20,7 +20,6 @@ MESSAGE_ID = re.compile(rb"^Message-ID:\s*(<[^>\s]+>)", re.IGNORECASE | re.MULTI
 @dataclass(frozen=True)
 class BounceReport:
     permanent: frozenset[str]  # lower-cased addresses that failed for good
-    temporary: frozenset[str]
     original_message_ids: tuple[str, ...]  # ids of the mail that bounced, from the returned headers
 
 
@@ -28,13 +27,12 @@ def read_bounce(raw: bytes) -> BounceReport:
     """Find who bounced and which of our mails it was; never raises."""
     message = email.message_from_bytes(raw, policy=policy.compat32)
     try:
-        temporary, permanent = all_failures(message)
+        _temporary, permanent = all_failures(message)
     except Exception:  # noqa: BLE001 - a detector choking on odd input must not stop intake
         log.warning("bounce detectors failed; storing the bounce without addresses", exc_info=True)
-        temporary, permanent = frozenset(), frozenset()
+        permanent = frozenset()
     return BounceReport(
         permanent=frozenset(_text(a) for a in permanent),
-        temporary=frozenset(_text(a) for a in temporary),
         original_message_ids=_returned_message_ids(message) or _quoted_message_ids(raw),
     )
 

@@ -34,5 +34,5 @@ def guess_locale(text: str, content_language: str | None, default: str | None) -
         return "el"
     words = re.findall(r"\w+", sample.lower())
     votes = {locale: sum(w in stop for w in words) for locale, stop in _STOPWORDS.items()}
-    best = max(votes, key=votes.get)
+    best = max(votes, key=votes.__getitem__)
     return best if votes[best] >= 2 else default

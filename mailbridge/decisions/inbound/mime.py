@@ -84,7 +84,7 @@ def decode_bytes(data: bytes, charset: str | None, defects: list[str] | None = N
             return data.decode(codec)
         except (UnicodeError, LookupError):
             if defects is not None:
-                defects.append(f"charset-mismatch:{charset.strip()[:40]}")
+                defects.append(f"charset-mismatch:{(charset or '').strip()[:40]}")
     for fallback in ("utf-8", "cp1252"):
         try:
             return data.decode(fallback)

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email import policy
-from email.headerregistry import HeaderRegistry
+from email.headerregistry import AddressHeader, HeaderRegistry
 from email.message import Message
 from email.parser import BytesParser
 
@@ -78,9 +78,12 @@ class ParsedMessage:
     stripped_text: str | None = None  # the new text without quotes and signature, once ingest.prepare cut it
     raw_sha256: str | None = None  # hex digest of the raw bytes, once ingest.prepare took it
 
-    @property
-    def has_defects(self) -> bool:
-        return bool(self.defects)
+
+def recipients_of(parsed: ParsedMessage) -> tuple[str, ...]:
+    """Every address the message was delivered to, envelope hints included."""
+    found = (*parsed.to_addrs, *parsed.cc_addrs,
+             *(parsed.headers.get(h, "") for h in ("delivered-to", "x-original-to")))
+    return tuple(r.strip().strip("<>") for r in found if r)
 
 
 # Defects that mean the structure or content could not be read as sent; see is_malformed.
@@ -276,6 +279,8 @@ def _simple_address(value: str) -> tuple[str, str] | None:
 def _registry_addresses(name: str, value: str) -> list[tuple[str, str]]:
     try:
         header = _HEADERS(name, value)
+        if not isinstance(header, AddressHeader):
+            return []
         return [(a.display_name, a.addr_spec) for a in header.addresses]
     except Exception:  # noqa: BLE001 - the registry's parser on hostile input.
         return []

@@ -158,7 +158,8 @@ class _AsciiFolding(Compat32):
 
     def _fold(self, name, value, sanitize):
         if not (isinstance(value, str) and value.isascii()):
-            return super()._fold(name, value, sanitize)
+            # Compat32._fold is private, so typeshed does not declare it.
+            return super()._fold(name, value, sanitize)  # type: ignore[misc]
         lines, line = [], f"{name}:"
         for word in value.split(" "):
             # RFC 5322 §2.2.3: a fold is a CRLF put before white space; unfolding restores the value.

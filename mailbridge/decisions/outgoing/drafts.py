@@ -44,6 +44,7 @@ def ticket_reply_address(ticket: Ticket, support: SupportSettings, contact: Cont
     """The ticket's signed sub-address (contact+<token>@...), or None without a configured secret."""
     if support.secret is None:
         return None
+    assert ticket.id is not None, "a reply address is made for a stored ticket"
     issued = ticket.created_at.date() if ticket.created_at else None
     token = make_token(ticket.id, support.secret.value, purpose=CUSTOMER, issued_day=issued)
     return reply_address(contact.email if contact else support.from_address, token)

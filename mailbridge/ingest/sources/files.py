@@ -18,7 +18,6 @@ from mailbridge.base.errors import SourceError
 from mailbridge.ingest.sources.imap import RawMail
 
 INGEST_MAILBOX = "ingest"
-SOURCE_KINDS = ("stdin", "eml", "maildir", "mbox")
 _WORD = 0x7FFFFFFF  # 31 bits: the key columns are 32-bit signed integers on PostgreSQL
 
 
