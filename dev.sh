@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything mailbridge needs on a Debian machine, then run the demo or the test suite.
 #   ./dev.sh demo   local mail stack on 127.0.0.1 + mailbridge run --once + tickets and receipts printed
-#   ./dev.sh test   the full test suite (Dovecot, SMTP and PostgreSQL started by the tests)
+#   ./dev.sh test   import-linter contracts, ruff, mypy, then the full test suite (Dovecot, SMTP and PostgreSQL started by the tests)
+#   ./dev.sh lint   only the contracts, ruff and mypy
 #   ./dev.sh bench ingest|threading [args]   one of the benchmarks in bench/
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -34,7 +35,17 @@ fi
 
 case "$what" in
   demo)  exec .venv/bin/python config/demo.py ;;
-  test)  shift || true; exec .venv/bin/python -m pytest "$@" ;;
+  test)
+    shift || true
+    # The architecture contracts, lint, format and types first: a violation fails the run before the suite.
+    echo "dev.sh: import-linter contracts, ruff, mypy" >&2
+    .venv/bin/lint-imports --no-cache
+    .venv/bin/ruff check --quiet .
+    .venv/bin/ruff format --check --quiet .
+    .venv/bin/mypy
+    exec .venv/bin/python -m pytest "$@" ;;
+  lint)
+    .venv/bin/lint-imports --no-cache && .venv/bin/ruff check . && .venv/bin/ruff format --check . && exec .venv/bin/mypy ;;
   bench)
     shift || true
     case "${1:-ingest}" in
@@ -42,5 +53,5 @@ case "$what" in
       threading) shift || true; exec .venv/bin/python bench/threading_lookup.py "$@" ;;
       *) echo "usage: ./dev.sh bench ingest|threading [args]" >&2; exit 2 ;;
     esac ;;
-  *) echo "usage: ./dev.sh demo | test [pytest args] | bench ingest|threading [args]" >&2; exit 2 ;;
+  *) echo "usage: ./dev.sh demo | test [pytest args] | lint | bench ingest|threading [args]" >&2; exit 2 ;;
 esac

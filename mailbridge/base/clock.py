@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Protocol
+from typing import Protocol, overload
 
 from mailbridge.base.errors import ConfigError
 
@@ -59,6 +59,14 @@ def system_clock() -> Clock:
         raise ConfigError(
             f"MAILBRIDGE_NOW: expected an ISO 8601 time like 2026-11-24T09:00:00Z, got {override!r}"
         ) from None
+
+
+@overload
+def utc(value: datetime) -> datetime: ...
+@overload
+def utc(value: None) -> None: ...
+@overload
+def utc(value: datetime | None) -> datetime | None: ...
 
 
 def utc(value: datetime | None) -> datetime | None:

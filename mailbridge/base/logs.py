@@ -21,8 +21,9 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
-        entry = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
-                 "level": record.levelname.lower(), "logger": record.name, "message": message}
+        entry: dict[str, str | int] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(), "logger": record.name, "message": message}
         for key, value in PAIR.findall(message):
             if value != "None":
                 entry[key] = int(value) if value.isdigit() and key in ("uid", "outbox_id") else value

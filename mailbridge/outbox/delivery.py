@@ -27,9 +27,11 @@ log = logging.getLogger(__name__)
 async def deliver_due(*, engine: Engine, sender: MailSender, signer: DkimSigner, clock: Clock,
                       retry_for: timedelta) -> tuple[int, int]:
     """Send what is due now; return (sent, failed) counts of this round."""
+    claimed: list[tuple[int, str, list[str], bytes, int | None]] = []
     with db.transaction(engine) as session:
-        claimed = [(row.id, row.mail_from, row.rcpt_to.split(","), row.raw, row.ticket_id)
-                   for row in outbox_queue.claim_due(session=session, now=clock.now())]
+        for row in outbox_queue.claim_due(session=session, now=clock.now()):
+            assert row.id is not None, "a stored row"
+            claimed.append((row.id, row.mail_from, row.rcpt_to.split(","), row.raw, row.ticket_id))
     sent = failed = 0
     for outbox_id, mail_from, recipients, raw, ticket_id in claimed:
         try:

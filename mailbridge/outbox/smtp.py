@@ -67,6 +67,7 @@ async def probe(connection: ConnectionSettings, *, mail_from: str, recipient: st
         if c.security == "starttls":
             await client.starttls()
         if c.security != "plain":
+            assert client.transport is not None, "connect() sets the transport"
             ssl_object = client.transport.get_extra_info("ssl_object")
             report(f"TLS {ssl_object.version()} {ssl_object.cipher()[0]}, certificate "
                    f"{'verified' if c.validate_cert else 'NOT verified (validate_cert = false)'}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, NoReturn, overload
 
 from mailbridge.base.errors import ConfigError
 
@@ -38,9 +38,16 @@ class Section:
                 expected = ", ".join(sorted(known))
                 raise ConfigError(f"{path}: [{name}] {key}: unknown key (known keys: {expected})")
 
-    def fail(self, key: str | None, expected: str, got: Any) -> None:
+    def fail(self, key: str | None, expected: str, got: Any) -> NoReturn:
         where = f"[{self.name}] {key}" if key else f"[{self.name}]"
         raise ConfigError(f"{self.path}: {where}: {expected}, got {got!r}")
+
+    @overload
+    def text(self, key: str, default: str, *, required: bool = False) -> str: ...
+    @overload
+    def text(self, key: str, default: None = None, *, required: Literal[True]) -> str: ...
+    @overload
+    def text(self, key: str, default: None = None, *, required: bool = False) -> str | None: ...
 
     def text(self, key: str, default: str | None = None, *, required: bool = False) -> str | None:
         if key not in self.table:
@@ -63,6 +70,11 @@ class Section:
         if not isinstance(value, bool):
             self.fail(key, "expected true or false", value)
         return value
+
+    @overload
+    def integer(self, key: str, default: int, low: int, high: int) -> int: ...
+    @overload
+    def integer(self, key: str, default: int | None, low: int, high: int) -> int | None: ...
 
     def integer(self, key: str, default: int | None, low: int, high: int) -> int | None:
         value = self.table.get(key, default)

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import tomlkit
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "mailbridge.example.toml"
+TomlValue = str | int | list[str] | None  # what `_set` writes into a table
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class InitAnswers:
         return [n for n in names if n]
 
 
-def _set(table, key: str, value) -> None:
+def _set(table: Any, key: str, value: TomlValue) -> None:
     if value is None:
         if key in table:
             del table[key]
@@ -59,6 +61,7 @@ def render_initial_config(answers: InitAnswers) -> str:
     support["from_name"] = answers.from_name
     _set(support, "secret_env", answers.secret_env)
     smtp = document["smtp"]
+    value: TomlValue
     for key, value in (("host", answers.smtp_host), ("security", answers.smtp_security), ("port", answers.smtp_port),
                        ("ca_file", answers.smtp_ca_file), ("username", answers.smtp_username),
                        ("password_env", answers.smtp_password_env if answers.smtp_username else None)):
