@@ -5,18 +5,27 @@ that put mail in place and run the daemon step by step (the same functions the s
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
+from contextlib import chdir
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
+from typer.testing import CliRunner
 
 from mailbridge.runtime.app import App, build_app
-from mailbridge.base.clock import FixedClock
+from mailbridge.base.clock import Clock, FixedClock
+from mailbridge.base.logs import TEXT_FORMAT
+from mailbridge.cli import main
+from mailbridge.cli.common import CliState, state
 from mailbridge.base.config.settings import load_settings
 from mailbridge.runtime.jobs import run_cycle
 
@@ -34,7 +43,8 @@ def clock() -> FixedClock:
 
 
 def toml_config(*, db_url: str, smtp_port: int, imap_port: int, folder: str, ca_file: str | None,
-                security: str = "ssl", initial_sync: str = "import", extra_mailbox: str = "", extra: str = "") -> str:
+                security: str = "ssl", initial_sync: str = "import", extra_mailbox: str = "", extra: str = "",
+                extra_support: str = "") -> str:
     ca_line = f'ca_file = "{ca_file}"\n' if ca_file else ""
     return f"""
 [database]
@@ -44,6 +54,7 @@ url = "{db_url}"
 from_name = "Shop support"
 from_address = "{SUPPORT_USER}"
 secret_env = "{SECRET_ENV}"
+{extra_support}
 
 [smtp]
 host = "127.0.0.1"
@@ -131,10 +142,46 @@ def customer_mail(*, sender: str = "anna@example.org", name: str = "Anna Rossi",
     return message.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
-def run_cli(*args: str, config: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run the real `mailbridge` command in a subprocess and capture its output."""
-    full_env = {**os.environ, **(env or {})}
-    command = [sys.executable, "-m", "mailbridge"]
-    if config:
-        command += ["--config", str(config)]
-    return subprocess.run(command + list(args), capture_output=True, text=True, env=full_env, cwd=REPO, timeout=120)
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, config: Path | None = None, env: dict[str, str | None] | None = None,
+            clock: Clock | None = None, cwd: Path | None = None) -> CliResult:
+    """Run `mailbridge ARGS` in this process through the real entry point (its error lines and exit codes).
+
+    env overrides variables for the call (None unsets one); clock, when given, is the app's clock. Log lines go to
+    stderr as in a real run, except those of the test servers' threads; logging and the CLI state are restored after.
+    """
+    argv = ["mailbridge", *(["--config", str(config)] if config else []), *args]
+    root = logging.getLogger()
+    handlers, level = root.handlers, root.level
+    servers = {thread.ident for thread in threading.enumerate()} - {threading.get_ident()}
+    state.clock = clock
+    with CliRunner().isolation(env=env) as (out, err, _), chdir(cwd or REPO), patch.object(sys, "argv", argv):
+        log = logging.StreamHandler(sys.stderr)  # what main's logging.basicConfig sets up in a real run
+        log.setFormatter(logging.Formatter(TEXT_FORMAT))
+        log.addFilter(lambda record: record.thread not in servers)
+        root.handlers, root.level = [log], logging.INFO
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            root.handlers, root.level = handlers, level
+            vars(state).update(vars(CliState()))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return CliResult(code, out.getvalue().decode(), err.getvalue().decode())
+
+
+def run_cli_process(*args: str, config: Path | None = None, env: dict[str, str] | None = None,
+                    cwd: Path = REPO) -> subprocess.CompletedProcess:
+    """Run the real `mailbridge` command in a subprocess (for tests of the process boundary)."""
+    command = [sys.executable, "-m", "mailbridge", *(["--config", str(config)] if config else []), *args]
+    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=cwd,
+                          timeout=120)

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from mailbridge.runtime.app import App, build_app
-from mailbridge.base.clock import parse_instant
+from mailbridge.base.clock import Clock, parse_instant
 from mailbridge.base.config.settings import Settings, find_config, load_settings
 from mailbridge.base.errors import CommandError
 
@@ -18,6 +18,7 @@ from mailbridge.base.errors import CommandError
 @dataclass
 class CliState:
     config_path: str | None = None
+    clock: Clock | None = None  # None: the system clock (or MAILBRIDGE_NOW); callers embedding the CLI may set one
 
 
 state = CliState()
@@ -30,7 +31,7 @@ def settings() -> Settings:
 
 def open_app() -> App:
     """Build the app from the chosen configuration (upgrading the schema)."""
-    return build_app(settings())
+    return build_app(settings(), clock=state.clock)
 
 
 def _plain(value: Any) -> Any:

@@ -266,10 +266,9 @@ def test_forward_to_outsider_and_their_answer_comes_back_to_the_agent(desk, dove
 def test_cli_reply_note_assign_and_next(desk, config_file, sink, tmp_path):
     number = the_ticket(desk).number
     config = config_file()
-    env = {"MAILBRIDGE_NOW": desk.clock.now().isoformat()}
 
     def run_cli(*args, config):
-        return run_cli_at(*args, config=config, env=env)
+        return run_cli_at(*args, config=config, clock=desk.clock)
     nxt = run_cli("tickets", "next", "--agent", MARIA, config=config)
     assert nxt.returncode == 0 and number in nxt.stdout
     (tmp_path / "note.txt").write_text("internal only", encoding="utf-8")

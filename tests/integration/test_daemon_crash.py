@@ -13,7 +13,7 @@ import sys
 import time
 from collections import Counter
 
-from tests.conftest import REPO, SUPPORT_USER, customer_mail, run_cli
+from tests.conftest import REPO, SUPPORT_USER, customer_mail, run_cli_process
 
 MESSAGES = 500
 KILL_AFTER_STORED = 120
@@ -68,7 +68,7 @@ def test_sigkill_in_the_middle_of_a_batch_loses_and_doubles_nothing(config_file,
     assert 0 < stored_at_kill < MESSAGES, f"the kill must land mid-run, {stored_at_kill} were stored"
 
     for _ in range(2):
-        result = run_cli("run", "--once", config=config)
+        result = run_cli_process("run", "--once", config=config)
         assert result.returncode == 0, result.stderr[-2000:]
 
     with sqlite3.connect(db_path) as connection:

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import SUPPORT_USER, customer_mail
+from tests.conftest import SUPPORT_USER, CliResult, customer_mail, run_cli, run_cli_process
 
 
-def mailbridge(cwd, *args, env=None) -> subprocess.CompletedProcess:
-    """Run `mailbridge ARGS` in `cwd` as a new user would (no --config: ./mailbridge.toml)."""
-    return subprocess.run([sys.executable, "-m", "mailbridge", *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=120)
+def mailbridge(cwd, *args, env=None) -> CliResult:
+    """Run `mailbridge ARGS` in `cwd` (in this process) as a new user would (no --config: ./mailbridge.toml)."""
+    return run_cli(*args, env=env, cwd=cwd)
 
 
 @pytest.fixture
@@ -31,9 +27,10 @@ def init_flags(dovecot, sink, folder: str) -> list[str]:
 
 
 def test_init_then_run_once_creates_a_ticket_and_sends_a_receipt(tmp_path, dovecot, sink, mailbox, init_env):
+    """The end-to-end smoke test of the installed program: every step is a real `python -m mailbridge` process."""
     home = tmp_path / "new-install"
     home.mkdir()
-    result = mailbridge(home, *init_flags(dovecot, sink, mailbox), env=init_env)
+    result = run_cli_process(*init_flags(dovecot, sink, mailbox), env=init_env, cwd=home)
     assert result.returncode == 0, result.stderr
     assert "ok  IMAP" in result.stdout and "ok  SMTP connected" in result.stdout
     assert "set MAILBRIDGE_IMAP_PASSWORD, MAILBRIDGE_SECRET" in result.stdout
@@ -42,9 +39,9 @@ def test_init_then_run_once_creates_a_ticket_and_sends_a_receipt(tmp_path, dovec
     assert "# Written by `mailbridge init`" in text and "# required, unique" in text  # comments kept
     assert (home / "mailbridge.db").exists()
     dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="Where is my parcel?"))
-    run = mailbridge(home, "run", "--once", env=init_env)
+    run = run_cli_process("run", "--once", env=init_env, cwd=home)
     assert run.returncode == 0, run.stderr
-    listed = json.loads(mailbridge(home, "tickets", "list", "--json", env=init_env).stdout)
+    listed = json.loads(run_cli_process("tickets", "list", "--json", env=init_env, cwd=home).stdout)
     assert [t["subject"] for t in listed] == ["Where is my parcel?"]
     assert [m.rcpt_tos for m in sink.messages] == [("anna@example.org",)]
 
@@ -63,9 +60,8 @@ def test_init_with_yes_names_the_missing_flag(tmp_path, init_env):
 
 
 def test_init_names_unset_secret_variables_and_writes_nothing(tmp_path, dovecot, sink, mailbox):
-    env = {k: v for k, v in os.environ.items() if k not in ("MAILBRIDGE_IMAP_PASSWORD", "MAILBRIDGE_SECRET")}
-    result = subprocess.run([sys.executable, "-m", "mailbridge", *init_flags(dovecot, sink, mailbox)], cwd=tmp_path,
-                            capture_output=True, text=True, env=env, timeout=60)
+    unset = {"MAILBRIDGE_IMAP_PASSWORD": None, "MAILBRIDGE_SECRET": None}
+    result = mailbridge(tmp_path, *init_flags(dovecot, sink, mailbox), env=unset)
     assert result.returncode == 1 and "MAILBRIDGE_IMAP_PASSWORD, MAILBRIDGE_SECRET first" in result.stderr
     assert list(tmp_path.iterdir()) == []
 

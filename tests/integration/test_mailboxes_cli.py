@@ -12,9 +12,9 @@ from tests.servers.util import free_port
 
 
 @pytest.fixture
-def cli_with(config_file, capsys):
+def cli_with(config_file):
     def run(*args, **overrides):
-        return invoke(capsys, "--config", str(config_file(**overrides)), *args)
+        return invoke("--config", str(config_file(**overrides)), *args)
     return run
 
 
@@ -62,10 +62,10 @@ def test_mailbox_test_unknown_name_is_not_found(cli_with):
     assert code == 1 and "no mailbox named 'nope'" in err
 
 
-def test_mailbox_add_then_remove_edits_the_file_in_place(config_file, capsys, dovecot):
+def test_mailbox_add_then_remove_edits_the_file_in_place(config_file, dovecot):
     path = config_file()
     path.write_text("# my own comment\n" + path.read_text())
-    run = lambda *a: invoke(capsys, "--config", str(path), *a)
+    run = lambda *a: invoke("--config", str(path), *a)
     code, _out, err = run("mailboxes", "add", "orders", "--host", "127.0.0.1", "--port", str(dovecot.imaps_port),
                           "--username", "support@shop.example", "--password-env", IMAP_PASSWORD_ENV,
                           "--ca-file", dovecot.ca_file, "--contact", "Orders")
@@ -81,10 +81,10 @@ def test_mailbox_add_then_remove_edits_the_file_in_place(config_file, capsys, do
     assert code == 1 and "no mailbox named 'orders'" in err
 
 
-def test_mailbox_add_with_invalid_values_leaves_the_file_alone(config_file, capsys):
+def test_mailbox_add_with_invalid_values_leaves_the_file_alone(config_file):
     path = config_file()
     before = path.read_text()
-    code, _out, err = invoke(capsys, "--config", str(path), "mailboxes", "add", "x", "--host", "imap.example.org",
+    code, _out, err = invoke("--config", str(path), "mailboxes", "add", "x", "--host", "imap.example.org",
                              "--username", "u", "--security", "tls")
     assert code == 2 and "[mailboxes.1] security" in err and str(path) in err
     assert path.read_text() == before
