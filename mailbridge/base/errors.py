@@ -1,4 +1,4 @@
-"""The exception tree. Broad handlers exist only at the four boundaries (intake, outbox, scheduler, CLI).
+"""The exception tree. Broad handlers exist only at the four boundaries (intake, outbox delivery, runtime jobs, CLI).
 
 MailbridgeError
 ├── ConfigError               bad or missing configuration; the message names file, key and expectation

@@ -1,6 +1,6 @@
 """Log output for `mailbridge run --log-format json`: one JSON object per line.
 
-Our log lines carry their facts as `key=value` (STYLE.md section 5); the JSON formatter lifts the
+Our log lines carry their facts as `key=value` (one logger per module); the JSON formatter lifts the
 structured ones (mailbox, uid, message_id, ticket, outbox_id ...) into fields of their own.
 """
 

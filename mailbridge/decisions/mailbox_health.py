@@ -1,6 +1,6 @@
 """Decision: when a failing mailbox is tried again, and when its silence is reported. Pure.
 
-The scheduler reads a MailboxHealth row, asks `retry_delay` and `plan_alert`, and writes the
+`runtime.jobs` reads a MailboxHealth row, asks `retry_delay` and `plan_alert`, and writes the
 answer back (store/mailbox_state.py); `compose_alert` builds the admin mail it enqueues.
 """
 

@@ -1,6 +1,6 @@
 """Stage: the commit point. RawMail -> stored message, ticket change and queued mails, in one commit.
 
-Called through intake_guard for every fetched message (the poller's batches, `mailbridge ingest`), which
+Called through `ingest.guard` for every fetched message (the poller's batches, `mailbridge ingest`), which
 owns the transaction and the failure handling. The server-side mark happens only after the commit; a
 message already committed is recognised by its unique key.
 """
@@ -83,7 +83,7 @@ def accept(inbox: Inbox, mail: RawMail, now: datetime, *, silent: bool = False,
 
 def accept_in(inbox: Inbox, session: Session, mail: RawMail, now: datetime, *, silent: bool,
               parsed: ParsedMessage | None = None) -> IntakeResult:
-    """Store one message inside the caller's transaction (accept, and intake_guard's batches and retries)."""
+    """Store one message inside the caller's transaction (accept, and guard's batches and retries)."""
     digest = (parsed and parsed.raw_sha256) or raw_digest(mail.raw)
     stored = _already_stored(session, mail, digest)
     if stored is not None:

@@ -1,6 +1,6 @@
 """Stage: the ticket timers. Auto-close of tickets waiting on the customer, and SLA escalation.
 
-The scheduler's jobs call `close_idle(app, now)` and `check_sla(app, now)` with the one clock's
+The jobs (`runtime.jobs`) call `close_idle(app, now)` and `check_sla(app, now)` with the one clock's
 `now`. Each ticket is decided by a pure function (`lifecycle.plan_auto_close`, `lifecycle.sla_state`)
 and changed, with its mail queued, in its own transaction.
 """

@@ -1,7 +1,7 @@
 """Mails a ticket change causes outside intake: "we started handling", "auto-closed", SLA escalation.
 
 Each is rendered and queued in the caller's session with a dedupe key, so it goes out once and in
-the same commit as the change. Called by the timers (`timers.py`) and the CLI status command.
+the same commit as the change. Called by `runtime.timers` and the CLI's ticket commands (`runtime.desk`).
 """
 
 from __future__ import annotations

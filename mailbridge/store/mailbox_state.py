@@ -1,4 +1,4 @@
-"""I/O: the MailboxHealth row of each mailbox, written by the scheduler after every poll attempt.
+"""I/O: the MailboxHealth row of each mailbox, written by `runtime.jobs` after every poll attempt.
 
 A failure extends the episode and sets the next retry time; when the episode has lasted
 `alert_after_minutes`, the admin alert is enqueued in the same transaction (dedupe key per episode).

@@ -1,6 +1,6 @@
 """The `[ingest]` table of mailbridge.toml, read into frozen settings.
 
-`config.load_settings` hands the table in as its `Section` reader (base/config/reader.py), so errors read like every
+`settings.load_settings` hands the table in as its `Section` reader (base/config/reader.py), so errors read like every
 other configuration error: `file: [ingest] parse_processes: expected an integer 0-16, got -1`.
 """
 

@@ -1,6 +1,6 @@
 """The IMAP parts of a `[[mailboxes]]` table: connection options, folders, after_sync, read into settings.
 
-`config._mailbox` hands its `Section` reader (base/config/reader.py) in, so errors read like every other configuration
+`settings._mailbox` hands its `Section` reader (base/config/reader.py) in, so errors read like every other configuration
 error: `file: [mailboxes.0] security: expected ..., got ...`.
 """
 

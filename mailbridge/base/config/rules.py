@@ -1,6 +1,6 @@
 """The lifecycle parts of mailbridge.toml: `[sla]` and `[[routing]]`, read into frozen settings.
 
-`config.load_settings` hands each table in as its `Section` reader (base/config/reader.py), so errors read like every
+`settings.load_settings` hands each table in as its `Section` reader (base/config/reader.py), so errors read like every
 other configuration error: `file: [sla] timezone: expected ..., got ...`.
 """
 

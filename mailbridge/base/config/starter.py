@@ -72,5 +72,5 @@ def render_initial_config(answers: InitAnswers) -> str:
                        ("password_env", answers.imap_password_env), ("folders", [answers.imap_folder]),
                        ("initial_sync", answers.initial_sync)):
         _set(mailbox, key, value)
-    header = "# Written by `mailbridge init`. Every key is explained in README.md (Configuration reference).\n"
+    header = "# Written by `mailbridge init`. Every key is explained in docs/configuration.md.\n"
     return header + tomlkit.dumps(document)

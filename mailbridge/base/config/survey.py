@@ -1,6 +1,6 @@
 """The `[survey]` table of mailbridge.toml, read into frozen settings.
 
-`config.load_settings` hands the table in as its `Section` reader (base/config/reader.py), so errors read like every
+`settings.load_settings` hands the table in as its `Section` reader (base/config/reader.py), so errors read like every
 other configuration error: `file: [survey] window_days: expected an integer 1-365, got 0`.
 Whether a Contact sends surveys at all is its `send_survey` column (contacts CLI).
 """

@@ -1,6 +1,6 @@
 """Helpers for parse: charsets, RFC 2047 words, MIME header checks, HTML to text, file names.
 
-Input: bytes and header strings taken from a MIME tree; output: str. Only mailbridge.parse
+Input: bytes and header strings taken from a MIME tree; output: str. Only `inbound.parse`
 calls this module. Nothing here raises on bad input: it falls back and says so in `defects`.
 """
 
