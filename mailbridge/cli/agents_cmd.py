@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
-from sqlmodel import Session, select
 
-from mailbridge.store import agents, db
 from mailbridge.cli.common import echo_json, open_app
-from mailbridge.store.models import Agent
+from mailbridge.reports.agents import list_agents as list_agent_rows
+from mailbridge.store import agents, db
 
 app = typer.Typer(no_args_is_help=True, help="Agents.")
 
@@ -35,10 +32,8 @@ def list_agents(as_json: bool = typer.Option(False, "--json", help="Print JSON."
 
     Example: mailbridge agents list --json
     """
-    with Session(open_app().engine) as session:
-        rows = [{"email": a.email, "name": a.name, "active": a.active, "locale": a.locale or "en",
-                 "contacts": agents.agent_contacts(session, a)}
-                for a in session.exec(select(Agent).order_by(Agent.email))]
+    with db.transaction(open_app().engine) as session:
+        rows = list_agent_rows(session=session)
     if as_json:
         echo_json(rows)
         return
@@ -52,7 +47,7 @@ def list_agents(as_json: bool = typer.Option(False, "--json", help="Print JSON."
 @app.command("edit")
 def edit(email: str, name: str = typer.Option(None, help="New display name."),
          new_email: str = typer.Option(None, "--email", help="New address."),
-         active: Optional[bool] = typer.Option(None, "--active/--inactive", help="Inactive agents get no mail."),
+         active: bool | None = typer.Option(None, "--active/--inactive", help="Inactive agents get no mail."),
          locale: str = typer.Option(None, help='Language of their mails; "" for the default.')) -> None:
     """Change an agent.
 

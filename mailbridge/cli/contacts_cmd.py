@@ -7,14 +7,12 @@ The commands are thin: `mailbridge.contacts` checks values and writes, in one tr
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Optional
 
 import typer
-from sqlmodel import Session
 
-from mailbridge.service import agent_mail
-from mailbridge.store import agents, contacts, db
 from mailbridge.cli.common import echo_json, open_app
+from mailbridge.reports.agents import list_members
+from mailbridge.store import agents, contacts, db
 
 app = typer.Typer(no_args_is_help=True, help="Departments (Contacts) such as Customer service or Webmaster.")
 
@@ -43,10 +41,10 @@ def _columns(address, description, save_messages, accept_attachments, greeting, 
 
 @app.command("add")
 def add(name: str = typer.Argument(..., help="Unique name, e.g. \"Webmaster\"."), address: str = ADDRESS,
-        description: str = DESCRIPTION, save_messages: Optional[bool] = SAVE,
-        accept_attachments: Optional[bool] = ATTACHMENTS, greeting: str = GREETING, signature: str = SIGNATURE,
+        description: str = DESCRIPTION, save_messages: bool | None = SAVE,
+        accept_attachments: bool | None = ATTACHMENTS, greeting: str = GREETING, signature: str = SIGNATURE,
         locale: str = LOCALE, sla_hours: float = SLA_HOURS, auto_close_days: int = AUTO_CLOSE,
-        escalation_address: str = ESCALATION, survey: Optional[bool] = SURVEY) -> None:
+        escalation_address: str = ESCALATION, survey: bool | None = SURVEY) -> None:
     """Create a Contact.
 
     Example: mailbridge contacts add Webmaster --address webmaster@shop.example --locale en --sla-hours 8
@@ -62,10 +60,10 @@ def add(name: str = typer.Argument(..., help="Unique name, e.g. \"Webmaster\".")
 @app.command("edit")
 def edit(name: str = typer.Argument(..., help="The Contact to change."),
          rename: str = typer.Option(None, "--rename", help="New name."), address: str = ADDRESS,
-         description: str = DESCRIPTION, save_messages: Optional[bool] = SAVE,
-         accept_attachments: Optional[bool] = ATTACHMENTS, greeting: str = GREETING, signature: str = SIGNATURE,
+         description: str = DESCRIPTION, save_messages: bool | None = SAVE,
+         accept_attachments: bool | None = ATTACHMENTS, greeting: str = GREETING, signature: str = SIGNATURE,
          locale: str = LOCALE, sla_hours: float = SLA_HOURS, auto_close_days: int = AUTO_CLOSE,
-         escalation_address: str = ESCALATION, survey: Optional[bool] = SURVEY) -> None:
+         escalation_address: str = ESCALATION, survey: bool | None = SURVEY) -> None:
     """Change some settings of a Contact; an empty text ("") clears an optional one.
 
     Example: mailbridge contacts edit Webmaster --no-save-messages --escalation-address ""
@@ -85,7 +83,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
     Example: mailbridge contacts list --json
     """
     app_ = open_app()
-    with Session(app_.engine) as session:
+    with db.transaction(app_.engine) as session:
         views = contacts.view_contacts(session)
     if as_json:
         echo_json([asdict(v) for v in views])
@@ -104,7 +102,7 @@ def show(name: str = typer.Argument(..., help="The Contact's name."),
     Example: mailbridge contacts show "Customer service"
     """
     app_ = open_app()
-    with Session(app_.engine) as session:
+    with db.transaction(app_.engine) as session:
         view = contacts.view_contact(session, name)
     if as_json:
         echo_json(asdict(view))
@@ -138,13 +136,8 @@ def members(name: str = typer.Argument(..., help="The Contact's name."),
     app_ = open_app()
     with db.transaction(app_.engine) as session:
         contact = agents.get_contact(session, name)
-        for email in add:
-            agents.add_member(session=session, contact=contact, agent=agents.get_agent(session, email))
-        for email in remove:
-            agents.remove_member(session=session, contact=contact, agent=agents.get_agent(session, email))
-        session.flush()
-        rows = [{"email": a.email, "name": a.name, "active": a.active}
-                for a in agent_mail.contact_agents(session, contact.id)]
+        agents.change_members(session=session, contact=contact, add=add, remove=remove)
+        rows = list_members(session=session, contact=contact)
     if as_json:
         echo_json(rows)
         return

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import typer
-from sqlmodel import Session
 
-from mailbridge.cli.common import echo_json, open_app
 from mailbridge.base.errors import NotFoundError
+from mailbridge.cli.common import echo_json, open_app
 from mailbridge.reports.search import customer_history
+from mailbridge.store import db
 
 app = typer.Typer(no_args_is_help=True, help="Customers.")
 
@@ -18,7 +18,7 @@ def show(email: str, as_json: bool = typer.Option(False, "--json", help="Print J
 
     Example: mailbridge customers show anna@example.org --json
     """
-    with Session(open_app().engine) as session:
+    with db.transaction(open_app().engine) as session:
         history = customer_history(session, email)
     if history is None:
         raise NotFoundError(f"no customer with address {email.strip().lower()}")

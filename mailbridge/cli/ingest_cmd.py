@@ -13,20 +13,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import typer
-from sqlalchemy.exc import InterfaceError, OperationalError
 
-from mailbridge.runtime.app import App, ensure_contact
-from mailbridge.cli.common import open_app
 from mailbridge.base.errors import CommandError, MailbridgeError
-from mailbridge.ingest.sources.files import (INGEST_MAILBOX, MailPath, count_messages, raw_mail, read_messages,
-                                           recognise_path)
-from mailbridge.ingest.intake import Inbox, IntakeResult
+from mailbridge.cli.common import open_app
 from mailbridge.ingest.guard import accept_guarded
+from mailbridge.ingest.intake import Inbox, IntakeResult
+from mailbridge.ingest.sources.files import (
+    INGEST_MAILBOX,
+    MailPath,
+    count_messages,
+    raw_mail,
+    read_messages,
+    recognise_path,
+)
+from mailbridge.runtime.app import App, ensure_contact
+from mailbridge.store import db
 
 EX_DATAERR = 65  # sysexits.h: the input was not a message at all (empty)
 EX_UNAVAILABLE = 69  # the bound mailbox takes no mail that matches no ticket
 EX_TEMPFAIL = 75  # not stored now; the MTA keeps the message and retries
-DATABASE_DOWN = (OperationalError, InterfaceError)
 DEFAULT_CONTACT = "Customer service"
 
 
@@ -70,7 +75,7 @@ def _ingest_stdin(mailbox: str | None, contact: str | None, *, silent: bool) -> 
         target = resolve_target(app, mailbox, contact, silent)
         result = accept_guarded(target.inbox, raw_mail(target.mailbox, "stdin", raw), app.clock.now(),
                                 silent=target.silent)
-    except DATABASE_DOWN as exc:
+    except db.DATABASE_DOWN as exc:
         _fail(EX_TEMPFAIL, f"database unavailable ({_first_line(exc)}); the sender should retry")
     except (MailbridgeError, OSError) as exc:
         # A broken configuration or disk must not bounce customer mail: the MTA keeps it until it is fixed.
@@ -88,7 +93,7 @@ def _import_paths(paths: list[Path], mailbox: str | None, contact: str | None, *
         app = open_app()
         target = resolve_target(app, mailbox, contact, silent)
         tally = _import_all(app, target, sources)
-    except DATABASE_DOWN as exc:
+    except db.DATABASE_DOWN as exc:
         _fail(EX_TEMPFAIL, f"database unavailable ({_first_line(exc)}); run the import again later")
     typer.echo(f"stored {tally['stored']}, duplicate {tally['duplicate']}, flagged {tally['flagged']}, "
                f"not stored {tally['unknown']}, failed {tally['failed']}")

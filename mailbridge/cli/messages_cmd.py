@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import typer
-from sqlmodel import Session, or_, select
 
 from mailbridge.cli.common import echo_json, open_app
 from mailbridge.ingest.guard import retry_quarantined
-from mailbridge.store.models import Message
+from mailbridge.reports.messages import list_flagged_messages
+from mailbridge.store import db
 
 app = typer.Typer(no_args_is_help=True, help="Flagged messages.")
 
@@ -21,13 +21,8 @@ def list_messages(
 
     Example: mailbridge messages list --kind quarantined
     """
-    with Session(open_app().engine) as session:
-        query = select(Message).order_by(Message.id.desc())
-        query = query.where(Message.kind == kind) if kind else query.where(or_(
-            Message.is_malformed, Message.kind.in_(("quarantined", "too_large", "forged_agent_reply"))))
-        rows = [{"id": m.id, "kind": m.kind, "mailbox": m.mailbox, "folder": m.folder, "uid": m.uid,
-                 "from": m.from_addr, "subject": m.subject, "ticket_id": m.ticket_id, "raw_bytes": len(m.raw),
-                 "stored_at": m.stored_at, "defects": m.defects.splitlines()} for m in session.exec(query)]
+    with db.transaction(open_app().engine) as session:
+        rows = list_flagged_messages(session=session, kind=kind)
     if as_json:
         echo_json(rows)
         return

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import typer
-from sqlmodel import Session, select
 
-from mailbridge.store import db, outbox_queue
-from mailbridge.cli.common import echo_json, open_app
 from mailbridge.base.errors import NotFoundError
-from mailbridge.store.models import OutboxMail
+from mailbridge.cli.common import echo_json, open_app
+from mailbridge.reports.outbox import list_outbox as list_outbox_rows
+from mailbridge.store import db, outbox_queue
 
 app = typer.Typer(no_args_is_help=True, help="Outgoing mail.")
 
@@ -22,13 +21,8 @@ def list_outbox(
 
     Example: mailbridge outbox list --status held
     """
-    with Session(open_app().engine) as session:
-        query = select(OutboxMail).order_by(OutboxMail.id.desc())
-        if status:
-            query = query.where(OutboxMail.status == status)
-        rows = [{"id": r.id, "kind": r.kind, "status": r.status, "to": r.rcpt_to, "subject": r.subject,
-                 "attempts": r.attempts, "next_attempt_at": r.next_attempt_at, "sent_at": r.sent_at,
-                 "last_error": r.last_error, "message_id": r.message_id} for r in session.exec(query)]
+    with db.transaction(open_app().engine) as session:
+        rows = list_outbox_rows(session=session, status=status)
     if as_json:
         echo_json(rows)
         return

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from sqlmodel import Session
 
 from mailbridge.cli.common import echo_json, open_app, option_instant
-from mailbridge.reports.stats import StatsFilter, gather_facts
 from mailbridge.reports.figures import compute_report
 from mailbridge.reports.render import html_report, print_report
+from mailbridge.reports.stats import StatsFilter, gather_facts
 from mailbridge.runtime.timers import build_calendar
+from mailbridge.store import db
 
 
 def stats(
@@ -34,7 +34,7 @@ def stats(
     now = app.clock.now()
     filters = StatsFilter(since=option_instant(since, "--since"), until=option_instant(until, "--until"), contact=contact,
                           agent=agent)
-    with Session(app.engine) as session:
+    with db.transaction(app.engine) as session:
         facts = gather_facts(session=session, filters=filters, sla=app.settings.sla, now=now)
     first = min((t.created_at for t in facts.tickets), default=now)
     report = compute_report(facts, build_calendar(app.settings.sla, range(first.year, now.year + 2)))

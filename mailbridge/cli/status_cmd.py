@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import typer
-from sqlmodel import Session
 
 from mailbridge.cli.common import echo_json, open_app
 from mailbridge.reports.status import gather_status
+from mailbridge.store import db
 
 
 def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
@@ -17,7 +17,7 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
     Example: mailbridge status --json
     """
     app = open_app()
-    with Session(app.engine) as session:
+    with db.transaction(app.engine) as session:
         report = gather_status(session=session, settings=app.settings)
     if as_json:
         echo_json(asdict(report))

@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from sqlmodel import Session, select
 
-from mailbridge.store import agents, db
 from mailbridge.cli.common import echo_json, open_app, read_text_option
-from mailbridge.base.errors import NotFoundError
-from mailbridge.store.models import Contact, TextModule
+from mailbridge.reports.agents import list_text_modules, read_text_module
+from mailbridge.store import agents, db
 
 app = typer.Typer(no_args_is_help=True, help="Text modules (canned answers) of the Contacts.")
 CONTACT = typer.Option("Customer service", "--contact", help="The Contact, by name.")
@@ -52,12 +50,8 @@ def list_texts(contact: str = typer.Option(None, "--contact", help="Only this Co
 
     Example: mailbridge texts list --contact "Customer service"
     """
-    with Session(open_app().engine) as session:
-        query = select(TextModule, Contact.name).join(Contact, Contact.id == TextModule.contact_id)
-        if contact:
-            query = query.where(Contact.name == contact)
-        rows = [{"contact": c, "name": m.name, "locale": m.locale, "chars": len(m.body)}
-                for m, c in session.exec(query.order_by(Contact.name, TextModule.name, TextModule.locale))]
+    with db.transaction(open_app().engine) as session:
+        rows = list_text_modules(session=session, contact_name=contact)
     if as_json:
         echo_json(rows)
         return
@@ -71,11 +65,9 @@ def show(name: str, contact: str = CONTACT, locale: str = LOCALE) -> None:
 
     Example: mailbridge texts show returns --locale it
     """
-    with Session(open_app().engine) as session:
-        module = agents.find_module(session, agents.get_contact(session, contact), name, locale)
-    if module is None:
-        raise NotFoundError(f"no text module {name!r} ({locale}) for {contact!r}")
-    typer.echo(module.body)
+    with db.transaction(open_app().engine) as session:
+        body = read_text_module(session=session, contact_name=contact, name=name, locale=locale)
+    typer.echo(body)
 
 
 @app.command("remove")
@@ -85,8 +77,6 @@ def remove(name: str, contact: str = CONTACT, locale: str = LOCALE) -> None:
     Example: mailbridge texts remove returns --locale it
     """
     with db.transaction(open_app().engine) as session:
-        module = agents.find_module(session, agents.get_contact(session, contact), name, locale)
-        if module is None:
-            raise NotFoundError(f"no text module {name!r} ({locale}) for {contact!r}")
-        session.delete(module)
+        agents.remove_text_module(session=session, contact=agents.get_contact(session, contact), name=name,
+                                  locale=locale)
     typer.echo(f"text module {name} ({locale}) removed")

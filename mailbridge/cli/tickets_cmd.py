@@ -3,35 +3,23 @@
 from __future__ import annotations
 
 import typer
-from sqlmodel import Session, select
 
-from sqlalchemy import func
-
-from mailbridge.decisions.kinds import TicketStatus
-from mailbridge.service import agent_desk
-from mailbridge.store import agents
+from mailbridge.base.errors import CommandError
 from mailbridge.cli.common import echo_json, open_app, option_instant, read_text_option
-from mailbridge.base.errors import CommandError, NotFoundError
-from mailbridge.store.models import Attachment, Contact, Customer, Message, Rating, Ticket, TicketEvent
+from mailbridge.decisions.kinds import TicketStatus
+from mailbridge.reports.search import TicketFilter
+from mailbridge.reports.tickets import (
+    count_categories,
+    list_ticket_summaries,
+    next_waiting,
+    search_ticket_summaries,
+    ticket_detail,
+)
 from mailbridge.runtime import desk
 from mailbridge.runtime.desk import change_status
-from mailbridge.reports.search import TicketFilter, search_tickets
-from mailbridge.reports.search import list_tickets as list_ticket_rows
+from mailbridge.store import db
 
 app = typer.Typer(no_args_is_help=True, help="Tickets.")
-
-
-def ticket_summary(session: Session, ticket: Ticket) -> dict:
-    customer = session.get(Customer, ticket.customer_id)
-    contact = session.get(Contact, ticket.contact_id)
-    count = len(session.exec(select(Message.id).where(Message.ticket_id == ticket.id)).all())
-    linked = session.get(Ticket, ticket.linked_ticket_id) if ticket.linked_ticket_id else None
-    return {"number": ticket.number, "status": ticket.status, "subject": ticket.subject,
-            "customer": customer.email, "customer_name": customer.name, "contact": contact.name,
-            "category": ticket.category, "linked_ticket": linked.number if linked else None,
-            "assigned_agent": ticket.assigned_agent, "messages": count, "created_at": ticket.created_at,
-            "updated_at": ticket.updated_at, "closed_at": ticket.closed_at,
-            "first_response_at": ticket.first_response_at}
 
 
 def _print_rows(rows: list[dict]) -> None:
@@ -61,8 +49,8 @@ def list_tickets(
     """
     filters = TicketFilter(status=status, contact=contact, customer=customer, category=category, agent=agent,
                            since=option_instant(since, "--since"), until=option_instant(until, "--until"))
-    with Session(open_app().engine) as session:
-        rows = [ticket_summary(session, t) for t in list_ticket_rows(session, filters)]
+    with db.transaction(open_app().engine) as session:
+        rows = list_ticket_summaries(session=session, filters=filters)
     if as_json:
         echo_json(rows)
         return
@@ -75,8 +63,8 @@ def search(query: str, as_json: bool = typer.Option(False, "--json", help="Print
 
     Example: mailbridge tickets search "parcel damaged" --json
     """
-    with Session(open_app().engine) as session:
-        rows = [{**ticket_summary(session, t), "matched_by": why} for t, why in search_tickets(session, query)]
+    with db.transaction(open_app().engine) as session:
+        rows = search_ticket_summaries(session=session, query=query)
     if as_json:
         echo_json(rows)
         return
@@ -104,46 +92,13 @@ def categories(as_json: bool = typer.Option(False, "--json", help="Print JSON.")
 
     Example: mailbridge tickets categories
     """
-    with Session(open_app().engine) as session:
-        rows = [{"category": c, "tickets": n} for c, n in session.exec(
-            select(Ticket.category, func.count()).where(Ticket.category.is_not(None))
-            .group_by(Ticket.category).order_by(Ticket.category))]
+    with db.transaction(open_app().engine) as session:
+        rows = count_categories(session=session)
     if as_json:
         echo_json(rows)
         return
     for row in rows:
         typer.echo(f"{row['tickets']:>6}  {row['category']}")
-
-
-def ticket_detail(session: Session, number: str) -> dict:
-    ticket = session.exec(select(Ticket).where(Ticket.number == number)).first()
-    if ticket is None:
-        raise NotFoundError(f"no ticket with number {number}")
-    detail = ticket_summary(session, ticket)
-    detail["messages"] = []
-    for message in session.exec(select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id)):
-        attachments = session.exec(select(Attachment).where(Attachment.message_id == message.id)).all()
-        detail["messages"].append({
-            "id": message.id, "direction": message.direction, "kind": message.kind,
-            "message_id": message.message_id, "in_reply_to": message.in_reply_to,
-            "from": message.from_addr, "from_name": message.from_name, "to": message.to_addrs,
-            "cc": message.cc_addrs, "subject": message.subject, "date": message.sent_at,
-            "threaded_by": message.match_reason, "order_number": message.order_number, "malformed": message.is_malformed,
-            "defects": message.defects.splitlines(), "raw_bytes": len(message.raw),
-            "text": message.text_body, "stripped_text": message.stripped_text,
-            "attachments": [{"filename": a.filename, "content_type": a.content_type, "size": a.size,
-                             "sha256": a.sha256} for a in attachments],
-        })
-    detail["events"] = [
-        {"at": e.at, "actor": e.actor, "kind": e.kind, "old_status": e.old_status,
-         "new_status": e.new_status, "reason": e.reason}
-        for e in session.exec(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id))
-    ]
-    rating = session.exec(select(Rating).where(Rating.ticket_id == ticket.id, Rating.replaced_at.is_(None))
-                          .order_by(Rating.id.desc())).first()
-    detail["rating"] = ({"score": rating.score, "comment": rating.comment, "source": rating.source,
-                         "at": rating.created_at} if rating else None)
-    return detail
 
 
 @app.command("show")
@@ -153,8 +108,8 @@ def show(number: str, as_json: bool = typer.Option(False, "--json", help="Print 
 
     Example: mailbridge tickets show 48213907751
     """
-    with Session(open_app().engine) as session:
-        detail = ticket_detail(session, number.strip().lstrip("#"))
+    with db.transaction(open_app().engine) as session:
+        detail = ticket_detail(session=session, number=number.strip().lstrip("#"))
     if as_json:
         echo_json(detail)
         return
@@ -226,11 +181,8 @@ def next_message(agent: str = typer.Option(None, "--agent", help="Only this agen
 
     Example: mailbridge tickets next --agent maria@shop.example
     """
-    with Session(open_app().engine) as session:
-        found = agent_desk.next_unanswered(session, agents.get_agent(session, agent) if agent else None)
-        row = None if found is None else {**ticket_summary(session, found[0]), "message_id": found[1].id,
-                                          "from": found[1].from_addr, "stored_at": found[1].stored_at,
-                                          "text": found[1].stripped_text or found[1].text_body}
+    with db.transaction(open_app().engine) as session:
+        row = next_waiting(session=session, agent_email=agent)
     if as_json:
         echo_json(row)
         return

@@ -1,7 +1,7 @@
 """Decision: facts about tickets, ratings and messages -> the figures of `mailbridge stats`. Pure.
 
 `stats.gather_facts` queries the store; `compute_report` turns the facts into a `StatsReport`
-(times in business hours of the `[sla]` calendar); `stats_render` prints or writes it.
+(times in business hours of the `[sla]` calendar); `reports.render` prints or writes it.
 Percentiles are nearest-rank: p90 of n values is the ceil(0.9 n)-th smallest.
 """
 

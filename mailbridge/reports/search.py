@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, text
 from sqlmodel import Session, select
 
+from mailbridge.store.tickets import find_ticket
 from mailbridge.store.models import Contact, Customer, Message, Ticket
 from mailbridge.decisions.matching.ticket_numbers import is_valid_ticket_number
 
@@ -59,7 +60,8 @@ def search_tickets(session: Session, query: str, limit: int = 100) -> list[tuple
     term = query.strip()
     number = term.strip("[]#").strip()
     if is_valid_ticket_number(number):
-        _add(found, session.exec(select(Ticket.id).where(Ticket.number == number)), "number")
+        ticket = find_ticket(session=session, number=number)
+        _add(found, [ticket.id] if ticket else [], "number")
     _add(found, session.exec(select(Message.ticket_id).where(Message.order_number == term)), "order number")
     like = f"%{term.lower()}%"
     _add(found, session.exec(select(Ticket.id).join(Customer, Customer.id == Ticket.customer_id).where(

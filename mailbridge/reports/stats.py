@@ -1,4 +1,4 @@
-"""Read-only queries for `mailbridge stats`: the store -> StatsFacts, for stats_figures.compute_report.
+"""Read-only queries for `mailbridge stats`: the store -> StatsFacts, for figures.compute_report.
 
 Called by the CLI with a plain Session; nothing here writes.
 """

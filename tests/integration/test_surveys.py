@@ -107,10 +107,10 @@ def test_reply_with_a_digit_then_a_word_replaces_the_rating_and_keeps_history(ma
     assert (first.score, first.comment, first.replaced_at is not None) == (2, "slow answer", True)
     assert (second.score, second.comment, second.replaced_at, second.source) == (5, "problem solved", None, "reply")
     assert ticket_status(app) == "closed"
-    from mailbridge.cli.tickets_cmd import ticket_detail
+    from mailbridge.reports.tickets import ticket_detail
     with Session(app.engine) as session:
         number = session.exec(select(Ticket.number)).one()
-        assert ticket_detail(session, number)["rating"]["score"] == 5
+        assert ticket_detail(session=session, number=number)["rating"]["score"] == 5
     assert "replaces" in mails(sink)[-1].get_body(("plain",)).get_content()
 
 
