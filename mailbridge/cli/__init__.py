@@ -11,11 +11,11 @@ import sys
 import typer
 
 from mailbridge import __version__
-from mailbridge.cli import (config_cmd, customers_cmd, db_cmd, ingest_cmd, messages_cmd, outbox_cmd, run_cmd, status_cmd,
-                            smtp_cmd, templates_cmd, tickets_cmd)
-from mailbridge.cli import agents_cmd, contacts_cmd, texts_cmd
-from mailbridge.cli import stats_cmd
-from mailbridge.cli import init_cmd, mailboxes_cmd
+from mailbridge.cli.setup import config_cmd, db_cmd, smtp_cmd, templates_cmd
+from mailbridge.cli.operate import customers_cmd, ingest_cmd, messages_cmd, outbox_cmd, run_cmd, status_cmd, tickets_cmd
+from mailbridge.cli.setup import agents_cmd, contacts_cmd, texts_cmd
+from mailbridge.cli.operate import stats_cmd
+from mailbridge.cli.setup import init_cmd, mailboxes_cmd
 from mailbridge.cli.common import state
 from mailbridge.base.errors import ConfigError, MailbridgeError
 
