@@ -15,19 +15,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
-from pathlib import Path
 import logging
 import os
 import random
 import resource
 import subprocess
+import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -81,7 +81,7 @@ def write_maildir(maildir: Path, count: int, seed: int) -> int:
     for sub in ("cur", "new", "tmp"):
         (maildir / sub).mkdir(parents=True, exist_ok=True)
     rng, earlier, largest = random.Random(seed), [], 0
-    start = datetime(2026, 11, 24, 8, 0, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
     for n in range(count):
         raw, meta = build_message(n, rng, earlier, start + timedelta(seconds=n))
         earlier = (earlier + [meta])[-500:]
@@ -231,10 +231,10 @@ class RateRecorder:
 
 def ingest_child(config: Path, profile: str | None) -> None:
     """In a fresh process: build the app and time one poll of the mailbox; print JSON."""
-    from mailbridge.runtime.app import build_app
     from mailbridge.base.config.settings import load_settings
-    from mailbridge.runtime.jobs import poll_mailboxes
     from mailbridge.ingest.poll import poll_mailbox
+    from mailbridge.runtime.app import build_app
+    from mailbridge.runtime.jobs import poll_mailboxes
 
     logging.basicConfig(filename=str(config.parent / "mailbridge.log"), level=logging.INFO)
     logging.getLogger("mailparser").setLevel(logging.ERROR)

@@ -23,7 +23,7 @@ import random  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from datetime import datetime, timezone  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -31,16 +31,16 @@ sys.path.insert(0, str(REPO))
 
 from sqlmodel import Session  # noqa: E402
 
-from mailbridge.store import db, tickets
 from mailbridge.base.config.settings import Secret  # noqa: E402
 from mailbridge.decisions.inbound.parse import ParsedMessage  # noqa: E402
 from mailbridge.decisions.matching.reply_tokens import make_token, reply_address  # noqa: E402
-from mailbridge.decisions.matching.ticket_match import match_ticket, normalise_subject  # noqa: E402
+from mailbridge.decisions.matching.ticket_match import match_ticket  # noqa: E402
 from mailbridge.decisions.matching.ticket_numbers import damm_digit, subject_number_pattern  # noqa: E402
+from mailbridge.store import db, tickets  # noqa: E402
 
 MESSAGES_PER_TICKET = 5
 TICKETS_PER_CUSTOMER = 2
-NOW = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 SECRET = Secret("bench-secret", "env:BENCH")
 PATTERN = subject_number_pattern("[#{number}] {subject}")
 SUPPORT = frozenset({"support@bench.example"})

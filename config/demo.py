@@ -14,10 +14,10 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -56,7 +56,7 @@ def customer_email(name: str, address: str, subject: str, body: str, pdf: tuple[
     message["From"] = f"{name} <{address}>"
     message["To"] = f"Demo Shop <{SUPPORT}>"
     message["Subject"] = subject
-    message["Date"] = format_datetime(datetime.now(timezone.utc))
+    message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = make_msgid(domain=address.split("@")[1])
     message.set_content(body)
     if pdf:

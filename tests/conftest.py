@@ -21,12 +21,12 @@ from unittest.mock import patch
 import pytest
 from typer.testing import CliRunner
 
-from mailbridge.runtime.app import App, build_app
 from mailbridge.base.clock import Clock, FixedClock
+from mailbridge.base.config.settings import load_settings
 from mailbridge.base.logs import TEXT_FORMAT
 from mailbridge.cli import main
 from mailbridge.cli.common import CliState, state
-from mailbridge.base.config.settings import load_settings
+from mailbridge.runtime.app import App, build_app
 from mailbridge.runtime.jobs import run_cycle
 
 pytest_plugins = ["tests.servers.pytest_plugin"]

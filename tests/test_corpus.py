@@ -95,11 +95,11 @@ THREAD_FLOOR = 9  # thread groups of the manifest that ended up in exactly one t
 @pytest.fixture(scope="module")
 def stored_corpus(tmp_path_factory):
     """Run every corpus message through intake.accept into a fresh SQLite store."""
-    from mailbridge.runtime.app import build_app
     from mailbridge.base.clock import FixedClock
     from mailbridge.base.config.settings import load_settings
-    from mailbridge.ingest.sources.imap import RawMail
     from mailbridge.ingest.intake import accept
+    from mailbridge.ingest.sources.imap import RawMail
+    from mailbridge.runtime.app import build_app
 
     folder = tmp_path_factory.mktemp("corpus-store")
     config = folder / "mailbridge.toml"
@@ -145,7 +145,7 @@ def test_every_corpus_message_is_stored_once_with_its_raw_bytes(stored_corpus):
 def test_mail_that_must_not_be_answered_gets_no_receipt(stored_corpus):
     from sqlmodel import Session, select
 
-    from mailbridge.store.models import Message, OutboxMail
+    from mailbridge.store.models import OutboxMail
 
     app, entries, outcomes = stored_corpus
     with Session(app.engine) as session:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol, overload
 
 from mailbridge.base.errors import ConfigError
@@ -24,14 +24,14 @@ class SystemClock:
     """Implements `Clock` with the machine's time."""
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 @dataclass
 class FixedClock:
     """Implements `Clock` with a time that moves only when told to."""
 
-    current: datetime = field(default_factory=lambda: datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc))
+    current: datetime = field(default_factory=lambda: datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
 
     def now(self) -> datetime:
         return self.current
@@ -45,7 +45,7 @@ class FixedClock:
 def parse_instant(text: str) -> datetime:
     """Read an ISO 8601 instant; a naive one is taken as UTC."""
     value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def system_clock() -> Clock:
@@ -73,4 +73,4 @@ def utc(value: datetime | None) -> datetime | None:
     """Return `value` as aware UTC (SQLite hands back naive datetimes)."""
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

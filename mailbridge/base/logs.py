@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 FIELDS = ("mailbox", "uid", "message_id", "ticket", "outbox_id", "job", "status", "kind")
 PAIR = re.compile(r"\b(" + "|".join(FIELDS) + r")=(\S+)")
@@ -22,7 +22,7 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         message = record.getMessage()
         entry: dict[str, str | int] = {
-            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(), "logger": record.name, "message": message}
         for key, value in PAIR.findall(message):
             if value != "None":

@@ -11,13 +11,29 @@ import sys
 import typer
 
 from mailbridge import __version__
-from mailbridge.cli.setup import config_cmd, db_cmd, smtp_cmd, templates_cmd
-from mailbridge.cli.operate import customers_cmd, ingest_cmd, messages_cmd, outbox_cmd, run_cmd, status_cmd, tickets_cmd
-from mailbridge.cli.setup import agents_cmd, contacts_cmd, texts_cmd
-from mailbridge.cli.operate import stats_cmd
-from mailbridge.cli.setup import init_cmd, mailboxes_cmd
-from mailbridge.cli.common import state
 from mailbridge.base.errors import ConfigError, MailbridgeError
+from mailbridge.cli.common import state
+from mailbridge.cli.operate import (
+    customers_cmd,
+    ingest_cmd,
+    messages_cmd,
+    outbox_cmd,
+    run_cmd,
+    stats_cmd,
+    status_cmd,
+    tickets_cmd,
+)
+from mailbridge.cli.setup import (
+    agents_cmd,
+    config_cmd,
+    contacts_cmd,
+    db_cmd,
+    init_cmd,
+    mailboxes_cmd,
+    smtp_cmd,
+    templates_cmd,
+    texts_cmd,
+)
 
 app = typer.Typer(no_args_is_help=True, help="mailbridge: every customer email becomes a ticket.",
                   pretty_exceptions_enable=False)

@@ -9,10 +9,10 @@ from typing import Any
 
 import typer
 
-from mailbridge.runtime.app import App, build_app
 from mailbridge.base.clock import Clock, parse_instant
 from mailbridge.base.config.settings import Settings, find_config, load_settings
 from mailbridge.base.errors import CommandError
+from mailbridge.runtime.app import App, build_app
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 # Ten years of days without a single working hour means the calendar is empty, not that we must keep looking.
@@ -29,8 +29,8 @@ def _windows(start: datetime, calendar: BusinessCalendar) -> Iterator[tuple[date
     day = start.astimezone(calendar.zone).date()
     for _ in range(MAX_DAYS):
         if day.weekday() in calendar.working_days and day not in calendar.holidays:
-            opens = datetime.combine(day, calendar.opens, tzinfo=calendar.zone).astimezone(timezone.utc)
-            closes = datetime.combine(day, calendar.closes, tzinfo=calendar.zone).astimezone(timezone.utc)
+            opens = datetime.combine(day, calendar.opens, tzinfo=calendar.zone).astimezone(UTC)
+            closes = datetime.combine(day, calendar.closes, tzinfo=calendar.zone).astimezone(UTC)
             yield opens, closes
         day += timedelta(days=1)
 

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from mailbridge.decisions.kinds import MailKind, TicketStatus
-from mailbridge.decisions.business_hours import BusinessCalendar, business_hours_between
 from mailbridge.base.errors import CommandError
+from mailbridge.decisions.business_hours import BusinessCalendar, business_hours_between
+from mailbridge.decisions.kinds import MailKind, TicketStatus
 
 
 class SlaState(StrEnum):

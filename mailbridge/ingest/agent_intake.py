@@ -14,19 +14,26 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from mailbridge.decisions.kinds import EventKind, MessageKind
-from mailbridge.service import agent_desk, agent_mail
-from mailbridge.store import agents, tickets
 from mailbridge.decisions.agent_commands import ForwardedMail, unwrap_requester_forward
-from mailbridge.decisions.agent_reply import (FORWARD, AgentIdentity, ReplyVerdict, authentication_failed, find_reply_token,
-                                    judge_agent_reply, warning_line)
-from mailbridge.decisions.outgoing.context import MailContext
-from mailbridge.decisions.outgoing.compose import OutgoingAttachment
-from mailbridge.store.models import Agent, Attachment, Message, Ticket
+from mailbridge.decisions.agent_reply import (
+    FORWARD,
+    AgentIdentity,
+    ReplyVerdict,
+    authentication_failed,
+    find_reply_token,
+    judge_agent_reply,
+    warning_line,
+)
 from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.inbound.reply_text import html_to_text
+from mailbridge.decisions.kinds import EventKind, MessageKind
 from mailbridge.decisions.matching.reply_tokens import AGENT, verify_token
 from mailbridge.decisions.matching.ticket_match import normalise_subject
+from mailbridge.decisions.outgoing.compose import OutgoingAttachment
+from mailbridge.decisions.outgoing.context import MailContext
+from mailbridge.service import agent_desk, agent_mail
+from mailbridge.store import agents, tickets
+from mailbridge.store.models import Agent, Attachment, Message, Ticket
 
 log = logging.getLogger(__name__)
 

@@ -19,14 +19,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import select
 
-from mailbridge.decisions.kinds import MessageKind
-from mailbridge.store import db
 from mailbridge.base.errors import CommandError, NotFoundError
-from mailbridge.ingest.sources.imap import RawMail
+from mailbridge.decisions.inbound.parse import ParsedMessage
+from mailbridge.decisions.kinds import MessageKind
 from mailbridge.ingest.intake import Inbox, IntakeResult, accept, accept_in
 from mailbridge.ingest.prepare import raw_digest
+from mailbridge.ingest.sources.imap import RawMail
+from mailbridge.store import db
 from mailbridge.store.models import IntakeFailure, Message
-from mailbridge.decisions.inbound.parse import ParsedMessage
 
 log = logging.getLogger(__name__)
 QUARANTINE_AFTER = 3

@@ -14,35 +14,41 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, insert, literal, union_all
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from mailbridge.decisions.matching.order_numbers import extract_order_number
-from mailbridge.decisions.kinds import EventKind, MailKind, MatchReason, MessageKind, TicketStatus
-from mailbridge.service import agent_mail
-from mailbridge.store import db, outbox_queue, tickets
-from sqlalchemy.engine import Engine
-
-from mailbridge.decisions.outgoing.context import MailContext
+from mailbridge.base.config.settings import DEFAULT_MAX_MESSAGE_BYTES
 from mailbridge.decisions.inbound.bounces import read_bounce
 from mailbridge.decisions.inbound.classify import classify, may_auto_reply
-from mailbridge.base.config.settings import DEFAULT_MAX_MESSAGE_BYTES
+from mailbridge.decisions.inbound.language import choose_locale, guess_locale
+from mailbridge.decisions.inbound.parse import ParsedMessage, is_malformed
+from mailbridge.decisions.inbound.reply_text import new_text
+from mailbridge.decisions.kinds import EventKind, MailKind, MatchReason, MessageKind, TicketStatus
+from mailbridge.decisions.lifecycle import Transition, plan_automatic_message, plan_customer_message
+from mailbridge.decisions.loop_guard import FLOOD_HOLD, FLOOD_WINDOW, is_flooding
+from mailbridge.decisions.matching.order_numbers import extract_order_number
+from mailbridge.decisions.matching.routing import route_category
+from mailbridge.decisions.matching.ticket_match import (
+    StoredCopy,
+    TicketMatch,
+    copy_in_contact,
+    match_ticket,
+    normalise_subject,
+    place_copy,
+)
 from mailbridge.decisions.outgoing.compose import compose_admin_notice
-from mailbridge.decisions.outgoing.forward import compose_forward
+from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.drafts import draft_for
+from mailbridge.decisions.outgoing.forward import compose_forward
 from mailbridge.ingest import agent_intake, survey_intake
 from mailbridge.ingest.after_sync import is_unknown_mail
-from mailbridge.ingest.sources.imap import RawMail
 from mailbridge.ingest.prepare import prepare_mail, raw_digest
+from mailbridge.ingest.sources.imap import RawMail
+from mailbridge.service import agent_mail
 from mailbridge.service.customer_mail import queue_customer_mail
-from mailbridge.decisions.lifecycle import Transition, plan_automatic_message, plan_customer_message
-from mailbridge.decisions.inbound.language import choose_locale, guess_locale
-from mailbridge.decisions.loop_guard import FLOOD_HOLD, FLOOD_WINDOW, is_flooding
+from mailbridge.store import db, outbox_queue, tickets
 from mailbridge.store.models import Attachment, Contact, Customer, Message, Ticket
-from mailbridge.decisions.inbound.parse import ParsedMessage, is_malformed
 from mailbridge.store.ratings import find_survey_answer
-from mailbridge.decisions.inbound.reply_text import new_text
-from mailbridge.decisions.matching.routing import route_category
-from mailbridge.decisions.matching.ticket_match import StoredCopy, TicketMatch, copy_in_contact, match_ticket, normalise_subject, place_copy
 
 log = logging.getLogger(__name__)
 

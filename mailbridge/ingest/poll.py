@@ -17,14 +17,14 @@ from typing import Protocol
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from mailbridge.store import db
 from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.ingest.after_sync import ServerStep, plan_server_step
+from mailbridge.ingest.guard import accept_batch
 from mailbridge.ingest.intake import Inbox
 from mailbridge.ingest.prepare import Preparer
 from mailbridge.ingest.sources.imap import FolderStatus, plan_batches
 from mailbridge.ingest.sources.source import MailSource
-from mailbridge.ingest.guard import accept_batch
+from mailbridge.store import db
 from mailbridge.store.models import MailboxState
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def poll_mailbox(poller: Poller, inbox: Inbox, mailbox: MailboxSettings, now: da
             found = _poll_folder(poller, inbox, source, mailbox, folder, now)
             totals = PollResult(mailbox.name, *(a + b for a, b in zip(
                 (totals.fetched, totals.stored, totals.duplicates, totals.failed),
-                (found.fetched, found.stored, found.duplicates, found.failed))))
+                (found.fetched, found.stored, found.duplicates, found.failed), strict=True)))
     return totals
 
 
@@ -140,7 +140,8 @@ def _poll_folder(poller: Poller, inbox: Inbox, source: MailSource, mailbox: Mail
         # SIGTERM: the messages in hand are done; the rest is fetched again next time.
         results = accept_batch(inbox, batch, now, silent_below_uid=state.silent_below_uid, prepared=prepared,
                                stop=poller.stop)
-        for mail, result in zip(batch, results):
+        # A stop request leaves `results` shorter than the batch: the rest is fetched again next time.
+        for mail, result in zip(batch, results, strict=False):
             if result is None:
                 failed += 1
                 continue

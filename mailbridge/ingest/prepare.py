@@ -86,7 +86,7 @@ class Preparer:
             return iter([None] * len(raws))
         chunks = [raws[start:start + CHUNK_MESSAGES] for start in range(0, len(raws), CHUNK_MESSAGES)]
         futures = self._submit(chunks, max_bytes)
-        return (parsed for chunk, future in zip(chunks, futures) for parsed in self._results(future, len(chunk)))
+        return (parsed for chunk, future in zip(chunks, futures, strict=True) for parsed in self._results(future, len(chunk)))
 
     def _submit(self, chunks: list[Sequence[bytes]], max_bytes: int) -> list[Future | None]:
         try:

@@ -12,13 +12,13 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from mailbridge.decisions.kinds import EventKind, MatchReason, MessageKind
-from mailbridge.store import tickets
-from mailbridge.decisions.outgoing.context import MailContext
-from mailbridge.store.models import Message, Ticket
 from mailbridge.decisions.inbound.parse import ParsedMessage
-from mailbridge.store.ratings import LINK, SurveyAnswer, record_rating
+from mailbridge.decisions.kinds import EventKind, MatchReason, MessageKind
+from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.service.survey_mail import queue_thanks
+from mailbridge.store import tickets
+from mailbridge.store.models import Message, Ticket
+from mailbridge.store.ratings import LINK, SurveyAnswer, record_rating
 
 log = logging.getLogger(__name__)
 

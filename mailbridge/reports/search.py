@@ -15,9 +15,9 @@ from datetime import datetime
 from sqlalchemy import func, or_, text
 from sqlmodel import Session, select
 
-from mailbridge.store.tickets import find_ticket
-from mailbridge.store.models import Contact, Customer, Message, Ticket
 from mailbridge.decisions.matching.ticket_numbers import is_valid_ticket_number
+from mailbridge.store.models import Contact, Customer, Message, Ticket
+from mailbridge.store.tickets import find_ticket
 
 FULLTEXT_LIMIT = 500
 PG_DOCUMENT = "to_tsvector('simple', coalesce(subject, '') || ' ' || coalesce(text_body, ''))"

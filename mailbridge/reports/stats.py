@@ -11,12 +11,12 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from mailbridge.decisions.kinds import EventKind, MessageKind, TicketStatus
 from mailbridge.base.clock import utc
 from mailbridge.base.config.rules import SlaSettings
 from mailbridge.base.errors import NotFoundError
-from mailbridge.store.models import Agent, Contact, Message, Rating, Ticket, TicketEvent
+from mailbridge.decisions.kinds import EventKind, MessageKind, TicketStatus
 from mailbridge.reports.figures import RatingFact, StatsFacts, TicketFact
+from mailbridge.store.models import Agent, Contact, Message, Rating, Ticket, TicketEvent
 
 
 @dataclass(frozen=True)

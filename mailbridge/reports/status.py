@@ -11,9 +11,9 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from mailbridge.decisions.kinds import OutboxStatus
 from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import Settings
+from mailbridge.decisions.kinds import OutboxStatus
 from mailbridge.store.models import MailboxHealth, MailboxState, OutboxMail
 
 UNSENT = (OutboxStatus.QUEUED, OutboxStatus.SENDING)

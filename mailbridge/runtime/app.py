@@ -14,18 +14,18 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from mailbridge.store import db
 from mailbridge.base.clock import Clock, system_clock
-from mailbridge.decisions.outgoing.context import MailContext, mail_context
 from mailbridge.base.config.settings import MailboxSettings, Settings
-from mailbridge.outbox.dkim import DkimSigner
-from mailbridge.ingest.sources.imap import ImapSource
+from mailbridge.decisions.outgoing.context import MailContext, mail_context
+from mailbridge.decisions.outgoing.templates import make_environment
 from mailbridge.ingest.intake import Inbox
 from mailbridge.ingest.poll import Poller, ProgressReporter
 from mailbridge.ingest.prepare import Preparer
-from mailbridge.store.models import Contact
+from mailbridge.ingest.sources.imap import ImapSource
+from mailbridge.outbox.dkim import DkimSigner
 from mailbridge.outbox.smtp import MailSender, SmtpSender
-from mailbridge.decisions.outgoing.templates import make_environment
+from mailbridge.store import db
+from mailbridge.store.models import Contact
 
 
 @dataclass

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from mailbridge.runtime.app import App, build_app
 from mailbridge.base.config.settings import MailboxSettings, Settings, load_settings
 from mailbridge.base.errors import ConfigError
-from mailbridge.runtime.health import write_health_file
 from mailbridge.ingest.sources.idle import IdleWatcher, start_watchers
+from mailbridge.runtime.app import App, build_app
+from mailbridge.runtime.health import write_health_file
 from mailbridge.runtime.jobs import check_sla, close_idle_tickets, deliver_outbox, poll_one_job, safe_job
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from mailbridge.runtime.app import App
 from mailbridge.reports.status import gather_status
+from mailbridge.runtime.app import App
 
 
 def write_health_file(app: App, path: Path, now: datetime, last_error: str | None = None) -> None:

@@ -12,13 +12,13 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from mailbridge.runtime import timers
-from mailbridge.outbox.delivery import deliver_due
-from mailbridge.runtime.app import App
-from mailbridge.base.errors import MailbridgeError, SourceError
 from mailbridge.base.config.settings import MailboxSettings
-from mailbridge.store import mailbox_state
+from mailbridge.base.errors import MailbridgeError, SourceError
 from mailbridge.ingest.poll import PollResult, poll_mailbox, record_poll_error
+from mailbridge.outbox.delivery import deliver_due
+from mailbridge.runtime import timers
+from mailbridge.runtime.app import App
+from mailbridge.store import mailbox_state
 
 log = logging.getLogger(__name__)
 

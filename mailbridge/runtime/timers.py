@@ -13,16 +13,15 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
-from mailbridge.decisions.kinds import EventKind, TicketStatus
-from mailbridge.store import db, tickets
-from mailbridge.runtime.app import App
-from mailbridge.base.config.rules import WEEKDAYS, parse_working_hours
-from mailbridge.decisions.business_hours import BusinessCalendar, due_at
 from mailbridge.base.clock import utc
-from mailbridge.base.config.rules import SlaSettings
+from mailbridge.base.config.rules import WEEKDAYS, SlaSettings, parse_working_hours
+from mailbridge.decisions.business_hours import BusinessCalendar, due_at
+from mailbridge.decisions.kinds import EventKind, TicketStatus
 from mailbridge.decisions.lifecycle import SlaState, plan_auto_close, sla_state
-from mailbridge.store.models import Contact, Ticket
+from mailbridge.runtime.app import App
 from mailbridge.service.notices import enqueue_sla_report, enqueue_transition_mails
+from mailbridge.store import db, tickets
+from mailbridge.store.models import Contact, Ticket
 
 log = logging.getLogger(__name__)
 SHORTEST_AUTO_CLOSE = timedelta(days=1)

@@ -17,19 +17,26 @@ from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlmodel import Session, select
 
+from mailbridge.base.errors import CommandError
+from mailbridge.decisions.agent_commands import (
+    STATUS_COMMANDS,
+    AgentCommand,
+    AgentReply,
+    category_path,
+    insert_text_modules,
+    parse_agent_reply,
+    text_module_names,
+)
 from mailbridge.decisions.inbound.language import choose_locale
 from mailbridge.decisions.kinds import Direction, EventKind, MailKind, MessageKind, TicketStatus
+from mailbridge.decisions.matching.ticket_numbers import format_subject
+from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, compose
+from mailbridge.decisions.outgoing.context import MailContext
+from mailbridge.decisions.outgoing.drafts import reference_line, ticket_reply_address
+from mailbridge.decisions.outgoing.templates import render
 from mailbridge.service import agent_mail, notices
 from mailbridge.store import agents, outbox_queue, tickets
-from mailbridge.decisions.agent_commands import (STATUS_COMMANDS, AgentCommand, AgentReply, category_path, insert_text_modules,
-                                       parse_agent_reply, text_module_names)
-from mailbridge.decisions.outgoing.context import MailContext
-from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, compose
-from mailbridge.decisions.outgoing.drafts import reference_line, ticket_reply_address
-from mailbridge.base.errors import CommandError
 from mailbridge.store.models import Agent, AgentContact, Contact, Customer, Message, TextModule, Ticket
-from mailbridge.decisions.outgoing.templates import render
-from mailbridge.decisions.matching.ticket_numbers import format_subject
 
 log = logging.getLogger(__name__)
 _SANDBOX = SandboxedEnvironment(autoescape=False)

@@ -14,16 +14,16 @@ from datetime import datetime
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
-from mailbridge.decisions.kinds import EventKind, MailKind, MessageKind
-from mailbridge.store import db, outbox_queue, tickets
 from mailbridge.decisions.agent_reply import FORWARD
-from mailbridge.decisions.outgoing.context import MailContext
-from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, compose
-from mailbridge.decisions.outgoing.drafts import reference_line
-from mailbridge.store.models import Agent, AgentContact, Attachment, Contact, Customer, Message, TextModule, Ticket
+from mailbridge.decisions.kinds import EventKind, MailKind, MessageKind
 from mailbridge.decisions.matching.reply_tokens import AGENT, make_token, reply_address
-from mailbridge.decisions.outgoing.templates import render
 from mailbridge.decisions.matching.ticket_numbers import format_subject
+from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, compose
+from mailbridge.decisions.outgoing.context import MailContext
+from mailbridge.decisions.outgoing.drafts import reference_line
+from mailbridge.decisions.outgoing.templates import render
+from mailbridge.store import db, outbox_queue, tickets
+from mailbridge.store.models import Agent, AgentContact, Attachment, Contact, Customer, Message, TextModule, Ticket
 
 log = logging.getLogger(__name__)
 DEFAULT_AGENT_LOCALE = "en"

@@ -13,15 +13,15 @@ from sqlmodel import Session, select
 
 from mailbridge.decisions.inbound.language import choose_locale
 from mailbridge.decisions.kinds import Direction, MailKind, TicketStatus
+from mailbridge.decisions.lifecycle import Transition
+from mailbridge.decisions.outgoing.compose import OutgoingDraft, compose
+from mailbridge.decisions.outgoing.context import MailContext
+from mailbridge.decisions.outgoing.drafts import notice_draft, reference_line
+from mailbridge.decisions.outgoing.templates import render
 from mailbridge.service.customer_mail import queue_customer_mail
 from mailbridge.service.survey_mail import queue_survey
 from mailbridge.store import outbox_queue, tickets
-from mailbridge.decisions.outgoing.context import MailContext
-from mailbridge.decisions.outgoing.compose import OutgoingDraft, compose
-from mailbridge.decisions.outgoing.drafts import notice_draft, reference_line
-from mailbridge.decisions.lifecycle import Transition
 from mailbridge.store.models import Contact, Customer, Message, Ticket
-from mailbridge.decisions.outgoing.templates import render
 
 log = logging.getLogger(__name__)
 

@@ -13,14 +13,14 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, select
 
 from mailbridge.decisions.inbound.language import choose_locale
+from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.kinds import Direction, MailKind
+from mailbridge.decisions.matching.reply_tokens import make_token
 from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.drafts import notice_draft
-from mailbridge.store.models import Contact, Customer, Message, OutboxMail, Ticket
-from mailbridge.service.customer_mail import queue_customer_mail
-from mailbridge.decisions.inbound.parse import ParsedMessage
-from mailbridge.decisions.matching.reply_tokens import make_token
 from mailbridge.decisions.survey import RATING, RATING_SUBJECTS, rating_links, should_send_survey
+from mailbridge.service.customer_mail import queue_customer_mail
+from mailbridge.store.models import Contact, Customer, Message, OutboxMail, Ticket
 
 log = logging.getLogger(__name__)
 

@@ -9,16 +9,15 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from mailbridge.decisions.kinds import MailKind
-from mailbridge.store import db, outbox_queue
-from sqlalchemy.engine import Engine
-
-from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import MailboxSettings
+from mailbridge.decisions.kinds import MailKind
 from mailbridge.decisions.mailbox_health import MailboxAlert, compose_alert, plan_alert, retry_delay
+from mailbridge.decisions.outgoing.context import MailContext
+from mailbridge.store import db, outbox_queue
 from mailbridge.store.models import MailboxHealth
 
 log = logging.getLogger(__name__)

@@ -16,13 +16,19 @@ from email.utils import getaddresses, parseaddr
 from sqlalchemy import bindparam, func, or_
 from sqlmodel import Session, col, select
 
-from mailbridge.decisions.kinds import OutboxStatus
 from mailbridge.base.clock import utc
+from mailbridge.base.config.settings import AutoMailLimits
 from mailbridge.decisions.inbound.bounces import BounceReport
+from mailbridge.decisions.kinds import OutboxStatus
+from mailbridge.decisions.loop_guard import (
+    BOUNCE_HOLD,
+    BURST_WINDOW,
+    AutoMailDecision,
+    AutoMailHistory,
+    decide_auto_mail,
+)
 from mailbridge.decisions.outgoing.compose import mail_bytes
 from mailbridge.store.db import insert_values_unless_taken, run, table_of
-from mailbridge.base.config.settings import AutoMailLimits
-from mailbridge.decisions.loop_guard import BOUNCE_HOLD, BURST_WINDOW, AutoMailDecision, AutoMailHistory, decide_auto_mail
 from mailbridge.store.models import AddressSuppression, OutboxMail
 
 SENDING_LEASE = timedelta(minutes=10)

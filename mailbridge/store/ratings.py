@@ -12,13 +12,20 @@ from datetime import datetime
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
-from mailbridge.decisions.kinds import MailKind
-from mailbridge.store import db
 from mailbridge.base.clock import utc
-from mailbridge.store.models import Message, OutboxMail, Rating, Ticket
 from mailbridge.decisions.inbound.parse import ParsedMessage, recipients_of
 from mailbridge.decisions.inbound.reply_text import new_text
-from mailbridge.decisions.survey import COMMENT_CHARS, TokenVerdict, check_rate_token, find_rate_address, is_within_window, read_rating_reply
+from mailbridge.decisions.kinds import MailKind
+from mailbridge.decisions.survey import (
+    COMMENT_CHARS,
+    TokenVerdict,
+    check_rate_token,
+    find_rate_address,
+    is_within_window,
+    read_rating_reply,
+)
+from mailbridge.store import db
+from mailbridge.store.models import Message, OutboxMail, Rating, Ticket
 
 LINK = "link"
 REPLY = "reply"

@@ -10,18 +10,24 @@ from datetime import datetime
 from sqlalchemy import bindparam, insert
 from sqlmodel import Session, col, select
 
-from mailbridge.decisions.kinds import EventKind, TicketStatus
-from mailbridge.store import db
 from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import Secret
 from mailbridge.base.errors import NotFoundError
-from mailbridge.decisions.lifecycle import Transition, plan_status_change
-from mailbridge.store.models import Agent, AgentContact, Customer, Message, OutboxMail, Ticket, TicketEvent
 from mailbridge.decisions.inbound.parse import ParsedMessage
+from mailbridge.decisions.kinds import EventKind, TicketStatus
+from mailbridge.decisions.lifecycle import Transition, plan_status_change
 from mailbridge.decisions.matching.reply_tokens import tokens_in, verify_token
-from mailbridge.decisions.matching.ticket_match import (DEFAULT_REOPEN_WINDOW_DAYS, NumberedTicket, StoredCopy, ThreadEvidence, TicketState,
-                                     normalise_subject)
+from mailbridge.decisions.matching.ticket_match import (
+    DEFAULT_REOPEN_WINDOW_DAYS,
+    NumberedTicket,
+    StoredCopy,
+    ThreadEvidence,
+    TicketState,
+    normalise_subject,
+)
 from mailbridge.decisions.matching.ticket_numbers import find_subject_numbers, is_valid_ticket_number, new_ticket_number
+from mailbridge.store import db
+from mailbridge.store.models import Agent, AgentContact, Customer, Message, OutboxMail, Ticket, TicketEvent
 
 UNKNOWN_SENDER = "unknown-sender@invalid"
 # The reference line of drafts.reference_line, also when quoted ("> Ticket: [#...]").

@@ -13,10 +13,10 @@ from email.utils import format_datetime, make_msgid
 import pytest
 from sqlmodel import Session, select
 
-from mailbridge.store import agents, db
 from mailbridge.base.clock import FixedClock
-from mailbridge.store.models import Contact, Customer, Message, OutboxMail, TextModule, Ticket
 from mailbridge.decisions.matching.reply_tokens import AGENT, make_token, reply_address
+from mailbridge.store import agents, db
+from mailbridge.store.models import Contact, Customer, Message, OutboxMail, TextModule, Ticket
 from tests.conftest import SUPPORT_USER, customer_mail, run_once
 from tests.conftest import run_cli as run_cli_at
 

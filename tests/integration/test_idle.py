@@ -8,8 +8,8 @@ import time
 
 from sqlmodel import Session, select
 
-from mailbridge.runtime.daemon import Daemon
 from mailbridge.ingest.sources.imap import ImapSource
+from mailbridge.runtime.daemon import Daemon
 from mailbridge.store.models import Message
 from tests.conftest import SUPPORT_USER, customer_mail
 from tests.servers.util import wait_until

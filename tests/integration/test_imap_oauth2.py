@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
-from mailbridge.runtime.app import build_app
 from mailbridge.base.config.settings import load_settings
-from mailbridge.store.models import Ticket
+from mailbridge.runtime.app import build_app
 from mailbridge.runtime.jobs import poll_mailboxes
+from mailbridge.store.models import Ticket
 from tests.conftest import IMAP_PASSWORD_ENV, SECRET_ENV, SUPPORT_USER, customer_mail, run_cli, run_once, toml_config
 from tests.servers.dovecot import DovecotServer, start_dovecot
 from tests.servers.oauth2_server import OAuth2Server, start_oauth2_server

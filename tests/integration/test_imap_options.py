@@ -9,11 +9,11 @@ from dataclasses import replace
 import pytest
 from sqlmodel import Session, select
 
-from mailbridge.runtime.app import build_app
 from mailbridge.base.config.settings import load_settings
 from mailbridge.ingest.sources.imap import ImapSource
-from mailbridge.store.models import MailboxHealth, MailboxState, Message, OutboxMail, Ticket
+from mailbridge.runtime.app import build_app
 from mailbridge.runtime.jobs import poll_mailboxes
+from mailbridge.store.models import MailboxHealth, MailboxState, Message, OutboxMail, Ticket
 from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
 
 BROKEN = ('[[mailboxes]]\nname = "broken"\nhost = "127.0.0.1"\nport = 1\nsecurity = "plain"\n'

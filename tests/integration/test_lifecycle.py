@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import email
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy
 
 from sqlmodel import Session, select
 
 from mailbridge.decisions.kinds import TicketStatus
+from mailbridge.runtime.desk import change_status
 from mailbridge.store import db
 from mailbridge.store.models import Contact, Message, Ticket
-from mailbridge.runtime.desk import change_status
 from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
 
 AGENT = "agent:maria@shop.example"
@@ -151,19 +151,19 @@ def test_same_subject_from_same_customer_joins_by_contact(make_app, dovecot, sin
 
 
 def test_friday_evening_ticket_escalates_on_monday_once(make_app, clock, dovecot, sink, mailbox):
-    clock.current = datetime(2026, 1, 9, 17, 30, tzinfo=timezone.utc)  # Friday 18:30 in Rome
+    clock.current = datetime(2026, 1, 9, 17, 30, tzinfo=UTC)  # Friday 18:30 in Rome
     app = make_app(extra='[sla]\nfirst_response_hours = 8\nwarn_before_hours = 2\nholidays_country = "IT"\n')
     with db.transaction(app.engine) as session:
         for contact in session.exec(select(Contact)):
             contact.escalation_address = "lead@shop.example"
     deliver(app, dovecot, mailbox, customer_mail())
     assert len(sink.messages) == 1  # the receipt, which is no response
-    clock.current = datetime(2026, 1, 11, 20, 0, tzinfo=timezone.utc)  # Sunday evening
+    clock.current = datetime(2026, 1, 11, 20, 0, tzinfo=UTC)  # Sunday evening
     run_once(app)
-    clock.current = datetime(2026, 1, 12, 13, 59, tzinfo=timezone.utc)  # Monday 14:59 Rome: 2h01 left
+    clock.current = datetime(2026, 1, 12, 13, 59, tzinfo=UTC)  # Monday 14:59 Rome: 2h01 left
     run_once(app)
     assert len(sink.messages) == 1
-    clock.current = datetime(2026, 1, 12, 14, 0, tzinfo=timezone.utc)  # Monday 15:00 Rome: 2h left
+    clock.current = datetime(2026, 1, 12, 14, 0, tzinfo=UTC)  # Monday 15:00 Rome: 2h left
     run_once(app)
     clock.advance(hours=5)  # breached now, but reported once only
     run_once(app)

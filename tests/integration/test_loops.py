@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from sqlmodel import Session, select
 
 from mailbridge.store.models import OutboxMail

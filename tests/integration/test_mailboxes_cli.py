@@ -65,7 +65,10 @@ def test_mailbox_test_unknown_name_is_not_found(cli_with):
 def test_mailbox_add_then_remove_edits_the_file_in_place(config_file, dovecot):
     path = config_file()
     path.write_text("# my own comment\n" + path.read_text())
-    run = lambda *a: invoke("--config", str(path), *a)
+
+    def run(*a):
+        return invoke("--config", str(path), *a)
+
     code, _out, err = run("mailboxes", "add", "orders", "--host", "127.0.0.1", "--port", str(dovecot.imaps_port),
                           "--username", "support@shop.example", "--password-env", IMAP_PASSWORD_ENV,
                           "--ca-file", dovecot.ca_file, "--contact", "Orders")

@@ -30,9 +30,10 @@ def test_message_over_max_message_bytes_is_stored_raw_flagged_and_marked(make_ap
 
 
 def test_max_message_bytes_must_be_a_positive_integer(config_file):
+    import pytest
+
     from mailbridge.base.config.settings import load_settings
     from mailbridge.base.errors import ConfigError
-    import pytest
 
     with pytest.raises(ConfigError, match=r"max_message_bytes: expected an integer 1-"):
         load_settings(config_file(extra_mailbox='max_message_bytes = "25MB"'))

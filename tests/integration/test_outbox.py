@@ -8,10 +8,10 @@ from email import message_from_bytes, policy
 
 from sqlmodel import Session, select
 
+from mailbridge.outbox.smtp import SmtpSender
+from mailbridge.runtime.jobs import deliver_until_idle
 from mailbridge.store import db, outbox_queue
 from mailbridge.store.models import OutboxMail, TicketEvent
-from mailbridge.runtime.jobs import deliver_until_idle
-from mailbridge.outbox.smtp import SmtpSender
 from tests.conftest import SUPPORT_USER, customer_mail, run_once
 
 

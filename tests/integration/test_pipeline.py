@@ -9,8 +9,8 @@ from email import policy
 import pytest
 from sqlmodel import Session, select
 
-from mailbridge.store.models import Attachment, Message, OutboxMail, Ticket
 from mailbridge.decisions.matching.ticket_numbers import is_valid_ticket_number
+from mailbridge.store.models import Attachment, Message, OutboxMail, Ticket
 from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
 
 
@@ -235,8 +235,8 @@ def test_bad_config_names_file_key_and_expectation(config_file, tmp_path):
 
 
 def test_uidvalidity_above_signed_32_bits_is_stored_on_postgres(postgres, make_app, clock):
-    from mailbridge.ingest.sources.imap import RawMail
     from mailbridge.ingest.intake import accept
+    from mailbridge.ingest.sources.imap import RawMail
 
     app = make_app(db_url=postgres.create_database("bigids"))
     result = accept(app.inbox(app.settings.mailboxes[0]), RawMail("support", "INBOX", 4_294_967_295, 4_294_967_290, customer_mail()), clock.now())

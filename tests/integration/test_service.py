@@ -42,7 +42,7 @@ def test_daemon_logs_json_reloads_on_sighup_and_stops_cleanly_on_sigterm(config_
     try:
         [stored] = wait_for(lambda: entry(log_path, "stored mailbox="), "the first message")
         assert stored["mailbox"] == "support" and stored["uid"] >= 1 and stored["ticket"] and stored["message_id"]
-        wait_for(lambda: entry(log_path, "sent outbox_id="), "the receipt")[0]["outbox_id"] >= 1
+        assert wait_for(lambda: entry(log_path, "sent outbox_id="), "the receipt")[0]["outbox_id"] >= 1
         report = json.loads(wait_for(lambda: health.exists() and health.read_text(), "the health file"))
         assert report["mailboxes"][0]["name"] == "support" and "outbox_depth" in report
 

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlmodel import select
 
@@ -18,7 +18,7 @@ NOW = {"MAILBRIDGE_NOW": "2026-03-09T12:00:00Z"}
 
 
 def at(day: int, hour: int) -> datetime:
-    return datetime(2026, 3, day, hour, tzinfo=timezone.utc)
+    return datetime(2026, 3, day, hour, tzinfo=UTC)
 
 
 def add_ticket(session, contact, customer, number, created, responded, closed, status, agent=None) -> Ticket:

@@ -12,9 +12,9 @@ from email import policy
 from sqlmodel import Session, select
 
 from mailbridge.decisions.kinds import TicketStatus
+from mailbridge.runtime.desk import change_status
 from mailbridge.store import db
 from mailbridge.store.models import Contact, Message, OutboxMail, Rating, Ticket
-from mailbridge.runtime.desk import change_status
 from tests.conftest import SUPPORT_USER, customer_mail, run_once
 
 AGENT = "agent:maria@shop.example"

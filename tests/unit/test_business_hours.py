@@ -1,10 +1,10 @@
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from mailbridge.decisions.business_hours import BusinessCalendar, business_hours_between, due_at
 from mailbridge.base.config.rules import SlaSettings, parse_working_hours
+from mailbridge.decisions.business_hours import BusinessCalendar, business_hours_between, due_at
 from mailbridge.decisions.lifecycle import SlaState, sla_state
 from mailbridge.runtime.timers import build_calendar
 
@@ -48,7 +48,7 @@ def test_holidays_are_skipped():
 
 
 def test_daylight_saving_change_over_the_weekend():
-    assert due_at(rome(2026, 3, 27, 16, 0), 2, WEEK) == datetime(2026, 3, 30, 8, 0, tzinfo=timezone.utc)
+    assert due_at(rome(2026, 3, 27, 16, 0), 2, WEEK) == datetime(2026, 3, 30, 8, 0, tzinfo=UTC)
 
 
 def test_between_is_zero_when_end_is_before_start():

@@ -1,7 +1,7 @@
 import pytest
 
-from mailbridge.decisions.kinds import MessageKind
 from mailbridge.decisions.inbound.classify import classify, may_auto_reply
+from mailbridge.decisions.kinds import MessageKind
 from tests.unit.helpers import parsed
 
 OURS = frozenset({"support@shop.example"})

@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 import pytest
@@ -6,7 +6,7 @@ import pytest
 from mailbridge.decisions.outgoing.compose import OutgoingDraft, clean_header_text, compose, make_address, thread_ids
 from mailbridge.decisions.outgoing.templates import RenderedMail
 
-NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
 def draft(**fields) -> OutgoingDraft:
@@ -126,6 +126,7 @@ def test_long_non_ascii_names_fold_and_quoted_names_read_back():
 
 def test_fast_header_folding_writes_what_the_stdlib_writes():
     from email.policy import compat32
+
     from mailbridge.decisions.outgoing.compose import OutgoingAttachment, mail_bytes
     long_refs = tuple(f"<ref{n}.{'x' * 30}@example.org>" for n in range(15))
     mail = compose(draft(subject="Ordine 10023 non arrivato – è urgente " * 3, to_name="Γιώργος Παπαδόπουλος",

@@ -1,14 +1,14 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from email import policy
 
 import dkim
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from email import policy
 
-from mailbridge.decisions.outgoing.compose import OutgoingDraft, compose
 from mailbridge.base.config.settings import DkimKey
-from mailbridge.outbox.dkim import DkimSigner
+from mailbridge.decisions.outgoing.compose import OutgoingDraft, compose
 from mailbridge.decisions.outgoing.templates import RenderedMail
+from mailbridge.outbox.dkim import DkimSigner
 
 
 def key_pair() -> tuple[bytes, bytes]:
@@ -25,7 +25,7 @@ def outgoing(from_address: str) -> bytes:
                           to_address="p@example.gr", subject="[#12345678901] Παραγγελία", in_reply_to=None,
                           references=(), auto_submitted="auto-replied", instance_id="i",
                           body=RenderedMail(text="Γεια σας", html="<p>Γεια σας</p>"))
-    return compose(draft, "<o1@shop.example>", datetime(2026, 11, 24, tzinfo=timezone.utc)).as_bytes(policy=policy.SMTP)
+    return compose(draft, "<o1@shop.example>", datetime(2026, 11, 24, tzinfo=UTC)).as_bytes(policy=policy.SMTP)
 
 
 def test_signed_mail_verifies_with_the_published_key():

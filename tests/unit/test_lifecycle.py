@@ -35,14 +35,14 @@ def test_automatic_message_never_changes_an_existing_ticket():
 
 # --- issue 4: agent status changes, auto-close ---
 
-from datetime import datetime, timedelta, timezone  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
 
 import pytest  # noqa: E402
 
 from mailbridge.base.errors import CommandError  # noqa: E402
 from mailbridge.decisions.lifecycle import plan_auto_close, plan_status_change  # noqa: E402
 
-NOW = datetime(2026, 1, 10, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 S = TicketStatus
 
 

@@ -1,9 +1,9 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from mailbridge.base.config.settings import AutoMailLimits
 from mailbridge.decisions.loop_guard import AutoMailHistory, decide_auto_mail, is_flooding
 
-NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 LIMITS = AutoMailLimits()
 
 

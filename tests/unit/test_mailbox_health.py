@@ -1,12 +1,12 @@
 """Pure decisions about failing mailboxes: backoff with jitter, one alert per outage, the server step after intake."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from mailbridge.base.config.settings import ConnectionSettings, MailboxSettings
-from mailbridge.ingest.after_sync import ServerAction, ServerStep, is_unknown_mail, plan_server_step
 from mailbridge.decisions.mailbox_health import compose_alert, plan_alert, retry_delay
+from mailbridge.ingest.after_sync import ServerAction, ServerStep, is_unknown_mail, plan_server_step
 
-NOW = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 HALF_HOUR = timedelta(minutes=30)
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from mailbridge.base.config.settings import load_settings, masked
 from mailbridge.base.config.mailbox import OAuth2Settings
+from mailbridge.base.config.settings import load_settings, masked
 from mailbridge.base.errors import ConfigError, SourceError
 from mailbridge.ingest.sources.oauth2 import fetch_token, first_line, token_from_output
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -93,7 +93,7 @@ def test_message_id_without_brackets_is_normalised():
 
 def test_date_is_aware_utc():
     parsed = parse_message(mail("From: a@x.org\nDate: Tue, 1 Jul 2025 10:00:00 +0200"))
-    assert parsed.date == datetime(2025, 7, 1, 8, 0, tzinfo=timezone.utc)
+    assert parsed.date == datetime(2025, 7, 1, 8, 0, tzinfo=UTC)
 
 
 def test_unparseable_date_is_none():

@@ -3,8 +3,8 @@ import re
 import pytest
 
 from mailbridge.base.config.rules import DEFAULT_ORDER_NUMBER_REGEX, RoutingRule
-from mailbridge.decisions.matching.routing import route_category
 from mailbridge.decisions.matching.order_numbers import extract_order_number
+from mailbridge.decisions.matching.routing import route_category
 from tests.unit.helpers import parsed
 
 RULES = (

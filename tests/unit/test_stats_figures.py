@@ -1,7 +1,7 @@
 """The figures of `mailbridge stats` on a small history whose values were worked out by hand
 (calendar Mon-Fri 09:00-17:00 UTC; 2026-03-02 is a Monday)."""
 
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 from mailbridge.decisions.business_hours import BusinessCalendar
@@ -11,7 +11,7 @@ CALENDAR = BusinessCalendar(working_days=frozenset(range(5)), opens=time(9), clo
 
 
 def at(day: int, hour: int, minute: int = 0) -> datetime:
-    return datetime(2026, 3, day, hour, minute, tzinfo=timezone.utc)
+    return datetime(2026, 3, day, hour, minute, tzinfo=UTC)
 
 
 TICKETS = (

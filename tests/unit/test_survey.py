@@ -1,10 +1,20 @@
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from mailbridge.decisions.matching.reply_tokens import make_token
-from mailbridge.decisions.survey import (RATING, RatingReply, TokenVerdict, check_rate_token, find_rate_address, is_within_window,
-                               rate_address, rating_links, read_rating_reply, should_send_survey)
+from mailbridge.decisions.survey import (
+    RATING,
+    RatingReply,
+    TokenVerdict,
+    check_rate_token,
+    find_rate_address,
+    is_within_window,
+    rate_address,
+    rating_links,
+    read_rating_reply,
+    should_send_survey,
+)
 
 SECRET = "s3cret"
 TODAY = date(2026, 3, 10)
@@ -66,7 +76,7 @@ def test_rate_address_keeps_the_base_mailbox():
 
 
 def test_answer_counts_until_the_window_ends():
-    issued = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    issued = datetime(2026, 3, 1, tzinfo=UTC)
     assert is_within_window(issued, issued + timedelta(days=14), 14)
     assert not is_within_window(issued, issued + timedelta(days=14, seconds=1), 14)
 

@@ -44,13 +44,13 @@ def test_subject_number_from_a_stranger_opens_a_new_ticket():
 
 # --- issue 4: tokens, body references, contact rule, reopen window, subject normalising ---
 
-from datetime import datetime, timedelta, timezone  # noqa: E402
+from datetime import UTC, datetime, timedelta  # noqa: E402
 
 import pytest  # noqa: E402
 
 from mailbridge.decisions.matching.ticket_match import TicketState, normalise_subject  # noqa: E402
 
-NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 ANNA = frozenset({"anna@example.org"})
 
 

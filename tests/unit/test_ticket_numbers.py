@@ -1,7 +1,12 @@
 import random
 
-from mailbridge.decisions.matching.ticket_numbers import (find_subject_numbers, format_subject, is_valid_ticket_number,
-                                       new_ticket_number, subject_number_pattern)
+from mailbridge.decisions.matching.ticket_numbers import (
+    find_subject_numbers,
+    format_subject,
+    is_valid_ticket_number,
+    new_ticket_number,
+    subject_number_pattern,
+)
 
 PATTERN = subject_number_pattern("[#{number}] {subject}")
 

@@ -6,10 +6,9 @@ other configuration error: `file: [sla] timezone: expected ..., got ...`.
 
 from __future__ import annotations
 
-from datetime import time
-
 import re
 from dataclasses import dataclass
+from datetime import time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 

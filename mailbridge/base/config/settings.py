@@ -12,13 +12,28 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from mailbridge.base.config.rules import DEFAULT_ORDER_NUMBER_REGEX, SLA_KEYS, RoutingRule, SlaSettings, read_regex, read_routing, read_sla
-from mailbridge.base.config.survey import SURVEY_KEYS, SurveySettings, read_survey
 from mailbridge.base.config.ingest import INGEST_KEYS, IngestSettings, read_ingest
-from mailbridge.base.config.mailbox import (IMAP_CONNECTION_KEYS, MAILBOX_KEYS, OAuth2Settings, read_after_sync,
-                                       read_bounded, read_folders, read_imap_options)
-from mailbridge.base.errors import ConfigError
+from mailbridge.base.config.mailbox import (
+    IMAP_CONNECTION_KEYS,
+    MAILBOX_KEYS,
+    OAuth2Settings,
+    read_after_sync,
+    read_bounded,
+    read_folders,
+    read_imap_options,
+)
 from mailbridge.base.config.reader import Secret, Section
+from mailbridge.base.config.rules import (
+    DEFAULT_ORDER_NUMBER_REGEX,
+    SLA_KEYS,
+    RoutingRule,
+    SlaSettings,
+    read_regex,
+    read_routing,
+    read_sla,
+)
+from mailbridge.base.config.survey import SURVEY_KEYS, SurveySettings, read_survey
+from mailbridge.base.errors import ConfigError
 
 SECURITY_MODES = ("ssl", "starttls", "plain")
 INITIAL_SYNC_MODES = ("new-only", "import-silently", "import")

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import typer
 
+from mailbridge.base.errors import CommandError, SourceError
+from mailbridge.base.logs import use_log_format
 from mailbridge.cli.common import open_app
 from mailbridge.cli.progress import terminal_progress
 from mailbridge.runtime.daemon import serve
 from mailbridge.runtime.health import write_health_file
-from mailbridge.base.logs import use_log_format
-from mailbridge.base.errors import CommandError, SourceError
 from mailbridge.runtime.jobs import run_cycle
 
 

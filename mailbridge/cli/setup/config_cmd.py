@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from mailbridge.cli.common import echo_json, settings
 from mailbridge.base.config.settings import masked
+from mailbridge.cli.common import echo_json, settings
 
 app = typer.Typer(no_args_is_help=True, help="Check the configuration.")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from mailbridge.store import db
 from mailbridge.cli.common import settings
+from mailbridge.store import db
 
 app = typer.Typer(no_args_is_help=True, help="Database schema.")
 

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import typer
 
-from mailbridge.runtime.app import build_app
-from mailbridge.cli.common import state
 from mailbridge.base.config.settings import Settings, find_config, load_settings
 from mailbridge.base.config.starter import InitAnswers, render_initial_config
 from mailbridge.base.errors import CommandError, ConfigError, SourceError
+from mailbridge.cli.common import state
 from mailbridge.ingest.sources.probe import probe_mailbox
 from mailbridge.outbox.smtp import probe as probe_smtp
+from mailbridge.runtime.app import build_app
 
 
 def _ask(value, label: str, option: str, default, yes: bool, cast=str):

@@ -6,14 +6,12 @@ and reports TLS, certificate, capabilities and folders, or one line saying what 
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
-from mailbridge.cli.common import echo_json, settings, state
-from mailbridge.base.config.settings import find_config
 from mailbridge.base.config.edit import add_mailbox, remove_mailbox
+from mailbridge.base.config.settings import find_config
 from mailbridge.base.errors import NotFoundError, SourceError
+from mailbridge.cli.common import echo_json, settings, state
 from mailbridge.ingest.sources.probe import describe_probe, probe_mailbox
 
 app = typer.Typer(no_args_is_help=True, help="IMAP mailboxes: list, test, add, remove.")
@@ -38,7 +36,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
 
 
 @app.command("test")
-def test(name: Optional[str] = typer.Argument(None, help="Mailbox to test (default: every one).")) -> None:
+def test(name: str | None = typer.Argument(None, help="Mailbox to test (default: every one).")) -> None:
     """Log in to a mailbox and show TLS, certificate, capabilities, folders and message counts.
 
     Example: mailbridge mailboxes test support

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from email.message import EmailMessage
 from email import policy
+from email.message import EmailMessage
 
 import typer
 
-from mailbridge.runtime.app import build_app
+from mailbridge.base.errors import CommandError
 from mailbridge.cli.common import settings
 from mailbridge.decisions.outgoing.compose import make_address
-from mailbridge.base.errors import CommandError
 from mailbridge.outbox.smtp import probe
+from mailbridge.runtime.app import build_app
 
 app = typer.Typer(no_args_is_help=True, help="The SMTP side.")
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 from jinja2 import meta
 
-from mailbridge.cli.common import echo_json, settings
 from mailbridge.base.errors import NotFoundError
+from mailbridge.cli.common import echo_json, settings
 from mailbridge.decisions.outgoing.templates import SHIPPED, make_environment, render
 from mailbridge.decisions.survey import rating_links
 

@@ -14,7 +14,7 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import AddressHeader, HeaderRegistry
 from email.message import Message
@@ -310,8 +310,8 @@ def _date(raw_value: str | None, value: str | None, defects: list[str]) -> datet
         return None
     if parsed.tzinfo is None:
         # RFC 5322 §3.3: "-0000" means the time is UTC with no local zone known.
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 class _Walk:

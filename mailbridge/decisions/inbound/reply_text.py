@@ -15,8 +15,8 @@ from mailparser_reply import EmailReplyParser
 from mailparser_reply.constants import MAIL_LANGUAGES
 from mailparser_reply.parser import EmailMessage
 
-from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.inbound.mime import html_to_text as render_html
+from mailbridge.decisions.inbound.parse import ParsedMessage
 
 LANGUAGES = tuple(MAIL_LANGUAGES)
 _QUOTE_BLOCK = re.compile(r"(?is)<blockquote\b.*?</blockquote>")

@@ -24,7 +24,7 @@ DEFAULT_REOPEN_WINDOW_DAYS = 30
 # el Απ/ΣΧΕΤ, tr Ynt, nl Antw/Doorst, es RV, pt Enc/Res, cs Odp/Fw, hu Vá, plus counters like Re[2]: and Re(2):.
 _PREFIXES = ("re", "fwd", "fw", "aw", "wg", "sv", "vs", "r", "rif", "i", "tr", "odp", "απ", "σχετ", "ynt",
              "antw", "doorst", "rv", "enc", "res", "vá", "ref")
-_PREFIX = re.compile(r"^\s*(?:%s)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*" % "|".join(_PREFIXES), re.IGNORECASE)
+_PREFIX = re.compile(r"^\s*(?:" + "|".join(_PREFIXES) + r")\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*", re.IGNORECASE)
 _LIST_TAG = re.compile(r"^\s*\[[^\]#]{1,30}\]\s*")
 TICKET_MARKER = re.compile(r"\[#\s*\d{6,20}\s*\]")
 

@@ -51,7 +51,7 @@ def subject_number_pattern(subject_format: str) -> re.Pattern[str]:
     """
     marker = subject_format.replace("{subject}", "").strip()
     before, _, after = marker.partition("{number}")
-    return re.compile(re.escape(before) + r"\s*(\d{%d})\s*" % NUMBER_LENGTH + re.escape(after))
+    return re.compile(re.escape(before) + rf"\s*(\d{{{NUMBER_LENGTH}}})\s*" + re.escape(after))
 
 
 def find_subject_numbers(subject: str, pattern: re.Pattern[str]) -> tuple[str, ...]:

@@ -16,13 +16,13 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
-from email.policy import Compat32
 from email.encoders import encode_base64
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
+from email.policy import Compat32
 from email.utils import format_datetime, formataddr
 
 from mailbridge.decisions.outgoing.templates import RenderedMail

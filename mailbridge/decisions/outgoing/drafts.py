@@ -7,13 +7,13 @@ from typing import Protocol
 
 from jinja2 import Environment
 
-from mailbridge.decisions.kinds import MailKind
-from mailbridge.decisions.outgoing.compose import OutgoingDraft
 from mailbridge.base.config.settings import SupportSettings
 from mailbridge.decisions.inbound.parse import ParsedMessage
+from mailbridge.decisions.kinds import MailKind
 from mailbridge.decisions.matching.reply_tokens import CUSTOMER, make_token, reply_address
-from mailbridge.decisions.outgoing.templates import render
 from mailbridge.decisions.matching.ticket_numbers import format_subject
+from mailbridge.decisions.outgoing.compose import OutgoingDraft
+from mailbridge.decisions.outgoing.templates import render
 
 
 class Ticket(Protocol):

@@ -11,8 +11,8 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from mailbridge.decisions.outgoing.compose import clean_header_text, make_address
 from mailbridge.decisions.inbound.parse import ParsedMessage
+from mailbridge.decisions.outgoing.compose import clean_header_text, make_address
 
 
 def compose_forward(*, from_name: str, from_address: str, to_address: str, parsed: ParsedMessage, raw: bytes,

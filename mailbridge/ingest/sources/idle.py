@@ -17,8 +17,8 @@ from imapclient.exceptions import IMAPClientError
 
 from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.base.errors import SourceError
-from mailbridge.ingest.sources.imap import ImapSource
 from mailbridge.decisions.mailbox_health import retry_delay
+from mailbridge.ingest.sources.imap import ImapSource
 
 log = logging.getLogger(__name__)
 CHECK_SECONDS = 0.5  # how long one idle_check waits, so a stop request is seen quickly

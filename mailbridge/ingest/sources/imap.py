@@ -7,7 +7,6 @@ falls back to plaintext. `mark_processed` carries out the after-sync step once i
 
 from __future__ import annotations
 
-import socket
 import ssl
 from dataclasses import dataclass
 
@@ -90,7 +89,7 @@ class ImapSource:
             raise SourceError(f"{self._where()}: login refused for {c.username!r} ({_text(exc)})") from None
         except ConnectionRefusedError:
             raise SourceError(f"{self._where()}: connection refused (nothing listens on port {c.port})") from None
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             raise SourceError(f"{self._where()}: timed out after {c.timeout_seconds:g}s") from None
         except (OSError, IMAPClientError) as exc:
             raise SourceError(f"{self._where()}: cannot connect ({_text(exc)})") from None

@@ -14,8 +14,8 @@ from pathlib import Path
 import imapclient
 from imapclient.exceptions import LoginError
 
-from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.base.config.mailbox import OAuth2Settings
+from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.base.errors import SourceError
 
 log = logging.getLogger(__name__)
