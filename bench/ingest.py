@@ -36,20 +36,50 @@ USER = "support@bench.example"
 TARGET_RATE = 300.0
 TARGET_RSS_MB = 150.0
 PEOPLE = [
-    ("Giulia Bianchi", "Ordine {n} non arrivato – è urgente", "Buongiorno, il mio ordine non è ancora arrivato. Potete verificare? Grazie mille."),
-    ("Petr Dvořák", "Reklamace: poškozené zboží č. {n}", "Dobrý den, zásilka dorazila poškozená. Prosím o výměnu. Děkuji, Petr."),
-    ("Γιώργος Παπαδόπουλος", "Πρόβλημα με την παραγγελία {n}", "Καλησπέρα, η παραγγελία μου δεν έχει φτάσει ακόμα. Ευχαριστώ πολύ."),
-    ("Jürgen Müller", "Rücksendung für Bestellung {n}", "Guten Tag, ich möchte die Ware zurückschicken. Mit freundlichen Grüßen"),
+    (
+        "Giulia Bianchi",
+        "Ordine {n} non arrivato – è urgente",
+        "Buongiorno, il mio ordine non è ancora arrivato. Potete verificare? Grazie mille.",
+    ),
+    (
+        "Petr Dvořák",
+        "Reklamace: poškozené zboží č. {n}",
+        "Dobrý den, zásilka dorazila poškozená. Prosím o výměnu. Děkuji, Petr.",
+    ),
+    (
+        "Γιώργος Παπαδόπουλος",
+        "Πρόβλημα με την παραγγελία {n}",
+        "Καλησπέρα, η παραγγελία μου δεν έχει φτάσει ακόμα. Ευχαριστώ πολύ.",
+    ),
+    (
+        "Jürgen Müller",
+        "Rücksendung für Bestellung {n}",
+        "Guten Tag, ich möchte die Ware zurückschicken. Mit freundlichen Grüßen",
+    ),
     ("山田太郎", "注文{n}について", "こんにちは。注文した商品がまだ届いていません。確認をお願いします。"),
     ("Иван Петров", "Вопрос по заказу {n}", "Здравствуйте! Мой заказ ещё не пришёл. Подскажите, пожалуйста, сроки."),
-    ("Éloïse Lefèvre", "Facture erronée – commande {n}", "Bonjour, la facture ne correspond pas à ma commande. Merci d'avance."),
-    ("Anna Smith", "Order {n} has not arrived", "Hello, my order has not arrived yet. Could you check the tracking? Thanks."),
+    (
+        "Éloïse Lefèvre",
+        "Facture erronée – commande {n}",
+        "Bonjour, la facture ne correspond pas à ma commande. Merci d'avance.",
+    ),
+    (
+        "Anna Smith",
+        "Order {n} has not arrived",
+        "Hello, my order has not arrived yet. Could you check the tracking? Thanks.",
+    ),
 ]
-ATTACHMENTS = [("application", "pdf", "invoice.pdf"), ("image", "png", "foto_paketu.png"),
-               ("image", "jpeg", "φωτογραφία.jpg"), ("application", "octet-stream", "log.bin")]
+ATTACHMENTS = [
+    ("application", "pdf", "invoice.pdf"),
+    ("image", "png", "foto_paketu.png"),
+    ("image", "jpeg", "φωτογραφία.jpg"),
+    ("application", "octet-stream", "log.bin"),
+]
 
 
-def build_message(n: int, rng: random.Random, earlier: list[tuple[str, str, str, str]], when: datetime) -> tuple[bytes, tuple]:
+def build_message(
+    n: int, rng: random.Random, earlier: list[tuple[str, str, str, str]], when: datetime
+) -> tuple[bytes, tuple]:
     """Build message n; one in five replies to an earlier one of the same sender."""
     name, subject, body = rng.choice(PEOPLE)
     address, subject = f"customer{n}@example.org", subject.format(n=n)
@@ -245,6 +275,7 @@ def ingest_child(config: Path, profile: str | None) -> None:
     profiler = None
     if profile:
         import cProfile
+
         profiler = cProfile.Profile()
         profiler.enable()
     started = time.perf_counter()
@@ -252,7 +283,14 @@ def ingest_child(config: Path, profile: str | None) -> None:
     cpu_before = before.ru_utime + before.ru_stime
     if profiler:
         # cProfile sees only its own thread, so the poll the scheduler runs in a worker thread runs here.
-        results, errors = [poll_mailbox(app.poller, app.inbox(app.settings.mailboxes[0]), app.settings.mailboxes[0], app.clock.now())], []
+        results, errors = (
+            [
+                poll_mailbox(
+                    app.poller, app.inbox(app.settings.mailboxes[0]), app.settings.mailboxes[0], app.clock.now()
+                )
+            ],
+            [],
+        )
     else:
         results, errors = asyncio.run(poll_mailboxes(app))
     seconds = time.perf_counter() - started
@@ -262,13 +300,23 @@ def ingest_child(config: Path, profile: str | None) -> None:
     sampler.stop.set()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     peak_kb = usage.ru_maxrss
-    print(json.dumps({"seconds": seconds, "stored": sum(r.stored for r in results), "failed": sum(r.failed for r in results),
-                      "errors": errors, "peak_rss_mb": peak_kb / 1024,
-                      "poller_cpu_seconds": usage.ru_utime + usage.ru_stime - cpu_before, "rss_samples_mb": sampler.samples,
-                      # Peak RSS of each child, exact (VmHWM): the worker is still running here.
-                      "children_peak_rss_mb": [(child_name(pid), status_mb(pid, "VmHWM")) for pid in child_pids()],
-                      "total_peak_pss_mb": sampler.total_pss_peak,
-                      "quarter_rates": app.progress.quarter_rates()}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "stored": sum(r.stored for r in results),
+                "failed": sum(r.failed for r in results),
+                "errors": errors,
+                "peak_rss_mb": peak_kb / 1024,
+                "poller_cpu_seconds": usage.ru_utime + usage.ru_stime - cpu_before,
+                "rss_samples_mb": sampler.samples,
+                # Peak RSS of each child, exact (VmHWM): the worker is still running here.
+                "children_peak_rss_mb": [(child_name(pid), status_mb(pid, "VmHWM")) for pid in child_pids()],
+                "total_peak_pss_mb": sampler.total_pss_peak,
+                "quarter_rates": app.progress.quarter_rates(),
+            }
+        )
+    )
 
 
 def cpu_probe() -> float:
@@ -316,8 +364,10 @@ def main() -> None:
         finally:
             dovecot.stop()
     print_report(args.messages, largest, load_seconds, report)
-    print(f"CPU probe:         {probe_before:.2f} s before, {cpu_probe():.2f} s after (a fixed loop; "
-          "compare runs only at similar values)")
+    print(
+        f"CPU probe:         {probe_before:.2f} s before, {cpu_probe():.2f} s after (a fixed loop; "
+        "compare runs only at similar values)"
+    )
 
 
 def print_report(count: int, largest: int, load_seconds: float, report: dict) -> None:
@@ -325,20 +375,32 @@ def print_report(count: int, largest: int, load_seconds: float, report: dict) ->
     budget = TARGET_RSS_MB + largest / 2**20
     print(f"messages:          {count} generated and loaded into Dovecot in {load_seconds:.1f} s")
     print(f"largest message:   {largest / 1024:.1f} KB")
-    print(f"ingested:          {report['stored']} stored, {report['failed']} failed in {report['seconds']:.1f} s "
-          f"(IMAPS -> SQLite, receipts queued, not sent)")
-    print(f"rate:              {rate:.0f} messages/s (target >= {TARGET_RATE:.0f}) {'OK' if rate >= TARGET_RATE else 'MISSED'}")
-    print(f"poller CPU:        {report['poller_cpu_seconds']:.1f} s, {1000 * report['poller_cpu_seconds'] / max(report['stored'], 1):.2f} ms "
-          f"per message ({100 * report['poller_cpu_seconds'] / report['seconds']:.0f}% of one core)")
-    print(f"poller peak RSS:   {report['peak_rss_mb']:.1f} MB (target < {budget:.1f} MB) "
-          f"{'OK' if report['peak_rss_mb'] < budget else 'MISSED'}")
+    print(
+        f"ingested:          {report['stored']} stored, {report['failed']} failed in {report['seconds']:.1f} s "
+        f"(IMAPS -> SQLite, receipts queued, not sent)"
+    )
+    print(
+        f"rate:              {rate:.0f} messages/s (target >= {TARGET_RATE:.0f}) {'OK' if rate >= TARGET_RATE else 'MISSED'}"
+    )
+    print(
+        f"poller CPU:        {report['poller_cpu_seconds']:.1f} s, {1000 * report['poller_cpu_seconds'] / max(report['stored'], 1):.2f} ms "
+        f"per message ({100 * report['poller_cpu_seconds'] / report['seconds']:.0f}% of one core)"
+    )
+    print(
+        f"poller peak RSS:   {report['peak_rss_mb']:.1f} MB (target < {budget:.1f} MB) "
+        f"{'OK' if report['peak_rss_mb'] < budget else 'MISSED'}"
+    )
     children = ", ".join(f"{name} {mb:.1f} MB" for name, mb in report["children_peak_rss_mb"]) or "none"
     print(f"child processes:   peak RSS {children}")
-    print(f"all processes:     {report['total_peak_pss_mb']:.1f} MB PSS at most (target < {budget:.1f} MB) "
-          f"{'OK' if report['total_peak_pss_mb'] < budget else 'MISSED'}; PSS counts each shared page once, "
-          "so it adds up across processes (sampled every 0.5 s)")
+    print(
+        f"all processes:     {report['total_peak_pss_mb']:.1f} MB PSS at most (target < {budget:.1f} MB) "
+        f"{'OK' if report['total_peak_pss_mb'] < budget else 'MISSED'}; PSS counts each shared page once, "
+        "so it adds up across processes (sampled every 0.5 s)"
+    )
     print(f"RSS at 25/50/75/100% of the run: {quartiles(report['rss_samples_mb'])} MB")
-    print("rate per quarter of the messages: " + " / ".join(f"{r:.0f}" for r in report["quarter_rates"]) + " messages/s")
+    print(
+        "rate per quarter of the messages: " + " / ".join(f"{r:.0f}" for r in report["quarter_rates"]) + " messages/s"
+    )
     if report["errors"]:
         print(f"errors:            {report['errors']}")
 

@@ -65,19 +65,36 @@ def fill(connection, start: int, stop: int) -> None:
     ticket_ids = range(ticket_of(start + 1), ticket_of(stop) + 1)
     connection.executemany(
         "INSERT OR IGNORE INTO customer (id, email, name, created_at) VALUES (?, ?, ?, ?)",
-        ((c, f"customer{c}@example.org", f"Customer {c}", stamp)
-         for c in range(customer_of(ticket_ids[0]), customer_of(ticket_ids[-1]) + 1)))
+        (
+            (c, f"customer{c}@example.org", f"Customer {c}", stamp)
+            for c in range(customer_of(ticket_ids[0]), customer_of(ticket_ids[-1]) + 1)
+        ),
+    )
     connection.executemany(
         "INSERT OR IGNORE INTO ticket (id, number, status, subject, contact_id, customer_id, created_at, updated_at, "
         "subject_key) VALUES (?, ?, 'open', ?, 1, ?, ?, ?, ?)",
-        ((t, number_of(t), f"Order {t} not arrived", customer_of(t), stamp, stamp, f"order {t} not arrived")
-         for t in ticket_ids))
+        (
+            (t, number_of(t), f"Order {t} not arrived", customer_of(t), stamp, stamp, f"order {t} not arrived")
+            for t in ticket_ids
+        ),
+    )
     connection.executemany(
-        "INSERT INTO message (id, ticket_id, direction, message_id, \"references\", from_addr, from_name, to_addrs, "
+        'INSERT INTO message (id, ticket_id, direction, message_id, "references", from_addr, from_name, to_addrs, '
         "cc_addrs, subject, text_body, html_body, raw, raw_sha256, kind, is_malformed, defects, stored_at) "
         "VALUES (?, ?, 'in', ?, '', ?, '', 'support@bench.example', '', ?, 'Hello', '', x'', ?, 'customer', 0, '', ?)",
-        ((m, ticket_of(m), f"<m{m}@example.org>", f"customer{customer_of(ticket_of(m))}@example.org",
-          f"Order {ticket_of(m)} not arrived", f"{m:064x}", stamp) for m in range(start + 1, stop + 1)))
+        (
+            (
+                m,
+                ticket_of(m),
+                f"<m{m}@example.org>",
+                f"customer{customer_of(ticket_of(m))}@example.org",
+                f"Order {ticket_of(m)} not arrived",
+                f"{m:064x}",
+                stamp,
+            )
+            for m in range(start + 1, stop + 1)
+        ),
+    )
     connection.commit()
 
 
@@ -100,9 +117,23 @@ def new_message(rng: random.Random, stored: int, case: int) -> ParsedMessage:
         subject = f"AW: Order {ticket} not arrived"
     else:
         sender, subject = f"stranger{rng.randrange(10**9)}@example.net", "Question about sizes"
-    return ParsedMessage(message_id=f"<new{rng.random()}@example.org>", in_reply_to=in_reply_to, references=references,
-                         from_addr=sender, from_name="", to_addrs=to, cc_addrs=(), reply_to=(), subject=subject,
-                         date=None, text_body=body, html_body="", attachments=(), headers={}, defects=())
+    return ParsedMessage(
+        message_id=f"<new{rng.random()}@example.org>",
+        in_reply_to=in_reply_to,
+        references=references,
+        from_addr=sender,
+        from_name="",
+        to_addrs=to,
+        cc_addrs=(),
+        reply_to=(),
+        subject=subject,
+        date=None,
+        text_body=body,
+        html_body="",
+        attachments=(),
+        headers={},
+        defects=(),
+    )
 
 
 def time_threading(engine, stored: int, trials: int) -> float:
@@ -114,8 +145,14 @@ def time_threading(engine, stored: int, trials: int) -> float:
             parsed = new_message(rng, stored, trial % 7)
             started = time.perf_counter()
             evidence = tickets.gather_thread_evidence(
-                session=session, parsed=parsed, pattern=PATTERN, now=NOW, secret=SECRET,
-                support_addresses=SUPPORT, contact_id=1)
+                session=session,
+                parsed=parsed,
+                pattern=PATTERN,
+                now=NOW,
+                secret=SECRET,
+                support_addresses=SUPPORT,
+                contact_id=1,
+            )
             match = match_ticket(parsed, evidence)
             durations.append(time.perf_counter() - started)
             assert (match.ticket_id is None) == (trial % 7 == 6), (trial % 7, match)
@@ -132,8 +169,10 @@ def main() -> int:
         engine = db.make_engine(f"sqlite:///{tmp}/bench.db")
         db.upgrade_schema(engine)
         raw = engine.raw_connection()
-        raw.execute("INSERT INTO contact (id, name, email, save_messages, created_at) "
-                    "VALUES (1, 'Customer service', 'support@bench.example', 1, '2026-01-01')")
+        raw.execute(
+            "INSERT INTO contact (id, name, email, save_messages, created_at) "
+            "VALUES (1, 'Customer service', 'support@bench.example', 1, '2026-01-01')"
+        )
         figures = {}
         stored = 0
         for size in (args.small, args.large):

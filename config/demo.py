@@ -33,21 +33,46 @@ PASSWORD = "demo-password"
 SECRET = "demo-secret-not-for-production"
 
 CUSTOMERS = [
-    ("Giulia Bianchi", "giulia@example.it", "Ordine 10023 non ancora arrivato",
-     "Buongiorno,\n\nho ordinato una lampada il 3 novembre (ordine 10023) ma non è ancora arrivata. "
-     "Potete dirmi dove si trova il pacco?\n\nGrazie,\nGiulia", None),
-    ("Petr Novák", "petr@example.cz", "Reklamace: rozbitý hrnek",
-     "Dobrý den,\n\nhrnek z objednávky 10031 přišel rozbitý. Prosím o výměnu nebo vrácení peněz.\n\n"
-     "Děkuji,\nPetr Novák", None),
-    ("Νίκος Παπαδόπουλος", "nikos@example.gr", "Ερώτηση για την παραγγελία μου",
-     "Καλησπέρα σας,\n\nθα ήθελα να μάθω πότε θα αποσταλεί η παραγγελία μου 10044. "
-     "Ευχαριστώ πολύ για τη βοήθεια και την κατανόησή σας.\n\nΝίκος", None),
-    ("Emma Clarke", "emma@example.co.uk", "Can I change my delivery address?",
-     "Hello,\n\nI have just placed order 10052 and I would like to have it delivered to my office instead. "
-     "Is that possible?\n\nThank you,\nEmma", None),
-    ("Emma Clarke", "emma@example.co.uk", "Invoice for order 10052",
-     "Hello again,\n\nplease find attached the invoice with the wrong VAT number. Could you send a corrected one?\n\n"
-     "Thanks,\nEmma", ("invoice-10052.pdf", b"%PDF-1.4\n% demo invoice\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n")),
+    (
+        "Giulia Bianchi",
+        "giulia@example.it",
+        "Ordine 10023 non ancora arrivato",
+        "Buongiorno,\n\nho ordinato una lampada il 3 novembre (ordine 10023) ma non è ancora arrivata. "
+        "Potete dirmi dove si trova il pacco?\n\nGrazie,\nGiulia",
+        None,
+    ),
+    (
+        "Petr Novák",
+        "petr@example.cz",
+        "Reklamace: rozbitý hrnek",
+        "Dobrý den,\n\nhrnek z objednávky 10031 přišel rozbitý. Prosím o výměnu nebo vrácení peněz.\n\n"
+        "Děkuji,\nPetr Novák",
+        None,
+    ),
+    (
+        "Νίκος Παπαδόπουλος",
+        "nikos@example.gr",
+        "Ερώτηση για την παραγγελία μου",
+        "Καλησπέρα σας,\n\nθα ήθελα να μάθω πότε θα αποσταλεί η παραγγελία μου 10044. "
+        "Ευχαριστώ πολύ για τη βοήθεια και την κατανόησή σας.\n\nΝίκος",
+        None,
+    ),
+    (
+        "Emma Clarke",
+        "emma@example.co.uk",
+        "Can I change my delivery address?",
+        "Hello,\n\nI have just placed order 10052 and I would like to have it delivered to my office instead. "
+        "Is that possible?\n\nThank you,\nEmma",
+        None,
+    ),
+    (
+        "Emma Clarke",
+        "emma@example.co.uk",
+        "Invoice for order 10052",
+        "Hello again,\n\nplease find attached the invoice with the wrong VAT number. Could you send a corrected one?\n\n"
+        "Thanks,\nEmma",
+        ("invoice-10052.pdf", b"%PDF-1.4\n% demo invoice\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"),
+    ),
 ]
 
 
@@ -115,7 +140,9 @@ def main() -> None:
         print(mailbridge("tickets", "show", invoice["number"]).rstrip())
         heading("receipts in the customers' mailboxes")
         show_receipts(dovecot)
-        print(f"\nThe store is var/demo/mailbridge.db; look closer with:\n  MAILBRIDGE_DEMO_PASSWORD={PASSWORD} MAILBRIDGE_DEMO_SECRET={SECRET} .venv/bin/mailbridge tickets show NUMBER")
+        print(
+            f"\nThe store is var/demo/mailbridge.db; look closer with:\n  MAILBRIDGE_DEMO_PASSWORD={PASSWORD} MAILBRIDGE_DEMO_SECRET={SECRET} .venv/bin/mailbridge tickets show NUMBER"
+        )
     finally:
         if sink is not None:
             sink.stop()

@@ -42,9 +42,19 @@ def clock() -> FixedClock:
     return FixedClock()
 
 
-def toml_config(*, db_url: str, smtp_port: int, imap_port: int, folder: str, ca_file: str | None,
-                security: str = "ssl", initial_sync: str = "import", extra_mailbox: str = "", extra: str = "",
-                extra_support: str = "") -> str:
+def toml_config(
+    *,
+    db_url: str,
+    smtp_port: int,
+    imap_port: int,
+    folder: str,
+    ca_file: str | None,
+    security: str = "ssl",
+    initial_sync: str = "import",
+    extra_mailbox: str = "",
+    extra: str = "",
+    extra_support: str = "",
+) -> str:
     ca_line = f'ca_file = "{ca_file}"\n' if ca_file else ""
     return f"""
 [database]
@@ -85,8 +95,13 @@ def config_file(tmp_path, dovecot, sink, mailbox, monkeypatch) -> Callable[..., 
     monkeypatch.setenv(SECRET_ENV, "test-secret-for-reply-tokens")
 
     def write(db_url: str | None = None, **overrides) -> Path:
-        options = dict(db_url=db_url or f"sqlite:///{tmp_path}/mailbridge.db", smtp_port=sink.port,
-                       imap_port=dovecot.imaps_port, folder=mailbox, ca_file=dovecot.ca_file)
+        options = dict(
+            db_url=db_url or f"sqlite:///{tmp_path}/mailbridge.db",
+            smtp_port=sink.port,
+            imap_port=dovecot.imaps_port,
+            folder=mailbox,
+            ca_file=dovecot.ca_file,
+        )
         options.update(overrides)
         path = tmp_path / "mailbridge.toml"
         path.write_text(toml_config(**options), encoding="utf-8")
@@ -119,9 +134,16 @@ def run_once(app: App):
     return asyncio.run(run_cycle(app))
 
 
-def customer_mail(*, sender: str = "anna@example.org", name: str = "Anna Rossi", subject: str = "Order 1234 not arrived",
-                  body: str = "Hello, my order has not arrived yet.", in_reply_to: str | None = None,
-                  headers: dict[str, str] | None = None, attachment: tuple[str, bytes, str] | None = None) -> bytes:
+def customer_mail(
+    *,
+    sender: str = "anna@example.org",
+    name: str = "Anna Rossi",
+    subject: str = "Order 1234 not arrived",
+    body: str = "Hello, my order has not arrived yet.",
+    in_reply_to: str | None = None,
+    headers: dict[str, str] | None = None,
+    attachment: tuple[str, bytes, str] | None = None,
+) -> bytes:
     """Build a customer email as bytes with CRLF line ends."""
     message = EmailMessage()
     message["From"] = f"{name} <{sender}>"
@@ -149,8 +171,13 @@ class CliResult:
     stderr: str
 
 
-def run_cli(*args: str, config: Path | None = None, env: dict[str, str | None] | None = None,
-            clock: Clock | None = None, cwd: Path | None = None) -> CliResult:
+def run_cli(
+    *args: str,
+    config: Path | None = None,
+    env: dict[str, str | None] | None = None,
+    clock: Clock | None = None,
+    cwd: Path | None = None,
+) -> CliResult:
     """Run `mailbridge ARGS` in this process through the real entry point (its error lines and exit codes).
 
     env overrides variables for the call (None unsets one); clock, when given, is the app's clock. Log lines go to
@@ -179,9 +206,11 @@ def run_cli(*args: str, config: Path | None = None, env: dict[str, str | None] |
         return CliResult(code, out.getvalue().decode(), err.getvalue().decode())
 
 
-def run_cli_process(*args: str, config: Path | None = None, env: dict[str, str] | None = None,
-                    cwd: Path = REPO) -> subprocess.CompletedProcess:
+def run_cli_process(
+    *args: str, config: Path | None = None, env: dict[str, str] | None = None, cwd: Path = REPO
+) -> subprocess.CompletedProcess:
     """Run the real `mailbridge` command in a subprocess (for tests of the process boundary)."""
     command = [sys.executable, "-m", "mailbridge", *(["--config", str(config)] if config else []), *args]
-    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=cwd,
-                          timeout=120)
+    return subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, **(env or {})}, cwd=cwd, timeout=120
+    )

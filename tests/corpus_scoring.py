@@ -73,9 +73,7 @@ def score_message(entry: dict, parsed: ParsedMessage) -> dict[str, bool]:
         scores["attachment_names"] = names == sorted(normalise(n) for n in wanted["attachment_names"])
     if "attachment_names_include" in wanted:
         names = {normalise(a.filename) for a in parsed.attachments}
-        scores["attachment_names_include"] = all(
-            normalise(n) in names for n in wanted["attachment_names_include"]
-        )
+        scores["attachment_names_include"] = all(normalise(n) in names for n in wanted["attachment_names_include"])
     return scores
 
 

@@ -77,13 +77,17 @@ def test_corpus_fields_match_at_least_the_floors(corpus_run):
     print(f"\ncorpus: {len(results)} messages parsed in {seconds:.2f}s")
     print(format_table(totals))
     flagged_clean = sum(
-        1 for entry, parsed in results
+        1
+        for entry, parsed in results
         if not isinstance(parsed, Exception) and not entry["expect"].get("malformed") and is_malformed(parsed)
     )
     print(f"flagged malformed without the manifest saying so: {flagged_clean}")
     print(f"failed checks by field: {dict(Counter(f.split(': ')[1].split('[')[0] for f in failed))}")
-    below = {name: (totals.get(name, (0, 0))[0], floor) for name, floor in FLOORS.items()
-             if totals.get(name, (0, 0))[0] < floor}
+    below = {
+        name: (totals.get(name, (0, 0))[0], floor)
+        for name, floor in FLOORS.items()
+        if totals.get(name, (0, 0))[0] < floor
+    }
     assert below == {}, f"fields below their floor (matched, floor): {below}"
 
 

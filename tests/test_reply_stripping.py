@@ -18,8 +18,9 @@ def reply_matches(expect: dict, stripped: str) -> bool:
     got = normalise(stripped)
     if expect.get("exact_any") and not any(normalise(t) == got for t in expect["exact_any"]):
         return False
-    return all(normalise(s) in got for s in expect.get("contains", [])) and \
-        not any(normalise(s) in got for s in expect.get("excludes", []))
+    return all(normalise(s) in got for s in expect.get("contains", [])) and not any(
+        normalise(s) in got for s in expect.get("excludes", [])
+    )
 
 
 def test_reply_stripping_scores_at_least_the_floor():

@@ -23,7 +23,10 @@ class JsonFormatter(logging.Formatter):
         message = record.getMessage()
         entry: dict[str, str | int] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(), "logger": record.name, "message": message}
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": message,
+        }
         for key, value in PAIR.findall(message):
             if value != "None":
                 entry[key] = int(value) if value.isdigit() and key in ("uid", "outbox_id") else value

@@ -35,8 +35,9 @@ from mailbridge.cli.setup import (
     texts_cmd,
 )
 
-app = typer.Typer(no_args_is_help=True, help="mailbridge: every customer email becomes a ticket.",
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    no_args_is_help=True, help="mailbridge: every customer email becomes a ticket.", pretty_exceptions_enable=False
+)
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(tickets_cmd.app, name="tickets")
@@ -65,14 +66,21 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    config: str = typer.Option(None, "--config", "-c", help="Path to mailbridge.toml (else $MAILBRIDGE_CONFIG, else ./mailbridge.toml)."),
+    config: str = typer.Option(
+        None, "--config", "-c", help="Path to mailbridge.toml (else $MAILBRIDGE_CONFIG, else ./mailbridge.toml)."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug lines."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Support mailbox daemon and admin tool."""
     state.config_path = config
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
     # mail-parser logs a warning for every non-text part; those are normal attachments to us.
     logging.getLogger("mailparser").setLevel(logging.ERROR)
 

@@ -12,8 +12,14 @@ import re
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 
-STATUS_COMMANDS = {"close": "closed", "waiting": "waiting", "open": "open", "pending1": "pending1",
-                   "pending2": "pending2", "spam": "spam"}
+STATUS_COMMANDS = {
+    "close": "closed",
+    "waiting": "waiting",
+    "open": "open",
+    "pending1": "pending1",
+    "pending2": "pending2",
+    "spam": "spam",
+}
 ADDRESS_COMMANDS = frozenset({"assign", "forward"})
 KNOWN = (*STATUS_COMMANDS, "assign", "category", "note", "forward", "text", "requester")
 ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[A-Za-z]{2,}$")
@@ -70,8 +76,9 @@ def parse_agent_reply(text: str) -> AgentReply:
 
 def _read_command(name: str, argument: str, line_number: int, scan: _Scan) -> None:
     if name not in KNOWN:
-        scan.problems.append(f"line {line_number}: unknown command #{name} (known: "
-                             + ", ".join(f"#{k}" for k in KNOWN) + ")")
+        scan.problems.append(
+            f"line {line_number}: unknown command #{name} (known: " + ", ".join(f"#{k}" for k in KNOWN) + ")"
+        )
         return
     problem = argument_problem(name, argument)
     if problem:
@@ -120,8 +127,11 @@ class ForwardedMail:
 
 _REQUESTER = re.compile(r"^\s*#requester[ \t]*(?:\n|$)", re.IGNORECASE)
 _SEPARATOR = re.compile(r"^\s*-{2,}\s*(?:forwarded|original|weitergeleitete|messaggio|message)\b.*$", re.IGNORECASE)
-_HEADER = re.compile(r"^\s*>?\s*(from|von|da|de|od|sent|date|datum|data|to|an|a|cc|subject|betreff|oggetto|"
-                     r"předmět|objet)\s*:\s*(.*)$", re.IGNORECASE)
+_HEADER = re.compile(
+    r"^\s*>?\s*(from|von|da|de|od|sent|date|datum|data|to|an|a|cc|subject|betreff|oggetto|"
+    r"předmět|objet)\s*:\s*(.*)$",
+    re.IGNORECASE,
+)
 _FROM_KEYS = {"from", "von", "da", "de", "od"}
 _SUBJECT_KEYS = {"subject", "betreff", "oggetto", "předmět", "objet"}
 

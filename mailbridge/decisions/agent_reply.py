@@ -41,8 +41,15 @@ def find_reply_token(parsed: ParsedMessage, own_addresses: frozenset[str], purpo
     return None
 
 
-def judge_agent_reply(claims: TokenClaims | None, agent: AgentIdentity | None, *, sender: str | None,
-                      authentication_results: str, today: date, max_age_days: int) -> ReplyVerdict:
+def judge_agent_reply(
+    claims: TokenClaims | None,
+    agent: AgentIdentity | None,
+    *,
+    sender: str | None,
+    authentication_results: str,
+    today: date,
+    max_age_days: int,
+) -> ReplyVerdict:
     """Decide whether a reply to an agent address may be relayed; `claims` are signature-checked, undated-age."""
     if claims is None:
         return ReplyVerdict.BAD_SIGNATURE
@@ -67,8 +74,11 @@ def authentication_failed(header: str, domain: str) -> bool:
         method, _, result = words[0].partition("=")
         if method not in ("dkim", "spf") or result not in ("fail", "permerror"):
             continue
-        subjects = [w.partition("=")[2].rpartition("@")[2] for w in words[1:]
-                    if w.startswith(("header.d=", "header.i=", "smtp.mailfrom=", "smtp.helo=", "header.from="))]
+        subjects = [
+            w.partition("=")[2].rpartition("@")[2]
+            for w in words[1:]
+            if w.startswith(("header.d=", "header.i=", "smtp.mailfrom=", "smtp.helo=", "header.from="))
+        ]
         # A failure that names no domain is taken to be about the sender's.
         if not subjects or domain in subjects:
             return True

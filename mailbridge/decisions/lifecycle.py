@@ -73,13 +73,15 @@ def plan_status_change(status: TicketStatus, target: TicketStatus, *, reason: st
     return Transition(target, mails, reason or f"agent set {target}")
 
 
-def plan_auto_close(status: TicketStatus, waiting_since: datetime | None, now: datetime,
-                    days: int) -> Transition | None:
+def plan_auto_close(
+    status: TicketStatus, waiting_since: datetime | None, now: datetime, days: int
+) -> Transition | None:
     """Close a ticket that has waited on the customer for `days`; None when it is not due."""
     if status is not TicketStatus.WAITING or waiting_since is None or now - waiting_since < timedelta(days=days):
         return None
-    return Transition(TicketStatus.CLOSED, (MailKind.AUTO_CLOSED, MailKind.SURVEY),
-                      f"no answer from the customer for {days} days")
+    return Transition(
+        TicketStatus.CLOSED, (MailKind.AUTO_CLOSED, MailKind.SURVEY), f"no answer from the customer for {days} days"
+    )
 
 
 def sla_state(due: datetime, now: datetime, warn_before_hours: float, calendar: BusinessCalendar) -> SlaState:

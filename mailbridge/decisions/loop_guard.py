@@ -39,8 +39,9 @@ class AutoMailDecision:
 def decide_auto_mail(history: AutoMailHistory, limits: AutoMailLimits, now: datetime) -> AutoMailDecision:
     """Allow an automatic mail, or say which limit stops it."""
     if history.suppressed_until is not None and history.suppressed_until > now:
-        return AutoMailDecision(False, f"address suppressed until {history.suppressed_until:%Y-%m-%d %H:%M} "
-                                       f"({history.suppression_reason})")
+        return AutoMailDecision(
+            False, f"address suppressed until {history.suppressed_until:%Y-%m-%d %H:%M} ({history.suppression_reason})"
+        )
     if history.sent_to_address_last_day >= limits.per_address_per_day:
         return AutoMailDecision(False, f"{limits.per_address_per_day} automatic mails to this address today")
     if history.sent_to_ticket_in_burst_window >= limits.per_ticket_burst:

@@ -30,9 +30,16 @@ def retry_delay(failures: int, jitter: float) -> timedelta:
     return base * (0.5 + 0.5 * min(max(jitter, 0.0), 1.0))
 
 
-def plan_alert(*, mailbox: str, last_success_at: datetime | None, failing_since: datetime | None,
-               alerted_at: datetime | None, last_error: str, alert_after: timedelta,
-               now: datetime) -> MailboxAlert | None:
+def plan_alert(
+    *,
+    mailbox: str,
+    last_success_at: datetime | None,
+    failing_since: datetime | None,
+    alerted_at: datetime | None,
+    last_error: str,
+    alert_after: timedelta,
+    now: datetime,
+) -> MailboxAlert | None:
     """Report a failing mailbox once per failure episode, when it has been silent for `alert_after`."""
     if failing_since is None or (alerted_at is not None and alerted_at >= failing_since):
         return None
@@ -43,14 +50,27 @@ def plan_alert(*, mailbox: str, last_success_at: datetime | None, failing_since:
     return MailboxAlert(mailbox, silent_since, last_error, key)
 
 
-def compose_alert(alert: MailboxAlert, *, from_name: str, from_address: str, admin_address: str,
-                  message_id: str, now: datetime, instance_id: str) -> EmailMessage:
+def compose_alert(
+    alert: MailboxAlert,
+    *,
+    from_name: str,
+    from_address: str,
+    admin_address: str,
+    message_id: str,
+    now: datetime,
+    instance_id: str,
+) -> EmailMessage:
     """Build the admin mail for an alert."""
     return compose_admin_notice(
-        from_name=from_name, from_address=from_address, to_address=admin_address, message_id=message_id, now=now,
+        from_name=from_name,
+        from_address=from_address,
+        to_address=admin_address,
+        message_id=message_id,
+        now=now,
         instance_id=instance_id,
         subject=f"mailbridge: mailbox {alert.mailbox} has not synced since {alert.silent_since:%Y-%m-%d %H:%M} UTC",
         text=f"mailbridge could not read the mailbox {alert.mailbox!r} since {alert.silent_since.isoformat()}.\n\n"
-             f"Last error: {alert.last_error or '(none recorded)'}\n\n"
-             "Mail sent to it is waiting on the server and is not lost. Check the password or token, the\n"
-             "certificate and the server, then run `mailbridge status`. You get this mail once per outage.\n")
+        f"Last error: {alert.last_error or '(none recorded)'}\n\n"
+        "Mail sent to it is waiting on the server and is not lost. Check the password or token, the\n"
+        "certificate and the server, then run `mailbridge status`. You get this mail once per outage.\n",
+    )

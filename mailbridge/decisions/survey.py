@@ -26,21 +26,79 @@ _RATE_LOCAL = re.compile(r"^(?P<base>[^+]+)\+rate-(?P<token>[a-z2-7.]+)-(?P<scor
 _DIGIT = re.compile(r"^(?P<score>[1-5])(?![\d.,])(?:\s*(?:/\s*5|stars?|stelle|hvězd\w*|sterne?|αστέρια))?")
 _SEPARATORS = " \t\r\n.,;:!?-–—()[]\"'«»*"
 # The prefilled subject of a rating mail, before "[#number] 4/5".
-RATING_SUBJECTS = {"en": "My rating", "it": "La mia valutazione", "cs": "Moje hodnocení", "el": "Η βαθμολογία μου",
-                   "de": "Meine Bewertung"}
+RATING_SUBJECTS = {
+    "en": "My rating",
+    "it": "La mia valutazione",
+    "cs": "Moje hodnocení",
+    "el": "Η βαθμολογία μου",
+    "de": "Meine Bewertung",
+}
 
 # Words a customer may answer with, per locale (en, it, cs, el, de). Compared without accents and
 # case; a phrase is tried before any shorter one it starts with ("sehr gut" before "gut").
 RATING_WORDS: dict[int, tuple[str, ...]] = {
-    5: ("excellent", "great", "perfect", "outstanding", "very good", "ottimo", "eccellente", "perfetto",
-        "benissimo", "výborné", "výborně", "vynikající", "skvělé", "skvěle", "άριστα", "εξαιρετικά",
-        "τέλεια", "πολύ καλά", "sehr gut", "ausgezeichnet", "hervorragend", "perfekt"),
+    5: (
+        "excellent",
+        "great",
+        "perfect",
+        "outstanding",
+        "very good",
+        "ottimo",
+        "eccellente",
+        "perfetto",
+        "benissimo",
+        "výborné",
+        "výborně",
+        "vynikající",
+        "skvělé",
+        "skvěle",
+        "άριστα",
+        "εξαιρετικά",
+        "τέλεια",
+        "πολύ καλά",
+        "sehr gut",
+        "ausgezeichnet",
+        "hervorragend",
+        "perfekt",
+    ),
     4: ("good", "buono", "bene", "dobré", "dobře", "καλά", "καλό", "gut"),
-    3: ("ok", "okay", "average", "so so", "so-so", "discreto", "sufficiente", "così così", "ucházející",
-        "průměrné", "průměr", "μέτρια", "μέτριο", "befriedigend", "mittel", "geht so"),
+    3: (
+        "ok",
+        "okay",
+        "average",
+        "so so",
+        "so-so",
+        "discreto",
+        "sufficiente",
+        "così così",
+        "ucházející",
+        "průměrné",
+        "průměr",
+        "μέτρια",
+        "μέτριο",
+        "befriedigend",
+        "mittel",
+        "geht so",
+    ),
     2: ("bad", "poor", "scarso", "male", "insufficiente", "špatné", "špatně", "κακό", "κακά", "schlecht"),
-    1: ("terrible", "awful", "very bad", "very poor", "horrible", "pessimo", "molto male", "velmi špatné", "hrozné",
-        "příšerné", "απαίσια", "πολύ κακό", "πολύ κακά", "sehr schlecht", "furchtbar", "schrecklich"),
+    1: (
+        "terrible",
+        "awful",
+        "very bad",
+        "very poor",
+        "horrible",
+        "pessimo",
+        "molto male",
+        "velmi špatné",
+        "hrozné",
+        "příšerné",
+        "απαίσια",
+        "πολύ κακό",
+        "πολύ κακά",
+        "sehr schlecht",
+        "furchtbar",
+        "schrecklich",
+    ),
 }
 
 
@@ -123,8 +181,9 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-_FOLDED_WORDS = sorted(((fold(w), score) for score, words in RATING_WORDS.items() for w in words),
-                       key=lambda pair: -len(pair[0]))
+_FOLDED_WORDS = sorted(
+    ((fold(w), score) for score, words in RATING_WORDS.items() for w in words), key=lambda pair: -len(pair[0])
+)
 
 
 def read_rating_reply(text: str) -> RatingReply | None:
@@ -132,7 +191,7 @@ def read_rating_reply(text: str) -> RatingReply | None:
     body = text.lstrip(_SEPARATORS)
     digit = _DIGIT.match(body)
     if digit:
-        return RatingReply(int(digit["score"]), _comment(body[digit.end():]))
+        return RatingReply(int(digit["score"]), _comment(body[digit.end() :]))
     folded = fold(body)
     for word, score in _FOLDED_WORDS:
         end = len(word)

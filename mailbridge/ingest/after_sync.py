@@ -41,6 +41,9 @@ def is_unknown_mail(ticket_id: int | None, create_tickets_for_unknown: bool) -> 
 def plan_server_step(mailbox: MailboxSettings, *, is_unknown: bool) -> ServerStep:
     """Pick the server step for one message: unknown mail is left or moved aside, the rest follows after_sync."""
     if is_unknown:
-        return ServerStep(ServerAction.MOVE, mailbox.unknown_folder) if mailbox.unknown_folder \
+        return (
+            ServerStep(ServerAction.MOVE, mailbox.unknown_folder)
+            if mailbox.unknown_folder
             else ServerStep(ServerAction.LEAVE)
+        )
     return step_for_after_sync(mailbox.after_sync)

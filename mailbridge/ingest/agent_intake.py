@@ -53,8 +53,9 @@ def find_route(parsed: ParsedMessage, own_addresses: frozenset[str]) -> TokenRou
     return None
 
 
-def handle(ctx: MailContext, *, session: Session, row: Message, parsed: ParsedMessage, route: TokenRoute,
-           now: datetime) -> Ticket | None:
+def handle(
+    ctx: MailContext, *, session: Session, row: Message, parsed: ParsedMessage, route: TokenRoute, now: datetime
+) -> Ticket | None:
     """Relay or refuse the stored message; return its ticket when the token named a real one."""
     claims = verify_token(route.token, ctx.secret, purpose=route.purpose)
     ticket = session.get(Ticket, claims.ticket_id) if claims else None
@@ -64,22 +65,48 @@ def handle(ctx: MailContext, *, session: Session, row: Message, parsed: ParsedMe
     identity = AgentIdentity(agent.id, agent.email, agent.active) if agent else None
     sender = parsed.from_addr if route.purpose == AGENT else (agent.email if agent else None)
     days = ctx.support.reply_token_days
-    verdict = judge_agent_reply(claims, identity, sender=sender, today=now.date(), max_age_days=days,
-                                authentication_results=_auth_results(parsed, route))
+    verdict = judge_agent_reply(
+        claims,
+        identity,
+        sender=sender,
+        today=now.date(),
+        max_age_days=days,
+        authentication_results=_auth_results(parsed, route),
+    )
     row.ticket_id = ticket.id if ticket else None
     if verdict is not ReplyVerdict.ACCEPTED:
         _refuse(ctx, session, row, parsed, ticket, agent, verdict, now)
     elif route.purpose == FORWARD:
         row.kind = MessageKind.OUTSIDER_REPLY
-        agent_mail.send_notification(ctx, session=session, ticket=ticket, agent=agent, message=row, now=now,
-                                     headline=f"Answer from {parsed.from_addr}", dedupe_key=f"outsider:{row.id}")
+        agent_mail.send_notification(
+            ctx,
+            session=session,
+            ticket=ticket,
+            agent=agent,
+            message=row,
+            now=now,
+            headline=f"Answer from {parsed.from_addr}",
+            dedupe_key=f"outsider:{row.id}",
+        )
     else:
         row.kind = MessageKind.AGENT_REPLY_IN
-        agent_desk.handle_agent_text(ctx, session=session, ticket=ticket, agent=agent, new_text=row.stripped_text or "",
-                                     now=now, cause=f"message:{row.id}", attachments=_attachments(session, row),
-                                     source=row)
-    log.info("agent address mail message_id=%s ticket=%s verdict=%s", parsed.message_id,
-             ticket.number if ticket else None, verdict)
+        agent_desk.handle_agent_text(
+            ctx,
+            session=session,
+            ticket=ticket,
+            agent=agent,
+            new_text=row.stripped_text or "",
+            now=now,
+            cause=f"message:{row.id}",
+            attachments=_attachments(session, row),
+            source=row,
+        )
+    log.info(
+        "agent address mail message_id=%s ticket=%s verdict=%s",
+        parsed.message_id,
+        ticket.number if ticket else None,
+        verdict,
+    )
     return ticket
 
 
@@ -88,22 +115,54 @@ def _auth_results(parsed: ParsedMessage, route: TokenRoute) -> str:
     return parsed.headers.get("authentication-results", "") if route.purpose == AGENT else ""
 
 
-def _refuse(ctx: MailContext, session: Session, row: Message, parsed: ParsedMessage, ticket: Ticket | None,
-            agent: Agent | None, verdict: ReplyVerdict, now: datetime) -> None:
+def _refuse(
+    ctx: MailContext,
+    session: Session,
+    row: Message,
+    parsed: ParsedMessage,
+    ticket: Ticket | None,
+    agent: Agent | None,
+    verdict: ReplyVerdict,
+    now: datetime,
+) -> None:
     row.kind = MessageKind.FORGED_AGENT_REPLY
     row.defects = "\n".join(d for d in (row.defects, f"not relayed: {verdict}") if d)
     line = warning_line(verdict, parsed.from_addr, ctx.support.reply_token_days)
     if ticket is not None:
-        tickets.record_event(session=session, ticket=ticket, actor="system", kind=MessageKind.FORGED_AGENT_REPLY,
-                             reason=f"{verdict} from {parsed.from_addr}", now=now)
+        tickets.record_event(
+            session=session,
+            ticket=ticket,
+            actor="system",
+            kind=MessageKind.FORGED_AGENT_REPLY,
+            reason=f"{verdict} from {parsed.from_addr}",
+            now=now,
+        )
     # The real agent: the one the signed token names, else the agent whose address the mail claims.
     warned = agent or agents.find_agent(session, parsed.from_addr or "")
     if warned is not None and ticket is not None:
-        agent_mail.send_notice(ctx, session=session, ticket=ticket, to_address=warned.email, to_name=warned.name,
-                               line=line, dedupe_key=f"forged:{row.id}", now=now, caused_by=row.id)
+        agent_mail.send_notice(
+            ctx,
+            session=session,
+            ticket=ticket,
+            to_address=warned.email,
+            to_name=warned.name,
+            line=line,
+            dedupe_key=f"forged:{row.id}",
+            now=now,
+            caused_by=row.id,
+        )
     elif warned is not None:
-        agent_mail.send_notice(ctx, session=session, ticket=None, to_address=warned.email, to_name=warned.name,
-                               line=line, dedupe_key=f"forged:{row.id}", now=now, caused_by=row.id)
+        agent_mail.send_notice(
+            ctx,
+            session=session,
+            ticket=None,
+            to_address=warned.email,
+            to_name=warned.name,
+            line=line,
+            dedupe_key=f"forged:{row.id}",
+            now=now,
+            caused_by=row.id,
+        )
     log.warning("agent reply refused message_id=%s from=%s verdict=%s", parsed.message_id, parsed.from_addr, verdict)
 
 
@@ -124,18 +183,38 @@ def find_requester_forward(session: Session, parsed: ParsedMessage) -> Forwarded
     return forwarded
 
 
-def open_for_requester(ctx: MailContext, *, session: Session, row: Message, parsed: ParsedMessage, forwarded: ForwardedMail,
-                       contact_id: int, now: datetime) -> Ticket:
+def open_for_requester(
+    ctx: MailContext,
+    *,
+    session: Session,
+    row: Message,
+    parsed: ParsedMessage,
+    forwarded: ForwardedMail,
+    contact_id: int,
+    now: datetime,
+) -> Ticket:
     """Open a ticket whose customer is the forwarded mail's sender, assigned to the forwarding agent."""
     agent = agents.get_agent(session, parsed.from_addr or "")
     customer = tickets.ensure_customer(session=session, email=forwarded.from_addr, name=forwarded.from_name, now=now)
     subject = forwarded.subject or parsed.subject
-    ticket = tickets.open_ticket(session=session, contact_id=contact_id, customer=customer, subject=subject, now=now,
-                                 subject_key=normalise_subject(subject, ctx.subject_pattern))
+    ticket = tickets.open_ticket(
+        session=session,
+        contact_id=contact_id,
+        customer=customer,
+        subject=subject,
+        now=now,
+        subject_key=normalise_subject(subject, ctx.subject_pattern),
+    )
     # The forward wrapper disappears: agents read (and `tickets next` finds) only the customer's text.
     row.ticket_id, row.kind, row.stripped_text = ticket.id, "customer", forwarded.text
     ticket.assigned_agent_id, ticket.assigned_agent = agent.id, agent.email
-    tickets.record_event(session=session, ticket=ticket, actor=f"agent:{agent.email}", kind=EventKind.REQUESTER_SET,
-                         reason=f"forwarded by {agent.email}; customer {customer.email}", now=now)
+    tickets.record_event(
+        session=session,
+        ticket=ticket,
+        actor=f"agent:{agent.email}",
+        kind=EventKind.REQUESTER_SET,
+        reason=f"forwarded by {agent.email}; customer {customer.email}",
+        now=now,
+    )
     log.info("requester forward message_id=%s ticket=%s customer=%s", parsed.message_id, ticket.number, customer.email)
     return ticket

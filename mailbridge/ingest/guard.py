@@ -32,9 +32,15 @@ log = logging.getLogger(__name__)
 QUARANTINE_AFTER = 3
 
 
-def accept_batch(inbox: Inbox, mails: Sequence[RawMail], now: datetime, *, silent_below_uid: int = 0,
-                 prepared: Iterable[ParsedMessage | None] = (), stop: threading.Event | None = None,
-                 ) -> list[IntakeResult | None]:
+def accept_batch(
+    inbox: Inbox,
+    mails: Sequence[RawMail],
+    now: datetime,
+    *,
+    silent_below_uid: int = 0,
+    prepared: Iterable[ParsedMessage | None] = (),
+    stop: threading.Event | None = None,
+) -> list[IntakeResult | None]:
     """Store a fetched batch in one transaction; when any message fails, store them one by one instead.
 
     One commit for the batch saves most of the per-message cost of a large sync; the server marks still
@@ -51,25 +57,28 @@ def accept_batch(inbox: Inbox, mails: Sequence[RawMail], now: datetime, *, silen
                 if stop is not None and stop.is_set():
                     break
                 parsed_list.append(next(prepared, None))
-                results.append(accept_in(inbox, session, mail, now, silent=mail.uid < silent_below_uid,
-                                         parsed=parsed_list[-1]))
+                results.append(
+                    accept_in(inbox, session, mail, now, silent=mail.uid < silent_below_uid, parsed=parsed_list[-1])
+                )
             return results
     except (OperationalError, InterfaceError):
         raise
     except Exception as exc:  # noqa: BLE001 - the batch is retried message by message, which counts failures.
-        log.warning("batch of %s rolled back (%s: %s); storing its messages one at a time",
-                    len(mails), type(exc).__name__, exc)
+        log.warning(
+            "batch of %s rolled back (%s: %s); storing its messages one at a time", len(mails), type(exc).__name__, exc
+        )
     parsed_list.extend(prepared)
     results = []
-    for mail, parsed in zip_longest(mails, parsed_list[:len(mails)]):
+    for mail, parsed in zip_longest(mails, parsed_list[: len(mails)]):
         if stop is not None and stop.is_set():
             break
         results.append(accept_guarded(inbox, mail, now, silent=mail.uid < silent_below_uid, parsed=parsed))
     return results
 
 
-def accept_guarded(inbox: Inbox, mail: RawMail, now: datetime, *, silent: bool = False,
-                   parsed: ParsedMessage | None = None) -> IntakeResult | None:
+def accept_guarded(
+    inbox: Inbox, mail: RawMail, now: datetime, *, silent: bool = False, parsed: ParsedMessage | None = None
+) -> IntakeResult | None:
     """Accept a message; on a bug, count the failure and quarantine after three. None: try again later."""
     try:
         return accept(inbox, mail, now, silent=silent, parsed=parsed)
@@ -85,8 +94,9 @@ def accept_guarded(inbox: Inbox, mail: RawMail, now: datetime, *, silent: bool =
         return None
 
 
-def retry_quarantined(engine: Engine, inbox_for: Callable[[str], Inbox], message_row_id: int,
-                      now: datetime) -> IntakeResult:
+def retry_quarantined(
+    engine: Engine, inbox_for: Callable[[str], Inbox], message_row_id: int, now: datetime
+) -> IntakeResult:
     """Run a quarantined message through intake again; on failure it stays quarantined, unchanged.
 
     Raises: NotFoundError for an unknown id; CommandError for a message that is not quarantined.
@@ -98,9 +108,14 @@ def retry_quarantined(engine: Engine, inbox_for: Callable[[str], Inbox], message
         if row.kind != MessageKind.QUARANTINED:
             raise CommandError(f"message {message_row_id} is {row.kind}, not quarantined")
         mail = RawMail(row.mailbox, row.folder, row.uidvalidity, row.uid, row.raw)
-        for failure in session.exec(select(IntakeFailure).where(
-                IntakeFailure.mailbox == mail.mailbox, IntakeFailure.folder == mail.folder,
-                IntakeFailure.uidvalidity == mail.uidvalidity, IntakeFailure.uid == mail.uid)):
+        for failure in session.exec(
+            select(IntakeFailure).where(
+                IntakeFailure.mailbox == mail.mailbox,
+                IntakeFailure.folder == mail.folder,
+                IntakeFailure.uidvalidity == mail.uidvalidity,
+                IntakeFailure.uid == mail.uid,
+            )
+        ):
             session.delete(failure)
         # Removed and accepted again in one transaction: if intake fails, the rollback keeps the quarantined row.
         session.delete(row)
@@ -110,9 +125,14 @@ def retry_quarantined(engine: Engine, inbox_for: Callable[[str], Inbox], message
 
 def _count_failure(inbox: Inbox, mail: RawMail, now: datetime, error: str) -> int:
     with db.transaction(inbox.engine) as session:
-        row = session.exec(select(IntakeFailure).where(
-            IntakeFailure.mailbox == mail.mailbox, IntakeFailure.folder == mail.folder,
-            IntakeFailure.uidvalidity == mail.uidvalidity, IntakeFailure.uid == mail.uid)).first()
+        row = session.exec(
+            select(IntakeFailure).where(
+                IntakeFailure.mailbox == mail.mailbox,
+                IntakeFailure.folder == mail.folder,
+                IntakeFailure.uidvalidity == mail.uidvalidity,
+                IntakeFailure.uid == mail.uid,
+            )
+        ).first()
         if row is None:
             row = IntakeFailure(mailbox=mail.mailbox, folder=mail.folder, uidvalidity=mail.uidvalidity, uid=mail.uid)
             session.add(row)
@@ -124,9 +144,19 @@ def _count_failure(inbox: Inbox, mail: RawMail, now: datetime, error: str) -> in
 
 def _quarantine(inbox: Inbox, mail: RawMail, now: datetime, error: str) -> IntakeResult:
     with db.transaction(inbox.engine) as session:
-        row = Message(direction="in", mailbox=mail.mailbox, folder=mail.folder, uidvalidity=mail.uidvalidity,
-                      uid=mail.uid, raw=mail.raw, raw_sha256=raw_digest(mail.raw),
-                      kind=MessageKind.QUARANTINED, is_malformed=True, defects=error[:500], stored_at=now)
+        row = Message(
+            direction="in",
+            mailbox=mail.mailbox,
+            folder=mail.folder,
+            uidvalidity=mail.uidvalidity,
+            uid=mail.uid,
+            raw=mail.raw,
+            raw_sha256=raw_digest(mail.raw),
+            kind=MessageKind.QUARANTINED,
+            is_malformed=True,
+            defects=error[:500],
+            stored_at=now,
+        )
         session.add(row)
         session.flush()
         log.error("quarantined mailbox=%s uid=%s reason=%s", mail.mailbox, mail.uid, error)

@@ -77,8 +77,9 @@ class IntakeResult:
     is_flagged: bool = False  # stored but malformed, too large or quarantined
 
 
-def accept(inbox: Inbox, mail: RawMail, now: datetime, *, silent: bool = False,
-           parsed: ParsedMessage | None = None) -> IntakeResult:
+def accept(
+    inbox: Inbox, mail: RawMail, now: datetime, *, silent: bool = False, parsed: ParsedMessage | None = None
+) -> IntakeResult:
     """Store one message with everything it causes, in one transaction; idempotent.
 
     `parsed` is the message as `prepare_mail` returned it (a worker process may have done that); else it is prepared here.
@@ -87,8 +88,9 @@ def accept(inbox: Inbox, mail: RawMail, now: datetime, *, silent: bool = False,
         return accept_in(inbox, session, mail, now, silent=silent, parsed=parsed)
 
 
-def accept_in(inbox: Inbox, session: Session, mail: RawMail, now: datetime, *, silent: bool,
-              parsed: ParsedMessage | None = None) -> IntakeResult:
+def accept_in(
+    inbox: Inbox, session: Session, mail: RawMail, now: datetime, *, silent: bool, parsed: ParsedMessage | None = None
+) -> IntakeResult:
     """Store one message inside the caller's transaction (accept, and guard's batches and retries)."""
     digest = (parsed and parsed.raw_sha256) or raw_digest(mail.raw)
     stored = _already_stored(session, mail, digest)
@@ -112,8 +114,15 @@ def accept_in(inbox: Inbox, session: Session, mail: RawMail, now: datetime, *, s
     return _accept_threaded(inbox, session, mail, parsed, kind, department, copies, now, silent=silent)
 
 
-def _accept_routed(inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage, kind: MessageKind,
-                   department: Contact, now: datetime) -> IntakeResult | None:
+def _accept_routed(
+    inbox: Inbox,
+    session: Session,
+    mail: RawMail,
+    parsed: ParsedMessage,
+    kind: MessageKind,
+    department: Contact,
+    now: datetime,
+) -> IntakeResult | None:
     """Handle mail that does not thread like customer mail; None: it is ordinary mail."""
     if kind is MessageKind.CUSTOMER:
         answered = _accept_agent_address_mail(inbox, session, mail, parsed, now) if inbox.mail.secret else None
@@ -127,19 +136,37 @@ def _accept_routed(inbox: Inbox, session: Session, mail: RawMail, parsed: Parsed
     return None
 
 
-def _accept_threaded(inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage, kind: MessageKind,
-                     department: Contact, copies: tuple[StoredCopy, ...], now: datetime, *, silent: bool) -> IntakeResult:
+def _accept_threaded(
+    inbox: Inbox,
+    session: Session,
+    mail: RawMail,
+    parsed: ParsedMessage,
+    kind: MessageKind,
+    department: Contact,
+    copies: tuple[StoredCopy, ...],
+    now: datetime,
+    *,
+    silent: bool,
+) -> IntakeResult:
     """Thread a message to its ticket (or a new one) and store it with the mails it causes."""
     support = inbox.mail.support
     evidence = tickets.gather_thread_evidence(
-        session=session, parsed=parsed, pattern=inbox.mail.subject_pattern, now=now, secret=support.secret,
-        support_addresses=inbox.mail.own_addresses, contact_id=department.id, reopen_window_days=support.reopen_window_days)
+        session=session,
+        parsed=parsed,
+        pattern=inbox.mail.subject_pattern,
+        now=now,
+        secret=support.secret,
+        support_addresses=inbox.mail.own_addresses,
+        contact_id=department.id,
+        reopen_window_days=support.reopen_window_days,
+    )
     match = match_ticket(parsed, evidence)
     matched = session.get(Ticket, match.ticket_id) if match.ticket_id else None
     match = place_copy(match, copies, department.id, matched.contact_id if matched else None)
     if is_unknown_mail(match.ticket_id, inbox.creates_tickets):
-        log.info("unknown mail left on the server mailbox=%s uid=%s message_id=%s",
-                 mail.mailbox, mail.uid, parsed.message_id)
+        log.info(
+            "unknown mail left on the server mailbox=%s uid=%s message_id=%s", mail.mailbox, mail.uid, parsed.message_id
+        )
         return IntakeResult(None, None, False, False, is_unknown=True)
     if kind is MessageKind.BOUNCE:
         return _accept_bounce(session, mail, parsed, match, now)
@@ -150,8 +177,18 @@ def _accept_threaded(inbox: Inbox, session: Session, mail: RawMail, parsed: Pars
     return _file_in_ticket(inbox, session, mail, parsed, kind, department, match, now, silent=silent)
 
 
-def _file_in_ticket(inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage, kind: MessageKind,
-                    department: Contact, match: TicketMatch, now: datetime, *, silent: bool) -> IntakeResult:
+def _file_in_ticket(
+    inbox: Inbox,
+    session: Session,
+    mail: RawMail,
+    parsed: ParsedMessage,
+    kind: MessageKind,
+    department: Contact,
+    match: TicketMatch,
+    now: datetime,
+    *,
+    silent: bool,
+) -> IntakeResult:
     """Store a customer or automatic message on its ticket, apply its transition and queue its mails."""
     ticket = session.get(Ticket, match.ticket_id) if match.ticket_id else None
     status = TicketStatus(ticket.status) if ticket else None
@@ -164,67 +201,110 @@ def _file_in_ticket(inbox: Inbox, session: Session, mail: RawMail, parsed: Parse
         guessed = guess_locale(parsed.text_body, parsed.headers.get("content-language"), None)
     # A new customer who will be written to is created with the locale of that mail (no UPDATE right after).
     first_locale = _mail_locale(inbox, department, None, guessed) if transition.mails else None
-    customer = tickets.ensure_customer(session=session, email=parsed.from_addr, name=parsed.from_name, now=now,
-                                       locale=first_locale)
+    customer = tickets.ensure_customer(
+        session=session, email=parsed.from_addr, name=parsed.from_name, now=now, locale=first_locale
+    )
     if ticket is None:
-        ticket = tickets.open_ticket(session=session, contact_id=department.id, customer=customer,
-                                     subject=parsed.subject, now=now,
-                                     subject_key=normalise_subject(parsed.subject, inbox.mail.subject_pattern),
-                                     category=route_category(parsed, inbox.mail.routing),
-                                     linked_ticket_id=match.linked_ticket_id)
-    order_number = extract_order_number(parsed.subject, parsed.text_body,
-                                               re.compile(inbox.mail.support.order_number_regex))
-    row = _store(session, mail, parsed, ticket.id, kind, match.reason, now, keep_attachments=department.accept_attachments,
-                 order_number=order_number)
+        ticket = tickets.open_ticket(
+            session=session,
+            contact_id=department.id,
+            customer=customer,
+            subject=parsed.subject,
+            now=now,
+            subject_key=normalise_subject(parsed.subject, inbox.mail.subject_pattern),
+            category=route_category(parsed, inbox.mail.routing),
+            linked_ticket_id=match.linked_ticket_id,
+        )
+    order_number = extract_order_number(
+        parsed.subject, parsed.text_body, re.compile(inbox.mail.support.order_number_regex)
+    )
+    row = _store(
+        session,
+        mail,
+        parsed,
+        ticket.id,
+        kind,
+        match.reason,
+        now,
+        keep_attachments=department.accept_attachments,
+        order_number=order_number,
+    )
     tickets.apply(session=session, ticket=ticket, transition=transition, actor=f"customer:{customer.email}", now=now)
     _enqueue_mails(inbox, session, ticket, customer, parsed, row, transition, guessed, now)
     if kind is MessageKind.CUSTOMER and not silent:
-        agent_mail.notify_agents(inbox.mail, session=session, ticket=ticket, message=row, now=now,
-                                 headline="New ticket" if match.ticket_id is None else "New message")
-    log.info("stored mailbox=%s uid=%s message_id=%s ticket=%s reason=%s kind=%s",
-             mail.mailbox, mail.uid, parsed.message_id, ticket.number, match.reason, kind)
+        agent_mail.notify_agents(
+            inbox.mail,
+            session=session,
+            ticket=ticket,
+            message=row,
+            now=now,
+            headline="New ticket" if match.ticket_id is None else "New message",
+        )
+    log.info(
+        "stored mailbox=%s uid=%s message_id=%s ticket=%s reason=%s kind=%s",
+        mail.mailbox,
+        mail.uid,
+        parsed.message_id,
+        ticket.number,
+        match.reason,
+        kind,
+    )
     return IntakeResult(row.id, ticket.number, match.ticket_id is None, False, is_flagged=row.is_malformed)
 
 
-def _accept_agent_address_mail(inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage,
-                               now: datetime) -> IntakeResult | None:
+def _accept_agent_address_mail(
+    inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage, now: datetime
+) -> IntakeResult | None:
     """Store mail sent to an agent or outsider reply address, then relay or refuse it; None: not such mail."""
     route = agent_intake.find_route(parsed, inbox.mail.own_addresses)
     if route is None:
         return None
     row = _store(session, mail, parsed, None, MessageKind.AGENT_REPLY_IN, MatchReason.REPLY_TOKEN, now)
     ticket = agent_intake.handle(inbox.mail, session=session, row=row, parsed=parsed, route=route, now=now)
-    return IntakeResult(row.id, ticket.number if ticket else None, False, False,
-                        is_flagged=row.kind == MessageKind.FORGED_AGENT_REPLY)
+    return IntakeResult(
+        row.id, ticket.number if ticket else None, False, False, is_flagged=row.kind == MessageKind.FORGED_AGENT_REPLY
+    )
 
 
-def _accept_survey_answer(inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage,
-                          now: datetime) -> IntakeResult | None:
+def _accept_survey_answer(
+    inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage, now: datetime
+) -> IntakeResult | None:
     """Store a survey answer on its ticket and record its rating; never reopen, never a receipt. None: no answer."""
-    answer = find_survey_answer(session=session, parsed=parsed, secret=inbox.mail.secret,
-                                window_days=inbox.mail.survey.window_days, now=now)
+    answer = find_survey_answer(
+        session=session, parsed=parsed, secret=inbox.mail.secret, window_days=inbox.mail.survey.window_days, now=now
+    )
     if answer is None:
         return None
-    row = _store(session, mail, parsed, answer.ticket_id, survey_intake.stored_kind(answer),
-                 survey_intake.match_reason(answer), now)
+    row = _store(
+        session,
+        mail,
+        parsed,
+        answer.ticket_id,
+        survey_intake.stored_kind(answer),
+        survey_intake.match_reason(answer),
+        now,
+    )
     ticket = survey_intake.handle(inbox.mail, session=session, row=row, parsed=parsed, answer=answer, now=now)
     return IntakeResult(row.id, ticket.number if ticket else None, False, False)
 
 
-def _accept_requester_forward(inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage, contact_id: int,
-                              now: datetime) -> IntakeResult | None:
+def _accept_requester_forward(
+    inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage, contact_id: int, now: datetime
+) -> IntakeResult | None:
     """Open a ticket for the customer whose mail an agent forwarded with `#requester`; None: not such mail."""
     forwarded = agent_intake.find_requester_forward(session, parsed)
     if forwarded is None:
         return None
     row = _store(session, mail, parsed, None, MessageKind.CUSTOMER, MatchReason.NEW, now)
-    ticket = agent_intake.open_for_requester(inbox.mail, session=session, row=row, parsed=parsed, forwarded=forwarded,
-                                             contact_id=contact_id, now=now)
+    ticket = agent_intake.open_for_requester(
+        inbox.mail, session=session, row=row, parsed=parsed, forwarded=forwarded, contact_id=contact_id, now=now
+    )
     return IntakeResult(row.id, ticket.number, True, False)
 
 
-def _accept_bounce(session: Session, mail: RawMail, parsed: ParsedMessage, match: TicketMatch,
-                   now: datetime) -> IntakeResult:
+def _accept_bounce(
+    session: Session, mail: RawMail, parsed: ParsedMessage, match: TicketMatch, now: datetime
+) -> IntakeResult:
     """Store a bounce on the ticket of the mail it answers, mark that mail bounced; never open a ticket."""
     report = read_bounce(mail.raw)
     bounced = outbox_queue.apply_bounce(session=session, report=report, now=now)
@@ -233,31 +313,68 @@ def _accept_bounce(session: Session, mail: RawMail, parsed: ParsedMessage, match
     ticket = session.get(Ticket, ticket_id) if ticket_id else None
     if ticket is not None:
         failed = ", ".join(sorted(report.permanent)) or "unknown recipient"
-        tickets.record_event(session=session, ticket=ticket, actor="system", kind=EventKind.MAIL_BOUNCED, now=now,
-                             reason=f"outbox {bounced.id if bounced else '?'}: delivery to {failed} failed")
-    log.warning("bounce mailbox=%s uid=%s permanent=%s outbox_id=%s", mail.mailbox, mail.uid,
-                sorted(report.permanent), bounced.id if bounced else None)
+        tickets.record_event(
+            session=session,
+            ticket=ticket,
+            actor="system",
+            kind=EventKind.MAIL_BOUNCED,
+            now=now,
+            reason=f"outbox {bounced.id if bounced else '?'}: delivery to {failed} failed",
+        )
+    log.warning(
+        "bounce mailbox=%s uid=%s permanent=%s outbox_id=%s",
+        mail.mailbox,
+        mail.uid,
+        sorted(report.permanent),
+        bounced.id if bounced else None,
+    )
     return IntakeResult(row.id, ticket.number if ticket else None, False, False)
 
 
-def _forward_unsaved(inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage, kind: MessageKind,
-                     contact: Contact, now: datetime) -> IntakeResult:
+def _forward_unsaved(
+    inbox: Inbox,
+    session: Session,
+    mail: RawMail,
+    parsed: ParsedMessage,
+    kind: MessageKind,
+    contact: Contact,
+    now: datetime,
+) -> IntakeResult:
     """Forward a message of a Contact that saves none to its address, in this transaction; store nothing."""
     if kind in (MessageKind.ECHO, MessageKind.BOUNCE):
         # Our own forward coming back (the Contact's address is often the mailbox itself): never forward again.
-        log.info("not forwarded kind=%s mailbox=%s uid=%s message_id=%s", kind, mail.mailbox, mail.uid,
-                 parsed.message_id)
+        log.info(
+            "not forwarded kind=%s mailbox=%s uid=%s message_id=%s", kind, mail.mailbox, mail.uid, parsed.message_id
+        )
         return IntakeResult(None, None, False, False)
     support = inbox.mail.support
-    forward = compose_forward(from_name=support.from_name, from_address=support.from_address, to_address=contact.email,
-                              parsed=parsed, raw=mail.raw, message_id=inbox.mail.new_message_id(support.from_address),
-                              instance_id=inbox.mail.instance_id, now=now)
+    forward = compose_forward(
+        from_name=support.from_name,
+        from_address=support.from_address,
+        to_address=contact.email,
+        parsed=parsed,
+        raw=mail.raw,
+        message_id=inbox.mail.new_message_id(support.from_address),
+        instance_id=inbox.mail.instance_id,
+        now=now,
+    )
     # Keyed by the source message: after a crash before the server mark, the next poll queues nothing twice.
-    outbox_id = outbox_queue.enqueue(session=session, mail=forward, kind=MailKind.FORWARD_UNSAVED, ticket_id=None, now=now,
-                               dedupe_key=f"forward:{mail.mailbox}:{mail.folder}:{mail.uidvalidity}:{mail.uid}",
-                               is_automatic=False)
-    log.info("forwarded, not stored mailbox=%s uid=%s message_id=%s outbox_id=%s", mail.mailbox, mail.uid,
-             parsed.message_id, outbox_id)
+    outbox_id = outbox_queue.enqueue(
+        session=session,
+        mail=forward,
+        kind=MailKind.FORWARD_UNSAVED,
+        ticket_id=None,
+        now=now,
+        dedupe_key=f"forward:{mail.mailbox}:{mail.folder}:{mail.uidvalidity}:{mail.uid}",
+        is_automatic=False,
+    )
+    log.info(
+        "forwarded, not stored mailbox=%s uid=%s message_id=%s outbox_id=%s",
+        mail.mailbox,
+        mail.uid,
+        parsed.message_id,
+        outbox_id,
+    )
     return IntakeResult(None, None, False, False)
 
 
@@ -267,16 +384,27 @@ def _forward_unsaved(inbox: Inbox, session: Session, mail: RawMail, parsed: Pars
 _message = Message.__table__
 # One round trip for both guards, the same message by its key or its bytes; two SELECTs joined by UNION ALL,
 # not one with OR, so SQLite plans each on its own index. The key wins when both find a row.
-_STORED = union_all(
-    select(literal(0).label("rank"), _message.c.id, _message.c.ticket_id, _message.c.is_malformed).where(
-        _message.c.mailbox == bindparam("mailbox"), _message.c.folder == bindparam("folder"),
-        _message.c.uidvalidity == bindparam("uidvalidity"), _message.c.uid == bindparam("uid")),
-    select(literal(1).label("rank"), _message.c.id, _message.c.ticket_id, _message.c.is_malformed).where(
-        _message.c.mailbox == bindparam("mailbox"), _message.c.raw_sha256 == bindparam("digest")),
-).order_by("rank").limit(1)
+_STORED = (
+    union_all(
+        select(literal(0).label("rank"), _message.c.id, _message.c.ticket_id, _message.c.is_malformed).where(
+            _message.c.mailbox == bindparam("mailbox"),
+            _message.c.folder == bindparam("folder"),
+            _message.c.uidvalidity == bindparam("uidvalidity"),
+            _message.c.uid == bindparam("uid"),
+        ),
+        select(literal(1).label("rank"), _message.c.id, _message.c.ticket_id, _message.c.is_malformed).where(
+            _message.c.mailbox == bindparam("mailbox"), _message.c.raw_sha256 == bindparam("digest")
+        ),
+    )
+    .order_by("rank")
+    .limit(1)
+)
 _INSERT_ATTACHMENT = insert(Attachment.__table__)
-_RECENT_FROM_SENDER = select(func.count()).select_from(_message).where(
-    _message.c.from_addr == bindparam("address"), _message.c.stored_at >= bindparam("since"))
+_RECENT_FROM_SENDER = (
+    select(func.count())
+    .select_from(_message)
+    .where(_message.c.from_addr == bindparam("address"), _message.c.stored_at >= bindparam("since"))
+)
 
 
 def _already_stored(session: Session, mail: RawMail, digest: str):
@@ -285,37 +413,88 @@ def _already_stored(session: Session, mail: RawMail, digest: str):
     Found by its key (mailbox, folder, UIDVALIDITY, UID), or else by the same bytes in the same mailbox under
     another UID (a UIDVALIDITY reset).
     """
-    return db.run(session, _STORED, {"mailbox": mail.mailbox, "folder": mail.folder, "uidvalidity": mail.uidvalidity,
-                                     "uid": mail.uid, "digest": digest}).first()
+    return db.run(
+        session,
+        _STORED,
+        {
+            "mailbox": mail.mailbox,
+            "folder": mail.folder,
+            "uidvalidity": mail.uidvalidity,
+            "uid": mail.uid,
+            "digest": digest,
+        },
+    ).first()
 
 
-def _store(session: Session, mail: RawMail, parsed: ParsedMessage, ticket_id: int | None,
-           kind: MessageKind | str, reason: MatchReason | None, now: datetime, *,
-           keep_attachments: bool = True, order_number: str | None = None) -> Message:
+def _store(
+    session: Session,
+    mail: RawMail,
+    parsed: ParsedMessage,
+    ticket_id: int | None,
+    kind: MessageKind | str,
+    reason: MatchReason | None,
+    now: datetime,
+    *,
+    keep_attachments: bool = True,
+    order_number: str | None = None,
+) -> Message:
     row = Message(
-        ticket_id=ticket_id, direction="in", mailbox=mail.mailbox, folder=mail.folder,
-        uidvalidity=mail.uidvalidity, uid=mail.uid, message_id=parsed.message_id,
-        in_reply_to=parsed.in_reply_to, references=" ".join(parsed.references),
-        from_addr=parsed.from_addr, from_name=parsed.from_name, to_addrs=", ".join(parsed.to_addrs),
-        cc_addrs=", ".join(parsed.cc_addrs), subject=parsed.subject, sent_at=parsed.date,
-        text_body=parsed.text_body, html_body=parsed.html_body, raw=mail.raw,
+        ticket_id=ticket_id,
+        direction="in",
+        mailbox=mail.mailbox,
+        folder=mail.folder,
+        uidvalidity=mail.uidvalidity,
+        uid=mail.uid,
+        message_id=parsed.message_id,
+        in_reply_to=parsed.in_reply_to,
+        references=" ".join(parsed.references),
+        from_addr=parsed.from_addr,
+        from_name=parsed.from_name,
+        to_addrs=", ".join(parsed.to_addrs),
+        cc_addrs=", ".join(parsed.cc_addrs),
+        subject=parsed.subject,
+        sent_at=parsed.date,
+        text_body=parsed.text_body,
+        html_body=parsed.html_body,
+        raw=mail.raw,
         stripped_text=new_text(parsed),
-        raw_sha256=parsed.raw_sha256 or raw_digest(mail.raw), kind=str(kind),
-        match_reason=str(reason) if reason else None, is_malformed=is_malformed(parsed),
-        defects="\n".join(parsed.defects), stored_at=now, order_number=order_number,
+        raw_sha256=parsed.raw_sha256 or raw_digest(mail.raw),
+        kind=str(kind),
+        match_reason=str(reason) if reason else None,
+        is_malformed=is_malformed(parsed),
+        defects="\n".join(parsed.defects),
+        stored_at=now,
+        order_number=order_number,
     )
     db.insert_now(session, row)
     # A Contact that accepts no attachments keeps them only inside `raw`.
-    files = [{"message_id": row.id, "filename": part.filename, "content_type": part.content_type, "size": part.size,
-              "sha256": part.sha256 or hashlib.sha256(part.payload).hexdigest(), "content": part.payload}
-             for part in (parsed.attachments if keep_attachments else ())]
+    files = [
+        {
+            "message_id": row.id,
+            "filename": part.filename,
+            "content_type": part.content_type,
+            "size": part.size,
+            "sha256": part.sha256 or hashlib.sha256(part.payload).hexdigest(),
+            "content": part.payload,
+        }
+        for part in (parsed.attachments if keep_attachments else ())
+    ]
     if files:
         db.run(session, _INSERT_ATTACHMENT, files)
     return row
 
 
-def _enqueue_mails(inbox: Inbox, session: Session, ticket: Ticket, customer: Customer, parsed: ParsedMessage,
-                   row: Message, transition: Transition, guessed: str | None, now: datetime) -> None:
+def _enqueue_mails(
+    inbox: Inbox,
+    session: Session,
+    ticket: Ticket,
+    customer: Customer,
+    parsed: ParsedMessage,
+    row: Message,
+    transition: Transition,
+    guessed: str | None,
+    now: datetime,
+) -> None:
     if not transition.mails:
         return
     contact = _contact(session, ticket.contact_id)
@@ -324,12 +503,28 @@ def _enqueue_mails(inbox: Inbox, session: Session, ticket: Ticket, customer: Cus
         customer.locale = locale
     _watch_for_flood(inbox, session, customer.email, now)
     for kind in transition.mails:
-        draft = draft_for(kind, ticket=ticket, customer=customer, contact=contact, parsed=parsed, locale=locale,
-                          support=inbox.mail.support, templates=inbox.mail.templates, instance_id=inbox.mail.instance_id)
+        draft = draft_for(
+            kind,
+            ticket=ticket,
+            customer=customer,
+            contact=contact,
+            parsed=parsed,
+            locale=locale,
+            support=inbox.mail.support,
+            templates=inbox.mail.templates,
+            instance_id=inbox.mail.instance_id,
+        )
         # One receipt per ticket, whatever arrives: the key names the ticket, not the message.
         key = f"{kind}:{ticket.id}" if kind is MailKind.RECEIPT else f"{kind}:{ticket.id}:{row.id}"
-        queue_customer_mail(inbox.mail, session=session, ticket=ticket, draft=draft, dedupe_key=key, now=now,
-                            caused_by_message_id=row.id)
+        queue_customer_mail(
+            inbox.mail,
+            session=session,
+            ticket=ticket,
+            draft=draft,
+            dedupe_key=key,
+            now=now,
+            caused_by_message_id=row.id,
+        )
 
 
 def _mail_locale(inbox: Inbox, contact: Contact, customer_locale: str | None, guessed: str | None) -> str:
@@ -341,29 +536,53 @@ def _watch_for_flood(inbox: Inbox, session: Session, address: str, now: datetime
     recent = db.run(session, _RECENT_FROM_SENDER, {"address": address, "since": now - FLOOD_WINDOW}).scalar_one()
     if not is_flooding(recent, inbox.mail.limits):
         return
-    started = outbox_queue.suppress(session=session, address=address, reason="flooding", until=now + FLOOD_HOLD, now=now)
+    started = outbox_queue.suppress(
+        session=session, address=address, reason="flooding", until=now + FLOOD_HOLD, now=now
+    )
     log.warning("flood sender=%s messages_in_10_minutes=%s: no automatic mail for 30 minutes", address, recent)
     support = inbox.mail.support
     if started and support.admin_address:
         mail = compose_admin_notice(
-            from_name=support.from_name, from_address=support.from_address, to_address=support.admin_address,
-            message_id=inbox.mail.new_message_id(support.from_address), now=now, instance_id=inbox.mail.instance_id,
+            from_name=support.from_name,
+            from_address=support.from_address,
+            to_address=support.admin_address,
+            message_id=inbox.mail.new_message_id(support.from_address),
+            now=now,
+            instance_id=inbox.mail.instance_id,
             subject=f"mailbridge: {address} is flooding the support mailbox",
             text=f"{address} sent {recent} messages within 10 minutes. Their mail is stored as usual, but they\n"
-                 f"get no automatic mail (receipts, notices) until {now + FLOOD_HOLD:%Y-%m-%d %H:%M} UTC.\n")
-        outbox_queue.enqueue(session=session, mail=mail, dedupe_key=f"flood:{address}:{now:%Y%m%dT%H%M%S}", kind=MailKind.FLOOD_ALERT,
-                       ticket_id=None, now=now)
+            f"get no automatic mail (receipts, notices) until {now + FLOOD_HOLD:%Y-%m-%d %H:%M} UTC.\n",
+        )
+        outbox_queue.enqueue(
+            session=session,
+            mail=mail,
+            dedupe_key=f"flood:{address}:{now:%Y%m%dT%H%M%S}",
+            kind=MailKind.FLOOD_ALERT,
+            ticket_id=None,
+            now=now,
+        )
 
 
 def _store_too_large(session: Session, mail: RawMail, limit: int, now: datetime) -> IntakeResult:
     # Kept raw and never parsed, so one huge mail cannot exhaust memory; it opens no ticket.
-    row = Message(direction="in", mailbox=mail.mailbox, folder=mail.folder, uidvalidity=mail.uidvalidity,
-                  uid=mail.uid, raw=mail.raw, raw_sha256=raw_digest(mail.raw),
-                  kind=MessageKind.TOO_LARGE, is_malformed=True,
-                  defects=f"too_large: {len(mail.raw)} bytes, max_message_bytes is {limit}", stored_at=now)
+    row = Message(
+        direction="in",
+        mailbox=mail.mailbox,
+        folder=mail.folder,
+        uidvalidity=mail.uidvalidity,
+        uid=mail.uid,
+        raw=mail.raw,
+        raw_sha256=raw_digest(mail.raw),
+        kind=MessageKind.TOO_LARGE,
+        is_malformed=True,
+        defects=f"too_large: {len(mail.raw)} bytes, max_message_bytes is {limit}",
+        stored_at=now,
+    )
     session.add(row)
     session.flush()
-    log.warning("too large, stored raw mailbox=%s uid=%s bytes=%s limit=%s", mail.mailbox, mail.uid, len(mail.raw), limit)
+    log.warning(
+        "too large, stored raw mailbox=%s uid=%s bytes=%s limit=%s", mail.mailbox, mail.uid, len(mail.raw), limit
+    )
     return IntakeResult(row.id, None, False, False, is_flagged=True)
 
 

@@ -60,16 +60,22 @@ def start_state(mailbox: MailboxSettings, status: FolderStatus) -> tuple[int, in
 
 def _load_state(engine: Engine, mailbox: MailboxSettings, folder: str, status: FolderStatus) -> MailboxState:
     with db.transaction(engine) as session:
-        state = session.exec(select(MailboxState).where(
-            MailboxState.mailbox == mailbox.name, MailboxState.folder == folder)).first()
+        state = session.exec(
+            select(MailboxState).where(MailboxState.mailbox == mailbox.name, MailboxState.folder == folder)
+        ).first()
         if state is None:
             state = MailboxState(mailbox=mailbox.name, folder=folder, uidvalidity=status.uidvalidity)
             state.last_uid, state.silent_below_uid = start_state(mailbox, status)
             session.add(state)
         elif state.uidvalidity != status.uidvalidity:
             # RFC 3501 §2.3.1.1: old UIDs mean nothing now; rescan, the raw-bytes digest catches repeats.
-            log.warning("uidvalidity changed mailbox=%s folder=%s old=%s new=%s",
-                        mailbox.name, folder, state.uidvalidity, status.uidvalidity)
+            log.warning(
+                "uidvalidity changed mailbox=%s folder=%s old=%s new=%s",
+                mailbox.name,
+                folder,
+                state.uidvalidity,
+                status.uidvalidity,
+            )
             state.uidvalidity, state.last_uid, state.silent_below_uid = status.uidvalidity, 0, 0
         return state
 
@@ -104,20 +110,31 @@ def poll_mailbox(poller: Poller, inbox: Inbox, mailbox: MailboxSettings, now: da
     with poller.open_source(mailbox) as source:
         for folder in mailbox.folders:
             found = _poll_folder(poller, inbox, source, mailbox, folder, now)
-            totals = PollResult(mailbox.name, *(a + b for a, b in zip(
-                (totals.fetched, totals.stored, totals.duplicates, totals.failed),
-                (found.fetched, found.stored, found.duplicates, found.failed), strict=True)))
+            totals = PollResult(
+                mailbox.name,
+                *(
+                    a + b
+                    for a, b in zip(
+                        (totals.fetched, totals.stored, totals.duplicates, totals.failed),
+                        (found.fetched, found.stored, found.duplicates, found.failed),
+                        strict=True,
+                    )
+                ),
+            )
     return totals
 
 
-def _fetch_prepared(poller: Poller, source: MailSource, mailbox: MailboxSettings, folder: str, status: FolderStatus,
-                    group: list[int]):
+def _fetch_prepared(
+    poller: Poller, source: MailSource, mailbox: MailboxSettings, folder: str, status: FolderStatus, group: list[int]
+):
     """Fetch one batch and hand it to the preparer, which starts on it at once."""
     batch = source.fetch(folder, status, group)
     return batch, poller.preparer.prepare_all([mail.raw for mail in batch], mailbox.max_message_bytes)
 
 
-def _poll_folder(poller: Poller, inbox: Inbox, source: MailSource, mailbox: MailboxSettings, folder: str, now: datetime) -> PollResult:
+def _poll_folder(
+    poller: Poller, inbox: Inbox, source: MailSource, mailbox: MailboxSettings, folder: str, now: datetime
+) -> PollResult:
     stored = duplicates = failed = fetched = 0
     status = source.select(folder)
     state = _load_state(inbox.engine, mailbox, folder, status)
@@ -133,13 +150,17 @@ def _poll_folder(poller: Poller, inbox: Inbox, source: MailSource, mailbox: Mail
             break
         batch, prepared = upcoming
         # The next batch is fetched now, so the worker parses it while this one is stored.
-        upcoming = _fetch_prepared(poller, source, mailbox, folder, status, groups[index + 1]) \
-            if index + 1 < len(groups) else None
+        upcoming = (
+            _fetch_prepared(poller, source, mailbox, folder, status, groups[index + 1])
+            if index + 1 < len(groups)
+            else None
+        )
         fetched += len(batch)
         steps: dict[ServerStep, list[int]] = {}
         # SIGTERM: the messages in hand are done; the rest is fetched again next time.
-        results = accept_batch(inbox, batch, now, silent_below_uid=state.silent_below_uid, prepared=prepared,
-                               stop=poller.stop)
+        results = accept_batch(
+            inbox, batch, now, silent_below_uid=state.silent_below_uid, prepared=prepared, stop=poller.stop
+        )
         # A stop request leaves `results` shorter than the batch: the rest is fetched again next time.
         for mail, result in zip(batch, results, strict=False):
             if result is None:

@@ -36,8 +36,9 @@ def prepare_mail(raw: bytes, max_bytes: int | None = None, *, digest: str | None
     if max_bytes is not None and len(raw) > max_bytes:
         return None
     parsed = parse_message(raw)
-    return replace(parsed, stripped_text=strip_reply(parsed.text_body, parsed.html_body),
-                   raw_sha256=digest or raw_digest(raw))
+    return replace(
+        parsed, stripped_text=strip_reply(parsed.text_body, parsed.html_body), raw_sha256=digest or raw_digest(raw)
+    )
 
 
 def raw_digest(raw: bytes) -> str:
@@ -84,9 +85,13 @@ class Preparer:
         """
         if self.processes == 0 or len(raws) < WORKER_FROM_MESSAGES:
             return iter([None] * len(raws))
-        chunks = [raws[start:start + CHUNK_MESSAGES] for start in range(0, len(raws), CHUNK_MESSAGES)]
+        chunks = [raws[start : start + CHUNK_MESSAGES] for start in range(0, len(raws), CHUNK_MESSAGES)]
         futures = self._submit(chunks, max_bytes)
-        return (parsed for chunk, future in zip(chunks, futures, strict=True) for parsed in self._results(future, len(chunk)))
+        return (
+            parsed
+            for chunk, future in zip(chunks, futures, strict=True)
+            for parsed in self._results(future, len(chunk))
+        )
 
     def _submit(self, chunks: list[Sequence[bytes]], max_bytes: int) -> list[Future | None]:
         try:
@@ -115,8 +120,12 @@ class Preparer:
 
     def _start_pool(self) -> ProcessPoolExecutor:
         # spawn, not fork: the daemon has threads (scheduler, IDLE) that a fork would copy mid-step.
-        self._pool = ProcessPoolExecutor(max_workers=self.processes, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_exit_with_parent, initargs=(os.getpid(),))
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent,
+            initargs=(os.getpid(),),
+        )
         return self._pool
 
     @property

@@ -33,25 +33,58 @@ def match_reason(answer: SurveyAnswer) -> str:
     return MatchReason.RATING_TOKEN if answer.source == LINK else MatchReason.SURVEY_REPLY
 
 
-def handle(ctx: MailContext, *, session: Session, row: Message, parsed: ParsedMessage, answer: SurveyAnswer,
-           now: datetime) -> Ticket | None:
+def handle(
+    ctx: MailContext, *, session: Session, row: Message, parsed: ParsedMessage, answer: SurveyAnswer, now: datetime
+) -> Ticket | None:
     """Record a valid answer's rating with its event and thank-you; log a rejected one. Return its ticket."""
     ticket = session.get(Ticket, answer.ticket_id) if answer.ticket_id else None
     if not answer.counts or ticket is None:
-        log.warning("survey answer ignored verdict=%s mailbox=%s uid=%s message_id=%s ticket=%s", answer.verdict,
-                    row.mailbox, row.uid, parsed.message_id, ticket.number if ticket else None)
+        log.warning(
+            "survey answer ignored verdict=%s mailbox=%s uid=%s message_id=%s ticket=%s",
+            answer.verdict,
+            row.mailbox,
+            row.uid,
+            parsed.message_id,
+            ticket.number if ticket else None,
+        )
         if ticket is not None:
-            tickets.record_event(session=session, ticket=ticket, actor=f"customer:{parsed.from_addr}",
-                                 kind=EventKind.RATING_REJECTED, reason=f"{answer.verdict} rating {answer.score}/5", now=now)
+            tickets.record_event(
+                session=session,
+                ticket=ticket,
+                actor=f"customer:{parsed.from_addr}",
+                kind=EventKind.RATING_REJECTED,
+                reason=f"{answer.verdict} rating {answer.score}/5",
+                now=now,
+            )
         return ticket
     recorded = record_rating(session=session, ticket=ticket, message=row, answer=answer, now=now)
     reason = f"rated {answer.score}/5 by {answer.source}"
     if recorded.replaced is not None:
         reason += f", replacing {recorded.replaced.score}/5"
-    tickets.record_event(session=session, ticket=ticket, actor=f"customer:{parsed.from_addr}", kind=EventKind.RATED,
-                         reason=reason, now=now)
-    queue_thanks(ctx, session=session, ticket=ticket, parsed=parsed, row=row, score=answer.score,
-                 is_replacement=recorded.replaced is not None, now=now)
-    log.info("rating stored mailbox=%s uid=%s message_id=%s ticket=%s score=%s", row.mailbox, row.uid,
-             parsed.message_id, ticket.number, answer.score)
+    tickets.record_event(
+        session=session,
+        ticket=ticket,
+        actor=f"customer:{parsed.from_addr}",
+        kind=EventKind.RATED,
+        reason=reason,
+        now=now,
+    )
+    queue_thanks(
+        ctx,
+        session=session,
+        ticket=ticket,
+        parsed=parsed,
+        row=row,
+        score=answer.score,
+        is_replacement=recorded.replaced is not None,
+        now=now,
+    )
+    log.info(
+        "rating stored mailbox=%s uid=%s message_id=%s ticket=%s score=%s",
+        row.mailbox,
+        row.uid,
+        parsed.message_id,
+        ticket.number,
+        answer.score,
+    )
     return ticket

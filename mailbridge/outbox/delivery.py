@@ -24,8 +24,9 @@ from mailbridge.store.tickets import record_event
 log = logging.getLogger(__name__)
 
 
-async def deliver_due(*, engine: Engine, sender: MailSender, signer: DkimSigner, clock: Clock,
-                      retry_for: timedelta) -> tuple[int, int]:
+async def deliver_due(
+    *, engine: Engine, sender: MailSender, signer: DkimSigner, clock: Clock, retry_for: timedelta
+) -> tuple[int, int]:
     """Send what is due now; return (sent, failed) counts of this round."""
     claimed: list[tuple[int, str, list[str], bytes, int | None]] = []
     with db.transaction(engine) as session:
@@ -38,8 +39,9 @@ async def deliver_due(*, engine: Engine, sender: MailSender, signer: DkimSigner,
             await sender.send(mail_from=mail_from, recipients=recipients, raw=signer.sign(raw))
         except (TemporaryDeliveryError, PermanentDeliveryError) as exc:
             failed += 1
-            _record_failure(engine, clock, retry_for, outbox_id, ticket_id, str(exc),
-                            isinstance(exc, PermanentDeliveryError))
+            _record_failure(
+                engine, clock, retry_for, outbox_id, ticket_id, str(exc), isinstance(exc, PermanentDeliveryError)
+            )
             continue
         except Exception as exc:  # noqa: BLE001 - one of the four boundaries: per outbox item
             failed += 1
@@ -53,14 +55,28 @@ async def deliver_due(*, engine: Engine, sender: MailSender, signer: DkimSigner,
     return sent, failed
 
 
-def _record_failure(engine: Engine, clock: Clock, retry_for: timedelta, outbox_id: int, ticket_id: int | None,
-                    error: str, permanent: bool) -> None:
+def _record_failure(
+    engine: Engine,
+    clock: Clock,
+    retry_for: timedelta,
+    outbox_id: int,
+    ticket_id: int | None,
+    error: str,
+    permanent: bool,
+) -> None:
     now = clock.now()
     with db.transaction(engine) as session:
-        row: OutboxMail = outbox_queue.record_failure(session=session, outbox_id=outbox_id, now=now, error=error,
-                                                      permanent=permanent, retry_for=retry_for)
+        row: OutboxMail = outbox_queue.record_failure(
+            session=session, outbox_id=outbox_id, now=now, error=error, permanent=permanent, retry_for=retry_for
+        )
         ticket = session.get(Ticket, ticket_id) if ticket_id else None
         if ticket is not None:
-            record_event(session=session, ticket=ticket, actor="system", kind=EventKind.MAIL_FAILED,
-                         reason=f"outbox {outbox_id} {row.status}: {error}"[:500], now=now)
+            record_event(
+                session=session,
+                ticket=ticket,
+                actor="system",
+                kind=EventKind.MAIL_FAILED,
+                reason=f"outbox {outbox_id} {row.status}: {error}"[:500],
+                now=now,
+            )
     log.warning("send failed outbox_id=%s status=%s error=%s", outbox_id, row.status, error)

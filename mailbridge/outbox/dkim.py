@@ -11,8 +11,20 @@ from email import policy
 
 from mailbridge.base.config.settings import DkimKey
 
-SIGNED_HEADERS = (b"from", b"to", b"cc", b"subject", b"date", b"message-id", b"in-reply-to",
-                  b"references", b"reply-to", b"mime-version", b"content-type", b"auto-submitted")
+SIGNED_HEADERS = (
+    b"from",
+    b"to",
+    b"cc",
+    b"subject",
+    b"date",
+    b"message-id",
+    b"in-reply-to",
+    b"references",
+    b"reply-to",
+    b"mime-version",
+    b"content-type",
+    b"auto-submitted",
+)
 
 
 class DkimSigner:
@@ -36,6 +48,7 @@ class DkimSigner:
         # Imported here: dkimpy and what it pulls in cost about 10 MB, for sites that sign nothing too.
         import dkim
 
-        signature = dkim.sign(raw, key.selector.encode(), key.domain.encode(), key.private_key,
-                              include_headers=include, linesep=b"\r\n")
+        signature = dkim.sign(
+            raw, key.selector.encode(), key.domain.encode(), key.private_key, include_headers=include, linesep=b"\r\n"
+        )
         return signature + raw

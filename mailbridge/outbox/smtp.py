@@ -44,10 +44,17 @@ class SmtpSender:
         context = tls_context(c) if c.security != "plain" else None
         try:
             await aiosmtplib.send(
-                raw, sender=mail_from, recipients=recipients, hostname=c.host, port=c.port,
-                username=c.username, password=c.password.value if c.password else None,
-                use_tls=c.security == "ssl", start_tls=c.security == "starttls",
-                tls_context=context, timeout=c.timeout_seconds,
+                raw,
+                sender=mail_from,
+                recipients=recipients,
+                hostname=c.host,
+                port=c.port,
+                username=c.username,
+                password=c.password.value if c.password else None,
+                use_tls=c.security == "ssl",
+                start_tls=c.security == "starttls",
+                tls_context=context,
+                timeout=c.timeout_seconds,
             )
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             raise classify_smtp_failure(exc) from exc
@@ -59,8 +66,14 @@ async def probe(connection: ConnectionSettings, *, mail_from: str, recipient: st
     Raises: our delivery errors.
     """
     c = connection
-    client = aiosmtplib.SMTP(hostname=c.host, port=c.port, use_tls=c.security == "ssl", start_tls=False,
-                             tls_context=tls_context(c) if c.security != "plain" else None, timeout=c.timeout_seconds)
+    client = aiosmtplib.SMTP(
+        hostname=c.host,
+        port=c.port,
+        use_tls=c.security == "ssl",
+        start_tls=False,
+        tls_context=tls_context(c) if c.security != "plain" else None,
+        timeout=c.timeout_seconds,
+    )
     try:
         await client.connect()
         report(f"connected to {c.host}:{c.port} ({c.security})")
@@ -69,8 +82,10 @@ async def probe(connection: ConnectionSettings, *, mail_from: str, recipient: st
         if c.security != "plain":
             assert client.transport is not None, "connect() sets the transport"
             ssl_object = client.transport.get_extra_info("ssl_object")
-            report(f"TLS {ssl_object.version()} {ssl_object.cipher()[0]}, certificate "
-                   f"{'verified' if c.validate_cert else 'NOT verified (validate_cert = false)'}")
+            report(
+                f"TLS {ssl_object.version()} {ssl_object.cipher()[0]}, certificate "
+                f"{'verified' if c.validate_cert else 'NOT verified (validate_cert = false)'}"
+            )
         if c.username:
             await client.login(c.username, c.password.value if c.password else "")
             report(f"logged in as {c.username}")

@@ -16,15 +16,23 @@ from mailbridge.store.models import Agent, Contact, TextModule
 
 def list_agents(*, session: Session) -> list[dict]:
     """Return every agent with the Contacts they belong to, by address."""
-    return [{"email": a.email, "name": a.name, "active": a.active, "locale": a.locale or "en",
-             "contacts": agents.agent_contacts(session, a)}
-            for a in session.exec(select(Agent).order_by(Agent.email))]
+    return [
+        {
+            "email": a.email,
+            "name": a.name,
+            "active": a.active,
+            "locale": a.locale or "en",
+            "contacts": agents.agent_contacts(session, a),
+        }
+        for a in session.exec(select(Agent).order_by(Agent.email))
+    ]
 
 
 def list_members(*, session: Session, contact: Contact) -> list[dict]:
     """Return the agents of a Contact, by name."""
-    return [{"email": a.email, "name": a.name, "active": a.active}
-            for a in agent_mail.contact_agents(session, contact.id)]
+    return [
+        {"email": a.email, "name": a.name, "active": a.active} for a in agent_mail.contact_agents(session, contact.id)
+    ]
 
 
 def list_text_modules(*, session: Session, contact_name: str | None = None) -> list[dict]:
@@ -32,8 +40,10 @@ def list_text_modules(*, session: Session, contact_name: str | None = None) -> l
     query = select(TextModule, Contact.name).join(Contact, col(Contact.id) == col(TextModule.contact_id))
     if contact_name:
         query = query.where(Contact.name == contact_name)
-    return [{"contact": c, "name": m.name, "locale": m.locale, "chars": len(m.body)}
-            for m, c in session.exec(query.order_by(Contact.name, TextModule.name, TextModule.locale))]
+    return [
+        {"contact": c, "name": m.name, "locale": m.locale, "chars": len(m.body)}
+        for m, c in session.exec(query.order_by(Contact.name, TextModule.name, TextModule.locale))
+    ]
 
 
 def read_text_module(*, session: Session, contact_name: str, name: str, locale: str) -> str:

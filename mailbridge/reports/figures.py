@@ -142,20 +142,30 @@ def compute_report(facts: StatsFacts, calendar: BusinessCalendar) -> StatsReport
     since, until = facts.since, facts.until
     opened = [t for t in facts.tickets if is_in(t.created_at, since, until)]
     closed = [t for t in facts.tickets if t.status == "closed" and is_in(t.closed_at, since, until)]
-    answered = [business_hours_between(t.created_at, t.first_response_at, calendar)
-                for t in opened if t.first_response_at is not None]
+    answered = [
+        business_hours_between(t.created_at, t.first_response_at, calendar)
+        for t in opened
+        if t.first_response_at is not None
+    ]
     resolved = [business_hours_between(t.created_at, t.closed_at, calendar) for t in closed]
     outcomes = Counter(sla_outcome(t, facts.now, calendar) for t in opened)
     backlog = Counter(t.status for t in facts.tickets if t.status in OPEN_STATUSES)
     by_hour, by_weekday = busiest(facts.inbound_at, calendar)
     scores = [r.score for r in facts.ratings]
     return StatsReport(
-        since=since, until=until, opened=len(opened), closed=len(closed), reopened=facts.reopened,
+        since=since,
+        until=until,
+        opened=len(opened),
+        closed=len(closed),
+        reopened=facts.reopened,
         backlog={s: backlog.get(s, 0) for s in OPEN_STATUSES},
-        first_response=spread(answered), resolution=spread(resolved),
-        sla_met=outcomes.get("met", 0), sla_breached=outcomes.get("breached", 0),
+        first_response=spread(answered),
+        resolution=spread(resolved),
+        sla_met=outcomes.get("met", 0),
+        sla_breached=outcomes.get("breached", 0),
         csat_total=csat("all", scores) if scores else None,
         csat_by_contact=csat_by(facts.ratings, lambda r: r.contact),
         csat_by_agent=csat_by(facts.ratings, lambda r: r.agent),
-        by_hour=by_hour, by_weekday=by_weekday,
+        by_hour=by_hour,
+        by_weekday=by_weekday,
     )

@@ -16,8 +16,24 @@ FLAGGED_KINDS = (MessageKind.QUARANTINED, MessageKind.TOO_LARGE, MessageKind.FOR
 def list_flagged_messages(*, session: Session, kind: str | None = None) -> list[dict]:
     """Return the messages of this kind, else the malformed and flagged ones, newest first."""
     query = select(Message).order_by(col(Message.id).desc())
-    query = query.where(Message.kind == kind) if kind else query.where(or_(
-        col(Message.is_malformed), col(Message.kind).in_(FLAGGED_KINDS)))
-    return [{"id": m.id, "kind": m.kind, "mailbox": m.mailbox, "folder": m.folder, "uid": m.uid,
-             "from": m.from_addr, "subject": m.subject, "ticket_id": m.ticket_id, "raw_bytes": len(m.raw),
-             "stored_at": m.stored_at, "defects": m.defects.splitlines()} for m in session.exec(query)]
+    query = (
+        query.where(Message.kind == kind)
+        if kind
+        else query.where(or_(col(Message.is_malformed), col(Message.kind).in_(FLAGGED_KINDS)))
+    )
+    return [
+        {
+            "id": m.id,
+            "kind": m.kind,
+            "mailbox": m.mailbox,
+            "folder": m.folder,
+            "uid": m.uid,
+            "from": m.from_addr,
+            "subject": m.subject,
+            "ticket_id": m.ticket_id,
+            "raw_bytes": len(m.raw),
+            "stored_at": m.stored_at,
+            "defects": m.defects.splitlines(),
+        }
+        for m in session.exec(query)
+    ]

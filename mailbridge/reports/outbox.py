@@ -15,6 +15,18 @@ def list_outbox(*, session: Session, status: str | None = None) -> list[dict]:
     query = select(OutboxMail).order_by(col(OutboxMail.id).desc())
     if status:
         query = query.where(OutboxMail.status == status)
-    return [{"id": r.id, "kind": r.kind, "status": r.status, "to": r.rcpt_to, "subject": r.subject,
-             "attempts": r.attempts, "next_attempt_at": r.next_attempt_at, "sent_at": r.sent_at,
-             "last_error": r.last_error, "message_id": r.message_id} for r in session.exec(query)]
+    return [
+        {
+            "id": r.id,
+            "kind": r.kind,
+            "status": r.status,
+            "to": r.rcpt_to,
+            "subject": r.subject,
+            "attempts": r.attempts,
+            "next_attempt_at": r.next_attempt_at,
+            "sent_at": r.sent_at,
+            "last_error": r.last_error,
+            "message_id": r.message_id,
+        }
+        for r in session.exec(query)
+    ]

@@ -47,8 +47,13 @@ def _csat_table(title: str, rows: tuple[Csat, ...]) -> Table:
     for column in ("", "ratings", "average", "satisfied", ""):
         table.add_column(column, justify="left" if not column else "right")
     for row in rows:
-        table.add_row(row.name, str(row.count), f"{row.average:.2f}", f"{row.satisfied_percent:g} %",
-                      bar(round(row.average * 10), 50, 20))
+        table.add_row(
+            row.name,
+            str(row.count),
+            f"{row.average:.2f}",
+            f"{row.satisfied_percent:g} %",
+            bar(round(row.average * 10), 50, 20),
+        )
     return table
 
 
@@ -68,16 +73,25 @@ def print_report(report: StatsReport, console: Console) -> None:
 
 
 def _spread_rows(name: str, value: Spread) -> list[tuple[str, str]]:
-    return [(f"{name} median (business hours)", _hours(value.median_hours)),
-            (f"{name} p90 (business hours)", _hours(value.p90_hours)), (f"{name} count", str(value.count))]
+    return [
+        (f"{name} median (business hours)", _hours(value.median_hours)),
+        (f"{name} p90 (business hours)", _hours(value.p90_hours)),
+        (f"{name} count", str(value.count)),
+    ]
 
 
 def _summary_rows(report: StatsReport) -> list[tuple[str, str]]:
     total = report.csat_total
-    return [("opened", str(report.opened)), ("closed", str(report.closed)), ("reopened", str(report.reopened)),
-            *_spread_rows("first response", report.first_response), *_spread_rows("resolution", report.resolution),
-            ("SLA met", str(report.sla_met)), ("SLA breached", str(report.sla_breached)),
-            ("CSAT", f"{total.average:.2f} from {total.count}, {total.satisfied_percent:g} % satisfied" if total else "-")]
+    return [
+        ("opened", str(report.opened)),
+        ("closed", str(report.closed)),
+        ("reopened", str(report.reopened)),
+        *_spread_rows("first response", report.first_response),
+        *_spread_rows("resolution", report.resolution),
+        ("SLA met", str(report.sla_met)),
+        ("SLA breached", str(report.sla_breached)),
+        ("CSAT", f"{total.average:.2f} from {total.count}, {total.satisfied_percent:g} % satisfied" if total else "-"),
+    ]
 
 
 def svg_bars(counts: dict, *, width: int = 600, height: int = 160) -> str:
@@ -88,13 +102,19 @@ def svg_bars(counts: dict, *, width: int = 600, height: int = 160) -> str:
     for index, (key, value) in enumerate(counts.items()):
         tall = (height - 14) * value / largest
         x = index * step
-        parts.append(f'<rect x="{x + 2:.1f}" y="{height - tall:.1f}" width="{step - 4:.1f}" height="{tall:.1f}" '
-                     f'fill="#3b6ea5"><title>{escape(str(key))}: {value}</title></rect>')
-        parts.append(f'<text x="{x + step / 2:.1f}" y="{height + 14}" font-size="10" text-anchor="middle">'
-                     f'{escape(str(key))}</text>')
+        parts.append(
+            f'<rect x="{x + 2:.1f}" y="{height - tall:.1f}" width="{step - 4:.1f}" height="{tall:.1f}" '
+            f'fill="#3b6ea5"><title>{escape(str(key))}: {value}</title></rect>'
+        )
+        parts.append(
+            f'<text x="{x + step / 2:.1f}" y="{height + 14}" font-size="10" text-anchor="middle">'
+            f"{escape(str(key))}</text>"
+        )
         if value:
-            parts.append(f'<text x="{x + step / 2:.1f}" y="{height - tall - 3:.1f}" font-size="10" '
-                         f'text-anchor="middle">{value}</text>')
+            parts.append(
+                f'<text x="{x + step / 2:.1f}" y="{height - tall - 3:.1f}" font-size="10" '
+                f'text-anchor="middle">{value}</text>'
+            )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -115,13 +135,22 @@ def html_report(report: StatsReport) -> str:
     sections = [
         f"<h1>Support statistics, {escape(_period(report))}</h1>",
         _html_table(["figure", "value"], [list(r) for r in _summary_rows(report)]),
-        "<h2>Backlog by status</h2>", svg_bars(report.backlog),
-        "<h2>CSAT per Contact</h2>", _html_table(csat_headers, _csat_rows(report.csat_by_contact)),
-        "<h2>CSAT per agent</h2>", _html_table(csat_headers, _csat_rows(report.csat_by_agent)),
-        "<h2>Customer messages per hour</h2>", svg_bars(report.by_hour),
-        "<h2>Customer messages per weekday</h2>", svg_bars(report.by_weekday),
+        "<h2>Backlog by status</h2>",
+        svg_bars(report.backlog),
+        "<h2>CSAT per Contact</h2>",
+        _html_table(csat_headers, _csat_rows(report.csat_by_contact)),
+        "<h2>CSAT per agent</h2>",
+        _html_table(csat_headers, _csat_rows(report.csat_by_agent)),
+        "<h2>Customer messages per hour</h2>",
+        svg_bars(report.by_hour),
+        "<h2>Customer messages per weekday</h2>",
+        svg_bars(report.by_weekday),
     ]
-    style = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
-             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}")
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Support statistics</title>'
-            f"<style>{style}</style></head><body>\n" + "\n".join(sections) + "\n</body></html>\n")
+    style = (
+        "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
+    )
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Support statistics</title>'
+        f"<style>{style}</style></head><body>\n" + "\n".join(sections) + "\n</body></html>\n"
+    )

@@ -42,9 +42,13 @@ def list_tickets(session: Session, filters: TicketFilter, limit: int = 1000) -> 
     if filters.contact:
         query = query.join(Contact, Contact.id == Ticket.contact_id).where(Contact.name == filters.contact)
     if filters.customer:
-        query = query.join(Customer, Customer.id == Ticket.customer_id).where(Customer.email == filters.customer.lower())
+        query = query.join(Customer, Customer.id == Ticket.customer_id).where(
+            Customer.email == filters.customer.lower()
+        )
     if filters.category:
-        query = query.where(or_(Ticket.category == filters.category, Ticket.category.startswith(filters.category + " > ")))
+        query = query.where(
+            or_(Ticket.category == filters.category, Ticket.category.startswith(filters.category + " > "))
+        )
     if filters.agent:
         query = query.where(Ticket.assigned_agent == filters.agent.lower())
     if filters.since:
@@ -64,9 +68,21 @@ def search_tickets(session: Session, query: str, limit: int = 100) -> list[tuple
         _add(found, [ticket.id] if ticket else [], "number")
     _add(found, session.exec(select(Message.ticket_id).where(Message.order_number == term)), "order number")
     like = f"%{term.lower()}%"
-    _add(found, session.exec(select(Ticket.id).join(Customer, Customer.id == Ticket.customer_id).where(
-        or_(Customer.email == term.lower(), func.lower(Customer.email).like(like), func.lower(Customer.name).like(like)))),
-        "customer")
+    _add(
+        found,
+        session.exec(
+            select(Ticket.id)
+            .join(Customer, Customer.id == Ticket.customer_id)
+            .where(
+                or_(
+                    Customer.email == term.lower(),
+                    func.lower(Customer.email).like(like),
+                    func.lower(Customer.name).like(like),
+                )
+            )
+        ),
+        "customer",
+    )
     _add(found, fulltext_ticket_ids(session, term), "text")
     ids = list(found)[:limit]
     tickets = {t.id: t for t in session.exec(select(Ticket).where(Ticket.id.in_(ids)))} if ids else {}
@@ -87,13 +103,21 @@ def fulltext_ticket_ids(session: Session, term: str) -> list[int]:
     if session.get_bind().dialect.name == "sqlite":
         # Each word quoted: FTS5 operators typed by a user are searched as text, not run.
         match = " ".join('"' + w.replace('"', '""') + '"' for w in words)
-        rows = session.execute(text(
-            "SELECT message.ticket_id FROM message_fts JOIN message ON message.id = message_fts.rowid "
-            "WHERE message_fts MATCH :match ORDER BY rank LIMIT :limit"), {"match": match, "limit": FULLTEXT_LIMIT})
+        rows = session.execute(
+            text(
+                "SELECT message.ticket_id FROM message_fts JOIN message ON message.id = message_fts.rowid "
+                "WHERE message_fts MATCH :match ORDER BY rank LIMIT :limit"
+            ),
+            {"match": match, "limit": FULLTEXT_LIMIT},
+        )
     else:
-        rows = session.execute(text(
-            f"SELECT ticket_id FROM message WHERE {PG_DOCUMENT} @@ plainto_tsquery('simple', :q) "
-            "ORDER BY id DESC LIMIT :limit"), {"q": " ".join(words), "limit": FULLTEXT_LIMIT})
+        rows = session.execute(
+            text(
+                f"SELECT ticket_id FROM message WHERE {PG_DOCUMENT} @@ plainto_tsquery('simple', :q) "
+                "ORDER BY id DESC LIMIT :limit"
+            ),
+            {"q": " ".join(words), "limit": FULLTEXT_LIMIT},
+        )
     return list(dict.fromkeys(r[0] for r in rows if r[0] is not None))
 
 
@@ -103,21 +127,50 @@ def customer_history(session: Session, email: str) -> dict | None:
     if customer is None:
         return None
     tickets = list(session.exec(select(Ticket).where(Ticket.customer_id == customer.id).order_by(Ticket.id)))
-    messages = list(session.exec(select(Message).where(Message.ticket_id.in_([t.id for t in tickets]))
-                                 .order_by(Message.stored_at, Message.id))) if tickets else []
+    messages = (
+        list(
+            session.exec(
+                select(Message)
+                .where(Message.ticket_id.in_([t.id for t in tickets]))
+                .order_by(Message.stored_at, Message.id)
+            )
+        )
+        if tickets
+        else []
+    )
     numbers = {t.id: t.number for t in tickets}
     inbound = [m for m in messages if m.from_addr == customer.email]
     return {
-        "email": customer.email, "name": customer.name,
-        "ticket_count": len(tickets), "message_count": len(messages),
+        "email": customer.email,
+        "name": customer.name,
+        "ticket_count": len(tickets),
+        "message_count": len(messages),
         "open_ticket_count": sum(1 for t in tickets if t.status not in ("closed", "spam")),
         "first_contact": inbound[0].stored_at if inbound else None,
         "last_contact": inbound[-1].stored_at if inbound else None,
-        "tickets": [{"number": t.number, "status": t.status, "subject": t.subject, "category": t.category,
-                     "created_at": t.created_at, "closed_at": t.closed_at,
-                     "linked_ticket": numbers.get(t.linked_ticket_id) if t.linked_ticket_id else None}
-                    for t in tickets],
-        "messages": [{"id": m.id, "ticket": numbers.get(m.ticket_id), "direction": m.direction, "kind": m.kind,
-                      "from": m.from_addr, "subject": m.subject, "stored_at": m.stored_at,
-                      "threaded_by": m.match_reason} for m in messages],
+        "tickets": [
+            {
+                "number": t.number,
+                "status": t.status,
+                "subject": t.subject,
+                "category": t.category,
+                "created_at": t.created_at,
+                "closed_at": t.closed_at,
+                "linked_ticket": numbers.get(t.linked_ticket_id) if t.linked_ticket_id else None,
+            }
+            for t in tickets
+        ],
+        "messages": [
+            {
+                "id": m.id,
+                "ticket": numbers.get(m.ticket_id),
+                "direction": m.direction,
+                "kind": m.kind,
+                "from": m.from_addr,
+                "subject": m.subject,
+                "stored_at": m.stored_at,
+                "threaded_by": m.match_reason,
+            }
+            for m in messages
+        ],
     }

@@ -43,9 +43,15 @@ def gather_facts(*, session: Session, filters: StatsFilter, sla: SlaSettings, no
     ticket_facts = tuple(_ticket_fact(t, contacts, sla) for t in session.exec(select(Ticket).where(*conditions)))
     # A subquery, not a list of ids: no limit on bound parameters however many tickets there are.
     ids = select(Ticket.id).where(*conditions)
-    return StatsFacts(tickets=ticket_facts, ratings=_ratings(session, ids, contacts, agents, filters),
-                      reopened=_reopened(session, ids, filters), inbound_at=_inbound(session, ids, filters),
-                      since=filters.since, until=filters.until, now=now)
+    return StatsFacts(
+        tickets=ticket_facts,
+        ratings=_ratings(session, ids, contacts, agents, filters),
+        reopened=_reopened(session, ids, filters),
+        inbound_at=_inbound(session, ids, filters),
+        since=filters.since,
+        until=filters.until,
+        now=now,
+    )
 
 
 def _contact_id(contacts: dict[int, Contact], name: str | None) -> int | None:
@@ -59,10 +65,15 @@ def _contact_id(contacts: dict[int, Contact], name: str | None) -> int | None:
 
 def _ticket_fact(ticket: Ticket, contacts: dict[int, Contact], sla: SlaSettings) -> TicketFact:
     contact = contacts[ticket.contact_id]
-    return TicketFact(contact=contact.name, agent=ticket.assigned_agent, status=ticket.status,
-                      created_at=utc(ticket.created_at), first_response_at=utc(ticket.first_response_at),
-                      closed_at=utc(ticket.closed_at),
-                      first_response_hours=contact.first_response_hours or sla.first_response_hours)
+    return TicketFact(
+        contact=contact.name,
+        agent=ticket.assigned_agent,
+        status=ticket.status,
+        created_at=utc(ticket.created_at),
+        first_response_at=utc(ticket.first_response_at),
+        closed_at=utc(ticket.closed_at),
+        first_response_hours=contact.first_response_hours or sla.first_response_hours,
+    )
 
 
 def _in_period(query, column, filters: StatsFilter):
@@ -73,22 +84,38 @@ def _in_period(query, column, filters: StatsFilter):
     return query
 
 
-def _ratings(session: Session, ids, contacts: dict[int, Contact], agents: dict[int, str],
-             filters: StatsFilter) -> tuple[RatingFact, ...]:
-    query = _in_period(select(Rating, Ticket.assigned_agent).join(Ticket, Ticket.id == Rating.ticket_id)
-                       .where(Rating.replaced_at.is_(None), Rating.ticket_id.in_(ids)), Rating.created_at, filters)
-    return tuple(RatingFact(contacts[r.contact_id].name, agents.get(r.agent_id) or assigned, r.score)
-                 for r, assigned in session.exec(query))
+def _ratings(
+    session: Session, ids, contacts: dict[int, Contact], agents: dict[int, str], filters: StatsFilter
+) -> tuple[RatingFact, ...]:
+    query = _in_period(
+        select(Rating, Ticket.assigned_agent)
+        .join(Ticket, Ticket.id == Rating.ticket_id)
+        .where(Rating.replaced_at.is_(None), Rating.ticket_id.in_(ids)),
+        Rating.created_at,
+        filters,
+    )
+    return tuple(
+        RatingFact(contacts[r.contact_id].name, agents.get(r.agent_id) or assigned, r.score)
+        for r, assigned in session.exec(query)
+    )
 
 
 def _reopened(session: Session, ids, filters: StatsFilter) -> int:
-    query = select(func.count()).select_from(TicketEvent).where(
-        TicketEvent.ticket_id.in_(ids), TicketEvent.kind == EventKind.STATUS_CHANGED,
-        TicketEvent.old_status == TicketStatus.CLOSED, TicketEvent.new_status == TicketStatus.OPEN)
+    query = (
+        select(func.count())
+        .select_from(TicketEvent)
+        .where(
+            TicketEvent.ticket_id.in_(ids),
+            TicketEvent.kind == EventKind.STATUS_CHANGED,
+            TicketEvent.old_status == TicketStatus.CLOSED,
+            TicketEvent.new_status == TicketStatus.OPEN,
+        )
+    )
     return session.exec(_in_period(query, TicketEvent.at, filters)).one()
 
 
 def _inbound(session: Session, ids, filters: StatsFilter) -> tuple[datetime, ...]:
-    query = select(Message.stored_at).where(Message.ticket_id.in_(ids), Message.direction == "in",
-                                            Message.kind == MessageKind.CUSTOMER)
+    query = select(Message.stored_at).where(
+        Message.ticket_id.in_(ids), Message.direction == "in", Message.kind == MessageKind.CUSTOMER
+    )
     return tuple(utc(at) for at in session.exec(_in_period(query, Message.stored_at, filters)))

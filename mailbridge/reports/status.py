@@ -43,8 +43,9 @@ def gather_status(*, session: Session, settings: Settings) -> StatusReport:
     mailboxes = tuple(_mailbox_status(session, m.name) for m in settings.mailboxes)
     unsent = select(func.count(), func.min(OutboxMail.created_at)).where(OutboxMail.status.in_(UNSENT))
     depth, oldest = session.exec(unsent).one()
-    held = session.exec(select(func.count()).select_from(OutboxMail)
-                        .where(OutboxMail.status == OutboxStatus.HELD)).one()
+    held = session.exec(
+        select(func.count()).select_from(OutboxMail).where(OutboxMail.status == OutboxStatus.HELD)
+    ).one()
     return StatusReport(mailboxes, depth, held, utc(oldest))
 
 
@@ -54,5 +55,12 @@ def _mailbox_status(session: Session, name: str) -> MailboxStatus:
     folders = {s.folder: s.last_uid for s in states}
     if health is None:
         return MailboxStatus(name, folders, None, "", None, None, None)
-    return MailboxStatus(name, folders, utc(health.last_success_at), health.last_error, utc(health.last_error_at),
-                         utc(health.failing_since), utc(health.retry_at))
+    return MailboxStatus(
+        name,
+        folders,
+        utc(health.last_success_at),
+        health.last_error,
+        utc(health.last_error_at),
+        utc(health.failing_since),
+        utc(health.retry_at),
+    )

@@ -51,9 +51,16 @@ class App:
     def inbox(self, mailbox: MailboxSettings | None, contact: str | None = None) -> Inbox:
         """What intake needs for mail of this mailbox (None: mail from outside any mailbox, filed in `contact`)."""
         if mailbox is None:
-            return Inbox(self.engine, self.mail, self.contact_ids[contact] if contact else next(iter(self.contact_ids.values())))
-        return Inbox(self.engine, self.mail, self.contact_ids[contact or mailbox.contact],
-                     max_message_bytes=mailbox.max_message_bytes, creates_tickets=mailbox.create_tickets_for_unknown)
+            return Inbox(
+                self.engine, self.mail, self.contact_ids[contact] if contact else next(iter(self.contact_ids.values()))
+            )
+        return Inbox(
+            self.engine,
+            self.mail,
+            self.contact_ids[contact or mailbox.contact],
+            max_message_bytes=mailbox.max_message_bytes,
+            creates_tickets=mailbox.create_tickets_for_unknown,
+        )
 
     def inbox_named(self, mailbox_name: str) -> Inbox:
         """The Inbox of a stored message's mailbox, by the name it was stored under (`messages retry`)."""

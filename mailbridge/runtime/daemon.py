@@ -47,8 +47,13 @@ class Daemon:
         mailboxes = self.app.settings.mailboxes
         self._wakes = {m.name: asyncio.Event() for m in mailboxes}
         scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1})
-        scheduler.add_job(safe_job, "interval", args=(self.app, deliver_outbox, "deliver_outbox"),
-                          seconds=self.app.settings.schedule.outbox_interval_seconds, id="deliver_outbox")
+        scheduler.add_job(
+            safe_job,
+            "interval",
+            args=(self.app, deliver_outbox, "deliver_outbox"),
+            seconds=self.app.settings.schedule.outbox_interval_seconds,
+            id="deliver_outbox",
+        )
         # The ticket timers work in days and hours; once a minute is more than precise enough.
         for job, name in ((close_idle_tickets, "close_idle_tickets"), (check_sla, "check_sla")):
             scheduler.add_job(safe_job, "interval", args=(self.app, job, name), seconds=TIMER_INTERVAL_SECONDS, id=name)

@@ -73,8 +73,13 @@ async def poll_mailboxes(app: App) -> tuple[list[PollResult], list[str]]:
 
 async def deliver_outbox(app: App) -> tuple[int, int]:
     """Send what is due now; return (sent, failed) counts of this round."""
-    return await deliver_due(engine=app.engine, sender=app.sender, signer=app.signer, clock=app.clock,
-                             retry_for=timedelta(hours=app.settings.schedule.retry_for_hours))
+    return await deliver_due(
+        engine=app.engine,
+        sender=app.sender,
+        signer=app.signer,
+        clock=app.clock,
+        retry_for=timedelta(hours=app.settings.schedule.retry_for_hours),
+    )
 
 
 async def deliver_until_idle(app: App) -> tuple[int, int]:

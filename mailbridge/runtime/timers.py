@@ -35,15 +35,26 @@ def build_calendar(sla: SlaSettings, years: range) -> BusinessCalendar:
         import holidays as holiday_tables
 
         holidays = frozenset(holiday_tables.country_holidays(sla.holidays_country, years=list(years)))
-    return BusinessCalendar(working_days=frozenset(WEEKDAYS.index(d) for d in sla.working_days),
-                            opens=opens, closes=closes, zone=ZoneInfo(sla.timezone), holidays=holidays)
+    return BusinessCalendar(
+        working_days=frozenset(WEEKDAYS.index(d) for d in sla.working_days),
+        opens=opens,
+        closes=closes,
+        zone=ZoneInfo(sla.timezone),
+        holidays=holidays,
+    )
 
 
 def close_idle(app: App, now: datetime) -> int:
     """Close every ticket that waited on its customer for its Contact's auto_close_days; return how many."""
     with db.transaction(app.engine) as session:
-        candidates = [t.id for t in session.exec(select(Ticket).where(
-            Ticket.status == TicketStatus.WAITING, Ticket.status_changed_at <= now - SHORTEST_AUTO_CLOSE))]
+        candidates = [
+            t.id
+            for t in session.exec(
+                select(Ticket).where(
+                    Ticket.status == TicketStatus.WAITING, Ticket.status_changed_at <= now - SHORTEST_AUTO_CLOSE
+                )
+            )
+        ]
     closed = 0
     for ticket_id in candidates:
         with db.transaction(app.engine) as session:
@@ -54,8 +65,9 @@ def close_idle(app: App, now: datetime) -> int:
             if transition is None:
                 continue
             tickets.apply(session=session, ticket=ticket, transition=transition, actor="system", now=now)
-            enqueue_transition_mails(app.mail, session=session, ticket=ticket, transition=transition, now=now,
-                                     extra={"days": days})
+            enqueue_transition_mails(
+                app.mail, session=session, ticket=ticket, transition=transition, now=now, extra={"days": days}
+            )
             closed += 1
             log.info("auto-closed ticket=%s after_days=%s", ticket.number, days)
     return closed
@@ -66,9 +78,16 @@ def check_sla(app: App, now: datetime) -> int:
     sla = app.settings.sla
     calendar = build_calendar(sla, range(now.year - 1, now.year + 2))
     with db.transaction(app.engine) as session:
-        candidates = [t.id for t in session.exec(select(Ticket).where(
-            Ticket.first_response_at.is_(None), Ticket.sla_reported_at.is_(None),
-            Ticket.status.not_in([TicketStatus.CLOSED, TicketStatus.SPAM])))]
+        candidates = [
+            t.id
+            for t in session.exec(
+                select(Ticket).where(
+                    Ticket.first_response_at.is_(None),
+                    Ticket.sla_reported_at.is_(None),
+                    Ticket.status.not_in([TicketStatus.CLOSED, TicketStatus.SPAM]),
+                )
+            )
+        ]
     reported = 0
     for ticket_id in candidates:
         with db.transaction(app.engine) as session:
@@ -84,16 +103,31 @@ def check_sla(app: App, now: datetime) -> int:
     return reported
 
 
-def _report(app: App, session, ticket: Ticket, contact: Contact, state: SlaState, due: datetime,
-            hours: float, now: datetime) -> None:
+def _report(
+    app: App, session, ticket: Ticket, contact: Contact, state: SlaState, due: datetime, hours: float, now: datetime
+) -> None:
     address = contact.escalation_address or app.settings.support.admin_address
     ticket.sla_reported_at = now
     reason = f"first response {state}: due {due.isoformat(timespec='minutes')}"
     if address:
-        enqueue_sla_report(app.mail, session=session, ticket=ticket, address=address,
-                           breached=state is SlaState.BREACHED, due=due, hours=hours, now=now)
+        enqueue_sla_report(
+            app.mail,
+            session=session,
+            ticket=ticket,
+            address=address,
+            breached=state is SlaState.BREACHED,
+            due=due,
+            hours=hours,
+            now=now,
+        )
         reason += f", reported to {address}"
     else:
         log.warning("sla %s ticket=%s: no escalation_address and no [support] admin_address", state, ticket.number)
-    tickets.record_event(session=session, ticket=ticket, actor="system", kind=EventKind.SLA_BREACHED if state is SlaState.BREACHED else EventKind.SLA_WARNING,
-                         reason=reason, now=now)
+    tickets.record_event(
+        session=session,
+        ticket=ticket,
+        actor="system",
+        kind=EventKind.SLA_BREACHED if state is SlaState.BREACHED else EventKind.SLA_WARNING,
+        reason=reason,
+        now=now,
+    )

@@ -42,9 +42,18 @@ log = logging.getLogger(__name__)
 _SANDBOX = SandboxedEnvironment(autoescape=False)
 
 
-def handle_agent_text(ctx: MailContext, *, session: Session, ticket: Ticket, agent: Agent, new_text: str, now: datetime,
-                      cause: str, attachments: tuple[OutgoingAttachment, ...] = (),
-                      source: Message | None = None) -> list[str]:
+def handle_agent_text(
+    ctx: MailContext,
+    *,
+    session: Session,
+    ticket: Ticket,
+    agent: Agent,
+    new_text: str,
+    now: datetime,
+    cause: str,
+    attachments: tuple[OutgoingAttachment, ...] = (),
+    source: Message | None = None,
+) -> list[str]:
     """Carry out an agent's reply; return the problems (then nothing went to the customer)."""
     reply = parse_agent_reply(new_text)
     locale = ticket_locale(ctx, session, ticket)
@@ -56,21 +65,52 @@ def handle_agent_text(ctx: MailContext, *, session: Session, ticket: Ticket, age
         problems.append("the reply has no new text above the quoted mail")
     if problems:
         line = "Nothing was sent to the customer: " + "; ".join(problems)
-        agent_mail.send_notice(ctx, session=session, ticket=ticket, to_address=agent.email, to_name=agent.name,
-                               line=line, dedupe_key=f"agent_problem:{cause}", now=now)
-        tickets.record_event(session=session, ticket=ticket, actor=f"agent:{agent.email}", kind=EventKind.AGENT_REPLY_REFUSED,
-                             reason=line[:500], now=now)
+        agent_mail.send_notice(
+            ctx,
+            session=session,
+            ticket=ticket,
+            to_address=agent.email,
+            to_name=agent.name,
+            line=line,
+            dedupe_key=f"agent_problem:{cause}",
+            now=now,
+        )
+        tickets.record_event(
+            session=session,
+            ticket=ticket,
+            actor=f"agent:{agent.email}",
+            kind=EventKind.AGENT_REPLY_REFUSED,
+            reason=line[:500],
+            now=now,
+        )
         return problems
     forward = next((c for c in reply.commands if c.name == "forward"), None)
     if reply.is_note:
         store_note(session=session, ticket=ticket, agent=agent, text=reply.note, now=now, source=source)
     elif forward is not None:
-        agent_mail.send_forward(ctx, session=session, ticket=ticket, agent=agent, outsider=forward.argument,
-                                comment=body, dedupe_key=f"forward:{cause}", now=now,
-                                caused_by=source.id if source else None)
+        agent_mail.send_forward(
+            ctx,
+            session=session,
+            ticket=ticket,
+            agent=agent,
+            outsider=forward.argument,
+            comment=body,
+            dedupe_key=f"forward:{cause}",
+            now=now,
+            caused_by=source.id if source else None,
+        )
     elif body:
-        relay_answer(ctx, session=session, ticket=ticket, agent=agent, text=body, attachments=attachments, now=now,
-                     cause=cause, explicit_status=any(c.name in STATUS_COMMANDS for c in reply.commands))
+        relay_answer(
+            ctx,
+            session=session,
+            ticket=ticket,
+            agent=agent,
+            text=body,
+            attachments=attachments,
+            now=now,
+            cause=cause,
+            explicit_status=any(c.name in STATUS_COMMANDS for c in reply.commands),
+        )
     for command in reply.commands:
         _apply(ctx, session, ticket, agent, command, now, cause)
     return []
@@ -85,68 +125,159 @@ def _command_problem(session: Session, command: AgentCommand) -> str | None:
     return None
 
 
-def _apply(ctx: MailContext, session: Session, ticket: Ticket, agent: Agent, command: AgentCommand, now: datetime,
-           cause: str) -> None:
+def _apply(
+    ctx: MailContext, session: Session, ticket: Ticket, agent: Agent, command: AgentCommand, now: datetime, cause: str
+) -> None:
     actor = f"agent:{agent.email}"
     if command.name in STATUS_COMMANDS:
-        set_status(ctx, session=session, ticket=ticket, actor=actor, target=TicketStatus(STATUS_COMMANDS[command.name]),
-                   now=now)
+        set_status(
+            ctx,
+            session=session,
+            ticket=ticket,
+            actor=actor,
+            target=TicketStatus(STATUS_COMMANDS[command.name]),
+            now=now,
+        )
     elif command.name == "assign":
-        assign(ctx, session=session, ticket=ticket, agent=agents.find_agent(session, command.argument), actor=actor, now=now,
-               cause=cause)
+        assign(
+            ctx,
+            session=session,
+            ticket=ticket,
+            agent=agents.find_agent(session, command.argument),
+            actor=actor,
+            now=now,
+            cause=cause,
+        )
     elif command.name == "category":
         ticket.category = category_path(command.argument)
-        tickets.record_event(session=session, ticket=ticket, actor=actor, kind=EventKind.CATEGORY_CHANGED,
-                             reason=ticket.category, now=now)
+        tickets.record_event(
+            session=session,
+            ticket=ticket,
+            actor=actor,
+            kind=EventKind.CATEGORY_CHANGED,
+            reason=ticket.category,
+            now=now,
+        )
 
 
-def set_status(ctx: MailContext, *, session: Session, ticket: Ticket, actor: str, target: TicketStatus, now: datetime) -> None:
+def set_status(
+    ctx: MailContext, *, session: Session, ticket: Ticket, actor: str, target: TicketStatus, now: datetime
+) -> None:
     """Move the ticket as an agent, with the notices the move plans ("we started handling")."""
     try:
         transition = tickets.take(session, ticket, actor, now, target=target)
     except CommandError as exc:
-        tickets.record_event(session=session, ticket=ticket, actor=actor, kind=EventKind.STATUS_REFUSED, reason=str(exc), now=now)
+        tickets.record_event(
+            session=session, ticket=ticket, actor=actor, kind=EventKind.STATUS_REFUSED, reason=str(exc), now=now
+        )
         return
     notices.enqueue_transition_mails(ctx, session=session, ticket=ticket, transition=transition, now=now)
 
 
-def assign(ctx: MailContext, *, session: Session, ticket: Ticket, agent: Agent, actor: str, now: datetime, cause: str) -> None:
+def assign(
+    ctx: MailContext, *, session: Session, ticket: Ticket, agent: Agent, actor: str, now: datetime, cause: str
+) -> None:
     """Give the ticket to `agent`: they get the whole thread by mail, the previous agent a short notice."""
     previous = session.get(Agent, ticket.assigned_agent_id) if ticket.assigned_agent_id else None
     if previous is not None and previous.id == agent.id:
         return
     ticket.assigned_agent_id, ticket.assigned_agent = agent.id, agent.email
-    tickets.record_event(session=session, ticket=ticket, actor=actor, kind=EventKind.ASSIGNED, now=now,
-                         reason=f"{previous.email if previous else 'unassigned'} -> {agent.email}")
-    agent_mail.send_notification(ctx, session=session, ticket=ticket, agent=agent, message=None, now=now,
-                                 headline="Assigned to you", dedupe_key=f"assigned:{cause}:{agent.id}", with_thread=True)
+    tickets.record_event(
+        session=session,
+        ticket=ticket,
+        actor=actor,
+        kind=EventKind.ASSIGNED,
+        now=now,
+        reason=f"{previous.email if previous else 'unassigned'} -> {agent.email}",
+    )
+    agent_mail.send_notification(
+        ctx,
+        session=session,
+        ticket=ticket,
+        agent=agent,
+        message=None,
+        now=now,
+        headline="Assigned to you",
+        dedupe_key=f"assigned:{cause}:{agent.id}",
+        with_thread=True,
+    )
     if previous is not None:
-        agent_mail.send_notice(ctx, session=session, ticket=ticket, to_address=previous.email, to_name=previous.name,
-                               line=f"This ticket was transferred to {agent.name or agent.email}.",
-                               dedupe_key=f"unassigned:{cause}:{previous.id}", now=now)
+        agent_mail.send_notice(
+            ctx,
+            session=session,
+            ticket=ticket,
+            to_address=previous.email,
+            to_name=previous.name,
+            line=f"This ticket was transferred to {agent.name or agent.email}.",
+            dedupe_key=f"unassigned:{cause}:{previous.id}",
+            now=now,
+        )
 
 
-def relay_answer(ctx: MailContext, *, session: Session, ticket: Ticket, agent: Agent, text: str, now: datetime, cause: str,
-                 attachments: tuple[OutgoingAttachment, ...] = (), explicit_status: bool = False) -> Message:
+def relay_answer(
+    ctx: MailContext,
+    *,
+    session: Session,
+    ticket: Ticket,
+    agent: Agent,
+    text: str,
+    now: datetime,
+    cause: str,
+    attachments: tuple[OutgoingAttachment, ...] = (),
+    explicit_status: bool = False,
+) -> Message:
     """Send an agent's answer to the customer and store the copy; the ticket waits and is theirs if unassigned."""
     draft = answer_draft(ctx, session, ticket, agent, text, attachments)
     mail = compose(draft, ctx.new_message_id(draft.from_address), now)
-    outbox_queue.enqueue(session=session, mail=mail, dedupe_key=f"{MailKind.AGENT_REPLY}:{cause}", kind=MailKind.AGENT_REPLY, ticket_id=ticket.id,
-                   now=now, is_automatic=False)
+    outbox_queue.enqueue(
+        session=session,
+        mail=mail,
+        dedupe_key=f"{MailKind.AGENT_REPLY}:{cause}",
+        kind=MailKind.AGENT_REPLY,
+        ticket_id=ticket.id,
+        now=now,
+        is_automatic=False,
+    )
     raw = bytes(mail)
-    copy = Message(ticket_id=ticket.id, direction=Direction.OUTBOUND, message_id=mail["Message-ID"],
-                   in_reply_to=draft.in_reply_to, references=" ".join(draft.references), from_addr=draft.from_address,
-                   from_name=agent.name, to_addrs=draft.to_address, subject=draft.subject, sent_at=now,
-                   text_body=draft.body.text, stripped_text=text, html_body=draft.body.html, raw=raw,
-                   raw_sha256=hashlib.sha256(raw).hexdigest(), kind=MessageKind.AGENT_REPLY, stored_at=now)
+    copy = Message(
+        ticket_id=ticket.id,
+        direction=Direction.OUTBOUND,
+        message_id=mail["Message-ID"],
+        in_reply_to=draft.in_reply_to,
+        references=" ".join(draft.references),
+        from_addr=draft.from_address,
+        from_name=agent.name,
+        to_addrs=draft.to_address,
+        subject=draft.subject,
+        sent_at=now,
+        text_body=draft.body.text,
+        stripped_text=text,
+        html_body=draft.body.html,
+        raw=raw,
+        raw_sha256=hashlib.sha256(raw).hexdigest(),
+        kind=MessageKind.AGENT_REPLY,
+        stored_at=now,
+    )
     session.add(copy)
     actor = f"agent:{agent.email}"
-    tickets.record_event(session=session, ticket=ticket, actor=actor, kind=EventKind.AGENT_ANSWERED,
-                         reason=f"answer to {draft.to_address}", now=now)
+    tickets.record_event(
+        session=session,
+        ticket=ticket,
+        actor=actor,
+        kind=EventKind.AGENT_ANSWERED,
+        reason=f"answer to {draft.to_address}",
+        now=now,
+    )
     if ticket.assigned_agent_id is None:
         ticket.assigned_agent_id, ticket.assigned_agent = agent.id, agent.email
-        tickets.record_event(session=session, ticket=ticket, actor=actor, kind=EventKind.ASSIGNED, now=now,
-                             reason=f"unassigned -> {agent.email} (first answer)")
+        tickets.record_event(
+            session=session,
+            ticket=ticket,
+            actor=actor,
+            kind=EventKind.ASSIGNED,
+            now=now,
+            reason=f"unassigned -> {agent.email} (first answer)",
+        )
     tickets.record_response(ticket=ticket, actor=actor, now=now)
     if not explicit_status:
         set_status(ctx, session=session, ticket=ticket, actor=actor, target=TicketStatus.WAITING, now=now)
@@ -154,29 +285,52 @@ def relay_answer(ctx: MailContext, *, session: Session, ticket: Ticket, agent: A
     return copy
 
 
-def answer_draft(ctx: MailContext, session: Session, ticket: Ticket, agent: Agent, text: str,
-                 attachments: tuple[OutgoingAttachment, ...]) -> OutgoingDraft:
+def answer_draft(
+    ctx: MailContext,
+    session: Session,
+    ticket: Ticket,
+    agent: Agent,
+    text: str,
+    attachments: tuple[OutgoingAttachment, ...],
+) -> OutgoingDraft:
     """Build the customer's mail: the agent's text in the Contact's greeting and signature, threaded."""
     contact = session.get(Contact, ticket.contact_id)
     customer = session.get(Customer, ticket.customer_id)
-    last = session.exec(select(Message).where(Message.ticket_id == ticket.id, Message.direction == Direction.INBOUND,
-                                              Message.kind == MessageKind.CUSTOMER).order_by(Message.id.desc())).first()
-    values = {"customer": {"name": customer.name or "", "email": customer.email},
-              "ticket": {"number": ticket.number, "subject": ticket.subject}, "agent": {"name": agent.name}}
-    context = {"greeting": render_contact_text(contact.reply_greeting, values), "text": text,
-               "signature": render_contact_text(contact.reply_signature, values),
-               "reference_line": reference_line(ticket.number)}
+    last = session.exec(
+        select(Message)
+        .where(
+            Message.ticket_id == ticket.id, Message.direction == Direction.INBOUND, Message.kind == MessageKind.CUSTOMER
+        )
+        .order_by(Message.id.desc())
+    ).first()
+    values = {
+        "customer": {"name": customer.name or "", "email": customer.email},
+        "ticket": {"number": ticket.number, "subject": ticket.subject},
+        "agent": {"name": agent.name},
+    }
+    context = {
+        "greeting": render_contact_text(contact.reply_greeting, values),
+        "text": text,
+        "signature": render_contact_text(contact.reply_signature, values),
+        "reference_line": reference_line(ticket.number),
+    }
     support = ctx.support
     return OutgoingDraft(
-        kind=MailKind.AGENT_REPLY, from_name=support.from_name, from_address=contact.email, to_name=customer.name,
+        kind=MailKind.AGENT_REPLY,
+        from_name=support.from_name,
+        from_address=contact.email,
+        to_name=customer.name,
         to_address=customer.email,
         subject=format_subject(support.ticket_subject_format, ticket.number, ticket.subject or "(no subject)"),
         body=render(ctx.templates, MailKind.AGENT_REPLY, ticket_locale(ctx, session, ticket), context),
         in_reply_to=last.message_id if last else None,
         references=tuple(last.references.split()) if last and last.references else (),
         # A person wrote this answer: no Auto-Submitted (RFC 3834 §5).
-        auto_submitted=None, instance_id=ctx.instance_id,
-        reply_to=ticket_reply_address(ticket, support, contact), attachments=attachments)
+        auto_submitted=None,
+        instance_id=ctx.instance_id,
+        reply_to=ticket_reply_address(ticket, support, contact),
+        attachments=attachments,
+    )
 
 
 def render_contact_text(template: str | None, values: dict) -> str:
@@ -190,18 +344,33 @@ def render_contact_text(template: str | None, values: dict) -> str:
         return template.strip()
 
 
-def store_note(*, session: Session, ticket: Ticket, agent: Agent, text: str, now: datetime,
-               source: Message | None = None) -> Message:
+def store_note(
+    *, session: Session, ticket: Ticket, agent: Agent, text: str, now: datetime, source: Message | None = None
+) -> Message:
     """Keep an internal note on the ticket: shown to agents, never sent to the customer."""
     if source is None:
         raw = text.encode()
-        source = Message(ticket_id=ticket.id, direction=Direction.INBOUND, from_addr=agent.email, from_name=agent.name,
-                         subject="note", text_body=text, raw=raw, raw_sha256=hashlib.sha256(raw).hexdigest(),
-                         stored_at=now)
+        source = Message(
+            ticket_id=ticket.id,
+            direction=Direction.INBOUND,
+            from_addr=agent.email,
+            from_name=agent.name,
+            subject="note",
+            text_body=text,
+            raw=raw,
+            raw_sha256=hashlib.sha256(raw).hexdigest(),
+            stored_at=now,
+        )
         session.add(source)
     source.kind, source.stripped_text = MessageKind.AGENT_NOTE, text
-    tickets.record_event(session=session, ticket=ticket, actor=f"agent:{agent.email}", kind=EventKind.NOTE,
-                         reason=text.splitlines()[0][:200] if text else "", now=now)
+    tickets.record_event(
+        session=session,
+        ticket=ticket,
+        actor=f"agent:{agent.email}",
+        kind=EventKind.NOTE,
+        reason=text.splitlines()[0][:200] if text else "",
+        now=now,
+    )
     session.flush()
     return source
 
@@ -218,8 +387,10 @@ def _fill_text_modules(session: Session, ticket: Ticket, reply: AgentReply, loca
     if not names:
         return reply.body
     customer = session.get(Customer, ticket.customer_id)
-    values = {"customer": {"name": customer.name or "", "email": customer.email},
-              "ticket": {"number": ticket.number, "subject": ticket.subject}}
+    values = {
+        "customer": {"name": customer.name or "", "email": customer.email},
+        "ticket": {"number": ticket.number, "subject": ticket.subject},
+    }
     found, missing = {}, []
     for name in names:
         module = find_text_module(session, ticket.contact_id, name, locale)
@@ -232,8 +403,11 @@ def _fill_text_modules(session: Session, ticket: Ticket, reply: AgentReply, loca
 
 def find_text_module(session: Session, contact_id: int, name: str, locale: str) -> TextModule | None:
     """Find a Contact's text module by name (any case) in the locale, else in English, else any."""
-    rows = [m for m in session.exec(select(TextModule).where(TextModule.contact_id == contact_id))
-            if m.name.casefold() == name.casefold()]
+    rows = [
+        m
+        for m in session.exec(select(TextModule).where(TextModule.contact_id == contact_id))
+        if m.name.casefold() == name.casefold()
+    ]
     for wanted in (locale, "en"):
         for module in rows:
             if module.locale == wanted:
@@ -241,8 +415,9 @@ def find_text_module(session: Session, contact_id: int, name: str, locale: str) 
     return rows[0] if rows else None
 
 
-def act_as_agent(ctx: MailContext, *, session: Session, number: str, agent_email: str, text: str, is_note: bool,
-                 now: datetime) -> list[str]:
+def act_as_agent(
+    ctx: MailContext, *, session: Session, number: str, agent_email: str, text: str, is_note: bool, now: datetime
+) -> list[str]:
     """`tickets reply|note`: act as an agent, with the same effects as their mail. Returns the problems.
 
     Raises: NotFoundError for an unknown ticket or agent.
@@ -255,13 +430,22 @@ def act_as_agent(ctx: MailContext, *, session: Session, number: str, agent_email
     return handle_agent_text(ctx, session=session, ticket=ticket, agent=agent, new_text=text, now=now, cause=cause)
 
 
-def assign_by_number(ctx: MailContext, *, session: Session, number: str, agent_email: str, actor: str,
-                     now: datetime) -> Ticket:
+def assign_by_number(
+    ctx: MailContext, *, session: Session, number: str, agent_email: str, actor: str, now: datetime
+) -> Ticket:
     """`tickets assign`: transfer a ticket. Raises: NotFoundError, CommandError for an inactive agent."""
     ticket, agent = tickets.get_ticket(session=session, number=number), agents.get_agent(session, agent_email)
     if not agent.active:
         raise CommandError(f"agent {agent.email} is inactive")
-    assign(ctx, session=session, ticket=ticket, agent=agent, actor=actor, now=now, cause=f"cli:{ticket.id}:{now.isoformat()}")
+    assign(
+        ctx,
+        session=session,
+        ticket=ticket,
+        agent=agent,
+        actor=actor,
+        now=now,
+        cause=f"cli:{ticket.id}:{now.isoformat()}",
+    )
     return ticket
 
 
@@ -269,13 +453,20 @@ def next_unanswered(session: Session, agent: Agent | None) -> tuple[Ticket, Mess
     """The oldest customer message still waiting for an answer: the agent's tickets and their Contacts' free ones."""
     query = select(Ticket).where(Ticket.status.in_((TicketStatus.NEW, TicketStatus.OPEN)))
     if agent is not None:
-        contact_ids = [c.contact_id for c in session.exec(select(AgentContact).where(AgentContact.agent_id == agent.id))]
-        query = query.where((Ticket.assigned_agent_id == agent.id)
-                            | (Ticket.assigned_agent_id.is_(None) & Ticket.contact_id.in_(contact_ids)))
+        contact_ids = [
+            c.contact_id for c in session.exec(select(AgentContact).where(AgentContact.agent_id == agent.id))
+        ]
+        query = query.where(
+            (Ticket.assigned_agent_id == agent.id)
+            | (Ticket.assigned_agent_id.is_(None) & Ticket.contact_id.in_(contact_ids))
+        )
     waiting = []
     for ticket in session.exec(query):
-        last = session.exec(select(Message).where(Message.ticket_id == ticket.id, Message.kind != MessageKind.AGENT_NOTE)
-                            .order_by(Message.id.desc())).first()
+        last = session.exec(
+            select(Message)
+            .where(Message.ticket_id == ticket.id, Message.kind != MessageKind.AGENT_NOTE)
+            .order_by(Message.id.desc())
+        ).first()
         if last is not None and last.kind == MessageKind.CUSTOMER:
             waiting.append((ticket, last))
     return min(waiting, key=lambda pair: pair[1].id) if waiting else None

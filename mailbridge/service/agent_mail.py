@@ -44,8 +44,12 @@ def choose_recipients(assigned: Agent | None, contact_agents: list[Agent]) -> li
     return [a for a in contact_agents if a.active]
 
 
-_CONTACT_AGENTS = (select(Agent).join(AgentContact, AgentContact.agent_id == Agent.id)
-                   .where(AgentContact.contact_id == bindparam("contact_id")).order_by(Agent.name, Agent.id))
+_CONTACT_AGENTS = (
+    select(Agent)
+    .join(AgentContact, AgentContact.agent_id == Agent.id)
+    .where(AgentContact.contact_id == bindparam("contact_id"))
+    .order_by(Agent.name, Agent.id)
+)
 
 
 def contact_agents(session: Session, contact_id: int) -> list[Agent]:
@@ -53,8 +57,9 @@ def contact_agents(session: Session, contact_id: int) -> list[Agent]:
     return list(session.scalars(_CONTACT_AGENTS, {"contact_id": contact_id}))
 
 
-def agent_reply_address(ctx: MailContext, contact: Contact, ticket: Ticket, agent: Agent, now: datetime,
-                        purpose: str = AGENT) -> str | None:
+def agent_reply_address(
+    ctx: MailContext, contact: Contact, ticket: Ticket, agent: Agent, now: datetime, purpose: str = AGENT
+) -> str | None:
     """Sign a reply address for this agent and ticket, dated today; None without a secret."""
     if ctx.secret is None:
         return None
@@ -62,85 +67,195 @@ def agent_reply_address(ctx: MailContext, contact: Contact, ticket: Ticket, agen
     return reply_address(contact.email, token)
 
 
-def notify_agents(ctx: MailContext, *, session: Session, ticket: Ticket, message: Message, now: datetime,
-                  headline: str) -> int:
+def notify_agents(
+    ctx: MailContext, *, session: Session, ticket: Ticket, message: Message, now: datetime, headline: str
+) -> int:
     """Send a customer message to the ticket's agent (else the Contact's active agents); return how many."""
     assigned = session.get(Agent, ticket.assigned_agent_id) if ticket.assigned_agent_id else None
-    agents = db.once_per_transaction(session, ("contact_agents", ticket.contact_id),
-                                     lambda: contact_agents(session, ticket.contact_id))
+    agents = db.once_per_transaction(
+        session, ("contact_agents", ticket.contact_id), lambda: contact_agents(session, ticket.contact_id)
+    )
     recipients = choose_recipients(assigned, agents)
     for agent in recipients:
-        send_notification(ctx, session=session, ticket=ticket, agent=agent, message=message, now=now,
-                          headline=headline, dedupe_key=f"{MailKind.AGENT_NOTIFICATION}:{message.id}:{agent.id}")
+        send_notification(
+            ctx,
+            session=session,
+            ticket=ticket,
+            agent=agent,
+            message=message,
+            now=now,
+            headline=headline,
+            dedupe_key=f"{MailKind.AGENT_NOTIFICATION}:{message.id}:{agent.id}",
+        )
     return len(recipients)
 
 
-def send_notification(ctx: MailContext, *, session: Session, ticket: Ticket, agent: Agent, message: Message | None,
-                      now: datetime, headline: str, dedupe_key: str, with_thread: bool = False) -> None:
+def send_notification(
+    ctx: MailContext,
+    *,
+    session: Session,
+    ticket: Ticket,
+    agent: Agent,
+    message: Message | None,
+    now: datetime,
+    headline: str,
+    dedupe_key: str,
+    with_thread: bool = False,
+) -> None:
     """Queue one notification to an agent: the message (or the whole thread), its files, a signed Reply-To."""
     contact = session.get(Contact, ticket.contact_id)
     customer = session.get(Customer, ticket.customer_id)
     files = _attachments(session, message.id) if message else ()
     context = {
-        "headline": headline, "number": ticket.number, "subject": ticket.subject, "status": ticket.status,
-        "customer_name": customer.name or customer.email, "customer_email": customer.email,
-        "history_line": history_line(session, ticket), "attachments": [f.filename for f in files],
+        "headline": headline,
+        "number": ticket.number,
+        "subject": ticket.subject,
+        "status": ticket.status,
+        "customer_name": customer.name or customer.email,
+        "customer_email": customer.email,
+        "history_line": history_line(session, ticket),
+        "attachments": [f.filename for f in files],
         "text": message_text(message) if message else "",
         "thread": thread_entries(session, ticket) if with_thread else [],
-        "text_modules": text_module_names(session, contact.id), "reference_line": reference_line(ticket.number),
+        "text_modules": text_module_names(session, contact.id),
+        "reference_line": reference_line(ticket.number),
     }
-    draft = _agent_draft(ctx, MailKind.AGENT_NOTIFICATION, agent, contact, ticket, context, attachments=files,
-                         reply_to=agent_reply_address(ctx, contact, ticket, agent, now))
+    draft = _agent_draft(
+        ctx,
+        MailKind.AGENT_NOTIFICATION,
+        agent,
+        contact,
+        ticket,
+        context,
+        attachments=files,
+        reply_to=agent_reply_address(ctx, contact, ticket, agent, now),
+    )
     _queue(ctx, session, draft, ticket, dedupe_key, now, message.id if message else None)
 
 
-def send_notice(ctx: MailContext, *, session: Session, ticket: Ticket, to_address: str, to_name: str, line: str,
-                dedupe_key: str, now: datetime, caused_by: int | None = None) -> None:
+def send_notice(
+    ctx: MailContext,
+    *,
+    session: Session,
+    ticket: Ticket,
+    to_address: str,
+    to_name: str,
+    line: str,
+    dedupe_key: str,
+    now: datetime,
+    caused_by: int | None = None,
+) -> None:
     """Queue a one-line notice to an agent (a command result, a warning, a transfer)."""
     contact = session.get(Contact, ticket.contact_id) if ticket else None
-    context = {"line": line, "number": ticket.number if ticket else "-", "subject": ticket.subject if ticket else "",
-               "reference_line": reference_line(ticket.number) if ticket else ""}
+    context = {
+        "line": line,
+        "number": ticket.number if ticket else "-",
+        "subject": ticket.subject if ticket else "",
+        "reference_line": reference_line(ticket.number) if ticket else "",
+    }
     recipient = Agent(name=to_name, email=to_address)
     draft = _agent_draft(ctx, MailKind.AGENT_NOTICE, recipient, contact, ticket, context)
     _queue(ctx, session, draft, ticket, dedupe_key, now, caused_by)
 
 
-def send_forward(ctx: MailContext, *, session: Session, ticket: Ticket, agent: Agent, outsider: str, comment: str,
-                 dedupe_key: str, now: datetime, caused_by: int | None) -> None:
+def send_forward(
+    ctx: MailContext,
+    *,
+    session: Session,
+    ticket: Ticket,
+    agent: Agent,
+    outsider: str,
+    comment: str,
+    dedupe_key: str,
+    now: datetime,
+    caused_by: int | None,
+) -> None:
     """Queue the thread to an outsider with the agent's comment; their answer comes back to the agent."""
     contact = session.get(Contact, ticket.contact_id)
-    context = {"comment": comment, "agent_name": agent.name or agent.email, "thread": thread_entries(session, ticket, include_notes=False),
-               "reference_line": reference_line(ticket.number)}
+    context = {
+        "comment": comment,
+        "agent_name": agent.name or agent.email,
+        "thread": thread_entries(session, ticket, include_notes=False),
+        "reference_line": reference_line(ticket.number),
+    }
     recipient = Agent(name="", email=outsider)
-    draft = _agent_draft(ctx, MailKind.AGENT_FORWARD, recipient, contact, ticket, context,
-                         reply_to=agent_reply_address(ctx, contact, ticket, agent, now, purpose=FORWARD),
-                         subject_prefix="Fwd: ")
+    draft = _agent_draft(
+        ctx,
+        MailKind.AGENT_FORWARD,
+        recipient,
+        contact,
+        ticket,
+        context,
+        reply_to=agent_reply_address(ctx, contact, ticket, agent, now, purpose=FORWARD),
+        subject_prefix="Fwd: ",
+    )
     _queue(ctx, session, draft, ticket, dedupe_key, now, caused_by)
 
 
-def _agent_draft(ctx: MailContext, kind: str, agent: Agent, contact: Contact | None, ticket: Ticket | None, context: dict,
-                 *, attachments: tuple[OutgoingAttachment, ...] = (), reply_to: str | None = None,
-                 subject_prefix: str = "") -> OutgoingDraft:
+def _agent_draft(
+    ctx: MailContext,
+    kind: str,
+    agent: Agent,
+    contact: Contact | None,
+    ticket: Ticket | None,
+    context: dict,
+    *,
+    attachments: tuple[OutgoingAttachment, ...] = (),
+    reply_to: str | None = None,
+    subject_prefix: str = "",
+) -> OutgoingDraft:
     support = ctx.support
-    subject = format_subject(support.ticket_subject_format, ticket.number, ticket.subject or "(no subject)") \
-        if ticket else "mailbridge"
+    subject = (
+        format_subject(support.ticket_subject_format, ticket.number, ticket.subject or "(no subject)")
+        if ticket
+        else "mailbridge"
+    )
     return OutgoingDraft(
-        kind=kind, from_name=support.from_name, from_address=contact.email if contact else support.from_address,
-        to_name=agent.name, to_address=agent.email, subject=subject_prefix + subject,
+        kind=kind,
+        from_name=support.from_name,
+        from_address=contact.email if contact else support.from_address,
+        to_name=agent.name,
+        to_address=agent.email,
+        subject=subject_prefix + subject,
         body=render(ctx.templates, kind, agent.locale or DEFAULT_AGENT_LOCALE, context),
-        in_reply_to=None, references=(), auto_submitted="auto-generated", instance_id=ctx.instance_id,
-        reply_to=reply_to, attachments=attachments)
+        in_reply_to=None,
+        references=(),
+        auto_submitted="auto-generated",
+        instance_id=ctx.instance_id,
+        reply_to=reply_to,
+        attachments=attachments,
+    )
 
 
-def _queue(ctx: MailContext, session: Session, draft: OutgoingDraft, ticket: Ticket | None, dedupe_key: str,
-           now: datetime, caused_by: int | None) -> None:
+def _queue(
+    ctx: MailContext,
+    session: Session,
+    draft: OutgoingDraft,
+    ticket: Ticket | None,
+    dedupe_key: str,
+    now: datetime,
+    caused_by: int | None,
+) -> None:
     mail = compose(draft, ctx.new_message_id(draft.from_address), now)
-    outbox_queue.enqueue(session=session, mail=mail, dedupe_key=dedupe_key, kind=draft.kind,
-                   ticket_id=ticket.id if ticket else None, now=now, is_automatic=False,
-                   caused_by_message_id=caused_by)
+    outbox_queue.enqueue(
+        session=session,
+        mail=mail,
+        dedupe_key=dedupe_key,
+        kind=draft.kind,
+        ticket_id=ticket.id if ticket else None,
+        now=now,
+        is_automatic=False,
+        caused_by_message_id=caused_by,
+    )
     if ticket is not None:
-        tickets.record_event(session=session, ticket=ticket, actor="system", kind=EventKind.MAIL_QUEUED,
-                             reason=f"{draft.kind} to {draft.to_address}", now=now)
+        tickets.record_event(
+            session=session,
+            ticket=ticket,
+            actor="system",
+            kind=EventKind.MAIL_QUEUED,
+            reason=f"{draft.kind} to {draft.to_address}",
+            now=now,
+        )
     log.info("queued kind=%s to=%s ticket=%s", draft.kind, draft.to_address, ticket.number if ticket else None)
 
 
@@ -166,8 +281,15 @@ def thread_entries(session: Session, ticket: Ticket, include_notes: bool = True)
     """Every customer, agent and outsider message of a ticket, oldest first; notes only for agents."""
     hidden = {MessageKind.ECHO, MessageKind.FORGED_AGENT_REPLY} | (set() if include_notes else {MessageKind.AGENT_NOTE})
     rows = session.exec(select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id))
-    return [ThreadEntry(f"{m.kind} {m.from_addr or ''}".strip(), f"{m.stored_at:%Y-%m-%d %H:%M}" if m.stored_at else "",
-                        message_text(m)[:THREAD_CHARS]) for m in rows if m.kind not in hidden]
+    return [
+        ThreadEntry(
+            f"{m.kind} {m.from_addr or ''}".strip(),
+            f"{m.stored_at:%Y-%m-%d %H:%M}" if m.stored_at else "",
+            message_text(m)[:THREAD_CHARS],
+        )
+        for m in rows
+        if m.kind not in hidden
+    ]
 
 
 def text_module_names(session: Session, contact_id: int) -> list[str]:

@@ -41,31 +41,73 @@ def queue_survey(ctx: MailContext, *, session: Session, ticket: Ticket, now: dat
     locale = _locale(ctx, contact, customer)
     token = make_token(ticket.id, ctx.secret, purpose=RATING, issued_day=now.date())
     subject = f"{RATING_SUBJECTS.get(locale, RATING_SUBJECTS['en'])} [#{ticket.number}]"
-    last = session.exec(select(Message).where(Message.ticket_id == ticket.id, Message.direction == Direction.INBOUND)
-                        .order_by(Message.id.desc())).first()
-    draft = notice_draft(MailKind.SURVEY, ticket=ticket, customer=customer, contact=contact, locale=locale,
-                         support=ctx.support, templates=ctx.templates, instance_id=ctx.instance_id,
-                         in_reply_to=last.message_id if last else None,
-                         references=tuple(last.references.split()) if last and last.references else (),
-                         extra={"links": rating_links(contact.email, token, subject),
-                                "window_days": ctx.survey.window_days})
-    return queue_customer_mail(ctx, session=session, ticket=ticket, draft=draft, dedupe_key=key, now=now,
-                               not_before=now + timedelta(minutes=ctx.survey.delay_minutes))
+    last = session.exec(
+        select(Message)
+        .where(Message.ticket_id == ticket.id, Message.direction == Direction.INBOUND)
+        .order_by(Message.id.desc())
+    ).first()
+    draft = notice_draft(
+        MailKind.SURVEY,
+        ticket=ticket,
+        customer=customer,
+        contact=contact,
+        locale=locale,
+        support=ctx.support,
+        templates=ctx.templates,
+        instance_id=ctx.instance_id,
+        in_reply_to=last.message_id if last else None,
+        references=tuple(last.references.split()) if last and last.references else (),
+        extra={"links": rating_links(contact.email, token, subject), "window_days": ctx.survey.window_days},
+    )
+    return queue_customer_mail(
+        ctx,
+        session=session,
+        ticket=ticket,
+        draft=draft,
+        dedupe_key=key,
+        now=now,
+        not_before=now + timedelta(minutes=ctx.survey.delay_minutes),
+    )
 
 
-def queue_thanks(ctx: MailContext, *, session: Session, ticket: Ticket, parsed: ParsedMessage, row: Message, score: int,
-                 is_replacement: bool, now: datetime) -> bool:
+def queue_thanks(
+    ctx: MailContext,
+    *,
+    session: Session,
+    ticket: Ticket,
+    parsed: ParsedMessage,
+    row: Message,
+    score: int,
+    is_replacement: bool,
+    now: datetime,
+) -> bool:
     """Queue the short thank-you answering one rating mail."""
     contact = session.get(Contact, ticket.contact_id)
     customer = session.get(Customer, ticket.customer_id)
     # RFC 3834: it answers the customer's rating mail, so auto-replied.
-    draft = notice_draft(MailKind.SURVEY_THANKS, ticket=ticket, customer=customer, contact=contact,
-                         locale=_locale(ctx, contact, customer), support=ctx.support,
-                         templates=ctx.templates, instance_id=ctx.instance_id, in_reply_to=parsed.message_id,
-                         references=parsed.references, auto_submitted="auto-replied",
-                         extra={"score": score, "is_replacement": is_replacement})
-    return queue_customer_mail(ctx, session=session, ticket=ticket, draft=draft, now=now, caused_by_message_id=row.id,
-                               dedupe_key=f"{MailKind.SURVEY_THANKS}:{ticket.id}:{row.id}")
+    draft = notice_draft(
+        MailKind.SURVEY_THANKS,
+        ticket=ticket,
+        customer=customer,
+        contact=contact,
+        locale=_locale(ctx, contact, customer),
+        support=ctx.support,
+        templates=ctx.templates,
+        instance_id=ctx.instance_id,
+        in_reply_to=parsed.message_id,
+        references=parsed.references,
+        auto_submitted="auto-replied",
+        extra={"score": score, "is_replacement": is_replacement},
+    )
+    return queue_customer_mail(
+        ctx,
+        session=session,
+        ticket=ticket,
+        draft=draft,
+        now=now,
+        caused_by_message_id=row.id,
+        dedupe_key=f"{MailKind.SURVEY_THANKS}:{ticket.id}:{row.id}",
+    )
 
 
 def _locale(ctx: MailContext, contact: Contact, customer: Customer) -> str:

@@ -54,8 +54,9 @@ def get_contact(session: Session, name: str) -> Contact:
     return contact
 
 
-def add_agent(*, session: Session, email: str, name: str, locale: str | None, contacts: list[str],
-              now: datetime) -> Agent:
+def add_agent(
+    *, session: Session, email: str, name: str, locale: str | None, contacts: list[str], now: datetime
+) -> Agent:
     """Create an agent, optionally member of some Contacts. Raises: CommandError when the address is taken."""
     address = check_address(email)
     if find_agent(session, address) is not None:
@@ -68,8 +69,9 @@ def add_agent(*, session: Session, email: str, name: str, locale: str | None, co
     return agent
 
 
-def edit_agent(*, session: Session, email: str, name: str | None, new_email: str | None, active: bool | None,
-               locale: str | None) -> Agent:
+def edit_agent(
+    *, session: Session, email: str, name: str | None, new_email: str | None, active: bool | None, locale: str | None
+) -> Agent:
     """Change an agent's name, address, active flag or locale."""
     agent = get_agent(session, email)
     if new_email is not None:
@@ -101,14 +103,21 @@ def remove_agent(*, session: Session, email: str) -> None:
 
 def agent_contacts(session: Session, agent: Agent) -> list[str]:
     """Names of the Contacts an agent belongs to."""
-    return list(session.exec(select(Contact.name).join(AgentContact, col(AgentContact.contact_id) == col(Contact.id))
-                             .where(AgentContact.agent_id == agent.id).order_by(Contact.name)))
+    return list(
+        session.exec(
+            select(Contact.name)
+            .join(AgentContact, col(AgentContact.contact_id) == col(Contact.id))
+            .where(AgentContact.agent_id == agent.id)
+            .order_by(Contact.name)
+        )
+    )
 
 
 def add_member(*, session: Session, contact: Contact, agent: Agent) -> None:
     """Make an agent a member of a Contact (once)."""
-    exists = session.exec(select(AgentContact).where(AgentContact.agent_id == agent.id,
-                                                     AgentContact.contact_id == contact.id)).first()
+    exists = session.exec(
+        select(AgentContact).where(AgentContact.agent_id == agent.id, AgentContact.contact_id == contact.id)
+    ).first()
     if exists is None:
         assert agent.id is not None and contact.id is not None, "both are stored rows"
         session.add(AgentContact(agent_id=agent.id, contact_id=contact.id))
@@ -117,8 +126,9 @@ def add_member(*, session: Session, contact: Contact, agent: Agent) -> None:
 
 def remove_member(*, session: Session, contact: Contact, agent: Agent) -> None:
     """Take an agent out of a Contact. Raises: NotFoundError when they were not a member."""
-    link = session.exec(select(AgentContact).where(AgentContact.agent_id == agent.id,
-                                                   AgentContact.contact_id == contact.id)).first()
+    link = session.exec(
+        select(AgentContact).where(AgentContact.agent_id == agent.id, AgentContact.contact_id == contact.id)
+    ).first()
     if link is None:
         raise NotFoundError(f"{agent.email} is not a member of {contact.name!r}")
     session.delete(link)
@@ -133,8 +143,9 @@ def change_members(*, session: Session, contact: Contact, add: list[str], remove
     session.flush()
 
 
-def save_text_module(*, session: Session, contact: Contact, name: str, locale: str, body: str,
-                     is_new: bool) -> TextModule:
+def save_text_module(
+    *, session: Session, contact: Contact, name: str, locale: str, body: str, is_new: bool
+) -> TextModule:
     """Add (is_new) or change a text module. Raises: CommandError for a clash or a missing one."""
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,60}", name):
         raise CommandError(f"text module names are 1-60 letters, digits, _ . -; got {name!r}")
@@ -154,8 +165,11 @@ def save_text_module(*, session: Session, contact: Contact, name: str, locale: s
 
 def find_module(session: Session, contact: Contact, name: str, locale: str) -> TextModule | None:
     """Find one text module by Contact, name and locale."""
-    return session.exec(select(TextModule).where(TextModule.contact_id == contact.id, TextModule.name == name,
-                                                 TextModule.locale == locale)).first()
+    return session.exec(
+        select(TextModule).where(
+            TextModule.contact_id == contact.id, TextModule.name == name, TextModule.locale == locale
+        )
+    ).first()
 
 
 def remove_text_module(*, session: Session, contact: Contact, name: str, locale: str) -> None:

@@ -18,10 +18,17 @@ from mailbridge.store.models import AgentContact, Contact, Ticket
 
 # Option name -> Contact column, in the order `contacts show` prints them.
 EDITABLE = {
-    "address": "email", "description": "description", "save_messages": "save_messages",
-    "accept_attachments": "accept_attachments", "greeting": "reply_greeting", "signature": "reply_signature",
-    "locale": "locale", "sla_hours": "first_response_hours", "auto_close_days": "auto_close_days",
-    "escalation_address": "escalation_address", "survey": "send_survey",
+    "address": "email",
+    "description": "description",
+    "save_messages": "save_messages",
+    "accept_attachments": "accept_attachments",
+    "greeting": "reply_greeting",
+    "signature": "reply_signature",
+    "locale": "locale",
+    "sla_hours": "first_response_hours",
+    "auto_close_days": "auto_close_days",
+    "escalation_address": "escalation_address",
+    "survey": "send_survey",
 }
 CLEARABLE = {"description", "greeting", "signature", "locale", "sla_hours", "auto_close_days", "escalation_address"}
 
@@ -135,7 +142,8 @@ def remove_contact(*, session: Session, name: str, configured: set[str]) -> None
 def view_contacts(session: Session) -> list[ContactView]:
     """Return every Contact with its ticket count, by name."""
     counts: dict[int | None, int] = dict(
-        session.exec(select(Ticket.contact_id, func.count()).group_by(col(Ticket.contact_id))).all())
+        session.exec(select(Ticket.contact_id, func.count()).group_by(col(Ticket.contact_id))).all()
+    )
     return [_view(c, counts.get(c.id, 0)) for c in session.exec(select(Contact).order_by(Contact.name))]
 
 
@@ -147,6 +155,18 @@ def view_contact(session: Session, name: str) -> ContactView:
 
 
 def _view(c: Contact, tickets: int) -> ContactView:
-    return ContactView(c.name, c.email, c.description or "", c.save_messages, c.accept_attachments, c.send_survey,
-                       c.locale, c.first_response_hours, c.auto_close_days, c.escalation_address,
-                       c.reply_greeting, c.reply_signature, tickets)
+    return ContactView(
+        c.name,
+        c.email,
+        c.description or "",
+        c.save_messages,
+        c.accept_attachments,
+        c.send_survey,
+        c.locale,
+        c.first_response_hours,
+        c.auto_close_days,
+        c.escalation_address,
+        c.reply_greeting,
+        c.reply_signature,
+        tickets,
+    )

@@ -145,7 +145,9 @@ def _insert_statement(session: Session, table: Table, unique: str | None):
 
 
 _DIALECT_INSERT: dict[str, Callable[[Table], SqliteInsert | PostgresqlInsert]] = {
-    "sqlite": sqlite_insert, "postgresql": postgresql_insert}
+    "sqlite": sqlite_insert,
+    "postgresql": postgresql_insert,
+}
 
 
 def once_per_transaction(session: Session, key: Hashable, load: Callable[[], object]):

@@ -39,7 +39,9 @@ def record_success(engine: Engine, mailbox: MailboxSettings, now: datetime) -> N
         row.retry_at = row.alerted_at = None
 
 
-def record_failure(engine: Engine, ctx: MailContext, mailbox: MailboxSettings, error: str, now: datetime, jitter: float) -> timedelta:
+def record_failure(
+    engine: Engine, ctx: MailContext, mailbox: MailboxSettings, error: str, now: datetime, jitter: float
+) -> timedelta:
     """Count a failed poll, alert the admin when the outage is long enough; return the delay before the retry."""
     with db.transaction(engine) as session:
         row = _health(session, mailbox.name)
@@ -48,10 +50,15 @@ def record_failure(engine: Engine, ctx: MailContext, mailbox: MailboxSettings, e
         row.failing_since = utc(row.failing_since) or now
         delay = retry_delay(row.consecutive_failures, jitter)
         row.retry_at = now + delay
-        alert = plan_alert(mailbox=mailbox.name, last_success_at=utc(row.last_success_at),
-                           failing_since=row.failing_since, alerted_at=utc(row.alerted_at),
-                           last_error=row.last_error, alert_after=timedelta(minutes=mailbox.alert_after_minutes),
-                           now=now)
+        alert = plan_alert(
+            mailbox=mailbox.name,
+            last_success_at=utc(row.last_success_at),
+            failing_since=row.failing_since,
+            alerted_at=utc(row.alerted_at),
+            last_error=row.last_error,
+            alert_after=timedelta(minutes=mailbox.alert_after_minutes),
+            now=now,
+        )
         if alert is not None:
             _send_alert(ctx, session, alert, now)
             row.alerted_at = now
@@ -63,8 +70,15 @@ def _send_alert(ctx: MailContext, session: Session, alert: MailboxAlert, now: da
     log.error("mailbox silent mailbox=%s since=%s error=%s", alert.mailbox, alert.silent_since, alert.last_error)
     if not support.admin_address:
         return
-    mail = compose_alert(alert, from_name=support.from_name, from_address=support.from_address,
-                         admin_address=support.admin_address, message_id=ctx.new_message_id(support.from_address),
-                         now=now, instance_id=ctx.instance_id)
-    outbox_queue.enqueue(session=session, mail=mail, dedupe_key=alert.dedupe_key, kind=MailKind.MAILBOX_ALERT,
-                   ticket_id=None, now=now)
+    mail = compose_alert(
+        alert,
+        from_name=support.from_name,
+        from_address=support.from_address,
+        admin_address=support.admin_address,
+        message_id=ctx.new_message_id(support.from_address),
+        now=now,
+        instance_id=ctx.instance_id,
+    )
+    outbox_queue.enqueue(
+        session=session, mail=mail, dedupe_key=alert.dedupe_key, kind=MailKind.MAILBOX_ALERT, ticket_id=None, now=now
+    )

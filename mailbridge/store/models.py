@@ -107,8 +107,10 @@ class Ticket(SQLModel, table=True):
 class Message(SQLModel, table=True):
     """One mail in or out. `raw` keeps the RFC 5322 bytes unchanged; the rest is derived."""
 
-    __table_args__ = (UniqueConstraint("mailbox", "folder", "uidvalidity", "uid", name="uq_message_source"),
-                      Index("ix_message_sender_stored", "from_addr", "stored_at"))  # the flood count
+    __table_args__ = (
+        UniqueConstraint("mailbox", "folder", "uidvalidity", "uid", name="uq_message_source"),
+        Index("ix_message_sender_stored", "from_addr", "stored_at"),
+    )  # the flood count
 
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
@@ -167,8 +169,10 @@ class OutboxMail(SQLModel, table=True):
 
     # Counting a ticket's recent mail (loop guard) on every intake: without this index SQLite walks
     # every automatic row, which made intake slow down linearly with the outbox.
-    __table_args__ = (Index("ix_outboxmail_ticket_created", "ticket_id", "created_at"),
-                      Index("ix_outboxmail_rcpt_created", "rcpt_to", "created_at"))  # the loop guard's daily count
+    __table_args__ = (
+        Index("ix_outboxmail_ticket_created", "ticket_id", "created_at"),
+        Index("ix_outboxmail_rcpt_created", "rcpt_to", "created_at"),
+    )  # the loop guard's daily count
 
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(unique=True)
@@ -200,7 +204,9 @@ class MailboxState(SQLModel, table=True):
     folder: str
     uidvalidity: int = Field(sa_column=Column(BigInteger, nullable=False))  # IMAP allows up to 2**32-1
     last_uid: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
-    silent_below_uid: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))  # imported without any mail sent below this UID
+    silent_below_uid: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, default=0)
+    )  # imported without any mail sent below this UID
     last_success_at: datetime | None = _when(nullable=True)
     last_error: str = ""
 

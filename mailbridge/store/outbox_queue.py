@@ -40,10 +40,12 @@ _AUTOMATIC = select(func.count()).select_from(OutboxMail).where(OutboxMail.is_au
 # One round trip for the loop guard: both counts and any suppression of the address. ORM columns on purpose:
 # the query autoflushes, so a suppression added in this transaction (a flood, a bounce) counts at once.
 _AUTO_HISTORY = select(
-    _AUTOMATIC.where(OutboxMail.rcpt_to == bindparam("address"),
-                     col(OutboxMail.created_at) >= bindparam("day_start")).scalar_subquery(),
-    _AUTOMATIC.where(OutboxMail.ticket_id == bindparam("ticket_id"),
-                     col(OutboxMail.created_at) >= bindparam("burst_start")).scalar_subquery(),
+    _AUTOMATIC.where(
+        OutboxMail.rcpt_to == bindparam("address"), col(OutboxMail.created_at) >= bindparam("day_start")
+    ).scalar_subquery(),
+    _AUTOMATIC.where(
+        OutboxMail.ticket_id == bindparam("ticket_id"), col(OutboxMail.created_at) >= bindparam("burst_start")
+    ).scalar_subquery(),
     select(AddressSuppression.until).where(AddressSuppression.address == bindparam("address")).scalar_subquery(),
     select(AddressSuppression.reason).where(AddressSuppression.address == bindparam("address")).scalar_subquery(),
 )
@@ -52,22 +54,50 @@ _outbox = table_of(OutboxMail)
 _ID_BY_DEDUPE_KEY = select(_outbox.c.id).where(_outbox.c.dedupe_key == bindparam("key"))
 
 
-def enqueue(*, session: Session, mail: Message, dedupe_key: str, kind: str,
-            ticket_id: int | None, now: datetime, is_automatic: bool = True,
-            caused_by_message_id: int | None = None, not_before: datetime | None = None) -> int:
+def enqueue(
+    *,
+    session: Session,
+    mail: Message,
+    dedupe_key: str,
+    kind: str,
+    ticket_id: int | None,
+    now: datetime,
+    is_automatic: bool = True,
+    caused_by_message_id: int | None = None,
+    not_before: datetime | None = None,
+) -> int:
     """Add a mail to the outbox once, due at `not_before` (else now); return its row id.
 
     A second call with the same key writes nothing and returns the first row's id.
     """
-    recipients = [address for _, address in getaddresses([str(v) for v in mail.get_all("To", []) + mail.get_all("Cc", [])])]
+    recipients = [
+        address for _, address in getaddresses([str(v) for v in mail.get_all("To", []) + mail.get_all("Cc", [])])
+    ]
     # Written at once (the ticket and the message it answers are in the database already), unless the key is taken.
-    written = insert_values_unless_taken(session, _outbox, {
-        "dedupe_key": dedupe_key, "ticket_id": ticket_id, "kind": kind, "message_id": str(mail["Message-ID"]),
-        "mail_from": parseaddr(str(mail["From"]))[1], "rcpt_to": ",".join(recipients),
-        "subject": str(make_header(decode_header(str(mail["Subject"] or "")))), "raw": mail_bytes(mail),
-        "is_automatic": is_automatic, "caused_by_message_id": caused_by_message_id, "status": OutboxStatus.QUEUED,
-        "attempts": 0, "next_attempt_at": not_before or now, "last_attempt_at": None, "last_error": "",
-        "created_at": now, "sent_at": None}, "dedupe_key")
+    written = insert_values_unless_taken(
+        session,
+        _outbox,
+        {
+            "dedupe_key": dedupe_key,
+            "ticket_id": ticket_id,
+            "kind": kind,
+            "message_id": str(mail["Message-ID"]),
+            "mail_from": parseaddr(str(mail["From"]))[1],
+            "rcpt_to": ",".join(recipients),
+            "subject": str(make_header(decode_header(str(mail["Subject"] or "")))),
+            "raw": mail_bytes(mail),
+            "is_automatic": is_automatic,
+            "caused_by_message_id": caused_by_message_id,
+            "status": OutboxStatus.QUEUED,
+            "attempts": 0,
+            "next_attempt_at": not_before or now,
+            "last_attempt_at": None,
+            "last_error": "",
+            "created_at": now,
+            "sent_at": None,
+        },
+        "dedupe_key",
+    )
     if written is not None:
         return written
     return run(session, _ID_BY_DEDUPE_KEY, {"key": dedupe_key}).scalar_one()
@@ -75,17 +105,26 @@ def enqueue(*, session: Session, mail: Message, dedupe_key: str, kind: str,
 
 def gather_auto_history(*, session: Session, address: str, ticket_id: int | None, now: datetime) -> AutoMailHistory:
     """Count recent automatic mail to an address and a ticket, and find any suppression."""
-    to_address, to_ticket, until, reason = session.execute(_AUTO_HISTORY, {
-        "address": address, "ticket_id": ticket_id, "day_start": now - timedelta(days=1),
-        "burst_start": now - BURST_WINDOW}).one()
+    to_address, to_ticket, until, reason = session.execute(
+        _AUTO_HISTORY,
+        {
+            "address": address,
+            "ticket_id": ticket_id,
+            "day_start": now - timedelta(days=1),
+            "burst_start": now - BURST_WINDOW,
+        },
+    ).one()
     return AutoMailHistory(
-        sent_to_address_last_day=to_address, sent_to_ticket_in_burst_window=to_ticket if ticket_id is not None else 0,
-        suppressed_until=utc(until) if until is not None else None, suppression_reason=reason or "",
+        sent_to_address_last_day=to_address,
+        sent_to_ticket_in_burst_window=to_ticket if ticket_id is not None else 0,
+        suppressed_until=utc(until) if until is not None else None,
+        suppression_reason=reason or "",
     )
 
 
-def check_auto_mail(*, session: Session, address: str, ticket_id: int | None, now: datetime,
-                    limits: AutoMailLimits) -> AutoMailDecision:
+def check_auto_mail(
+    *, session: Session, address: str, ticket_id: int | None, now: datetime, limits: AutoMailLimits
+) -> AutoMailDecision:
     """Decide whether an automatic mail to `address` may be queued now."""
     history = gather_auto_history(session=session, address=address, ticket_id=ticket_id, now=now)
     return decide_auto_mail(history, limits, now)
@@ -123,10 +162,13 @@ def claim_due(*, session: Session, now: datetime, limit: int = 20) -> list[Outbo
     """Take due mails and record an attempt on each; the caller commits before sending."""
     query = (
         select(OutboxMail)
-        .where(or_(
-            (col(OutboxMail.status) == OutboxStatus.QUEUED) & (col(OutboxMail.next_attempt_at) <= now),
-            (col(OutboxMail.status) == OutboxStatus.SENDING) & (col(OutboxMail.last_attempt_at) <= now - SENDING_LEASE),
-        ))
+        .where(
+            or_(
+                (col(OutboxMail.status) == OutboxStatus.QUEUED) & (col(OutboxMail.next_attempt_at) <= now),
+                (col(OutboxMail.status) == OutboxStatus.SENDING)
+                & (col(OutboxMail.last_attempt_at) <= now - SENDING_LEASE),
+            )
+        )
         .order_by(col(OutboxMail.next_attempt_at), col(OutboxMail.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -158,8 +200,9 @@ def retry_delay(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LONGEST_RETRY)
 
 
-def record_failure(*, session: Session, outbox_id: int, now: datetime, error: str,
-                   permanent: bool, retry_for: timedelta) -> OutboxMail:
+def record_failure(
+    *, session: Session, outbox_id: int, now: datetime, error: str, permanent: bool, retry_for: timedelta
+) -> OutboxMail:
     """Record a failed attempt: retry later, or hold it when permanent or out of time."""
     row = _claimed(session, outbox_id)
     row.last_error = error[:500]

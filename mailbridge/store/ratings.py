@@ -50,8 +50,9 @@ class RecordedRating:
     replaced: Rating | None
 
 
-def find_survey_answer(*, session: Session, parsed: ParsedMessage, secret: str | None, window_days: int,
-                       now: datetime) -> SurveyAnswer | None:
+def find_survey_answer(
+    *, session: Session, parsed: ParsedMessage, secret: str | None, window_days: int, now: datetime
+) -> SurveyAnswer | None:
     """Recognise a rating: a mail to a rating address, or a reply to a survey starting with a score. None: neither."""
     rate = find_rate_address(recipients_of(parsed))
     if rate is not None:
@@ -66,15 +67,22 @@ def find_survey_answer(*, session: Session, parsed: ParsedMessage, secret: str |
     if reply is None:
         return None
     is_open = is_within_window(utc(survey.created_at), now, window_days)
-    return SurveyAnswer(survey.ticket_id, reply.score, reply.comment, REPLY,
-                        TokenVerdict.VALID if is_open else TokenVerdict.EXPIRED)
+    return SurveyAnswer(
+        survey.ticket_id, reply.score, reply.comment, REPLY, TokenVerdict.VALID if is_open else TokenVerdict.EXPIRED
+    )
 
 
 # Core, built once: outbox rows are written directly by outbox.enqueue, so they are in the database already.
 _outbox = db.table_of(OutboxMail)
-_SURVEY_BY_MESSAGE_ID = select(_outbox.c.ticket_id, _outbox.c.created_at).where(
-    _outbox.c.message_id.in_(bindparam("ids", expanding=True)), _outbox.c.kind == MailKind.SURVEY.value,
-    _outbox.c.ticket_id.is_not(None)).limit(1)
+_SURVEY_BY_MESSAGE_ID = (
+    select(_outbox.c.ticket_id, _outbox.c.created_at)
+    .where(
+        _outbox.c.message_id.in_(bindparam("ids", expanding=True)),
+        _outbox.c.kind == MailKind.SURVEY.value,
+        _outbox.c.ticket_id.is_not(None),
+    )
+    .limit(1)
+)
 
 
 def _answered_survey(session: Session, parsed: ParsedMessage):
@@ -85,17 +93,26 @@ def _answered_survey(session: Session, parsed: ParsedMessage):
     return db.run(session, _SURVEY_BY_MESSAGE_ID, {"ids": ids}).first()
 
 
-def record_rating(*, session: Session, ticket: Ticket, message: Message, answer: SurveyAnswer,
-                  now: datetime) -> RecordedRating:
+def record_rating(
+    *, session: Session, ticket: Ticket, message: Message, answer: SurveyAnswer, now: datetime
+) -> RecordedRating:
     """Store the ticket's rating; an earlier one stays, marked replaced."""
-    earlier = session.exec(select(Rating).where(Rating.ticket_id == ticket.id,
-                                                col(Rating.replaced_at).is_(None))).first()
+    earlier = session.exec(
+        select(Rating).where(Rating.ticket_id == ticket.id, col(Rating.replaced_at).is_(None))
+    ).first()
     if earlier is not None:
         earlier.replaced_at = now
     assert ticket.id is not None and message.id is not None, "both are stored rows"
-    rating = Rating(ticket_id=ticket.id, message_id=message.id, score=answer.score, comment=answer.comment,
-                    source=answer.source, contact_id=ticket.contact_id, agent_id=ticket.assigned_agent_id,
-                    created_at=now)
+    rating = Rating(
+        ticket_id=ticket.id,
+        message_id=message.id,
+        score=answer.score,
+        comment=answer.comment,
+        source=answer.source,
+        contact_id=ticket.contact_id,
+        agent_id=ticket.assigned_agent_id,
+        created_at=now,
+    )
     session.add(rating)
     session.flush()
     return RecordedRating(rating, earlier)

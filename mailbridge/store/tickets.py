@@ -40,23 +40,38 @@ CONTACT_CANDIDATES = 5
 # on the tables: they skip the ORM layer and do not autoflush, so each reads only rows that are flushed
 # already (customers, tickets and messages are flushed as they are created).
 _message, _ticket, _customer = db.table_of(Message), db.table_of(Ticket), db.table_of(Customer)
-_COPIES = (select(_message.c.id, _message.c.ticket_id, _ticket.c.contact_id)
-           .join(_ticket, _ticket.c.id == _message.c.ticket_id)
-           .where(_message.c.message_id == bindparam("message_id"), _message.c.direction == "in",
-                  _message.c.from_addr == bindparam("from_addr"), _message.c.subject == bindparam("subject"),
-                  _message.c.text_body == bindparam("text_body"))
-           .order_by(_message.c.id))
-_CONTACT_TICKETS = (select(_ticket.c.id).join(_customer, _customer.c.id == _ticket.c.customer_id)
-                    .where(_customer.c.email == bindparam("email"), _ticket.c.contact_id == bindparam("contact_id"),
-                           _ticket.c.subject_key == bindparam("key"))
-                    .order_by(_ticket.c.id.desc()).limit(CONTACT_CANDIDATES))
+_COPIES = (
+    select(_message.c.id, _message.c.ticket_id, _ticket.c.contact_id)
+    .join(_ticket, _ticket.c.id == _message.c.ticket_id)
+    .where(
+        _message.c.message_id == bindparam("message_id"),
+        _message.c.direction == "in",
+        _message.c.from_addr == bindparam("from_addr"),
+        _message.c.subject == bindparam("subject"),
+        _message.c.text_body == bindparam("text_body"),
+    )
+    .order_by(_message.c.id)
+)
+_CONTACT_TICKETS = (
+    select(_ticket.c.id)
+    .join(_customer, _customer.c.id == _ticket.c.customer_id)
+    .where(
+        _customer.c.email == bindparam("email"),
+        _ticket.c.contact_id == bindparam("contact_id"),
+        _ticket.c.subject_key == bindparam("key"),
+    )
+    .order_by(_ticket.c.id.desc())
+    .limit(CONTACT_CANDIDATES)
+)
 _CUSTOMER_BY_EMAIL = select(Customer).where(Customer.email == bindparam("email"))  # ORM: the identity map
 _INSERT_EVENT = insert(db.table_of(TicketEvent))
 # Our own mail and stored mail, in this order: a Message-ID a reply names, and the ticket it belongs to.
 _TICKETS_BY_MESSAGE_ID = tuple(
     select(table.c.message_id, table.c.ticket_id).where(
-        table.c.message_id.in_(bindparam("ids", expanding=True)), table.c.ticket_id.is_not(None))
-    for table in (_message, db.table_of(OutboxMail)))
+        table.c.message_id.in_(bindparam("ids", expanding=True)), table.c.ticket_id.is_not(None)
+    )
+    for table in (_message, db.table_of(OutboxMail))
+)
 
 
 def find_copies(*, session: Session, parsed: ParsedMessage) -> tuple[StoredCopy, ...]:
@@ -67,40 +82,69 @@ def find_copies(*, session: Session, parsed: ParsedMessage) -> tuple[StoredCopy,
     """
     if not parsed.message_id:
         return ()
-    rows = db.run(session, _COPIES, {"message_id": parsed.message_id, "from_addr": parsed.from_addr,
-                                     "subject": parsed.subject, "text_body": parsed.text_body})
+    rows = db.run(
+        session,
+        _COPIES,
+        {
+            "message_id": parsed.message_id,
+            "from_addr": parsed.from_addr,
+            "subject": parsed.subject,
+            "text_body": parsed.text_body,
+        },
+    )
     return tuple(StoredCopy(row_id, ticket_id, contact_id) for row_id, ticket_id, contact_id in rows)
 
 
-def gather_thread_evidence(*, session: Session, parsed: ParsedMessage, pattern: re.Pattern[str],
-                           now: datetime | None = None, secret: Secret | None = None,
-                           support_addresses: frozenset[str] = frozenset(), contact_id: int | None = None,
-                           reopen_window_days: int = DEFAULT_REOPEN_WINDOW_DAYS) -> ThreadEvidence:
+def gather_thread_evidence(
+    *,
+    session: Session,
+    parsed: ParsedMessage,
+    pattern: re.Pattern[str],
+    now: datetime | None = None,
+    secret: Secret | None = None,
+    support_addresses: frozenset[str] = frozenset(),
+    contact_id: int | None = None,
+    reopen_window_days: int = DEFAULT_REOPEN_WINDOW_DAYS,
+) -> ThreadEvidence:
     """Look up the tokens, ids, ticket numbers and subject a message mentions; every lookup is indexed."""
     token_ids = _token_tickets(session, parsed, secret, support_addresses)
     known = _tickets_by_message_id(session, parsed)
     numbered = _numbered(session, find_subject_numbers(parsed.subject, pattern))
-    body_numbers = tuple(n for n in BODY_REFERENCE.findall(parsed.text_body[:BODY_SCAN_CHARS]) if is_valid_ticket_number(n))
+    body_numbers = tuple(
+        n for n in BODY_REFERENCE.findall(parsed.text_body[:BODY_SCAN_CHARS]) if is_valid_ticket_number(n)
+    )
     referenced = _numbered(session, body_numbers)
     by_contact = _contact_tickets(session, parsed, pattern, contact_id)
     ids = {*token_ids, *known.values(), *(n.ticket_id for n in (*numbered, *referenced)), *by_contact}
     states: dict[int, TicketState] = {}
     if ids:
         for ticket_id, status, closed_at in session.exec(
-                select(Ticket.id, Ticket.status, Ticket.closed_at).where(col(Ticket.id).in_(ids))):
+            select(Ticket.id, Ticket.status, Ticket.closed_at).where(col(Ticket.id).in_(ids))
+        ):
             assert ticket_id is not None, "a primary key"
             states[ticket_id] = TicketState(status, utc(closed_at))
-    return ThreadEvidence(tickets_by_message_id=known, numbered_tickets=numbered, token_ticket_ids=token_ids,
-                          body_referenced_tickets=referenced, contact_ticket_ids=by_contact, states=states,
-                          now=now, reopen_window_days=reopen_window_days)
+    return ThreadEvidence(
+        tickets_by_message_id=known,
+        numbered_tickets=numbered,
+        token_ticket_ids=token_ids,
+        body_referenced_tickets=referenced,
+        contact_ticket_ids=by_contact,
+        states=states,
+        now=now,
+        reopen_window_days=reopen_window_days,
+    )
 
 
-def _token_tickets(session: Session, parsed: ParsedMessage, secret: Secret | None,
-                   support_addresses: frozenset[str]) -> tuple[int, ...]:
+def _token_tickets(
+    session: Session, parsed: ParsedMessage, secret: Secret | None, support_addresses: frozenset[str]
+) -> tuple[int, ...]:
     if secret is None:
         return ()
-    recipients = (*parsed.to_addrs, *parsed.cc_addrs,
-                  *(parsed.headers.get(h, "") for h in ("delivered-to", "x-original-to")))
+    recipients = (
+        *parsed.to_addrs,
+        *parsed.cc_addrs,
+        *(parsed.headers.get(h, "") for h in ("delivered-to", "x-original-to")),
+    )
     found = []
     for token in tokens_in(tuple(r.strip().strip("<>") for r in recipients if r), support_addresses):
         claims = verify_token(token, secret.value)
@@ -130,14 +174,18 @@ def _numbered(session: Session, numbers: tuple[str, ...]) -> tuple[NumberedTicke
     return tuple(found)
 
 
-def _contact_tickets(session: Session, parsed: ParsedMessage, pattern: re.Pattern[str],
-                     contact_id: int | None) -> tuple[int, ...]:
+def _contact_tickets(
+    session: Session, parsed: ParsedMessage, pattern: re.Pattern[str], contact_id: int | None
+) -> tuple[int, ...]:
     key = normalise_subject(parsed.subject, pattern)
     # An empty subject says nothing about the conversation: no matching by subject then.
     if contact_id is None or not parsed.from_addr or not key:
         return ()
-    return tuple(db.run(session, _CONTACT_TICKETS, {"email": parsed.from_addr.lower(), "contact_id": contact_id,
-                                                     "key": key}).scalars())
+    return tuple(
+        db.run(
+            session, _CONTACT_TICKETS, {"email": parsed.from_addr.lower(), "contact_id": contact_id, "key": key}
+        ).scalars()
+    )
 
 
 def participants(*, session: Session, ticket: Ticket) -> frozenset[str]:
@@ -146,8 +194,11 @@ def participants(*, session: Session, ticket: Ticket) -> frozenset[str]:
     customer = session.get(Customer, ticket.customer_id)
     assert customer is not None, "Ticket.customer_id is a NOT NULL foreign key"
     senders = session.exec(select(Message.from_addr).where(Message.ticket_id == ticket.id).distinct())
-    agents = session.exec(select(Agent.email).join(AgentContact, col(AgentContact.agent_id) == col(Agent.id))
-                          .where(AgentContact.contact_id == ticket.contact_id, Agent.active))
+    agents = session.exec(
+        select(Agent.email)
+        .join(AgentContact, col(AgentContact.agent_id) == col(Agent.id))
+        .where(AgentContact.contact_id == ticket.contact_id, Agent.active)
+    )
     assigned = {ticket.assigned_agent.lower()} if ticket.assigned_agent else set()
     return frozenset({customer.email, *(s for s in senders if s), *(a.lower() for a in agents), *assigned})
 
@@ -165,8 +216,9 @@ def get_ticket(*, session: Session, number: str) -> Ticket:
     return ticket
 
 
-def ensure_customer(*, session: Session, email: str | None, name: str, now: datetime,
-                    locale: str | None = None) -> Customer:
+def ensure_customer(
+    *, session: Session, email: str | None, name: str, now: datetime, locale: str | None = None
+) -> Customer:
     """Find the customer by address or create one (with `locale`, when given)."""
     address = (email or UNKNOWN_SENDER).lower()
     # Written first (one statement for a new customer); an address that is taken writes nothing, and is read.
@@ -179,13 +231,32 @@ def ensure_customer(*, session: Session, email: str | None, name: str, now: date
     return customer
 
 
-def open_ticket(*, session: Session, contact_id: int, customer: Customer, subject: str, now: datetime,
-                subject_key: str = "", category: str | None = None, linked_ticket_id: int | None = None) -> Ticket:
+def open_ticket(
+    *,
+    session: Session,
+    contact_id: int,
+    customer: Customer,
+    subject: str,
+    now: datetime,
+    subject_key: str = "",
+    category: str | None = None,
+    linked_ticket_id: int | None = None,
+) -> Ticket:
     """Create a ticket with a fresh random number that no other ticket has."""
     assert customer.id is not None, "a stored customer"
-    ticket = Ticket(number=new_ticket_number(), status=TicketStatus.NEW, subject=subject[:500], contact_id=contact_id,
-                    customer_id=customer.id, created_at=now, updated_at=now, status_changed_at=now,
-                    subject_key=subject_key[:500], category=category, linked_ticket_id=linked_ticket_id)
+    ticket = Ticket(
+        number=new_ticket_number(),
+        status=TicketStatus.NEW,
+        subject=subject[:500],
+        contact_id=contact_id,
+        customer_id=customer.id,
+        created_at=now,
+        updated_at=now,
+        status_changed_at=now,
+        subject_key=subject_key[:500],
+        category=category,
+        linked_ticket_id=linked_ticket_id,
+    )
     # A number another ticket has (about one in 10**9 per ticket stored) writes nothing: draw again.
     while not db.insert_unless_taken(session, ticket, "number"):
         ticket.number = new_ticket_number()
@@ -194,8 +265,15 @@ def open_ticket(*, session: Session, contact_id: int, customer: Customer, subjec
         linked = session.get(Ticket, linked_ticket_id)
         assert linked is not None, "linked_ticket_id is a foreign key of the ticket just written"
         reason = f"ticket opened; follows closed ticket {linked.number}"
-    record_event(session=session, ticket=ticket, actor=f"customer:{customer.email}", kind=EventKind.CREATED,
-                 reason=reason, new_status=ticket.status, now=now)
+    record_event(
+        session=session,
+        ticket=ticket,
+        actor=f"customer:{customer.email}",
+        kind=EventKind.CREATED,
+        reason=reason,
+        new_status=ticket.status,
+        now=now,
+    )
     return ticket
 
 
@@ -212,8 +290,16 @@ def apply(*, session: Session, ticket: Ticket, transition: Transition, actor: st
     if transition.new_status == TicketStatus.WAITING and actor.startswith("agent:"):
         # `waiting` means an agent answered; the answer is the first response.
         record_response(ticket=ticket, actor=actor, now=now)
-    record_event(session=session, ticket=ticket, actor=actor, kind=EventKind.STATUS_CHANGED, reason=transition.reason,
-                 old_status=old, new_status=ticket.status, now=now)
+    record_event(
+        session=session,
+        ticket=ticket,
+        actor=actor,
+        kind=EventKind.STATUS_CHANGED,
+        reason=transition.reason,
+        old_status=old,
+        new_status=ticket.status,
+        now=now,
+    )
 
 
 def record_response(*, ticket: Ticket, actor: str, now: datetime) -> None:
@@ -222,8 +308,14 @@ def record_response(*, ticket: Ticket, actor: str, now: datetime) -> None:
         ticket.first_response_at = now
 
 
-def take(session: Session, ticket: Ticket, actor: str, now: datetime,
-         target: TicketStatus = TicketStatus.OPEN, reason: str = "") -> Transition:
+def take(
+    session: Session,
+    ticket: Ticket,
+    actor: str,
+    now: datetime,
+    target: TicketStatus = TicketStatus.OPEN,
+    reason: str = "",
+) -> Transition:
     """Move a ticket to `target` for an agent (default: open, "an agent took it"); return what to send.
 
     Raises: CommandError when the change is not allowed.
@@ -233,8 +325,28 @@ def take(session: Session, ticket: Ticket, actor: str, now: datetime,
     return transition
 
 
-def record_event(*, session: Session, ticket: Ticket, actor: str, kind: str, reason: str, now: datetime,
-                 old_status: str | None = None, new_status: str | None = None) -> None:
+def record_event(
+    *,
+    session: Session,
+    ticket: Ticket,
+    actor: str,
+    kind: str,
+    reason: str,
+    now: datetime,
+    old_status: str | None = None,
+    new_status: str | None = None,
+) -> None:
     """Append one entry to the ticket's audit trail (written at once; nothing reads it back as an object)."""
-    db.run(session, _INSERT_EVENT, {"ticket_id": ticket.id, "at": now, "actor": actor, "kind": kind,
-                                    "reason": reason, "old_status": old_status, "new_status": new_status})
+    db.run(
+        session,
+        _INSERT_EVENT,
+        {
+            "ticket_id": ticket.id,
+            "at": now,
+            "actor": actor,
+            "kind": kind,
+            "reason": reason,
+            "old_status": old_status,
+            "new_status": new_status,
+        },
+    )

@@ -55,14 +55,22 @@ def desk(make_app, clock, dovecot, sink, mailbox):
     app = make_app()
     with db.transaction(app.engine) as session:
         for address, name in ((MARIA, "Maria Rossi"), (LUCA, "Luca Bianchi")):
-            agents.add_agent(session=session, email=address, name=name, locale=None,
-                             contacts=["Customer service"], now=clock.now())
+            agents.add_agent(
+                session=session, email=address, name=name, locale=None, contacts=["Customer service"], now=clock.now()
+            )
     deliver(app, dovecot, mailbox, customer_mail(attachment=("photo.jpg", b"\xff\xd8jpeg", "image/jpeg")))
     return app
 
 
-def agent_mail(*, sender: str, to_address: str, body: str, notification: EmailMessage | None = None,
-               headers: dict[str, str] | None = None, attachment: tuple[str, bytes, str] | None = None) -> bytes:
+def agent_mail(
+    *,
+    sender: str,
+    to_address: str,
+    body: str,
+    notification: EmailMessage | None = None,
+    headers: dict[str, str] | None = None,
+    attachment: tuple[str, bytes, str] | None = None,
+) -> bytes:
     message = EmailMessage()
     message["From"] = f"Agent <{sender}>"
     message["To"] = to_address
@@ -91,8 +99,12 @@ def reply_to_of(notification: EmailMessage) -> str:
 
 def answer(app, dovecot, mailbox, sink, body: str, *, sender: str = MARIA, **kwargs) -> None:
     notification = notification_for(sink, MARIA)
-    deliver(app, dovecot, mailbox, agent_mail(sender=sender, to_address=reply_to_of(notification), body=body,
-                                              notification=notification, **kwargs))
+    deliver(
+        app,
+        dovecot,
+        mailbox,
+        agent_mail(sender=sender, to_address=reply_to_of(notification), body=body, notification=notification, **kwargs),
+    )
 
 
 THUNDERBIRD = f"""{NEW_TEXT}
@@ -173,14 +185,22 @@ def forged_cases(desk, sink):
     ticket = the_ticket(desk)
     with Session(desk.engine) as session:
         maria_id = agents.get_agent(session, MARIA).id
-    old = make_token(ticket.id, "test-secret-for-reply-tokens", purpose=AGENT, agent_id=maria_id,
-                     issued_day=desk.clock.now().date().replace(year=2025))
+    old = make_token(
+        ticket.id,
+        "test-secret-for-reply-tokens",
+        purpose=AGENT,
+        agent_id=maria_id,
+        issued_day=desk.clock.now().date().replace(year=2025),
+    )
     return {
         "forged_from": dict(sender="mallory@evil.example", to_address=good),
         "tampered_token": dict(sender=MARIA, to_address=tampered),
         "expired_token": dict(sender=MARIA, to_address=reply_address(SUPPORT_USER, old)),
-        "dkim_fail": dict(sender=MARIA, to_address=good, headers={
-            "Authentication-Results": "mx.shop.example; dkim=fail header.d=shop.example; spf=pass"}),
+        "dkim_fail": dict(
+            sender=MARIA,
+            to_address=good,
+            headers={"Authentication-Results": "mx.shop.example; dkim=fail header.d=shop.example; spf=pass"},
+        ),
     }
 
 
@@ -215,8 +235,16 @@ def test_close_command_answers_and_closes(desk, dovecot, mailbox, sink):
     assert the_ticket(desk).status == "closed"
 
 
-@pytest.mark.parametrize("command,status", [("#waiting", "waiting"), ("#open", "open"), ("#pending1", "pending1"),
-                                            ("#pending2", "pending2"), ("#spam", "spam")])
+@pytest.mark.parametrize(
+    "command,status",
+    [
+        ("#waiting", "waiting"),
+        ("#open", "open"),
+        ("#pending1", "pending1"),
+        ("#pending2", "pending2"),
+        ("#spam", "spam"),
+    ],
+)
 def test_status_command_alone_sets_status_without_mail_to_customer(desk, dovecot, mailbox, sink, command, status):
     answer(desk, dovecot, mailbox, sink, command + "\n")
     assert the_ticket(desk).status == status
@@ -242,8 +270,14 @@ def test_assign_and_category_commands_transfer_the_ticket(desk, dovecot, mailbox
 def test_text_module_is_inserted_in_the_customers_language(desk, dovecot, mailbox, sink):
     with db.transaction(desk.engine) as session:
         contact = session.exec(select(Contact)).one()
-        session.add(TextModule(contact_id=contact.id, name="returns", locale="en",
-                               body="Returns: send the parcel back within 30 days, ticket {{ ticket.number }}."))
+        session.add(
+            TextModule(
+                contact_id=contact.id,
+                name="returns",
+                locale="en",
+                body="Returns: send the parcel back within 30 days, ticket {{ ticket.number }}.",
+            )
+        )
     answer(desk, dovecot, mailbox, sink, "Hello Anna,\n#text returns\nBest, Maria\n")
     [reply] = [m for m in to(sink, CUSTOMER) if m["Auto-Submitted"] is None]
     assert f"within 30 days, ticket {the_ticket(desk).number}." in text_of(reply) and "#text" not in text_of(reply)
@@ -254,8 +288,12 @@ def test_forward_to_outsider_and_their_answer_comes_back_to_the_agent(desk, dove
     [forward] = to(sink, "courier@parcels.example")
     assert "Can you trace this parcel?" in text_of(forward) and QUOTED_BODY in text_of(forward)
     assert not [m for m in to(sink, CUSTOMER) if m["Auto-Submitted"] is None]
-    outsider_reply = agent_mail(sender="courier@parcels.example", to_address=reply_to_of(forward),
-                                body="It is in the depot in Milan.", notification=forward)
+    outsider_reply = agent_mail(
+        sender="courier@parcels.example",
+        to_address=reply_to_of(forward),
+        body="It is in the depot in Milan.",
+        notification=forward,
+    )
     before = len(to(sink, MARIA))
     deliver(desk, dovecot, mailbox, outsider_reply)
     back = to(sink, MARIA)[before:]
@@ -269,11 +307,16 @@ def test_cli_reply_note_assign_and_next(desk, config_file, sink, tmp_path):
 
     def run_cli(*args, config):
         return run_cli_at(*args, config=config, clock=desk.clock)
+
     nxt = run_cli("tickets", "next", "--agent", MARIA, config=config)
     assert nxt.returncode == 0 and number in nxt.stdout
     (tmp_path / "note.txt").write_text("internal only", encoding="utf-8")
-    assert run_cli("tickets", "note", number, "--from", MARIA, "--file", str(tmp_path / "note.txt"),
-                   config=config).returncode == 0
+    assert (
+        run_cli(
+            "tickets", "note", number, "--from", MARIA, "--file", str(tmp_path / "note.txt"), config=config
+        ).returncode
+        == 0
+    )
     assert run_cli("tickets", "assign", number, LUCA, config=config).returncode == 0
     (tmp_path / "answer.txt").write_text(NEW_TEXT, encoding="utf-8")
     result = run_cli("tickets", "reply", number, "--from", LUCA, "--file", str(tmp_path / "answer.txt"), config=config)
@@ -283,13 +326,17 @@ def test_cli_reply_note_assign_and_next(desk, config_file, sink, tmp_path):
     assert NEW_TEXT in text_of(reply) and "internal only" not in text_of(reply)
     assert the_ticket(desk).status == "waiting" and the_ticket(desk).assigned_agent == LUCA
     full = run_cli("tickets", "show", number, "--full", config=config)
-    assert "internal only" in full.stdout and run_cli("tickets", "next", config=config).stdout.strip() == "nothing waiting"
+    assert (
+        "internal only" in full.stdout and run_cli("tickets", "next", config=config).stdout.strip() == "nothing waiting"
+    )
 
 
 def test_requester_forward_makes_the_original_sender_the_customer(desk, dovecot, mailbox, sink):
-    body = ("#requester\n\n---------- Forwarded message ---------\nFrom: Paolo Verdi <paolo@example.net>\n"
-            "Date: Mon, 4 Jan 2026 at 18:00\nSubject: Broken lamp\nTo: Maria Rossi <maria@shop.example>\n\n"
-            "The lamp arrived broken.\n")
+    body = (
+        "#requester\n\n---------- Forwarded message ---------\nFrom: Paolo Verdi <paolo@example.net>\n"
+        "Date: Mon, 4 Jan 2026 at 18:00\nSubject: Broken lamp\nTo: Maria Rossi <maria@shop.example>\n\n"
+        "The lamp arrived broken.\n"
+    )
     deliver(desk, dovecot, mailbox, agent_mail(sender=MARIA, to_address=SUPPORT_USER, body=body))
     with Session(desk.engine) as session:
         ticket = session.exec(select(Ticket).where(Ticket.subject == "Broken lamp")).one()
@@ -307,7 +354,8 @@ def test_agents_and_members_cli(config_file):
     assert [m["email"] for m in json.loads(members.stdout)] == [MARIA]
     assert run_cli_at("agents", "edit", MARIA, "--inactive", config=config).returncode == 0
     listed = json.loads(run_cli_at("agents", "list", "--json", config=config).stdout)
-    assert listed == [{"email": MARIA, "name": "Maria Rossi", "active": False, "locale": "en",
-                       "contacts": ["Customer service"]}]
+    assert listed == [
+        {"email": MARIA, "name": "Maria Rossi", "active": False, "locale": "en", "contacts": ["Customer service"]}
+    ]
     assert run_cli_at("agents", "remove", MARIA, config=config).returncode == 0
     assert "no agents" in run_cli_at("agents", "list", config=config).stdout

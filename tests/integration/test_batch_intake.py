@@ -22,8 +22,9 @@ def test_large_sync_is_stored_once_each_with_replies_threaded(any_db_app, doveco
         dovecot.append(SUPPORT_USER, mailbox, customer_mail(sender=f"c{n}@example.org", subject=f"Order {n}"))
     for n in range(5):
         # Replies in the same batch as the mail they answer: they must find its ticket before the commit.
-        dovecot.append(SUPPORT_USER, mailbox, customer_mail(sender=f"c{n}@example.org", subject=f"Re: Order {n}",
-                                                            body=QUOTED))
+        dovecot.append(
+            SUPPORT_USER, mailbox, customer_mail(sender=f"c{n}@example.org", subject=f"Re: Order {n}", body=QUOTED)
+        )
     run_once(app)
     assert app.preparer.is_running  # 35 messages: parsed by the worker process
     stored = rows(app, Message)
@@ -39,9 +40,14 @@ def test_large_sync_is_stored_once_each_with_replies_threaded(any_db_app, doveco
 
 def test_message_breaking_intake_in_a_batch_leaves_the_others_stored(make_app, dovecot, sink, mailbox, monkeypatch):
     app = make_app()
-    uids = [dovecot.append(SUPPORT_USER, mailbox, customer_mail(sender=f"c{n}@example.org",
-                                                                subject="Poison" if n == 2 else f"Order {n}"))
-            for n in range(5)]
+    uids = [
+        dovecot.append(
+            SUPPORT_USER,
+            mailbox,
+            customer_mail(sender=f"c{n}@example.org", subject="Poison" if n == 2 else f"Order {n}"),
+        )
+        for n in range(5)
+    ]
     real = intake.classify
 
     def classify(parsed, *args):

@@ -11,38 +11,40 @@ from tests.conftest import SUPPORT_USER, customer_mail, run_once
 def dsn_for(original: bytes, failed: str) -> bytes:
     """A RFC 3464 delivery status notification as Postfix writes one."""
     returned_headers = original.split(b"\r\n\r\n")[0]
-    return b"\r\n".join([
-        b"From: MAILER-DAEMON@mx.example.org (Mail Delivery System)",
-        b"To: " + SUPPORT_USER.encode(),
-        b"Subject: Undelivered Mail Returned to Sender",
-        b"Auto-Submitted: auto-replied",
-        b"Message-ID: <dsn-1@mx.example.org>",
-        b"MIME-Version: 1.0",
-        b'Content-Type: multipart/report; report-type=delivery-status; boundary="b1"',
-        b"",
-        b"--b1",
-        b"Content-Type: text/plain",
-        b"",
-        b"I'm sorry to have to inform you that your message could not be delivered.",
-        b"",
-        b"--b1",
-        b"Content-Type: message/delivery-status",
-        b"",
-        b"Reporting-MTA: dns; mx.example.org",
-        b"",
-        b"Final-Recipient: rfc822; " + failed.encode(),
-        b"Action: failed",
-        b"Status: 5.1.1",
-        b"Diagnostic-Code: smtp; 550 5.1.1 user unknown",
-        b"",
-        b"--b1",
-        b"Content-Type: text/rfc822-headers",
-        b"",
-        returned_headers,
-        b"",
-        b"--b1--",
-        b"",
-    ])
+    return b"\r\n".join(
+        [
+            b"From: MAILER-DAEMON@mx.example.org (Mail Delivery System)",
+            b"To: " + SUPPORT_USER.encode(),
+            b"Subject: Undelivered Mail Returned to Sender",
+            b"Auto-Submitted: auto-replied",
+            b"Message-ID: <dsn-1@mx.example.org>",
+            b"MIME-Version: 1.0",
+            b'Content-Type: multipart/report; report-type=delivery-status; boundary="b1"',
+            b"",
+            b"--b1",
+            b"Content-Type: text/plain",
+            b"",
+            b"I'm sorry to have to inform you that your message could not be delivered.",
+            b"",
+            b"--b1",
+            b"Content-Type: message/delivery-status",
+            b"",
+            b"Reporting-MTA: dns; mx.example.org",
+            b"",
+            b"Final-Recipient: rfc822; " + failed.encode(),
+            b"Action: failed",
+            b"Status: 5.1.1",
+            b"Diagnostic-Code: smtp; 550 5.1.1 user unknown",
+            b"",
+            b"--b1",
+            b"Content-Type: text/rfc822-headers",
+            b"",
+            returned_headers,
+            b"",
+            b"--b1--",
+            b"",
+        ]
+    )
 
 
 def test_bounce_of_a_receipt_marks_it_bounced_and_suppresses_the_address(make_app, dovecot, sink, mailbox, clock):
@@ -77,9 +79,16 @@ def test_out_of_office_reply_is_stored_on_the_ticket_without_any_change(make_app
     dovecot.append(SUPPORT_USER, mailbox, customer_mail())
     run_once(app)
     [receipt] = sink.messages
-    dovecot.append(SUPPORT_USER, mailbox, customer_mail(
-        subject="Out of office: " + receipt.message["Subject"], body="I am away until Monday.",
-        in_reply_to=receipt.message["Message-ID"], headers={"Auto-Submitted": "auto-replied"}))
+    dovecot.append(
+        SUPPORT_USER,
+        mailbox,
+        customer_mail(
+            subject="Out of office: " + receipt.message["Subject"],
+            body="I am away until Monday.",
+            in_reply_to=receipt.message["Message-ID"],
+            headers={"Auto-Submitted": "auto-replied"},
+        ),
+    )
     run_once(app)
     with Session(app.engine) as session:
         [ticket] = session.exec(select(Ticket))

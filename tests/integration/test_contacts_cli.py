@@ -30,9 +30,27 @@ def cli(config_file):
 
 
 def test_contact_add_show_edit_list_remove_round_trip(cli):
-    code, out, err = cli("contacts", "add", "Webmaster", "--address", "Web@Shop.example", "--description", "site",
-                         "--no-accept-attachments", "--locale", "it", "--sla-hours", "8", "--auto-close-days", "3",
-                         "--escalation-address", "boss@shop.example", "--survey", "--greeting", "Ciao")
+    code, out, err = cli(
+        "contacts",
+        "add",
+        "Webmaster",
+        "--address",
+        "Web@Shop.example",
+        "--description",
+        "site",
+        "--no-accept-attachments",
+        "--locale",
+        "it",
+        "--sla-hours",
+        "8",
+        "--auto-close-days",
+        "3",
+        "--escalation-address",
+        "boss@shop.example",
+        "--survey",
+        "--greeting",
+        "Ciao",
+    )
     assert code == 0, err
     shown = json.loads(cli("contacts", "show", "Webmaster", "--json")[1])
     assert shown["address"] == "web@shop.example" and shown["accept_attachments"] is False
@@ -46,15 +64,18 @@ def test_contact_add_show_edit_list_remove_round_trip(cli):
     assert "Web" not in {c["name"] for c in json.loads(cli("contacts", "list", "--json")[1])}
 
 
-@pytest.mark.parametrize("args, message", [
-    (["add", "X", "--address", "not-an-address"], "--address: expected an email address"),
-    (["add", "X"], "--address: required for a new contact"),
-    (["add", "X", "--address", "x@shop.example", "--locale", "fr"], "--locale: expected one of"),
-    (["add", "Customer service", "--address", "x@shop.example"], "exists already"),
-    (["show", "Nobody"], "no contact named 'Nobody'"),
-    (["edit", "Nobody", "--locale", "en"], "no contact named 'Nobody'"),
-    (["remove", "Customer service"], "is named by a [[mailboxes]] table"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["add", "X", "--address", "not-an-address"], "--address: expected an email address"),
+        (["add", "X"], "--address: required for a new contact"),
+        (["add", "X", "--address", "x@shop.example", "--locale", "fr"], "--locale: expected one of"),
+        (["add", "Customer service", "--address", "x@shop.example"], "exists already"),
+        (["show", "Nobody"], "no contact named 'Nobody'"),
+        (["edit", "Nobody", "--locale", "en"], "no contact named 'Nobody'"),
+        (["remove", "Customer service"], "is named by a [[mailboxes]] table"),
+    ],
+)
 def test_contact_errors_are_one_line_and_non_zero(cli, args, message):
     code, _out, err = cli("contacts", *args)
     assert code == 1
@@ -103,7 +124,9 @@ def test_unsaved_contact_forwards_mail_and_stores_no_ticket(cli, make_app, dovec
     [sent] = sink.messages
     assert sent.rcpt_tos == ("desk@shop.example",)
     forward = email.message_from_bytes(sent.data, policy=policy.default)
-    assert forward["Subject"] == "Fwd: Private matter" and forward["Reply-To"].addresses[0].addr_spec == "anna@example.org"
+    assert (
+        forward["Subject"] == "Fwd: Private matter" and forward["Reply-To"].addresses[0].addr_spec == "anna@example.org"
+    )
     [attached] = [part for part in forward.iter_attachments() if part.get_content_type() == "message/rfc822"]
     assert attached.get_content()["Subject"] == "Private matter"
     assert "\\Seen" in dovecot.flags(SUPPORT_USER, mailbox)[uid]

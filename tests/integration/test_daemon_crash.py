@@ -57,8 +57,9 @@ def test_sigkill_in_the_middle_of_a_batch_loses_and_doubles_nothing(config_file,
     db_path = tmp_path / "mailbridge.db"
 
     with (tmp_path / "daemon.log").open("wb") as log:
-        daemon = subprocess.Popen([sys.executable, "-m", "mailbridge", "--config", str(config), "run"],
-                                  cwd=REPO, stdout=log, stderr=log)
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "mailbridge", "--config", str(config), "run"], cwd=REPO, stdout=log, stderr=log
+        )
         try:
             stored_at_kill = kill_when_partly_stored(daemon, db_path)
         finally:

@@ -29,8 +29,15 @@ def test_idle_wakes_the_poll_and_stores_new_mail_within_two_seconds(make_app, do
     thread.start()
     try:
         # Settled: IDLE runs, and the start-up poll and the catch-up poll after IDLE began are over.
-        assert wait_until(lambda: daemon.watchers and all(w.is_idling.is_set() for w in daemon.watchers)
-                          and daemon.poll_counts.get("support", 0) >= 2 and not daemon.polling, timeout=10)
+        assert wait_until(
+            lambda: (
+                daemon.watchers
+                and all(w.is_idling.is_set() for w in daemon.watchers)
+                and daemon.poll_counts.get("support", 0) >= 2
+                and not daemon.polling
+            ),
+            timeout=10,
+        )
         polls_before = daemon.poll_counts["support"]
         started = time.monotonic()
         dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="pushed by IDLE"))
@@ -61,8 +68,10 @@ def test_server_without_idle_falls_back_to_polling(make_app, dovecot, sink, mail
     thread = threading.Thread(target=lambda: asyncio.run(daemon.run()), name="daemon")
     thread.start()
     try:
-        assert wait_until(lambda: daemon.watchers and all(w.has_idle is False and not w.is_alive()
-                                                          for w in daemon.watchers), timeout=10)
+        assert wait_until(
+            lambda: daemon.watchers and all(w.has_idle is False and not w.is_alive() for w in daemon.watchers),
+            timeout=10,
+        )
         dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="found by polling"))
         assert wait_until(lambda: stored_subjects(app) == ["found by polling"], timeout=10, interval=0.05)
     finally:

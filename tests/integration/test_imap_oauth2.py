@@ -41,8 +41,9 @@ def oauth2_server() -> Iterator[OAuth2Server]:
 @pytest.fixture(scope="module")
 def dovecot_oauth2(tmp_path_factory, oauth2_server) -> Iterator[DovecotServer]:
     """A Dovecot offering XOAUTH2 and OAUTHBEARER, checked against oauth2_server; passwords still work for setup."""
-    server = start_dovecot(tmp_path_factory.mktemp("dovecot-oauth2"),
-                           oauth2_introspection_url=oauth2_server.introspection_url)
+    server = start_dovecot(
+        tmp_path_factory.mktemp("dovecot-oauth2"), oauth2_introspection_url=oauth2_server.introspection_url
+    )
     try:
         server.add_user(SUPPORT_USER)
         yield server
@@ -71,11 +72,19 @@ def write_config(tmp_path, dovecot_oauth2, sink, folder, monkeypatch, token_path
     helper.chmod(helper.stat().st_mode | stat.S_IXUSR)
 
     def write(auth: str = "xoauth2", source: str = "command", extra_mailbox: str = "") -> Path:
-        token_line = (f'oauth2_token_command = "{helper} {token_path}"' if source == "command"
-                      else f'oauth2_token_file = "{token_path}"')
-        text = toml_config(db_url=f"sqlite:///{tmp_path}/mailbridge.db", smtp_port=sink.port,
-                           imap_port=dovecot_oauth2.imaps_port, folder=folder, ca_file=dovecot_oauth2.ca_file,
-                           extra_mailbox=f'auth = "{auth}"\n{token_line}\n{extra_mailbox}')
+        token_line = (
+            f'oauth2_token_command = "{helper} {token_path}"'
+            if source == "command"
+            else f'oauth2_token_file = "{token_path}"'
+        )
+        text = toml_config(
+            db_url=f"sqlite:///{tmp_path}/mailbridge.db",
+            smtp_port=sink.port,
+            imap_port=dovecot_oauth2.imaps_port,
+            folder=folder,
+            ca_file=dovecot_oauth2.ca_file,
+            extra_mailbox=f'auth = "{auth}"\n{token_line}\n{extra_mailbox}',
+        )
         path = tmp_path / "mailbridge.toml"
         path.write_text(text.replace(f'password_env = "{IMAP_PASSWORD_ENV}"\n', ""), encoding="utf-8")
         return path
@@ -94,8 +103,9 @@ def helper_calls(token_path: Path) -> int:
 
 
 @pytest.mark.parametrize("auth", ["xoauth2", "oauthbearer"])
-def test_oauth2_login_polls_mail_end_to_end(write_config, clock, dovecot_oauth2, oauth2_server, folder,
-                                            token_path, auth):
+def test_oauth2_login_polls_mail_end_to_end(
+    write_config, clock, dovecot_oauth2, oauth2_server, folder, token_path, auth
+):
     token = oauth2_server.issue(SUPPORT_USER)
     token_path.write_text(token + "\n")
     app = build_app(load_settings(write_config(auth)), clock=clock)
@@ -108,8 +118,9 @@ def test_oauth2_login_polls_mail_end_to_end(write_config, clock, dovecot_oauth2,
     assert f"method={auth.upper()}" in dovecot_oauth2.log_path.read_text()
 
 
-def test_expired_token_is_fetched_again_and_the_poll_succeeds(write_config, clock, dovecot_oauth2, oauth2_server,
-                                                              folder, token_path):
+def test_expired_token_is_fetched_again_and_the_poll_succeeds(
+    write_config, clock, dovecot_oauth2, oauth2_server, folder, token_path
+):
     old = oauth2_server.issue(SUPPORT_USER)
     token_path.write_text(old + "\n")
     app = build_app(load_settings(write_config()), clock=clock)
@@ -123,8 +134,9 @@ def test_expired_token_is_fetched_again_and_the_poll_succeeds(write_config, cloc
     assert oauth2_server.requests[-2:] == [old, renewed] and helper_calls(token_path) == 3
 
 
-def test_token_file_is_read_again_after_a_rejection(write_config, clock, dovecot_oauth2, oauth2_server, folder,
-                                                    token_path):
+def test_token_file_is_read_again_after_a_rejection(
+    write_config, clock, dovecot_oauth2, oauth2_server, folder, token_path
+):
     token_path.write_text(oauth2_server.issue(SUPPORT_USER))
     app = build_app(load_settings(write_config("oauthbearer", source="file")), clock=clock)
     assert not run_once(app).errors
@@ -154,8 +166,9 @@ def test_failing_token_helper_names_the_mailbox_and_its_stderr(write_config, clo
     path.write_text(path.read_text().replace(str(tmp_path / "token-helper"), str(helper)))
     app = build_app(load_settings(path), clock=clock)
     [error] = asyncio.run(poll_mailboxes(app))[1]
-    assert error.endswith("mailbox 'support': oauth2_token_command broken-helper failed with exit code 4: "
-                          "oama: refresh token revoked")
+    assert error.endswith(
+        "mailbox 'support': oauth2_token_command broken-helper failed with exit code 4: oama: refresh token revoked"
+    )
 
 
 def test_mailboxes_test_logs_in_with_the_token(write_config, dovecot_oauth2, oauth2_server, folder, token_path):

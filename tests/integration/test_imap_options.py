@@ -16,8 +16,10 @@ from mailbridge.runtime.jobs import poll_mailboxes
 from mailbridge.store.models import MailboxHealth, MailboxState, Message, OutboxMail, Ticket
 from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
 
-BROKEN = ('[[mailboxes]]\nname = "broken"\nhost = "127.0.0.1"\nport = 1\nsecurity = "plain"\n'
-          'username = "x"\npassword_env = "MAILBRIDGE_TEST_IMAP_PASSWORD"\ntimeout_seconds = 2\n')
+BROKEN = (
+    '[[mailboxes]]\nname = "broken"\nhost = "127.0.0.1"\nport = 1\nsecurity = "plain"\n'
+    'username = "x"\npassword_env = "MAILBRIDGE_TEST_IMAP_PASSWORD"\ntimeout_seconds = 2\n'
+)
 
 
 def rows(app, model) -> list:
@@ -163,8 +165,12 @@ def test_unknown_mail_is_moved_to_unknown_folder_when_set(make_app, dovecot, sin
 
 def test_silent_mailbox_is_reported_once_to_the_admin(config_file, clock, dovecot, sink, mailbox):
     path = config_file(ca_file=dovecot.other_ca_file)
-    path.write_text(path.read_text().replace('from_address = "support@shop.example"',
-                                             'from_address = "support@shop.example"\nadmin_address = "admin@shop.example"'))
+    path.write_text(
+        path.read_text().replace(
+            'from_address = "support@shop.example"',
+            'from_address = "support@shop.example"\nadmin_address = "admin@shop.example"',
+        )
+    )
     app = build_app(load_settings(path), clock=clock)
     poll(app)
     clock.advance(minutes=31)
@@ -172,8 +178,15 @@ def test_silent_mailbox_is_reported_once_to_the_admin(config_file, clock, doveco
     poll(app)
     [alert] = [o for o in rows(app, OutboxMail) if o.kind == "mailbox_alert"]
     assert alert.rcpt_to == "admin@shop.example" and b"Auto-Submitted: auto-generated" in alert.raw
-    app.settings = replace(app.settings, mailboxes=(replace(app.settings.mailboxes[0], connection=replace(
-        app.settings.mailboxes[0].connection, ca_file=dovecot.ca_file)),))
+    app.settings = replace(
+        app.settings,
+        mailboxes=(
+            replace(
+                app.settings.mailboxes[0],
+                connection=replace(app.settings.mailboxes[0].connection, ca_file=dovecot.ca_file),
+            ),
+        ),
+    )
     assert poll(app) == []
     [health] = rows(app, MailboxHealth)
     assert health.failing_since is None and health.consecutive_failures == 0

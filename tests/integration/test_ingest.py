@@ -14,9 +14,11 @@ from mailbridge.store.models import Contact, Message, OutboxMail, Ticket
 from tests.conftest import REPO, customer_mail
 from tests.servers.util import free_port
 
-BROKEN_MIME = (b"From: Petr Novak <petr@example.cz>\r\nTo: support@shop.example\r\nSubject: broken\r\n"
-               b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XYZ\"\r\n\r\n--XYZ\r\n"
-               b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64!!!\r\n--XY")
+BROKEN_MIME = (
+    b"From: Petr Novak <petr@example.cz>\r\nTo: support@shop.example\r\nSubject: broken\r\n"
+    b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="XYZ"\r\n\r\n--XYZ\r\n'
+    b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64!!!\r\n--XY"
+)
 
 
 def run_ingest(config: Path, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
@@ -65,8 +67,9 @@ def test_malformed_mail_on_stdin_is_stored_flagged_and_exits_0(config_file, tmp_
 
 def test_unavailable_database_exits_75_with_one_line(config_file):
     closed_port = free_port()
-    result = run_ingest(config_file(db_url=f"postgresql+psycopg://mailbridge@127.0.0.1:{closed_port}/mailbridge"),
-                        stdin=customer_mail())
+    result = run_ingest(
+        config_file(db_url=f"postgresql+psycopg://mailbridge@127.0.0.1:{closed_port}/mailbridge"), stdin=customer_mail()
+    )
     assert result.returncode == 75
     [line] = result.stderr.decode().strip().splitlines()
     assert line.startswith("mailbridge: error: [database] url: cannot open") and "retry" in line

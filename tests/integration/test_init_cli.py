@@ -20,10 +20,28 @@ def init_env(dovecot):
 
 
 def init_flags(dovecot, sink, folder: str) -> list[str]:
-    return ["init", "--yes", "--support-address", SUPPORT_USER, "--imap-host", "127.0.0.1",
-            "--imap-port", str(dovecot.imaps_port), "--imap-ca-file", dovecot.ca_file, "--imap-folder", folder,
-            "--initial-sync", "import", "--smtp-host", "127.0.0.1", "--smtp-port", str(sink.port),
-            "--smtp-security", "plain"]
+    return [
+        "init",
+        "--yes",
+        "--support-address",
+        SUPPORT_USER,
+        "--imap-host",
+        "127.0.0.1",
+        "--imap-port",
+        str(dovecot.imaps_port),
+        "--imap-ca-file",
+        dovecot.ca_file,
+        "--imap-folder",
+        folder,
+        "--initial-sync",
+        "import",
+        "--smtp-host",
+        "127.0.0.1",
+        "--smtp-port",
+        str(sink.port),
+        "--smtp-security",
+        "plain",
+    ]
 
 
 def test_init_then_run_once_creates_a_ticket_and_sends_a_receipt(tmp_path, dovecot, sink, mailbox, init_env):
@@ -67,8 +85,9 @@ def test_init_names_unset_secret_variables_and_writes_nothing(tmp_path, dovecot,
 
 
 def test_init_with_a_wrong_password_writes_nothing(tmp_path, dovecot, sink, mailbox, init_env):
-    result = mailbridge(tmp_path, *init_flags(dovecot, sink, mailbox),
-                        env={**init_env, "MAILBRIDGE_IMAP_PASSWORD": "wrong"})
+    result = mailbridge(
+        tmp_path, *init_flags(dovecot, sink, mailbox), env={**init_env, "MAILBRIDGE_IMAP_PASSWORD": "wrong"}
+    )
     assert result.returncode == 1 and "login refused" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []

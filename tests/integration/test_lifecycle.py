@@ -91,8 +91,14 @@ def test_reply_within_window_reopens_the_closed_ticket(make_app, clock, dovecot,
     run_once(app)
     closing_notice = mails(sink)[-1]
     clock.advance(days=29)
-    deliver(app, dovecot, mailbox, customer_mail(subject="Re: " + closing_notice["Subject"], body="Still missing!",
-                                                 in_reply_to=closing_notice["Message-ID"]))
+    deliver(
+        app,
+        dovecot,
+        mailbox,
+        customer_mail(
+            subject="Re: " + closing_notice["Subject"], body="Still missing!", in_reply_to=closing_notice["Message-ID"]
+        ),
+    )
     [ticket] = tickets(app)
     assert ticket.status == "open" and reasons(app)[-1] == "in_reply_to"
     assert len(sink.messages) == 4  # receipt, handling notice, closing notice, survey: no new receipt
@@ -105,8 +111,16 @@ def test_reply_after_window_opens_a_new_linked_ticket(make_app, clock, dovecot, 
     run_once(app)
     closing_notice = mails(sink)[-1]
     clock.advance(days=31)
-    deliver(app, dovecot, mailbox, customer_mail(subject="Re: " + closing_notice["Subject"], body="Same problem again",
-                                                 in_reply_to=closing_notice["Message-ID"]))
+    deliver(
+        app,
+        dovecot,
+        mailbox,
+        customer_mail(
+            subject="Re: " + closing_notice["Subject"],
+            body="Same problem again",
+            in_reply_to=closing_notice["Message-ID"],
+        ),
+    )
     first, second = tickets(app)
     assert first.status == "closed" and second.status == "new" and second.linked_ticket_id == old.id
     assert reasons(app)[-1] == "new_linked"
@@ -129,7 +143,8 @@ def test_forged_token_opens_a_new_ticket(make_app, dovecot, sink, mailbox):
     app = make_app()
     deliver(app, dovecot, mailbox, customer_mail())
     raw = customer_mail(sender="mallory@evil.example", subject="hi").replace(
-        f"To: {SUPPORT_USER}".encode(), b"To: support+c.b.a.aaaaaaaaaaaaaaaa@shop.example")
+        f"To: {SUPPORT_USER}".encode(), b"To: support+c.b.a.aaaaaaaaaaaaaaaa@shop.example"
+    )
     deliver(app, dovecot, mailbox, raw)
     assert len(tickets(app)) == 2 and reasons(app)[-1] == "new"
 
@@ -175,7 +190,7 @@ def test_friday_evening_ticket_escalates_on_monday_once(make_app, clock, dovecot
 
 
 def test_answered_ticket_is_not_escalated(make_app, clock, dovecot, sink, mailbox):
-    app = make_app(extra='[sla]\nfirst_response_hours = 8\n')
+    app = make_app(extra="[sla]\nfirst_response_hours = 8\n")
     with db.transaction(app.engine) as session:
         for contact in session.exec(select(Contact)):
             contact.escalation_address = "lead@shop.example"
@@ -190,8 +205,12 @@ def test_cli_filters_search_status_and_customer_history(config_file, dovecot, si
     app = make_app(extra=extra)
     path = config_file(extra=extra)
     deliver(app, dovecot, mailbox, customer_mail(subject="Order 98765 not arrived", body="The parcel is lost"))
-    deliver(app, dovecot, mailbox, customer_mail(sender="bob@example.org", name="Bob Brown", subject="Invoice",
-                                                 body="Please send the invoice"))
+    deliver(
+        app,
+        dovecot,
+        mailbox,
+        customer_mail(sender="bob@example.org", name="Bob Brown", subject="Invoice", body="Please send the invoice"),
+    )
     anna, bob = tickets(app)
     assert anna.category == "Orders > Shipping" and bob.category is None
 

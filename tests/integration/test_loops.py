@@ -20,9 +20,13 @@ def test_two_auto_responders_exchange_at_most_one_automatic_message(make_app, do
     for _ in range(5):
         run_once(app)
         for received in sink.messages:
-            answer = customer_mail(sender="helpdesk@other.example", name="Other desk",
-                                   subject="Re: " + received.message["Subject"], body="We got your mail.",
-                                   in_reply_to=received.message["Message-ID"])
+            answer = customer_mail(
+                sender="helpdesk@other.example",
+                name="Other desk",
+                subject="Re: " + received.message["Subject"],
+                body="We got your mail.",
+                in_reply_to=received.message["Message-ID"],
+            )
             dovecot.append(SUPPORT_USER, mailbox, answer)
         sink.clear()
     assert len(automatic_rows(app)) == 1
@@ -55,8 +59,10 @@ def test_at_most_ten_receipts_a_day_to_one_address(make_app, dovecot, sink, mail
 
 
 def test_flooding_sender_gets_no_automatic_mail_for_thirty_minutes(make_app, dovecot, sink, mailbox, clock):
-    app = make_app(extra="[limits]\nmax_auto_replies_per_address_per_day = 100\n",
-                   extra_support='admin_address = "admin@shop.example"')
+    app = make_app(
+        extra="[limits]\nmax_auto_replies_per_address_per_day = 100\n",
+        extra_support='admin_address = "admin@shop.example"',
+    )
     for n in range(17):
         dovecot.append(SUPPORT_USER, mailbox, customer_mail(sender="bot@flood.example", subject=f"Spam {n}"))
     run_once(app)

@@ -15,6 +15,7 @@ from tests.servers.util import free_port
 def cli_with(config_file):
     def run(*args, **overrides):
         return invoke("--config", str(config_file(**overrides)), *args)
+
     return run
 
 
@@ -38,17 +39,24 @@ def test_starttls_mailbox_reports_tls_too(cli_with, dovecot):
     assert "TLS: TLSv1." in out
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("wrong_password", "login refused for 'support@shop.example'"),
-    ("untrusted", "certificate not trusted"),
-    ("refused", "connection refused (nothing listens on port"),
-    ("timeout", "timed out after 5s"),
-    ("missing_folder", "folder 'NoSuchFolder' does not exist on the server"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("wrong_password", "login refused for 'support@shop.example'"),
+        ("untrusted", "certificate not trusted"),
+        ("refused", "connection refused (nothing listens on port"),
+        ("timeout", "timed out after 5s"),
+        ("missing_folder", "folder 'NoSuchFolder' does not exist on the server"),
+    ],
+)
 def test_mailbox_test_failure_is_one_specific_line(cli_with, dovecot, monkeypatch, case, expected):
-    overrides = {"untrusted": {"ca_file": None}, "refused": {"imap_port": free_port()},
-                 # plaintext to the IMAPS port: the server waits for a TLS hello, we wait for a greeting
-                 "timeout": {"security": "plain"}, "missing_folder": {"folder": "NoSuchFolder"}}.get(case, {})
+    overrides = {
+        "untrusted": {"ca_file": None},
+        "refused": {"imap_port": free_port()},
+        # plaintext to the IMAPS port: the server waits for a TLS hello, we wait for a greeting
+        "timeout": {"security": "plain"},
+        "missing_folder": {"folder": "NoSuchFolder"},
+    }.get(case, {})
     if case == "wrong_password":
         monkeypatch.setenv(IMAP_PASSWORD_ENV, "wrong")
     code, _out, err = cli_with("mailboxes", "test", **overrides)
@@ -69,9 +77,23 @@ def test_mailbox_add_then_remove_edits_the_file_in_place(config_file, dovecot):
     def run(*a):
         return invoke("--config", str(path), *a)
 
-    code, _out, err = run("mailboxes", "add", "orders", "--host", "127.0.0.1", "--port", str(dovecot.imaps_port),
-                          "--username", "support@shop.example", "--password-env", IMAP_PASSWORD_ENV,
-                          "--ca-file", dovecot.ca_file, "--contact", "Orders")
+    code, _out, err = run(
+        "mailboxes",
+        "add",
+        "orders",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(dovecot.imaps_port),
+        "--username",
+        "support@shop.example",
+        "--password-env",
+        IMAP_PASSWORD_ENV,
+        "--ca-file",
+        dovecot.ca_file,
+        "--contact",
+        "Orders",
+    )
     assert code == 0, err
     assert [m["name"] for m in json.loads(run("mailboxes", "list", "--json")[1])] == ["support", "orders"]
     assert path.read_text().startswith("# my own comment\n")
@@ -87,7 +109,18 @@ def test_mailbox_add_then_remove_edits_the_file_in_place(config_file, dovecot):
 def test_mailbox_add_with_invalid_values_leaves_the_file_alone(config_file):
     path = config_file()
     before = path.read_text()
-    code, _out, err = invoke("--config", str(path), "mailboxes", "add", "x", "--host", "imap.example.org",
-                             "--username", "u", "--security", "tls")
+    code, _out, err = invoke(
+        "--config",
+        str(path),
+        "mailboxes",
+        "add",
+        "x",
+        "--host",
+        "imap.example.org",
+        "--username",
+        "u",
+        "--security",
+        "tls",
+    )
     assert code == 2 and "[mailboxes.1] security" in err and str(path) in err
     assert path.read_text() == before

@@ -103,8 +103,14 @@ def test_enqueue_twice_with_one_key_writes_one_row(make_app, dovecot, sink, mail
     [row] = outbox_rows(app)
     mail = message_from_bytes(row.raw, policy=policy.default)
     with db.transaction(app.engine) as session:
-        again = outbox_queue.enqueue(session=session, mail=mail, dedupe_key=row.dedupe_key, kind="receipt",
-                               ticket_id=row.ticket_id, now=clock.now())
+        again = outbox_queue.enqueue(
+            session=session,
+            mail=mail,
+            dedupe_key=row.dedupe_key,
+            kind="receipt",
+            ticket_id=row.ticket_id,
+            now=clock.now(),
+        )
     assert again == row.id and len(outbox_rows(app)) == 1
 
 
@@ -136,6 +142,7 @@ def test_retry_schedule_follows_mailbridge_now_through_the_cli(config_file, dove
     assert sink.messages == []
     listed = run_cli("outbox", "list", "--json", config=path)
     import json
+
     [row] = json.loads(listed.stdout)
     assert row["status"] == "queued" and row["attempts"] == 1 and row["last_error"].startswith("451")
     assert run_cli("run", "--once", config=path, env={"MAILBRIDGE_NOW": "2026-11-24T09:01:00Z"}).returncode == 0

@@ -62,8 +62,11 @@ def test_reply_to_receipt_joins_the_ticket_without_new_receipt(make_app, dovecot
     dovecot.append(SUPPORT_USER, mailbox, customer_mail())
     run_once(app)
     [receipt] = receipts(sink)
-    dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="Re: " + receipt["Subject"], body="Any news?",
-                                                        in_reply_to=receipt["Message-ID"]))
+    dovecot.append(
+        SUPPORT_USER,
+        mailbox,
+        customer_mail(subject="Re: " + receipt["Subject"], body="Any news?", in_reply_to=receipt["Message-ID"]),
+    )
     run_once(app)
     [ticket] = tickets(app)
     with Session(app.engine) as session:
@@ -87,19 +90,25 @@ def test_subject_number_from_a_stranger_opens_a_new_ticket(make_app, dovecot, si
     dovecot.append(SUPPORT_USER, mailbox, customer_mail())
     run_once(app)
     [ticket] = tickets(app)
-    dovecot.append(SUPPORT_USER, mailbox, customer_mail(sender="mallory@evil.example", name="Mallory",
-                                                        subject=f"Re: [#{ticket.number}]"))
+    dovecot.append(
+        SUPPORT_USER,
+        mailbox,
+        customer_mail(sender="mallory@evil.example", name="Mallory", subject=f"Re: [#{ticket.number}]"),
+    )
     run_once(app)
     assert len(tickets(app)) == 2
 
 
-@pytest.mark.parametrize("header, value", [
-    ("Auto-Submitted", "auto-replied"),
-    ("Precedence", "bulk"),
-    ("Precedence", "list"),
-    ("Precedence", "junk"),
-    ("List-Id", "<news.example.org>"),
-])
+@pytest.mark.parametrize(
+    "header, value",
+    [
+        ("Auto-Submitted", "auto-replied"),
+        ("Precedence", "bulk"),
+        ("Precedence", "list"),
+        ("Precedence", "junk"),
+        ("List-Id", "<news.example.org>"),
+    ],
+)
 def test_automatic_mail_is_stored_but_gets_no_receipt(make_app, dovecot, sink, mailbox, header, value):
     app = make_app()
     dovecot.append(SUPPORT_USER, mailbox, customer_mail(headers={header: value}))
@@ -116,10 +125,12 @@ def test_auto_submitted_no_still_gets_a_receipt(make_app, dovecot, sink, mailbox
 
 
 def test_broken_mime_is_stored_with_raw_bytes_and_flagged(make_app, dovecot, sink, mailbox):
-    raw = (b"From: Petr Novak <petr@example.cz>\r\nTo: support@shop.example\r\nSubject: broken\r\n"
-           b"Message-ID: <broken-1@example.cz>\r\nMIME-Version: 1.0\r\n"
-           b"Content-Type: multipart/mixed; boundary=\"XYZ\"\r\n\r\n--XYZ\r\nContent-Type: text/plain\r\n"
-           b"Content-Transfer-Encoding: base64\r\n\r\n!!!not base64!!!\r\n--XY")
+    raw = (
+        b"From: Petr Novak <petr@example.cz>\r\nTo: support@shop.example\r\nSubject: broken\r\n"
+        b"Message-ID: <broken-1@example.cz>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="XYZ"\r\n\r\n--XYZ\r\nContent-Type: text/plain\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\n!!!not base64!!!\r\n--XY"
+    )
     app = make_app()
     dovecot.append(SUPPORT_USER, mailbox, raw)
     run_once(app)
@@ -197,8 +208,11 @@ def test_import_silently_stores_history_without_any_mail(make_app, dovecot, sink
 
 def test_cli_run_once_then_list_and_show(config_file, dovecot, sink, mailbox):
     path = config_file()
-    dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="Ordine non arrivato",
-                                                        body="Buongiorno, il mio ordine non è ancora arrivato. Grazie"))
+    dovecot.append(
+        SUPPORT_USER,
+        mailbox,
+        customer_mail(subject="Ordine non arrivato", body="Buongiorno, il mio ordine non è ancora arrivato. Grazie"),
+    )
     result = run_cli("run", "--once", config=path, env={"MAILBRIDGE_NOW": "2026-11-24T09:00:00Z"})
     assert result.returncode == 0, result.stderr
     listed = json.loads(run_cli("tickets", "list", "--json", config=path).stdout)
@@ -227,11 +241,12 @@ def test_wrong_ca_is_refused_and_right_ca_works(config_file, dovecot, sink, mail
 
 def test_bad_config_names_file_key_and_expectation(config_file, tmp_path):
     path = config_file()
-    path.write_text(path.read_text().replace("security = \"ssl\"", "security = \"tls\""))
+    path.write_text(path.read_text().replace('security = "ssl"', 'security = "tls"'))
     result = run_cli("config", "check", config=path)
     assert result.returncode == 2
-    assert result.stderr.strip() == (f'mailbridge: error: {path}: [mailboxes.0] security: '
-                                     f'expected one of "ssl" | "starttls" | "plain", got \'tls\'')
+    assert result.stderr.strip() == (
+        f'mailbridge: error: {path}: [mailboxes.0] security: expected one of "ssl" | "starttls" | "plain", got \'tls\''
+    )
 
 
 def test_uidvalidity_above_signed_32_bits_is_stored_on_postgres(postgres, make_app, clock):
@@ -239,7 +254,11 @@ def test_uidvalidity_above_signed_32_bits_is_stored_on_postgres(postgres, make_a
     from mailbridge.ingest.sources.imap import RawMail
 
     app = make_app(db_url=postgres.create_database("bigids"))
-    result = accept(app.inbox(app.settings.mailboxes[0]), RawMail("support", "INBOX", 4_294_967_295, 4_294_967_290, customer_mail()), clock.now())
+    result = accept(
+        app.inbox(app.settings.mailboxes[0]),
+        RawMail("support", "INBOX", 4_294_967_295, 4_294_967_290, customer_mail()),
+        clock.now(),
+    )
     with Session(app.engine) as session:
         stored = session.get(Message, result.message_row_id)
     assert (stored.uidvalidity, stored.uid) == (4_294_967_295, 4_294_967_290)
@@ -253,9 +272,18 @@ def test_subject_number_from_an_agent_of_the_contact_joins_the_ticket(make_app, 
     run_once(app)
     [ticket] = tickets(app)
     with db.transaction(app.engine) as session:
-        agents.add_agent(session=session, name="Alice", email="alice@shop.example", locale=None,
-                         contacts=["Customer service"], now=app.clock.now())
-    dovecot.append(SUPPORT_USER, mailbox, customer_mail(sender="alice@shop.example", name="Alice",
-                                                        subject=f"Re: [#{ticket.number}] note for the team"))
+        agents.add_agent(
+            session=session,
+            name="Alice",
+            email="alice@shop.example",
+            locale=None,
+            contacts=["Customer service"],
+            now=app.clock.now(),
+        )
+    dovecot.append(
+        SUPPORT_USER,
+        mailbox,
+        customer_mail(sender="alice@shop.example", name="Alice", subject=f"Re: [#{ticket.number}] note for the team"),
+    )
     run_once(app)
     assert len(tickets(app)) == 1

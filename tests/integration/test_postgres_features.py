@@ -13,8 +13,13 @@ from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
 def test_search_and_history_work_on_postgres(postgres, make_app, dovecot, sink, mailbox):
     app = make_app(db_url=postgres.create_database("pgsearch"))
     dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="Lampada rotta", body="La lampada è arrivata rotta."))
-    dovecot.append(SUPPORT_USER, mailbox, customer_mail(sender="bob@example.org", name="Bob Stone",
-                                                        subject="Invoice", body="Please send the invoice again."))
+    dovecot.append(
+        SUPPORT_USER,
+        mailbox,
+        customer_mail(
+            sender="bob@example.org", name="Bob Stone", subject="Invoice", body="Please send the invoice again."
+        ),
+    )
     run_once(app)
     with Session(app.engine) as session:
         by_text = search_tickets(session, "lampada rotta")

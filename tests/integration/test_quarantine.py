@@ -11,8 +11,9 @@ from mailbridge.store.models import Message, Ticket
 from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
 
 
-def test_message_breaking_intake_is_quarantined_after_three_polls_then_retried(make_app, config_file, dovecot, sink,
-                                                                              mailbox, monkeypatch):
+def test_message_breaking_intake_is_quarantined_after_three_polls_then_retried(
+    make_app, config_file, dovecot, sink, mailbox, monkeypatch
+):
     app = make_app()
     uid = dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="Poison"))
     real = intake.prepare_mail

@@ -1,4 +1,5 @@
 """The real-server helpers in tests/servers work: Dovecot over TLS, the SMTP sink, PostgreSQL."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,8 +19,11 @@ RAW = b"From: alice@customer.example\r\nTo: support@shop.example\r\nSubject: %s\
 
 def send(sink, raw: bytes, sender="shop@shop.example", recipients=("bob@customer.example",), **kw):
     """Send raw through the sink with aiosmtplib and return its response."""
-    return asyncio.run(aiosmtplib.send(raw, sender=sender, recipients=list(recipients),
-                                       hostname=sink.host, port=sink.port, timeout=10, **kw))
+    return asyncio.run(
+        aiosmtplib.send(
+            raw, sender=sender, recipients=list(recipients), hostname=sink.host, port=sink.port, timeout=10, **kw
+        )
+    )
 
 
 def test_imaps_login_verifies_the_certificate_against_the_ca(dovecot):

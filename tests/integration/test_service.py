@@ -36,9 +36,23 @@ def test_daemon_logs_json_reloads_on_sighup_and_stops_cleanly_on_sigterm(config_
     health, log_path = tmp_path / "health.json", tmp_path / "daemon.log"
     dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="first"))
     with log_path.open("w") as log:
-        daemon = subprocess.Popen([sys.executable, "-m", "mailbridge", "--config", str(config), "run",
-                                   "--log-format", "json", "--health-file", str(health)],
-                                  cwd=REPO, stdout=subprocess.DEVNULL, stderr=log)
+        daemon = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mailbridge",
+                "--config",
+                str(config),
+                "run",
+                "--log-format",
+                "json",
+                "--health-file",
+                str(health),
+            ],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     try:
         [stored] = wait_for(lambda: entry(log_path, "stored mailbox="), "the first message")
         assert stored["mailbox"] == "support" and stored["uid"] >= 1 and stored["ticket"] and stored["message_id"]

@@ -22,8 +22,16 @@ def tls_sink(certs):
 
 
 def connection(port: int, **fields) -> ConnectionSettings:
-    values = dict(host="127.0.0.1", port=port, security="starttls", validate_cert=True, ca_file=None,
-                  username="mailer", password=Secret("pw", "env:TEST"), timeout_seconds=5)
+    values = dict(
+        host="127.0.0.1",
+        port=port,
+        security="starttls",
+        validate_cert=True,
+        ca_file=None,
+        username="mailer",
+        password=Secret("pw", "env:TEST"),
+        timeout_seconds=5,
+    )
     values.update(fields)
     return ConnectionSettings(**values)
 
@@ -75,6 +83,7 @@ def test_connection_dropped_mid_conversation_is_temporary(sink):
 
 def test_smtp_test_command_reports_each_step_and_sends(config_file, sink):
     from tests.conftest import run_cli
+
     result = run_cli("smtp", "test", "--to", "admin@shop.example", config=config_file())
     assert result.returncode == 0, result.stderr
     assert "ok  connected to 127.0.0.1" in result.stdout and "ok  accepted for admin@shop.example" in result.stdout
@@ -84,6 +93,7 @@ def test_smtp_test_command_reports_each_step_and_sends(config_file, sink):
 
 def test_smtp_test_command_fails_in_one_line_when_refused(config_file, sink):
     from tests.conftest import run_cli
+
     sink.fail_next("RCPT", 550)
     result = run_cli("smtp", "test", "--to", "admin@shop.example", config=config_file())
     assert result.returncode == 1 and result.stderr.strip().startswith("mailbridge: error: 550")

@@ -22,13 +22,30 @@ def at(day: int, hour: int) -> datetime:
 
 
 def add_ticket(session, contact, customer, number, created, responded, closed, status, agent=None) -> Ticket:
-    ticket = Ticket(number=number, status=status, subject="s", contact_id=contact.id, customer_id=customer.id,
-                    created_at=created, updated_at=created, first_response_at=responded, closed_at=closed,
-                    assigned_agent=agent)
+    ticket = Ticket(
+        number=number,
+        status=status,
+        subject="s",
+        contact_id=contact.id,
+        customer_id=customer.id,
+        created_at=created,
+        updated_at=created,
+        first_response_at=responded,
+        closed_at=closed,
+        assigned_agent=agent,
+    )
     session.add(ticket)
     session.flush()
-    message = Message(ticket_id=ticket.id, direction="in", message_id=f"<{number}@x>", from_addr=customer.email,
-                      raw=b"x", raw_sha256=number, kind="customer", stored_at=created)
+    message = Message(
+        ticket_id=ticket.id,
+        direction="in",
+        message_id=f"<{number}@x>",
+        from_addr=customer.email,
+        raw=b"x",
+        raw_sha256=number,
+        kind="customer",
+        stored_at=created,
+    )
     session.add(message)
     session.flush()
     return ticket
@@ -41,18 +58,49 @@ def write_history(app) -> None:
         customer = Customer(email="anna@example.org", name="Anna", created_at=at(1, 9))
         session.add(customer)
         session.flush()
-        one = add_ticket(session, contact, customer, "10000000001", at(2, 9), at(2, 11), at(3, 11), "closed",
-                         agent="maria@shop.example")
+        one = add_ticket(
+            session,
+            contact,
+            customer,
+            "10000000001",
+            at(2, 9),
+            at(2, 11),
+            at(3, 11),
+            "closed",
+            agent="maria@shop.example",
+        )
         two = add_ticket(session, contact, customer, "10000000002", at(2, 16), at(3, 14), None, "waiting")
-        session.add(TicketEvent(ticket_id=two.id, at=at(4, 10), actor="customer:anna@example.org",
-                                kind="status_changed", old_status="closed", new_status="open"))
+        session.add(
+            TicketEvent(
+                ticket_id=two.id,
+                at=at(4, 10),
+                actor="customer:anna@example.org",
+                kind="status_changed",
+                old_status="closed",
+                new_status="open",
+            )
+        )
         for ticket, score, replaced in ((one, 1, at(4, 9)), (one, 5, None), (two, 3, None)):
-            message = Message(ticket_id=ticket.id, direction="in", raw=b"r", raw_sha256=f"r{score}", kind="survey_answer",
-                              stored_at=at(4, 9))
+            message = Message(
+                ticket_id=ticket.id,
+                direction="in",
+                raw=b"r",
+                raw_sha256=f"r{score}",
+                kind="survey_answer",
+                stored_at=at(4, 9),
+            )
             session.add(message)
             session.flush()
-            session.add(Rating(ticket_id=ticket.id, message_id=message.id, score=score, contact_id=contact.id,
-                               created_at=at(4, 9), replaced_at=replaced))
+            session.add(
+                Rating(
+                    ticket_id=ticket.id,
+                    message_id=message.id,
+                    score=score,
+                    contact_id=contact.id,
+                    created_at=at(4, 9),
+                    replaced_at=replaced,
+                )
+            )
 
 
 def test_stats_json_matches_hand_computed_figures(make_app, config_file):
@@ -66,7 +114,10 @@ def test_stats_json_matches_hand_computed_figures(make_app, config_file):
     assert figures["resolution"] == {"count": 1, "median_hours": 10, "p90_hours": 10}
     assert (figures["sla_met"], figures["sla_breached"]) == (1, 1)
     assert figures["csat_total"] == {"name": "all", "count": 2, "average": 4.0, "satisfied_percent": 50.0}
-    assert [(c["name"], c["count"]) for c in figures["csat_by_agent"]] == [("(unassigned)", 1), ("maria@shop.example", 1)]
+    assert [(c["name"], c["count"]) for c in figures["csat_by_agent"]] == [
+        ("(unassigned)", 1),
+        ("maria@shop.example", 1),
+    ]
     assert figures["backlog"]["waiting"] == 1 and figures["by_weekday"]["mon"] == 2
     agent_only = run_cli("stats", "--agent", "maria@shop.example", "--json", config=config_file(extra=SLA), env=NOW)
     assert json.loads(agent_only.stdout)["opened"] == 1

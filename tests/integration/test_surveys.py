@@ -99,15 +99,26 @@ def test_reply_with_a_digit_then_a_word_replaces_the_rating_and_keeps_history(ma
     app = survey_app(make_app)
     closed_ticket(app, dovecot, mailbox)
     survey = survey_of(sink)
-    deliver(app, dovecot, mailbox, customer_mail(subject="Re: " + survey["Subject"], body="2\nslow answer",
-                                                 in_reply_to=survey["Message-ID"]))
-    deliver(app, dovecot, mailbox, customer_mail(subject="Re: " + survey["Subject"], body="Ottimo! problem solved",
-                                                 in_reply_to=survey["Message-ID"]))
+    deliver(
+        app,
+        dovecot,
+        mailbox,
+        customer_mail(subject="Re: " + survey["Subject"], body="2\nslow answer", in_reply_to=survey["Message-ID"]),
+    )
+    deliver(
+        app,
+        dovecot,
+        mailbox,
+        customer_mail(
+            subject="Re: " + survey["Subject"], body="Ottimo! problem solved", in_reply_to=survey["Message-ID"]
+        ),
+    )
     first, second = ratings(app)
     assert (first.score, first.comment, first.replaced_at is not None) == (2, "slow answer", True)
     assert (second.score, second.comment, second.replaced_at, second.source) == (5, "problem solved", None, "reply")
     assert ticket_status(app) == "closed"
     from mailbridge.reports.tickets import ticket_detail
+
     with Session(app.engine) as session:
         number = session.exec(select(Ticket.number)).one()
         assert ticket_detail(session=session, number=number)["rating"]["score"] == 5
@@ -119,8 +130,14 @@ def test_garbage_reply_to_the_survey_is_an_ordinary_message_that_reopens(make_ap
     closed_ticket(app, dovecot, mailbox)
     survey = survey_of(sink)
     sent_before = len(sink.messages)
-    deliver(app, dovecot, mailbox, customer_mail(subject="Re: " + survey["Subject"], body="Where is my refund??",
-                                                 in_reply_to=survey["Message-ID"]))
+    deliver(
+        app,
+        dovecot,
+        mailbox,
+        customer_mail(
+            subject="Re: " + survey["Subject"], body="Where is my refund??", in_reply_to=survey["Message-ID"]
+        ),
+    )
     assert ratings(app) == [] and ticket_status(app) == "open" and last_message_kind(app) == "customer"
     assert len(sink.messages) == sent_before  # no receipt for a reopened ticket
 
@@ -130,10 +147,12 @@ def test_tampered_token_is_stored_but_gives_no_rating(make_app, dovecot, sink, m
     closed_ticket(app, dovecot, mailbox)
     address = rate_addresses(survey_of(sink))[5]
     mac_start = address.index("-5@") - 1
-    tampered = address[:mac_start] + ("a" if address[mac_start] != "a" else "b") + address[mac_start + 1:]
+    tampered = address[:mac_start] + ("a" if address[mac_start] != "a" else "b") + address[mac_start + 1 :]
     sent_before = len(sink.messages)
     deliver(app, dovecot, mailbox, to(customer_mail(sender="mallory@evil.example", subject="5/5"), tampered))
-    deliver(app, dovecot, mailbox, to(customer_mail(subject="5/5"), "support+rate-r.b.a.aaaaaaaaaaaaaaaa-5@shop.example"))
+    deliver(
+        app, dovecot, mailbox, to(customer_mail(subject="5/5"), "support+rate-r.b.a.aaaaaaaaaaaaaaaa-5@shop.example")
+    )
     assert ratings(app) == [] and last_message_kind(app) == "survey_rejected"
     with Session(app.engine) as session:
         assert len(session.exec(select(Ticket)).all()) == 1

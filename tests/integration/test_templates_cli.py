@@ -50,4 +50,7 @@ def test_usage_errors_are_one_line_and_exit_2(config_file):
 def test_unreadable_file_option_is_one_line(config_file):
     result = run_cli("texts", "add", "returns", "--file", "/nonexistent/returns.txt", config=config_file())
     assert result.returncode == 1
-    assert result.stderr.strip() == "mailbridge: error: --file: cannot read /nonexistent/returns.txt (No such file or directory)"
+    assert (
+        result.stderr.strip()
+        == "mailbridge: error: --file: cannot read /nonexistent/returns.txt (No such file or directory)"
+    )

@@ -39,7 +39,9 @@ def test_mail_to_two_contacts_is_stored_once_per_contact_as_linked_tickets(make_
     app = make_app(extra=second_mailbox(dovecot, sales_folder, "Sales"))
     raw = customer_mail(headers={"Cc": "sales@shop.example"})
     dovecot.append(SUPPORT_USER, mailbox, raw)
-    dovecot.append(SUPPORT_USER, sales_folder, raw.replace(b"Subject:", b"Delivered-To: sales@shop.example\r\nSubject:", 1))
+    dovecot.append(
+        SUPPORT_USER, sales_folder, raw.replace(b"Subject:", b"Delivered-To: sales@shop.example\r\nSubject:", 1)
+    )
     run_once(app)
     run_once(app)
     found = tickets_by_contact(app)

@@ -3,6 +3,7 @@
 `make_certs` writes a test CA, a server certificate for 127.0.0.1/localhost signed by it,
 and a second, unrelated CA that clients can be pointed at to prove verification fails.
 """
+
 from __future__ import annotations
 
 import ssl

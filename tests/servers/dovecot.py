@@ -6,6 +6,7 @@ and self-signed certificates, then starts `dovecot -c` with an IMAPS listener an
 listener that offers STARTTLS (or, with `tls=False`, `ssl = no` and one plain listener without STARTTLS). The master runs in the foreground (-F) as our child; stop it with
 `DovecotServer.stop()`.
 """
+
 from __future__ import annotations
 
 import os
@@ -143,8 +144,10 @@ class DovecotServer:
                 return
             except LoginError:
                 if time.monotonic() >= deadline:
-                    raise RuntimeError(f"{username} still cannot log in {USER_TIMEOUT}s after "
-                                       f"being added; log tail:\n{log_tail(self.log_path)}") from None
+                    raise RuntimeError(
+                        f"{username} still cannot log in {USER_TIMEOUT}s after "
+                        f"being added; log tail:\n{log_tail(self.log_path)}"
+                    ) from None
                 time.sleep(0.1)
 
     def has_user(self, username: str) -> bool:
@@ -161,8 +164,7 @@ class DovecotServer:
             client = IMAPClient(self.host, port=self.imap_port, ssl=False, timeout=10)
             ssl = True  # nothing to start: log in in plaintext
         elif ssl:
-            client = IMAPClient(self.host, port=self.imaps_port, ssl=True,
-                                ssl_context=self.ssl_context(), timeout=10)
+            client = IMAPClient(self.host, port=self.imaps_port, ssl=True, ssl_context=self.ssl_context(), timeout=10)
         else:
             client = IMAPClient(self.host, port=self.imap_port, ssl=False, timeout=10)
         try:
@@ -200,8 +202,7 @@ class DovecotServer:
         with self.client(username) as client:
             client.select_folder(folder, readonly=True)
             fetched = client.get_flags(client.search("ALL"))
-        return {uid: tuple(_text(f) for f in flags if _text(f) != "\\Recent")
-                for uid, flags in sorted(fetched.items())}
+        return {uid: tuple(_text(f) for f in flags if _text(f) != "\\Recent") for uid, flags in sorted(fetched.items())}
 
     def messages(self, username: str, folder: str = "INBOX") -> list[bytes]:
         """Return the raw messages in folder, in UID order."""
@@ -235,7 +236,8 @@ def _text(flag) -> str:
 def find_dovecot() -> str:
     """Return the dovecot binary path or raise with the apt package to install."""
     path = shutil.which("dovecot") or next(
-        (p for p in ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot") if os.access(p, os.X_OK)), None)
+        (p for p in ("/usr/sbin/dovecot", "/usr/local/sbin/dovecot") if os.access(p, os.X_OK)), None
+    )
     if not path:
         raise RuntimeError("dovecot not found: apt-get install -y dovecot-imapd")
     return path
@@ -255,8 +257,13 @@ def _with_oauth2(conf: str, base: Path, introspection_url: str) -> str:
     return conf + OAUTH2_PASSDB.format(args=oauth2_conf)
 
 
-def start_dovecot(base_dir: Path, password: str = "secret", imaps_port: int | None = None,
-                  tls: bool = True, oauth2_introspection_url: str | None = None) -> DovecotServer:
+def start_dovecot(
+    base_dir: Path,
+    password: str = "secret",
+    imaps_port: int | None = None,
+    tls: bool = True,
+    oauth2_introspection_url: str | None = None,
+) -> DovecotServer:
     """Write a config under base_dir, start Dovecot on two free ports (or the IMAPS port given) and wait until both accept.
 
     With tls=False only the plain port listens (imaps_port is 0) and STARTTLS is not offered.
@@ -274,8 +281,16 @@ def start_dovecot(base_dir: Path, password: str = "secret", imaps_port: int | No
         imaps_port = free_port()
     conf = base / "dovecot.conf"
     text = CONFIG.format(
-        instance=f"mailbridge-test-{imaps_port}", base=base, host=HOST, cert=certs.server_cert,
-        key=certs.server_key, users=base / "users", uid=MAIL_UID, imap_port=imap_port, imaps_port=imaps_port)
+        instance=f"mailbridge-test-{imaps_port}",
+        base=base,
+        host=HOST,
+        cert=certs.server_cert,
+        key=certs.server_key,
+        users=base / "users",
+        uid=MAIL_UID,
+        imap_port=imap_port,
+        imaps_port=imaps_port,
+    )
     text = text if tls else _without_tls(text)
     conf.write_text(_with_oauth2(text, base, oauth2_introspection_url) if oauth2_introspection_url else text)
     imaps_port = imaps_port if tls else 0
@@ -286,18 +301,35 @@ def start_dovecot(base_dir: Path, password: str = "secret", imaps_port: int | No
     stderr_path = base / "dovecot.stderr"
     with stderr_path.open("w") as stderr:
         # -F keeps the master in the foreground as our child, so stop() can reap it
-        process = subprocess.Popen([binary, "-F", "-c", str(conf)], stdin=subprocess.DEVNULL,
-                                   stdout=stderr, stderr=stderr)
+        process = subprocess.Popen(
+            [binary, "-F", "-c", str(conf)], stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr
+        )
     pid_file = base / "run" / "master.pid"
-    ready = wait_until(lambda: process.poll() is not None or (
-        pid_file.exists() and (not tls or port_open(imaps_port)) and port_open(imap_port)), timeout=START_TIMEOUT)
-    server = DovecotServer(host=HOST, imaps_port=imaps_port, imap_port=imap_port,
-                           ca_file=str(certs.ca_file), other_ca_file=str(certs.other_ca_file),
-                           password=password, base_dir=base, pid=process.pid, has_tls=tls, _process=process)
+    ready = wait_until(
+        lambda: (
+            process.poll() is not None
+            or (pid_file.exists() and (not tls or port_open(imaps_port)) and port_open(imap_port))
+        ),
+        timeout=START_TIMEOUT,
+    )
+    server = DovecotServer(
+        host=HOST,
+        imaps_port=imaps_port,
+        imap_port=imap_port,
+        ca_file=str(certs.ca_file),
+        other_ca_file=str(certs.other_ca_file),
+        password=password,
+        base_dir=base,
+        pid=process.pid,
+        has_tls=tls,
+        _process=process,
+    )
     if not ready or process.poll() is not None:
         server.stop()
-        raise RuntimeError(f"dovecot did not listen on {HOST}:{imaps_port}/{imap_port} "
-                           f"within {START_TIMEOUT}s (exit code {process.poll()}); "
-                           f"log tail:\n{log_tail(stderr_path)}\n{log_tail(log)}")
+        raise RuntimeError(
+            f"dovecot did not listen on {HOST}:{imaps_port}/{imap_port} "
+            f"within {START_TIMEOUT}s (exit code {process.poll()}); "
+            f"log tail:\n{log_tail(stderr_path)}\n{log_tail(log)}"
+        )
     server.pid = int(pid_file.read_text().split()[0])
     return server

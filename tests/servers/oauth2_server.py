@@ -5,6 +5,7 @@
 accepts and `{"active": false}` otherwise. `issue(user)` hands out a new token, `expire(token)`
 stops accepting one; `requests` records every token Dovecot asked about. Stop it with `stop()`.
 """
+
 from __future__ import annotations
 
 import json

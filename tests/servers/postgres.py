@@ -4,6 +4,7 @@
 on a free port with trust auth, and creates database `mailbridge`. PostgreSQL refuses to run as
 root, so as root the cluster runs as the `postgres` system user (or `mbpg`, created if needed).
 """
+
 from __future__ import annotations
 
 import glob
@@ -29,8 +30,9 @@ def find_pg_bin() -> Path:
     initdb = shutil.which("initdb")
     if initdb and shutil.which("pg_ctl"):
         return Path(os.path.realpath(initdb)).parent
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                        key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0)
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0
+    )
     for candidate in reversed(candidates):
         if os.access(f"{candidate}/initdb", os.X_OK) and os.access(f"{candidate}/pg_ctl", os.X_OK):
             return Path(candidate)
@@ -47,8 +49,7 @@ def _run_as_user() -> str | None:
             return name
         except KeyError:
             pass
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "mbpg"],
-                   check=True)
+    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "mbpg"], check=True)
     return "mbpg"
 
 
@@ -72,8 +73,7 @@ class PostgresServer:
 
     def create_database(self, name: str) -> str:
         """Create database name (dropping an old one) and return its SQLAlchemy URL."""
-        with psycopg.connect(host=self.host, port=self.port, user=DB_USER, dbname="postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(host=self.host, port=self.port, user=DB_USER, dbname="postgres", autocommit=True) as conn:
             ident = sql.Identifier(name)
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
             conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
@@ -98,11 +98,11 @@ def _pg(server_or_bin, tool: str, *args: str, user: str | None = None) -> subpro
         entry = pwd.getpwnam(user)
         env.update(HOME=entry.pw_dir, USER=user, LOGNAME=user)
         drop = dict(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
-    result = subprocess.run([str(pg_bin / tool), *args], env=env, cwd="/", stdin=subprocess.DEVNULL,
-                            capture_output=True, text=True, **drop)
+    result = subprocess.run(
+        [str(pg_bin / tool), *args], env=env, cwd="/", stdin=subprocess.DEVNULL, capture_output=True, text=True, **drop
+    )
     if result.returncode != 0:
-        raise RuntimeError(f"{tool} {' '.join(args)} failed ({result.returncode}):\n"
-                           f"{result.stdout}{result.stderr}")
+        raise RuntimeError(f"{tool} {' '.join(args)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
     return result
 
 
@@ -119,11 +119,25 @@ def start_postgres(base_dir: Path) -> PostgresServer:
         entry = pwd.getpwnam(os_user)
         for path in (base, sockets):
             os.chown(path, entry.pw_uid, entry.pw_gid)
-    _pg(pg_bin, "initdb", "-D", str(data), "-U", DB_USER, "--auth=trust", "-E", "UTF8",
-        "--no-locale", "--no-sync", user=os_user)
+    _pg(
+        pg_bin,
+        "initdb",
+        "-D",
+        str(data),
+        "-U",
+        DB_USER,
+        "--auth=trust",
+        "-E",
+        "UTF8",
+        "--no-locale",
+        "--no-sync",
+        user=os_user,
+    )
     port = free_port()
-    options = (f"-c listen_addresses={HOST} -p {port} -c unix_socket_directories={sockets} "
-               "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+    options = (
+        f"-c listen_addresses={HOST} -p {port} -c unix_socket_directories={sockets} "
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    )
     server = PostgresServer(host=HOST, port=port, base_dir=base, pg_bin=pg_bin, os_user=os_user, pid=0)
     try:
         _pg(server, "pg_ctl", "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "30", "start")

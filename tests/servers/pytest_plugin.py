@@ -3,6 +3,7 @@
 Load with `-p tests.servers.pytest_plugin` or `pytest_plugins = ["tests.servers.pytest_plugin"]`.
 Every server is started once per session under tmp_path_factory and stopped at session end.
 """
+
 from __future__ import annotations
 
 import itertools

@@ -5,6 +5,7 @@ next MAIL, RCPT or DATA fail once (`fail_next`), drop the next connection, requi
 STARTTLS. With `deliver_to=<DovecotServer>` each accepted message is also appended to every
 recipient's INBOX there (users are created on first use), so a demo can read receipts over IMAP.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -168,23 +169,31 @@ class _QuietController(Controller):
 
 def _authenticator(username: str, password: str):
     """Return an aiosmtpd authenticator accepting exactly username/password."""
+
     def check(server, session, envelope, mechanism, auth_data):
-        ok = (isinstance(auth_data, LoginPassword)
-              and auth_data.login.decode() == username and auth_data.password.decode() == password)
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == username
+            and auth_data.password.decode() == password
+        )
         return AuthResult(success=ok, handled=False)
+
     return check
 
 
-def start_smtp_sink(deliver_to: DovecotServer | None = None, tls: Certs | None = None,
-                    require_auth: tuple[str, str] | None = None, port: int | None = None) -> SmtpSink:
+def start_smtp_sink(
+    deliver_to: DovecotServer | None = None,
+    tls: Certs | None = None,
+    require_auth: tuple[str, str] | None = None,
+    port: int | None = None,
+) -> SmtpSink:
     """Start a sink on a free (or the given) 127.0.0.1 port (STARTTLS if tls, AUTH required if require_auth)."""
     sink = SmtpSink(deliver_to)
     options: dict = {}
     if tls is not None:
         options["tls_context"] = tls.server_context()
     if require_auth is not None:
-        options.update(authenticator=_authenticator(*require_auth), auth_required=True,
-                       auth_require_tls=False)
+        options.update(authenticator=_authenticator(*require_auth), auth_required=True, auth_require_tls=False)
     sink.port = port or free_port()
     controller = _QuietController(_Handler(sink), hostname=HOST, port=sink.port, ready_timeout=5, **options)
     controller.start()

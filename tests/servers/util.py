@@ -1,4 +1,5 @@
 """Small helpers shared by the real-server starters in tests/servers/."""
+
 from __future__ import annotations
 
 import os

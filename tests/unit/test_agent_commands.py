@@ -36,12 +36,19 @@ def test_text_module_line_is_replaced_where_it_stands():
 
 def test_requester_forward_gives_the_original_sender_and_text():
     from mailbridge.decisions.agent_commands import unwrap_requester_forward
-    forwarded = unwrap_requester_forward("#Requester\n\nFrom: Anna Rossi [mailto:anna@example.org]\nSent: Monday\n"
-                                         "To: Maria\nSubject: Broken lamp\n\nThe lamp arrived broken.\n")
-    assert (forwarded.from_addr, forwarded.subject, forwarded.text) == ("anna@example.org", "Broken lamp",
-                                                                        "The lamp arrived broken.")
+
+    forwarded = unwrap_requester_forward(
+        "#Requester\n\nFrom: Anna Rossi [mailto:anna@example.org]\nSent: Monday\n"
+        "To: Maria\nSubject: Broken lamp\n\nThe lamp arrived broken.\n"
+    )
+    assert (forwarded.from_addr, forwarded.subject, forwarded.text) == (
+        "anna@example.org",
+        "Broken lamp",
+        "The lamp arrived broken.",
+    )
 
 
 def test_mail_without_requester_line_is_no_requester_forward():
     from mailbridge.decisions.agent_commands import unwrap_requester_forward
+
     assert unwrap_requester_forward("From: Anna <anna@example.org>\n\nhi") is None

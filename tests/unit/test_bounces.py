@@ -27,13 +27,18 @@ def test_final_recipient_of_corpus_permanent_bounces_is_found():
     assert len(found) >= PERMANENT_FLOOR
 
 
-@pytest.mark.xfail(strict=True, reason="known defect (real-mail issue): flufl.bounce reads 3 of the 6 delayed (4.x.x) "
-                                      "corpus DSNs as permanent, which suppresses the address for 60 days")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known defect (real-mail issue): flufl.bounce reads 3 of the 6 delayed (4.x.x) "
+    "corpus DSNs as permanent, which suppresses the address for 60 days",
+)
 def test_delayed_delivery_reports_never_count_as_permanent():
     entries = [e for e in dsn_entries() if e["expect"]["dsn_report"].get("status", "").startswith("4")]
-    wrongly_permanent = [e["id"] for e in entries
-                         if e["expect"]["dsn_report"]["final_recipient"].lower()
-                         in read_bounce(read_as_imap(CORPUS, e)).permanent]
+    wrongly_permanent = [
+        e["id"]
+        for e in entries
+        if e["expect"]["dsn_report"]["final_recipient"].lower() in read_bounce(read_as_imap(CORPUS, e)).permanent
+    ]
     assert entries and wrongly_permanent == []
 
 

@@ -42,8 +42,9 @@ def test_due_at_the_end_of_a_day_stays_on_that_day():
 
 
 def test_holidays_are_skipped():
-    calendar = BusinessCalendar(WEEK.working_days, WEEK.opens, WEEK.closes, ROME,
-                                frozenset({date(2025, 12, 25), date(2025, 12, 26)}))
+    calendar = BusinessCalendar(
+        WEEK.working_days, WEEK.opens, WEEK.closes, ROME, frozenset({date(2025, 12, 25), date(2025, 12, 26)})
+    )
     assert due_at(rome(2025, 12, 24, 16, 0), 8, calendar) == rome(2025, 12, 29, 16, 0)
 
 
@@ -72,13 +73,16 @@ def test_italian_holidays_come_from_the_holidays_package():
     assert date(2026, 12, 25) in calendar.holidays
 
 
-@pytest.mark.parametrize("now, state", [
-    (rome(2026, 1, 10, 12, 0), SlaState.OK),        # Saturday: 8 working hours still left
-    (rome(2026, 1, 12, 14, 59), SlaState.OK),       # Monday, 2h01 left
-    (rome(2026, 1, 12, 15, 0), SlaState.WARNING),   # Monday, 2h left
-    (rome(2026, 1, 12, 16, 59), SlaState.WARNING),
-    (rome(2026, 1, 12, 17, 0), SlaState.BREACHED),
-])
+@pytest.mark.parametrize(
+    "now, state",
+    [
+        (rome(2026, 1, 10, 12, 0), SlaState.OK),  # Saturday: 8 working hours still left
+        (rome(2026, 1, 12, 14, 59), SlaState.OK),  # Monday, 2h01 left
+        (rome(2026, 1, 12, 15, 0), SlaState.WARNING),  # Monday, 2h left
+        (rome(2026, 1, 12, 16, 59), SlaState.WARNING),
+        (rome(2026, 1, 12, 17, 0), SlaState.BREACHED),
+    ],
+)
 def test_sla_state_of_a_friday_evening_ticket(now, state):
     due = due_at(rome(2026, 1, 9, 18, 30), 8, WEEK)
     assert sla_state(due, now, 2, WEEK) is state

@@ -11,17 +11,20 @@ def test_plain_customer_mail_is_customer():
     assert classify(parsed(), OURS) is MessageKind.CUSTOMER
 
 
-@pytest.mark.parametrize("headers", [
-    {"auto-submitted": "auto-replied"},
-    {"auto-submitted": "auto-generated"},
-    {"precedence": "bulk"},
-    {"precedence": "junk"},
-    {"precedence": "list"},
-    {"list-id": "<news.example.org>"},
-    {"list-unsubscribe": "<mailto:u@example.org>"},
-    {"x-auto-response-suppress": "All"},
-    {"return-path": "<>"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"auto-submitted": "auto-replied"},
+        {"auto-submitted": "auto-generated"},
+        {"precedence": "bulk"},
+        {"precedence": "junk"},
+        {"precedence": "list"},
+        {"list-id": "<news.example.org>"},
+        {"list-unsubscribe": "<mailto:u@example.org>"},
+        {"x-auto-response-suppress": "All"},
+        {"return-path": "<>"},
+    ],
+)
 def test_automatic_mail_gets_no_auto_reply(headers):
     message = parsed(headers=headers)
     kind = classify(message, OURS)

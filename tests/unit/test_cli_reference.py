@@ -28,12 +28,15 @@ def leaf_commands(command, path="mailbridge"):
 def test_cli_reference_doc_matches_the_code():
     generator = load_generator()
     document = generator.DOC.read_text(encoding="utf-8")
-    assert generator.replace_section(document, generator.render_reference()) == document, \
+    assert generator.replace_section(document, generator.render_reference()) == document, (
         "docs/cli.md CLI reference is stale: run python config/gen_cli_reference.py"
+    )
 
 
 def test_every_command_help_has_an_example():
-    missing = [path for path, command in leaf_commands(typer.main.get_command(app)) if "Example:" not in (command.help or "")]
+    missing = [
+        path for path, command in leaf_commands(typer.main.get_command(app)) if "Example:" not in (command.help or "")
+    ]
     assert missing == []
 
 

@@ -10,10 +10,19 @@ NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
 def draft(**fields) -> OutgoingDraft:
-    values = dict(kind="receipt", from_name="Shop support", from_address="support@shop.example", to_name="Anna",
-                  to_address="anna@example.org", subject="[#12345678901] Order", in_reply_to="<c1@example.org>",
-                  references=("<c0@example.org>",), auto_submitted="auto-replied", instance_id="i1",
-                  body=RenderedMail(text="Hello", html="<p>Hello</p>"))
+    values = dict(
+        kind="receipt",
+        from_name="Shop support",
+        from_address="support@shop.example",
+        to_name="Anna",
+        to_address="anna@example.org",
+        subject="[#12345678901] Order",
+        in_reply_to="<c1@example.org>",
+        references=("<c0@example.org>",),
+        auto_submitted="auto-replied",
+        instance_id="i1",
+        body=RenderedMail(text="Hello", html="<p>Hello</p>"),
+    )
     values.update(fields)
     return OutgoingDraft(**values)
 
@@ -67,6 +76,7 @@ def test_clean_header_text_flattens_control_characters():
 
 def test_signed_message_id_is_recognised_only_with_the_secret():
     from mailbridge.decisions.outgoing.compose import is_own_message_id, new_message_id
+
     message_id = new_message_id("support@shop.example", "s3cret")
     assert message_id.endswith("@shop.example>")
     assert is_own_message_id(message_id, "s3cret")
@@ -76,18 +86,25 @@ def test_signed_message_id_is_recognised_only_with_the_secret():
 
 def test_forged_message_id_in_our_format_is_not_ours():
     from mailbridge.decisions.outgoing.compose import is_own_message_id
+
     assert not is_own_message_id("<mb.0123456789abcdef0123.0123456789ab@shop.example>", "s3cret")
 
 
 def test_non_ascii_subject_is_encoded_and_reads_back():
     raw = compose(draft(subject="Ordine 10023 non arrivato – è urgente, Πρόβλημα"), "<o@shop.example>", NOW).as_bytes()
     assert raw.isascii()
-    assert message_from_bytes(raw, policy=policy.default)["Subject"] == "Ordine 10023 non arrivato – è urgente, Πρόβλημα"
+    assert (
+        message_from_bytes(raw, policy=policy.default)["Subject"] == "Ordine 10023 non arrivato – è urgente, Πρόβλημα"
+    )
 
 
 def test_text_and_html_parts_read_back_as_utf8():
-    mail = message_from_bytes(compose(draft(body=RenderedMail(text="Grazie più tardi", html="<p>Ευχαριστώ</p>")),
-                                      "<o@shop.example>", NOW).as_bytes(), policy=policy.default)
+    mail = message_from_bytes(
+        compose(
+            draft(body=RenderedMail(text="Grazie più tardi", html="<p>Ευχαριστώ</p>")), "<o@shop.example>", NOW
+        ).as_bytes(),
+        policy=policy.default,
+    )
     assert mail.get_content_type() == "multipart/alternative"
     assert mail.get_body(("plain",)).get_content().strip() == "Grazie più tardi"
     assert mail.get_body(("html",)).get_content().strip() == "<p>Ευχαριστώ</p>"
@@ -95,8 +112,11 @@ def test_text_and_html_parts_read_back_as_utf8():
 
 def test_attachment_keeps_bytes_and_a_safe_non_ascii_name():
     from mailbridge.decisions.outgoing.compose import OutgoingAttachment
+
     files = (OutgoingAttachment("φωτογραφία\r\n.jpg", "image/jpeg", b"\xff\xd8 jpeg bytes"),)
-    mail = message_from_bytes(compose(draft(attachments=files), "<o@shop.example>", NOW).as_bytes(), policy=policy.default)
+    mail = message_from_bytes(
+        compose(draft(attachments=files), "<o@shop.example>", NOW).as_bytes(), policy=policy.default
+    )
     (part,) = list(mail.iter_attachments())
     assert part.get_filename() == "φωτογραφία .jpg"
     assert part.get_content() == b"\xff\xd8 jpeg bytes"
@@ -110,40 +130,55 @@ def test_malformed_message_id_is_refused():
 
 def test_mail_bytes_has_crlf_line_ends_only():
     from mailbridge.decisions.outgoing.compose import mail_bytes
+
     raw = mail_bytes(compose(draft(subject="Πέτρος " * 30), "<o@shop.example>", NOW))
     assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
 
 
 def test_long_non_ascii_names_fold_and_quoted_names_read_back():
     name = "Γιώργος Παπαδόπουλος-Καραμανλής του Κωνσταντίνου"
-    raw = compose(draft(from_name=name, to_name="Obchod, podpora \"Česko\""), "<o@shop.example>", NOW).as_bytes()
+    raw = compose(draft(from_name=name, to_name='Obchod, podpora "Česko"'), "<o@shop.example>", NOW).as_bytes()
     assert all(len(line) <= 78 for line in raw.split(b"\n"))
     mail = message_from_bytes(raw, policy=policy.default)
     assert mail["From"].addresses[0].addr_spec == "support@shop.example"
     to = mail["To"].addresses[0]
-    assert (to.display_name, to.addr_spec) == ("Obchod, podpora \"Česko\"", "anna@example.org")
+    assert (to.display_name, to.addr_spec) == ('Obchod, podpora "Česko"', "anna@example.org")
 
 
 def test_fast_header_folding_writes_what_the_stdlib_writes():
     from email.policy import compat32
 
     from mailbridge.decisions.outgoing.compose import OutgoingAttachment, mail_bytes
+
     long_refs = tuple(f"<ref{n}.{'x' * 30}@example.org>" for n in range(15))
-    mail = compose(draft(subject="Ordine 10023 non arrivato – è urgente " * 3, to_name="Γιώργος Παπαδόπουλος",
-                         from_name="Obchod, podpora", references=long_refs, reply_to="support+c.abc@shop.example",
-                         attachments=(OutgoingAttachment("faktura č. 10052.pdf", "application/pdf", b"%PDF"),)),
-                   "<o@shop.example>", NOW)
+    mail = compose(
+        draft(
+            subject="Ordine 10023 non arrivato – è urgente " * 3,
+            to_name="Γιώργος Παπαδόπουλος",
+            from_name="Obchod, podpora",
+            references=long_refs,
+            reply_to="support+c.abc@shop.example",
+            attachments=(OutgoingAttachment("faktura č. 10052.pdf", "application/pdf", b"%PDF"),),
+        ),
+        "<o@shop.example>",
+        NOW,
+    )
     assert mail_bytes(mail) == mail.as_bytes(policy=compat32.clone(linesep="\r\n"))
 
 
-@pytest.mark.parametrize("subject", [
-    "Reklamace: poškozené zboží č. 4711 – prosím o rychlou výměnu, děkuji mnohokrát za pochopení",
-    "注文12345について、まだ届いていません。確認をお願いします。よろしくお願いいたします。",
-    "Πρόβλημα με την παραγγελία 99 😀 emoji and ASCII mixed, a long one to need several words",
-    "Ä",
-])
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Reklamace: poškozené zboží č. 4711 – prosím o rychlou výměnu, děkuji mnohokrát za pochopení",
+        "注文12345について、まだ届いていません。確認をお願いします。よろしくお願いいたします。",
+        "Πρόβλημα με την παραγγελία 99 😀 emoji and ASCII mixed, a long one to need several words",
+        "Ä",
+    ],
+)
 def test_non_ascii_subject_comes_back_whole_in_short_encoded_words(subject):
-    raw = compose(draft(subject=subject), "<o@shop.example>", NOW).as_bytes(policy=policy.compat32.clone(linesep="\r\n"))
+    raw = compose(draft(subject=subject), "<o@shop.example>", NOW).as_bytes(
+        policy=policy.compat32.clone(linesep="\r\n")
+    )
     head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
     assert all(len(line) <= 78 for line in head.split("\r\n"))
     words = [w for w in head.split() if w.startswith("=?")]

@@ -79,9 +79,13 @@ def test_invalid_toml_is_reported(tmp_path):
 def test_reply_token_days_defaults_to_30_and_is_checked(tmp_path, monkeypatch):
     monkeypatch.setenv("MB_PW", "pw")
     assert load_settings(write(tmp_path, BASE)).support.reply_token_days == 30
-    bad = BASE.replace('from_address = "support@shop.example"', 'from_address = "support@shop.example"\nreply_token_days = 0')
-    assert error_for(tmp_path, bad) == \
-        f"{tmp_path}/mailbridge.toml: [support] reply_token_days: expected an integer 1-3650, got 0"
+    bad = BASE.replace(
+        'from_address = "support@shop.example"', 'from_address = "support@shop.example"\nreply_token_days = 0'
+    )
+    assert (
+        error_for(tmp_path, bad)
+        == f"{tmp_path}/mailbridge.toml: [support] reply_token_days: expected an integer 1-3650, got 0"
+    )
 
 
 def test_parse_processes_default_and_bad_value(tmp_path, monkeypatch):

@@ -13,18 +13,31 @@ from mailbridge.outbox.dkim import DkimSigner
 
 def key_pair() -> tuple[bytes, bytes]:
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                serialization.NoEncryption())
-    public = private.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
+    public = private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     import base64
+
     return pem, b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
 
 
 def outgoing(from_address: str) -> bytes:
-    draft = OutgoingDraft(kind="receipt", from_name="Shop", from_address=from_address, to_name="Πέτρος",
-                          to_address="p@example.gr", subject="[#12345678901] Παραγγελία", in_reply_to=None,
-                          references=(), auto_submitted="auto-replied", instance_id="i",
-                          body=RenderedMail(text="Γεια σας", html="<p>Γεια σας</p>"))
+    draft = OutgoingDraft(
+        kind="receipt",
+        from_name="Shop",
+        from_address=from_address,
+        to_name="Πέτρος",
+        to_address="p@example.gr",
+        subject="[#12345678901] Παραγγελία",
+        in_reply_to=None,
+        references=(),
+        auto_submitted="auto-replied",
+        instance_id="i",
+        body=RenderedMail(text="Γεια σας", html="<p>Γεια σας</p>"),
+    )
     return compose(draft, "<o1@shop.example>", datetime(2026, 11, 24, tzinfo=UTC)).as_bytes(policy=policy.SMTP)
 
 

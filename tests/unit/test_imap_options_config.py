@@ -46,8 +46,10 @@ def test_defaults_of_new_mailbox_keys(tmp_path):
 
 def test_plain_to_a_remote_host_names_the_key(tmp_path):
     message = error_for(tmp_path, 'security = "plain"\n')
-    assert message == (f"{tmp_path}/mailbridge.toml: [mailboxes.0] security: expected \"ssl\" or \"starttls\" for the "
-                       "non-loopback host 'imap.shop.example' (or allow_insecure = true), got 'plain'")
+    assert message == (
+        f'{tmp_path}/mailbridge.toml: [mailboxes.0] security: expected "ssl" or "starttls" for the '
+        "non-loopback host 'imap.shop.example' (or allow_insecure = true), got 'plain'"
+    )
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.53"])
@@ -68,19 +70,22 @@ def test_folder_alias_still_works(tmp_path):
     assert load(tmp_path, 'folder = "Orders"\n').mailboxes[0].folders == ("Orders",)
 
 
-@pytest.mark.parametrize("text, expected", [
-    ('folders = []\n', "[mailboxes.0] folders: expected a list of distinct folder names"),
-    ('folders = ["INBOX", "INBOX"]\n', "[mailboxes.0] folders: expected a list of distinct folder names"),
-    ('folders = "INBOX"\n', "[mailboxes.0] folders: expected a list of distinct folder names"),
-    ('folder = "A"\nfolders = ["B"]\n', "[mailboxes.0] folders: expected either folder or folders, not both"),
-    ('after_sync = "move:"\n', "[mailboxes.0] after_sync: expected \"seen\" | \"keep\" | \"delete\" | \"move:FOLDER\""),
-    ('after_sync = "archive"\n', "got 'archive'"),
-    ('tls_min_version = "1.1"\n', "[mailboxes.0] tls_min_version: expected one of \"1.2\" | \"1.3\", got '1.1'"),
-    ('create_tickets_for_unknown = "no"\n', "[mailboxes.0] create_tickets_for_unknown: expected true or false"),
-    ('idle_timeout_seconds = 1800\n', "[mailboxes.0] idle_timeout_seconds: expected a number 10-1740, got 1800"),
-    ('alert_after_minutes = 0\n', "[mailboxes.0] alert_after_minutes: expected a number >= 1, got 0"),
-    ('client_cert_file = "missing.pem"\n', "[mailboxes.0] client_cert_file: expected an existing PEM file"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("folders = []\n", "[mailboxes.0] folders: expected a list of distinct folder names"),
+        ('folders = ["INBOX", "INBOX"]\n', "[mailboxes.0] folders: expected a list of distinct folder names"),
+        ('folders = "INBOX"\n', "[mailboxes.0] folders: expected a list of distinct folder names"),
+        ('folder = "A"\nfolders = ["B"]\n', "[mailboxes.0] folders: expected either folder or folders, not both"),
+        ('after_sync = "move:"\n', '[mailboxes.0] after_sync: expected "seen" | "keep" | "delete" | "move:FOLDER"'),
+        ('after_sync = "archive"\n', "got 'archive'"),
+        ('tls_min_version = "1.1"\n', '[mailboxes.0] tls_min_version: expected one of "1.2" | "1.3", got \'1.1\''),
+        ('create_tickets_for_unknown = "no"\n', "[mailboxes.0] create_tickets_for_unknown: expected true or false"),
+        ("idle_timeout_seconds = 1800\n", "[mailboxes.0] idle_timeout_seconds: expected a number 10-1740, got 1800"),
+        ("alert_after_minutes = 0\n", "[mailboxes.0] alert_after_minutes: expected a number >= 1, got 0"),
+        ('client_cert_file = "missing.pem"\n', "[mailboxes.0] client_cert_file: expected an existing PEM file"),
+    ],
+)
 def test_bad_new_key_is_one_line_naming_key_and_expectation(tmp_path, text, expected):
     message = error_for(tmp_path, text)
     assert expected in message and "\n" not in message and str(tmp_path) in message
@@ -89,20 +94,29 @@ def test_bad_new_key_is_one_line_naming_key_and_expectation(tmp_path, text, expe
 def test_client_key_without_certificate_is_refused(tmp_path):
     (tmp_path / "client.key").write_text("key")
     assert "client_key_file: expected client_cert_file to be set as well" in error_for(
-        tmp_path, 'client_key_file = "client.key"\n')
+        tmp_path, 'client_key_file = "client.key"\n'
+    )
 
 
 def test_move_after_sync_and_unknown_folder_are_kept(tmp_path):
-    mailbox = load(tmp_path, 'after_sync = "move:Done"\ncreate_tickets_for_unknown = false\n'
-                             'unknown_folder = "Unknown"\n').mailboxes[0]
-    assert (mailbox.after_sync, mailbox.create_tickets_for_unknown, mailbox.unknown_folder) == \
-        ("move:Done", False, "Unknown")
+    mailbox = load(
+        tmp_path, 'after_sync = "move:Done"\ncreate_tickets_for_unknown = false\nunknown_folder = "Unknown"\n'
+    ).mailboxes[0]
+    assert (mailbox.after_sync, mailbox.create_tickets_for_unknown, mailbox.unknown_folder) == (
+        "move:Done",
+        False,
+        "Unknown",
+    )
 
 
 def test_admin_address_is_checked(tmp_path):
     path = tmp_path / "mailbridge.toml"
-    path.write_text(BASE.replace('from_address = "support@shop.example"',
-                                 'from_address = "support@shop.example"\nadmin_address = "not an address"')
-                    + 'host = "imap.shop.example"\n')
+    path.write_text(
+        BASE.replace(
+            'from_address = "support@shop.example"',
+            'from_address = "support@shop.example"\nadmin_address = "not an address"',
+        )
+        + 'host = "imap.shop.example"\n'
+    )
     with pytest.raises(ConfigError, match=r"\[support\] admin_address: expected an email address"):
         load_settings(path)

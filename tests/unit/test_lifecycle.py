@@ -62,22 +62,33 @@ def test_closing_or_spam_from_new_sends_nothing(target):
     assert plan_status_change(S.NEW, target).mails == ()
 
 
-@pytest.mark.parametrize("status, target", [(S.OPEN, S.WAITING), (S.WAITING, S.OPEN), (S.OPEN, S.PENDING1),
-                                            (S.PENDING1, S.PENDING2), (S.PENDING2, S.CLOSED), (S.CLOSED, S.OPEN),
-                                            (S.SPAM, S.OPEN), (S.OPEN, S.SPAM), (S.WAITING, S.CLOSED)])
+@pytest.mark.parametrize(
+    "status, target",
+    [
+        (S.OPEN, S.WAITING),
+        (S.WAITING, S.OPEN),
+        (S.OPEN, S.PENDING1),
+        (S.PENDING1, S.PENDING2),
+        (S.PENDING2, S.CLOSED),
+        (S.CLOSED, S.OPEN),
+        (S.SPAM, S.OPEN),
+        (S.OPEN, S.SPAM),
+        (S.WAITING, S.CLOSED),
+    ],
+)
 def test_allowed_changes_later_send_no_handling_notice(status, target):
     transition = plan_status_change(status, target)
     assert transition.new_status is target and MailKind.HANDLING_STARTED not in transition.mails
 
 
-@pytest.mark.parametrize("status, asks", [(S.OPEN, True), (S.WAITING, True), (S.PENDING2, True), (S.NEW, False),
-                                          (S.SPAM, False)])
+@pytest.mark.parametrize(
+    "status, asks", [(S.OPEN, True), (S.WAITING, True), (S.PENDING2, True), (S.NEW, False), (S.SPAM, False)]
+)
 def test_closing_asks_for_a_rating_unless_spam_or_unhandled(status, asks):
     assert (MailKind.SURVEY in plan_status_change(status, S.CLOSED).mails) is asks
 
 
-@pytest.mark.parametrize("status, target", [(S.OPEN, S.NEW), (S.CLOSED, S.SPAM),
-                                            (S.SPAM, S.WAITING)])
+@pytest.mark.parametrize("status, target", [(S.OPEN, S.NEW), (S.CLOSED, S.SPAM), (S.SPAM, S.WAITING)])
 def test_forbidden_change_is_refused(status, target):
     with pytest.raises(CommandError):
         plan_status_change(status, target)
@@ -112,5 +123,6 @@ def test_contact_override_of_thirty_days():
 
 def test_agent_answer_to_a_closed_ticket_sets_it_waiting():
     from mailbridge.decisions.lifecycle import plan_status_change
+
     transition = plan_status_change(TicketStatus.CLOSED, TicketStatus.WAITING)
     assert transition.new_status is TicketStatus.WAITING and transition.mails == ()

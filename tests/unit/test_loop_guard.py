@@ -8,8 +8,9 @@ LIMITS = AutoMailLimits()
 
 
 def history(**fields) -> AutoMailHistory:
-    values = dict(sent_to_address_last_day=0, sent_to_ticket_in_burst_window=0, suppressed_until=None,
-                  suppression_reason="")
+    values = dict(
+        sent_to_address_last_day=0, sent_to_ticket_in_burst_window=0, suppressed_until=None, suppression_reason=""
+    )
     values.update(fields)
     return AutoMailHistory(**values)
 

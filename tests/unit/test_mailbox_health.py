@@ -12,8 +12,14 @@ HALF_HOUR = timedelta(minutes=30)
 
 def mailbox(**overrides) -> MailboxSettings:
     connection = ConnectionSettings("127.0.0.1", 993, "ssl", True, None, None, None, 30.0)
-    return MailboxSettings(name="support", connection=connection, folders=("INBOX",), contact="Customer service",
-                           initial_sync="new-only", **overrides)
+    return MailboxSettings(
+        name="support",
+        connection=connection,
+        folders=("INBOX",),
+        contact="Customer service",
+        initial_sync="new-only",
+        **overrides,
+    )
 
 
 def test_backoff_doubles_from_15_seconds():
@@ -29,8 +35,15 @@ def test_jitter_spreads_the_delay_between_half_and_full():
 
 
 def alert(**overrides):
-    values = dict(mailbox="support", last_success_at=NOW - timedelta(hours=1), failing_since=NOW - HALF_HOUR,
-                  alerted_at=None, last_error="login refused", alert_after=HALF_HOUR, now=NOW)
+    values = dict(
+        mailbox="support",
+        last_success_at=NOW - timedelta(hours=1),
+        failing_since=NOW - HALF_HOUR,
+        alerted_at=None,
+        last_error="login refused",
+        alert_after=HALF_HOUR,
+        now=NOW,
+    )
     values.update(overrides)
     return plan_alert(**values)
 
@@ -63,9 +76,15 @@ def test_a_new_outage_is_reported_again():
 
 
 def test_alert_mail_is_auto_generated():
-    mail = compose_alert(alert(), from_name="Support", from_address="support@shop.example",
-                         admin_address="admin@shop.example", message_id="<a@shop.example>", now=NOW,
-                         instance_id="i1")
+    mail = compose_alert(
+        alert(),
+        from_name="Support",
+        from_address="support@shop.example",
+        admin_address="admin@shop.example",
+        message_id="<a@shop.example>",
+        now=NOW,
+        instance_id="i1",
+    )
     assert mail["Auto-Submitted"] == "auto-generated" and mail["To"] == "admin@shop.example"
     assert mail["X-Mailbridge-Loop"] == "i1"
     assert "support" in mail["Subject"] and "login refused" in mail.get_content()
@@ -79,8 +98,9 @@ def test_unknown_mail_is_only_mail_without_ticket_when_creation_is_off():
 
 def test_unknown_mail_is_left_or_moved_aside():
     assert plan_server_step(mailbox(), is_unknown=True) == ServerStep(ServerAction.LEAVE)
-    assert plan_server_step(mailbox(unknown_folder="Unknown"), is_unknown=True) == \
-        ServerStep(ServerAction.MOVE, "Unknown")
+    assert plan_server_step(mailbox(unknown_folder="Unknown"), is_unknown=True) == ServerStep(
+        ServerAction.MOVE, "Unknown"
+    )
 
 
 def test_known_mail_follows_after_sync():

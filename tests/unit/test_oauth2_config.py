@@ -39,8 +39,11 @@ def test_password_is_the_default_auth(tmp_path):
 
 
 def test_xoauth2_with_a_token_command_is_split_without_a_shell(tmp_path):
-    connection = load(tmp_path, USER + 'auth = "xoauth2"\noauth2_token_command = "cat \'/run/my token\'"\n'
-                      ).mailboxes[0].connection
+    connection = (
+        load(tmp_path, USER + 'auth = "xoauth2"\noauth2_token_command = "cat \'/run/my token\'"\n')
+        .mailboxes[0]
+        .connection
+    )
     assert connection.oauth2 == OAuth2Settings("xoauth2", token_command=("cat", "/run/my token"))
 
 
@@ -58,31 +61,36 @@ def test_config_check_never_shows_the_token(tmp_path):
 
 def test_unknown_auth_names_the_key(tmp_path):
     assert error_for(tmp_path, USER + 'auth = "oauth"\n') == (
-        "[mailboxes.0] auth: expected one of \"password\" | \"xoauth2\" | \"oauthbearer\", got 'oauth'")
+        '[mailboxes.0] auth: expected one of "password" | "xoauth2" | "oauthbearer", got \'oauth\''
+    )
 
 
 def test_oauth2_without_command_or_file_names_the_key(tmp_path):
     assert error_for(tmp_path, USER + 'auth = "xoauth2"\n') == (
         '[mailboxes.0] oauth2_token_command: auth = "xoauth2" needs either oauth2_token_command or '
-        "oauth2_token_file, missing")
+        "oauth2_token_file, missing"
+    )
 
 
 def test_oauth2_with_command_and_file_names_the_key(tmp_path):
     (tmp_path / "token").write_text("abc\n")
-    message = error_for(tmp_path, USER + 'auth = "oauthbearer"\noauth2_token_command = "cat x"\n'
-                                         'oauth2_token_file = "token"\n')
+    message = error_for(
+        tmp_path, USER + 'auth = "oauthbearer"\noauth2_token_command = "cat x"\noauth2_token_file = "token"\n'
+    )
     assert message.startswith("[mailboxes.0] oauth2_token_command:") and message.endswith("not both")
 
 
 def test_token_command_without_oauth2_auth_is_refused(tmp_path):
     assert error_for(tmp_path, USER + 'oauth2_token_command = "cat x"\n') == (
-        "[mailboxes.0] oauth2_token_command: expected auth = \"xoauth2\" or \"oauthbearer\" to go with it, got 'cat x'")
+        '[mailboxes.0] oauth2_token_command: expected auth = "xoauth2" or "oauthbearer" to go with it, got \'cat x\''
+    )
 
 
 def test_token_command_that_is_not_a_program_names_the_key(tmp_path):
     assert error_for(tmp_path, USER + 'auth = "xoauth2"\noauth2_token_command = "no-such-helper --user x"\n') == (
         "[mailboxes.0] oauth2_token_command: expected an executable program, 'no-such-helper' is not one, "
-        "got 'no-such-helper --user x'")
+        "got 'no-such-helper --user x'"
+    )
 
 
 def test_token_command_with_unbalanced_quotes_names_the_key(tmp_path):
@@ -92,7 +100,8 @@ def test_token_command_with_unbalanced_quotes_names_the_key(tmp_path):
 
 def test_missing_token_file_names_the_key(tmp_path):
     assert error_for(tmp_path, USER + 'auth = "xoauth2"\noauth2_token_file = "nope"\n') == (
-        "[mailboxes.0] oauth2_token_file: expected an existing file holding the access token, got 'nope'")
+        "[mailboxes.0] oauth2_token_file: expected an existing file holding the access token, got 'nope'"
+    )
 
 
 def test_password_next_to_oauth2_is_refused(tmp_path, monkeypatch):
@@ -103,7 +112,8 @@ def test_password_next_to_oauth2_is_refused(tmp_path, monkeypatch):
 
 def test_oauth2_needs_a_username(tmp_path):
     assert error_for(tmp_path, 'auth = "xoauth2"\noauth2_token_command = "cat x"\n') == (
-        '[mailboxes.0] username: missing; auth = "xoauth2" logs in as username')
+        '[mailboxes.0] username: missing; auth = "xoauth2" logs in as username'
+    )
 
 
 def test_helper_output_is_stripped_to_the_token():
@@ -113,8 +123,9 @@ def test_helper_output_is_stripped_to_the_token():
 def test_failing_helper_names_mailbox_and_first_stderr_line():
     with pytest.raises(SourceError) as caught:
         token_from_output("support", "oama", 3, "", "\nrefresh token revoked\nsee the log\n")
-    assert str(caught.value) == ("mailbox 'support': oauth2_token_command oama failed with exit code 3: "
-                                 "refresh token revoked")
+    assert str(caught.value) == (
+        "mailbox 'support': oauth2_token_command oama failed with exit code 3: refresh token revoked"
+    )
 
 
 def test_helper_printing_nothing_is_an_error():

@@ -107,7 +107,9 @@ def test_headers_keep_first_value_by_lower_case_name():
 
 
 def test_legacy_charset_body_is_decoded():
-    raw = mail("From: a@x.org\nContent-Type: text/plain; charset=koi8-r", "").replace(b"\r\n\r\n", b"\r\n\r\n\xf0\xd2\xc9\xd7\xc5\xd4")
+    raw = mail("From: a@x.org\nContent-Type: text/plain; charset=koi8-r", "").replace(
+        b"\r\n\r\n", b"\r\n\r\n\xf0\xd2\xc9\xd7\xc5\xd4"
+    )
     assert parse_message(raw).text_body == "Привет"
 
 
@@ -130,12 +132,20 @@ def test_mislabelled_latin1_body_is_not_replacement_characters():
 
 
 def test_quoted_printable_body_is_decoded():
-    raw = mail("From: a@x.org\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable", "caf=C3=A9 =\r\nau lait")
+    raw = mail(
+        "From: a@x.org\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable",
+        "caf=C3=A9 =\r\nau lait",
+    )
     assert parse_message(raw).text_body == "café au lait"
 
 
 def test_html_only_message_gets_text_body():
-    parsed = parse_message(mail("From: a@x.org\nContent-Type: text/html", "<html><head><style>p{}</style></head><body><p>Hi&nbsp;there</p><p>Bye &amp; thanks</p></body></html>"))
+    parsed = parse_message(
+        mail(
+            "From: a@x.org\nContent-Type: text/html",
+            "<html><head><style>p{}</style></head><body><p>Hi&nbsp;there</p><p>Bye &amp; thanks</p></body></html>",
+        )
+    )
     assert parsed.text_body == "Hi there\n\nBye & thanks"
     assert parsed.html_body.startswith("<html>")
 
@@ -153,24 +163,32 @@ def test_html_to_text_drops_scripts_and_decodes_entities():
 
 def test_attachment_payload_is_decoded():
     data = os.urandom(64)
-    raw = multipart("Content-Type: text/plain\n\nsee file",
-                    f'Content-Type: application/pdf; name="r.pdf"\nContent-Transfer-Encoding: base64\n\n{base64.b64encode(data).decode()}')
+    raw = multipart(
+        "Content-Type: text/plain\n\nsee file",
+        f'Content-Type: application/pdf; name="r.pdf"\nContent-Transfer-Encoding: base64\n\n{base64.b64encode(data).decode()}',
+    )
     (attachment,) = parse_message(raw).attachments
     assert (attachment.filename, attachment.content_type, attachment.payload) == ("r.pdf", "application/pdf", data)
 
 
 def test_attachment_path_is_stripped_from_name():
-    raw = multipart('Content-Type: text/plain\nContent-Disposition: attachment; filename="..\\\\..\\\\evil/../x.txt"\n\nhi')
+    raw = multipart(
+        'Content-Type: text/plain\nContent-Disposition: attachment; filename="..\\\\..\\\\evil/../x.txt"\n\nhi'
+    )
     assert parse_message(raw).attachments[0].filename == "x.txt"
 
 
 def test_unnamed_attachment_gets_fallback_name():
-    raw = multipart("Content-Type: text/plain\n\nbody", "Content-Type: image/png\nContent-Transfer-Encoding: base64\n\niVBORw0KGgo=")
+    raw = multipart(
+        "Content-Type: text/plain\n\nbody", "Content-Type: image/png\nContent-Transfer-Encoding: base64\n\niVBORw0KGgo="
+    )
     assert parse_message(raw).attachments[0].filename == "attachment-1.png"
 
 
 def test_rfc2231_filename_is_decoded():
-    raw = multipart("Content-Type: application/octet-stream\nContent-Disposition: attachment; filename*=UTF-8''na%C3%AFve%20plan.txt\n\nx")
+    raw = multipart(
+        "Content-Type: application/octet-stream\nContent-Disposition: attachment; filename*=UTF-8''na%C3%AFve%20plan.txt\n\nx"
+    )
     assert parse_message(raw).attachments[0].filename == "naïve plan.txt"
 
 
@@ -180,7 +198,9 @@ def test_rfc2047_filename_is_decoded():
 
 
 def test_attached_message_is_one_eml_attachment_and_not_body():
-    raw = multipart("Content-Type: text/plain\n\nfyi", "Content-Type: message/rfc822\n\nFrom: b@x.org\nSubject: inner\n\ninner body")
+    raw = multipart(
+        "Content-Type: text/plain\n\nfyi", "Content-Type: message/rfc822\n\nFrom: b@x.org\nSubject: inner\n\ninner body"
+    )
     parsed = parse_message(raw)
     assert [a.filename for a in parsed.attachments] == ["attachment-1.eml"]
     assert b"inner body" in parsed.attachments[0].payload
@@ -188,7 +208,9 @@ def test_attached_message_is_one_eml_attachment_and_not_body():
 
 
 def test_winmail_dat_is_kept_as_attachment():
-    raw = multipart('Content-Type: application/ms-tnef; name="winmail.dat"\nContent-Transfer-Encoding: base64\n\neJ8+IgAA')
+    raw = multipart(
+        'Content-Type: application/ms-tnef; name="winmail.dat"\nContent-Transfer-Encoding: base64\n\neJ8+IgAA'
+    )
     (attachment,) = parse_message(raw).attachments
     assert (attachment.filename, attachment.content_type) == ("winmail.dat", "application/ms-tnef")
 
@@ -251,15 +273,18 @@ def test_safe_filename_uses_fallback_when_nothing_is_left():
     assert safe_filename("../..", "attachment-3.bin") == "attachment-3.bin"
 
 
-@pytest.mark.parametrize("header, expected", [
-    ("anna@example.org", ("", "anna@example.org")),
-    ("Anna  Rossi <Anna@Example.org>", ("Anna Rossi", "anna@example.org")),
-    ('"Rossi, Anna" <anna@example.org>', ("Rossi, Anna", "anna@example.org")),
-    ("=?utf-8?b?zpPOuc+Oz4HOs86/z4I=?= <g@example.gr>", ("Γιώργος", "g@example.gr")),
-    ("Eve (work) <eve@example.org>", ("Eve", "eve@example.org")),
-    ("anna@example.org (Anna Rossi)", ("Anna Rossi", "anna@example.org")),
-    ("MAILER-DAEMON <>", ("MAILER-DAEMON", "")),
-])
+@pytest.mark.parametrize(
+    "header, expected",
+    [
+        ("anna@example.org", ("", "anna@example.org")),
+        ("Anna  Rossi <Anna@Example.org>", ("Anna Rossi", "anna@example.org")),
+        ('"Rossi, Anna" <anna@example.org>', ("Rossi, Anna", "anna@example.org")),
+        ("=?utf-8?b?zpPOuc+Oz4HOs86/z4I=?= <g@example.gr>", ("Γιώργος", "g@example.gr")),
+        ("Eve (work) <eve@example.org>", ("Eve", "eve@example.org")),
+        ("anna@example.org (Anna Rossi)", ("Anna Rossi", "anna@example.org")),
+        ("MAILER-DAEMON <>", ("MAILER-DAEMON", "")),
+    ],
+)
 def test_sender_forms_parse_the_same_on_the_fast_and_the_full_path(header, expected):
     raw = f"From: {header}\r\nTo: support@shop.example\r\nSubject: x\r\n\r\nbody\r\n".encode()
     parsed = parse_message(raw)

@@ -60,6 +60,7 @@ def test_worker_exits_when_the_poller_is_killed(tmp_path):
     import subprocess
     import sys
     import time
+
     script = (
         "import os, sys\n"
         "from mailbridge.ingest.prepare import Preparer\n"

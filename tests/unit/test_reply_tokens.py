@@ -64,6 +64,8 @@ def test_reply_address_uses_sub_addressing():
 
 
 def test_tokens_only_come_from_our_own_addresses():
-    found = tokens_in(("Support+Tok1@shop.example", "bob+tok2@example.org", "support@shop.example"),
-                      frozenset({"support@shop.example"}))
+    found = tokens_in(
+        ("Support+Tok1@shop.example", "bob+tok2@example.org", "support@shop.example"),
+        frozenset({"support@shop.example"}),
+    )
     assert found == ("tok1",)

@@ -31,15 +31,18 @@ def test_no_rule_no_category():
     assert route_category(parsed(subject="Hello"), RULES) is None
 
 
-@pytest.mark.parametrize("subject, body, number", [
-    ("Order 1234 not arrived", "", "1234"),
-    ("Where is it?", "my order no. 558812 was paid", "558812"),
-    ("Ordine n. 99881", "", "99881"),
-    ("Objednávka č. 2024001", "", "2024001"),
-    ("Objednávka 2024001", "", "2024001"),
-    ("Bestellung Nr. 77123", "", "77123"),
-    ("Question", "nothing here 12345", None),
-])
+@pytest.mark.parametrize(
+    "subject, body, number",
+    [
+        ("Order 1234 not arrived", "", "1234"),
+        ("Where is it?", "my order no. 558812 was paid", "558812"),
+        ("Ordine n. 99881", "", "99881"),
+        ("Objednávka č. 2024001", "", "2024001"),
+        ("Objednávka 2024001", "", "2024001"),
+        ("Bestellung Nr. 77123", "", "77123"),
+        ("Question", "nothing here 12345", None),
+    ],
+)
 def test_order_number_is_pulled_out(subject, body, number):
     assert extract_order_number(subject, body, ORDER) == number
 

@@ -33,8 +33,9 @@ INBOUND = (at(2, 9, 5), at(2, 16, 10), at(6, 15), at(9, 11, 30))
 
 
 def report():
-    facts = StatsFacts(tickets=TICKETS, ratings=RATINGS, reopened=1, inbound_at=INBOUND, since=at(2, 0), until=None,
-                       now=at(9, 12))
+    facts = StatsFacts(
+        tickets=TICKETS, ratings=RATINGS, reopened=1, inbound_at=INBOUND, since=at(2, 0), until=None, now=at(9, 12)
+    )
     return compute_report(facts, CALENDAR)
 
 
@@ -49,7 +50,11 @@ def test_backlog_counts_every_unclosed_ticket_by_status():
 
 def test_first_response_and_resolution_in_business_hours():
     figures = report()
-    assert (figures.first_response.count, figures.first_response.median_hours, figures.first_response.p90_hours) == (3, 2, 16)
+    assert (figures.first_response.count, figures.first_response.median_hours, figures.first_response.p90_hours) == (
+        3,
+        2,
+        16,
+    )
     assert (figures.resolution.count, figures.resolution.median_hours, figures.resolution.p90_hours) == (2, 13, 16)
 
 
@@ -62,7 +67,11 @@ def test_csat_overall_per_contact_and_per_agent():
     figures = report()
     assert figures.csat_total == Csat("all", 4, 3.5, 50.0)
     assert figures.csat_by_contact == (Csat("A", 3, 4.0, 66.7), Csat("B", 1, 2.0, 0.0))
-    assert figures.csat_by_agent == (Csat("x", 2, 4.5, 100.0), Csat("(unassigned)", 1, 3.0, 0.0), Csat("y", 1, 2.0, 0.0))
+    assert figures.csat_by_agent == (
+        Csat("x", 2, 4.5, 100.0),
+        Csat("(unassigned)", 1, 3.0, 0.0),
+        Csat("y", 1, 2.0, 0.0),
+    )
 
 
 def test_busiest_hours_and_weekdays_in_local_time():

@@ -32,8 +32,9 @@ def test_rate_address_is_found_among_recipients_in_any_case():
     assert (found.token, found.score) == ("r.b.c.mac", 2)
 
 
-@pytest.mark.parametrize("address", ["support+rate-r.b.c.mac-6@shop.example", "support+c.b.c.mac@shop.example",
-                                     "support@shop.example"])
+@pytest.mark.parametrize(
+    "address", ["support+rate-r.b.c.mac-6@shop.example", "support+c.b.c.mac@shop.example", "support@shop.example"]
+)
 def test_other_addresses_are_no_rating(address):
     assert find_rate_address((address,)) is None
 
@@ -51,22 +52,40 @@ def test_token_older_than_the_window_is_expired():
 
 def test_altered_token_or_other_purpose_is_forged():
     token = make_token(7, SECRET, purpose=RATING, issued_day=TODAY)
-    assert check_rate_token(token[:-1] + ("a" if token[-1] != "a" else "b"), SECRET, TODAY, 14).verdict is TokenVerdict.FORGED
+    assert (
+        check_rate_token(token[:-1] + ("a" if token[-1] != "a" else "b"), SECRET, TODAY, 14).verdict
+        is TokenVerdict.FORGED
+    )
     customer_token = make_token(7, SECRET, issued_day=TODAY)
     assert check_rate_token(customer_token, SECRET, TODAY, 14).verdict is TokenVerdict.FORGED
 
 
-@pytest.mark.parametrize("text, score, comment", [
-    ("5", 5, ""), ("4/5 quick and kind", 4, "quick and kind"), ("  3 stars. ok-ish", 3, "ok-ish"),
-    ("Ottimo, grazie mille", 5, "grazie mille"), ("excellent!", 5, ""), ("Špatné - nikdo neodpověděl", 2, "nikdo neodpověděl"),
-    ("spatne", 2, ""), ("Άριστα! Ευχαριστώ", 5, "Ευχαριστώ"), ("sehr gut", 5, ""), ("Gut, danke", 4, "danke"),
-    ("sehr schlecht", 1, ""), ("πολύ κακό", 1, ""), ("velmi špatné", 1, ""), ("pessimo servizio", 1, "servizio"),
-])
+@pytest.mark.parametrize(
+    "text, score, comment",
+    [
+        ("5", 5, ""),
+        ("4/5 quick and kind", 4, "quick and kind"),
+        ("  3 stars. ok-ish", 3, "ok-ish"),
+        ("Ottimo, grazie mille", 5, "grazie mille"),
+        ("excellent!", 5, ""),
+        ("Špatné - nikdo neodpověděl", 2, "nikdo neodpověděl"),
+        ("spatne", 2, ""),
+        ("Άριστα! Ευχαριστώ", 5, "Ευχαριστώ"),
+        ("sehr gut", 5, ""),
+        ("Gut, danke", 4, "danke"),
+        ("sehr schlecht", 1, ""),
+        ("πολύ κακό", 1, ""),
+        ("velmi špatné", 1, ""),
+        ("pessimo servizio", 1, "servizio"),
+    ],
+)
 def test_rating_reply_is_read_from_its_start(text, score, comment):
     assert read_rating_reply(text) == RatingReply(score, comment)
 
 
-@pytest.mark.parametrize("text", ["Where is my refund?", "10 items missing", "3.5", "goodbye", "", "6", "gutschein bitte"])
+@pytest.mark.parametrize(
+    "text", ["Where is my refund?", "10 items missing", "3.5", "goodbye", "", "6", "gutschein bitte"]
+)
 def test_garbage_is_no_rating(text):
     assert read_rating_reply(text) is None
 
@@ -81,7 +100,9 @@ def test_answer_counts_until_the_window_ends():
     assert not is_within_window(issued, issued + timedelta(days=14, seconds=1), 14)
 
 
-@pytest.mark.parametrize("status, send_survey, expected", [
-    ("closed", True, True), ("closed", False, False), ("open", True, False), ("spam", True, False)])
+@pytest.mark.parametrize(
+    "status, send_survey, expected",
+    [("closed", True, True), ("closed", False, False), ("open", True, False), ("spam", True, False)],
+)
 def test_survey_only_for_closed_tickets_of_contacts_that_ask(status, send_survey, expected):
     assert should_send_survey(status=status, send_survey=send_survey) is expected

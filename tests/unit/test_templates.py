@@ -4,12 +4,18 @@ from jinja2 import UndefinedError
 from mailbridge.decisions.inbound.language import guess_locale
 from mailbridge.decisions.outgoing.templates import make_environment, render
 
-CONTEXT = {"number": "12345678901", "customer_name": "Anna <b>", "subject": "x", "from_name": "Shop",
-           "reference_line": "Ticket: [#12345678901]"}
+CONTEXT = {
+    "number": "12345678901",
+    "customer_name": "Anna <b>",
+    "subject": "x",
+    "from_name": "Shop",
+    "reference_line": "Ticket: [#12345678901]",
+}
 
 
-@pytest.mark.parametrize("locale, word", [("en", "received"), ("it", "ricevuto"), ("cs", "přijali"),
-                                          ("el", "Λάβαμε"), ("de", "erhalten")])
+@pytest.mark.parametrize(
+    "locale, word", [("en", "received"), ("it", "ricevuto"), ("cs", "přijali"), ("el", "Λάβαμε"), ("de", "erhalten")]
+)
 def test_receipt_renders_in_each_locale(locale, word):
     mail = render(make_environment(), "receipt", locale, CONTEXT)
     assert "[#12345678901]" in mail.text and "[#12345678901]" in mail.html
@@ -36,13 +42,16 @@ def test_site_override_wins(tmp_path):
     assert render(make_environment(tmp_path), "receipt", "en", CONTEXT).text == "Custom 12345678901"
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("Buongiorno, il mio ordine non è arrivato, grazie", "it"),
-    ("Dobrý den, moje objednávka ještě nepřišla, děkuji", "cs"),
-    ("Καλησπέρα, η παραγγελία μου δεν έχει φτάσει ακόμα. Ευχαριστώ πολύ για τη βοήθεια σας", "el"),
-    ("Hallo, meine Bestellung ist nicht angekommen, danke", "de"),
-    ("Hello, my order has not arrived and I need it", "en"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Buongiorno, il mio ordine non è arrivato, grazie", "it"),
+        ("Dobrý den, moje objednávka ještě nepřišla, děkuji", "cs"),
+        ("Καλησπέρα, η παραγγελία μου δεν έχει φτάσει ακόμα. Ευχαριστώ πολύ για τη βοήθεια σας", "el"),
+        ("Hallo, meine Bestellung ist nicht angekommen, danke", "de"),
+        ("Hello, my order has not arrived and I need it", "en"),
+    ],
+)
 def test_locale_is_guessed_from_the_words(text, expected):
     assert guess_locale(text, None, "en") == expected
 

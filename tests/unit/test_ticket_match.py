@@ -26,8 +26,9 @@ def test_newest_reference_wins():
 
 
 def test_references_beat_subject_number():
-    evidence = ThreadEvidence(tickets_by_message_id={"<a@x>": 1},
-                              numbered_tickets=(NumberedTicket(9, frozenset({"anna@example.org"})),))
+    evidence = ThreadEvidence(
+        tickets_by_message_id={"<a@x>": 1}, numbered_tickets=(NumberedTicket(9, frozenset({"anna@example.org"})),)
+    )
     assert match_ticket(parsed(references=("<a@x>",)), evidence).ticket_id == 1
 
 
@@ -66,8 +67,9 @@ def test_reply_token_works_from_another_address():
 
 
 def test_subject_number_beats_body_reference():
-    evidence = ThreadEvidence(numbered_tickets=(NumberedTicket(9, ANNA),),
-                              body_referenced_tickets=(NumberedTicket(8, ANNA),))
+    evidence = ThreadEvidence(
+        numbered_tickets=(NumberedTicket(9, ANNA),), body_referenced_tickets=(NumberedTicket(8, ANNA),)
+    )
     assert match_ticket(parsed(), evidence).reason is MatchReason.SUBJECT_NUMBER
 
 
@@ -111,7 +113,9 @@ def test_contact_rule_respects_the_reopen_window(days_ago, joins):
 
 
 def test_contact_rule_skips_an_old_ticket_for_a_newer_one():
-    evidence = ThreadEvidence(contact_ticket_ids=(5, 4), states={5: closed(60), 4: TicketState("waiting", None)}, now=NOW)
+    evidence = ThreadEvidence(
+        contact_ticket_ids=(5, 4), states={5: closed(60), 4: TicketState("waiting", None)}, now=NOW
+    )
     assert match_ticket(parsed(), evidence).ticket_id == 4
 
 
@@ -131,35 +135,68 @@ def test_token_to_long_closed_ticket_links_it():
 
 
 def test_reopen_window_of_zero_days_links_any_closed_ticket():
-    evidence = ThreadEvidence(tickets_by_message_id={"<r@x>": 7}, states={7: closed(0.5)}, now=NOW, reopen_window_days=0)
+    evidence = ThreadEvidence(
+        tickets_by_message_id={"<r@x>": 7}, states={7: closed(0.5)}, now=NOW, reopen_window_days=0
+    )
     assert match_ticket(parsed(in_reply_to="<r@x>"), evidence).reason is MatchReason.NEW_LINKED
 
 
-@pytest.mark.parametrize("subject", [
-    "Re: Order 1234", "RE: Order 1234", "re: order 1234", "Fwd: Order 1234", "FW: Order 1234", "Fw: Order 1234",
-    "AW: Order 1234", "WG: Order 1234", "SV: Order 1234", "VS: Order 1234", "R: Order 1234", "RIF: Order 1234",
-    "I: Order 1234", "TR: Order 1234", "Odp: Order 1234", "Απ: Order 1234", "ΑΠ: Order 1234", "ΣΧΕΤ: Order 1234",
-    "Σχετ: Order 1234", "Ynt: Order 1234", "Antw: Order 1234", "RV: Order 1234", "Re[2]: Order 1234",
-    "Re (3): Order 1234", "RE : Order 1234", "Re: Fwd: AW: Order 1234", "Re: [#48213907751] Order 1234",
-    "[#48213907751] Re: Order 1234", "  Order   1234 ", "[shop-list] Re: Order 1234",
-])
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Re: Order 1234",
+        "RE: Order 1234",
+        "re: order 1234",
+        "Fwd: Order 1234",
+        "FW: Order 1234",
+        "Fw: Order 1234",
+        "AW: Order 1234",
+        "WG: Order 1234",
+        "SV: Order 1234",
+        "VS: Order 1234",
+        "R: Order 1234",
+        "RIF: Order 1234",
+        "I: Order 1234",
+        "TR: Order 1234",
+        "Odp: Order 1234",
+        "Απ: Order 1234",
+        "ΑΠ: Order 1234",
+        "ΣΧΕΤ: Order 1234",
+        "Σχετ: Order 1234",
+        "Ynt: Order 1234",
+        "Antw: Order 1234",
+        "RV: Order 1234",
+        "Re[2]: Order 1234",
+        "Re (3): Order 1234",
+        "RE : Order 1234",
+        "Re: Fwd: AW: Order 1234",
+        "Re: [#48213907751] Order 1234",
+        "[#48213907751] Re: Order 1234",
+        "  Order   1234 ",
+        "[shop-list] Re: Order 1234",
+    ],
+)
 def test_normalise_subject_strips_prefixes_of_every_language(subject):
     assert normalise_subject(subject) == "order 1234"
 
 
-@pytest.mark.parametrize("subject, expected", [
-    ("Rechnung fehlt", "rechnung fehlt"),  # "Re" inside a word is not a prefix
-    ("Iphone broken", "iphone broken"),
-    ("Re:", ""),
-    ("", ""),
-    ("Return: wrong size", "return: wrong size"),
-])
+@pytest.mark.parametrize(
+    "subject, expected",
+    [
+        ("Rechnung fehlt", "rechnung fehlt"),  # "Re" inside a word is not a prefix
+        ("Iphone broken", "iphone broken"),
+        ("Re:", ""),
+        ("", ""),
+        ("Return: wrong size", "return: wrong size"),
+    ],
+)
 def test_normalise_subject_keeps_words_that_only_look_like_prefixes(subject, expected):
     assert normalise_subject(subject) == expected
 
 
 def test_mail_already_stored_in_this_contact_is_not_stored_again():
     from mailbridge.decisions.matching.ticket_match import StoredCopy, copy_in_contact
+
     copy = StoredCopy(message_row_id=7, ticket_id=3, contact_id=1)
     assert copy_in_contact((copy,), 1) == copy
     assert copy_in_contact((copy,), 2) is None
@@ -167,6 +204,7 @@ def test_mail_already_stored_in_this_contact_is_not_stored_again():
 
 def test_mail_stored_in_another_contact_opens_a_linked_ticket_here():
     from mailbridge.decisions.matching.ticket_match import StoredCopy, TicketMatch, place_copy
+
     copy = StoredCopy(message_row_id=7, ticket_id=3, contact_id=2)
     placed = place_copy(TicketMatch(3, MatchReason.IN_REPLY_TO), (copy,), 1, 2)
     assert (placed.ticket_id, placed.reason, placed.linked_ticket_id) == (None, MatchReason.OTHER_CONTACT, 3)
@@ -174,6 +212,7 @@ def test_mail_stored_in_another_contact_opens_a_linked_ticket_here():
 
 def test_copy_elsewhere_does_not_move_a_reply_threaded_in_this_contact():
     from mailbridge.decisions.matching.ticket_match import StoredCopy, TicketMatch, place_copy
+
     copy = StoredCopy(message_row_id=7, ticket_id=3, contact_id=2)
     match = TicketMatch(5, MatchReason.IN_REPLY_TO)
     assert place_copy(match, (copy,), 1, 1) == match

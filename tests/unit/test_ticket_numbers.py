@@ -28,13 +28,13 @@ def test_every_single_mistyped_digit_is_detected():
     for position in range(11):
         for digit in "0123456789":
             if digit != number[position]:
-                assert not is_valid_ticket_number(number[:position] + digit + number[position + 1:])
+                assert not is_valid_ticket_number(number[:position] + digit + number[position + 1 :])
 
 
 def test_every_swap_of_neighbouring_digits_is_detected():
     number = new_ticket_number()
     for i in range(10):
-        swapped = number[:i] + number[i + 1] + number[i] + number[i + 2:]
+        swapped = number[:i] + number[i + 1] + number[i] + number[i + 2 :]
         if swapped != number:
             assert not is_valid_ticket_number(swapped)
 

@@ -18,9 +18,27 @@ AFTER_SYNC_MODES = ("seen", "keep", "delete")  # plus "move:FOLDER"
 TLS_VERSIONS = ("1.2", "1.3")
 AUTH_MODES = ("password", "xoauth2", "oauthbearer")
 OAUTH2_KEYS = ("oauth2_token_command", "oauth2_token_file")
-IMAP_CONNECTION_KEYS = {"allow_insecure", "client_cert_file", "client_key_file", "tls_min_version", "auth", *OAUTH2_KEYS}
-MAILBOX_KEYS = {"name", "folder", "folders", "contact", "initial_sync", "after_sync", "create_tickets_for_unknown",
-                "unknown_folder", "idle_timeout_seconds", "alert_after_minutes", "max_message_bytes"}
+IMAP_CONNECTION_KEYS = {
+    "allow_insecure",
+    "client_cert_file",
+    "client_key_file",
+    "tls_min_version",
+    "auth",
+    *OAUTH2_KEYS,
+}
+MAILBOX_KEYS = {
+    "name",
+    "folder",
+    "folders",
+    "contact",
+    "initial_sync",
+    "after_sync",
+    "create_tickets_for_unknown",
+    "unknown_folder",
+    "idle_timeout_seconds",
+    "alert_after_minutes",
+    "max_message_bytes",
+}
 
 
 @dataclass(frozen=True)
@@ -57,15 +75,23 @@ def read_imap_options(section: Any, connection: Any) -> Any:
     """Add the IMAP-only options to a parsed connection; plaintext only to loopback unless allowed."""
     allow_insecure = section.boolean("allow_insecure", False)
     if connection.security == "plain" and not allow_insecure and not is_loopback(connection.host):
-        section.fail("security", f'expected "ssl" or "starttls" for the non-loopback host {connection.host!r} '
-                     '(or allow_insecure = true)', "plain")
+        section.fail(
+            "security",
+            f'expected "ssl" or "starttls" for the non-loopback host {connection.host!r} (or allow_insecure = true)',
+            "plain",
+        )
     cert_file = read_existing_file(section, "client_cert_file")
     key_file = read_existing_file(section, "client_key_file")
     if key_file and not cert_file:
         section.fail("client_key_file", "expected client_cert_file to be set as well", key_file)
-    return replace(connection, allow_insecure=allow_insecure, client_cert_file=cert_file, client_key_file=key_file,
-                   tls_min_version=section.choice("tls_min_version", TLS_VERSIONS, "1.2"),
-                   oauth2=read_oauth2(section, connection))
+    return replace(
+        connection,
+        allow_insecure=allow_insecure,
+        client_cert_file=cert_file,
+        client_key_file=key_file,
+        tls_min_version=section.choice("tls_min_version", TLS_VERSIONS, "1.2"),
+        oauth2=read_oauth2(section, connection),
+    )
 
 
 def read_oauth2(section: Any, connection: Any) -> OAuth2Settings | None:
@@ -78,12 +104,15 @@ def read_oauth2(section: Any, connection: Any) -> OAuth2Settings | None:
         return None
     if len(given) != 1:
         detail = "not both" if given else "missing"
-        raise ConfigError(f'{section.path}: [{section.name}] oauth2_token_command: auth = "{auth}" needs either '
-                          f"oauth2_token_command or oauth2_token_file, {detail}")
+        raise ConfigError(
+            f'{section.path}: [{section.name}] oauth2_token_command: auth = "{auth}" needs either '
+            f"oauth2_token_command or oauth2_token_file, {detail}"
+        )
     for key in ("password_env", "password_file"):
         if key in section.table:
-            section.fail(key, f'expected no password with auth = "{auth}" (the OAuth2 token replaces it)',
-                         section.table[key])
+            section.fail(
+                key, f'expected no password with auth = "{auth}" (the OAuth2 token replaces it)', section.table[key]
+            )
     if not connection.username:
         raise ConfigError(f'{section.path}: [{section.name}] username: missing; auth = "{auth}" logs in as username')
     if given[0] == "oauth2_token_file":
@@ -120,8 +149,12 @@ def read_folders(section: Any) -> tuple[str, ...]:
     if "folders" not in section.table:
         return (section.text("folder", "INBOX"),)
     value = section.table["folders"]
-    if (not isinstance(value, list) or not value or len(set(map(str, value))) != len(value)
-            or not all(isinstance(f, str) and f.strip() for f in value)):
+    if (
+        not isinstance(value, list)
+        or not value
+        or len(set(map(str, value))) != len(value)
+        or not all(isinstance(f, str) and f.strip() for f in value)
+    ):
         section.fail("folders", 'expected a list of distinct folder names like ["INBOX", "Orders"]', value)
     return tuple(f.strip() for f in value)
 

@@ -14,10 +14,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mailbridge.base.errors import ConfigError
 
-DEFAULT_ORDER_NUMBER_REGEX = (r"(?i)\b(?:order|ordine|objedn[aá]vk[ay]|bestellung|παραγγελία)\s*"
-                              r"(?:no\.?|nr\.?|n\.?|#|nummer|numero|číslo|č\.?|αρ\.?)?\s*[:#]?\s*(\d{4,12})\b")
-SLA_KEYS = {"first_response_hours", "warn_before_hours", "working_days", "working_hours", "timezone",
-            "holidays_country"}
+DEFAULT_ORDER_NUMBER_REGEX = (
+    r"(?i)\b(?:order|ordine|objedn[aá]vk[ay]|bestellung|παραγγελία)\s*"
+    r"(?:no\.?|nr\.?|n\.?|#|nummer|numero|číslo|č\.?|αρ\.?)?\s*[:#]?\s*(\d{4,12})\b"
+)
+SLA_KEYS = {
+    "first_response_hours",
+    "warn_before_hours",
+    "working_days",
+    "working_hours",
+    "timezone",
+    "holidays_country",
+}
 ROUTING_KEYS = {"category", "recipients", "subject_keywords"}
 
 
@@ -83,7 +91,9 @@ def read_sla(section: Any) -> SlaSettings:
     return SlaSettings(
         first_response_hours=section.number("first_response_hours", SlaSettings.first_response_hours, 0.0),
         warn_before_hours=section.number("warn_before_hours", SlaSettings.warn_before_hours, 0.0),
-        working_days=tuple(d.lower() for d in days), working_hours=hours, timezone=zone,
+        working_days=tuple(d.lower() for d in days),
+        working_hours=hours,
+        timezone=zone,
         holidays_country=country.upper() if country else None,
     )
 

@@ -38,7 +38,10 @@ from mailbridge.base.errors import ConfigError
 SECURITY_MODES = ("ssl", "starttls", "plain")
 INITIAL_SYNC_MODES = ("new-only", "import-silently", "import")
 DEFAULT_MAX_MESSAGE_BYTES = 25 * 1024 * 1024
-DEFAULT_PORTS = {"imap": {"ssl": 993, "starttls": 143, "plain": 143}, "smtp": {"ssl": 465, "starttls": 587, "plain": 25}}
+DEFAULT_PORTS = {
+    "imap": {"ssl": 993, "starttls": 143, "plain": 143},
+    "smtp": {"ssl": 465, "starttls": 587, "plain": 25},
+}
 
 
 @dataclass(frozen=True)
@@ -144,8 +147,18 @@ class Settings:
     ingest: IngestSettings = IngestSettings()
 
 
-CONNECTION_KEYS = {"host", "port", "security", "validate_cert", "ca_file", "username", "password",
-                   "password_env", "password_file", "timeout_seconds"}
+CONNECTION_KEYS = {
+    "host",
+    "port",
+    "security",
+    "validate_cert",
+    "ca_file",
+    "username",
+    "password",
+    "password_env",
+    "password_file",
+    "timeout_seconds",
+}
 
 
 def _connection(section: Section, kind: str) -> ConnectionSettings:
@@ -198,10 +211,25 @@ def _database(path: Path, table: Any) -> DatabaseSettings:
 
 
 def _support(path: Path, table: Any) -> SupportSettings:
-    section = Section(path, "support", table,
-                       {"from_name", "from_address", "ticket_subject_format", "default_locale", "admin_address",
-                        "secret_env", "secret_file", "secret", "reopen_window_days", "auto_close_days",
-                        "order_number_regex", "reply_token_days"})
+    section = Section(
+        path,
+        "support",
+        table,
+        {
+            "from_name",
+            "from_address",
+            "ticket_subject_format",
+            "default_locale",
+            "admin_address",
+            "secret_env",
+            "secret_file",
+            "secret",
+            "reopen_window_days",
+            "auto_close_days",
+            "order_number_regex",
+            "reply_token_days",
+        },
+    )
     address = section.text("from_address", required=True)
     if "@" not in address or any(c in address for c in " \r\n<>"):
         section.fail("from_address", "expected an email address like support@shop.example", address)
@@ -226,8 +254,7 @@ def _support(path: Path, table: Any) -> SupportSettings:
 
 
 def _schedule(path: Path, table: Any) -> ScheduleSettings:
-    section = Section(path, "schedule", table,
-                       {"poll_interval_seconds", "outbox_interval_seconds", "retry_for_hours"})
+    section = Section(path, "schedule", table, {"poll_interval_seconds", "outbox_interval_seconds", "retry_for_hours"})
     return ScheduleSettings(
         poll_interval_seconds=section.number("poll_interval_seconds", 60.0, 1.0),
         outbox_interval_seconds=section.number("outbox_interval_seconds", 10.0, 0.5),
@@ -236,8 +263,16 @@ def _schedule(path: Path, table: Any) -> ScheduleSettings:
 
 
 def _limits(path: Path, table: Any) -> AutoMailLimits:
-    section = Section(path, "limits", table, {"max_auto_replies_per_address_per_day",
-                                               "max_auto_mails_per_ticket_per_10_minutes", "flood_messages_per_10_minutes"})
+    section = Section(
+        path,
+        "limits",
+        table,
+        {
+            "max_auto_replies_per_address_per_day",
+            "max_auto_mails_per_ticket_per_10_minutes",
+            "flood_messages_per_10_minutes",
+        },
+    )
     return AutoMailLimits(
         per_address_per_day=section.integer("max_auto_replies_per_address_per_day", 10, 1, 10_000),
         per_ticket_burst=section.integer("max_auto_mails_per_ticket_per_10_minutes", 10, 1, 10_000),
@@ -258,12 +293,26 @@ def _dkim(path: Path, tables: Any) -> tuple[DkimKey, ...]:
             section.fail("private_key_file", f"expected a readable PEM private key ({exc.strerror})", str(key_file))
         if b"PRIVATE KEY" not in pem:
             section.fail("private_key_file", "expected a PEM private key", str(key_file))
-        keys.append(DkimKey(section.text("domain", required=True).lower(), section.text("selector", required=True), pem))
+        keys.append(
+            DkimKey(section.text("domain", required=True).lower(), section.text("selector", required=True), pem)
+        )
     return tuple(keys)
 
 
-TOP_LEVEL = {"database", "support", "smtp", "mailboxes", "schedule", "templates_dir", "limits", "dkim", "sla", "routing",
-             "survey", "ingest"}
+TOP_LEVEL = {
+    "database",
+    "support",
+    "smtp",
+    "mailboxes",
+    "schedule",
+    "templates_dir",
+    "limits",
+    "dkim",
+    "sla",
+    "routing",
+    "survey",
+    "ingest",
+}
 
 
 def load_settings(path: Path) -> Settings:

@@ -62,15 +62,26 @@ def render_initial_config(answers: InitAnswers) -> str:
     _set(support, "secret_env", answers.secret_env)
     smtp = document["smtp"]
     value: TomlValue
-    for key, value in (("host", answers.smtp_host), ("security", answers.smtp_security), ("port", answers.smtp_port),
-                       ("ca_file", answers.smtp_ca_file), ("username", answers.smtp_username),
-                       ("password_env", answers.smtp_password_env if answers.smtp_username else None)):
+    for key, value in (
+        ("host", answers.smtp_host),
+        ("security", answers.smtp_security),
+        ("port", answers.smtp_port),
+        ("ca_file", answers.smtp_ca_file),
+        ("username", answers.smtp_username),
+        ("password_env", answers.smtp_password_env if answers.smtp_username else None),
+    ):
         _set(smtp, key, value)
     mailbox = document["mailboxes"][0]
-    for key, value in (("host", answers.imap_host), ("security", answers.imap_security), ("port", answers.imap_port),
-                       ("ca_file", answers.imap_ca_file), ("username", answers.imap_username),
-                       ("password_env", answers.imap_password_env), ("folders", [answers.imap_folder]),
-                       ("initial_sync", answers.initial_sync)):
+    for key, value in (
+        ("host", answers.imap_host),
+        ("security", answers.imap_security),
+        ("port", answers.imap_port),
+        ("ca_file", answers.imap_ca_file),
+        ("username", answers.imap_username),
+        ("password_env", answers.imap_password_env),
+        ("folders", [answers.imap_folder]),
+        ("initial_sync", answers.initial_sync),
+    ):
         _set(mailbox, key, value)
     header = "# Written by `mailbridge init`. Every key is explained in docs/configuration.md.\n"
     return header + tomlkit.dumps(document)

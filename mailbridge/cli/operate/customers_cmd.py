@@ -26,9 +26,11 @@ def show(email: str, as_json: bool = typer.Option(False, "--json", help="Print J
         echo_json(history)
         return
     typer.echo(f"{history['name']} <{history['email']}>")
-    typer.echo(f"  {history['ticket_count']} tickets ({history['open_ticket_count']} not closed), "
-               f"{history['message_count']} messages; first contact {history['first_contact']}, "
-               f"last contact {history['last_contact']}")
+    typer.echo(
+        f"  {history['ticket_count']} tickets ({history['open_ticket_count']} not closed), "
+        f"{history['message_count']} messages; first contact {history['first_contact']}, "
+        f"last contact {history['last_contact']}"
+    )
     for ticket in history["tickets"]:
         typer.echo(f"  [#{ticket['number']}] {ticket['status']:<8} {ticket['created_at']}  {ticket['subject']}")
     for message in history["messages"]:

@@ -46,10 +46,16 @@ class IngestTarget:
 
 
 def ingest(
-    paths: list[Path] = typer.Argument(None, help=".eml files, directories of .eml files, Maildirs or mbox files; none: one message on stdin."),
-    mailbox: str = typer.Option(None, "--mailbox", help="File the mail under this configured mailbox name (its Contact, limits and rules)."),
+    paths: list[Path] = typer.Argument(
+        None, help=".eml files, directories of .eml files, Maildirs or mbox files; none: one message on stdin."
+    ),
+    mailbox: str = typer.Option(
+        None, "--mailbox", help="File the mail under this configured mailbox name (its Contact, limits and rules)."
+    ),
     contact: str = typer.Option(None, "--contact", help="Contact (department) for new tickets; created if missing."),
-    receipts: bool = typer.Option(None, "--receipts/--silent", help="Send receipts (default: yes on stdin, no for PATH imports)."),
+    receipts: bool = typer.Option(
+        None, "--receipts/--silent", help="Send receipts (default: yes on stdin, no for PATH imports)."
+    ),
 ) -> None:
     """Store mail handed over by an MTA on stdin, or import .eml files, Maildirs and mbox files.
 
@@ -73,8 +79,9 @@ def _ingest_stdin(mailbox: str | None, contact: str | None, *, silent: bool) -> 
     try:
         app = open_app()
         target = resolve_target(app, mailbox, contact, silent)
-        result = accept_guarded(target.inbox, raw_mail(target.mailbox, "stdin", raw), app.clock.now(),
-                                silent=target.silent)
+        result = accept_guarded(
+            target.inbox, raw_mail(target.mailbox, "stdin", raw), app.clock.now(), silent=target.silent
+        )
     except db.DATABASE_DOWN as exc:
         _fail(EX_TEMPFAIL, f"database unavailable ({_first_line(exc)}); the sender should retry")
     except (MailbridgeError, OSError) as exc:
@@ -95,8 +102,10 @@ def _import_paths(paths: list[Path], mailbox: str | None, contact: str | None, *
         tally = _import_all(app, target, sources)
     except db.DATABASE_DOWN as exc:
         _fail(EX_TEMPFAIL, f"database unavailable ({_first_line(exc)}); run the import again later")
-    typer.echo(f"stored {tally['stored']}, duplicate {tally['duplicate']}, flagged {tally['flagged']}, "
-               f"not stored {tally['unknown']}, failed {tally['failed']}")
+    typer.echo(
+        f"stored {tally['stored']}, duplicate {tally['duplicate']}, flagged {tally['flagged']}, "
+        f"not stored {tally['unknown']}, failed {tally['failed']}"
+    )
     if tally["failed"]:
         raise typer.Exit(1)
 
@@ -108,8 +117,9 @@ def _import_all(app: App, target: IngestTarget, sources: list[MailPath]) -> Coun
     with typer.progressbar(length=total, label="ingesting", file=sys.stderr) as bar:
         for source in sources:
             for raw in read_messages(source):
-                result = accept_guarded(target.inbox, raw_mail(target.mailbox, source.kind, raw), now,
-                                        silent=target.silent)
+                result = accept_guarded(
+                    target.inbox, raw_mail(target.mailbox, source.kind, raw), now, silent=target.silent
+                )
                 tally.update(_outcomes(result))
                 bar.update(1)
     return tally

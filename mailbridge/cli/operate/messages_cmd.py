@@ -30,8 +30,10 @@ def list_messages(
         typer.echo("no flagged messages")
     for r in rows:
         reason = r["defects"][0] if r["defects"] else ""
-        typer.echo(f"{r['id']:>6} {r['kind']:<18} {r['mailbox'] or '-'}:{r['uid'] or '-'}  {r['from'] or '?'}  "
-                   f"{r['subject'][:40]}  {reason}")
+        typer.echo(
+            f"{r['id']:>6} {r['kind']:<18} {r['mailbox'] or '-'}:{r['uid'] or '-'}  {r['from'] or '?'}  "
+            f"{r['subject'][:40]}  {reason}"
+        )
 
 
 @app.command("retry")
@@ -42,5 +44,7 @@ def retry(message_id: int) -> None:
     """
     app_ = open_app()
     result = retry_quarantined(app_.engine, app_.inbox_named, message_id, app_.clock.now())
-    typer.echo(f"message {message_id} stored as {result.message_row_id}"
-               + (f" on ticket {result.ticket_number}" if result.ticket_number else ""))
+    typer.echo(
+        f"message {message_id} stored as {result.message_row_id}"
+        + (f" on ticket {result.ticket_number}" if result.ticket_number else "")
+    )

@@ -30,7 +30,9 @@ def list_outbox(
         typer.echo("outbox is empty")
     for r in rows:
         error = f"  error: {r['last_error']}" if r["last_error"] else ""
-        typer.echo(f"{r['id']:>5} {r['status']:<8} {r['kind']:<10} {r['to']:<30} tries {r['attempts']}  {r['subject']}{error}")
+        typer.echo(
+            f"{r['id']:>5} {r['status']:<8} {r['kind']:<10} {r['to']:<30} tries {r['attempts']}  {r['subject']}{error}"
+        )
 
 
 @app.command("retry")

@@ -16,9 +16,11 @@ from mailbridge.runtime.health import write_health_file
 from mailbridge.runtime.jobs import run_cycle
 
 
-def run(once: bool = typer.Option(False, "--once", help="Poll every mailbox, send what is due, and exit."),
-        log_format: str = typer.Option("text", "--log-format", help="text | json (one JSON object per line)."),
-        health_file: Path = typer.Option(None, "--health-file", help="Write the status as JSON here after each cycle.")) -> None:
+def run(
+    once: bool = typer.Option(False, "--once", help="Poll every mailbox, send what is due, and exit."),
+    log_format: str = typer.Option("text", "--log-format", help="text | json (one JSON object per line)."),
+    health_file: Path = typer.Option(None, "--health-file", help="Write the status as JSON here after each cycle."),
+) -> None:
     """Run the daemon: poll mailboxes and send the outbox on a schedule; SIGHUP reloads, SIGTERM stops.
 
     Example: mailbridge run --log-format json --health-file /run/mailbridge/health.json
@@ -35,8 +37,10 @@ def run(once: bool = typer.Option(False, "--once", help="Poll every mailbox, sen
     if health_file:
         write_health_file(app, health_file, app.clock.now(), report.errors[0] if report.errors else None)
     for poll in report.polls:
-        typer.echo(f"{poll.mailbox}: fetched {poll.fetched}, stored {poll.stored}, "
-                   f"already stored {poll.duplicates}, failed {poll.failed}")
+        typer.echo(
+            f"{poll.mailbox}: fetched {poll.fetched}, stored {poll.stored}, "
+            f"already stored {poll.duplicates}, failed {poll.failed}"
+        )
     typer.echo(f"outbox: sent {report.sent}, failed {report.failed}")
     if report.errors:
         raise SourceError(report.errors[0] if len(report.errors) == 1 else "; ".join(report.errors))

@@ -32,8 +32,9 @@ def stats(
     """
     app = open_app()
     now = app.clock.now()
-    filters = StatsFilter(since=option_instant(since, "--since"), until=option_instant(until, "--until"), contact=contact,
-                          agent=agent)
+    filters = StatsFilter(
+        since=option_instant(since, "--since"), until=option_instant(until, "--until"), contact=contact, agent=agent
+    )
     with db.transaction(app.engine) as session:
         facts = gather_facts(session=session, filters=filters, sla=app.settings.sla, now=now)
     first = min((t.created_at for t in facts.tickets), default=now)

@@ -29,8 +29,9 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
             typer.echo(f"  last error ({_when(m.last_error_at)}): {m.last_error}")
         for folder, last_uid in m.folders.items():
             typer.echo(f"  folder {folder}: last uid {last_uid}")
-    typer.echo(f"outbox: {report.outbox_depth} unsent, oldest {_when(report.oldest_unsent_at)}; "
-               f"{report.outbox_held} held")
+    typer.echo(
+        f"outbox: {report.outbox_depth} unsent, oldest {_when(report.oldest_unsent_at)}; {report.outbox_held} held"
+    )
 
 
 def _when(value) -> str:

@@ -28,8 +28,10 @@ def _print_rows(rows: list[dict]) -> None:
     for row in rows:
         category = f" [{row['category']}]" if row.get("category") else ""
         why = f"  ({row['matched_by']})" if row.get("matched_by") else ""
-        typer.echo(f"{row['number']}  {row['status']:<8} {row['contact']:<18} {row['customer']:<30} "
-                   f"{row['messages']:>3} msg  {row['subject']}{category}{why}")
+        typer.echo(
+            f"{row['number']}  {row['status']:<8} {row['contact']:<18} {row['customer']:<30} "
+            f"{row['messages']:>3} msg  {row['subject']}{category}{why}"
+        )
 
 
 @app.command("list")
@@ -47,8 +49,15 @@ def list_tickets(
 
     Example: mailbridge tickets list --status waiting --category "Orders" --since 2026-11-01 --json
     """
-    filters = TicketFilter(status=status, contact=contact, customer=customer, category=category, agent=agent,
-                           since=option_instant(since, "--since"), until=option_instant(until, "--until"))
+    filters = TicketFilter(
+        status=status,
+        contact=contact,
+        customer=customer,
+        category=category,
+        agent=agent,
+        since=option_instant(since, "--since"),
+        until=option_instant(until, "--until"),
+    )
     with db.transaction(open_app().engine) as session:
         rows = list_ticket_summaries(session=session, filters=filters)
     if as_json:
@@ -102,8 +111,11 @@ def categories(as_json: bool = typer.Option(False, "--json", help="Print JSON.")
 
 
 @app.command("show")
-def show(number: str, as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-         full: bool = typer.Option(False, "--full", help="Print each message's full text, quotes included.")) -> None:
+def show(
+    number: str,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    full: bool = typer.Option(False, "--full", help="Print each message's full text, quotes included."),
+) -> None:
     """Show one ticket with its messages, attachments and history.
 
     Example: mailbridge tickets show 48213907751
@@ -114,20 +126,26 @@ def show(number: str, as_json: bool = typer.Option(False, "--json", help="Print 
         echo_json(detail)
         return
     typer.echo(f"Ticket [#{detail['number']}] {detail['subject']}")
-    typer.echo(f"  status {detail['status']}, contact {detail['contact']}, customer {detail['customer_name']} <{detail['customer']}>")
+    typer.echo(
+        f"  status {detail['status']}, contact {detail['contact']}, customer {detail['customer_name']} <{detail['customer']}>"
+    )
     if detail["rating"]:
         r = detail["rating"]
-        typer.echo(f"  rating {r['score']}/5 ({r['source']}, {r['at']})" + (f": {r['comment']}" if r["comment"] else ""))
+        typer.echo(
+            f"  rating {r['score']}/5 ({r['source']}, {r['at']})" + (f": {r['comment']}" if r["comment"] else "")
+        )
     if detail["category"] or detail["linked_ticket"]:
         typer.echo(f"  category {detail['category'] or '-'}, follows ticket {detail['linked_ticket'] or '-'}")
     for m in detail["messages"]:
         flag = "  MALFORMED" if m["malformed"] else ""
-        typer.echo(f"\n  #{m['id']} {m['direction']} {m['kind']} from {m['from']} ({m['date']}), threaded by {m['threaded_by']}{flag}")
+        typer.echo(
+            f"\n  #{m['id']} {m['direction']} {m['kind']} from {m['from']} ({m['date']}), threaded by {m['threaded_by']}{flag}"
+        )
         typer.echo(f"  Subject: {m['subject']}")
         for a in m["attachments"]:
             typer.echo(f"  Attachment: {a['filename']} ({a['content_type']}, {a['size']} bytes)")
         text = m["text"] if full or m["stripped_text"] is None else m["stripped_text"]
-        for line in text.strip().splitlines()[:None if full else 20]:
+        for line in text.strip().splitlines()[: None if full else 20]:
             typer.echo(f"  | {line}")
     typer.echo("\n  History:")
     for e in detail["events"]:
@@ -135,8 +153,11 @@ def show(number: str, as_json: bool = typer.Option(False, "--json", help="Print 
 
 
 @app.command("assign")
-def assign(number: str, agent: str,
-           actor: str = typer.Option("agent:cli", help='Who makes the change, e.g. "agent:maria@shop.example".')) -> None:
+def assign(
+    number: str,
+    agent: str,
+    actor: str = typer.Option("agent:cli", help='Who makes the change, e.g. "agent:maria@shop.example".'),
+) -> None:
     """Give a ticket to an agent: they get the whole thread by mail, the previous agent a short notice.
 
     Example: mailbridge tickets assign 48213907751 luca@shop.example
@@ -153,8 +174,11 @@ def _act(number: str, agent: str, file: str, is_note: bool) -> None:
 
 
 @app.command("reply")
-def reply(number: str, agent: str = typer.Option(..., "--from", help="The agent answering, by address."),
-          file: str = typer.Option(..., "--file", help="File with the answer (commands first, as in a mail); - for stdin.")) -> None:
+def reply(
+    number: str,
+    agent: str = typer.Option(..., "--from", help="The agent answering, by address."),
+    file: str = typer.Option(..., "--file", help="File with the answer (commands first, as in a mail); - for stdin."),
+) -> None:
     """Answer the customer as an agent, with the same effects as a reply from the agent's mail client.
 
     Example: mailbridge tickets reply 48213907751 --from maria@shop.example --file answer.txt
@@ -164,8 +188,11 @@ def reply(number: str, agent: str = typer.Option(..., "--from", help="The agent 
 
 
 @app.command("note")
-def note(number: str, agent: str = typer.Option(..., "--from", help="The agent writing, by address."),
-         file: str = typer.Option(..., "--file", help="File with the note; - for stdin.")) -> None:
+def note(
+    number: str,
+    agent: str = typer.Option(..., "--from", help="The agent writing, by address."),
+    file: str = typer.Option(..., "--file", help="File with the note; - for stdin."),
+) -> None:
     """Add an internal note: shown to agents, never sent to the customer.
 
     Example: mailbridge tickets note 48213907751 --from maria@shop.example --file note.txt
@@ -175,8 +202,10 @@ def note(number: str, agent: str = typer.Option(..., "--from", help="The agent w
 
 
 @app.command("next")
-def next_message(agent: str = typer.Option(None, "--agent", help="Only this agent's tickets and their Contacts' free ones."),
-                 as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def next_message(
+    agent: str = typer.Option(None, "--agent", help="Only this agent's tickets and their Contacts' free ones."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """Show the oldest customer message still waiting for an answer.
 
     Example: mailbridge tickets next --agent maria@shop.example

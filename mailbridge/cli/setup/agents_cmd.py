@@ -12,17 +12,21 @@ app = typer.Typer(no_args_is_help=True, help="Agents.")
 
 
 @app.command("add")
-def add(email: str, name: str = typer.Option("", help="Display name."),
-        contact: list[str] = typer.Option([], "--contact", help="A Contact the agent belongs to (repeatable)."),
-        locale: str = typer.Option(None, help="Language of the mails the agent gets (default en).")) -> None:
+def add(
+    email: str,
+    name: str = typer.Option("", help="Display name."),
+    contact: list[str] = typer.Option([], "--contact", help="A Contact the agent belongs to (repeatable)."),
+    locale: str = typer.Option(None, help="Language of the mails the agent gets (default en)."),
+) -> None:
     """Add an agent.
 
     Example: mailbridge agents add maria@shop.example --name "Maria Rossi" --contact "Customer service"
     """
     app_ = open_app()
     with db.transaction(app_.engine) as session:
-        agent = agents.add_agent(session=session, email=email, name=name, locale=locale, contacts=contact,
-                                 now=app_.clock.now())
+        agent = agents.add_agent(
+            session=session, email=email, name=name, locale=locale, contacts=contact, now=app_.clock.now()
+        )
     typer.echo(f"agent {agent.email} added")
 
 
@@ -45,17 +49,21 @@ def list_agents(as_json: bool = typer.Option(False, "--json", help="Print JSON."
 
 
 @app.command("edit")
-def edit(email: str, name: str = typer.Option(None, help="New display name."),
-         new_email: str = typer.Option(None, "--email", help="New address."),
-         active: bool | None = typer.Option(None, "--active/--inactive", help="Inactive agents get no mail."),
-         locale: str = typer.Option(None, help='Language of their mails; "" for the default.')) -> None:
+def edit(
+    email: str,
+    name: str = typer.Option(None, help="New display name."),
+    new_email: str = typer.Option(None, "--email", help="New address."),
+    active: bool | None = typer.Option(None, "--active/--inactive", help="Inactive agents get no mail."),
+    locale: str = typer.Option(None, help='Language of their mails; "" for the default.'),
+) -> None:
     """Change an agent.
 
     Example: mailbridge agents edit maria@shop.example --inactive
     """
     with db.transaction(open_app().engine) as session:
-        agent = agents.edit_agent(session=session, email=email, name=name, new_email=new_email, active=active,
-                                  locale=locale)
+        agent = agents.edit_agent(
+            session=session, email=email, name=name, new_email=new_email, active=active, locale=locale
+        )
     typer.echo(f"agent {agent.email} changed")
 
 

@@ -18,10 +18,16 @@ app = typer.Typer(no_args_is_help=True, help="Departments (Contacts) such as Cus
 
 ADDRESS = typer.Option(None, "--address", help="The Contact's email address (From of its mail).")
 DESCRIPTION = typer.Option(None, "--description", help="Free text shown in listings.")
-SAVE = typer.Option(None, "--save-messages/--no-save-messages",
-                    help="Store mail as tickets (default), or only forward it to the Contact's address.")
-ATTACHMENTS = typer.Option(None, "--accept-attachments/--no-accept-attachments",
-                           help="Keep attachments as files (default), or only in the raw message.")
+SAVE = typer.Option(
+    None,
+    "--save-messages/--no-save-messages",
+    help="Store mail as tickets (default), or only forward it to the Contact's address.",
+)
+ATTACHMENTS = typer.Option(
+    None,
+    "--accept-attachments/--no-accept-attachments",
+    help="Keep attachments as files (default), or only in the raw message.",
+)
 GREETING = typer.Option(None, "--greeting", help="Text before every relayed agent answer (Jinja2).")
 SIGNATURE = typer.Option(None, "--signature", help="Text after every relayed agent answer (Jinja2).")
 LOCALE = typer.Option(None, "--locale", help="Language of its mail: en, it, cs, el, de.")
@@ -31,26 +37,68 @@ ESCALATION = typer.Option(None, "--escalation-address", help="Receives SLA warni
 SURVEY = typer.Option(None, "--survey/--no-survey", help="Ask for a rating when a ticket closes.")
 
 
-def _columns(address, description, save_messages, accept_attachments, greeting, signature, locale, sla_hours,
-             auto_close_days, escalation_address, survey) -> dict:
-    return contacts.check_contact_values(dict(
-        address=address, description=description, save_messages=save_messages,
-        accept_attachments=accept_attachments, greeting=greeting, signature=signature, locale=locale,
-        sla_hours=sla_hours, auto_close_days=auto_close_days, escalation_address=escalation_address, survey=survey))
+def _columns(
+    address,
+    description,
+    save_messages,
+    accept_attachments,
+    greeting,
+    signature,
+    locale,
+    sla_hours,
+    auto_close_days,
+    escalation_address,
+    survey,
+) -> dict:
+    return contacts.check_contact_values(
+        dict(
+            address=address,
+            description=description,
+            save_messages=save_messages,
+            accept_attachments=accept_attachments,
+            greeting=greeting,
+            signature=signature,
+            locale=locale,
+            sla_hours=sla_hours,
+            auto_close_days=auto_close_days,
+            escalation_address=escalation_address,
+            survey=survey,
+        )
+    )
 
 
 @app.command("add")
-def add(name: str = typer.Argument(..., help="Unique name, e.g. \"Webmaster\"."), address: str = ADDRESS,
-        description: str = DESCRIPTION, save_messages: bool | None = SAVE,
-        accept_attachments: bool | None = ATTACHMENTS, greeting: str = GREETING, signature: str = SIGNATURE,
-        locale: str = LOCALE, sla_hours: float = SLA_HOURS, auto_close_days: int = AUTO_CLOSE,
-        escalation_address: str = ESCALATION, survey: bool | None = SURVEY) -> None:
+def add(
+    name: str = typer.Argument(..., help='Unique name, e.g. "Webmaster".'),
+    address: str = ADDRESS,
+    description: str = DESCRIPTION,
+    save_messages: bool | None = SAVE,
+    accept_attachments: bool | None = ATTACHMENTS,
+    greeting: str = GREETING,
+    signature: str = SIGNATURE,
+    locale: str = LOCALE,
+    sla_hours: float = SLA_HOURS,
+    auto_close_days: int = AUTO_CLOSE,
+    escalation_address: str = ESCALATION,
+    survey: bool | None = SURVEY,
+) -> None:
     """Create a Contact.
 
     Example: mailbridge contacts add Webmaster --address webmaster@shop.example --locale en --sla-hours 8
     """
-    columns = _columns(address, description, save_messages, accept_attachments, greeting, signature, locale,
-                       sla_hours, auto_close_days, escalation_address, survey)
+    columns = _columns(
+        address,
+        description,
+        save_messages,
+        accept_attachments,
+        greeting,
+        signature,
+        locale,
+        sla_hours,
+        auto_close_days,
+        escalation_address,
+        survey,
+    )
     app_ = open_app()
     with db.transaction(app_.engine) as session:
         contact = contacts.add_contact(session=session, name=name, columns=columns, now=app_.clock.now())
@@ -58,18 +106,38 @@ def add(name: str = typer.Argument(..., help="Unique name, e.g. \"Webmaster\".")
 
 
 @app.command("edit")
-def edit(name: str = typer.Argument(..., help="The Contact to change."),
-         rename: str = typer.Option(None, "--rename", help="New name."), address: str = ADDRESS,
-         description: str = DESCRIPTION, save_messages: bool | None = SAVE,
-         accept_attachments: bool | None = ATTACHMENTS, greeting: str = GREETING, signature: str = SIGNATURE,
-         locale: str = LOCALE, sla_hours: float = SLA_HOURS, auto_close_days: int = AUTO_CLOSE,
-         escalation_address: str = ESCALATION, survey: bool | None = SURVEY) -> None:
+def edit(
+    name: str = typer.Argument(..., help="The Contact to change."),
+    rename: str = typer.Option(None, "--rename", help="New name."),
+    address: str = ADDRESS,
+    description: str = DESCRIPTION,
+    save_messages: bool | None = SAVE,
+    accept_attachments: bool | None = ATTACHMENTS,
+    greeting: str = GREETING,
+    signature: str = SIGNATURE,
+    locale: str = LOCALE,
+    sla_hours: float = SLA_HOURS,
+    auto_close_days: int = AUTO_CLOSE,
+    escalation_address: str = ESCALATION,
+    survey: bool | None = SURVEY,
+) -> None:
     """Change some settings of a Contact; an empty text ("") clears an optional one.
 
     Example: mailbridge contacts edit Webmaster --no-save-messages --escalation-address ""
     """
-    columns = _columns(address, description, save_messages, accept_attachments, greeting, signature, locale,
-                       sla_hours, auto_close_days, escalation_address, survey)
+    columns = _columns(
+        address,
+        description,
+        save_messages,
+        accept_attachments,
+        greeting,
+        signature,
+        locale,
+        sla_hours,
+        auto_close_days,
+        escalation_address,
+        survey,
+    )
     app_ = open_app()
     with db.transaction(app_.engine) as session:
         contact = contacts.edit_contact(session=session, name=name, columns=columns, new_name=rename)
@@ -95,8 +163,10 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
 
 
 @app.command("show")
-def show(name: str = typer.Argument(..., help="The Contact's name."),
-         as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def show(
+    name: str = typer.Argument(..., help="The Contact's name."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """Show every setting of one Contact.
 
     Example: mailbridge contacts show "Customer service"
@@ -125,10 +195,12 @@ def remove(name: str = typer.Argument(..., help="The Contact to delete.")) -> No
 
 
 @app.command("members")
-def members(name: str = typer.Argument(..., help="The Contact's name."),
-            add: list[str] = typer.Option([], "--add", help="Agent address to add (repeatable)."),
-            remove: list[str] = typer.Option([], "--remove", help="Agent address to take out (repeatable)."),
-            as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def members(
+    name: str = typer.Argument(..., help="The Contact's name."),
+    add: list[str] = typer.Option([], "--add", help="Agent address to add (repeatable)."),
+    remove: list[str] = typer.Option([], "--remove", help="Agent address to take out (repeatable)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """List the agents of a Contact, after adding or removing some.
 
     Example: mailbridge contacts members "Customer service" --add maria@shop.example

@@ -24,15 +24,27 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
 
     Example: mailbridge mailboxes list --json
     """
-    rows = [{"name": m.name, "host": m.connection.host, "port": m.connection.port,
-             "security": m.connection.security, "username": m.connection.username, "folders": list(m.folders),
-             "contact": m.contact, "after_sync": m.after_sync} for m in settings().mailboxes]
+    rows = [
+        {
+            "name": m.name,
+            "host": m.connection.host,
+            "port": m.connection.port,
+            "security": m.connection.security,
+            "username": m.connection.username,
+            "folders": list(m.folders),
+            "contact": m.contact,
+            "after_sync": m.after_sync,
+        }
+        for m in settings().mailboxes
+    ]
     if as_json:
         echo_json(rows)
         return
     for r in rows:
-        typer.echo(f"{r['name']}\t{r['username'] or '-'}@{r['host']}:{r['port']} ({r['security']})\t"
-                   f"{', '.join(r['folders'])}\t-> {r['contact']}")
+        typer.echo(
+            f"{r['name']}\t{r['username'] or '-'}@{r['host']}:{r['port']} ({r['security']})\t"
+            f"{', '.join(r['folders'])}\t-> {r['contact']}"
+        )
 
 
 @app.command("test")
@@ -70,24 +82,36 @@ imap_app.command("test")(test)
 
 
 @app.command("add")
-def add(name: str = typer.Argument(..., help="Unique mailbox name."),
-        host: str = typer.Option(..., "--host", help="IMAP server."),
-        username: str = typer.Option(..., "--username", help="IMAP login."),
-        password_env: str = typer.Option(None, "--password-env", help="Environment variable holding the password."),
-        password_file: str = typer.Option(None, "--password-file", help="File holding the password."),
-        security: str = typer.Option("ssl", "--security", help="ssl | starttls | plain."),
-        port: int = typer.Option(None, "--port", help="Default follows --security (993 / 143)."),
-        folder: list[str] = typer.Option(["INBOX"], "--folder", help="Folder to read; repeat for several."),
-        contact: str = typer.Option("Customer service", "--contact", help="Contact its tickets belong to."),
-        ca_file: str = typer.Option(None, "--ca-file", help="PEM file of a private CA."),
-        initial_sync: str = typer.Option("new-only", "--initial-sync", help="new-only | import-silently | import.")) -> None:
+def add(
+    name: str = typer.Argument(..., help="Unique mailbox name."),
+    host: str = typer.Option(..., "--host", help="IMAP server."),
+    username: str = typer.Option(..., "--username", help="IMAP login."),
+    password_env: str = typer.Option(None, "--password-env", help="Environment variable holding the password."),
+    password_file: str = typer.Option(None, "--password-file", help="File holding the password."),
+    security: str = typer.Option("ssl", "--security", help="ssl | starttls | plain."),
+    port: int = typer.Option(None, "--port", help="Default follows --security (993 / 143)."),
+    folder: list[str] = typer.Option(["INBOX"], "--folder", help="Folder to read; repeat for several."),
+    contact: str = typer.Option("Customer service", "--contact", help="Contact its tickets belong to."),
+    ca_file: str = typer.Option(None, "--ca-file", help="PEM file of a private CA."),
+    initial_sync: str = typer.Option("new-only", "--initial-sync", help="new-only | import-silently | import."),
+) -> None:
     """Add a [[mailboxes]] table to mailbridge.toml (comments are kept); the result is checked first.
 
     Example: mailbridge mailboxes add orders --host imap.shop.example --username orders@shop.example --password-env ORDERS_PW
     """
-    values = {"name": name, "contact": contact, "host": host, "security": security, "port": port,
-              "ca_file": ca_file, "username": username, "password_env": password_env,
-              "password_file": password_file, "folders": list(folder), "initial_sync": initial_sync}
+    values = {
+        "name": name,
+        "contact": contact,
+        "host": host,
+        "security": security,
+        "port": port,
+        "ca_file": ca_file,
+        "username": username,
+        "password_env": password_env,
+        "password_file": password_file,
+        "folders": list(folder),
+        "initial_sync": initial_sync,
+    }
     path = find_config(state.config_path)
     add_mailbox(path, values)
     typer.echo(f"mailbox {name!r} added to {path}; try it: mailbridge mailboxes test {name}")

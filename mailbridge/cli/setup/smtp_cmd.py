@@ -36,6 +36,13 @@ def test(to: str = typer.Option(..., "--to", help="Address that receives the tes
     message["Message-ID"] = app_.mail.new_message_id(support.from_address)
     message["Auto-Submitted"] = "auto-generated"
     message.set_content("This is a test mail sent by `mailbridge smtp test`. No action is needed.")
-    asyncio.run(probe(current.smtp.connection, mail_from=support.from_address, recipient=to,
-                      raw=app_.signer.sign(message.as_bytes(policy=policy.SMTP)), report=lambda line: typer.echo(f"ok  {line}")))
+    asyncio.run(
+        probe(
+            current.smtp.connection,
+            mail_from=support.from_address,
+            recipient=to,
+            raw=app_.signer.sign(message.as_bytes(policy=policy.SMTP)),
+            report=lambda line: typer.echo(f"ok  {line}"),
+        )
+    )
     typer.echo("test mail sent")

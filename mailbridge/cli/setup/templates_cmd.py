@@ -15,18 +15,32 @@ from mailbridge.decisions.survey import rating_links
 app = typer.Typer(no_args_is_help=True, help="Mail templates.")
 
 SAMPLE = {
-    "number": "48213907751", "customer_name": "Giulia Bianchi", "subject": "Ordine 10023 non ancora arrivato",
-    "from_name": "Demo Shop support", "reference_line": "Ticket: [#48213907751]", "auto_close_days": 5,
+    "number": "48213907751",
+    "customer_name": "Giulia Bianchi",
+    "subject": "Ordine 10023 non ancora arrivato",
+    "from_name": "Demo Shop support",
+    "reference_line": "Ticket: [#48213907751]",
+    "auto_close_days": 5,
     "contact_name": "Customer service",
     # survey and survey_thanks
-    "links": rating_links("support@shop.example", "r.sample.token", "My rating [#48213907751]"), "window_days": 14,
-    "score": 4, "is_replacement": False,
+    "links": rating_links("support@shop.example", "r.sample.token", "My rating [#48213907751]"),
+    "window_days": 14,
+    "score": 4,
+    "is_replacement": False,
     # agent_notification, agent_notice, agent_forward, agent_reply
-    "headline": "New ticket", "status": "new", "customer_email": "giulia@example.org",
-    "history_line": "1 message, opened 2026-11-24 09:00, unassigned", "attachments": ["foto.jpg"],
-    "text": "Buongiorno, il mio ordine non è ancora arrivato.", "thread": [], "text_modules": ["returns"],
-    "line": "This ticket was transferred to Luca Bianchi.", "comment": "Can you trace this parcel?",
-    "agent_name": "Maria Rossi", "greeting": "Dear Giulia Bianchi,", "signature": "Kind regards, Shop support",
+    "headline": "New ticket",
+    "status": "new",
+    "customer_email": "giulia@example.org",
+    "history_line": "1 message, opened 2026-11-24 09:00, unassigned",
+    "attachments": ["foto.jpg"],
+    "text": "Buongiorno, il mio ordine non è ancora arrivato.",
+    "thread": [],
+    "text_modules": ["returns"],
+    "line": "This ticket was transferred to Luca Bianchi.",
+    "comment": "Can you trace this parcel?",
+    "agent_name": "Maria Rossi",
+    "greeting": "Dear Giulia Bianchi,",
+    "signature": "Kind regards, Shop support",
 }
 
 
@@ -58,8 +72,11 @@ def list_templates(as_json: bool = typer.Option(False, "--json", help="Print JSO
 
 
 @app.command("preview")
-def preview(kind: str, locale: str = typer.Option("en", help="Locale to render (en, it, cs, el, de)."),
-            html: bool = typer.Option(False, "--html", help="Print the HTML part instead of the text part.")) -> None:
+def preview(
+    kind: str,
+    locale: str = typer.Option("en", help="Locale to render (en, it, cs, el, de)."),
+    html: bool = typer.Option(False, "--html", help="Print the HTML part instead of the text part."),
+) -> None:
     """Render one kind of mail with sample data.
 
     Example: mailbridge templates preview receipt --locale it
@@ -69,7 +86,11 @@ def preview(kind: str, locale: str = typer.Option("en", help="Locale to render (
         raise NotFoundError(f"no template kind {kind!r}; see `mailbridge templates list`")
     context = dict(SAMPLE)
     for part in ("txt", "html"):
-        name = f"{kind}/{locale}.{part}.j2" if (SHIPPED / kind / f"{locale}.{part}.j2").exists() else f"{kind}/en.{part}.j2"
+        name = (
+            f"{kind}/{locale}.{part}.j2"
+            if (SHIPPED / kind / f"{locale}.{part}.j2").exists()
+            else f"{kind}/en.{part}.j2"
+        )
         source = env.loader.get_source(env, name)[0]
         for variable in meta.find_undeclared_variables(env.parse(source)):
             context.setdefault(variable, f"<{variable}>")

@@ -19,8 +19,14 @@ FILE = typer.Option(..., "--file", help="File with the text (Jinja2: {{ customer
 def _save(name: str, contact: str, locale: str, file: Path, is_new: bool) -> None:
     body = read_text_option("--file", str(file))
     with db.transaction(open_app().engine) as session:
-        agents.save_text_module(session=session, contact=agents.get_contact(session, contact), name=name,
-                                locale=locale, body=body, is_new=is_new)
+        agents.save_text_module(
+            session=session,
+            contact=agents.get_contact(session, contact),
+            name=name,
+            locale=locale,
+            body=body,
+            is_new=is_new,
+        )
 
 
 @app.command("add")
@@ -44,8 +50,10 @@ def edit(name: str, file: Path = FILE, contact: str = CONTACT, locale: str = LOC
 
 
 @app.command("list")
-def list_texts(contact: str = typer.Option(None, "--contact", help="Only this Contact."),
-               as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def list_texts(
+    contact: str = typer.Option(None, "--contact", help="Only this Contact."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
     """List text modules.
 
     Example: mailbridge texts list --contact "Customer service"
@@ -77,6 +85,7 @@ def remove(name: str, contact: str = CONTACT, locale: str = LOCALE) -> None:
     Example: mailbridge texts remove returns --locale it
     """
     with db.transaction(open_app().engine) as session:
-        agents.remove_text_module(session=session, contact=agents.get_contact(session, contact), name=name,
-                                  locale=locale)
+        agents.remove_text_module(
+            session=session, contact=agents.get_contact(session, contact), name=name, locale=locale
+        )
     typer.echo(f"text module {name} ({locale}) removed")

@@ -42,7 +42,18 @@ _CHARSET_ALIASES = {
     "x-mac-roman": "mac_roman",
 }
 # Labels that say nothing useful about 8-bit bytes: UTF-8, then windows-1252 are tried.
-_NO_CHARSET = {"", "us-ascii", "ascii", "ansi_x3.4-1968", "x-unknown", "unknown", "unknown-8bit", "x-user-defined", "default", "none"}
+_NO_CHARSET = {
+    "",
+    "us-ascii",
+    "ascii",
+    "ansi_x3.4-1968",
+    "x-unknown",
+    "unknown",
+    "unknown-8bit",
+    "x-user-defined",
+    "default",
+    "none",
+}
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
 _QP_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
 _UNSAFE_NAME_CHARS = re.compile(r'[<>:"|?*\\/]')
@@ -56,8 +67,14 @@ _TSPECIALS = set('()<>@,;:\\"/[]?=')
 _SINGLETONS = ("from", "content-type", "content-transfer-encoding")
 # A private table: the system's mime.types would make fallback names differ between hosts.
 _MIME_TYPES = mimetypes.MimeTypes()
-_EXTENSIONS = {"message/rfc822": ".eml", "text/plain": ".txt", "application/ms-tnef": ".dat",
-               "image/jpeg": ".jpg", "text/rfc822-headers": ".txt", "message/global": ".eml"}
+_EXTENSIONS = {
+    "message/rfc822": ".eml",
+    "text/plain": ".txt",
+    "application/ms-tnef": ".dat",
+    "image/jpeg": ".jpg",
+    "text/rfc822-headers": ".txt",
+    "message/global": ".eml",
+}
 
 
 def _codec(charset: str | None) -> str | None:
@@ -108,7 +125,7 @@ def decode_words(text: str) -> str:
     run: list = []  # [charset, bytes] of the current run of adjacent encoded-words
     pos = 0
     for match in _ENCODED_WORD.finditer(text):
-        gap = text[pos:match.start()]
+        gap = text[pos : match.start()]
         charset = match.group(1).split("*", 1)[0]
         data = _word_bytes(match.group(2), match.group(3))
         # RFC 2047 §6.2: white space between adjacent encoded-words is not displayed.
@@ -143,8 +160,29 @@ def _word_bytes(encoding: str, encoded: str) -> bytes:
 
 class _TextExtractor(HTMLParser):
     _SKIP = {"script", "style", "head", "title", "template"}
-    _BLOCK = {"p", "div", "br", "tr", "li", "ul", "ol", "table", "blockquote", "pre", "hr",
-              "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "header", "footer"}
+    _BLOCK = {
+        "p",
+        "div",
+        "br",
+        "tr",
+        "li",
+        "ul",
+        "ol",
+        "table",
+        "blockquote",
+        "pre",
+        "hr",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "section",
+        "article",
+        "header",
+        "footer",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)

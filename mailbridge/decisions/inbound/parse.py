@@ -81,8 +81,11 @@ class ParsedMessage:
 
 def recipients_of(parsed: ParsedMessage) -> tuple[str, ...]:
     """Every address the message was delivered to, envelope hints included."""
-    found = (*parsed.to_addrs, *parsed.cc_addrs,
-             *(parsed.headers.get(h, "") for h in ("delivered-to", "x-original-to")))
+    found = (
+        *parsed.to_addrs,
+        *parsed.cc_addrs,
+        *(parsed.headers.get(h, "") for h in ("delivered-to", "x-original-to")),
+    )
     return tuple(r.strip().strip("<>") for r in found if r)
 
 
@@ -111,8 +114,7 @@ MALFORMED_DEFECTS = frozenset(
         "nesting-too-deep",
     }
 )
-_KNOWN_CTE = frozenset({"7bit", "8bit", "binary", "base64", "quoted-printable", "x-uuencode",
-                        "uuencode", "x-uue"})
+_KNOWN_CTE = frozenset({"7bit", "8bit", "binary", "base64", "quoted-printable", "x-uuencode", "uuencode", "x-uue"})
 _BODY_TYPES = ("text/plain", "text/html")
 # RFC 3464 report data: machine-readable status, neither body text nor a file for people.
 _REPORT_DATA = ("message/delivery-status",)
@@ -124,7 +126,8 @@ _HEADERS = HeaderRegistry()
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
 _ADDR_SPEC = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
 _SIMPLE_ADDRESS = re.compile(
-    rf'^(?:(?P<bare>{_ADDR_SPEC})|(?:"(?P<quoted>[^"\\]*)"|(?P<name>[^"<>,;:@()\[\]\\]*))\s*<(?P<addr>{_ADDR_SPEC})>)$')
+    rf'^(?:(?P<bare>{_ADDR_SPEC})|(?:"(?P<quoted>[^"\\]*)"|(?P<name>[^"<>,;:@()\[\]\\]*))\s*<(?P<addr>{_ADDR_SPEC})>)$'
+)
 
 
 def parse_message(raw: bytes) -> ParsedMessage:

@@ -34,8 +34,12 @@ def _compiled_patterns() -> dict:
     """Build the library's large per-language patterns once; it would otherwise rebuild them for every mail."""
     languages = EmailReplyParser(languages=list(LANGUAGES)).languages
     probe = EmailMessage(text="", languages=list(languages))
-    return {"languages": languages, "_header_regex": probe.HEADER_REGEX,
-            "_disclaimers_regex": probe.DISCLAIMERS_REGEX, "_signature_regex": probe.SIGNATURE_REGEX}
+    return {
+        "languages": languages,
+        "_header_regex": probe.HEADER_REGEX,
+        "_disclaimers_regex": probe.DISCLAIMERS_REGEX,
+        "_signature_regex": probe.SIGNATURE_REGEX,
+    }
 
 
 def new_text(parsed: ParsedMessage) -> str:

@@ -54,8 +54,13 @@ def _mac(body: str, secret: str | bytes) -> str:
     return "".join(_ALPHABET[(bits >> shift) & 31] for shift in range(MAC_BYTES * 8 - 5, -1, -5))
 
 
-def make_token(ticket_id: int, secret: str | bytes, purpose: str = CUSTOMER, agent_id: int | None = None,
-               issued_day: date | None = None) -> str:
+def make_token(
+    ticket_id: int,
+    secret: str | bytes,
+    purpose: str = CUSTOMER,
+    agent_id: int | None = None,
+    issued_day: date | None = None,
+) -> str:
     """Sign a token for a ticket; undated when `issued_day` is None."""
     if not re.fullmatch(r"[a-z]", purpose):
         raise ValueError(f"purpose must be one lowercase letter, got {purpose!r}")
@@ -67,8 +72,14 @@ def make_token(ticket_id: int, secret: str | bytes, purpose: str = CUSTOMER, age
     return f"{body}.{_mac(body, secret)}"
 
 
-def verify_token(token: str, secret: str | bytes, *, purpose: str = CUSTOMER, today: date | None = None,
-                 max_age_days: int | None = None) -> TokenClaims | None:
+def verify_token(
+    token: str,
+    secret: str | bytes,
+    *,
+    purpose: str = CUSTOMER,
+    today: date | None = None,
+    max_age_days: int | None = None,
+) -> TokenClaims | None:
     """Return the claims of a valid token for `purpose`, or None (forged, altered, expired, other purpose)."""
     # Some mail systems fold local parts to upper case; the alphabet is case-free.
     fields = token.strip().lower().split(".")

@@ -22,8 +22,30 @@ DEFAULT_REOPEN_WINDOW_DAYS = 30
 
 # Reply and forward prefixes: en Re/Fwd/FW, de AW/WG, nordic SV/VS, it R/RIF/I, fr TR, pl Odp,
 # el Απ/ΣΧΕΤ, tr Ynt, nl Antw/Doorst, es RV, pt Enc/Res, cs Odp/Fw, hu Vá, plus counters like Re[2]: and Re(2):.
-_PREFIXES = ("re", "fwd", "fw", "aw", "wg", "sv", "vs", "r", "rif", "i", "tr", "odp", "απ", "σχετ", "ynt",
-             "antw", "doorst", "rv", "enc", "res", "vá", "ref")
+_PREFIXES = (
+    "re",
+    "fwd",
+    "fw",
+    "aw",
+    "wg",
+    "sv",
+    "vs",
+    "r",
+    "rif",
+    "i",
+    "tr",
+    "odp",
+    "απ",
+    "σχετ",
+    "ynt",
+    "antw",
+    "doorst",
+    "rv",
+    "enc",
+    "res",
+    "vá",
+    "ref",
+)
 _PREFIX = re.compile(r"^\s*(?:" + "|".join(_PREFIXES) + r")\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*", re.IGNORECASE)
 _LIST_TAG = re.compile(r"^\s*\[[^\]#]{1,30}\]\s*")
 TICKET_MARKER = re.compile(r"\[#\s*\d{6,20}\s*\]")
@@ -43,8 +65,9 @@ def copy_in_contact(copies: tuple[StoredCopy, ...], contact_id: int) -> StoredCo
     return next((copy for copy in copies if copy.contact_id == contact_id), None)
 
 
-def place_copy(match: "TicketMatch", copies: tuple[StoredCopy, ...], contact_id: int,
-               matched_contact_id: int | None) -> "TicketMatch":
+def place_copy(
+    match: "TicketMatch", copies: tuple[StoredCopy, ...], contact_id: int, matched_contact_id: int | None
+) -> "TicketMatch":
     """Give a mail that another Contact already has a ticket of this Contact, linked to the other's.
 
     A message sent to two Contacts (To: sales, Cc: support) reaches both mailboxes; each Contact gets
@@ -126,8 +149,10 @@ def _explicit_match(parsed: ParsedMessage, evidence: ThreadEvidence) -> tuple[in
         if reference in known:
             return known[reference], MatchReason.REFERENCES
     sender = (parsed.from_addr or "").lower()
-    for candidates, reason in ((evidence.numbered_tickets, MatchReason.SUBJECT_NUMBER),
-                               (evidence.body_referenced_tickets, MatchReason.BODY_REFERENCE)):
+    for candidates, reason in (
+        (evidence.numbered_tickets, MatchReason.SUBJECT_NUMBER),
+        (evidence.body_referenced_tickets, MatchReason.BODY_REFERENCE),
+    ):
         for candidate in candidates:
             # A number only counts for people already on that ticket: a stranger who quotes it gets a new ticket.
             if sender and sender in candidate.participants:

@@ -71,7 +71,7 @@ def clean_header_text(value: str, limit: int = MAX_SUBJECT) -> str:
 def make_address(name: str, address: str) -> Address:
     """Build an Address; raises ValueError for an address that cannot be written safely."""
     local, _, domain = address.strip().rpartition("@")
-    if not local or not domain or any(c in address for c in "\r\n<>\" ,;"):
+    if not local or not domain or any(c in address for c in '\r\n<>" ,;'):
         raise ValueError(f"unusable address {address!r}")
     return Address(display_name=clean_header_text(name, 100), username=local, domain=domain)
 
@@ -83,7 +83,7 @@ def thread_ids(in_reply_to: str | None, references: tuple[str, ...]) -> tuple[st
     if parent and parent not in chain:
         chain.append(parent)
     if len(chain) > MAX_REFERENCES:
-        chain = chain[:1] + chain[-(MAX_REFERENCES - 1):]
+        chain = chain[:1] + chain[-(MAX_REFERENCES - 1) :]
     return parent, tuple(chain)
 
 
@@ -246,13 +246,23 @@ def _attachment_part(attachment: OutgoingAttachment) -> MIMEBase:
     encode_base64(part)
     filename = clean_header_text(attachment.filename, 150) or "attachment"
     # RFC 2231 parameter encoding for names beyond ASCII.
-    part.add_header("Content-Disposition", "attachment",
-                    filename=filename if filename.isascii() else ("utf-8", "", filename))
+    part.add_header(
+        "Content-Disposition", "attachment", filename=filename if filename.isascii() else ("utf-8", "", filename)
+    )
     return part
 
 
-def compose_admin_notice(*, from_name: str, from_address: str, to_address: str, subject: str, text: str,
-                         message_id: str, now: datetime, instance_id: str) -> EmailMessage:
+def compose_admin_notice(
+    *,
+    from_name: str,
+    from_address: str,
+    to_address: str,
+    subject: str,
+    text: str,
+    message_id: str,
+    now: datetime,
+    instance_id: str,
+) -> EmailMessage:
     """Build a plain-text mail to the admin; RFC 3834: it answers nothing, so auto-generated."""
     message = EmailMessage()
     message["From"] = make_address(from_name, from_address)

@@ -51,8 +51,17 @@ class MailContext:
 def mail_context(settings: Settings, templates: Environment) -> MailContext:
     """Build the MailContext of a configuration: our addresses are the From address and every mailbox login."""
     addresses = {settings.support.from_address}
-    addresses.update(m.connection.username.lower() for m in settings.mailboxes
-                     if m.connection.username and "@" in m.connection.username)
-    return MailContext(support=settings.support, survey=settings.survey, limits=settings.limits,
-                       routing=settings.routing, templates=templates, own_addresses=frozenset(addresses),
-                       subject_pattern=subject_number_pattern(settings.support.ticket_subject_format))
+    addresses.update(
+        m.connection.username.lower()
+        for m in settings.mailboxes
+        if m.connection.username and "@" in m.connection.username
+    )
+    return MailContext(
+        support=settings.support,
+        survey=settings.survey,
+        limits=settings.limits,
+        routing=settings.routing,
+        templates=templates,
+        own_addresses=frozenset(addresses),
+        subject_pattern=subject_number_pattern(settings.support.ticket_subject_format),
+    )

@@ -50,19 +50,49 @@ def ticket_reply_address(ticket: Ticket, support: SupportSettings, contact: Cont
     return reply_address(contact.email if contact else support.from_address, token)
 
 
-def draft_for(kind: MailKind, *, ticket: Ticket, customer: Customer, contact: Contact | None, parsed: ParsedMessage,
-              locale: str, support: SupportSettings, templates: Environment, instance_id: str) -> OutgoingDraft:
+def draft_for(
+    kind: MailKind,
+    *,
+    ticket: Ticket,
+    customer: Customer,
+    contact: Contact | None,
+    parsed: ParsedMessage,
+    locale: str,
+    support: SupportSettings,
+    templates: Environment,
+    instance_id: str,
+) -> OutgoingDraft:
     """Build the draft for one planned mail answering the customer's message."""
-    return notice_draft(kind, ticket=ticket, customer=customer, contact=contact, locale=locale, support=support,
-                        templates=templates,
-                        instance_id=instance_id, in_reply_to=parsed.message_id, references=parsed.references,
-                        auto_submitted="auto-replied")
+    return notice_draft(
+        kind,
+        ticket=ticket,
+        customer=customer,
+        contact=contact,
+        locale=locale,
+        support=support,
+        templates=templates,
+        instance_id=instance_id,
+        in_reply_to=parsed.message_id,
+        references=parsed.references,
+        auto_submitted="auto-replied",
+    )
 
 
-def notice_draft(kind: MailKind, *, ticket: Ticket, customer: Customer, contact: Contact | None, locale: str,
-                 support: SupportSettings,
-                 templates: Environment, instance_id: str, in_reply_to: str | None, references: tuple[str, ...],
-                 auto_submitted: str = "auto-generated", extra: dict | None = None) -> OutgoingDraft:
+def notice_draft(
+    kind: MailKind,
+    *,
+    ticket: Ticket,
+    customer: Customer,
+    contact: Contact | None,
+    locale: str,
+    support: SupportSettings,
+    templates: Environment,
+    instance_id: str,
+    in_reply_to: str | None,
+    references: tuple[str, ...],
+    auto_submitted: str = "auto-generated",
+    extra: dict | None = None,
+) -> OutgoingDraft:
     """Build the draft for one mail to the ticket's customer, from the Contact's address, threaded to `in_reply_to`."""
     context = {
         "number": ticket.number,

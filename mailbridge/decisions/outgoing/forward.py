@@ -15,8 +15,17 @@ from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.outgoing.compose import clean_header_text, make_address
 
 
-def compose_forward(*, from_name: str, from_address: str, to_address: str, parsed: ParsedMessage, raw: bytes,
-                    message_id: str, instance_id: str, now: datetime) -> EmailMessage:
+def compose_forward(
+    *,
+    from_name: str,
+    from_address: str,
+    to_address: str,
+    parsed: ParsedMessage,
+    raw: bytes,
+    message_id: str,
+    instance_id: str,
+    now: datetime,
+) -> EmailMessage:
     """Build the forward: a short note, Reply-To the customer, the original attached as message/rfc822."""
     message = EmailMessage()
     message["From"] = make_address(from_name, from_address)
@@ -32,7 +41,9 @@ def compose_forward(*, from_name: str, from_address: str, to_address: str, parse
     # RFC 3834: a forward we generate answers no one.
     message["Auto-Submitted"] = "auto-generated"
     message["X-Mailbridge-Loop"] = instance_id
-    message.set_content(f"A message from {parsed.from_addr or 'an unknown sender'} to this Contact. "
-                        "It is not stored as a ticket (save_messages is off); the original is attached.\n")
+    message.set_content(
+        f"A message from {parsed.from_addr or 'an unknown sender'} to this Contact. "
+        "It is not stored as a ticket (save_messages is off); the original is attached.\n"
+    )
     message.add_attachment(email.message_from_bytes(raw, policy=policy.default))
     return message

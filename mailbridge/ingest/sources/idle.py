@@ -27,8 +27,13 @@ CHECK_SECONDS = 0.5  # how long one idle_check waits, so a stop request is seen 
 class IdleWatcher(threading.Thread):
     """Keeps one IDLE connection to one folder and calls `wake` whenever the server reports new mail."""
 
-    def __init__(self, open_source: Callable[[MailboxSettings], ImapSource], mailbox: MailboxSettings,
-                 folder: str, wake: Callable[[], None]):
+    def __init__(
+        self,
+        open_source: Callable[[MailboxSettings], ImapSource],
+        mailbox: MailboxSettings,
+        folder: str,
+        wake: Callable[[], None],
+    ):
         super().__init__(name=f"idle-{mailbox.name}-{folder}", daemon=True)
         self.open_source, self.mailbox, self.folder, self.wake = open_source, mailbox, folder, wake
         self.is_idling = threading.Event()  # set while an IDLE command is running
@@ -54,8 +59,9 @@ class IdleWatcher(threading.Thread):
             except (SourceError, IMAPClientError, OSError) as exc:
                 failures += 1
                 delay = retry_delay(failures, random.random()).total_seconds()
-                log.warning("idle lost mailbox=%s folder=%s retry_in=%.0fs error=%s",
-                            self.mailbox.name, self.folder, delay, exc)
+                log.warning(
+                    "idle lost mailbox=%s folder=%s retry_in=%.0fs error=%s", self.mailbox.name, self.folder, delay, exc
+                )
                 self._stopping.wait(delay)
             finally:
                 self.is_idling.clear()
@@ -77,8 +83,11 @@ class IdleWatcher(threading.Thread):
             self.is_idling.clear()
 
 
-def start_watchers(open_source: Callable[[MailboxSettings], ImapSource], mailboxes: tuple[MailboxSettings, ...],
-                   wake_for: Callable[[str], Callable[[], None]]) -> list[IdleWatcher]:
+def start_watchers(
+    open_source: Callable[[MailboxSettings], ImapSource],
+    mailboxes: tuple[MailboxSettings, ...],
+    wake_for: Callable[[str], Callable[[], None]],
+) -> list[IdleWatcher]:
     """Start one watcher per folder of every mailbox; `wake_for(name)` gives the mailbox's wake callback."""
     watchers = [IdleWatcher(open_source, m, folder, wake_for(m.name)) for m in mailboxes for folder in m.folders]
     for watcher in watchers:

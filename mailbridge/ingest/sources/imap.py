@@ -73,16 +73,18 @@ class ImapSource:
         c = self.settings.connection
         try:
             context = imap_tls_context(c) if c.security != "plain" else None
-            client = imapclient.IMAPClient(c.host, port=c.port, ssl=c.security == "ssl",
-                                           ssl_context=context, timeout=c.timeout_seconds)
+            client = imapclient.IMAPClient(
+                c.host, port=c.port, ssl=c.security == "ssl", ssl_context=context, timeout=c.timeout_seconds
+            )
             if c.security == "starttls":
                 if b"STARTTLS" not in client.capabilities():
                     raise SourceError(f"{self._where()}: the server does not offer STARTTLS; refusing plaintext")
                 client.starttls(context)
             self._login(client)
         except ssl.SSLCertVerificationError as exc:
-            raise SourceError(f"{self._where()}: certificate not trusted ({exc.verify_message}); "
-                              "set ca_file to the issuing CA") from None
+            raise SourceError(
+                f"{self._where()}: certificate not trusted ({exc.verify_message}); set ca_file to the issuing CA"
+            ) from None
         except ssl.SSLError as exc:
             raise SourceError(f"{self._where()}: TLS failed ({exc.reason or exc})") from None
         except LoginError as exc:
@@ -125,7 +127,7 @@ class ImapSource:
         sizes: dict[int, int] = {}
         # Chunks keep each command line far below the server's limit (Dovecot: 64 KB) for any mailbox size.
         for start in range(0, len(uids), SIZE_CHUNK):
-            response = self.client.fetch(uids[start:start + SIZE_CHUNK], ["RFC822.SIZE"])
+            response = self.client.fetch(uids[start : start + SIZE_CHUNK], ["RFC822.SIZE"])
             sizes.update((uid, int(data.get(b"RFC822.SIZE", 0))) for uid, data in response.items())
         return sizes
 
@@ -134,7 +136,8 @@ class ImapSource:
         response = self.client.fetch(uids, ["BODY.PEEK[]"])
         return [
             RawMail(self.settings.name, folder, status.uidvalidity, uid, response[uid][b"BODY[]"])
-            for uid in uids if uid in response and b"BODY[]" in response[uid]
+            for uid in uids
+            if uid in response and b"BODY[]" in response[uid]
         ]
 
     def has_capability(self, name: str) -> bool:
@@ -197,8 +200,9 @@ def _text(exc: BaseException) -> str:
     return text.strip() or type(exc).__name__
 
 
-def plan_batches(uids: list[int], sizes: dict[int, int], max_count: int = FETCH_BATCH,
-                 max_bytes: int = FETCH_BYTES) -> list[list[int]]:
+def plan_batches(
+    uids: list[int], sizes: dict[int, int], max_count: int = FETCH_BATCH, max_bytes: int = FETCH_BYTES
+) -> list[list[int]]:
     """Split UIDs into fetch batches of at most max_count messages and max_bytes; a bigger message goes alone."""
     batches: list[list[int]] = []
     current: list[int] = []

@@ -32,12 +32,15 @@ def token_from_output(mailbox: str, program: str, returncode: int, stdout: str, 
     """Return the token a helper printed. Raises: SourceError on a non-zero exit or empty output."""
     reason = first_line(stderr)
     if returncode != 0:
-        raise SourceError(f"mailbox {mailbox!r}: oauth2_token_command {program} failed with exit code "
-                          f"{returncode}" + (f": {reason}" if reason else ""))
+        raise SourceError(
+            f"mailbox {mailbox!r}: oauth2_token_command {program} failed with exit code "
+            f"{returncode}" + (f": {reason}" if reason else "")
+        )
     token = stdout.strip()
     if not token:
-        raise SourceError(f"mailbox {mailbox!r}: oauth2_token_command {program} printed no token"
-                          + (f": {reason}" if reason else ""))
+        raise SourceError(
+            f"mailbox {mailbox!r}: oauth2_token_command {program} printed no token" + (f": {reason}" if reason else "")
+        )
     return token
 
 
@@ -48,11 +51,13 @@ def run_token_command(mailbox: str, argv: tuple[str, ...], timeout_seconds: floa
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout_seconds, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
-        raise SourceError(f"mailbox {mailbox!r}: oauth2_token_command {program} timed out "
-                          f"after {timeout_seconds:g}s") from None
+        raise SourceError(
+            f"mailbox {mailbox!r}: oauth2_token_command {program} timed out after {timeout_seconds:g}s"
+        ) from None
     except OSError as exc:
-        raise SourceError(f"mailbox {mailbox!r}: cannot run oauth2_token_command {program} "
-                          f"({exc.strerror or exc})") from None
+        raise SourceError(
+            f"mailbox {mailbox!r}: cannot run oauth2_token_command {program} ({exc.strerror or exc})"
+        ) from None
     return token_from_output(mailbox, program, done.returncode, done.stdout, done.stderr)
 
 
@@ -97,8 +102,10 @@ def login_with_token(client: imapclient.IMAPClient, mailbox: MailboxSettings, wh
     try:
         send_token(client, c.oauth2.mechanism, c.username, fetch_token(mailbox.name, c.oauth2, c.timeout_seconds))
     except LoginError as exc:
-        raise SourceError(f"{where}: OAuth2 token rejected for {c.username!r} "
-                          f"({c.oauth2.mechanism.upper()}, fetched twice; {_server_text(exc)})") from None
+        raise SourceError(
+            f"{where}: OAuth2 token rejected for {c.username!r} "
+            f"({c.oauth2.mechanism.upper()}, fetched twice; {_server_text(exc)})"
+        ) from None
 
 
 def _server_text(exc: BaseException) -> str:

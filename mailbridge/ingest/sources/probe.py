@@ -40,8 +40,13 @@ def _tls_facts(sock) -> tuple:
         return None, None, None, None, None
     cert = sock.getpeercert() or {}
     cipher = sock.cipher()
-    return (sock.version(), cipher[0] if cipher else None, _name(cert["subject"]) if cert else None,
-            _name(cert["issuer"]) if cert else None, cert.get("notAfter"))
+    return (
+        sock.version(),
+        cipher[0] if cipher else None,
+        _name(cert["subject"]) if cert else None,
+        _name(cert["issuer"]) if cert else None,
+        cert.get("notAfter"),
+    )
 
 
 def _folder_counts(source: ImapSource) -> dict[str, int]:
@@ -71,8 +76,11 @@ def describe_probe(probe: ImapProbe) -> list[str]:
     tls = f"{probe.tls_version}, {probe.cipher}" if probe.tls_version else "none (plaintext)"
     lines = [f"TLS: {tls}"]
     if probe.cert_subject:
-        lines += [f"certificate subject: {probe.cert_subject}", f"certificate issuer: {probe.cert_issuer}",
-                  f"certificate expires: {probe.cert_expires}"]
+        lines += [
+            f"certificate subject: {probe.cert_subject}",
+            f"certificate issuer: {probe.cert_issuer}",
+            f"certificate expires: {probe.cert_expires}",
+        ]
     elif probe.tls_version:
         lines.append("certificate: not verified (validate_cert = false)")
     lines.append("capabilities: " + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in probe.capabilities.items()))
