@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from mailbridge.base.errors import NotFoundError
 from mailbridge.service import agent_mail
-from mailbridge.store import agents
+from mailbridge.store import agents, contacts
 from mailbridge.store.models import Agent, Contact, TextModule
 
 
@@ -48,7 +48,7 @@ def list_text_modules(*, session: Session, contact_name: str | None = None) -> l
 
 def read_text_module(*, session: Session, contact_name: str, name: str, locale: str) -> str:
     """Return one text module's text. Raises: NotFoundError for an unknown Contact or text module."""
-    module = agents.find_module(session, agents.get_contact(session, contact_name), name, locale)
+    module = agents.find_module(session, contacts.find_contact(session, contact_name), name, locale)
     if module is None:
         raise NotFoundError(f"no text module {name!r} ({locale}) for {contact_name!r}")
     return module.body

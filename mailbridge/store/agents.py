@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from mailbridge.base.errors import CommandError, NotFoundError
+from mailbridge.store.contacts import find_contact
 from mailbridge.store.models import Agent, AgentContact, Contact, TextModule, Ticket
 
 ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[A-Za-z]{2,}$")
@@ -46,14 +47,6 @@ def get_agent(session: Session, email: str) -> Agent:
     return agent
 
 
-def get_contact(session: Session, name: str) -> Contact:
-    """Raises: NotFoundError when no Contact has this name."""
-    contact = session.exec(select(Contact).where(Contact.name == name)).first()
-    if contact is None:
-        raise NotFoundError(f"no Contact named {name!r}")
-    return contact
-
-
 def add_agent(
     *, session: Session, email: str, name: str, locale: str | None, contacts: list[str], now: datetime
 ) -> Agent:
@@ -65,7 +58,7 @@ def add_agent(
     session.add(agent)
     session.flush()
     for contact_name in contacts:
-        add_member(session=session, contact=get_contact(session, contact_name), agent=agent)
+        add_member(session=session, contact=find_contact(session, contact_name), agent=agent)
     return agent
 
 

@@ -207,7 +207,7 @@ def members(
     """
     app_ = open_app()
     with db.transaction(app_.engine) as session:
-        contact = agents.get_contact(session, name)
+        contact = contacts.find_contact(session, name)
         agents.change_members(session=session, contact=contact, add=add, remove=remove)
         rows = list_members(session=session, contact=contact)
     if as_json:

@@ -8,7 +8,7 @@ import typer
 
 from mailbridge.cli.common import echo_json, open_app, read_text_option
 from mailbridge.reports.agents import list_text_modules, read_text_module
-from mailbridge.store import agents, db
+from mailbridge.store import agents, contacts, db
 
 app = typer.Typer(no_args_is_help=True, help="Text modules (canned answers) of the Contacts.")
 CONTACT = typer.Option("Customer service", "--contact", help="The Contact, by name.")
@@ -21,7 +21,7 @@ def _save(name: str, contact: str, locale: str, file: Path, is_new: bool) -> Non
     with db.transaction(open_app().engine) as session:
         agents.save_text_module(
             session=session,
-            contact=agents.get_contact(session, contact),
+            contact=contacts.find_contact(session, contact),
             name=name,
             locale=locale,
             body=body,
@@ -86,6 +86,6 @@ def remove(name: str, contact: str = CONTACT, locale: str = LOCALE) -> None:
     """
     with db.transaction(open_app().engine) as session:
         agents.remove_text_module(
-            session=session, contact=agents.get_contact(session, contact), name=name, locale=locale
+            session=session, contact=contacts.find_contact(session, contact), name=name, locale=locale
         )
     typer.echo(f"text module {name} ({locale}) removed")
