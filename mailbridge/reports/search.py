@@ -15,7 +15,10 @@ from datetime import datetime
 from sqlalchemy import func, or_, text
 from sqlmodel import Session, select
 
+from mailbridge.base.errors import CommandError
+from mailbridge.decisions.kinds import TicketStatus
 from mailbridge.decisions.matching.ticket_numbers import is_valid_ticket_number
+from mailbridge.store.agents import find_agent
 from mailbridge.store.models import Contact, Customer, Message, Ticket
 from mailbridge.store.tickets import find_ticket
 
@@ -32,6 +35,21 @@ class TicketFilter:
     agent: str | None = None  # the assigned agent
     since: datetime | None = None  # created at or after
     until: datetime | None = None  # created before
+
+
+def check_filter(session: Session, filters: TicketFilter) -> None:
+    """Refuse a status, Contact or agent that does not exist, naming the valid values.
+
+    Raises: CommandError, so a typo is one line and a non-zero exit instead of "no tickets".
+    """
+    if filters.status and filters.status not in set(TicketStatus):
+        raise CommandError(f"--status: unknown status {filters.status!r} (known: {', '.join(TicketStatus)})")
+    if filters.contact:
+        names = list(session.exec(select(Contact.name).order_by(Contact.name)))
+        if filters.contact not in names:
+            raise CommandError(f"--contact: no Contact named {filters.contact!r} (known: {', '.join(names) or 'none'})")
+    if filters.agent and find_agent(session, filters.agent) is None:
+        raise CommandError(f"--agent: no agent with address {filters.agent!r} (see `mailbridge agents list`)")
 
 
 def list_tickets(session: Session, filters: TicketFilter, limit: int = 1000) -> list[Ticket]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from mailbridge.reports.search import TicketFilter, list_tickets, search_tickets
+from mailbridge.reports.search import TicketFilter, check_filter, list_tickets, search_tickets
 from mailbridge.service import agent_desk
 from mailbridge.store import agents, tickets
 from mailbridge.store.models import Attachment, Contact, Customer, Message, Rating, Ticket, TicketEvent
@@ -40,7 +40,8 @@ def summarise_ticket(session: Session, ticket: Ticket) -> dict:
 
 
 def list_ticket_summaries(*, session: Session, filters: TicketFilter) -> list[dict]:
-    """Return the summaries of the tickets matching every filter, newest first."""
+    """Return the summaries of the tickets matching every filter, newest first. Raises: CommandError (check_filter)."""
+    check_filter(session, filters)
     return [summarise_ticket(session, t) for t in list_tickets(session, filters)]
 
 
