@@ -1,9 +1,11 @@
-"""Decision: the command lines at the top of an agent's reply -> AgentReply. Pure; agent_desk applies it.
+"""Decision: the command lines of an agent's reply -> AgentReply. Pure; agent_desk applies it.
 
 Commands stand one per line before any text (`#close`, `#assign alice@shop.example`, ...), in any
-case. `#note` makes the rest an internal note. `#text NAME` may stand on any line: it marks where
+case, or after all of it, at the end of the new text (the quote is cut off before this is read).
+`#note` at the top makes the rest an internal note. `#text NAME` may stand on any line: it marks where
 the Contact's text module NAME goes. A line that starts with `#` at the top but is no known
-command, or a command with a bad argument, is a problem: the reply then goes to nobody.
+command, or a command with a bad argument, is a problem: the reply then goes to nobody. At the end,
+only known commands count (a closing `#1 priority` stays text); they are never sent to the customer.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ ADDRESS_COMMANDS = frozenset({"assign", "forward"})
 KNOWN = (*STATUS_COMMANDS, "assign", "category", "note", "forward", "text", "requester")
 ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[A-Za-z]{2,}$")
 COMMAND_LINE = re.compile(r"^#([A-Za-z0-9_-]+)\b[ \t]*(.*)$")
-TEXT_LINE = re.compile(r"(?im)^[ \t]*#text[ \t]+(\S.*?)[ \t]*$")
+# Group 1 is the name with its trailing blanks (see `_module_name`): a lazy `.*?` before `[ \t]*$` would retry
+# the blanks at every character of a long line (quadratic).
+TEXT_LINE = re.compile(r"(?im)^[ \t]*#text[ \t]+(\S.*)$")
 
 
 @dataclass(frozen=True)
@@ -66,12 +70,40 @@ def parse_agent_reply(text: str) -> AgentReply:
             _read_command(match[1].lower(), match[2].strip(), index, scan)
             if scan.commands and scan.commands[-1].name == "note":
                 break
-    rest = "\n".join(lines[index:]).strip()
+    rest_lines = lines[index:]
+    if not any(c.name == "note" for c in scan.commands):
+        rest_lines = _take_trailing_commands(rest_lines, scan)
+    rest = "\n".join(rest_lines).strip()
     commands, problems = tuple(scan.commands), tuple(scan.problems)
     if any(c.name == "note" for c in commands):
         inline = next(c.argument for c in commands if c.name == "note")
         return AgentReply(commands, "", problems, note="\n".join(p for p in (inline, rest) if p))
     return AgentReply(commands, rest, problems)
+
+
+# At the end of a reply these count; `#note` (the rest is a note) and `#text` (a module here) only make sense above.
+_TRAILING = frozenset(KNOWN) - {"note", "text"}
+
+
+def _take_trailing_commands(lines: list[str], scan: _Scan) -> list[str]:
+    """Read the known command lines that close the text (blank lines between allowed); return the lines before them."""
+    end = len(lines)
+    trailing: list[tuple[int, re.Match[str]]] = []
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index].strip()
+        if not line:
+            continue
+        match = COMMAND_LINE.match(line)
+        if match is None or match[1].lower() not in _TRAILING:
+            break
+        trailing.append((index, match))
+        end = index
+    if not any(line.strip() for line in lines[:end]):
+        # Nothing but commands after the top ones: those were read already as leading commands.
+        return lines
+    for index, match in reversed(trailing):
+        _read_command(match[1].lower(), match[2].strip(), index + 1, scan)
+    return lines[:end]
 
 
 def _read_command(name: str, argument: str, line_number: int, scan: _Scan) -> None:
@@ -106,13 +138,18 @@ def category_path(argument: str) -> str:
 
 def text_module_names(body: str) -> tuple[str, ...]:
     """Return the text module names that `#text NAME` lines of a body ask for, in order."""
-    return tuple(m.group(1) for m in TEXT_LINE.finditer(body))
+    return tuple(_module_name(m) for m in TEXT_LINE.finditer(body))
 
 
 def insert_text_modules(body: str, modules: dict[str, str]) -> str:
     """Replace each `#text NAME` line with its rendered module (names compared case-insensitively)."""
     folded = {k.casefold(): v for k, v in modules.items()}
-    return TEXT_LINE.sub(lambda m: folded.get(m.group(1).casefold(), m.group(0)).strip("\n"), body)
+    return TEXT_LINE.sub(lambda m: folded.get(_module_name(m).casefold(), m.group(0)).strip("\n"), body)
+
+
+def _module_name(line: re.Match[str]) -> str:
+    """The NAME of a `#text NAME` line, without the blanks after it."""
+    return line.group(1).rstrip(" \t")
 
 
 @dataclass(frozen=True)
@@ -127,8 +164,9 @@ class ForwardedMail:
 
 _REQUESTER = re.compile(r"^\s*#requester[ \t]*(?:\n|$)", re.IGNORECASE)
 _SEPARATOR = re.compile(r"^\s*-{2,}\s*(?:forwarded|original|weitergeleitete|messaggio|message)\b.*$", re.IGNORECASE)
+# `(?:>\s*)?`, not `>?\s*`: two runs of `\s*` side by side would share a line of spaces in every way (quadratic).
 _HEADER = re.compile(
-    r"^\s*>?\s*(from|von|da|de|od|sent|date|datum|data|to|an|a|cc|subject|betreff|oggetto|"
+    r"^\s*(?:>\s*)?(from|von|da|de|od|sent|date|datum|data|to|an|a|cc|subject|betreff|oggetto|"
     r"předmět|objet)\s*:\s*(.*)$",
     re.IGNORECASE,
 )

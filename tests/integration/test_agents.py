@@ -235,6 +235,14 @@ def test_close_command_answers_and_closes(desk, dovecot, mailbox, sink):
     assert the_ticket(desk).status == "closed"
 
 
+def test_close_command_on_the_last_line_of_the_answer_closes_and_is_not_sent(desk, dovecot, mailbox, sink):
+    body = f"{NEW_TEXT}\n\n#close\n\nOn 24/11/2026 09:00, Shop support wrote:\n> {QUOTED_BODY}\n"
+    answer(desk, dovecot, mailbox, sink, body)
+    [reply] = [m for m in to(sink, CUSTOMER) if m["Auto-Submitted"] is None]
+    assert "#close" not in text_of(reply) and NEW_TEXT in text_of(reply)
+    assert the_ticket(desk).status == "closed"
+
+
 @pytest.mark.parametrize(
     "command,status",
     [

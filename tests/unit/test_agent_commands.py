@@ -7,9 +7,29 @@ def test_commands_at_top_are_parsed_case_insensitively_and_stripped():
     assert reply.body == "Hello Anna" and not reply.problems
 
 
-def test_hash_line_after_text_is_not_a_command():
-    reply = parse_agent_reply("Hello\n#close\n")
-    assert reply.commands == () and reply.body == "Hello\n#close"
+def test_command_on_the_last_line_is_a_command_and_not_sent():
+    reply = parse_agent_reply("Hello Anna,\nthe parcel left today.\n\n#close\n")
+    assert reply.commands == (AgentCommand("close"),) and reply.body == "Hello Anna,\nthe parcel left today."
+
+
+def test_commands_at_top_and_end_are_both_read_in_order():
+    reply = parse_agent_reply("#category Orders/Returns\nHello\n#assign luca@shop.example\n\n#waiting\n")
+    names = [c.name for c in reply.commands]
+    assert names == ["category", "assign", "waiting"] and reply.body == "Hello"
+
+
+def test_hash_line_in_the_middle_of_the_text_is_not_a_command():
+    reply = parse_agent_reply("Hello\n#close\nThanks, Marco")
+    assert reply.commands == () and reply.body == "Hello\n#close\nThanks, Marco"
+
+
+def test_unknown_hash_line_at_the_end_stays_text():
+    reply = parse_agent_reply("Your order is\n#1 in the queue")
+    assert reply.commands == () and reply.problems == () and reply.body.endswith("#1 in the queue")
+
+
+def test_bad_argument_of_a_trailing_command_is_a_problem():
+    assert "#assign needs one email address" in parse_agent_reply("Hi\n#assign luca").problems[0]
 
 
 def test_unknown_command_is_a_problem():
