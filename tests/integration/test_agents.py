@@ -367,3 +367,24 @@ def test_agents_and_members_cli(config_file):
     ]
     assert run_cli_at("agents", "remove", MARIA, config=config).returncode == 0
     assert "no agents" in run_cli_at("agents", "list", config=config).stdout
+
+
+def test_customer_with_a_quoted_local_part_gets_receipt_answer_and_status_change(
+    make_app, clock, dovecot, sink, mailbox, config_file
+):
+    quoted = '"john doe"@example.org'
+    app = make_app()
+    with db.transaction(app.engine) as session:
+        agents.add_agent(
+            session=session, email=MARIA, name="Maria", locale=None, contacts=["Customer service"], now=clock.now()
+        )
+    deliver(app, dovecot, mailbox, customer_mail(sender=quoted, name="John Doe"))
+    [receipt] = to(sink, quoted)
+    assert receipt["To"].addresses[0].username == "john doe"
+    assert any(quoted in m.rcpt_tos for m in sink.messages)
+    answer(app, dovecot, mailbox, sink, THUNDERBIRD)
+    relayed = [m for m in to(sink, quoted) if m["Auto-Submitted"] is None]
+    assert len(relayed) == 1 and NEW_TEXT in text_of(relayed[0])
+    result = run_cli_at("tickets", "status", the_ticket(app).number, "closed", config=config_file(), clock=clock)
+    assert result.returncode == 0, result.stderr
+    assert the_ticket(app).status == "closed"

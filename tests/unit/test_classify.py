@@ -58,8 +58,16 @@ def test_mail_without_sender_gets_no_auto_reply():
     assert not may_auto_reply(classify(message, OURS), message)
 
 
-def test_sender_address_we_cannot_write_safely_gets_no_auto_reply():
+def test_sender_with_a_quoted_local_part_gets_auto_replies():
     message = parsed(from_addr='"big bug bb"@bug.com')
+    assert may_auto_reply(classify(message, OURS), message)
+
+
+@pytest.mark.parametrize(
+    "address", ['"a,b"@bug.com', '"a\\"b"@bug.com', "a b@bug.com", "a@b@bug.com", '"a\r\nb"@bug.com']
+)
+def test_sender_address_we_cannot_write_safely_gets_no_auto_reply(address):
+    message = parsed(from_addr=address)
     assert not may_auto_reply(classify(message, OURS), message)
 
 

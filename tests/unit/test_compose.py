@@ -70,6 +70,18 @@ def test_address_with_angle_brackets_is_refused():
         make_address("x", "a@b>\r\nBcc: c@d")
 
 
+def test_quoted_local_part_is_written_quoted():
+    assert str(make_address("John Doe", '"john doe"@example.com')) == 'John Doe <"john doe"@example.com>'
+
+
+@pytest.mark.parametrize(
+    "address", ['"a\\"b"@x.org', '"a,b"@x.org', '""@x.org', '"x\r\ny"@x.org', "a@b@c", "a b@x.org"]
+)
+def test_addresses_that_cannot_be_written_safely_are_refused(address):
+    with pytest.raises(ValueError):
+        make_address("x", address)
+
+
 def test_clean_header_text_flattens_control_characters():
     assert clean_header_text("a\tb\x00c\r\nd") == "a b c d"
 

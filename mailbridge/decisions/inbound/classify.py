@@ -11,8 +11,11 @@ from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.kinds import MessageKind
 
 AUTOMATIC_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
-# A dot-atom address (RFC 5322 §3.4.1) that we can write into a header as it is; anything else gets no automatic mail.
-REPLYABLE_ADDRESS = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+# An address (RFC 5322 §3.4.1) we can write into a header: a dot-atom or a quoted local part of printable ASCII
+# without quote, backslash or comma (what compose.make_address accepts); anything else gets no automatic mail.
+REPLYABLE_ADDRESS = re.compile(
+    r"^(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+|\"[\x20\x21\x23-\x2b\x2d-\x5b\x5d-\x7e]+\")@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
+)
 DAEMON_LOCAL_PARTS = {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"}
 
 

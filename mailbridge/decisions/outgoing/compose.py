@@ -69,11 +69,22 @@ def clean_header_text(value: str, limit: int = MAX_SUBJECT) -> str:
 
 
 def make_address(name: str, address: str) -> Address:
-    """Build an Address; raises ValueError for an address that cannot be written safely."""
+    """Build an Address; raises ValueError for an address that cannot be written safely.
+
+    A quoted local part (RFC 5322 §3.4.1, `"john doe"@example.com`) is kept: the email package quotes it
+    again when it writes the header. Inside the quotes only printable ASCII without quote, backslash or
+    comma is accepted, so the address also stays one item of the outbox's comma-separated recipients.
+    """
     local, _, domain = address.strip().rpartition("@")
-    if not local or not domain or any(c in address for c in '\r\n<>" ,;'):
+    quoted = len(local) > 2 and local[0] == local[-1] == '"'
+    username = local[1:-1] if quoted else local
+    if quoted:
+        unusable = not (username.isascii() and username.isprintable()) or any(c in username for c in '"\\,')
+    else:
+        unusable = not local or any(c in local for c in '\r\n<>" ,;@')
+    if unusable or not domain or any(c in domain for c in '\r\n<>" ,;@'):
         raise ValueError(f"unusable address {address!r}")
-    return Address(display_name=clean_header_text(name, 100), username=local, domain=domain)
+    return Address(display_name=clean_header_text(name, 100), username=username, domain=domain)
 
 
 def thread_ids(in_reply_to: str | None, references: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
