@@ -29,6 +29,9 @@ fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  # The distribution was called mailbridge before it became mailbridge-desk: drop an old install of it
+  # first, or uninstalling it later would take the shared bin/mailbridge with it.
+  .venv/bin/python -m pip uninstall -q -y mailbridge >/dev/null 2>&1 || true
   .venv/bin/python -m pip install -q -e '.[test]'
   touch "$stamp"
 fi

@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from mailbridge.base.config.settings import load_settings, masked
+from mailbridge.base.config.starter import EXAMPLE
 from mailbridge.base.errors import ConfigError
 
 BASE = """
@@ -97,7 +98,7 @@ def test_parse_processes_default_and_bad_value(tmp_path, monkeypatch):
 
 
 def test_example_configuration_loads(monkeypatch):
-    example = Path(__file__).resolve().parents[2] / "config" / "mailbridge.example.toml"
+    example = Path(str(EXAMPLE))  # the shipped example `init` starts from, package data of mailbridge.base.config
     monkeypatch.setenv("MAILBRIDGE_SECRET", "s")
     monkeypatch.setenv("MAILBRIDGE_IMAP_PASSWORD", "pw")
     assert load_settings(example).ingest.parse_processes == 1

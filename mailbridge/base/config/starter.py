@@ -1,18 +1,19 @@
 """`mailbridge init`: the answers of a new admin -> a commented mailbridge.toml, based on the example file.
 
-Pure apart from reading the shipped example: `render_initial_config(answers)` returns the TOML text.
+Pure apart from reading the shipped example (`mailbridge.example.toml` beside this module, package data read with
+importlib.resources, so a wheel install has it too): `render_initial_config(answers)` returns the TOML text.
 Secrets are never written: only the names of the environment variables that hold them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from importlib.resources import files
 from typing import Any
 
 import tomlkit
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "mailbridge.example.toml"
+EXAMPLE = files("mailbridge.base.config") / "mailbridge.example.toml"
 TomlValue = str | int | list[str] | None  # what `_set` writes into a table
 
 

@@ -1,17 +1,28 @@
 """The Jinja2 environment (StrictUndefined) and render(env, kind, locale, context) -> RenderedMail.
 
-Site overrides in `templates_dir` are searched before the shipped `templates/`. HTML parts are
+Site overrides in `templates_dir` are searched before the shipped templates, which are package data
+(`mailbridge/templates/`, found with importlib.resources, so a wheel install has them too). HTML parts are
 autoescaped; text parts are not.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
 
-SHIPPED = Path(__file__).resolve().parents[3] / "templates"
+
+def _shipped_dir() -> Path:
+    """The shipped templates' directory; the package is installed as files (a wheel or a checkout), never zipped."""
+    root = files("mailbridge") / "templates"
+    if not isinstance(root, Path):
+        raise RuntimeError(f"mailbridge must be installed as files on disk to read its templates, not as {root!r}")
+    return root
+
+
+SHIPPED = _shipped_dir()
 
 
 @dataclass(frozen=True)
