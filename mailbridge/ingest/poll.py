@@ -2,7 +2,9 @@
 
 UID based, per (mailbox, folder): only UIDs above the stored last UID for the current UIDVALIDITY
 are fetched, in batches; a batch gets its after-sync step on the server only after each of its
-messages is committed (or, for unknown mail, decided to be left alone).
+messages is committed (or, for unknown mail, decided to be left alone). A message expunged by another
+client between SEARCH and FETCH is counted as vanished; one whose after-sync step the server refused
+keeps the stored position below it, so the next poll finds it stored and marks it again.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -47,6 +49,7 @@ class PollResult:
     stored: int
     duplicates: int
     failed: int
+    vanished: int = 0  # expunged by another client between SEARCH and FETCH
 
 
 def start_state(mailbox: MailboxSettings, status: FolderStatus) -> tuple[int, int]:
@@ -111,15 +114,7 @@ def poll_mailbox(poller: Poller, inbox: Inbox, mailbox: MailboxSettings, now: da
         for folder in mailbox.folders:
             found = _poll_folder(poller, inbox, source, mailbox, folder, now)
             totals = PollResult(
-                mailbox.name,
-                *(
-                    a + b
-                    for a, b in zip(
-                        (totals.fetched, totals.stored, totals.duplicates, totals.failed),
-                        (found.fetched, found.stored, found.duplicates, found.failed),
-                        strict=True,
-                    )
-                ),
+                mailbox.name, *(a + b for a, b in zip(astuple(totals)[1:], astuple(found)[1:], strict=True))
             )
     return totals
 
@@ -135,7 +130,7 @@ def _fetch_prepared(
 def _poll_folder(
     poller: Poller, inbox: Inbox, source: MailSource, mailbox: MailboxSettings, folder: str, now: datetime
 ) -> PollResult:
-    stored = duplicates = failed = fetched = 0
+    stored = duplicates = failed = fetched = vanished = 0
     status = source.select(folder)
     state = _load_state(inbox.engine, mailbox, folder, status)
     uids = source.new_uids(state.last_uid)
@@ -156,6 +151,7 @@ def _poll_folder(
             else None
         )
         fetched += len(batch)
+        vanished += len(groups[index]) - len(batch)
         steps: dict[ServerStep, list[int]] = {}
         # SIGTERM: the messages in hand are done; the rest is fetched again next time.
         results = accept_batch(
@@ -171,18 +167,17 @@ def _poll_folder(
             duplicates += result.already_stored
             stored += not (result.already_stored or result.is_unknown)
         # Committed before marking: after a crash the next poll finds the rows and only marks them.
-        for step, done in steps.items():
-            source.mark_processed(done, step)
-        # The stored position only moves past messages that are all done; a failed one is fetched again.
-        handled = {uid for done in steps.values() for uid in done}
+        marked = {step: source.mark_processed(done, step) for step, done in steps.items()}
+        # The stored position only moves past messages that are all done; a failed or unmarked one is fetched again.
+        handled = {uid for step, done in steps.items() if marked[step] for uid in done}
         for mail in batch:
             blocked = blocked or mail.uid not in handled
             contiguous = contiguous if blocked else mail.uid
         _save_progress(inbox.engine, state.id, contiguous, now)
         if poller.progress is not None:
-            poller.progress.advance(len(batch))
+            poller.progress.advance(len(groups[index]))
     if poller.progress is not None and uids:
         poller.progress.finish()
     if not uids:
         _save_progress(inbox.engine, state.id, state.last_uid, now)
-    return PollResult(mailbox.name, fetched, stored, duplicates, failed)
+    return PollResult(mailbox.name, fetched, stored, duplicates, failed, vanished)

@@ -14,6 +14,8 @@ from mailbridge.base.config.settings import ConnectionSettings
 from mailbridge.base.errors import PermanentDeliveryError, TemporaryDeliveryError
 from mailbridge.base.tls import tls_context
 
+REPLY_CHARS = 500  # what the outbox row's last_error keeps of a server's reply
+
 
 class MailSender(Protocol):
     """Delivers raw bytes to recipients, or raises TemporaryDeliveryError / PermanentDeliveryError."""
@@ -22,11 +24,16 @@ class MailSender(Protocol):
 
 
 def classify_smtp_failure(exc: BaseException) -> Exception:
-    """Turn an aiosmtplib or network failure into a temporary or permanent delivery error."""
+    """Turn an aiosmtplib or network failure into a temporary or permanent delivery error.
+
+    The error keeps the server's whole reply, code and text (for each refused recipient), up to REPLY_CHARS.
+    """
     code = getattr(exc, "code", None)
+    text = f"{code} {getattr(exc, 'message', '')}".strip() if code else f"{type(exc).__name__}: {exc}"
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
         code = min(r.code for r in exc.recipients)
-    text = f"{code} {getattr(exc, 'message', '')}".strip() if code else f"{type(exc).__name__}: {exc}"
+        text = "; ".join(f"{r.code} {r.message} ({r.recipient})".strip() for r in exc.recipients)
+    text = " ".join(text.split())[:REPLY_CHARS]
     # A refused login is our configuration, not the recipient: keep the mail and retry once it is fixed.
     if isinstance(code, int) and 500 <= code < 600 and not isinstance(exc, aiosmtplib.SMTPAuthenticationError):
         return PermanentDeliveryError(text)

@@ -4,7 +4,8 @@ SIGHUP re-reads mailbridge.toml and restarts the loops with it; a bad file is lo
 
 Each mailbox loop polls, then waits `poll_interval_seconds` or until its IDLE watcher reports new
 mail. After a failure the loop waits out the backoff (kept in memory here, and shown in
-MailboxHealth for `mailbridge status`), and wakes are ignored until then.
+MailboxHealth for `mailbridge status`), and wakes are ignored until then. Nothing ends a loop but a
+stop: a failed poll is recorded by the job, and a health file that cannot be written is logged.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from mailbridge.base.errors import ConfigError
 from mailbridge.ingest.sources.idle import IdleWatcher, start_watchers
 from mailbridge.runtime.app import App, build_app
 from mailbridge.runtime.health import write_health_file
-from mailbridge.runtime.jobs import check_sla, close_idle_tickets, deliver_outbox, poll_one_job, safe_job
+from mailbridge.runtime.jobs import check_sla, close_idle_tickets, deliver_outbox, describe, poll_one_job, safe_job
 
 log = logging.getLogger(__name__)
 TIMER_INTERVAL_SECONDS = 60
@@ -116,8 +117,8 @@ class Daemon:
             return
         try:
             await asyncio.to_thread(write_health_file, self.app, self.health_file, self.app.clock.now(), error)
-        except OSError as exc:
-            log.error("cannot write the health file path=%s error=%s", self.health_file, exc)
+        except Exception as exc:  # noqa: BLE001 - a full disk or a database down must not end the mailbox loop
+            log.error("cannot write the health file path=%s error=%s", self.health_file, describe(exc))
 
     async def _pause(self, seconds: float, wake: asyncio.Event | None) -> None:
         waiters = [asyncio.create_task(self._stopping.wait())]

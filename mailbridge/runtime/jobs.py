@@ -1,7 +1,9 @@
 """The jobs: poll_mailboxes and deliver_outbox, run by APScheduler in the daemon or once by `run --once`.
 
 Each job reads the clock once and passes `now` down. A failing mailbox is logged and never stops
-the others; a failing outbox item is recorded and never stops the rest.
+the others; a failing outbox item is recorded and never stops the rest. Any failure of a poll (a
+SourceError, a database error, a bug) is recorded on the mailbox's health with its backoff and admin
+alert; when the database refuses that record too, it is logged and the backoff holds all the same.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from datetime import datetime, timedelta
 
 from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.base.errors import MailbridgeError, SourceError
+from mailbridge.decisions.mailbox_health import retry_delay
 from mailbridge.ingest.poll import PollResult, poll_mailbox, record_poll_error
 from mailbridge.outbox.delivery import deliver_due
 from mailbridge.runtime import timers
@@ -39,16 +42,42 @@ class MailboxOutcome:
 
 
 async def poll_one(app: App, mailbox: MailboxSettings, now: datetime) -> MailboxOutcome:
-    """Poll one mailbox and record its health; a SourceError is logged, counted and returned, never raised."""
+    """Poll one mailbox and record its health; any failure is logged once, recorded and returned, never raised."""
     try:
-        result = await asyncio.to_thread(poll_mailbox, app.poller, app.inbox(mailbox), mailbox, now)
+        result = await asyncio.to_thread(_poll_and_record, app, mailbox, now)
     except SourceError as exc:
         log.error("poll failed mailbox=%s error=%s", mailbox.name, exc)
-        record_poll_error(app.engine, mailbox, str(exc))
-        delay = mailbox_state.record_failure(app.engine, app.mail, mailbox, str(exc), now, random.random())
-        return MailboxOutcome(None, str(exc), delay)
+        error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - one of the four boundaries: per job (a database error, a bug)
+        log.exception("poll failed mailbox=%s", mailbox.name)
+        error = describe(exc)
+    else:
+        return MailboxOutcome(result, None, None)
+    delay = await asyncio.to_thread(_record_failure, app, mailbox, error, now)
+    return MailboxOutcome(None, error, delay)
+
+
+def _poll_and_record(app: App, mailbox: MailboxSettings, now: datetime) -> PollResult:
+    result = poll_mailbox(app.poller, app.inbox(mailbox), mailbox, now)
     mailbox_state.record_success(app.engine, mailbox, now)
-    return MailboxOutcome(result, None, None)
+    return result
+
+
+def _record_failure(app: App, mailbox: MailboxSettings, error: str, now: datetime) -> timedelta:
+    """Record a failed poll (backoff, admin alert); when that fails too (database down), log it and back off anyway."""
+    jitter = random.random()
+    try:
+        record_poll_error(app.engine, mailbox, error)
+        return mailbox_state.record_failure(app.engine, app.mail, mailbox, error, now, jitter)
+    except Exception as exc:  # noqa: BLE001 - the database may be what failed; the loop backs off all the same
+        log.error("cannot record the failed poll mailbox=%s error=%s", mailbox.name, describe(exc))
+        return retry_delay(1, jitter)
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a log or a health row: the exception's type and the first line of its text."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 async def poll_one_job(app: App, mailbox: MailboxSettings) -> MailboxOutcome:
@@ -57,7 +86,7 @@ async def poll_one_job(app: App, mailbox: MailboxSettings) -> MailboxOutcome:
         return await poll_one(app, mailbox, app.clock.now())
     except Exception as exc:  # noqa: BLE001 - one of the four boundaries: per job
         log.exception("job crashed job=poll mailbox=%s", mailbox.name)
-        return MailboxOutcome(None, f"{type(exc).__name__}: {exc}", None)
+        return MailboxOutcome(None, describe(exc), retry_delay(1, random.random()))
 
 
 async def poll_mailboxes(app: App) -> tuple[list[PollResult], list[str]]:

@@ -1,7 +1,8 @@
 """A throwaway PostgreSQL cluster on 127.0.0.1, for the `postgres` fixture and the demo script.
 
 `start_postgres(base_dir)` runs initdb and `pg_ctl start` under base_dir (socket dir there too),
-on a free port with trust auth, and creates database `mailbridge`. PostgreSQL refuses to run as
+on a free port with trust auth, and creates database `mailbridge`; `stop()` and `start()` restart it
+on the same port, for tests of a database outage. PostgreSQL refuses to run as
 root, so as root the cluster runs as the `postgres` system user (or `mbpg`, created if needed).
 """
 
@@ -79,6 +80,19 @@ class PostgresServer:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
         return self.url_for(name)
 
+    def start(self) -> None:
+        """Run `pg_ctl start` on the cluster's data directory and port, and wait until it accepts connections."""
+        data, log = self.base_dir / "data", self.base_dir / "postgres.log"
+        options = (
+            f"-c listen_addresses={self.host} -p {self.port} -c unix_socket_directories={self.base_dir / 'sockets'} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        try:
+            _pg(self, "pg_ctl", "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "30", "start")
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}\nlog tail:\n{log_tail(log)}") from None
+        self.pid = int((data / "postmaster.pid").read_text().split()[0])
+
     def stop(self) -> None:
         """Run `pg_ctl stop -m fast` and wait for the postmaster to exit."""
         data = self.base_dir / "data"
@@ -110,7 +124,7 @@ def start_postgres(base_dir: Path) -> PostgresServer:
     """initdb + pg_ctl start under base_dir on a free 127.0.0.1 port; create database mailbridge."""
     pg_bin = find_pg_bin()
     base = Path(base_dir).resolve()
-    data, sockets, log = base / "data", base / "sockets", base / "postgres.log"
+    data, sockets = base / "data", base / "sockets"
     base.mkdir(parents=True, exist_ok=True)
     sockets.mkdir(exist_ok=True)
     os_user = _run_as_user()
@@ -133,16 +147,7 @@ def start_postgres(base_dir: Path) -> PostgresServer:
         "--no-sync",
         user=os_user,
     )
-    port = free_port()
-    options = (
-        f"-c listen_addresses={HOST} -p {port} -c unix_socket_directories={sockets} "
-        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-    )
-    server = PostgresServer(host=HOST, port=port, base_dir=base, pg_bin=pg_bin, os_user=os_user, pid=0)
-    try:
-        _pg(server, "pg_ctl", "-D", str(data), "-l", str(log), "-o", options, "-w", "-t", "30", "start")
-    except RuntimeError as exc:
-        raise RuntimeError(f"{exc}\nlog tail:\n{log_tail(log)}") from None
-    server.pid = int((data / "postmaster.pid").read_text().split()[0])
+    server = PostgresServer(host=HOST, port=free_port(), base_dir=base, pg_bin=pg_bin, os_user=os_user, pid=0)
+    server.start()
     server.create_database(DB_NAME)
     return server

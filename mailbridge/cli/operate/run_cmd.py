@@ -37,9 +37,10 @@ def run(
     if health_file:
         write_health_file(app, health_file, app.clock.now(), report.errors[0] if report.errors else None)
     for poll in report.polls:
+        vanished = f", vanished {poll.vanished}" if poll.vanished else ""
         typer.echo(
             f"{poll.mailbox}: fetched {poll.fetched}, stored {poll.stored}, "
-            f"already stored {poll.duplicates}, failed {poll.failed}"
+            f"already stored {poll.duplicates}, failed {poll.failed}{vanished}"
         )
     typer.echo(f"outbox: sent {report.sent}, failed {report.failed}")
     if report.errors:

@@ -3,15 +3,21 @@
 SSL, STARTTLS or plain; certificates verified unless the admin turns that off, TLS 1.2 or newer,
 an optional client certificate. A TLS failure raises SourceError naming host and mode and never
 falls back to plaintext. `mark_processed` carries out the after-sync step once intake has committed.
+A connection that breaks during any command raises SourceError naming the host and the command.
+Mail another client expunged meanwhile is skipped: a UID missing from FETCH (or with a NIL body) is
+left out, and a refused flag or move of committed mail is logged and done again at the next poll.
 """
 
 from __future__ import annotations
 
+import logging
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import imapclient
-from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 
 from mailbridge.base.config.settings import ConnectionSettings, MailboxSettings
 from mailbridge.base.errors import SourceError
@@ -23,6 +29,8 @@ FETCH_BATCH = 50
 FETCH_BYTES = 8 * 1024 * 1024  # at most this much mail per round trip; a bigger message comes alone
 SIZE_CHUNK = 2000  # UIDs per RFC822.SIZE fetch
 TLS_MINIMUM = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -105,21 +113,31 @@ class ImapSource:
         else:
             login_with_token(client, self.settings, self._where())
 
+    @contextmanager
+    def _command(self, what: str) -> Iterator[None]:
+        """Turn a refused command or a broken connection into a SourceError naming the host and the command."""
+        try:
+            yield
+        except (IMAPClientError, OSError) as exc:
+            raise SourceError(f"{self._where()}: {what} failed ({_text(exc)})") from None
+
     def select(self, folder: str, *, readonly: bool = False) -> FolderStatus:
         """Open a folder (read-write unless told otherwise) and return its UIDVALIDITY and UIDNEXT."""
         try:
             info = self.client.select_folder(folder, readonly=readonly)
-        except IMAPClientError as exc:
+        except (IMAPClientError, OSError) as exc:
             raise SourceError(f"{self._where()}: cannot open folder {folder!r} ({_text(exc)})") from None
         uidnext = info.get(b"UIDNEXT")
         if uidnext is None:
-            uidnext = max(self.client.search("ALL") or [0]) + 1
+            with self._command(f"SEARCH ALL in {folder!r}"):
+                uidnext = max(self.client.search("ALL") or [0]) + 1
         return FolderStatus(uidvalidity=int(info[b"UIDVALIDITY"]), uidnext=int(uidnext))
 
     def new_uids(self, after_uid: int) -> list[int]:
         """Return the UIDs above `after_uid`, ascending."""
         # "UID n:*" always matches the highest UID, even when it is below n (RFC 3501 §6.4.8).
-        found = self.client.search(["UID", f"{after_uid + 1}:*"])
+        with self._command("UID SEARCH"):
+            found = self.client.search(["UID", f"{after_uid + 1}:*"])
         return sorted(uid for uid in found if uid > after_uid)
 
     def sizes(self, uids: list[int]) -> dict[int, int]:
@@ -127,28 +145,45 @@ class ImapSource:
         sizes: dict[int, int] = {}
         # Chunks keep each command line far below the server's limit (Dovecot: 64 KB) for any mailbox size.
         for start in range(0, len(uids), SIZE_CHUNK):
-            response = self.client.fetch(uids[start : start + SIZE_CHUNK], ["RFC822.SIZE"])
+            with self._command("UID FETCH RFC822.SIZE"):
+                response = self.client.fetch(uids[start : start + SIZE_CHUNK], ["RFC822.SIZE"])
             sizes.update((uid, int(data.get(b"RFC822.SIZE", 0))) for uid, data in response.items())
         return sizes
 
     def fetch(self, folder: str, status: FolderStatus, uids: list[int]) -> list[RawMail]:
-        """Fetch raw bytes with BODY.PEEK[] so nothing is marked seen before it is stored."""
-        response = self.client.fetch(uids, ["BODY.PEEK[]"])
-        return [
-            RawMail(self.settings.name, folder, status.uidvalidity, uid, response[uid][b"BODY[]"])
-            for uid in uids
-            if uid in response and b"BODY[]" in response[uid]
-        ]
+        """Fetch raw bytes with BODY.PEEK[] so nothing is marked seen before it is stored.
+
+        A UID missing from the answer or with a NIL body was expunged by another client since the
+        SEARCH: it is logged and left out, and the caller counts it as vanished.
+        """
+        with self._command("UID FETCH BODY.PEEK[]"):
+            response = self.client.fetch(uids, ["BODY.PEEK[]"])
+        found = []
+        for uid in uids:
+            raw = response.get(uid, {}).get(b"BODY[]")
+            if raw is None:
+                log.warning(
+                    "message vanished before fetch mailbox=%s folder=%s uid=%s", self.settings.name, folder, uid
+                )
+                continue
+            found.append(RawMail(self.settings.name, folder, status.uidvalidity, uid, raw))
+        return found
 
     def has_capability(self, name: str) -> bool:
         """Return True when the server announces the capability (IDLE, MOVE, UIDPLUS ...)."""
-        return self.client.has_capability(name)
+        with self._command("CAPABILITY"):
+            return self.client.has_capability(name)
 
-    def mark_processed(self, uids: list[int], step: ServerStep | None = None) -> None:
-        """Carry out the after-sync step (default: the mailbox's after_sync) on committed messages."""
+    def mark_processed(self, uids: list[int], step: ServerStep | None = None) -> bool:
+        """Carry out the after-sync step (default: the mailbox's after_sync) on committed messages.
+
+        Returns False when the server refused it (NO or BAD, such as `NO [EXPUNGEISSUED]` when another
+        client expunged one of them): that is logged, and the next poll finds them stored and marks them
+        again. Raises: SourceError when the connection breaks.
+        """
         step = step or step_for_after_sync(self.settings.after_sync)
         if not uids or step.action in (ServerAction.KEEP, ServerAction.LEAVE):
-            return
+            return True
         try:
             if step.action is ServerAction.SEEN:
                 self.client.add_flags(uids, [imapclient.SEEN], silent=True)
@@ -160,8 +195,18 @@ class ImapSource:
                 self.client.move(uids, step.folder)
             else:
                 self.move_by_copy(uids, step.folder)
-        except IMAPClientError as exc:
+        except (IMAPClientAbortError, OSError) as exc:
             raise SourceError(f"{self._where()}: cannot {step.action} messages ({_text(exc)})") from None
+        except IMAPClientError as exc:
+            log.warning(
+                "server refused to %s messages mailbox=%s uids=%s error=%s; they are marked at the next poll",
+                step.action,
+                self.settings.name,
+                ",".join(map(str, uids)),
+                _text(exc),
+            )
+            return False
+        return True
 
     def move_by_copy(self, uids: list[int], folder: str) -> None:
         """Move without the MOVE extension: COPY, then \\Deleted and UID EXPUNGE (RFC 6851 §3.3)."""

@@ -31,9 +31,12 @@ class MailSource(Protocol):
         ...
 
     def fetch(self, folder: str, status: FolderStatus, uids: list[int]) -> list[RawMail]:
-        """The raw bytes of these messages, without marking them read."""
+        """The raw bytes of these messages, without marking them read; those gone meanwhile are left out."""
         ...
 
-    def mark_processed(self, uids: list[int], step: ServerStep) -> None:
-        """Flag, move or delete messages on the server, only after they were committed."""
+    def mark_processed(self, uids: list[int], step: ServerStep) -> bool:
+        """Flag, move or delete messages on the server, only after they were committed.
+
+        False when the server refused: the next poll finds them stored and tries again.
+        """
         ...
