@@ -54,6 +54,7 @@ def toml_config(
     extra_mailbox: str = "",
     extra: str = "",
     extra_support: str = "",
+    username: str = SUPPORT_USER,
 ) -> str:
     ca_line = f'ca_file = "{ca_file}"\n' if ca_file else ""
     return f"""
@@ -77,7 +78,7 @@ name = "support"
 host = "127.0.0.1"
 port = {imap_port}
 security = "{security}"
-{ca_line}username = "{SUPPORT_USER}"
+{ca_line}username = "{username}"
 password_env = "{IMAP_PASSWORD_ENV}"
 folder = "{folder}"
 contact = "Customer service"

@@ -22,7 +22,8 @@ RATING = "r"  # reply_tokens purpose of the rating addresses
 SCORES = (1, 2, 3, 4, 5)
 SATISFIED_FROM = 4  # a score of 4 or 5 counts as a satisfied customer
 COMMENT_CHARS = 2000
-_RATE_LOCAL = re.compile(r"^(?P<base>[^+]+)\+rate-(?P<token>[a-z2-7.]+)-(?P<score>[1-5])$")
+# The base may be a sub-address itself (a Contact's address support+sales@...): the last "+rate-" starts the token.
+_RATE_LOCAL = re.compile(r"^(?P<base>.+)\+rate-(?P<token>[a-z2-7.]+)-(?P<score>[1-5])$")
 _DIGIT = re.compile(r"^(?P<score>[1-5])(?![\d.,])(?:\s*(?:/\s*5|stars?|stelle|hvězd\w*|sterne?|αστέρια))?")
 _SEPARATORS = " \t\r\n.,;:!?-–—()[]\"'«»*"
 # The prefilled subject of a rating mail, before "[#number] 4/5".

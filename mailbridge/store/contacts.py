@@ -7,7 +7,7 @@ CommandError naming the option, so the CLI prints one line.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -137,6 +137,18 @@ def remove_contact(*, session: Session, name: str, configured: set[str]) -> None
     for link in session.exec(select(AgentContact).where(AgentContact.contact_id == contact.id)):
         session.delete(link)
     session.delete(contact)
+
+
+class ContactAddress(NamedTuple):
+    name: str
+    address: str
+    save_messages: bool  # False: the address is only where its mail is forwarded, never a From of ours
+
+
+def contact_addresses(session: Session) -> list[ContactAddress]:
+    """Return every Contact's name and address, by name: one small query, run before every poll (our addresses)."""
+    rows = session.exec(select(Contact.name, Contact.email, Contact.save_messages).order_by(Contact.name))
+    return [ContactAddress(name, email, save) for name, email, save in rows]
 
 
 def view_contacts(session: Session) -> list[ContactView]:

@@ -1,4 +1,4 @@
-"""The IMAP parts of a `[[mailboxes]]` table: connection options, folders, after_sync, read into settings.
+"""The IMAP parts of a `[[mailboxes]]` table: connection options, folders, addresses, after_sync, read into settings.
 
 `settings._mailbox` hands its `Section` reader (base/config/reader.py) in, so errors read like every other configuration
 error: `file: [mailboxes.0] security: expected ..., got ...`.
@@ -38,6 +38,7 @@ MAILBOX_KEYS = {
     "idle_timeout_seconds",
     "alert_after_minutes",
     "max_message_bytes",
+    "addresses",
 }
 
 
@@ -157,6 +158,25 @@ def read_folders(section: Any) -> tuple[str, ...]:
     ):
         section.fail("folders", 'expected a list of distinct folder names like ["INBOX", "Orders"]', value)
     return tuple(f.strip() for f in value)
+
+
+def read_addresses(section: Any) -> tuple[str, ...]:
+    """Read `addresses`: the addresses (aliases) delivered into this mailbox besides its login, lower-cased."""
+    if "addresses" not in section.table:
+        return ()
+    value = section.table["addresses"]
+    expected = 'expected a list of distinct email addresses like ["support@shop.example", "info@shop.example"]'
+    if not isinstance(value, list) or not all(isinstance(a, str) and _is_address(a.strip()) for a in value):
+        section.fail("addresses", expected, value)
+    addresses = tuple(a.strip().lower() for a in value)
+    if len(set(addresses)) != len(addresses):
+        section.fail("addresses", expected, value)
+    return addresses
+
+
+def _is_address(value: str) -> bool:
+    local, at, domain = value.partition("@")
+    return bool(at and local and domain and "@" not in domain and not any(c in value for c in " \t\r\n<>,;\"'()"))
 
 
 def read_after_sync(section: Any) -> str:

@@ -17,6 +17,7 @@ from mailbridge.base.config.mailbox import (
     IMAP_CONNECTION_KEYS,
     MAILBOX_KEYS,
     OAuth2Settings,
+    read_addresses,
     read_after_sync,
     read_bounded,
     read_folders,
@@ -74,6 +75,7 @@ class MailboxSettings:
     idle_timeout_seconds: float = 25 * 60.0
     alert_after_minutes: float = 30.0
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES  # larger mail is stored raw, flagged, never parsed
+    addresses: tuple[str, ...] = ()  # addresses (aliases) delivered into it besides its login; lower-cased, ours
 
     @property
     def folder(self) -> str:
@@ -139,7 +141,7 @@ class Settings:
     mailboxes: tuple[MailboxSettings, ...]
     schedule: ScheduleSettings
     limits: AutoMailLimits
-    templates_dir: Path | None  # site overrides, searched before the shipped templates/
+    templates_dir: Path | None  # site overrides, searched before the shipped mailbridge/templates/
     dkim: tuple[DkimKey, ...] = ()
     sla: SlaSettings = SlaSettings()
     routing: tuple[RoutingRule, ...] = ()
@@ -188,6 +190,7 @@ def _mailbox(path: Path, index: int, table: Any) -> MailboxSettings:
         name=section.text("name", required=True),
         connection=connection,
         folders=read_folders(section),
+        addresses=read_addresses(section),
         after_sync=read_after_sync(section),
         create_tickets_for_unknown=section.boolean("create_tickets_for_unknown", True),
         unknown_folder=section.text("unknown_folder"),

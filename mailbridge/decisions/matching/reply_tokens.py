@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from mailbridge.decisions.own_addresses import sub_address_tag
+
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
 _EPOCH = date(1970, 1, 1)
 # 10 bytes of the HMAC (80 bits) as 16 base32 characters: short enough for a local part.
@@ -105,11 +107,10 @@ def reply_address(support_address: str, token: str) -> str:
 
 
 def tokens_in(addresses: tuple[str, ...], support_addresses: frozenset[str]) -> tuple[str, ...]:
-    """Return the tokens carried as sub-addresses of our own addresses, in order."""
+    """Return the tokens carried as sub-addresses of our own addresses (`own_addresses.is_ours`), in order."""
     found = []
     for address in addresses:
-        local, _, domain = address.lower().rpartition("@")
-        base, plus, token = local.partition("+")
-        if plus and token and f"{base}@{domain}" in support_addresses:
+        token = sub_address_tag(address, support_addresses)
+        if token:
             found.append(token)
     return tuple(found)

@@ -1,5 +1,5 @@
-"""MailContext: who we are when we write mail. Built once by the runtime from the settings and handed to every
-stage that composes mail (service, intake, the mailbox alert) instead of the whole application.
+"""MailContext: who we are when we write mail. Built by the runtime from the settings and the Contacts' addresses and
+handed to every stage that composes mail (service, intake, the mailbox alert) instead of the whole application.
 
 It holds the support settings, our own addresses, the secret that signs reply tokens and Message-IDs, and
 the templates. Pure values and pure functions: nothing here reads a clock, a database or a server.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from jinja2 import Environment
@@ -18,6 +19,7 @@ from mailbridge.base.config.settings import AutoMailLimits, Settings, SupportSet
 from mailbridge.base.config.survey import SurveySettings
 from mailbridge.decisions.matching.ticket_numbers import subject_number_pattern
 from mailbridge.decisions.outgoing.compose import is_own_message_id, new_message_id
+from mailbridge.decisions.own_addresses import our_addresses
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class MailContext:
     limits: AutoMailLimits
     routing: tuple[RoutingRule, ...]
     templates: Environment = field(repr=False)
+    # [support] from_address, every Contact's address, mailbox logins and `addresses` (decisions.own_addresses);
+    # refreshed by the runtime from the contacts table before every poll.
     own_addresses: frozenset[str]
     subject_pattern: re.Pattern[str]
 
@@ -48,20 +52,19 @@ class MailContext:
         return is_own_message_id(message_id, self.secret)
 
 
-def mail_context(settings: Settings, templates: Environment) -> MailContext:
-    """Build the MailContext of a configuration: our addresses are the From address and every mailbox login."""
-    addresses = {settings.support.from_address}
-    addresses.update(
-        m.connection.username.lower()
-        for m in settings.mailboxes
-        if m.connection.username and "@" in m.connection.username
-    )
+def mail_context(settings: Settings, templates: Environment, contact_addresses: Iterable[str] = ()) -> MailContext:
+    """Build the MailContext of a configuration and the Contacts' addresses (own_addresses.our_addresses)."""
     return MailContext(
         support=settings.support,
         survey=settings.survey,
         limits=settings.limits,
         routing=settings.routing,
         templates=templates,
-        own_addresses=frozenset(addresses),
+        own_addresses=own_addresses_of(settings, contact_addresses),
         subject_pattern=subject_number_pattern(settings.support.ticket_subject_format),
     )
+
+
+def own_addresses_of(settings: Settings, contact_addresses: Iterable[str]) -> frozenset[str]:
+    """Our addresses under these settings, with the Contacts' addresses read from the database."""
+    return our_addresses(settings.support.from_address, settings.mailboxes, contact_addresses)

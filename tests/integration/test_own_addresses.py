@@ -1,0 +1,192 @@
+"""Issue 14, "our addresses, one definition", on Dovecot + the SMTP sink: a mailbox whose login is not an address
+(Dovecot `support`) and a second Contact with its own address in the same IMAP account both get their agents'
+answers relayed, and customers' replies threaded by the reply token; `config check` warns of a Contact address
+that no mailbox receives.
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+import pytest
+from sqlmodel import Session, select
+
+from mailbridge.base.clock import FixedClock
+from mailbridge.store import agents, contacts, db
+from mailbridge.store.models import Contact, Message, Ticket
+from tests.conftest import IMAP_PASSWORD_ENV, SUPPORT_USER, customer_mail, run_cli, run_once
+from tests.integration.test_agents import agent_mail, mails, notification_for, reply_to_of, text_of, to
+
+LOGIN = "support"  # a Dovecot login without "@": the mailbox's address is known only from the configuration
+MARIA = "maria@shop.example"
+LUCA = "luca@shop.example"
+CUSTOMER = "anna@example.org"
+WEBMASTER = "webmaster@shop.example"
+ANSWER = "Your parcel left our warehouse today; tracking number TR-5581."
+
+
+@pytest.fixture
+def bare(dovecot, mailbox) -> str:
+    """A fresh folder of the login `support` (the same name as this test's folder of support@shop.example)."""
+    dovecot.add_user(LOGIN)
+    dovecot.create_folder(LOGIN, mailbox)
+    return mailbox
+
+
+def add_agent(app, address: str, name: str, contact: str) -> None:
+    with db.transaction(app.engine) as session:
+        agents.add_agent(
+            session=session, email=address, name=name, locale=None, contacts=[contact], now=app.clock.now()
+        )
+
+
+def contact_address(app, name: str) -> str:
+    with Session(app.engine) as session:
+        return session.exec(select(Contact.email).where(Contact.name == name)).one()
+
+
+def tickets_of(app) -> list[Ticket]:
+    with Session(app.engine) as session:
+        return list(session.exec(select(Ticket).order_by(Ticket.id)))
+
+
+def kinds(app) -> list[str]:
+    with Session(app.engine) as session:
+        return [m.kind for m in session.exec(select(Message).where(Message.direction == "in").order_by(Message.id))]
+
+
+def relayed_to_customer(sink) -> list[EmailMessage]:
+    """The agents' answers the customer got (written by a person: no Auto-Submitted)."""
+    return [m for m in to(sink, CUSTOMER) if m["Auto-Submitted"] is None]
+
+
+def answer_notification(app, dovecot, folder: str, sink, agent: str) -> EmailMessage:
+    """The agent answers their newest notification at its Reply-To; the mail lands in `folder` of the login."""
+    notification = notification_for(sink, agent)
+    raw = agent_mail(sender=agent, to_address=reply_to_of(notification), body=ANSWER, notification=notification)
+    dovecot.append(LOGIN, folder, raw)
+    run_once(app)
+    return notification
+
+
+def customer_reply(to_address: str) -> bytes:
+    """A customer's answer to the relayed mail, carrying no thread headers, ticket number nor known subject:
+    only the reply token in its To can thread it."""
+    message = EmailMessage()
+    message["From"] = f"Anna Rossi <{CUSTOMER}>"
+    message["To"] = to_address
+    message["Subject"] = "one more question"
+    message["Date"] = format_datetime(FixedClock().now())
+    message["Message-ID"] = make_msgid(domain="example.org")
+    message.set_content("Can you also send the invoice?")
+    return message.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def warnings_of(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("mailbridge: warning:")]
+
+
+def second_contact(dovecot, folder: str) -> str:
+    """A [[mailboxes]] table for the Contact "Webmaster": another folder of the login, with its own address."""
+    return f"""
+[[mailboxes]]
+name = "webmaster"
+host = "127.0.0.1"
+port = {dovecot.imaps_port}
+security = "ssl"
+ca_file = "{dovecot.ca_file}"
+username = "{LOGIN}"
+password_env = "{IMAP_PASSWORD_ENV}"
+folder = "{folder}"
+contact = "Webmaster"
+addresses = ["{WEBMASTER}"]
+initial_sync = "import"
+timeout_seconds = 5
+"""
+
+
+def test_login_without_at_gives_the_contact_from_address_and_agent_answers_are_relayed(make_app, dovecot, sink, bare):
+    app = make_app(username=LOGIN)
+    assert contact_address(app, "Customer service") == SUPPORT_USER  # [support] from_address, not made up
+    add_agent(app, MARIA, "Maria Rossi", "Customer service")
+    dovecot.append(LOGIN, bare, customer_mail())
+    run_once(app)
+    notification = notification_for(sink, MARIA)
+    assert reply_to_of(notification).startswith("support+a.") and reply_to_of(notification).endswith("@shop.example")
+
+    answer_notification(app, dovecot, bare, sink, MARIA)
+
+    [relayed] = relayed_to_customer(sink)
+    assert ANSWER in text_of(relayed) and relayed["From"].addresses[0].addr_spec == SUPPORT_USER
+    [ticket] = tickets_of(app)  # the answer opened no customer ticket of its own
+    assert ticket.status == "waiting" and ticket.assigned_agent == MARIA
+    assert kinds(app) == ["customer", "agent_reply_in"]
+
+
+def test_second_contact_with_its_own_address_relays_answers_and_threads_the_customer_reply(
+    make_app, dovecot, sink, bare
+):
+    web = bare + "Web"
+    dovecot.create_folder(LOGIN, web)
+    app = make_app(username=LOGIN, extra_mailbox=f'addresses = ["{SUPPORT_USER}"]', extra=second_contact(dovecot, web))
+    assert contact_address(app, "Customer service") == SUPPORT_USER
+    assert contact_address(app, "Webmaster") == WEBMASTER
+    add_agent(app, MARIA, "Maria Rossi", "Customer service")
+    add_agent(app, LUCA, "Luca Bianchi", "Webmaster")
+    dovecot.append(LOGIN, web, customer_mail(subject="Broken link on the shop", headers={"Delivered-To": WEBMASTER}))
+    run_once(app)
+    assert not to(sink, MARIA)
+    notification = notification_for(sink, LUCA)
+    assert reply_to_of(notification).startswith("webmaster+a.")
+
+    answer_notification(app, dovecot, web, sink, LUCA)
+
+    [relayed] = relayed_to_customer(sink)
+    assert ANSWER in text_of(relayed) and relayed["From"].addresses[0].addr_spec == WEBMASTER
+    thread_address = relayed["Reply-To"].addresses[0].addr_spec
+    assert thread_address.startswith("webmaster+c.")
+    before = len(mails(sink))
+    dovecot.append(LOGIN, web, customer_reply(thread_address))
+    run_once(app)
+
+    [ticket] = tickets_of(app)
+    assert ticket.status == "open"  # the customer's reply reopened the waiting ticket
+    with Session(app.engine) as session:
+        last = session.exec(select(Message).where(Message.direction == "in").order_by(Message.id.desc())).first()
+    assert (last.ticket_id, last.kind, last.match_reason) == (ticket.id, "customer", "reply_token")
+    assert LUCA in [m["To"].addresses[0].addr_spec for m in mails(sink)[before:]]  # the agent hears of it
+    assert warnings_of(run_cli("config", "check", config=app.settings.path)) == []
+
+
+def test_contact_given_a_new_address_by_the_cli_is_ours_from_the_next_poll(make_app, dovecot, sink, bare):
+    app = make_app(username=LOGIN)
+    add_agent(app, MARIA, "Maria Rossi", "Customer service")
+    # The running app has read its Contacts already; the CLI changes one in the database only.
+    result = run_cli("contacts", "edit", "Customer service", "--address", "desk@shop.example", config=app.settings.path)
+    assert result.returncode == 0, result.stderr
+    dovecot.append(LOGIN, bare, customer_mail())
+    run_once(app)
+    assert reply_to_of(notification_for(sink, MARIA)).startswith("desk+a.")
+
+    answer_notification(app, dovecot, bare, sink, MARIA)
+
+    assert [ANSWER in text_of(m) for m in relayed_to_customer(sink)] == [True]
+    assert len(tickets_of(app)) == 1 and kinds(app) == ["customer", "agent_reply_in"]
+
+
+def test_config_check_warns_of_each_contact_address_no_mailbox_receives(make_app, dovecot, sink, bare):
+    app = make_app(username=LOGIN)
+    with db.transaction(app.engine) as session:
+        contacts.add_contact(
+            session=session, name="Webmaster", columns={"email": WEBMASTER}, now=app.clock.now()
+        )  # given its own address, delivered nowhere we poll
+    result = run_cli("config", "check", config=app.settings.path)
+    assert result.returncode == 0
+    warnings = warnings_of(result)
+    assert len(warnings) == 2
+    assert warnings[0].startswith(f"mailbridge: warning: contact 'Customer service' ({SUPPORT_USER}): no [[mailboxes]]")
+    assert warnings[1].startswith(f"mailbridge: warning: contact 'Webmaster' ({WEBMASTER}): no [[mailboxes]]")
+
+    listed = make_app(username=LOGIN, extra_mailbox=f'addresses = ["{SUPPORT_USER}", "{WEBMASTER}"]')
+    assert warnings_of(run_cli("config", "check", config=listed.settings.path)) == []
