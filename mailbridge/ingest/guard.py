@@ -3,8 +3,8 @@
 The poller hands a fetched batch to `accept_batch`; `mailbridge ingest` hands single messages to
 `accept_guarded`. A message that breaks intake never takes other mail with it: the batch is stored
 again one message per transaction, and after QUARANTINE_AFTER failures the message is kept raw as
-`quarantined` so the mailbox moves on. A database that is unreachable is not the message's fault:
-nothing is counted and the caller tries again.
+`quarantined` so the mailbox moves on (intake does that at once for a message whose parse outran the time
+budget). A database that is unreachable is not the message's fault: nothing is counted and the caller tries again.
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import select
 
 from mailbridge.base.errors import CommandError, NotFoundError
-from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.kinds import MessageKind
-from mailbridge.ingest.intake import Inbox, IntakeResult, accept, accept_in
-from mailbridge.ingest.prepare import raw_digest
+from mailbridge.ingest.intake import Inbox, IntakeResult, accept, accept_in, store_quarantined
+from mailbridge.ingest.prepare import Prepared
 from mailbridge.ingest.sources.imap import RawMail
 from mailbridge.store import db
 from mailbridge.store.models import IntakeFailure, Message
@@ -38,7 +37,7 @@ def accept_batch(
     now: datetime,
     *,
     silent_below_uid: int = 0,
-    prepared: Iterable[ParsedMessage | None] = (),
+    prepared: Iterable[Prepared] = (),
     stop: threading.Event | None = None,
 ) -> list[IntakeResult | None]:
     """Store a fetched batch in one transaction; when any message fails, store them one by one instead.
@@ -49,7 +48,7 @@ def accept_batch(
     Stops before the next message once a stop is requested; the result then covers only the messages done.
     """
     prepared = iter(prepared)
-    parsed_list: list[ParsedMessage | None] = []
+    parsed_list: list[Prepared] = []
     try:
         with db.transaction(inbox.engine) as session:
             results = []
@@ -77,7 +76,7 @@ def accept_batch(
 
 
 def accept_guarded(
-    inbox: Inbox, mail: RawMail, now: datetime, *, silent: bool = False, parsed: ParsedMessage | None = None
+    inbox: Inbox, mail: RawMail, now: datetime, *, silent: bool = False, parsed: Prepared = None
 ) -> IntakeResult | None:
     """Accept a message; on a bug, count the failure and quarantine after three. None: try again later."""
     try:
@@ -144,20 +143,4 @@ def _count_failure(inbox: Inbox, mail: RawMail, now: datetime, error: str) -> in
 
 def _quarantine(inbox: Inbox, mail: RawMail, now: datetime, error: str) -> IntakeResult:
     with db.transaction(inbox.engine) as session:
-        row = Message(
-            direction="in",
-            mailbox=mail.mailbox,
-            folder=mail.folder,
-            uidvalidity=mail.uidvalidity,
-            uid=mail.uid,
-            raw=mail.raw,
-            raw_sha256=raw_digest(mail.raw),
-            kind=MessageKind.QUARANTINED,
-            is_malformed=True,
-            defects=error[:500],
-            stored_at=now,
-        )
-        session.add(row)
-        session.flush()
-        log.error("quarantined mailbox=%s uid=%s reason=%s", mail.mailbox, mail.uid, error)
-        return IntakeResult(row.id, None, False, False, is_flagged=True)
+        return store_quarantined(session, mail, now, error)

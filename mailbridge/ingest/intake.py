@@ -42,7 +42,7 @@ from mailbridge.decisions.outgoing.drafts import draft_for
 from mailbridge.decisions.outgoing.forward import compose_forward
 from mailbridge.ingest import agent_intake, survey_intake
 from mailbridge.ingest.after_sync import is_unknown_mail
-from mailbridge.ingest.prepare import prepare_mail, raw_digest
+from mailbridge.ingest.prepare import OverBudget, Prepared, prepare_mail, raw_digest
 from mailbridge.ingest.sources.imap import RawMail
 from mailbridge.service import agent_mail
 from mailbridge.service.customer_mail import queue_customer_mail
@@ -78,28 +78,32 @@ class IntakeResult:
 
 
 def accept(
-    inbox: Inbox, mail: RawMail, now: datetime, *, silent: bool = False, parsed: ParsedMessage | None = None
+    inbox: Inbox, mail: RawMail, now: datetime, *, silent: bool = False, parsed: Prepared = None
 ) -> IntakeResult:
     """Store one message with everything it causes, in one transaction; idempotent.
 
     `parsed` is the message as `prepare_mail` returned it (a worker process may have done that); else it is prepared here.
+    OverBudget (its parse outran the time budget in the worker): it is stored raw and quarantined.
     """
     with db.transaction(inbox.engine) as session:
         return accept_in(inbox, session, mail, now, silent=silent, parsed=parsed)
 
 
 def accept_in(
-    inbox: Inbox, session: Session, mail: RawMail, now: datetime, *, silent: bool, parsed: ParsedMessage | None = None
+    inbox: Inbox, session: Session, mail: RawMail, now: datetime, *, silent: bool, parsed: Prepared = None
 ) -> IntakeResult:
     """Store one message inside the caller's transaction (accept, and guard's batches and retries)."""
-    digest = (parsed and parsed.raw_sha256) or raw_digest(mail.raw)
+    prepared = parsed if isinstance(parsed, ParsedMessage) else None
+    digest = (prepared and prepared.raw_sha256) or raw_digest(mail.raw)
     stored = _already_stored(session, mail, digest)
     if stored is not None:
         return IntakeResult(stored.id, _number(session, stored.ticket_id), False, True, is_flagged=stored.is_malformed)
     limit = inbox.max_message_bytes
     if len(mail.raw) > limit:
         return _store_too_large(session, mail, limit, now)
-    parsed = parsed or prepare_mail(mail.raw, digest=digest)
+    if isinstance(parsed, OverBudget):
+        return store_quarantined(session, mail, now, parsed.reason)
+    parsed = prepared or prepare_mail(mail.raw, digest=digest)
     kind = classify(parsed, inbox.mail.own_addresses, inbox.mail.is_own_message_id)
     department = _contact(session, inbox.contact_id)
     copies = tickets.find_copies(session=session, parsed=parsed)
@@ -583,6 +587,27 @@ def _store_too_large(session: Session, mail: RawMail, limit: int, now: datetime)
     log.warning(
         "too large, stored raw mailbox=%s uid=%s bytes=%s limit=%s", mail.mailbox, mail.uid, len(mail.raw), limit
     )
+    return IntakeResult(row.id, None, False, False, is_flagged=True)
+
+
+def store_quarantined(session: Session, mail: RawMail, now: datetime, reason: str) -> IntakeResult:
+    """Keep a message raw as `quarantined` with the reason, so the mailbox moves on (`messages retry` takes it up)."""
+    row = Message(
+        direction="in",
+        mailbox=mail.mailbox,
+        folder=mail.folder,
+        uidvalidity=mail.uidvalidity,
+        uid=mail.uid,
+        raw=mail.raw,
+        raw_sha256=raw_digest(mail.raw),
+        kind=MessageKind.QUARANTINED,
+        is_malformed=True,
+        defects=reason[:500],
+        stored_at=now,
+    )
+    session.add(row)
+    session.flush()
+    log.error("quarantined mailbox=%s uid=%s reason=%s", mail.mailbox, mail.uid, reason)
     return IntakeResult(row.id, None, False, False, is_flagged=True)
 
 

@@ -14,7 +14,7 @@ from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
 def test_message_breaking_intake_is_quarantined_after_three_polls_then_retried(
     make_app, config_file, dovecot, sink, mailbox, monkeypatch
 ):
-    app = make_app()
+    app = make_app(extra="[ingest]\nparse_processes = 0\n")  # parsed by intake itself, where the bug is injected
     uid = dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="Poison"))
     real = intake.prepare_mail
 

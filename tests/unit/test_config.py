@@ -97,8 +97,18 @@ def test_parse_processes_default_and_bad_value(tmp_path, monkeypatch):
     assert message.endswith("[ingest] parse_processes: expected an integer 0-16, got -1")
 
 
+def test_parse_timeout_default_and_bad_value(tmp_path, monkeypatch):
+    monkeypatch.setenv("MB_PW", "pw")
+    assert load_settings(write(tmp_path, BASE)).ingest.parse_timeout_seconds == 20.0
+    settings = load_settings(write(tmp_path, BASE + "[ingest]\nparse_timeout_seconds = 0.5\n"))
+    assert settings.ingest.parse_timeout_seconds == 0.5
+    message = error_for(tmp_path, BASE + "[ingest]\nparse_timeout_seconds = 0\n")
+    assert message.endswith("[ingest] parse_timeout_seconds: expected a number >= 0.1, got 0")
+
+
 def test_example_configuration_loads(monkeypatch):
     example = Path(str(EXAMPLE))  # the shipped example `init` starts from, package data of mailbridge.base.config
     monkeypatch.setenv("MAILBRIDGE_SECRET", "s")
     monkeypatch.setenv("MAILBRIDGE_IMAP_PASSWORD", "pw")
     assert load_settings(example).ingest.parse_processes == 1
+    assert load_settings(example).ingest.parse_timeout_seconds == 20.0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
-from mailbridge.ingest.prepare import WORKER_FROM_MESSAGES, Preparer, prepare_mail
+from mailbridge.ingest.prepare import OverBudget, Preparer, prepare_mail
 from tests.conftest import customer_mail
 
 REPLY = "Yes, the parcel arrived.\n\nOn Mon, 23 Nov 2026 at 10:00, Shop support wrote:\n> Did it arrive?\n"
@@ -13,6 +14,21 @@ REPLY = "Yes, the parcel arrived.\n\nOn Mon, 23 Nov 2026 at 10:00, Shop support 
 
 def mails(count: int) -> list[bytes]:
     return [customer_mail(subject=f"Order {n}", body=REPLY) for n in range(count)]
+
+
+def slow_mail() -> bytes:
+    """A message that takes the stdlib's parameter parser (email.message._parseparam, quadratic) minutes."""
+    params = "\r\n ".join(["a;" * 400] * 1500)
+    return (f"From: a@example.org\r\nSubject: Slow\r\nContent-Type: text/plain; {params}\r\n\r\nHello\r\n").encode()
+
+
+def gone(pid: int) -> bool:
+    """Wait up to five seconds for a process to end."""
+    for _ in range(50):
+        if not os.path.exists(f"/proc/{pid}"):
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def test_prepare_cuts_the_quoted_text():
@@ -26,12 +42,12 @@ def test_message_over_the_limit_is_not_parsed():
     assert prepare_mail(raw, max_bytes=len(raw) - 1) is None
 
 
-def test_small_batch_is_left_to_intake():
-    assert list(Preparer(1).prepare_all(mails(3), 10**6)) == [None, None, None]
+def test_without_worker_intake_prepares_each_message():
+    assert list(Preparer(0).prepare_all(mails(3), 10**6)) == [None, None, None]
 
 
 def test_worker_results_match_in_process_results_in_order():
-    raws = mails(WORKER_FROM_MESSAGES + 5)
+    raws = mails(25)
     preparer = Preparer(1)
     try:
         results = list(preparer.prepare_all(raws, 10**6))
@@ -41,32 +57,48 @@ def test_worker_results_match_in_process_results_in_order():
     assert results == [prepare_mail(raw) for raw in raws]
 
 
-def test_dead_worker_yields_none_so_intake_prepares_itself():
-    raws = mails(WORKER_FROM_MESSAGES)
+def test_dead_worker_is_replaced_and_its_messages_prepared_again():
+    raws = mails(20)
     preparer = Preparer(1)
     try:
-        assert list(preparer.prepare_all(raws[:WORKER_FROM_MESSAGES], 10**6))[0] is not None
+        assert list(preparer.prepare_all(raws, 10**6))[0] is not None
         for pid in list(preparer._pool._processes):
             os.kill(pid, signal.SIGKILL)
         results = list(preparer.prepare_all(raws, 10**6))
-        again = list(preparer.prepare_all(raws, 10**6))
     finally:
         preparer.close()
-    assert results == [None] * len(raws)
-    assert again == [prepare_mail(raw) for raw in raws]  # a new worker takes over on the next batch
+    assert results == [prepare_mail(raw) for raw in raws]  # one at a time, in a new worker
+
+
+def test_message_over_the_time_budget_is_handed_on_and_its_worker_replaced():
+    raws = [*mails(2), slow_mail(), *mails(12)]
+    preparer = Preparer(1, timeout=1.0)
+    try:
+        assert list(preparer.prepare_all(mails(1), 10**7))[0] is not None
+        [first_worker] = list(preparer._pool._processes)
+        start = time.perf_counter()
+        results = list(preparer.prepare_all(raws, 10**7))
+        elapsed = time.perf_counter() - start
+        [new_worker] = list(preparer._pool._processes)
+    finally:
+        preparer.close()
+    assert results[2] == OverBudget(1.0) and results[2].reason == "over the parse time budget of 1 s"
+    others = [r.subject for r in results[:2] + results[3:]]
+    assert others == [f"Order {n}" for n in (0, 1, *range(12))]
+    # The chunk's budget, then the slow message's alone; the killed worker is gone.
+    assert elapsed < 20 and new_worker != first_worker and gone(first_worker)
 
 
 def test_worker_exits_when_the_poller_is_killed(tmp_path):
     import subprocess
     import sys
-    import time
 
     script = (
         "import os, sys\n"
         "from mailbridge.ingest.prepare import Preparer\n"
         "from tests.unit.test_prepare import mails\n"
         "p = Preparer(1)\n"
-        "list(p.prepare_all(mails(25), 10**6))\n"
+        "list(p.prepare_all(mails(3), 10**6))\n"
         "print(*p._pool._processes, flush=True)\n"
         "os.kill(os.getpid(), 9)\n"
     )

@@ -9,15 +9,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-INGEST_KEYS = {"parse_processes"}
+INGEST_KEYS = {"parse_processes", "parse_timeout_seconds"}
 
 
 @dataclass(frozen=True)
 class IngestSettings:
-    # Worker processes that parse a large sync while the poller stores; 0 parses in the poller itself.
+    # Worker processes that parse fetched mail while the poller stores; 0 parses in the poller itself.
     parse_processes: int = 1
+    # A message whose parse takes longer (in a worker) is stored raw and quarantined; the worker is replaced.
+    parse_timeout_seconds: float = 20.0
 
 
 def read_ingest(section: Any) -> IngestSettings:
     """Read and check `[ingest]`."""
-    return IngestSettings(parse_processes=section.integer("parse_processes", IngestSettings.parse_processes, 0, 16))
+    return IngestSettings(
+        parse_processes=section.integer("parse_processes", IngestSettings.parse_processes, 0, 16),
+        parse_timeout_seconds=section.number("parse_timeout_seconds", IngestSettings.parse_timeout_seconds, 0.1),
+    )

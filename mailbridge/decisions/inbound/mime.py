@@ -118,31 +118,32 @@ def decode_header_value(value: str, words: bool = True) -> str:
 
 
 def decode_words(text: str) -> str:
-    """Decode RFC 2047 encoded-words; adjacent words in one charset are joined as bytes first."""
+    """Decode RFC 2047 encoded-words; adjacent words in one charset are joined as bytes first.
+
+    Linear time: the bytes of a run are collected in a list and joined once (adding to one bytes object
+    would copy the run again for every word).
+    """
     if "=?" not in text:
         return text
     out: list[str] = []
-    run: list = []  # [charset, bytes] of the current run of adjacent encoded-words
+    run: list[bytes] = []  # the current run of adjacent encoded-words in one charset, as bytes
+    run_charset = ""
     pos = 0
     for match in _ENCODED_WORD.finditer(text):
         gap = text[pos : match.start()]
         charset = match.group(1).split("*", 1)[0]
-        data = _word_bytes(match.group(2), match.group(3))
         # RFC 2047 §6.2: white space between adjacent encoded-words is not displayed.
-        if run and not gap.strip():
-            if run[0].lower() == charset.lower():
-                run[1] += data
-            else:
-                out.append(decode_bytes(run[1], run[0]))
-                run = [charset, data]
-        else:
+        adjacent = bool(run) and (not gap or gap.isspace())
+        if not (adjacent and charset.lower() == run_charset.lower()):
             if run:
-                out.append(decode_bytes(run[1], run[0]))
-            out.append(gap)
-            run = [charset, data]
+                out.append(decode_bytes(b"".join(run), run_charset))
+            if not adjacent:
+                out.append(gap)
+            run_charset, run = charset, []
+        run.append(_word_bytes(match.group(2), match.group(3)))
         pos = match.end()
     if run:
-        out.append(decode_bytes(run[1], run[0]))
+        out.append(decode_bytes(b"".join(run), run_charset))
     out.append(text[pos:])
     return "".join(out)
 

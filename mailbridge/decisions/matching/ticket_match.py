@@ -46,8 +46,10 @@ _PREFIXES = (
     "vá",
     "ref",
 )
-_PREFIX = re.compile(r"^\s*(?:" + "|".join(_PREFIXES) + r")\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*", re.IGNORECASE)
-_LIST_TAG = re.compile(r"^\s*\[[^\]#]{1,30}\]\s*")
+# Matched at a position (`match(text, pos)`), so without `^`. Linear time: the white space before the counter
+# belongs to the optional group, so no two unbounded runs of `\s*` meet where the counter is missing.
+_PREFIX = re.compile(r"\s*(?:" + "|".join(_PREFIXES) + r")(?:\s*(?:\[\d+\]|\(\d+\)))?\s*[:：]\s*", re.IGNORECASE)
+_LIST_TAG = re.compile(r"\s*\[[^\]#]{1,30}\]\s*")
 TICKET_MARKER = re.compile(r"\[#\s*\d{6,20}\s*\]")
 
 
@@ -116,12 +118,11 @@ class TicketMatch:
 def normalise_subject(subject: str, marker: re.Pattern[str] = TICKET_MARKER) -> str:
     """Strip reply/forward prefixes of many languages, list tags and ticket markers; fold case and spaces."""
     text = marker.sub(" ", subject or "")
-    while True:
-        stripped = _LIST_TAG.sub("", _PREFIX.sub("", text))
-        if stripped == text:
-            break
-        text = stripped
-    return re.sub(r"\s+", " ", text).strip().casefold()
+    # Walk past the leading prefixes and tags; cutting each off would copy the subject once per prefix.
+    pos = 0
+    while found := _PREFIX.match(text, pos) or _LIST_TAG.match(text, pos):
+        pos = found.end()
+    return re.sub(r"\s+", " ", text[pos:]).strip().casefold()
 
 
 def match_ticket(parsed: ParsedMessage, evidence: ThreadEvidence) -> TicketMatch:

@@ -51,7 +51,11 @@ def subject_number_pattern(subject_format: str) -> re.Pattern[str]:
     """
     marker = subject_format.replace("{subject}", "").strip()
     before, _, after = marker.partition("{number}")
-    return re.compile(re.escape(before) + rf"\s*(\d{{{NUMBER_LENGTH}}})\s*" + re.escape(after))
+    # White space only next to text of the marker: a `\s*` at an open end would make a search scan every run of
+    # spaces from each of its positions (quadratic in a subject of spaces).
+    opening = re.escape(before) + r"\s*" if before else ""
+    closing = r"\s*" + re.escape(after) if after else ""
+    return re.compile(opening + rf"(\d{{{NUMBER_LENGTH}}})" + closing)
 
 
 def find_subject_numbers(subject: str, pattern: re.Pattern[str]) -> tuple[str, ...]:
