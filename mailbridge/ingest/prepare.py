@@ -213,6 +213,9 @@ class Preparer:
             watch, self._watch = self._watch, None
         if pool is not None:
             _kill_workers(pool)
+            # Join the executor's manager thread: one still ending at interpreter exit has closed its wake-up pipe,
+            # and concurrent.futures' exit hook then writes to it ("OSError: Bad file descriptor" on stderr).
+            pool.shutdown(wait=True, cancel_futures=True)
         for end in watch or ():
             end.close()
 
