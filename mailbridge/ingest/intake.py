@@ -569,29 +569,21 @@ def _watch_for_flood(inbox: Inbox, session: Session, address: str, now: datetime
 
 def _store_too_large(session: Session, mail: RawMail, limit: int, now: datetime) -> IntakeResult:
     # Kept raw and never parsed, so one huge mail cannot exhaust memory; it opens no ticket.
-    row = Message(
-        direction="in",
-        mailbox=mail.mailbox,
-        folder=mail.folder,
-        uidvalidity=mail.uidvalidity,
-        uid=mail.uid,
-        raw=mail.raw,
-        raw_sha256=raw_digest(mail.raw),
-        kind=MessageKind.TOO_LARGE,
-        is_malformed=True,
-        defects=f"too_large: {len(mail.raw)} bytes, max_message_bytes is {limit}",
-        stored_at=now,
-    )
-    session.add(row)
-    session.flush()
     log.warning(
         "too large, stored raw mailbox=%s uid=%s bytes=%s limit=%s", mail.mailbox, mail.uid, len(mail.raw), limit
     )
-    return IntakeResult(row.id, None, False, False, is_flagged=True)
+    defects = f"too_large: {len(mail.raw)} bytes, max_message_bytes is {limit}"
+    return _store_raw(session, mail, now, MessageKind.TOO_LARGE, defects)
 
 
 def store_quarantined(session: Session, mail: RawMail, now: datetime, reason: str) -> IntakeResult:
     """Keep a message raw as `quarantined` with the reason, so the mailbox moves on (`messages retry` takes it up)."""
+    log.error("quarantined mailbox=%s uid=%s reason=%s", mail.mailbox, mail.uid, reason)
+    return _store_raw(session, mail, now, MessageKind.QUARANTINED, reason[:500])
+
+
+def _store_raw(session: Session, mail: RawMail, now: datetime, kind: MessageKind, defects: str) -> IntakeResult:
+    """Store a message's raw bytes only, flagged with why it was not parsed; it opens no ticket."""
     row = Message(
         direction="in",
         mailbox=mail.mailbox,
@@ -600,14 +592,13 @@ def store_quarantined(session: Session, mail: RawMail, now: datetime, reason: st
         uid=mail.uid,
         raw=mail.raw,
         raw_sha256=raw_digest(mail.raw),
-        kind=MessageKind.QUARANTINED,
+        kind=kind,
         is_malformed=True,
-        defects=reason[:500],
+        defects=defects,
         stored_at=now,
     )
     session.add(row)
     session.flush()
-    log.error("quarantined mailbox=%s uid=%s reason=%s", mail.mailbox, mail.uid, reason)
     return IntakeResult(row.id, None, False, False, is_flagged=True)
 
 
