@@ -169,10 +169,12 @@ def _poll_folder(
         # Committed before marking: after a crash the next poll finds the rows and only marks them.
         marked = {step: source.mark_processed(done, step) for step, done in steps.items()}
         # The stored position only moves past messages that are all done; a failed or unmarked one is fetched again.
+        # A vanished one holds it too: if it was really expunged the next SEARCH no longer lists it and the position
+        # moves on then; if the server only failed to return it this once, it is fetched again, never skipped.
         handled = {uid for step, done in steps.items() if marked[step] for uid in done}
-        for mail in batch:
-            blocked = blocked or mail.uid not in handled
-            contiguous = contiguous if blocked else mail.uid
+        for uid in groups[index]:
+            blocked = blocked or uid not in handled
+            contiguous = contiguous if blocked else uid
         _save_progress(inbox.engine, state.id, contiguous, now)
         if poller.progress is not None:
             poller.progress.advance(len(groups[index]))

@@ -168,9 +168,13 @@ def test_message_expunged_between_search_and_fetch_is_skipped_and_the_rest_store
     assert stored_subjects(app) == ["Order 0 late", "Order 2 late"]
     assert dovecot.flags(SUPPORT_USER, mailbox) == {uids[0]: ("\\Seen",), uids[2]: ("\\Seen",)}
     assert health_of(app).consecutive_failures == 0
-    # The next poll has nothing left to do.
+    # The vanished UID held the stored position, so the next poll looks again: the server no longer lists it,
+    # the message after it is found stored (no second ticket), and the position moves on.
     [again], errors = poll(app)
-    assert errors == [] and (again.fetched, again.vanished) == (0, 0)
+    assert errors == [] and (again.fetched, again.stored, again.duplicates, again.vanished) == (1, 0, 1, 0)
+    assert stored_subjects(app) == ["Order 0 late", "Order 2 late"]
+    [third], errors = poll(app)
+    assert errors == [] and third.fetched == 0
 
 
 def test_message_expunged_before_the_move_does_not_abort_the_poll(make_app, dovecot, sink, mailbox):
