@@ -133,29 +133,17 @@ def _refuse(
             session=session,
             ticket=ticket,
             actor="system",
-            kind=MessageKind.FORGED_AGENT_REPLY,
+            kind=EventKind.FORGED_AGENT_REPLY,
             reason=f"{verdict} from {parsed.from_addr}",
             now=now,
         )
     # The real agent: the one the signed token names, else the agent whose address the mail claims.
     warned = agent or agents.find_agent(session, parsed.from_addr or "")
-    if warned is not None and ticket is not None:
+    if warned is not None:
         agent_mail.send_notice(
             ctx,
             session=session,
             ticket=ticket,
-            to_address=warned.email,
-            to_name=warned.name,
-            line=line,
-            dedupe_key=f"forged:{row.id}",
-            now=now,
-            caused_by=row.id,
-        )
-    elif warned is not None:
-        agent_mail.send_notice(
-            ctx,
-            session=session,
-            ticket=None,
             to_address=warned.email,
             to_name=warned.name,
             line=line,

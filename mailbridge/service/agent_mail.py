@@ -137,7 +137,7 @@ def send_notice(
     ctx: MailContext,
     *,
     session: Session,
-    ticket: Ticket,
+    ticket: Ticket | None,
     to_address: str,
     to_name: str,
     line: str,
