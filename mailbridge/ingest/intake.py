@@ -23,7 +23,7 @@ from mailbridge.decisions.inbound.classify import classify, may_auto_reply
 from mailbridge.decisions.inbound.language import choose_locale, guess_locale
 from mailbridge.decisions.inbound.parse import ParsedMessage, is_malformed
 from mailbridge.decisions.inbound.reply_text import new_text
-from mailbridge.decisions.kinds import EventKind, MailKind, MatchReason, MessageKind, TicketStatus
+from mailbridge.decisions.kinds import EventKind, MailKind, MatchReason, MessageKind, OutboxStatus, TicketStatus
 from mailbridge.decisions.lifecycle import Transition, plan_automatic_message, plan_customer_message
 from mailbridge.decisions.loop_guard import FLOOD_HOLD, FLOOD_WINDOW, is_flooding
 from mailbridge.decisions.matching.order_numbers import extract_order_number
@@ -44,7 +44,7 @@ from mailbridge.ingest import agent_intake, survey_intake
 from mailbridge.ingest.after_sync import is_unknown_mail
 from mailbridge.ingest.prepare import OverBudget, Prepared, prepare_mail, raw_digest
 from mailbridge.ingest.sources.imap import RawMail
-from mailbridge.service import agent_mail
+from mailbridge.service import agent_mail, failed_mail
 from mailbridge.service.customer_mail import queue_customer_mail
 from mailbridge.store import db, outbox_queue, tickets
 from mailbridge.store.models import Attachment, Contact, Customer, Message, Ticket
@@ -173,7 +173,7 @@ def _accept_threaded(
         )
         return IntakeResult(None, None, False, False, is_unknown=True)
     if kind is MessageKind.BOUNCE:
-        return _accept_bounce(session, mail, parsed, match, now)
+        return _accept_bounce(inbox.mail, session, mail, parsed, match, now)
     if match.ticket_id is None and kind is MessageKind.ECHO:
         # Our own mail coming back that answers no ticket is kept, but opens nothing.
         row = _store(session, mail, parsed, None, kind, match.reason, now)
@@ -307,7 +307,7 @@ def _accept_requester_forward(
 
 
 def _accept_bounce(
-    session: Session, mail: RawMail, parsed: ParsedMessage, match: TicketMatch, now: datetime
+    ctx: MailContext, session: Session, mail: RawMail, parsed: ParsedMessage, match: TicketMatch, now: datetime
 ) -> IntakeResult:
     """Store a bounce on the ticket of the mail it answers, mark that mail bounced; never open a ticket."""
     report = read_bounce(mail.raw)
@@ -325,6 +325,8 @@ def _accept_bounce(
             now=now,
             reason=f"outbox {bounced.id if bounced else '?'}: delivery to {failed} failed",
         )
+    if bounced is not None and bounced.status == OutboxStatus.BOUNCED:
+        failed_mail.tell_author(ctx, session=session, row=bounced, now=now)
     log.warning(
         "bounce mailbox=%s uid=%s permanent=%s outbox_id=%s",
         mail.mailbox,

@@ -8,13 +8,15 @@ the send and the record means one identical resend: the row's bytes and Message-
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from mailbridge.base.clock import Clock
 from mailbridge.base.errors import PermanentDeliveryError, TemporaryDeliveryError
-from mailbridge.decisions.kinds import EventKind
+from mailbridge.decisions.kinds import EventKind, OutboxStatus
 from mailbridge.outbox.dkim import DkimSigner
 from mailbridge.outbox.smtp import MailSender
 from mailbridge.store import db, outbox_queue
@@ -22,10 +24,18 @@ from mailbridge.store.models import OutboxMail, Ticket
 from mailbridge.store.tickets import record_event
 
 log = logging.getLogger(__name__)
+# Called in the transaction that holds a mail (status HELD), to tell its author; the runtime hands it in.
+OnHeld = Callable[[Session, OutboxMail, datetime], object]
 
 
 async def deliver_due(
-    *, engine: Engine, sender: MailSender, signer: DkimSigner, clock: Clock, retry_for: timedelta
+    *,
+    engine: Engine,
+    sender: MailSender,
+    signer: DkimSigner,
+    clock: Clock,
+    retry_for: timedelta,
+    on_held: OnHeld | None = None,
 ) -> tuple[int, int]:
     """Send what is due now; return (sent, failed) counts of this round."""
     claimed: list[tuple[int, str, list[str], bytes, int | None]] = []
@@ -39,14 +49,15 @@ async def deliver_due(
             await sender.send(mail_from=mail_from, recipients=recipients, raw=signer.sign(raw))
         except (TemporaryDeliveryError, PermanentDeliveryError) as exc:
             failed += 1
-            _record_failure(
-                engine, clock, retry_for, outbox_id, ticket_id, str(exc), isinstance(exc, PermanentDeliveryError)
-            )
+            permanent = isinstance(exc, PermanentDeliveryError)
+            _record_failure(engine, clock, retry_for, outbox_id, ticket_id, str(exc), permanent, on_held)
             continue
         except Exception as exc:  # noqa: BLE001 - one of the four boundaries: per outbox item
             failed += 1
             log.exception("send crashed outbox_id=%s", outbox_id)
-            _record_failure(engine, clock, retry_for, outbox_id, ticket_id, f"{type(exc).__name__}: {exc}", False)
+            _record_failure(
+                engine, clock, retry_for, outbox_id, ticket_id, f"{type(exc).__name__}: {exc}", False, on_held
+            )
             continue
         with db.transaction(engine) as session:
             outbox_queue.record_sent(session=session, outbox_id=outbox_id, now=clock.now())
@@ -63,6 +74,7 @@ def _record_failure(
     ticket_id: int | None,
     error: str,
     permanent: bool,
+    on_held: OnHeld | None,
 ) -> None:
     now = clock.now()
     with db.transaction(engine) as session:
@@ -79,4 +91,6 @@ def _record_failure(
                 reason=f"outbox {outbox_id} {row.status}: {error}"[:500],
                 now=now,
             )
+        if on_held is not None and row.status == OutboxStatus.HELD:
+            on_held(session, row, now)
     log.warning("send failed outbox_id=%s status=%s error=%s", outbox_id, row.status, error)

@@ -21,6 +21,7 @@ from mailbridge.ingest.poll import PollResult, poll_mailbox, record_poll_error
 from mailbridge.outbox.delivery import deliver_due
 from mailbridge.runtime import timers
 from mailbridge.runtime.app import App
+from mailbridge.service import failed_mail
 from mailbridge.store import mailbox_state
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ async def deliver_outbox(app: App) -> tuple[int, int]:
         signer=app.signer,
         clock=app.clock,
         retry_for=timedelta(hours=app.settings.schedule.retry_for_hours),
+        on_held=lambda session, row, now: failed_mail.tell_author(app.mail, session=session, row=row, now=now),
     )
 
 

@@ -30,7 +30,7 @@ from mailbridge.decisions.agent_commands import (
 from mailbridge.decisions.inbound.language import choose_locale
 from mailbridge.decisions.kinds import Direction, EventKind, MailKind, MessageKind, TicketStatus
 from mailbridge.decisions.matching.ticket_numbers import format_subject
-from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, compose
+from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, compose, make_address
 from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.drafts import reference_line, ticket_reply_address
 from mailbridge.decisions.outgoing.templates import render
@@ -61,6 +61,10 @@ def handle_agent_text(
     if isinstance(body, list):
         problems, body = problems + body, ""
     problems += [p for p in (_command_problem(session, c) for c in reply.commands) if p]
+    relays = body and not reply.is_note and not any(c.name == "forward" for c in reply.commands)
+    customer = session.get(Customer, ticket.customer_id)
+    if relays and customer is not None and not writable_address(customer.email):
+        problems.append(f"the customer's address {customer.email!r} cannot be written in a mail header")
     if not reply.commands and not body and not problems:
         problems.append("the reply has no new text above the quoted mail")
     if problems:
@@ -110,6 +114,7 @@ def handle_agent_text(
             now=now,
             cause=cause,
             explicit_status=any(c.name in STATUS_COMMANDS for c in reply.commands),
+            source=source,
         )
     for command in reply.commands:
         _apply(ctx, session, ticket, agent, command, now, cause)
@@ -122,7 +127,18 @@ def _command_problem(session: Session, command: AgentCommand) -> str | None:
         return None if target and target.active else f"#assign: no active agent {command.argument}"
     if command.name == "requester":
         return "#requester: forward the customer's mail to the support address itself, with #requester first"
+    if command.name == "forward" and not writable_address(command.argument):
+        return f"#forward: {command.argument!r} is not an address a mail can be sent to"
     return None
+
+
+def writable_address(address: str) -> bool:
+    """Whether a mail header can carry this address (compose.make_address accepts it)."""
+    try:
+        make_address("", address)
+    except ValueError:
+        return False
+    return True
 
 
 def _apply(
@@ -225,6 +241,7 @@ def relay_answer(
     cause: str,
     attachments: tuple[OutgoingAttachment, ...] = (),
     explicit_status: bool = False,
+    source: Message | None = None,
 ) -> Message:
     """Send an agent's answer to the customer and store the copy; the ticket waits and is theirs if unassigned."""
     draft = answer_draft(ctx, session, ticket, agent, text, attachments)
@@ -237,6 +254,7 @@ def relay_answer(
         ticket_id=ticket.id,
         now=now,
         is_automatic=False,
+        caused_by_message_id=source.id if source else None,  # whom to tell if it cannot be delivered
     )
     raw = bytes(mail)
     copy = Message(
