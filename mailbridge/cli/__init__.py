@@ -5,7 +5,9 @@ Errors are one readable line on stderr and a non-zero exit: 2 for configuration,
 
 from __future__ import annotations
 
+import importlib
 import logging
+import os
 import sys
 
 import typer
@@ -13,49 +15,102 @@ import typer
 from mailbridge import __version__
 from mailbridge.base.errors import ConfigError, MailbridgeError
 from mailbridge.cli.common import state
-from mailbridge.cli.operate import (
-    customers_cmd,
-    ingest_cmd,
-    messages_cmd,
-    outbox_cmd,
-    run_cmd,
-    stats_cmd,
-    status_cmd,
-    tickets_cmd,
-)
-from mailbridge.cli.setup import (
-    agents_cmd,
-    config_cmd,
-    contacts_cmd,
-    db_cmd,
-    init_cmd,
-    mailboxes_cmd,
-    smtp_cmd,
-    templates_cmd,
-    texts_cmd,
-)
 
-app = typer.Typer(
-    no_args_is_help=True, help="mailbridge: every customer email becomes a ticket.", pretty_exceptions_enable=False
-)
-app.add_typer(config_cmd.app, name="config")
-app.add_typer(db_cmd.app, name="db")
-app.add_typer(tickets_cmd.app, name="tickets")
-app.add_typer(customers_cmd.app, name="customers")
-app.add_typer(outbox_cmd.app, name="outbox")
-app.add_typer(messages_cmd.app, name="messages")
-app.add_typer(templates_cmd.app, name="templates")
-app.add_typer(smtp_cmd.app, name="smtp")
-app.add_typer(mailboxes_cmd.app, name="mailboxes")
-app.add_typer(mailboxes_cmd.imap_app, name="imap")
-app.add_typer(agents_cmd.app, name="agents")
-app.add_typer(contacts_cmd.app, name="contacts")
-app.add_typer(texts_cmd.app, name="texts")
-app.command("init")(init_cmd.init)
-app.command("run")(run_cmd.run)
-app.command("status")(status_cmd.status)
-app.command("stats")(stats_cmd.stats)
-app.command("ingest")(ingest_cmd.ingest)
+# Every sub-command: name -> (module, attribute, help), a Typer sub-app or one command function, in the order
+# `--help` lists them. A command line imports only the module of the command it runs (the modules pull in the
+# database, IMAP and SMTP libraries); the root `--help` lists the names and help texts from this table alone
+# (tests/unit/test_cli_lazy.py checks that they match the commands), and the reference generator imports them all.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": (
+        "mailbridge.cli.setup.init_cmd",
+        "init",
+        "Write mailbridge.toml and the database for a new installation, after testing IMAP and SMTP.",
+    ),
+    "run": (
+        "mailbridge.cli.operate.run_cmd",
+        "run",
+        "Run the daemon: poll mailboxes and send the outbox on a schedule; SIGHUP reloads, SIGTERM stops.",
+    ),
+    "status": (
+        "mailbridge.cli.operate.status_cmd",
+        "status",
+        "Show whether every mailbox syncs and how much mail waits to be sent.",
+    ),
+    "stats": (
+        "mailbridge.cli.operate.stats_cmd",
+        "stats",
+        "Show tickets opened, closed and reopened, backlog, response and resolution times, SLA and CSAT.",
+    ),
+    "ingest": (
+        "mailbridge.cli.operate.ingest_cmd",
+        "ingest",
+        "Store mail handed over by an MTA on stdin, or import .eml files, Maildirs and mbox files.",
+    ),
+    "config": ("mailbridge.cli.setup.config_cmd", "app", "Check the configuration."),
+    "db": ("mailbridge.cli.setup.db_cmd", "app", "Database schema."),
+    "tickets": ("mailbridge.cli.operate.tickets_cmd", "app", "Tickets."),
+    "customers": ("mailbridge.cli.operate.customers_cmd", "app", "Customers."),
+    "outbox": ("mailbridge.cli.operate.outbox_cmd", "app", "Outgoing mail."),
+    "messages": ("mailbridge.cli.operate.messages_cmd", "app", "Flagged messages."),
+    "templates": ("mailbridge.cli.setup.templates_cmd", "app", "Mail templates."),
+    "smtp": ("mailbridge.cli.setup.smtp_cmd", "app", "The SMTP side."),
+    "mailboxes": ("mailbridge.cli.setup.mailboxes_cmd", "app", "IMAP mailboxes: list, test, add, remove."),
+    "imap": ("mailbridge.cli.setup.mailboxes_cmd", "imap_app", "The IMAP side (alias of `mailboxes`)."),
+    "agents": ("mailbridge.cli.setup.agents_cmd", "app", "Agents."),
+    "contacts": (
+        "mailbridge.cli.setup.contacts_cmd",
+        "app",
+        "Departments (Contacts) such as Customer service or Webmaster.",
+    ),
+    "texts": ("mailbridge.cli.setup.texts_cmd", "app", "Text modules (canned answers) of the Contacts."),
+}
+_TAKES_VALUE = {"--config", "-c"}  # root options followed by a value
+
+
+def make_app(names: list[str] | None = None, *, listing: bool = False) -> typer.Typer:
+    """Build the `mailbridge` Typer app with the named sub-commands (None: all of them).
+
+    listing=True registers each command by its name and help only, importing nothing: enough for the root `--help`.
+    """
+    root_app = typer.Typer(
+        no_args_is_help=True, help="mailbridge: every customer email becomes a ticket.", pretty_exceptions_enable=False
+    )
+    root_app.callback()(root)
+    for name in COMMANDS if names is None else names:
+        module, attribute, help_text = COMMANDS[name]
+        if listing:
+            root_app.command(name, help=help_text)(_listed)
+            continue
+        target = getattr(importlib.import_module(module), attribute)
+        if isinstance(target, typer.Typer):
+            root_app.add_typer(target, name=name)
+        else:
+            root_app.command(name)(target)
+    return root_app
+
+
+def _listed() -> None:
+    """A command shown in the root help only; never run (main builds the real one when it is named)."""
+
+
+def command_named(args: list[str]) -> str | None:
+    """The sub-command a command line runs (the first word after the root options), or None."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in _TAKES_VALUE:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """`mailbridge.cli.app`: the whole app, for the reference generator and shell completion."""
+    if name == "app":
+        return make_app()
+    raise AttributeError(name)
 
 
 def _version(value: bool) -> None:
@@ -64,7 +119,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def root(
     config: str = typer.Option(
         None, "--config", "-c", help="Path to mailbridge.toml (else $MAILBRIDGE_CONFIG, else ./mailbridge.toml)."
@@ -83,11 +137,22 @@ def root(
     )
     # mail-parser logs a warning for every non-text part; those are normal attachments to us.
     logging.getLogger("mailparser").setLevel(logging.ERROR)
+    # alembic says which dialect it uses on every schema check; what we changed is logged by us.
+    logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def main() -> None:
     """Entry point: run the CLI and turn our errors into one line and an exit code."""
+    args = sys.argv[1:]
+    if command_named(args) is None and "--version" in args:
+        typer.echo(f"mailbridge {__version__}")  # without loading a single sub-command
+        return
     try:
+        name = command_named(args)
+        if name in COMMANDS:
+            app = make_app([name])
+        else:  # the root help, or an unknown command (click names it); shell completion needs every command
+            app = make_app(listing=not os.environ.get("_MAILBRIDGE_COMPLETE"))
         # Without standalone mode, click returns the code of a `typer.Exit(code)` instead of exiting.
         code = app(standalone_mode=False)
         if isinstance(code, int) and code:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from mailbridge.base.clock import Clock, parse_instant
 from mailbridge.base.config.settings import Settings, find_config, load_settings
 from mailbridge.base.errors import CommandError
-from mailbridge.runtime.app import App, build_app
+
+if TYPE_CHECKING:  # the runtime pulls in the database, IMAP and SMTP libraries: imported when a command opens it
+    from mailbridge.runtime.app import App
 
 
 @dataclass
@@ -29,9 +31,9 @@ def settings() -> Settings:
     return load_settings(find_config(state.config_path))
 
 
-def open_app() -> App:
-    """Build the app from the chosen configuration (upgrading the schema)."""
-    return build_app(settings(), clock=state.clock)
+def open_app(*, check_contacts: bool = True) -> App:
+    """Build the app from the chosen configuration (upgrading the schema; see build_app for check_contacts)."""
+    return build_app(settings(), clock=state.clock, check_contacts=check_contacts)
 
 
 def _plain(value: Any) -> Any:
