@@ -36,3 +36,7 @@ class CommandError(MailbridgeError):
 
 class NotFoundError(MailbridgeError):
     """The thing asked for does not exist."""
+
+
+class SchemaError(MailbridgeError):
+    """The database's schema is not the one this version uses; the message names the command that upgrades it."""

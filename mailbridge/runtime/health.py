@@ -7,13 +7,13 @@ and by `run --once`.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
 from sqlmodel import Session
 
+from mailbridge.base.files import replace_private
 from mailbridge.reports.status import gather_status
 from mailbridge.runtime.app import App
 
@@ -23,9 +23,7 @@ def write_health_file(app: App, path: Path, now: datetime, last_error: str | Non
     with Session(app.engine) as session:
         report = asdict(gather_status(session=session, settings=app.settings))
     report.update(written_at=now, last_error=last_error)
-    candidate = path.with_name(f".{path.name}.tmp")
-    candidate.write_text(json.dumps(report, default=_plain, indent=2), encoding="utf-8")
-    os.replace(candidate, path)
+    replace_private(path, json.dumps(report, default=_plain, indent=2))
 
 
 def _plain(value):

@@ -5,25 +5,25 @@ SQLite (the default) runs in WAL mode with foreign keys on; PostgreSQL runs the 
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 from typing import cast
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from sqlalchemy import Table, event, insert, inspect
+from sqlalchemy import Table, event, insert, inspect, text
 from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, create_engine
 
-from mailbridge.base.errors import ConfigError
+from mailbridge.base.errors import ConfigError, SchemaError
+from mailbridge.base.files import create_private
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # What a database that cannot be reached raises: callers catch these names, not the library's.
@@ -47,13 +47,77 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-def upgrade_schema(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision.
+@cache
+def schema_heads() -> frozenset[str]:
+    """The revisions alembic's version table holds once every migration this version ships has run.
+
+    Those no other revision follows or depends on, read from the `revision`, `down_revision` and `depends_on`
+    assignments of the migration files without loading alembic (tests/integration/test_schema_check.py checks the
+    result against the table alembic writes).
+    """
+    revisions: set[str] = set()
+    earlier: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                name = node.targets[0].id
+                if name == "revision":
+                    revisions.add(ast.literal_eval(node.value))
+                elif name in ("down_revision", "depends_on"):
+                    value = ast.literal_eval(node.value)
+                    earlier.update(value if isinstance(value, tuple) else () if value is None else (value,))
+    return frozenset(revisions - earlier)
+
+
+def schema_revisions(engine: Engine) -> frozenset[str]:
+    """The revisions the database is at; empty for a database with no schema yet.
+
+    Raises: ConfigError when the database cannot be reached.
+    """
+    try:
+        with engine.connect() as connection:
+            if not inspect(connection).has_table("alembic_version"):
+                return frozenset()
+            return frozenset(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    except (OperationalError, ProgrammingError) as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+        raise ConfigError(f"[database] url: cannot open {engine.url.render_as_string()}: {reason}") from None
+
+
+def check_schema(engine: Engine) -> None:
+    """Make sure the database is at this version's schema; only `run`, `init` and `db upgrade` change it.
+
+    Raises: SchemaError naming the command to run; ConfigError when the database cannot be reached.
+    """
+    current, heads = schema_revisions(engine), schema_heads()
+    if current == heads:
+        return
+    if not current:
+        raise SchemaError("the database has no tables yet: run `mailbridge init` or `mailbridge db upgrade` first")
+    if current - heads and not heads - current:
+        raise SchemaError(
+            f"the database schema ({', '.join(sorted(current))}) is newer than this version of mailbridge "
+            f"({', '.join(sorted(heads))}): upgrade mailbridge"
+        )
+    raise SchemaError(
+        f"the database schema ({', '.join(sorted(current))}) is older than this version's "
+        f"({', '.join(sorted(heads))}): run `mailbridge db upgrade` (or restart `mailbridge run`)"
+    )
+
+
+def upgrade_schema(engine: Engine) -> frozenset[str]:
+    """Bring the schema to the newest Alembic revision; return the revisions it was at (empty: a new database).
 
     Raises: ConfigError when the database cannot be reached or created.
     """
-    if engine.url.drivername.startswith("sqlite") and engine.url.database:
-        Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
+    from alembic import command  # alembic and the migration scripts are loaded only by the commands that upgrade
+    from alembic.config import Config as AlembicConfig
+
+    if engine.url.drivername.startswith("sqlite") and engine.url.database and engine.url.database != ":memory:":
+        create_private(Path(engine.url.database))  # SQLite makes its -wal and -shm files with the same mode
+    before = schema_revisions(engine)
+    if before == schema_heads():
+        return before
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     try:
@@ -63,6 +127,7 @@ def upgrade_schema(engine: Engine) -> None:
     except OperationalError as exc:
         reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
         raise ConfigError(f"[database] url: cannot open {engine.url.render_as_string()}: {reason}") from None
+    return before
 
 
 @contextmanager

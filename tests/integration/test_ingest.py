@@ -68,7 +68,8 @@ def test_malformed_mail_on_stdin_is_stored_flagged_and_exits_0(config_file, tmp_
 def test_unavailable_database_exits_75_with_one_line(config_file):
     closed_port = free_port()
     result = run_ingest(
-        config_file(db_url=f"postgresql+psycopg://mailbridge@127.0.0.1:{closed_port}/mailbridge"), stdin=customer_mail()
+        config_file(db_url=f"postgresql+psycopg://mailbridge@127.0.0.1:{closed_port}/mailbridge", schema=False),
+        stdin=customer_mail(),
     )
     assert result.returncode == 75
     [line] = result.stderr.decode().strip().splitlines()

@@ -15,6 +15,7 @@ from tomlkit.exceptions import TOMLKitError
 
 from mailbridge.base.config.settings import Settings, load_settings
 from mailbridge.base.errors import CommandError, ConfigError
+from mailbridge.base.files import write_private
 
 
 def read_document(path: Path) -> tomlkit.TOMLDocument:
@@ -30,7 +31,7 @@ def read_document(path: Path) -> tomlkit.TOMLDocument:
 def write_checked(path: Path, document: tomlkit.TOMLDocument) -> Settings:
     """Write the document after `load_settings` accepted it; return the new settings. Raises: ConfigError."""
     candidate = path.with_name(f".{path.name}.new")
-    candidate.write_text(tomlkit.dumps(document), encoding="utf-8")
+    write_private(candidate, tomlkit.dumps(document))
     try:
         settings = load_settings(candidate)
     except ConfigError as exc:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import typer
 
+from mailbridge.base.config.settings import Settings
 from mailbridge.base.errors import CommandError, SourceError
 from mailbridge.base.logs import use_log_format
 from mailbridge.cli.common import open_app
@@ -14,6 +16,15 @@ from mailbridge.cli.progress import terminal_progress
 from mailbridge.runtime.daemon import serve
 from mailbridge.runtime.health import write_health_file
 from mailbridge.runtime.jobs import run_cycle
+
+log = logging.getLogger(__name__)
+
+
+def unchecked_certificates(settings: Settings) -> list[str]:
+    """The connections whose TLS certificate is not checked: `[smtp]` and `[[mailboxes]] NAME`."""
+    tables = [("[smtp]", settings.smtp.connection)]
+    tables += [(f"[[mailboxes]] {m.name}", m.connection) for m in settings.mailboxes]
+    return [name for name, c in tables if c.security != "plain" and not c.validate_cert]
 
 
 def run(
@@ -28,7 +39,11 @@ def run(
     if log_format not in ("text", "json"):
         raise CommandError(f"--log-format: expected text or json, got {log_format!r}")
     use_log_format(log_format)
-    app = open_app()
+    app = open_app(migrate=True)  # `run` upgrades the schema (with `init` and `db upgrade`)
+    for where in unchecked_certificates(app.settings):
+        log.warning(
+            "certificate validation is off for %s (validate_cert = false): anyone on the path can read it", where
+        )
     if not once:
         asyncio.run(serve(app, health_file=health_file))
         return

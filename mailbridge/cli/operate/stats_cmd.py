@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from mailbridge.base.files import write_private
 from mailbridge.cli.common import echo_json, open_app, option_instant
 from mailbridge.reports.figures import compute_report
 from mailbridge.reports.render import html_report, print_report
@@ -40,7 +41,7 @@ def stats(
     first = min((t.created_at for t in facts.tickets), default=now)
     report = compute_report(facts, build_calendar(app.settings.sla, range(first.year, now.year + 2)))
     if html:
-        html.write_text(html_report(report), encoding="utf-8")
+        write_private(html, html_report(report))  # customers' addresses and figures
     if as_json:
         echo_json(asdict(report))
         return

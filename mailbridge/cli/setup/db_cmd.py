@@ -12,10 +12,15 @@ app = typer.Typer(no_args_is_help=True, help="Database schema.")
 
 @app.command("upgrade")
 def upgrade() -> None:
-    """Upgrade the database schema (the daemon also does this on start).
+    """Upgrade the database schema (`run` and `init` also do; no other command changes it).
 
     Example: mailbridge db upgrade
     """
-    current = settings()
-    db.upgrade_schema(db.make_engine(current.database.url))
-    typer.echo(f"schema up to date: {current.database.url}")
+    engine = db.make_engine(settings().database.connect_url())
+    before, heads = db.upgrade_schema(engine), db.schema_heads()
+    where = engine.url.render_as_string()  # the password masked
+    if before == heads:
+        typer.echo(f"schema already current ({', '.join(sorted(heads))}): {where}")
+    else:
+        was = ", ".join(sorted(before)) or "no tables"
+        typer.echo(f"schema upgraded from {was} to {', '.join(sorted(heads))}: {where}")

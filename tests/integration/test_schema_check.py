@@ -1,0 +1,60 @@
+"""Issue 17: only `run`, `init` and `db upgrade` change the schema; every other command on an older one says which
+command to run, in one line, and exits non-zero, without loading alembic."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+
+from mailbridge.store import db
+from tests.conftest import run_cli as run_cli_result
+
+
+def run_cli(*args: str, config) -> tuple[int, str, str]:
+    result = run_cli_result(*args, config=config)
+    return result.returncode, result.stdout, result.stderr
+
+
+def _upgrade_to(url: str, revision: str) -> None:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(db.MIGRATIONS))
+    with db.make_engine(url).begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+def test_schema_heads_are_what_alembic_writes_after_every_migration(tmp_path):
+    engine = db.make_engine(f"sqlite:///{tmp_path}/fresh.db")
+    assert db.upgrade_schema(engine) == frozenset()
+    assert db.schema_revisions(engine) == db.schema_heads()
+    assert db.upgrade_schema(engine) == db.schema_heads()  # a second run changes nothing
+
+
+def test_a_new_database_is_created_only_by_the_commands_that_upgrade(config_file, tmp_path):
+    config = config_file(schema=False)
+    code, out, err = run_cli("tickets", "list", config=config)
+    assert code == 1 and out == ""
+    assert err.strip() == (
+        "mailbridge: error: the database has no tables yet: run `mailbridge init` or `mailbridge db upgrade` first"
+    )
+    code, out, err = run_cli("db", "upgrade", config=config)
+    assert code == 0 and out.startswith("schema upgraded from no tables to ")
+    assert "INFO" not in err  # alembic's dialect and "Running upgrade" lines are debug output
+    assert run_cli("tickets", "list", config=config)[0] == 0
+    code, out, _ = run_cli("db", "upgrade", config=config)
+    assert code == 0 and out.startswith("schema already current")
+
+
+def test_an_older_schema_names_the_command_and_is_left_as_it_is(config_file, tmp_path):
+    url = f"sqlite:///{tmp_path}/old.db"
+    config = config_file(db_url=url, schema=False)
+    _upgrade_to(url, "0010")
+    before = db.schema_revisions(db.make_engine(url))
+    for args in (("status",), ("tickets", "list"), ("outbox", "list"), ("agents", "list")):
+        code, out, err = run_cli(*args, config=config)
+        [line] = err.strip().splitlines()
+        assert code == 1 and "is older than this version's" in line and "run `mailbridge db upgrade`" in line, args
+    assert db.schema_revisions(db.make_engine(url)) == before
+    code, out, _ = run_cli("db", "upgrade", config=config)
+    assert code == 0 and "schema upgraded from" in out
+    assert db.schema_revisions(db.make_engine(url)) == db.schema_heads()
