@@ -54,8 +54,12 @@ def plan_automatic_message(status: TicketStatus | None) -> Transition:
     return Transition(TicketStatus.NEW if status is None else None, (), "automatic message stored")
 
 
-def plan_status_change(status: TicketStatus, target: TicketStatus, *, reason: str = "") -> Transition:
+def plan_status_change(
+    status: TicketStatus, target: TicketStatus, *, reason: str = "", answered: bool = False
+) -> Transition:
     """Plan an agent's status change; leaving `new` for work sends the "we started handling" notice.
+
+    `answered`: the move comes with an agent's answer to the customer, which says more than the notice would.
 
     Raises: CommandError when the change is not allowed.
     """
@@ -64,8 +68,9 @@ def plan_status_change(status: TicketStatus, target: TicketStatus, *, reason: st
     if target not in ALLOWED[status]:
         allowed = ", ".join(sorted(ALLOWED[status]))
         raise CommandError(f"a {status} ticket cannot become {target} (allowed: {allowed})")
-    # Closing or flagging spam straight from `new` is not handling the request: no notice.
-    starts_handling = status is TicketStatus.NEW and target in _ACTIVE
+    # Closing or flagging spam straight from `new` is not handling the request: no notice. Nor is one sent when the
+    # first move is an answer: the customer would get "we started handling" after (or beside) the answer itself.
+    starts_handling = status is TicketStatus.NEW and target in _ACTIVE and not answered
     mails: tuple[MailKind, ...] = (MailKind.HANDLING_STARTED,) if starts_handling else ()
     # A ticket closed after work may ask for a rating; spam, or one closed unhandled from `new`, never does.
     if target is TicketStatus.CLOSED and status not in (TicketStatus.NEW, TicketStatus.SPAM):

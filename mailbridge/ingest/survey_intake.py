@@ -73,7 +73,6 @@ def handle(
         ctx,
         session=session,
         ticket=ticket,
-        parsed=parsed,
         row=row,
         score=answer.score,
         is_replacement=recorded.replaced is not None,

@@ -1,6 +1,6 @@
 """Mails of the satisfaction survey: the survey when a ticket closes, the thank-you for a rating.
 
-Both are automatic customer mail and go through `notices.queue_customer_mail` (the loop guard) in
+Both are automatic customer mail and go through `customer_mail.queue_customer_mail` (the loop guard) in
 the caller's session. `notices.enqueue_transition_mails` calls `queue_survey` for a planned
 `MailKind.SURVEY`; intake's rating branch calls `queue_thanks`.
 """
@@ -13,13 +13,12 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, select
 
 from mailbridge.decisions.inbound.language import choose_locale
-from mailbridge.decisions.inbound.parse import ParsedMessage
-from mailbridge.decisions.kinds import Direction, MailKind
+from mailbridge.decisions.kinds import MailKind
 from mailbridge.decisions.matching.reply_tokens import make_token
 from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.drafts import notice_draft
 from mailbridge.decisions.survey import RATING, RATING_SUBJECTS, rating_links, should_send_survey
-from mailbridge.service.customer_mail import queue_customer_mail
+from mailbridge.service.customer_mail import customer_thread, queue_customer_mail
 from mailbridge.store.models import Contact, Customer, Message, OutboxMail, Ticket
 
 log = logging.getLogger(__name__)
@@ -41,11 +40,7 @@ def queue_survey(ctx: MailContext, *, session: Session, ticket: Ticket, now: dat
     locale = _locale(ctx, contact, customer)
     token = make_token(ticket.id, ctx.secret, purpose=RATING, issued_day=now.date())
     subject = f"{RATING_SUBJECTS.get(locale, RATING_SUBJECTS['en'])} [#{ticket.number}]"
-    last = session.exec(
-        select(Message)
-        .where(Message.ticket_id == ticket.id, Message.direction == Direction.INBOUND)
-        .order_by(Message.id.desc())
-    ).first()
+    thread = customer_thread(session, ticket, customer)
     draft = notice_draft(
         MailKind.SURVEY,
         ticket=ticket,
@@ -55,8 +50,8 @@ def queue_survey(ctx: MailContext, *, session: Session, ticket: Ticket, now: dat
         support=ctx.support,
         templates=ctx.templates,
         instance_id=ctx.instance_id,
-        in_reply_to=last.message_id if last else None,
-        references=tuple(last.references.split()) if last and last.references else (),
+        in_reply_to=thread.in_reply_to,
+        references=thread.references,
         extra={"links": rating_links(contact.email, token, subject), "window_days": ctx.survey.window_days},
     )
     return queue_customer_mail(
@@ -75,7 +70,6 @@ def queue_thanks(
     *,
     session: Session,
     ticket: Ticket,
-    parsed: ParsedMessage,
     row: Message,
     score: int,
     is_replacement: bool,
@@ -84,6 +78,8 @@ def queue_thanks(
     """Queue the short thank-you answering one rating mail."""
     contact = session.get(Contact, ticket.contact_id)
     customer = session.get(Customer, ticket.customer_id)
+    # The rating mail is stored already: from the customer, it is their latest message and the one answered.
+    thread = customer_thread(session, ticket, customer)
     # RFC 3834: it answers the customer's rating mail, so auto-replied.
     draft = notice_draft(
         MailKind.SURVEY_THANKS,
@@ -94,8 +90,8 @@ def queue_thanks(
         support=ctx.support,
         templates=ctx.templates,
         instance_id=ctx.instance_id,
-        in_reply_to=parsed.message_id,
-        references=parsed.references,
+        in_reply_to=thread.in_reply_to,
+        references=thread.references,
         auto_submitted="auto-replied",
         extra={"score": score, "is_replacement": is_replacement},
     )

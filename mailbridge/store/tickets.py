@@ -315,12 +315,15 @@ def take(
     now: datetime,
     target: TicketStatus = TicketStatus.OPEN,
     reason: str = "",
+    answered: bool = False,
 ) -> Transition:
     """Move a ticket to `target` for an agent (default: open, "an agent took it"); return what to send.
 
+    `answered`: the move comes with an answer to the customer (lifecycle.plan_status_change).
+
     Raises: CommandError when the change is not allowed.
     """
-    transition = plan_status_change(TicketStatus(ticket.status), target, reason=reason)
+    transition = plan_status_change(TicketStatus(ticket.status), target, reason=reason, answered=answered)
     apply(session=session, ticket=ticket, transition=transition, actor=actor, now=now)
     return transition
 

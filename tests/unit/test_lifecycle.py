@@ -62,6 +62,12 @@ def test_closing_or_spam_from_new_sends_nothing(target):
     assert plan_status_change(S.NEW, target).mails == ()
 
 
+@pytest.mark.parametrize("target", [S.OPEN, S.WAITING, S.PENDING1, S.PENDING2])
+def test_first_move_out_of_new_with_an_answer_sends_no_handling_notice(target):
+    transition = plan_status_change(S.NEW, target, answered=True)
+    assert transition.new_status is target and transition.mails == ()
+
+
 @pytest.mark.parametrize(
     "status, target",
     [

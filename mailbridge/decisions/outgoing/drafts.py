@@ -14,6 +14,7 @@ from mailbridge.decisions.matching.reply_tokens import CUSTOMER, make_token, rep
 from mailbridge.decisions.matching.ticket_numbers import format_subject
 from mailbridge.decisions.outgoing.compose import OutgoingDraft
 from mailbridge.decisions.outgoing.templates import render
+from mailbridge.decisions.outgoing.thread_headers import SeenMail, ThreadHeaders, thread_for_customer
 
 
 class Ticket(Protocol):
@@ -61,8 +62,14 @@ def draft_for(
     support: SupportSettings,
     templates: Environment,
     instance_id: str,
+    thread: ThreadHeaders | None = None,
 ) -> OutgoingDraft:
-    """Build the draft for one planned mail answering the customer's message."""
+    """Build the draft for one planned mail answering the customer's message.
+
+    `thread`: the ticket's chain as the customer saw it; None for a new ticket, whose chain is this message alone.
+    """
+    if thread is None:
+        thread = thread_for_customer([SeenMail(parsed.message_id, True, parsed.references)])
     return notice_draft(
         kind,
         ticket=ticket,
@@ -72,8 +79,8 @@ def draft_for(
         support=support,
         templates=templates,
         instance_id=instance_id,
-        in_reply_to=parsed.message_id,
-        references=parsed.references,
+        in_reply_to=thread.in_reply_to,
+        references=thread.references,
         auto_submitted="auto-replied",
     )
 
@@ -93,7 +100,10 @@ def notice_draft(
     auto_submitted: str = "auto-generated",
     extra: dict | None = None,
 ) -> OutgoingDraft:
-    """Build the draft for one mail to the ticket's customer, from the Contact's address, threaded to `in_reply_to`."""
+    """Build the draft for one mail to the ticket's customer, from the Contact's address, threaded to `in_reply_to`.
+
+    The threading ids come from thread_headers.thread_for_customer; the subject is always the ticket's `[#number]`.
+    """
     context = {
         "number": ticket.number,
         "customer_name": customer.name,
