@@ -85,7 +85,7 @@ def handle(
             agent=agent,
             message=row,
             now=now,
-            headline=f"Answer from {parsed.from_addr}",
+            headline="answer_from",
             dedupe_key=f"outsider:{row.id}",
         )
     else:

@@ -45,7 +45,7 @@ from mailbridge.ingest.after_sync import is_unknown_mail
 from mailbridge.ingest.prepare import OverBudget, Prepared, prepare_mail, raw_digest
 from mailbridge.ingest.sources.imap import RawMail
 from mailbridge.service import agent_mail, failed_mail
-from mailbridge.service.customer_mail import queue_customer_mail
+from mailbridge.service.customer_mail import customer_thread, queue_customer_mail
 from mailbridge.store import db, outbox_queue, tickets
 from mailbridge.store.models import Attachment, Contact, Customer, Message, Ticket
 from mailbridge.store.ratings import find_survey_answer
@@ -234,7 +234,9 @@ def _file_in_ticket(
         order_number=order_number,
     )
     tickets.apply(session=session, ticket=ticket, transition=transition, actor=f"customer:{customer.email}", now=now)
-    _enqueue_mails(inbox, session, ticket, customer, parsed, row, transition, guessed, now)
+    _enqueue_mails(
+        inbox, session, ticket, customer, parsed, row, transition, guessed, now, is_new=match.ticket_id is None
+    )
     if kind is MessageKind.CUSTOMER and not silent:
         agent_mail.notify_agents(
             inbox.mail,
@@ -242,7 +244,7 @@ def _file_in_ticket(
             ticket=ticket,
             message=row,
             now=now,
-            headline="New ticket" if match.ticket_id is None else "New message",
+            headline="new_ticket" if match.ticket_id is None else "new_message",
         )
     log.info(
         "stored mailbox=%s uid=%s message_id=%s ticket=%s reason=%s kind=%s",
@@ -500,6 +502,8 @@ def _enqueue_mails(
     transition: Transition,
     guessed: str | None,
     now: datetime,
+    *,
+    is_new: bool,
 ) -> None:
     if not transition.mails:
         return
@@ -508,6 +512,8 @@ def _enqueue_mails(
     if not customer.locale:
         customer.locale = locale
     _watch_for_flood(inbox, session, customer.email, now)
+    # A new ticket's chain is this message alone (draft_for's default): no query for the receipt.
+    thread = None if is_new else customer_thread(session, ticket, customer)
     for kind in transition.mails:
         draft = draft_for(
             kind,
@@ -519,6 +525,7 @@ def _enqueue_mails(
             support=inbox.mail.support,
             templates=inbox.mail.templates,
             instance_id=inbox.mail.instance_id,
+            thread=thread,
         )
         # One receipt per ticket, whatever arrives: the key names the ticket, not the message.
         key = f"{kind}:{ticket.id}" if kind is MailKind.RECEIPT else f"{kind}:{ticket.id}:{row.id}"

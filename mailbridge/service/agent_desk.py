@@ -27,15 +27,18 @@ from mailbridge.decisions.agent_commands import (
     parse_agent_reply,
     text_module_names,
 )
-from mailbridge.decisions.inbound.language import choose_locale
+from mailbridge.decisions.inbound.language import FALLBACK, customer_locale
 from mailbridge.decisions.kinds import Direction, EventKind, MailKind, MessageKind, TicketStatus
 from mailbridge.decisions.matching.ticket_numbers import format_subject
 from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, compose, make_address
 from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.drafts import reference_line, ticket_reply_address
+from mailbridge.decisions.outgoing.salutations import surrounding_texts
 from mailbridge.decisions.outgoing.templates import render
+from mailbridge.decisions.outgoing.wording import phrase
 from mailbridge.service import agent_mail, notices
-from mailbridge.store import agents, outbox_queue, tickets
+from mailbridge.service.customer_mail import customer_thread
+from mailbridge.store import agents, contacts, outbox_queue, tickets
 from mailbridge.store.models import Agent, AgentContact, Contact, Customer, Message, TextModule, Ticket
 
 log = logging.getLogger(__name__)
@@ -57,7 +60,8 @@ def handle_agent_text(
     """Carry out an agent's reply; return the problems (then nothing went to the customer)."""
     reply = parse_agent_reply(new_text)
     locale = ticket_locale(ctx, session, ticket)
-    body, problems = _fill_text_modules(session, ticket, reply, locale), list(reply.problems)
+    body = _fill_text_modules(session, ticket, reply, locale, ctx.support.default_locale)
+    problems = list(reply.problems)
     if isinstance(body, list):
         problems, body = problems + body, ""
     problems += [p for p in (_command_problem(session, c) for c in reply.commands) if p]
@@ -68,7 +72,8 @@ def handle_agent_text(
     if not reply.commands and not body and not problems:
         problems.append("the reply has no new text above the quoted mail")
     if problems:
-        line = "Nothing was sent to the customer: " + "; ".join(problems)
+        words = agent_mail.mail_locale(ctx, agent, session.get(Contact, ticket.contact_id))
+        line = phrase("nothing_sent", words, problems="; ".join(problems))
         agent_mail.send_notice(
             ctx,
             session=session,
@@ -116,8 +121,10 @@ def handle_agent_text(
             explicit_status=any(c.name in STATUS_COMMANDS for c in reply.commands),
             source=source,
         )
+    # A status command beside an answer moves a ticket that was answered: no "we started handling" notice.
+    answered = bool(body) and not reply.is_note and forward is None
     for command in reply.commands:
-        _apply(ctx, session, ticket, agent, command, now, cause)
+        _apply(ctx, session, ticket, agent, command, now, cause, answered=answered)
     return []
 
 
@@ -142,7 +149,15 @@ def writable_address(address: str) -> bool:
 
 
 def _apply(
-    ctx: MailContext, session: Session, ticket: Ticket, agent: Agent, command: AgentCommand, now: datetime, cause: str
+    ctx: MailContext,
+    session: Session,
+    ticket: Ticket,
+    agent: Agent,
+    command: AgentCommand,
+    now: datetime,
+    cause: str,
+    *,
+    answered: bool,
 ) -> None:
     actor = f"agent:{agent.email}"
     if command.name in STATUS_COMMANDS:
@@ -153,6 +168,7 @@ def _apply(
             actor=actor,
             target=TicketStatus(STATUS_COMMANDS[command.name]),
             now=now,
+            answered=answered,
         )
     elif command.name == "assign":
         assign(
@@ -177,11 +193,18 @@ def _apply(
 
 
 def set_status(
-    ctx: MailContext, *, session: Session, ticket: Ticket, actor: str, target: TicketStatus, now: datetime
+    ctx: MailContext,
+    *,
+    session: Session,
+    ticket: Ticket,
+    actor: str,
+    target: TicketStatus,
+    now: datetime,
+    answered: bool = False,
 ) -> None:
-    """Move the ticket as an agent, with the notices the move plans ("we started handling")."""
+    """Move the ticket as an agent, with the notices the move plans ("we started handling", unless `answered`)."""
     try:
-        transition = tickets.take(session, ticket, actor, now, target=target)
+        transition = tickets.take(session, ticket, actor, now, target=target, answered=answered)
     except CommandError as exc:
         tickets.record_event(
             session=session, ticket=ticket, actor=actor, kind=EventKind.STATUS_REFUSED, reason=str(exc), now=now
@@ -213,7 +236,7 @@ def assign(
         agent=agent,
         message=None,
         now=now,
-        headline="Assigned to you",
+        headline="assigned",
         dedupe_key=f"assigned:{cause}:{agent.id}",
         with_thread=True,
     )
@@ -224,7 +247,11 @@ def assign(
             ticket=ticket,
             to_address=previous.email,
             to_name=previous.name,
-            line=f"This ticket was transferred to {agent.name or agent.email}.",
+            line=phrase(
+                "transferred",
+                agent_mail.mail_locale(ctx, previous, session.get(Contact, ticket.contact_id)),
+                name=agent.name or agent.email,
+            ),
             dedupe_key=f"unassigned:{cause}:{previous.id}",
             now=now,
         )
@@ -298,7 +325,9 @@ def relay_answer(
         )
     tickets.record_response(ticket=ticket, actor=actor, now=now)
     if not explicit_status:
-        set_status(ctx, session=session, ticket=ticket, actor=actor, target=TicketStatus.WAITING, now=now)
+        set_status(
+            ctx, session=session, ticket=ticket, actor=actor, target=TicketStatus.WAITING, now=now, answered=True
+        )
     session.flush()
     return copy
 
@@ -311,25 +340,30 @@ def answer_draft(
     text: str,
     attachments: tuple[OutgoingAttachment, ...],
 ) -> OutgoingDraft:
-    """Build the customer's mail: the agent's text in the Contact's greeting and signature, threaded."""
+    """Build the customer's mail: the agent's text in the Contact's greeting and signature, threaded.
+
+    Greeting and signature are the Contact's texts for the customer's locale, else its default texts; each is left
+    out when the agent's text already greets or closes (`salutations.surrounding_texts`).
+    """
     contact = session.get(Contact, ticket.contact_id)
     customer = session.get(Customer, ticket.customer_id)
-    last = session.exec(
-        select(Message)
-        .where(
-            Message.ticket_id == ticket.id, Message.direction == Direction.INBOUND, Message.kind == MessageKind.CUSTOMER
-        )
-        .order_by(Message.id.desc())
-    ).first()
+    locale = ticket_locale(ctx, session, ticket)
+    # Threaded as the customer saw the ticket: never to the agent's own mail, which only we received.
+    thread = customer_thread(session, ticket, customer)
     values = {
         "customer": {"name": customer.name or "", "email": customer.email},
         "ticket": {"number": ticket.number, "subject": ticket.subject},
         "agent": {"name": agent.name},
     }
+    greeting, signature = surrounding_texts(
+        text,
+        render_contact_text(contacts.reply_text(session, contact, "greeting", locale), values),
+        render_contact_text(contacts.reply_text(session, contact, "signature", locale), values),
+    )
     context = {
-        "greeting": render_contact_text(contact.reply_greeting, values),
+        "greeting": greeting,
         "text": text,
-        "signature": render_contact_text(contact.reply_signature, values),
+        "signature": signature,
         "reference_line": reference_line(ticket.number),
     }
     support = ctx.support
@@ -340,9 +374,9 @@ def answer_draft(
         to_name=customer.name,
         to_address=customer.email,
         subject=format_subject(support.ticket_subject_format, ticket.number, ticket.subject or "(no subject)"),
-        body=render(ctx.templates, MailKind.AGENT_REPLY, ticket_locale(ctx, session, ticket), context),
-        in_reply_to=last.message_id if last else None,
-        references=tuple(last.references.split()) if last and last.references else (),
+        body=render(ctx.templates, MailKind.AGENT_REPLY, locale, context),
+        in_reply_to=thread.in_reply_to,
+        references=thread.references,
         # A person wrote this answer: no Auto-Submitted (RFC 3834 §5).
         auto_submitted=None,
         instance_id=ctx.instance_id,
@@ -394,13 +428,15 @@ def store_note(
 
 
 def ticket_locale(ctx: MailContext, session: Session, ticket: Ticket) -> str:
-    """The language the customer is answered in."""
+    """The language the customer is answered in (`language.customer_locale`)."""
     customer = session.get(Customer, ticket.customer_id)
     contact = session.get(Contact, ticket.contact_id)
-    return choose_locale(contact.locale, customer.locale, None, ctx.support.default_locale)
+    return customer_locale(contact.locale, customer.locale, None, ctx.support.default_locale)
 
 
-def _fill_text_modules(session: Session, ticket: Ticket, reply: AgentReply, locale: str) -> str | list[str]:
+def _fill_text_modules(
+    session: Session, ticket: Ticket, reply: AgentReply, locale: str, default: str | None = None
+) -> str | list[str]:
     names = text_module_names(reply.body)
     if not names:
         return reply.body
@@ -411,7 +447,7 @@ def _fill_text_modules(session: Session, ticket: Ticket, reply: AgentReply, loca
     }
     found, missing = {}, []
     for name in names:
-        module = find_text_module(session, ticket.contact_id, name, locale)
+        module = find_text_module(session, ticket.contact_id, name, locale, default)
         if module is None:
             missing.append(f"#text {name}: no such text module for this Contact")
         else:
@@ -419,14 +455,16 @@ def _fill_text_modules(session: Session, ticket: Ticket, reply: AgentReply, loca
     return missing or insert_text_modules(reply.body, found)
 
 
-def find_text_module(session: Session, contact_id: int, name: str, locale: str) -> TextModule | None:
-    """Find a Contact's text module by name (any case) in the locale, else in English, else any."""
+def find_text_module(
+    session: Session, contact_id: int, name: str, locale: str, default: str | None = None
+) -> TextModule | None:
+    """Find a Contact's text module by name (any case) in the locale, else the default locale, else English, else any."""
     rows = [
         m
         for m in session.exec(select(TextModule).where(TextModule.contact_id == contact_id))
         if m.name.casefold() == name.casefold()
     ]
-    for wanted in (locale, "en"):
+    for wanted in (locale, default, FALLBACK):
         for module in rows:
             if module.locale == wanted:
                 return module

@@ -8,26 +8,47 @@ the ones we generate carry `Auto-Submitted: auto-generated` (RFC 3834).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from mailbridge.decisions.agent_reply import FORWARD
+from mailbridge.decisions.inbound.language import agent_locale
 from mailbridge.decisions.kinds import EventKind, MailKind, MessageKind
 from mailbridge.decisions.matching.reply_tokens import AGENT, make_token, reply_address
 from mailbridge.decisions.matching.ticket_numbers import format_subject
-from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, compose
+from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, clean_header_text, compose
 from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.drafts import reference_line
 from mailbridge.decisions.outgoing.templates import render
+from mailbridge.decisions.outgoing.thread_headers import ThreadHeaders, thread_for_agent
+from mailbridge.decisions.outgoing.wording import (
+    headline_words,
+    history_words,
+    message_words,
+    shown_agent_text,
+    status_words,
+)
+from mailbridge.service.customer_mail import CUSTOMER_MAIL_KINDS
+from mailbridge.store import agents as agent_rows
 from mailbridge.store import db, outbox_queue, tickets
-from mailbridge.store.models import Agent, AgentContact, Attachment, Contact, Customer, Message, TextModule, Ticket
+from mailbridge.store.models import (
+    Agent,
+    AgentContact,
+    Attachment,
+    Contact,
+    Customer,
+    Message,
+    OutboxMail,
+    TextModule,
+    Ticket,
+)
 
 log = logging.getLogger(__name__)
-DEFAULT_AGENT_LOCALE = "en"
 THREAD_CHARS = 4000
+FROM_NAME_CHARS = 60  # of the customer's name in From, leaving room for " via <from_name>" (compose keeps 100)
 
 
 @dataclass(frozen=True)
@@ -102,21 +123,26 @@ def send_notification(
     dedupe_key: str,
     with_thread: bool = False,
 ) -> None:
-    """Queue one notification to an agent: the message (or the whole thread), its files, a signed Reply-To."""
+    """Queue one notification to an agent: the message (or the whole thread), its files, a signed Reply-To.
+
+    `headline` is a key of `wording.HEADLINES` (new_ticket, new_message, assigned, answer_from: the message's
+    sender); other text is shown as given.
+    """
     contact = session.get(Contact, ticket.contact_id)
     customer = session.get(Customer, ticket.customer_id)
+    locale = mail_locale(ctx, agent, contact)
     files = _attachments(session, message.id) if message else ()
     context = {
-        "headline": headline,
+        "headline": headline_words(headline, locale, sender=(message.from_addr or "") if message else ""),
         "number": ticket.number,
         "subject": ticket.subject,
-        "status": ticket.status,
+        "status": status_words(ticket.status, locale),
         "customer_name": customer.name or customer.email,
         "customer_email": customer.email,
-        "history_line": history_line(session, ticket),
+        "history_line": history_line(session, ticket, locale),
         "attachments": [f.filename for f in files],
         "text": message_text(message) if message else "",
-        "thread": thread_entries(session, ticket) if with_thread else [],
+        "thread": thread_entries(session, ticket, locale) if with_thread else [],
         "text_modules": text_module_names(session, contact.id),
         "reference_line": reference_line(ticket.number),
     }
@@ -127,6 +153,7 @@ def send_notification(
         contact,
         ticket,
         context,
+        locale,
         attachments=files,
         reply_to=agent_reply_address(ctx, contact, ticket, agent, now),
     )
@@ -153,8 +180,10 @@ def send_notice(
         "subject": ticket.subject if ticket else "",
         "reference_line": reference_line(ticket.number) if ticket else "",
     }
+    # The notice is in the language of the agent with this address (callers name them by address only).
+    locale = mail_locale(ctx, agent_rows.find_agent(session, to_address), contact)
     recipient = Agent(name=to_name, email=to_address)
-    draft = _agent_draft(ctx, MailKind.AGENT_NOTICE, recipient, contact, ticket, context)
+    draft = _agent_draft(ctx, MailKind.AGENT_NOTICE, recipient, contact, ticket, context, locale)
     _queue(ctx, session, draft, ticket, dedupe_key, now, caused_by)
 
 
@@ -172,10 +201,12 @@ def send_forward(
 ) -> None:
     """Queue the thread to an outsider with the agent's comment; their answer comes back to the agent."""
     contact = session.get(Contact, ticket.contact_id)
+    # An outsider has no locale of their own: the Contact's, else [support] default_locale.
+    locale = mail_locale(ctx, None, contact)
     context = {
-        "comment": comment,
+        "comment": shown_agent_text(comment),
         "agent_name": agent.name or agent.email,
-        "thread": thread_entries(session, ticket, include_notes=False),
+        "thread": thread_entries(session, ticket, locale, for_outsider=True),
         "reference_line": reference_line(ticket.number),
     }
     recipient = Agent(name="", email=outsider)
@@ -186,6 +217,7 @@ def send_forward(
         contact,
         ticket,
         context,
+        locale,
         reply_to=agent_reply_address(ctx, contact, ticket, agent, now, purpose=FORWARD),
         subject_prefix="Fwd: ",
     )
@@ -199,6 +231,7 @@ def _agent_draft(
     contact: Contact | None,
     ticket: Ticket | None,
     context: dict,
+    locale: str,
     *,
     attachments: tuple[OutgoingAttachment, ...] = (),
     reply_to: str | None = None,
@@ -217,7 +250,7 @@ def _agent_draft(
         to_name=agent.name,
         to_address=agent.email,
         subject=subject_prefix + subject,
-        body=render(ctx.templates, kind, agent.locale or DEFAULT_AGENT_LOCALE, context),
+        body=render(ctx.templates, kind, locale, context),
         in_reply_to=None,
         references=(),
         auto_submitted="auto-generated",
@@ -236,6 +269,8 @@ def _queue(
     now: datetime,
     caused_by: int | None,
 ) -> None:
+    if ticket is not None:
+        draft = _about_ticket(ctx, session, draft, ticket)
     mail = compose(draft, ctx.new_message_id(draft.from_address), now)
     outbox_queue.enqueue(
         session=session,
@@ -259,6 +294,43 @@ def _queue(
     log.info("queued kind=%s to=%s ticket=%s", draft.kind, draft.to_address, ticket.number if ticket else None)
 
 
+def _about_ticket(ctx: MailContext, session: Session, draft: OutgoingDraft, ticket: Ticket) -> OutgoingDraft:
+    """Chain a mail about a ticket to the earlier ones to the same reader; to an agent, From names the customer."""
+    thread = agent_thread(session, ticket, draft.to_address)
+    draft = replace(draft, in_reply_to=thread.in_reply_to, references=thread.references)
+    if draft.kind == MailKind.AGENT_FORWARD:
+        # An outsider gets the thread from the support, not a mail that seems to come from the customer.
+        return draft
+    customer = session.get(Customer, ticket.customer_id)
+    # The signed Reply-To keeps the support's own name.
+    return replace(
+        draft, from_name=from_name_about(ctx, customer), reply_to_name=draft.reply_to_name or draft.from_name
+    )
+
+
+def from_name_about(ctx: MailContext, customer: Customer) -> str:
+    """The From display name of agent mail about a customer's ticket: "Giulia Bianchi via Support"."""
+    who = clean_header_text(customer.name or customer.email, FROM_NAME_CHARS)
+    return f"{who} via {ctx.support.from_name}"
+
+
+_EARLIER_TO_READER = (
+    select(OutboxMail.message_id)
+    .where(
+        OutboxMail.ticket_id == bindparam("ticket_id"),
+        OutboxMail.rcpt_to == bindparam("address"),
+        OutboxMail.kind.not_in(CUSTOMER_MAIL_KINDS),
+    )
+    .order_by(OutboxMail.id)
+)
+
+
+def agent_thread(session: Session, ticket: Ticket, address: str) -> ThreadHeaders:
+    """Thread the next mail to `address` about a ticket: In-Reply-To the last one we sent there, References all."""
+    earlier = session.scalars(_EARLIER_TO_READER, {"ticket_id": ticket.id, "address": address})
+    return thread_for_agent(list(earlier))
+
+
 def _attachments(session: Session, message_id: int) -> tuple[OutgoingAttachment, ...]:
     rows = session.exec(select(Attachment).where(Attachment.message_id == message_id).order_by(Attachment.id))
     return tuple(OutgoingAttachment(a.filename, a.content_type, a.content) for a in rows)
@@ -269,27 +341,42 @@ def message_text(message: Message) -> str:
     return (message.stripped_text or message.text_body or "").strip()
 
 
-def history_line(session: Session, ticket: Ticket) -> str:
+def mail_locale(ctx: MailContext, agent: Agent | None, contact: Contact | None) -> str:
+    """The language of mail to an agent (or, with no agent, to an outsider): `language.agent_locale`."""
+    default = ctx.support.default_locale
+    return agent_locale(agent.locale if agent else None, contact.locale if contact else None, default)
+
+
+def history_line(session: Session, ticket: Ticket, locale: str) -> str:
     """One line of history: messages so far, when opened, who has it."""
     count = len(session.exec(select(Message.id).where(Message.ticket_id == ticket.id)).all())
     opened = ticket.created_at.strftime("%Y-%m-%d %H:%M") if ticket.created_at else "?"
-    who = ticket.assigned_agent or "unassigned"
-    return f"{count} message{'s' if count != 1 else ''}, opened {opened}, {who}"
+    return history_words(count, opened, ticket.assigned_agent, locale)
 
 
-def thread_entries(session: Session, ticket: Ticket, include_notes: bool = True) -> list[ThreadEntry]:
-    """Every customer, agent and outsider message of a ticket, oldest first; notes only for agents."""
-    hidden = {MessageKind.ECHO, MessageKind.FORGED_AGENT_REPLY} | (set() if include_notes else {MessageKind.AGENT_NOTE})
+# Never shown: our own mail coming back and replies that failed the agent checks.
+_NEVER_SHOWN = frozenset({MessageKind.ECHO, MessageKind.FORGED_AGENT_REPLY})
+# Not for an outsider: internal notes, and agents' mails to the desk (their answers show as AGENT_REPLY).
+_INTERNAL = frozenset({MessageKind.AGENT_NOTE, MessageKind.AGENT_REPLY_IN})
+
+
+def thread_entries(session: Session, ticket: Ticket, locale: str, for_outsider: bool = False) -> list[ThreadEntry]:
+    """Every customer, agent and outsider message of a ticket, oldest first, labelled in the locale.
+
+    An agent's own mail is shown without its command lines; an outsider sees no notes and no agent's mail to the desk.
+    """
+    hidden = _NEVER_SHOWN | (_INTERNAL if for_outsider else frozenset())
     rows = session.exec(select(Message).where(Message.ticket_id == ticket.id).order_by(Message.id))
-    return [
-        ThreadEntry(
-            f"{m.kind} {m.from_addr or ''}".strip(),
-            f"{m.stored_at:%Y-%m-%d %H:%M}" if m.stored_at else "",
-            message_text(m)[:THREAD_CHARS],
-        )
-        for m in rows
-        if m.kind not in hidden
-    ]
+    entries = []
+    for m in rows:
+        text = message_text(m)
+        if m.kind == MessageKind.AGENT_REPLY_IN:
+            text = shown_agent_text(text)
+        if m.kind in hidden or (m.kind == MessageKind.AGENT_REPLY_IN and not text):
+            continue
+        who = f"{message_words(m.kind, locale)} {m.from_addr or ''}".strip()
+        entries.append(ThreadEntry(who, f"{m.stored_at:%Y-%m-%d %H:%M}" if m.stored_at else "", text[:THREAD_CHARS]))
+    return entries
 
 
 def text_module_names(session: Session, contact_id: int) -> list[str]:

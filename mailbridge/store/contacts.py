@@ -6,7 +6,7 @@ CommandError naming the option, so the CLI prints one line.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from sqlalchemy import func
@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from mailbridge.base.errors import CommandError, NotFoundError
 from mailbridge.decisions.inbound.language import SUPPORTED
-from mailbridge.store.models import AgentContact, Contact, Ticket
+from mailbridge.store.models import AgentContact, Contact, ContactReplyText, Ticket
 
 # Option name -> Contact column, in the order `contacts show` prints them.
 EDITABLE = {
@@ -31,6 +31,8 @@ EDITABLE = {
     "survey": "send_survey",
 }
 CLEARABLE = {"description", "greeting", "signature", "locale", "sla_hours", "auto_close_days", "escalation_address"}
+# The texts around a relayed agent answer that can be set per locale (ContactReplyText.part).
+REPLY_TEXT_PARTS = ("greeting", "signature")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class ContactView:
     greeting: str | None
     signature: str | None
     tickets: int
+    # Per locale: {"cs": {"greeting": "Dobrý den ...", "signature": "S pozdravem ..."}}; the two above are the default.
+    reply_texts: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def _is_address(value: str) -> bool:
@@ -136,7 +140,66 @@ def remove_contact(*, session: Session, name: str, configured: set[str]) -> None
         raise CommandError(f"contact {name!r} has {count} tickets; it cannot be removed")
     for link in session.exec(select(AgentContact).where(AgentContact.contact_id == contact.id)):
         session.delete(link)
+    for text in session.exec(select(ContactReplyText).where(ContactReplyText.contact_id == contact.id)):
+        session.delete(text)
     session.delete(contact)
+
+
+def set_reply_texts(*, session: Session, name: str, locale: str, texts: dict[str, str | None]) -> Contact:
+    """Set a Contact's greeting and/or signature for one locale ("" removes it: the default text applies again).
+
+    Raises: NotFoundError for an unknown Contact, CommandError for an unknown locale.
+    """
+    if locale not in SUPPORTED:
+        raise CommandError(f"--locale: expected one of {', '.join(SUPPORTED)}, got {locale!r}")
+    contact = find_contact(session, name)
+    assert contact.id is not None, "a Contact found by name is stored"
+    for part, body in texts.items():
+        if body is None:
+            continue
+        row = session.exec(
+            select(ContactReplyText).where(
+                ContactReplyText.contact_id == contact.id,
+                ContactReplyText.part == part,
+                ContactReplyText.locale == locale,
+            )
+        ).first()
+        if not body.strip():
+            if row is not None:
+                session.delete(row)
+        elif row is None:
+            session.add(ContactReplyText(contact_id=contact.id, part=part, locale=locale, body=body))
+        else:
+            row.body = body
+    session.flush()
+    return contact
+
+
+def reply_texts(session: Session, contact_id: int | None) -> dict[str, dict[str, str]]:
+    """Return a Contact's per-locale greetings and signatures: {locale: {part: body}}."""
+    rows = session.exec(
+        select(ContactReplyText)
+        .where(ContactReplyText.contact_id == contact_id)
+        .order_by(ContactReplyText.locale, ContactReplyText.part)
+    )
+    found: dict[str, dict[str, str]] = {}
+    for row in rows:
+        found.setdefault(row.locale, {})[row.part] = row.body
+    return found
+
+
+def reply_text(session: Session, contact: Contact, part: str, locale: str) -> str | None:
+    """The Contact's greeting or signature (`part`) for a locale, else its default text (None: nothing)."""
+    body = session.exec(
+        select(ContactReplyText.body).where(
+            ContactReplyText.contact_id == contact.id,
+            ContactReplyText.part == part,
+            ContactReplyText.locale == locale,
+        )
+    ).first()
+    if body:
+        return body
+    return contact.reply_greeting if part == "greeting" else contact.reply_signature
 
 
 class ContactAddress(NamedTuple):
@@ -156,17 +219,20 @@ def view_contacts(session: Session) -> list[ContactView]:
     counts: dict[int | None, int] = dict(
         session.exec(select(Ticket.contact_id, func.count()).group_by(col(Ticket.contact_id))).all()
     )
-    return [_view(c, counts.get(c.id, 0)) for c in session.exec(select(Contact).order_by(Contact.name))]
+    return [
+        _view(c, counts.get(c.id, 0), reply_texts(session, c.id))
+        for c in session.exec(select(Contact).order_by(Contact.name))
+    ]
 
 
 def view_contact(session: Session, name: str) -> ContactView:
     """Return one Contact by name. Raises: NotFoundError."""
     contact = find_contact(session, name)
     count = session.exec(select(func.count()).select_from(Ticket).where(Ticket.contact_id == contact.id)).one()
-    return _view(contact, count)
+    return _view(contact, count, reply_texts(session, contact.id))
 
 
-def _view(c: Contact, tickets: int) -> ContactView:
+def _view(c: Contact, tickets: int, texts: dict[str, dict[str, str]]) -> ContactView:
     return ContactView(
         c.name,
         c.email,
@@ -181,4 +247,5 @@ def _view(c: Contact, tickets: int) -> ContactView:
         c.reply_greeting,
         c.reply_signature,
         tickets,
+        texts,
     )

@@ -33,11 +33,25 @@ class Contact(SQLModel, table=True):
     first_response_hours: float | None = None
     escalation_address: str | None = None  # SLA warnings; None: [support] admin_address
     # Jinja2 text around every relayed agent answer ({{ customer.name }}, {{ ticket.number }}); None: nothing.
+    # The default for every locale without its own ContactReplyText.
     reply_greeting: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     reply_signature: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     accept_attachments: bool = True  # False: attachments stay only in the raw message; the receipt says so
     send_survey: bool = True  # ask the customer for a rating when a ticket closes
+
+
+class ContactReplyText(SQLModel, table=True):
+    """A Contact's greeting or signature in one locale (Jinja2); the Contact's reply_greeting/reply_signature is the
+    text for every locale without one of these."""
+
+    __table_args__ = (UniqueConstraint("contact_id", "part", "locale", name="uq_contact_reply_text"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    contact_id: int = Field(foreign_key="contact.id", index=True)
+    part: str  # "greeting" or "signature"
+    locale: str
+    body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
 
 
 class Agent(SQLModel, table=True):
@@ -47,7 +61,7 @@ class Agent(SQLModel, table=True):
     name: str = ""
     email: str = Field(unique=True)  # lower-cased
     active: bool = True  # an inactive agent gets no mail and cannot answer
-    locale: str | None = None  # language of the mails they get; None: en
+    locale: str | None = None  # language of the mails they get; None: the Contact's, else [support] default_locale
     created_at: datetime | None = _when()
 
 

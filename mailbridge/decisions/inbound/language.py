@@ -63,12 +63,37 @@ _STOPWORDS = {
 _GREEK = re.compile(r"[\u0370-\u03ff\u1f00-\u1fff]")
 
 
-def choose_locale(contact_locale: str | None, customer_locale: str | None, guessed: str | None, default: str) -> str:
-    """Pick the locale: the Contact's setting, else the customer's earlier one, else the message's, else the default."""
-    for candidate in (contact_locale, customer_locale, guessed):
+FALLBACK = "en"
+
+
+def choose_locale(*preferences: str | None, default: str | None = None) -> str:
+    """Return the first supported locale of `preferences`, else `default` when supported, else English.
+
+    The one chooser of every mail's language; callers pass their preferences in this order
+    (docs/configuration.md, "Languages"):
+
+    - a customer (receipts, notices, surveys, a relayed agent answer, text modules, greeting and signature):
+      the Contact's `locale`, the customer's stored locale, the guess from their mail, `[support] default_locale`;
+    - an agent (notifications, notices): the agent's `locale`, the Contact's `locale`, `[support] default_locale`;
+    - an outsider (a `#forward`): the Contact's `locale`, `[support] default_locale`;
+    - the admin (SLA warnings): `[support] default_locale`.
+    """
+    for candidate in (*preferences, default):
         if candidate in SUPPORTED:
             return candidate
-    return default
+    return FALLBACK
+
+
+def customer_locale(
+    contact_locale: str | None, customer_locale: str | None, guessed: str | None, default: str | None
+) -> str:
+    """Pick the language of mail to a customer (see `choose_locale`)."""
+    return choose_locale(contact_locale, customer_locale, guessed, default=default)
+
+
+def agent_locale(agent_locale: str | None, contact_locale: str | None, default: str | None) -> str:
+    """Pick the language of mail to an agent, or to an outsider (no agent locale; see `choose_locale`)."""
+    return choose_locale(agent_locale, contact_locale, default=default)
 
 
 def guess_locale(text: str, content_language: str | None, default: str | None) -> str | None:

@@ -1,0 +1,250 @@
+"""Decision: the human words agent and outsider mail shows instead of internal labels. Pure.
+
+Input: a status, a message kind, a headline key or a notice, and a locale; output: the words in that language
+(English for a locale without them). `agent_mail` and `agent_desk` call it before rendering a template, so the
+templates never print a stored value such as `agent_reply_in` or `pending1`. `shown_agent_text` removes an agent's
+command lines from text that others read.
+"""
+
+from __future__ import annotations
+
+from mailbridge.decisions.agent_commands import TEXT_LINE, parse_agent_reply
+from mailbridge.decisions.inbound.language import FALLBACK
+
+STATUS_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "new": "new",
+        "open": "open",
+        "waiting": "waiting for the customer",
+        "pending1": "on hold (1)",
+        "pending2": "on hold (2)",
+        "closed": "closed",
+        "spam": "spam",
+    },
+    "it": {
+        "new": "nuovo",
+        "open": "aperto",
+        "waiting": "in attesa del cliente",
+        "pending1": "sospeso (1)",
+        "pending2": "sospeso (2)",
+        "closed": "chiuso",
+        "spam": "spam",
+    },
+    "cs": {
+        "new": "nový",
+        "open": "otevřený",
+        "waiting": "čeká na zákazníka",
+        "pending1": "odložený (1)",
+        "pending2": "odložený (2)",
+        "closed": "uzavřený",
+        "spam": "spam",
+    },
+    "el": {
+        "new": "νέο",
+        "open": "ανοιχτό",
+        "waiting": "σε αναμονή του πελάτη",
+        "pending1": "σε εκκρεμότητα (1)",
+        "pending2": "σε εκκρεμότητα (2)",
+        "closed": "κλειστό",
+        "spam": "ανεπιθύμητο",
+    },
+    "de": {
+        "new": "neu",
+        "open": "offen",
+        "waiting": "wartet auf den Kunden",
+        "pending1": "zurückgestellt (1)",
+        "pending2": "zurückgestellt (2)",
+        "closed": "geschlossen",
+        "spam": "Spam",
+    },
+}
+
+# Who wrote a message of the thread, by Message.kind.
+MESSAGE_WORDS: dict[str, dict[str, str]] = {
+    "en": {
+        "customer": "Customer",
+        "agent_reply_in": "Agent",
+        "agent_reply": "Answer to the customer",
+        "outsider_reply": "External answer",
+        "agent_note": "Internal note",
+        "auto_reply": "Automatic reply",
+        "bounce": "Delivery failure",
+        "survey_answer": "Rating",
+        "survey_rejected": "Rating not accepted",
+        "too_large": "Message too large",
+        "quarantined": "Message set aside",
+    },
+    "it": {
+        "customer": "Cliente",
+        "agent_reply_in": "Operatore",
+        "agent_reply": "Risposta al cliente",
+        "outsider_reply": "Risposta esterna",
+        "agent_note": "Nota interna",
+        "auto_reply": "Risposta automatica",
+        "bounce": "Mancata consegna",
+        "survey_answer": "Valutazione",
+        "survey_rejected": "Valutazione non accettata",
+        "too_large": "Messaggio troppo grande",
+        "quarantined": "Messaggio messo da parte",
+    },
+    "cs": {
+        "customer": "Zákazník",
+        "agent_reply_in": "Pracovník podpory",
+        "agent_reply": "Odpověď zákazníkovi",
+        "outsider_reply": "Externí odpověď",
+        "agent_note": "Interní poznámka",
+        "auto_reply": "Automatická odpověď",
+        "bounce": "Nedoručitelná zpráva",
+        "survey_answer": "Hodnocení",
+        "survey_rejected": "Nepřijaté hodnocení",
+        "too_large": "Příliš velká zpráva",
+        "quarantined": "Odložená zpráva",
+    },
+    "el": {
+        "customer": "Πελάτης",
+        "agent_reply_in": "Εκπρόσωπος υποστήριξης",
+        "agent_reply": "Απάντηση στον πελάτη",
+        "outsider_reply": "Εξωτερική απάντηση",
+        "agent_note": "Εσωτερική σημείωση",
+        "auto_reply": "Αυτόματη απάντηση",
+        "bounce": "Αποτυχία παράδοσης",
+        "survey_answer": "Αξιολόγηση",
+        "survey_rejected": "Μη αποδεκτή αξιολόγηση",
+        "too_large": "Πολύ μεγάλο μήνυμα",
+        "quarantined": "Μήνυμα σε αναμονή ελέγχου",
+    },
+    "de": {
+        "customer": "Kunde",
+        "agent_reply_in": "Mitarbeiter",
+        "agent_reply": "Antwort an den Kunden",
+        "outsider_reply": "Externe Antwort",
+        "agent_note": "Interne Notiz",
+        "auto_reply": "Automatische Antwort",
+        "bounce": "Unzustellbar",
+        "survey_answer": "Bewertung",
+        "survey_rejected": "Abgelehnte Bewertung",
+        "too_large": "Nachricht zu groß",
+        "quarantined": "Zurückgestellte Nachricht",
+    },
+}
+
+# The first line of a notification, by key; `{sender}` is filled in.
+HEADLINES: dict[str, dict[str, str]] = {
+    "en": {
+        "new_ticket": "New ticket",
+        "new_message": "New message",
+        "assigned": "Assigned to you",
+        "answer_from": "Answer from {sender}",
+    },
+    "it": {
+        "new_ticket": "Nuovo ticket",
+        "new_message": "Nuovo messaggio",
+        "assigned": "Assegnato a Lei",
+        "answer_from": "Risposta da {sender}",
+    },
+    "cs": {
+        "new_ticket": "Nový tiket",
+        "new_message": "Nová zpráva",
+        "assigned": "Přiděleno Vám",
+        "answer_from": "Odpověď od {sender}",
+    },
+    "el": {
+        "new_ticket": "Νέο αίτημα",
+        "new_message": "Νέο μήνυμα",
+        "assigned": "Σας ανατέθηκε",
+        "answer_from": "Απάντηση από {sender}",
+    },
+    "de": {
+        "new_ticket": "Neues Ticket",
+        "new_message": "Neue Nachricht",
+        "assigned": "Ihnen zugewiesen",
+        "answer_from": "Antwort von {sender}",
+    },
+}
+
+# One-line notices to an agent and the history line of a notification; `{...}` is filled in.
+PHRASES: dict[str, dict[str, str]] = {
+    "en": {
+        "nothing_sent": "Nothing was sent to the customer: {problems}",
+        "transferred": "This ticket was transferred to {name}.",
+        "history": "{count} {messages}, opened {opened}, {who}",
+        "message": "message",
+        "messages": "messages",
+        "unassigned": "unassigned",
+    },
+    "it": {
+        "nothing_sent": "Al cliente non è stato inviato nulla: {problems}",
+        "transferred": "Questo ticket è stato trasferito a {name}.",
+        "history": "{count} {messages}, aperto il {opened}, {who}",
+        "message": "messaggio",
+        "messages": "messaggi",
+        "unassigned": "non assegnato",
+    },
+    "cs": {
+        "nothing_sent": "Zákazníkovi nebylo nic odesláno: {problems}",
+        "transferred": "Tento tiket nyní vyřizuje {name}.",
+        "history": "{messages}: {count}, otevřeno {opened}, {who}",
+        "message": "zprávy",
+        "messages": "zprávy",
+        "unassigned": "nepřiděleno",
+    },
+    "el": {
+        "nothing_sent": "Δεν στάλθηκε τίποτα στον πελάτη: {problems}",
+        "transferred": "Το αίτημα αυτό μεταβιβάστηκε σε: {name}.",
+        "history": "{messages}: {count}, άνοιξε {opened}, {who}",
+        "message": "μηνύματα",
+        "messages": "μηνύματα",
+        "unassigned": "χωρίς ανάθεση",
+    },
+    "de": {
+        "nothing_sent": "An den Kunden wurde nichts gesendet: {problems}",
+        "transferred": "Dieses Ticket wurde an {name} übergeben.",
+        "history": "{count} {messages}, eröffnet am {opened}, {who}",
+        "message": "Nachricht",
+        "messages": "Nachrichten",
+        "unassigned": "nicht zugewiesen",
+    },
+}
+
+
+def _words(table: dict[str, dict[str, str]], locale: str) -> dict[str, str]:
+    return table.get(locale) or table[FALLBACK]
+
+
+def status_words(status: str, locale: str) -> str:
+    """Say a ticket status in the locale's words (an unknown status as it is)."""
+    return _words(STATUS_WORDS, locale).get(str(status), str(status))
+
+
+def message_words(kind: str, locale: str) -> str:
+    """Say who wrote a message of the thread, from its Message.kind (an unknown kind as it is)."""
+    return _words(MESSAGE_WORDS, locale).get(str(kind), str(kind))
+
+
+def headline_words(key: str, locale: str, sender: str = "") -> str:
+    """Say a notification's headline from its key; text that is no key is shown as given."""
+    template = _words(HEADLINES, locale).get(key)
+    return template.format(sender=sender) if template is not None else key
+
+
+def phrase(key: str, locale: str, **values: object) -> str:
+    """Say one of the PHRASES in the locale, with its values filled in."""
+    return _words(PHRASES, locale)[key].format(**values)
+
+
+def history_words(count: int, opened: str, assigned: str | None, locale: str) -> str:
+    """The one-line history of a ticket: messages so far, when opened, who has it."""
+    words = _words(PHRASES, locale)
+    return words["history"].format(
+        count=count,
+        messages=words["message" if count == 1 else "messages"],
+        opened=opened,
+        who=assigned or words["unassigned"],
+    )
+
+
+def shown_agent_text(text: str) -> str:
+    """The text of an agent's mail as others may read it: command lines and `#text NAME` lines removed."""
+    reply = parse_agent_reply(text)
+    kept = reply.note if reply.is_note else reply.body
+    return TEXT_LINE.sub("", kept or "").strip()
