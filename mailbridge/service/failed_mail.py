@@ -12,24 +12,23 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from mailbridge.decisions.kinds import MailKind
+from mailbridge.decisions.kinds import MailKind, OutboxStatus
 from mailbridge.decisions.outgoing.context import MailContext
+from mailbridge.decisions.outgoing.wording import phrase
 from mailbridge.service import agent_mail
 from mailbridge.store.agents import find_agent
-from mailbridge.store.models import Agent, Message, OutboxMail, Ticket
+from mailbridge.store.models import Agent, Contact, Message, OutboxMail, Ticket
 
 log = logging.getLogger(__name__)
 # The mails an agent wrote: their answer relayed to the customer and their #forward to an outsider.
 WRITTEN_BY_AGENT = frozenset({MailKind.AGENT_REPLY, MailKind.AGENT_FORWARD})
 
 
-def undelivered_line(row: OutboxMail, number: str) -> str:
+def undelivered_line(row: OutboxMail, number: str, locale: str) -> str:
     """The one line the agent reads: what was not delivered, to whom, why, and how it can go out again."""
-    what = "Your answer" if row.kind == MailKind.AGENT_REPLY else "Your forward"
-    return (
-        f"{what} on ticket #{number} to {row.rcpt_to} was not delivered ({row.status}): {row.last_error}. "
-        f"It is kept; correct the address or run `mailbridge outbox retry {row.id}`."
-    )
+    key = "undelivered_answer" if row.kind == MailKind.AGENT_REPLY else "undelivered_forward"
+    why = phrase("bounced" if row.status == OutboxStatus.BOUNCED else "held", locale)
+    return phrase(key, locale, number=number, address=row.rcpt_to, why=why, error=row.last_error, id=row.id)
 
 
 def tell_author(ctx: MailContext, *, session: Session, row: OutboxMail, now: datetime) -> bool:
@@ -47,7 +46,9 @@ def tell_author(ctx: MailContext, *, session: Session, row: OutboxMail, now: dat
         ticket=ticket,
         to_address=agent.email,
         to_name=agent.name,
-        line=undelivered_line(row, ticket.number),
+        line=undelivered_line(
+            row, ticket.number, agent_mail.mail_locale(ctx, agent, session.get(Contact, ticket.contact_id))
+        ),
         # One notice per failed attempt series: a retry that fails again tells again.
         dedupe_key=f"undelivered:{row.id}:{row.status}:{row.attempts}",
         now=now,

@@ -62,7 +62,7 @@ def test_bounced_answer_tells_the_agent_who_wrote_it(desk, dovecot, mailbox, sin
     [row] = _rows(desk, MailKind.AGENT_REPLY)
     assert row.status == OutboxStatus.BOUNCED
     [notice] = _undelivered_notices(sink)
-    assert "bounced" in notice and CUSTOMER in notice
+    assert "returned by the receiving server" in notice and CUSTOMER in notice
 
 
 def test_forward_to_an_unwritable_address_is_refused_with_a_reason(desk, dovecot, mailbox, sink):  # noqa: F811

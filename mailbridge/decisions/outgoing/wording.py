@@ -166,6 +166,10 @@ HEADLINES: dict[str, dict[str, str]] = {
 PHRASES: dict[str, dict[str, str]] = {
     "en": {
         "nothing_sent": "Nothing was sent to the customer: {problems}",
+        "undelivered_answer": "Your answer on ticket #{number} to {address} was not delivered ({why}): {error}. It is kept; correct the address or run `mailbridge outbox retry {id}`.",
+        "undelivered_forward": "Your forward on ticket #{number} to {address} was not delivered ({why}): {error}. It is kept; correct the address or run `mailbridge outbox retry {id}`.",
+        "held": "refused or out of retries",
+        "bounced": "returned by the receiving server",
         "transferred": "This ticket was transferred to {name}.",
         "history": "{count} {messages}, opened {opened}, {who}",
         "message": "message",
@@ -174,6 +178,10 @@ PHRASES: dict[str, dict[str, str]] = {
     },
     "it": {
         "nothing_sent": "Al cliente non è stato inviato nulla: {problems}",
+        "undelivered_answer": "La Sua risposta al ticket #{number} per {address} non è stata consegnata ({why}): {error}. È conservata; correggere l'indirizzo o eseguire `mailbridge outbox retry {id}`.",
+        "undelivered_forward": "Il Suo inoltro del ticket #{number} a {address} non è stato consegnato ({why}): {error}. È conservato; correggere l'indirizzo o eseguire `mailbridge outbox retry {id}`.",
+        "held": "rifiutata o tentativi esauriti",
+        "bounced": "respinta dal server di destinazione",
         "transferred": "Questo ticket è stato trasferito a {name}.",
         "history": "{count} {messages}, aperto il {opened}, {who}",
         "message": "messaggio",
@@ -182,6 +190,10 @@ PHRASES: dict[str, dict[str, str]] = {
     },
     "cs": {
         "nothing_sent": "Zákazníkovi nebylo nic odesláno: {problems}",
+        "undelivered_answer": "Vaše odpověď k tiketu #{number} pro {address} nebyla doručena ({why}): {error}. Je uložena; opravte adresu nebo spusťte `mailbridge outbox retry {id}`.",
+        "undelivered_forward": "Vaše přeposlání tiketu #{number} na {address} nebylo doručeno ({why}): {error}. Je uloženo; opravte adresu nebo spusťte `mailbridge outbox retry {id}`.",
+        "held": "odmítnuto nebo vyčerpány pokusy",
+        "bounced": "vráceno cílovým serverem",
         "transferred": "Tento tiket nyní vyřizuje {name}.",
         "history": "{messages}: {count}, otevřeno {opened}, {who}",
         "message": "zprávy",
@@ -190,6 +202,10 @@ PHRASES: dict[str, dict[str, str]] = {
     },
     "el": {
         "nothing_sent": "Δεν στάλθηκε τίποτα στον πελάτη: {problems}",
+        "undelivered_answer": "Η απάντησή σας στο αίτημα #{number} προς {address} δεν παραδόθηκε ({why}): {error}. Διατηρείται· διορθώστε τη διεύθυνση ή εκτελέστε `mailbridge outbox retry {id}`.",
+        "undelivered_forward": "Η προώθησή σας του αιτήματος #{number} προς {address} δεν παραδόθηκε ({why}): {error}. Διατηρείται· διορθώστε τη διεύθυνση ή εκτελέστε `mailbridge outbox retry {id}`.",
+        "held": "απορρίφθηκε ή εξαντλήθηκαν οι προσπάθειες",
+        "bounced": "επιστράφηκε από τον διακομιστή παραλήπτη",
         "transferred": "Το αίτημα αυτό μεταβιβάστηκε σε: {name}.",
         "history": "{messages}: {count}, άνοιξε {opened}, {who}",
         "message": "μηνύματα",
@@ -198,6 +214,10 @@ PHRASES: dict[str, dict[str, str]] = {
     },
     "de": {
         "nothing_sent": "An den Kunden wurde nichts gesendet: {problems}",
+        "undelivered_answer": "Ihre Antwort zu Ticket #{number} an {address} wurde nicht zugestellt ({why}): {error}. Sie ist gespeichert; korrigieren Sie die Adresse oder führen Sie `mailbridge outbox retry {id}` aus.",
+        "undelivered_forward": "Ihre Weiterleitung von Ticket #{number} an {address} wurde nicht zugestellt ({why}): {error}. Sie ist gespeichert; korrigieren Sie die Adresse oder führen Sie `mailbridge outbox retry {id}` aus.",
+        "held": "abgelehnt oder keine Versuche mehr",
+        "bounced": "vom Empfangsserver zurückgewiesen",
         "transferred": "Dieses Ticket wurde an {name} übergeben.",
         "history": "{count} {messages}, eröffnet am {opened}, {who}",
         "message": "Nachricht",
