@@ -1,11 +1,13 @@
-"""Read-only queries for `mailbridge status`: per mailbox health and folder positions, and the outbox backlog.
+"""Read-only queries for `mailbridge status`: per mailbox health and folder positions, the outbox backlog, mail
+held and quarantined, tickets by status and past their first-response time.
 
-Takes a session and the settings, returns a frozen StatusReport; writes nothing.
+Takes a session and the settings (and, for the SLA count, `now` and the business calendar), returns a frozen
+StatusReport; writes nothing. `health_figures` hands it to the `status --check` decision.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func
@@ -13,8 +15,10 @@ from sqlmodel import Session, select
 
 from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import Settings
-from mailbridge.decisions.kinds import OutboxStatus
-from mailbridge.store.models import MailboxHealth, MailboxState, OutboxMail
+from mailbridge.decisions.business_hours import BusinessCalendar, due_at
+from mailbridge.decisions.kinds import MessageKind, OutboxStatus, TicketStatus
+from mailbridge.decisions.monitoring import HealthFigures, MailboxFigures
+from mailbridge.store.models import Contact, MailboxHealth, MailboxState, Message, OutboxMail, Ticket
 
 UNSENT = (OutboxStatus.QUEUED, OutboxStatus.SENDING)
 
@@ -36,17 +40,73 @@ class StatusReport:
     outbox_depth: int  # queued or sending
     outbox_held: int
     oldest_unsent_at: datetime | None
+    quarantined: int = 0
+    sla_breached: int | None = None  # None: not counted (no `now` and calendar given)
+    outbox_by_status: dict[str, int] = field(default_factory=dict)  # every OutboxStatus, 0 when none
+    tickets_by_status: dict[str, int] = field(default_factory=dict)  # every TicketStatus, 0 when none
 
 
-def gather_status(*, session: Session, settings: Settings) -> StatusReport:
-    """Collect what `mailbridge status` prints."""
+def gather_status(
+    *, session: Session, settings: Settings, now: datetime | None = None, calendar: BusinessCalendar | None = None
+) -> StatusReport:
+    """Collect what `mailbridge status` prints; with `now` and `calendar`, count the tickets past their SLA too."""
     mailboxes = tuple(_mailbox_status(session, m.name) for m in settings.mailboxes)
     unsent = select(func.count(), func.min(OutboxMail.created_at)).where(OutboxMail.status.in_(UNSENT))
     depth, oldest = session.exec(unsent).one()
-    held = session.exec(
-        select(func.count()).select_from(OutboxMail).where(OutboxMail.status == OutboxStatus.HELD)
+    outbox = _count_by(session, OutboxMail.status, [s.value for s in OutboxStatus])
+    tickets = _count_by(session, Ticket.status, [s.value for s in TicketStatus])
+    # Quarantined rows open no ticket: the ticket_id index narrows the scan to unthreaded mail.
+    quarantined = session.exec(
+        select(func.count())
+        .select_from(Message)
+        .where(Message.ticket_id.is_(None), Message.kind == MessageKind.QUARANTINED)
     ).one()
-    return StatusReport(mailboxes, depth, held, utc(oldest))
+    breached = _count_sla_breached(session, settings, now, calendar) if now and calendar else None
+    return StatusReport(
+        mailboxes,
+        depth,
+        outbox[OutboxStatus.HELD],
+        utc(oldest),
+        quarantined=quarantined,
+        sla_breached=breached,
+        outbox_by_status=outbox,
+        tickets_by_status=tickets,
+    )
+
+
+def health_figures(report: StatusReport) -> HealthFigures:
+    """The figures the `status --check` decision takes."""
+    return HealthFigures(
+        mailboxes=tuple(
+            MailboxFigures(m.name, m.last_success_at, m.failing_since, m.last_error) for m in report.mailboxes
+        ),
+        unsent=report.outbox_depth,
+        oldest_unsent_at=report.oldest_unsent_at,
+        held=report.outbox_held,
+        quarantined=report.quarantined,
+        sla_breached=report.sla_breached or 0,
+    )
+
+
+def _count_by(session: Session, column, values: list[str]) -> dict[str, int]:
+    counts = dict.fromkeys(values, 0)
+    for value, count in session.exec(select(column, func.count()).group_by(column)):
+        counts[value] = count
+    return counts
+
+
+def _count_sla_breached(session: Session, settings: Settings, now: datetime, calendar: BusinessCalendar) -> int:
+    """Count open tickets without a person's answer past their due time (the same rule as the SLA timer)."""
+    rows = session.exec(
+        select(Ticket.created_at, Contact.first_response_hours)
+        .join(Contact, Contact.id == Ticket.contact_id)
+        .where(
+            Ticket.first_response_at.is_(None),
+            Ticket.status.not_in([TicketStatus.CLOSED, TicketStatus.SPAM]),
+        )
+    )
+    default_hours = settings.sla.first_response_hours
+    return sum(1 for created, hours in rows if now >= due_at(utc(created), hours or default_hours, calendar))
 
 
 def _mailbox_status(session: Session, name: str) -> MailboxStatus:

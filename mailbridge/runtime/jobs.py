@@ -13,6 +13,7 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.base.errors import MailbridgeError, SourceError
@@ -21,6 +22,7 @@ from mailbridge.ingest.poll import PollResult, poll_mailbox, record_poll_error
 from mailbridge.outbox.delivery import deliver_due
 from mailbridge.runtime import timers
 from mailbridge.runtime.app import App
+from mailbridge.runtime.metrics import PollTally, write_metrics_file
 from mailbridge.service import failed_mail
 from mailbridge.store import mailbox_state
 
@@ -134,12 +136,26 @@ async def check_sla(app: App) -> int:
 
 
 async def run_cycle(app: App) -> CycleReport:
-    """One full cycle: poll every mailbox, run the ticket timers, then send everything due."""
+    """One full cycle: poll every mailbox, run the ticket timers, send everything due, then write the metrics."""
     polls, errors = await poll_mailboxes(app)
     await close_idle_tickets(app)
     await check_sla(app)
     sent, failed = await deliver_until_idle(app)
+    if app.settings.metrics.textfile is not None:
+        tally = PollTally()
+        done = {poll.mailbox: poll for poll in polls}
+        for mailbox in app.settings.mailboxes:
+            tally.record(mailbox.name, done.get(mailbox.name))
+        await write_metrics(app, app.settings.metrics.textfile, tally)
     return CycleReport(tuple(polls), tuple(errors), sent, failed)
+
+
+async def write_metrics(app: App, path: Path, tally: PollTally) -> None:
+    """Write the metrics file; a failure (full disk, database down) is logged and never ends a loop or a cycle."""
+    try:
+        await asyncio.to_thread(write_metrics_file, app, path, app.clock.now(), tally.snapshot())
+    except Exception as exc:  # noqa: BLE001 - like the health file: metrics must not stop mail
+        log.error("cannot write the metrics file path=%s error=%s", path, describe(exc))
 
 
 async def safe_job(app: App, job, name: str) -> None:

@@ -7,21 +7,33 @@ in the TOML. Every error names the file, the key, the value and what was expecte
 from __future__ import annotations
 
 import os
+import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from mailbridge.base.config.ingest import INGEST_KEYS, IngestSettings, read_ingest
 from mailbridge.base.config.mailbox import (
     IMAP_CONNECTION_KEYS,
     MAILBOX_KEYS,
     OAuth2Settings,
+    is_loopback,
     read_addresses,
     read_after_sync,
     read_bounded,
+    read_create_contact,
     read_folders,
     read_imap_options,
+)
+from mailbridge.base.config.monitoring import (
+    METRICS_KEYS,
+    MONITORING_KEYS,
+    MetricsSettings,
+    MonitoringSettings,
+    read_metrics,
+    read_monitoring,
 )
 from mailbridge.base.config.reader import Secret, Section
 from mailbridge.base.config.rules import (
@@ -69,6 +81,7 @@ class MailboxSettings:
     folders: tuple[str, ...]
     contact: str
     initial_sync: str
+    create_contact: bool = False  # create `contact` when no Contact has this name; else a config error at start
     after_sync: str = "seen"  # "seen" | "keep" | "delete" | "move:FOLDER"
     create_tickets_for_unknown: bool = True
     unknown_folder: str | None = None  # where unknown mail goes when create_tickets_for_unknown is false
@@ -90,7 +103,31 @@ class SmtpSettings:
 
 @dataclass(frozen=True)
 class DatabaseSettings:
-    url: str
+    url: str  # as configured; a password written in it is masked wherever settings are shown
+    password: Secret | None = None  # password_env / password_file: put into the URL only when connecting
+
+    @property
+    def shown_url(self) -> str:
+        """The URL to print: without its password."""
+        return mask_url_password(self.url)
+
+    def connect_url(self) -> str:
+        """The URL to connect with: the configured one, with the password from the environment or a file."""
+        if self.password is None:
+            return self.url
+        scheme, sep, rest = self.url.partition("://")
+        userinfo, at, host = rest.rpartition("@")
+        user = userinfo.partition(":")[0]
+        return f"{scheme}{sep}{user}:{quote(self.password.value, safe='')}@{host}" if at else self.url
+
+
+def mask_url_password(url: str) -> str:
+    """`scheme://user:secret@host/db` -> `scheme://user:***@host/db`; any other URL as it is."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not (sep and at and ":" in userinfo):
+        return url
+    return f"{scheme}{sep}{userinfo.partition(':')[0]}:***@{host}"
 
 
 @dataclass(frozen=True)
@@ -105,6 +142,8 @@ class SupportSettings:
     auto_close_days: int = 5  # a ticket waiting on the customer this long closes itself
     order_number_regex: str = DEFAULT_ORDER_NUMBER_REGEX  # group 1 (else the match) is the order number
     reply_token_days: int = 30  # an agent's signed reply address stops working after this many days
+    # The authserv-id our receiving server writes in Authentication-Results; none: the topmost header counts.
+    authserv_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +186,8 @@ class Settings:
     routing: tuple[RoutingRule, ...] = ()
     survey: SurveySettings = SurveySettings()
     ingest: IngestSettings = IngestSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
 
 CONNECTION_KEYS = {
@@ -183,6 +224,21 @@ def _connection(section: Section, kind: str) -> ConnectionSettings:
     )
 
 
+def _smtp_connection(section: Section) -> ConnectionSettings:
+    """[smtp]: a login in plaintext only to loopback, unless allow_insecure (as for IMAP)."""
+    connection = _connection(section, "smtp")
+    allow_insecure = section.boolean("allow_insecure", False)
+    has_login = connection.username is not None or connection.password is not None
+    if connection.security == "plain" and has_login and not allow_insecure and not is_loopback(connection.host):
+        section.fail(
+            "security",
+            f'expected "ssl" or "starttls" to log in to the non-loopback host {connection.host!r} '
+            "(or allow_insecure = true)",
+            "plain",
+        )
+    return replace(connection, allow_insecure=allow_insecure)
+
+
 def _mailbox(path: Path, index: int, table: Any) -> MailboxSettings:
     section = Section(path, f"mailboxes.{index}", table, CONNECTION_KEYS | IMAP_CONNECTION_KEYS | MAILBOX_KEYS)
     connection = read_imap_options(section, _connection(section, "imap"))
@@ -199,18 +255,22 @@ def _mailbox(path: Path, index: int, table: Any) -> MailboxSettings:
         alert_after_minutes=section.number("alert_after_minutes", 30.0, 1.0),
         max_message_bytes=section.integer("max_message_bytes", DEFAULT_MAX_MESSAGE_BYTES, 1, 2**31 - 1),
         contact=section.text("contact", "Customer service"),
+        create_contact=read_create_contact(section),
         initial_sync=section.choice("initial_sync", INITIAL_SYNC_MODES, "new-only"),
     )
 
 
 def _database(path: Path, table: Any) -> DatabaseSettings:
-    section = Section(path, "database", table, {"url"})
+    section = Section(path, "database", table, {"url", "password_env", "password_file"})
     url = section.text("url", "sqlite:///mailbridge.db")
     if not url.startswith(("sqlite:", "postgresql")):
-        section.fail("url", 'expected "sqlite:///FILE" or "postgresql+psycopg://..."', url)
+        section.fail("url", 'expected "sqlite:///FILE" or "postgresql+psycopg://..."', mask_url_password(url))
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and ":memory:" not in url:
         url = "sqlite:///" + str(section.relative_path(url.removeprefix("sqlite:///")))
-    return DatabaseSettings(url=url)
+    password = section.secret()
+    if password is not None and not url.startswith("postgresql"):
+        section.fail("password_env" if "password_env" in table else "password_file", "only for PostgreSQL", url)
+    return DatabaseSettings(url=url, password=password)
 
 
 def _support(path: Path, table: Any) -> SupportSettings:
@@ -231,6 +291,7 @@ def _support(path: Path, table: Any) -> SupportSettings:
             "auto_close_days",
             "order_number_regex",
             "reply_token_days",
+            "authserv_id",
         },
     )
     address = section.text("from_address", required=True)
@@ -253,7 +314,15 @@ def _support(path: Path, table: Any) -> SupportSettings:
         auto_close_days=section.integer("auto_close_days", 5, 1, 3650),
         order_number_regex=read_regex(section, "order_number_regex", DEFAULT_ORDER_NUMBER_REGEX),
         reply_token_days=section.integer("reply_token_days", 30, 1, 3650),
+        authserv_id=_authserv_id(section),
     )
+
+
+def _authserv_id(section: Section) -> str | None:
+    value = section.text("authserv_id")
+    if value and not re.fullmatch(r"[A-Za-z0-9._-]+", value):
+        section.fail("authserv_id", "expected the host name our receiving server writes, like mx.shop.example", value)
+    return value.lower() if value else None
 
 
 def _schedule(path: Path, table: Any) -> ScheduleSettings:
@@ -315,6 +384,8 @@ TOP_LEVEL = {
     "routing",
     "survey",
     "ingest",
+    "monitoring",
+    "metrics",
 }
 
 
@@ -347,14 +418,14 @@ def load_settings(path: Path) -> Settings:
             raise ConfigError(f"{path}: [mailboxes] name: expected unique names, got {name!r} twice")
     if "smtp" not in document:
         raise ConfigError(f"{path}: [smtp]: missing; it needs at least host")
-    smtp_section = Section(path, "smtp", document["smtp"], CONNECTION_KEYS)
+    smtp_section = Section(path, "smtp", document["smtp"], CONNECTION_KEYS | {"allow_insecure"})
     top = Section(path, "top level", {k: v for k, v in document.items() if k == "templates_dir"}, {"templates_dir"})
     templates_dir = top.text("templates_dir")
     return Settings(
         path=path,
         database=_database(path, document.get("database", {})),
         support=_support(path, document["support"]),
-        smtp=SmtpSettings(connection=_connection(smtp_section, "smtp")),
+        smtp=SmtpSettings(connection=_smtp_connection(smtp_section)),
         mailboxes=parsed_mailboxes,
         schedule=_schedule(path, document.get("schedule", {})),
         limits=_limits(path, document.get("limits", {})),
@@ -364,6 +435,8 @@ def load_settings(path: Path) -> Settings:
         routing=read_routing(path, document.get("routing", []), Section),
         survey=read_survey(Section(path, "survey", document.get("survey", {}), SURVEY_KEYS)),
         ingest=read_ingest(Section(path, "ingest", document.get("ingest", {}), INGEST_KEYS)),
+        monitoring=read_monitoring(Section(path, "monitoring", document.get("monitoring", {}), MONITORING_KEYS)),
+        metrics=read_metrics(Section(path, "metrics", document.get("metrics", {}), METRICS_KEYS)),
     )
 
 
@@ -385,6 +458,8 @@ def masked(settings: Settings) -> dict[str, Any]:
             return "<masked>"
         if isinstance(value, Path):
             return str(value)
+        if isinstance(value, DatabaseSettings):
+            return {"url": value.shown_url, "password": plain(value.password)}
         if isinstance(value, tuple):
             return [plain(v) for v in value]
         if hasattr(value, "__dataclass_fields__"):

@@ -1,4 +1,7 @@
-"""`mailbridge status [--json]`: each mailbox's last successful poll and last error, and the outbox backlog."""
+"""`mailbridge status [--json | --check]`: each mailbox's last successful poll and last error, and the outbox backlog.
+
+`--check` is a monitoring plugin (Nagios/Icinga): one line and the exit code of the state (decisions/monitoring.py).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +9,29 @@ from dataclasses import asdict
 
 import typer
 
+from mailbridge.base.errors import MailbridgeError
 from mailbridge.cli.common import echo_json, open_app
-from mailbridge.reports.status import gather_status
+from mailbridge.decisions.monitoring import CheckResult, evaluate_health, unknown_result
+from mailbridge.reports.status import gather_status, health_figures
 from mailbridge.store import db
 
 
-def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def status(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    check: bool = typer.Option(
+        False,
+        "--check",
+        help="Monitoring plugin: print one line `MAILBRIDGE OK|WARNING|CRITICAL|UNKNOWN - ...` and exit 0|1|2|3.",
+    ),
+) -> None:
     """Show whether every mailbox syncs and how much mail waits to be sent.
 
     Example: mailbridge status --json
     """
+    if check:
+        result = _check()
+        typer.echo(result.line)
+        raise typer.Exit(int(result.state))
     app = open_app()
     with db.transaction(app.engine) as session:
         report = gather_status(session=session, settings=app.settings)
@@ -32,6 +48,27 @@ def status(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) ->
     typer.echo(
         f"outbox: {report.outbox_depth} unsent, oldest {_when(report.oldest_unsent_at)}; {report.outbox_held} held"
     )
+
+
+def _check() -> CheckResult:
+    """Gather and decide the check; a configuration or database that cannot be read is UNKNOWN, never a traceback."""
+    try:
+        # Imported inside the check: a broken installation is UNKNOWN too, not a traceback.
+        from mailbridge.runtime.timers import build_calendar
+
+        app = open_app()
+        now = app.clock.now()
+        calendar = build_calendar(app.settings.sla, range(now.year - 1, now.year + 2))
+        with db.transaction(app.engine) as session:
+            report = gather_status(session=session, settings=app.settings, now=now, calendar=calendar)
+        return evaluate_health(health_figures(report), app.settings.monitoring, now)
+    except Exception as exc:  # noqa: BLE001 - the check's own CLI boundary: UNKNOWN and exit 3 (plugin convention)
+        return unknown_result(str(exc) if isinstance(exc, MailbridgeError) else _describe(exc))
+
+
+def _describe(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def _when(value) -> str:

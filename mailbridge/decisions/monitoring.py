@@ -1,0 +1,214 @@
+"""Decision: the state of `mailbridge status --check` (monitoring-plugin convention, Nagios/Icinga). Pure.
+
+Figures in (each mailbox's last sync and failure, the outbox, held, quarantined, tickets past their SLA), the
+`[monitoring]` thresholds and `now`; out a CheckResult: the state (its value is the exit code) and the one line
+`MAILBRIDGE <STATE> - <summary> | <perfdata>`. `cli.operate.status_cmd` prints it; `runtime.metrics` exports the state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import IntEnum
+
+from mailbridge.base.config.monitoring import MonitoringSettings
+
+MAX_ERROR_CHARS = 120
+
+
+class CheckState(IntEnum):
+    """The plugin states; the value is the exit code."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3
+
+
+@dataclass(frozen=True)
+class MailboxFigures:
+    name: str
+    last_success_at: datetime | None
+    failing_since: datetime | None  # start of the current failure episode; None: the last poll succeeded
+    last_error: str = ""
+
+
+@dataclass(frozen=True)
+class HealthFigures:
+    mailboxes: tuple[MailboxFigures, ...]
+    unsent: int  # queued or sending
+    oldest_unsent_at: datetime | None
+    held: int
+    quarantined: int
+    sla_breached: int  # open tickets without a first response, past its due time
+
+
+@dataclass(frozen=True)
+class Finding:
+    state: CheckState
+    text: str
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    state: CheckState
+    line: str
+    findings: tuple[Finding, ...]  # the problems, worst first; empty when OK
+
+
+def evaluate_health(figures: HealthFigures, limits: MonitoringSettings, now: datetime) -> CheckResult:
+    """Decide the check's state and its one line from the figures and the thresholds."""
+    found = [*(_mailbox_finding(m, limits, now) for m in figures.mailboxes), _outbox_finding(figures, limits, now)]
+    found += [
+        _count_finding(figures.held, limits.held_warning_count, limits.held_critical_count, "mail held", "mails held"),
+        _count_finding(
+            figures.quarantined,
+            limits.quarantined_warning_count,
+            limits.quarantined_critical_count,
+            "message quarantined",
+            "messages quarantined",
+        ),
+        _count_finding(
+            figures.sla_breached,
+            limits.sla_breached_warning_count,
+            limits.sla_breached_critical_count,
+            "ticket past its first-response time",
+            "tickets past their first-response time",
+        ),
+    ]
+    problems = tuple(sorted((f for f in found if f is not None), key=lambda f: -f.state))
+    state = problems[0].state if problems else CheckState.OK
+    summary = "; ".join(f.text for f in problems) if problems else _healthy_summary(figures)
+    return CheckResult(
+        state, f"MAILBRIDGE {state.name} - {_one_line(summary)} | {perfdata(figures, limits, now)}", problems
+    )
+
+
+def unknown_result(reason: str) -> CheckResult:
+    """The check's answer when the configuration or the database cannot be read."""
+    return CheckResult(CheckState.UNKNOWN, f"MAILBRIDGE UNKNOWN - {_one_line(reason)}", ())
+
+
+def _mailbox_finding(mailbox: MailboxFigures, limits: MonitoringSettings, now: datetime) -> Finding | None:
+    silent_since = mailbox.last_success_at or mailbox.failing_since
+    silent = _seconds(now, silent_since) if silent_since else None
+    critical = silent is not None and silent >= limits.sync_critical_minutes * 60
+    if mailbox.failing_since is not None:
+        error = _shorten(mailbox.last_error) or "no error recorded"
+        synced = f"last synced {format_age(silent)} ago" if mailbox.last_success_at else "never synced"
+        text = (
+            f"mailbox {mailbox.name} failing for {format_age(_seconds(now, mailbox.failing_since))}, {synced}: {error}"
+        )
+        return Finding(CheckState.CRITICAL if critical else CheckState.WARNING, text)
+    if silent is None:
+        return Finding(CheckState.WARNING, f"mailbox {mailbox.name} has never synced")
+    if critical:
+        return Finding(CheckState.CRITICAL, f"mailbox {mailbox.name} last synced {format_age(silent)} ago")
+    if silent >= limits.sync_warning_minutes * 60:
+        return Finding(CheckState.WARNING, f"mailbox {mailbox.name} last synced {format_age(silent)} ago")
+    return None
+
+
+def _outbox_finding(figures: HealthFigures, limits: MonitoringSettings, now: datetime) -> Finding | None:
+    if not figures.unsent or figures.oldest_unsent_at is None:
+        return None
+    age = _seconds(now, figures.oldest_unsent_at)
+    text = f"{figures.unsent} {'mail' if figures.unsent == 1 else 'mails'} unsent, the oldest for {format_age(age)}"
+    if age >= limits.outbox_critical_minutes * 60:
+        return Finding(CheckState.CRITICAL, text)
+    if age >= limits.outbox_warning_minutes * 60:
+        return Finding(CheckState.WARNING, text)
+    return None
+
+
+def _count_finding(count: int, warning: int, critical: int, one: str, many: str) -> Finding | None:
+    text = f"{count} {one if count == 1 else many}"
+    if critical and count >= critical:
+        return Finding(CheckState.CRITICAL, text)
+    if warning and count >= warning:
+        return Finding(CheckState.WARNING, text)
+    return None
+
+
+def _healthy_summary(figures: HealthFigures) -> str:
+    count = len(figures.mailboxes)
+    return (
+        f"{count} {'mailbox' if count == 1 else 'mailboxes'} syncing, {figures.unsent} unsent, {figures.held} held, "
+        f"{figures.quarantined} quarantined, {figures.sla_breached} past SLA"
+    )
+
+
+def perfdata(figures: HealthFigures, limits: MonitoringSettings, now: datetime) -> str:
+    """The performance data: `'label'=value[unit];warn;crit;min` per figure (plugin guidelines)."""
+    sync = (_threshold_seconds(limits.sync_warning_minutes), _threshold_seconds(limits.sync_critical_minutes))
+    outbox = (_threshold_seconds(limits.outbox_warning_minutes), _threshold_seconds(limits.outbox_critical_minutes))
+    items = [
+        _perf(
+            f"sync_age_{m.name}",
+            f"{_seconds(now, m.last_success_at):.0f}s" if m.last_success_at else "U",
+            *sync,
+        )
+        for m in figures.mailboxes
+    ]
+    oldest = _seconds(now, figures.oldest_unsent_at) if figures.unsent and figures.oldest_unsent_at else 0.0
+    items += [
+        _perf("unsent", str(figures.unsent), "", ""),
+        _perf("oldest_unsent_age", f"{oldest:.0f}s", *outbox),
+        _perf("held", str(figures.held), *_count_range(limits.held_warning_count, limits.held_critical_count)),
+        _perf(
+            "quarantined",
+            str(figures.quarantined),
+            *_count_range(limits.quarantined_warning_count, limits.quarantined_critical_count),
+        ),
+        _perf(
+            "sla_breached",
+            str(figures.sla_breached),
+            *_count_range(limits.sla_breached_warning_count, limits.sla_breached_critical_count),
+        ),
+    ]
+    return " ".join(items)
+
+
+def _perf(label: str, value: str, warning: str, critical: str) -> str:
+    # Plugin guidelines: a label with anything but letters, digits and _ is quoted, a quote in it doubled.
+    quoted = label if label.replace("_", "").isalnum() else "'" + label.replace("'", "''") + "'"
+    return f"{quoted}={value};{warning};{critical};0"
+
+
+def _threshold_seconds(minutes: float) -> str:
+    return f"{minutes * 60:.0f}"
+
+
+def _count_range(warning: int, critical: int) -> tuple[str, str]:
+    # A plugin range "N" alerts above N; our thresholds alert at N or more, so the range ends one below.
+    return (str(warning - 1) if warning else "", str(critical - 1) if critical else "")
+
+
+def format_age(seconds: float | None) -> str:
+    """Say a duration briefly: 45s, 12m, 3h 5m, 2d 4h."""
+    if seconds is None:
+        return "never"
+    whole = int(max(seconds, 0))
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    return f"{minutes}m" if minutes else f"{secs}s"
+
+
+def _seconds(now: datetime, then: datetime) -> float:
+    # A clock that went back (or a row written by a host ahead of us) is no age, not a negative one.
+    return max((now - then).total_seconds(), 0.0)
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
+
+
+def _one_line(text: str) -> str:
+    # The plugin output is one line, and "|" starts the performance data.
+    return " ".join(text.split()).replace("|", "/")
