@@ -28,6 +28,7 @@ from mailbridge.cli import main
 from mailbridge.cli.common import CliState, state
 from mailbridge.runtime.app import App, build_app
 from mailbridge.runtime.jobs import run_cycle
+from mailbridge.store import db
 
 pytest_plugins = ["tests.servers.pytest_plugin"]
 
@@ -55,6 +56,7 @@ def toml_config(
     extra: str = "",
     extra_support: str = "",
     username: str = SUPPORT_USER,
+    create_contact: bool = True,
 ) -> str:
     ca_line = f'ca_file = "{ca_file}"\n' if ca_file else ""
     return f"""
@@ -82,6 +84,7 @@ security = "{security}"
 password_env = "{IMAP_PASSWORD_ENV}"
 folder = "{folder}"
 contact = "Customer service"
+create_contact = {str(create_contact).lower()}
 initial_sync = "{initial_sync}"
 timeout_seconds = 5
 {extra_mailbox}
@@ -95,7 +98,8 @@ def config_file(tmp_path, dovecot, sink, mailbox, monkeypatch) -> Callable[..., 
     monkeypatch.setenv(IMAP_PASSWORD_ENV, dovecot.password)
     monkeypatch.setenv(SECRET_ENV, "test-secret-for-reply-tokens")
 
-    def write(db_url: str | None = None, **overrides) -> Path:
+    def write(db_url: str | None = None, *, schema: bool = True, **overrides) -> Path:
+        """schema=True: the database has this version's schema, as after `mailbridge init` (False: no tables)."""
         options = dict(
             db_url=db_url or f"sqlite:///{tmp_path}/mailbridge.db",
             smtp_port=sink.port,
@@ -106,6 +110,8 @@ def config_file(tmp_path, dovecot, sink, mailbox, monkeypatch) -> Callable[..., 
         options.update(overrides)
         path = tmp_path / "mailbridge.toml"
         path.write_text(toml_config(**options), encoding="utf-8")
+        if schema:
+            db.upgrade_schema(db.make_engine(options["db_url"]))
         return path
 
     return write

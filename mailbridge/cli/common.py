@@ -31,9 +31,15 @@ def settings() -> Settings:
     return load_settings(find_config(state.config_path))
 
 
-def open_app(*, check_contacts: bool = True) -> App:
-    """Build the app from the chosen configuration (upgrading the schema; see build_app for check_contacts)."""
-    return build_app(settings(), clock=state.clock, check_contacts=check_contacts)
+def open_app(*, check_contacts: bool = True, migrate: bool = False) -> App:
+    """Build the app from the chosen configuration; see build_app for check_contacts and migrate.
+
+    Only `run`, `init` and `db upgrade` upgrade the schema; any other command on an older one is a SchemaError
+    naming the command to run.
+    """
+    from mailbridge.runtime.app import build_app  # here: the runtime pulls in the database, IMAP and SMTP libraries
+
+    return build_app(settings(), clock=state.clock, check_contacts=check_contacts, migrate=migrate)
 
 
 def _plain(value: Any) -> Any:

@@ -1,19 +1,56 @@
-"""StatsReport -> rich tables with bar charts for the terminal, or one self-contained HTML page.
+"""StatsReport -> rich tables with bar charts for the terminal, or one self-contained HTML page; and how every
+report shows a time (`format_time`: in `[sla] timezone`, with its UTC offset, to the second).
 
 The HTML report draws its charts as inline SVG and carries its style inline: no external assets,
-so it can be mailed around as one file. Called by `cli/stats_cmd.py`.
+so it can be mailed around as one file. Called by `cli/stats_cmd.py`; the times by the CLI's report commands.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
 from html import escape
+from typing import Any
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 from rich.table import Table
 
+from mailbridge.base.clock import utc
+from mailbridge.base.config.settings import Settings
 from mailbridge.reports.figures import Csat, Spread, StatsReport
 
 BAR_WIDTH = 30
+
+
+def display_zone(settings: Settings) -> ZoneInfo:
+    """The zone reports show times in: `[sla] timezone`, the one the business hours are counted in."""
+    return ZoneInfo(settings.sla.timezone)
+
+
+def format_time(value: datetime | None, zone: tzinfo, *, iso: bool = False) -> str | None:
+    """Show a time in `zone` with its UTC offset, to the second: `2026-12-02 14:03:07 +01:00`.
+
+    iso=True gives ISO 8601 for JSON (`2026-12-02T14:03:07+01:00`). A naive value is UTC (SQLite hands those back).
+    None stays None in ISO and is "-" otherwise.
+    """
+    if value is None:
+        return None if iso else "-"
+    local = utc(value).astimezone(zone).replace(microsecond=0)
+    if iso:
+        return local.isoformat()
+    text = local.isoformat(sep=" ")
+    return f"{text[:19]} {text[19:]}"
+
+
+def with_local_times(data: Any, zone: tzinfo) -> Any:
+    """Return `data` (dicts, lists) with every datetime in it as ISO 8601 in `zone` with its offset, for JSON."""
+    if isinstance(data, datetime):
+        return format_time(data, zone, iso=True)
+    if isinstance(data, dict):
+        return {key: with_local_times(value, zone) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [with_local_times(value, zone) for value in data]
+    return data
 
 
 def bar(value: int, largest: int, width: int = BAR_WIDTH) -> str:

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from mailbridge.base.clock import Clock, system_clock
+from mailbridge.base.config.mailbox import check_mailbox_contacts
 from mailbridge.base.config.settings import MailboxSettings, Settings
 from mailbridge.decisions.outgoing.context import MailContext, mail_context, own_addresses_of
 from mailbridge.decisions.outgoing.templates import make_environment
@@ -84,9 +85,26 @@ class App:
         return self.inbox(found)
 
 
-def build_app(settings: Settings, *, clock: Clock | None = None, upgrade: bool = True) -> App:
-    """Build the App; by default upgrade the schema and make sure each mailbox's Contact exists."""
-    engine = db.make_engine(settings.database.url)
+def build_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    upgrade: bool = True,
+    migrate: bool = True,
+    check_contacts: bool = True,
+    create_contacts: bool = False,
+) -> App:
+    """Build the App; by default upgrade the schema and find each mailbox's Contact (see `ensure_contacts`).
+
+    migrate=False only checks that the schema is current (db.check_schema): every command but `run`, `init` and
+    `db upgrade` opens the database that way, so an upgrade happens when the admin chooses it.
+
+    check_contacts=False passes over, instead of refusing, a Contact that is missing and may not be created: the
+    `contacts` commands, which add it, must work while the configuration names it. create_contacts=True creates
+    every missing one (`init`: a new installation).
+    Raises: ConfigError when a mailbox names an unknown Contact without `create_contact = true`.
+    """
+    engine = db.make_engine(settings.database.connect_url())
     app = App(
         settings=settings,
         engine=engine,
@@ -98,21 +116,48 @@ def build_app(settings: Settings, *, clock: Clock | None = None, upgrade: bool =
         preparer=Preparer(settings.ingest.parse_processes, settings.ingest.parse_timeout_seconds),
     )
     if upgrade:
-        db.upgrade_schema(engine)
-        app.contact_ids = ensure_contacts(app)
+        if migrate:
+            db.upgrade_schema(engine)
+        else:
+            db.check_schema(engine)
+        app.contact_ids = ensure_contacts(app, create_all=create_contacts, strict=check_contacts)
         app.refresh_mail()  # the Contacts are known now: their addresses are ours
     return app
 
 
-def ensure_contacts(app: App) -> dict[str, int]:
-    """Create the Contact each configured mailbox names, when missing; return name -> id."""
+def ensure_contacts(app: App, *, create_all: bool = False, strict: bool = True) -> dict[str, int]:
+    """Find the Contact each configured mailbox names, creating it when its table allows; return name -> id.
+
+    strict=False passes over a name that may not be created instead of refusing it (it is then not in the result).
+    Raises: ConfigError for a name no Contact has, from a table without `create_contact = true` (a typo must not
+    become a new department).
+    """
     now = app.clock.now()
     ids: dict[str, int] = {}
     with db.transaction(app.engine) as session:
+        known = contact_names(session)
+        if strict and not create_all:
+            check_mailbox_contacts(app.settings.path, app.settings.mailboxes, known)
         for mailbox in app.settings.mailboxes:
+            if not (create_all or mailbox.create_contact or mailbox.contact in known):
+                continue
             contact = _find_or_create_contact(session, app.settings, mailbox.contact, mailbox, now)
             ids[mailbox.contact] = contact.id
     return ids
+
+
+def check_contacts_of(engine: Engine, settings: Settings) -> None:
+    """Check the mailboxes' Contacts of `settings` against the database, creating nothing (a reload, before it).
+
+    Raises: ConfigError as `ensure_contacts` does.
+    """
+    with Session(engine) as session:
+        check_mailbox_contacts(settings.path, settings.mailboxes, contact_names(session))
+
+
+def contact_names(session: Session) -> set[str]:
+    """The names of the Contacts the database holds."""
+    return set(session.exec(select(Contact.name)))
 
 
 def ensure_contact(app: App, name: str) -> int:

@@ -100,6 +100,7 @@ username = "{LOGIN}"
 password_env = "{IMAP_PASSWORD_ENV}"
 folder = "{folder}"
 contact = "Webmaster"
+create_contact = true
 addresses = ["{WEBMASTER}"]
 initial_sync = "import"
 timeout_seconds = 5

@@ -217,7 +217,7 @@ def test_cli_run_once_then_list_and_show(config_file, dovecot, sink, mailbox):
     assert result.returncode == 0, result.stderr
     listed = json.loads(run_cli("tickets", "list", "--json", config=path).stdout)
     assert [t["subject"] for t in listed] == ["Ordine non arrivato"]
-    assert listed[0]["created_at"].startswith("2026-11-24T09:00:00")
+    assert listed[0]["created_at"] == "2026-11-24T10:00:00+01:00"  # [sla] timezone, Europe/Rome by default
     shown = json.loads(run_cli("tickets", "show", listed[0]["number"], "--json", config=path).stdout)
     assert shown["messages"][0]["from"] == "anna@example.org"
     [receipt] = receipts(sink)

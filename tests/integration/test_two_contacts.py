@@ -20,6 +20,7 @@ username = "{SUPPORT_USER}"
 password_env = "{IMAP_PASSWORD_ENV}"
 folder = "{folder}"
 contact = "{contact}"
+create_contact = true
 initial_sync = "import"
 """
 

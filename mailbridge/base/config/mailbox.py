@@ -1,4 +1,5 @@
-"""The IMAP parts of a `[[mailboxes]]` table: connection options, folders, addresses, after_sync, read into settings.
+"""The IMAP parts of a `[[mailboxes]]` table: connection options, folders, addresses, after_sync, read into settings;
+and the check of its `contact` against the Contacts the database holds (`check_mailbox_contacts`, run by build_app).
 
 `settings._mailbox` hands its `Section` reader (base/config/reader.py) in, so errors read like every other configuration
 error: `file: [mailboxes.0] security: expected ..., got ...`.
@@ -9,7 +10,9 @@ from __future__ import annotations
 import ipaddress
 import shlex
 import shutil
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from mailbridge.base.errors import ConfigError
@@ -31,6 +34,7 @@ MAILBOX_KEYS = {
     "folder",
     "folders",
     "contact",
+    "create_contact",
     "initial_sync",
     "after_sync",
     "create_tickets_for_unknown",
@@ -193,3 +197,24 @@ def read_bounded(section: Any, key: str, default: float, low: float, high: float
     if value > high:
         section.fail(key, f"expected a number {low:g}-{high:g}", value)
     return value
+
+
+def read_create_contact(section: Any) -> bool:
+    """Read `create_contact`; by default true only for the default Contact (no `contact` key), which no typo names."""
+    return section.boolean("create_contact", "contact" not in section.table)
+
+
+def check_mailbox_contacts(path: Path, mailboxes: Sequence[Any], known: Collection[str]) -> None:
+    """Refuse a `contact` that names no known Contact, unless its table says `create_contact = true`.
+
+    Names match exactly, as everywhere else a Contact is named (`--contact`, `contacts show`).
+    Raises: ConfigError naming the file, the table, the value and the known Contacts.
+    """
+    for index, mailbox in enumerate(mailboxes):
+        if mailbox.contact in known or mailbox.create_contact:
+            continue
+        names = ", ".join(sorted(known)) or "none yet"
+        raise ConfigError(
+            f"{path}: [mailboxes.{index}] contact: no Contact named {mailbox.contact!r} (known: {names}); "
+            "fix the name, add it with `mailbridge contacts add`, or set create_contact = true to create it"
+        )

@@ -1,12 +1,18 @@
-"""`mailbridge tickets list|search|show|status|categories`: read the store, and set a status as an agent."""
+"""`mailbridge tickets list|search|show|next|status|categories`: read the store, and act on tickets as an agent.
+
+Times are shown in `[sla] timezone` with their UTC offset (`reports.render.format_time`), in JSON as ISO 8601.
+"""
 
 from __future__ import annotations
+
+from datetime import tzinfo
 
 import typer
 
 from mailbridge.base.errors import CommandError
 from mailbridge.cli.common import echo_json, open_app, option_instant, read_text_option
 from mailbridge.decisions.kinds import TicketStatus
+from mailbridge.reports.render import display_zone, format_time, with_local_times
 from mailbridge.reports.search import TicketFilter
 from mailbridge.reports.tickets import (
     count_categories,
@@ -22,16 +28,31 @@ from mailbridge.store import db
 app = typer.Typer(no_args_is_help=True, help="Tickets.")
 
 
-def _print_rows(rows: list[dict]) -> None:
+def _assignee(row: dict) -> str:
+    """The assigned agent as `Name <address>` (the address alone when they have no name); "unassigned"."""
+    if not row["assigned_agent"]:
+        return "unassigned"
+    return (
+        f"{row['assigned_agent_name']} <{row['assigned_agent']}>"
+        if row["assigned_agent_name"]
+        else row["assigned_agent"]
+    )
+
+
+def _print_rows(rows: list[dict], zone: tzinfo) -> None:
     if not rows:
         typer.echo("no tickets")
     for row in rows:
         category = f" [{row['category']}]" if row.get("category") else ""
         why = f"  ({row['matched_by']})" if row.get("matched_by") else ""
         typer.echo(
-            f"{row['number']}  {row['status']:<8} {row['contact']:<18} {row['customer']:<30} "
-            f"{row['messages']:>3} msg  {row['subject']}{category}{why}"
+            f"{row['number']}  {row['status']:<8} {format_time(row['created_at'], zone)}  {row['contact']:<18} "
+            f"{row['customer']:<30} {_assignee(row):<30} {row['messages']:>3} msg  {row['subject']}{category}{why}"
         )
+
+
+def _echo_json(data: object, zone: tzinfo) -> None:
+    echo_json(with_local_times(data, zone))
 
 
 @app.command("list")
@@ -58,12 +79,13 @@ def list_tickets(
         since=option_instant(since, "--since"),
         until=option_instant(until, "--until"),
     )
-    with db.transaction(open_app().engine) as session:
+    app_ = open_app()
+    with db.transaction(app_.engine) as session:
         rows = list_ticket_summaries(session=session, filters=filters)
     if as_json:
-        echo_json(rows)
+        _echo_json(rows, display_zone(app_.settings))
         return
-    _print_rows(rows)
+    _print_rows(rows, display_zone(app_.settings))
 
 
 @app.command("search")
@@ -72,12 +94,13 @@ def search(query: str, as_json: bool = typer.Option(False, "--json", help="Print
 
     Example: mailbridge tickets search "parcel damaged" --json
     """
-    with db.transaction(open_app().engine) as session:
+    app_ = open_app()
+    with db.transaction(app_.engine) as session:
         rows = search_ticket_summaries(session=session, query=query)
     if as_json:
-        echo_json(rows)
+        _echo_json(rows, display_zone(app_.settings))
         return
-    _print_rows(rows)
+    _print_rows(rows, display_zone(app_.settings))
 
 
 @app.command("status")
@@ -116,30 +139,39 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     full: bool = typer.Option(False, "--full", help="Print each message's full text, quotes included."),
 ) -> None:
-    """Show one ticket with its messages, attachments and history.
+    """Show one ticket with its assignee, messages, attachments and history.
 
     Example: mailbridge tickets show 48213907751
     """
-    with db.transaction(open_app().engine) as session:
+    app_ = open_app()
+    zone = display_zone(app_.settings)
+    with db.transaction(app_.engine) as session:
         detail = ticket_detail(session=session, number=number.strip().lstrip("#"))
     if as_json:
-        echo_json(detail)
+        _echo_json(detail, zone)
         return
     typer.echo(f"Ticket [#{detail['number']}] {detail['subject']}")
     typer.echo(
         f"  status {detail['status']}, contact {detail['contact']}, customer {detail['customer_name']} <{detail['customer']}>"
     )
+    typer.echo(f"  assigned to {_assignee(detail)}")
+    typer.echo(
+        f"  created {format_time(detail['created_at'], zone)}, updated {format_time(detail['updated_at'], zone)}"
+        + (f", closed {format_time(detail['closed_at'], zone)}" if detail["closed_at"] else "")
+    )
     if detail["rating"]:
         r = detail["rating"]
         typer.echo(
-            f"  rating {r['score']}/5 ({r['source']}, {r['at']})" + (f": {r['comment']}" if r["comment"] else "")
+            f"  rating {r['score']}/5 ({r['source']}, {format_time(r['at'], zone)})"
+            + (f": {r['comment']}" if r["comment"] else "")
         )
     if detail["category"] or detail["linked_ticket"]:
         typer.echo(f"  category {detail['category'] or '-'}, follows ticket {detail['linked_ticket'] or '-'}")
     for m in detail["messages"]:
         flag = "  MALFORMED" if m["malformed"] else ""
         typer.echo(
-            f"\n  #{m['id']} {m['direction']} {m['kind']} from {m['from']} ({m['date']}), threaded by {m['threaded_by']}{flag}"
+            f"\n  #{m['id']} {m['direction']} {m['kind']} from {m['from']} ({format_time(m['date'] or m['stored_at'], zone)}), "
+            f"threaded by {m['threaded_by']}{flag}"
         )
         typer.echo(f"  Subject: {m['subject']}")
         for a in m["attachments"]:
@@ -149,7 +181,7 @@ def show(
             typer.echo(f"  | {line}")
     typer.echo("\n  History:")
     for e in detail["events"]:
-        typer.echo(f"  {e['at']} {e['actor']} {e['kind']} {e['reason']}")
+        typer.echo(f"  {format_time(e['at'], zone)} {e['actor']} {e['kind']} {e['reason']}")
 
 
 @app.command("assign")
@@ -206,18 +238,29 @@ def next_message(
     agent: str = typer.Option(None, "--agent", help="Only this agent's tickets and their Contacts' free ones."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Show the oldest customer message still waiting for an answer.
+    """Show the ticket waiting longest for a person, with every customer message since the last answer.
 
     Example: mailbridge tickets next --agent maria@shop.example
     """
-    with db.transaction(open_app().engine) as session:
+    app_ = open_app()
+    zone = display_zone(app_.settings)
+    with db.transaction(app_.engine) as session:
         row = next_waiting(session=session, agent_email=agent)
     if as_json:
-        echo_json(row)
+        _echo_json(row, zone)
         return
     if row is None:
         typer.echo("nothing waiting")
         return
-    typer.echo(f"[#{row['number']}] {row['subject']}  ({row['status']}, {row['customer']}, {row['stored_at']})")
-    for line in row["text"].strip().splitlines()[:40]:
-        typer.echo(f"  | {line}")
+    unanswered = row["unanswered"]
+    typer.echo(
+        f"[#{row['number']}] {row['subject']}  ({row['status']}, {row['contact']}, {row['customer']}, {_assignee(row)})"
+    )
+    typer.echo(
+        f"  waiting since {format_time(row['stored_at'], zone)}: "
+        f"{len(unanswered)} unanswered message{'s' if len(unanswered) != 1 else ''}"
+    )
+    for m in unanswered:
+        typer.echo(f"\n  #{m['id']} from {m['from']} ({format_time(m['stored_at'], zone)}): {m['subject']}")
+        for line in m["text"].strip().splitlines()[:40]:
+            typer.echo(f"  | {line}")

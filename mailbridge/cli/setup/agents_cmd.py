@@ -16,7 +16,9 @@ def add(
     email: str,
     name: str = typer.Option("", help="Display name."),
     contact: list[str] = typer.Option([], "--contact", help="A Contact the agent belongs to (repeatable)."),
-    locale: str = typer.Option(None, help="Language of the mails the agent gets (default en)."),
+    locale: str = typer.Option(
+        None, help="Language of the mails the agent gets (default: the Contact's, else [support] default_locale)."
+    ),
 ) -> None:
     """Add an agent.
 

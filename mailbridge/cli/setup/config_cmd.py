@@ -5,10 +5,10 @@ from __future__ import annotations
 import typer
 
 from mailbridge.base.config.settings import Settings, masked
-from mailbridge.base.errors import ConfigError
+from mailbridge.base.errors import ConfigError, SchemaError
 from mailbridge.cli.common import echo_json, settings, state
 from mailbridge.decisions.own_addresses import undelivered_contacts
-from mailbridge.runtime.app import build_app
+from mailbridge.runtime.app import build_app, check_contacts_of
 from mailbridge.store import contacts, db
 
 app = typer.Typer(no_args_is_help=True, help="Check the configuration.")
@@ -21,17 +21,33 @@ def check() -> None:
     Example: mailbridge --config /etc/mailbridge/mailbridge.toml config check
     """
     current = settings()
+    warnings = contact_warnings(current)  # an unknown Contact is an error, found before anything is printed
+    warnings += authentication_warnings(current)
     echo_json(masked(current))
-    for line in contact_warnings(current):
+    for line in warnings:
         typer.echo(f"mailbridge: warning: {line}", err=True)
 
 
+def authentication_warnings(current: Settings) -> list[str]:
+    """One line when agents' mail is trusted on its signed reply address alone (no `[support] authserv_id`)."""
+    if current.support.secret is None or current.support.authserv_id is not None:
+        return []
+    return [
+        "[support] authserv_id is not set: an agent's reply is trusted on its signed reply address (the agent "
+        "token) alone, and only a DKIM, SPF or DMARC failure in the topmost Authentication-Results refuses it"
+    ]
+
+
 def contact_warnings(current: Settings) -> list[str]:
-    """One line per Contact whose address no polled mailbox receives (the database is opened as `run` opens it)."""
+    """One line per Contact whose address no polled mailbox receives (the database is opened as `run` opens it).
+
+    Raises: ConfigError when a mailbox names an unknown Contact without `create_contact = true`, as `run` would.
+    """
     try:
-        app_ = build_app(current, clock=state.clock)
-    except ConfigError as exc:
+        app_ = build_app(current, clock=state.clock, check_contacts=False, migrate=False)
+    except (ConfigError, SchemaError) as exc:
         return [f"contact addresses not checked: {exc}"]
+    check_contacts_of(app_.engine, current)
     with db.transaction(app_.engine) as session:
         # A forward-only Contact's address is where its mail goes, not one that must come back to us.
         known = [(c.name, c.address) for c in contacts.contact_addresses(session) if c.save_messages]

@@ -1,6 +1,7 @@
 """`mailbridge contacts add|list|show|edit|remove`: the departments (Contacts) tickets belong to.
 
 The commands are thin: `mailbridge.contacts` checks values and writes, in one transaction per command.
+They work while a `[[mailboxes]] contact` names no Contact yet (the error `run` gives then): `contacts add` fixes it.
 `contacts members` (agents of a Contact) lives in this file too.
 """
 
@@ -99,7 +100,7 @@ def add(
         escalation_address,
         survey,
     )
-    app_ = open_app()
+    app_ = open_app(check_contacts=False)
     with db.transaction(app_.engine) as session:
         contact = contacts.add_contact(session=session, name=name, columns=columns, now=app_.clock.now())
     typer.echo(f"contact {contact.name!r} added ({contact.email})")
@@ -138,7 +139,7 @@ def edit(
         escalation_address,
         survey,
     )
-    app_ = open_app()
+    app_ = open_app(check_contacts=False)
     with db.transaction(app_.engine) as session:
         contact = contacts.edit_contact(session=session, name=name, columns=columns, new_name=rename)
     typer.echo(f"contact {contact.name!r} changed: {', '.join(sorted(columns)) or 'nothing'}")
@@ -150,7 +151,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
 
     Example: mailbridge contacts list --json
     """
-    app_ = open_app()
+    app_ = open_app(check_contacts=False)
     with db.transaction(app_.engine) as session:
         views = contacts.view_contacts(session)
     if as_json:
@@ -171,7 +172,7 @@ def show(
 
     Example: mailbridge contacts show "Customer service"
     """
-    app_ = open_app()
+    app_ = open_app(check_contacts=False)
     with db.transaction(app_.engine) as session:
         view = contacts.view_contact(session, name)
     if as_json:
@@ -187,7 +188,7 @@ def remove(name: str = typer.Argument(..., help="The Contact to delete.")) -> No
 
     Example: mailbridge contacts remove Webmaster
     """
-    app_ = open_app()
+    app_ = open_app(check_contacts=False)
     configured = {m.contact for m in app_.settings.mailboxes}
     with db.transaction(app_.engine) as session:
         contacts.remove_contact(session=session, name=name, configured=configured)
@@ -205,7 +206,7 @@ def members(
 
     Example: mailbridge contacts members "Customer service" --add maria@shop.example
     """
-    app_ = open_app()
+    app_ = open_app(check_contacts=False)
     with db.transaction(app_.engine) as session:
         contact = contacts.find_contact(session, name)
         agents.change_members(session=session, contact=contact, add=add, remove=remove)
@@ -217,3 +218,36 @@ def members(
         typer.echo(f"{row['email']:<32} {row['name']}{'' if row['active'] else '  (inactive)'}")
     if not rows:
         typer.echo("no agents")
+
+
+@app.command("reply-text")
+def reply_text(
+    name: str = typer.Argument(..., help="The Contact's name."),
+    locale: str = typer.Option(..., "--locale", help="The customers' language the texts are for: en, it, cs, el, de."),
+    greeting: str = typer.Option(
+        None, "--greeting", help='Text before a relayed agent answer in this language (Jinja2); "" removes it.'
+    ),
+    signature: str = typer.Option(
+        None, "--signature", help='Text after a relayed agent answer in this language (Jinja2); "" removes it.'
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Set a Contact's greeting and signature for customers of one language, then show its texts per language.
+
+    A language without its own text gets the Contact's --greeting / --signature (`contacts edit`).
+    Example: mailbridge contacts reply-text "Customer service" --locale cs --greeting "Dobrý den," --signature "S pozdravem"
+    """
+    app_ = open_app(check_contacts=False)
+    with db.transaction(app_.engine) as session:
+        contacts.set_reply_texts(
+            session=session, name=name, locale=locale, texts={"greeting": greeting, "signature": signature}
+        )
+        view = contacts.view_contact(session, name)
+    texts = {"default": {"greeting": view.greeting or "", "signature": view.signature or ""}, **view.reply_texts}
+    if as_json:
+        echo_json(texts)
+        return
+    for language, parts in texts.items():
+        for part in contacts.REPLY_TEXT_PARTS:
+            if parts.get(part):
+                typer.echo(f"{language}\t{part}\t{parts[part]!r}")

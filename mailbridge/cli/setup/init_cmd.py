@@ -13,6 +13,7 @@ import typer
 from mailbridge.base.config.settings import Settings, find_config, load_settings
 from mailbridge.base.config.starter import InitAnswers, render_initial_config
 from mailbridge.base.errors import CommandError, ConfigError, SourceError
+from mailbridge.base.files import write_private
 from mailbridge.cli.common import state
 from mailbridge.ingest.sources.probe import probe_mailbox
 from mailbridge.outbox.smtp import probe as probe_smtp
@@ -60,7 +61,7 @@ def _test_connections(settings: Settings) -> None:
 
 def _write_config(path: Path, text: str, test: bool) -> Settings:
     candidate = path.with_name(f".{path.name}.new")
-    candidate.write_text(text, encoding="utf-8")
+    write_private(candidate, text)
     try:
         settings = load_settings(candidate)
         if test:
@@ -140,7 +141,7 @@ def init(
     )
     _refuse_missing_variables(answers)
     settings = _write_config(path, render_initial_config(answers), test)
-    build_app(settings)
-    typer.echo(f"wrote {path} and the database {settings.database.url}")
+    build_app(settings, create_contacts=True)  # a new installation: the Contact its mailbox names is created here
+    typer.echo(f"wrote {path} and the database {settings.database.shown_url}")
     typer.echo(f"set {', '.join(answers.secret_variables)} wherever mailbridge runs (systemd: EnvironmentFile)")
     typer.echo(f"next: mailbridge --config {path} run --once")

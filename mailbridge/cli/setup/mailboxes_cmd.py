@@ -92,6 +92,9 @@ def add(
     port: int = typer.Option(None, "--port", help="Default follows --security (993 / 143)."),
     folder: list[str] = typer.Option(["INBOX"], "--folder", help="Folder to read; repeat for several."),
     contact: str = typer.Option("Customer service", "--contact", help="Contact its tickets belong to."),
+    create_contact: bool = typer.Option(
+        False, "--create-contact", help="Create the Contact at the next start if missing (else it must exist)."
+    ),
     ca_file: str = typer.Option(None, "--ca-file", help="PEM file of a private CA."),
     initial_sync: str = typer.Option("new-only", "--initial-sync", help="new-only | import-silently | import."),
 ) -> None:
@@ -102,6 +105,7 @@ def add(
     values = {
         "name": name,
         "contact": contact,
+        "create_contact": True if create_contact else None,
         "host": host,
         "security": security,
         "port": port,
