@@ -39,7 +39,7 @@ from mailbridge.decisions.outgoing.wording import phrase
 from mailbridge.service import agent_mail, notices
 from mailbridge.service.customer_mail import customer_thread
 from mailbridge.store import agents, contacts, outbox_queue, tickets
-from mailbridge.store.models import Agent, AgentContact, Contact, Customer, Message, TextModule, Ticket
+from mailbridge.store.models import Agent, Contact, Customer, Message, TextModule, Ticket
 
 log = logging.getLogger(__name__)
 _SANDBOX = SandboxedEnvironment(autoescape=False)
@@ -503,26 +503,3 @@ def assign_by_number(
         cause=f"cli:{ticket.id}:{now.isoformat()}",
     )
     return ticket
-
-
-def next_unanswered(session: Session, agent: Agent | None) -> tuple[Ticket, Message] | None:
-    """The oldest customer message still waiting for an answer: the agent's tickets and their Contacts' free ones."""
-    query = select(Ticket).where(Ticket.status.in_((TicketStatus.NEW, TicketStatus.OPEN)))
-    if agent is not None:
-        contact_ids = [
-            c.contact_id for c in session.exec(select(AgentContact).where(AgentContact.agent_id == agent.id))
-        ]
-        query = query.where(
-            (Ticket.assigned_agent_id == agent.id)
-            | (Ticket.assigned_agent_id.is_(None) & Ticket.contact_id.in_(contact_ids))
-        )
-    waiting = []
-    for ticket in session.exec(query):
-        last = session.exec(
-            select(Message)
-            .where(Message.ticket_id == ticket.id, Message.kind != MessageKind.AGENT_NOTE)
-            .order_by(Message.id.desc())
-        ).first()
-        if last is not None and last.kind == MessageKind.CUSTOMER:
-            waiting.append((ticket, last))
-    return min(waiting, key=lambda pair: pair[1].id) if waiting else None
