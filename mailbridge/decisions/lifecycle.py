@@ -72,8 +72,10 @@ def plan_status_change(
     # first move is an answer: the customer would get "we started handling" after (or beside) the answer itself.
     starts_handling = status is TicketStatus.NEW and target in _ACTIVE and not answered
     mails: tuple[MailKind, ...] = (MailKind.HANDLING_STARTED,) if starts_handling else ()
-    # A ticket closed after work may ask for a rating; spam, or one closed unhandled from `new`, never does.
-    if target is TicketStatus.CLOSED and status not in (TicketStatus.NEW, TicketStatus.SPAM):
+    # A ticket closed after work may ask for a rating (answered and closed in one reply is work too); spam, or one
+    # closed unhandled from `new`, never does.
+    handled = status not in (TicketStatus.NEW, TicketStatus.SPAM) or (status is TicketStatus.NEW and answered)
+    if target is TicketStatus.CLOSED and handled:
         mails += (MailKind.SURVEY,)
     return Transition(target, mails, reason or f"agent set {target}")
 

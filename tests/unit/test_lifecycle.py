@@ -62,6 +62,12 @@ def test_closing_or_spam_from_new_sends_nothing(target):
     assert plan_status_change(S.NEW, target).mails == ()
 
 
+def test_answered_and_closed_from_new_in_one_reply_asks_for_a_rating():
+    """An agent's answer with `#close` on a new ticket: the work was done, so the survey goes out (no notice)."""
+    assert plan_status_change(S.NEW, S.CLOSED, answered=True).mails == (MailKind.SURVEY,)
+    assert plan_status_change(S.NEW, S.SPAM, answered=True).mails == ()
+
+
 @pytest.mark.parametrize("target", [S.OPEN, S.WAITING, S.PENDING1, S.PENDING2])
 def test_first_move_out_of_new_with_an_answer_sends_no_handling_notice(target):
     transition = plan_status_change(S.NEW, target, answered=True)
