@@ -18,6 +18,8 @@ from mailbridge.base.config.settings import Settings
 from mailbridge.decisions.business_hours import BusinessCalendar, due_at
 from mailbridge.decisions.kinds import MessageKind, OutboxStatus, TicketStatus
 from mailbridge.decisions.monitoring import HealthFigures, MailboxFigures
+from mailbridge.decisions.own_addresses import undelivered_contacts
+from mailbridge.store import contacts
 from mailbridge.store.models import Contact, MailboxHealth, MailboxState, Message, OutboxMail, Ticket
 
 UNSENT = (OutboxStatus.QUEUED, OutboxStatus.SENDING)
@@ -124,3 +126,14 @@ def _mailbox_status(session: Session, name: str) -> MailboxStatus:
         utc(health.failing_since),
         utc(health.retry_at),
     )
+
+
+def contact_address_warnings(session: Session, settings: Settings) -> list[str]:
+    """One line per saving Contact whose address no polled mailbox receives: replies to its mail never come back."""
+    # A forward-only Contact's address is where its mail goes, not one that must come back to us.
+    known = [(c.name, c.address) for c in contacts.contact_addresses(session) if c.save_messages]
+    return [
+        f"contact {name!r} ({address}): no [[mailboxes]] table receives this address (as its login or in its "
+        "`addresses`), so replies to its mail never come back"
+        for name, address in undelivered_contacts(known, settings.mailboxes)
+    ]

@@ -12,7 +12,8 @@ import typer
 from mailbridge.base.errors import MailbridgeError
 from mailbridge.cli.common import echo_json, open_app
 from mailbridge.decisions.monitoring import CheckResult, evaluate_health, unknown_result
-from mailbridge.reports.status import gather_status, health_figures
+from mailbridge.reports.render import display_zone, format_time
+from mailbridge.reports.status import contact_address_warnings, gather_status, health_figures
 from mailbridge.store import db
 
 
@@ -35,9 +36,15 @@ def status(
     app = open_app()
     with db.transaction(app.engine) as session:
         report = gather_status(session=session, settings=app.settings)
+        warnings = contact_address_warnings(session, app.settings)
     if as_json:
-        echo_json(asdict(report))
+        echo_json({**asdict(report), "warnings": warnings})
         return
+    zone = display_zone(app.settings)
+
+    def _when(value) -> str:
+        return format_time(value, zone) if value else "never"
+
     for m in report.mailboxes:
         state = f"FAILING since {_when(m.failing_since)}, retry at {_when(m.retry_at)}" if m.failing_since else "ok"
         typer.echo(f"mailbox {m.name}: {state}; last successful poll {_when(m.last_success_at)}")
@@ -48,6 +55,8 @@ def status(
     typer.echo(
         f"outbox: {report.outbox_depth} unsent, oldest {_when(report.oldest_unsent_at)}; {report.outbox_held} held"
     )
+    for line in warnings:
+        typer.echo(f"warning: {line}")
 
 
 def _check() -> CheckResult:
@@ -69,7 +78,3 @@ def _check() -> CheckResult:
 def _describe(exc: Exception) -> str:
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
-
-
-def _when(value) -> str:
-    return value.isoformat(timespec="seconds") if value else "never"
