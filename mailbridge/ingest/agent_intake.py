@@ -1,6 +1,6 @@
 """Intake's branches for agents' mail: a reply to a signed agent address (support+a.<token>@...), an
-outsider's answer to a `#forward` (support+f.<token>@...), and an agent's `#requester` forward of a
-customer's mail to the support address. Runs inside intake's transaction.
+agent's `#requester` forward of a customer's mail to such an address, and an outsider's answer to a
+`#forward` (support+f.<token>@...). Runs inside intake's transaction.
 
 The row is already stored; this decides (agent_reply.judge_agent_reply) and then relays it through
 agent_desk, or flags it `forged_agent_reply` and warns the real agent.
@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from email import policy
+from email.parser import BytesHeaderParser
 
 from sqlmodel import Session, select
 
@@ -19,11 +21,11 @@ from mailbridge.decisions.agent_reply import (
     FORWARD,
     AgentIdentity,
     ReplyVerdict,
-    authentication_failed,
     find_reply_token,
     judge_agent_reply,
     warning_line,
 )
+from mailbridge.decisions.inbound.mime import decode_header_value
 from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.inbound.reply_text import html_to_text
 from mailbridge.decisions.kinds import EventKind, MessageKind
@@ -63,19 +65,35 @@ def handle(
     if ticket is None:
         claims = None
     identity = AgentIdentity(agent.id, agent.email, agent.active) if agent else None
-    sender = parsed.from_addr if route.purpose == AGENT else (agent.email if agent else None)
-    days = ctx.support.reply_token_days
+    by_agent = route.purpose == AGENT
+    sender = parsed.from_addr if by_agent else (agent.email if agent else None)
+    # An outsider's answer is judged on its token only: the From and the checks are the outsider's.
     verdict = judge_agent_reply(
         claims,
         identity,
         sender=sender,
         today=now.date(),
-        max_age_days=days,
-        authentication_results=_auth_results(parsed, route),
+        max_age_days=ctx.support.reply_token_days,
+        from_headers=_header_values(row.raw, "from") if by_agent else None,
+        authentication_results=_header_values(row.raw, "authentication-results") if by_agent else (),
+        authserv_id=ctx.support.authserv_id if by_agent else None,
     )
     row.ticket_id = ticket.id if ticket else None
+    forwarded = unwrap_requester_forward(parsed.text_body or html_to_text(parsed.html_body)) if by_agent else None
     if verdict is not ReplyVerdict.ACCEPTED:
         _refuse(ctx, session, row, parsed, ticket, agent, verdict, now)
+    elif forwarded is not None:
+        # The signed address proves the agent; the notification's ticket only lends its Contact.
+        ticket = open_for_requester(
+            ctx,
+            session=session,
+            row=row,
+            parsed=parsed,
+            forwarded=forwarded,
+            agent=agent,
+            contact_id=ticket.contact_id,
+            now=now,
+        )
     elif route.purpose == FORWARD:
         row.kind = MessageKind.OUTSIDER_REPLY
         agent_mail.send_notification(
@@ -110,9 +128,10 @@ def handle(
     return ticket
 
 
-def _auth_results(parsed: ParsedMessage, route: TokenRoute) -> str:
-    # Only the topmost header counts: it is the one our receiving server added; lower ones can be forged.
-    return parsed.headers.get("authentication-results", "") if route.purpose == AGENT else ""
+def _header_values(raw: bytes, name: str) -> tuple[str, ...]:
+    """Every raw value of one header, topmost first: 8-bit bytes decoded, encoded-words kept for the judge."""
+    headers = BytesHeaderParser(policy=policy.compat32).parsebytes(raw)
+    return tuple(decode_header_value(str(v), words=False) for k, v in headers.raw_items() if k.lower() == name)
 
 
 def _refuse(
@@ -159,18 +178,6 @@ def _attachments(session: Session, row: Message) -> tuple[OutgoingAttachment, ..
     return tuple(OutgoingAttachment(a.filename, a.content_type, a.content) for a in rows)
 
 
-def find_requester_forward(session: Session, parsed: ParsedMessage) -> ForwardedMail | None:
-    """Return the customer's mail inside an active agent's `#requester` forward; None for any other mail."""
-    forwarded = unwrap_requester_forward(parsed.text_body or html_to_text(parsed.html_body))
-    if forwarded is None:
-        return None
-    agent = agents.find_agent(session, parsed.from_addr or "")
-    auth = parsed.headers.get("authentication-results", "")
-    if agent is None or not agent.active or authentication_failed(auth, agent.email.rpartition("@")[2]):
-        return None
-    return forwarded
-
-
 def open_for_requester(
     ctx: MailContext,
     *,
@@ -178,11 +185,15 @@ def open_for_requester(
     row: Message,
     parsed: ParsedMessage,
     forwarded: ForwardedMail,
+    agent: Agent,
     contact_id: int,
     now: datetime,
 ) -> Ticket:
-    """Open a ticket whose customer is the forwarded mail's sender, assigned to the forwarding agent."""
-    agent = agents.get_agent(session, parsed.from_addr or "")
+    """Open a ticket whose customer is the forwarded mail's sender, assigned to the forwarding agent.
+
+    Called only for a forward sent to the agent's signed reply address and accepted by `judge_agent_reply`:
+    a `#requester` forward to the plain support address is ordinary customer mail (issue 16).
+    """
     customer = tickets.ensure_customer(session=session, email=forwarded.from_addr, name=forwarded.from_name, now=now)
     subject = forwarded.subject or parsed.subject
     ticket = tickets.open_ticket(

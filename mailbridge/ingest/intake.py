@@ -46,7 +46,7 @@ from mailbridge.ingest.prepare import OverBudget, Prepared, prepare_mail, raw_di
 from mailbridge.ingest.sources.imap import RawMail
 from mailbridge.service import agent_mail, failed_mail
 from mailbridge.service.customer_mail import customer_thread, queue_customer_mail
-from mailbridge.store import db, outbox_queue, tickets
+from mailbridge.store import db, outbox_queue, thread_links, tickets
 from mailbridge.store.models import Attachment, Contact, Customer, Message, Ticket
 from mailbridge.store.ratings import find_survey_answer
 
@@ -107,15 +107,67 @@ def accept_in(
     kind = classify(parsed, inbox.mail.own_addresses, inbox.mail.is_own_message_id)
     department = _contact(session, inbox.contact_id)
     copies = tickets.find_copies(session=session, parsed=parsed)
-    stored_here = copy_in_contact(copies, department.id)
-    if stored_here is not None:
-        # The same mail reached this Contact twice (two folders, a second mailbox): store it, relay it,
-        # rate it and answer it once. Checked before routing so agent replies and survey answers count too.
-        return IntakeResult(stored_here.message_row_id, _number(session, stored_here.ticket_id), False, True)
+    twin = copy_in_contact(copies, department.id)
+    if twin is not None:
+        # Only the key or the same bytes mean "already stored" (checked above): a twin is stored, on its
+        # twin's ticket. Checked before routing so agent replies and survey answers count once too.
+        return _accept_twin(inbox, session, mail, parsed, kind, department, twin, now, silent=silent)
     routed = _accept_routed(inbox, session, mail, parsed, kind, department, now)
     if routed is not None:
         return routed
     return _accept_threaded(inbox, session, mail, parsed, kind, department, copies, now, silent=silent)
+
+
+def _accept_twin(
+    inbox: Inbox,
+    session: Session,
+    mail: RawMail,
+    parsed: ParsedMessage,
+    kind: MessageKind,
+    department: Contact,
+    twin: StoredCopy,
+    now: datetime,
+    *,
+    silent: bool,
+) -> IntakeResult:
+    """Store mail with the Message-ID, sender, subject and text of a message this Contact has, on its ticket.
+
+    A copy (the same attachments: the mail reached this Contact twice, by a second folder or mailbox) causes
+    nothing again: no receipt, notice, relay or rating. Customer mail with other attachments (a sender that
+    reuses its Message-IDs) is a message of its own on that ticket, with the agents told of it.
+    """
+    twin_kind, twin_files = tickets.twin_facts(session=session, message_row_id=twin.message_row_id)
+    is_other_mail = (
+        kind is MessageKind.CUSTOMER
+        and twin_kind == MessageKind.CUSTOMER
+        and department.accept_attachments
+        and _attachment_digests(parsed) != twin_files
+    )
+    if is_other_mail:
+        match = TicketMatch(twin.ticket_id, MatchReason.TWIN)
+        return _file_in_ticket(inbox, session, mail, parsed, kind, department, match, now, silent=silent)
+    row = _store(
+        session,
+        mail,
+        parsed,
+        twin.ticket_id,
+        twin_kind,
+        MatchReason.TWIN,
+        now,
+        keep_attachments=department.accept_attachments,
+    )
+    log.info(
+        "copy stored mailbox=%s uid=%s message_id=%s twin=%s",
+        mail.mailbox,
+        mail.uid,
+        parsed.message_id,
+        twin.message_row_id,
+    )
+    return IntakeResult(row.id, _number(session, twin.ticket_id), False, False, is_flagged=row.is_malformed)
+
+
+def _attachment_digests(parsed: ParsedMessage) -> tuple[str, ...]:
+    return tuple(sorted(part.sha256 or hashlib.sha256(part.payload).hexdigest() for part in parsed.attachments))
 
 
 def _accept_routed(
@@ -135,8 +187,8 @@ def _accept_routed(
             return answered
     if not department.save_messages:
         return _forward_unsaved(inbox, session, mail, parsed, kind, department, now)
-    if kind is MessageKind.CUSTOMER:
-        return _accept_requester_forward(inbox, session, mail, parsed, department.id, now)
+    # A `#requester` forward counts only at an agent's signed reply address (_accept_agent_address_mail):
+    # sent here, with nothing but a From to vouch for the agent, it is ordinary customer mail (issue 16).
     return None
 
 
@@ -178,6 +230,9 @@ def _accept_threaded(
         # Our own mail coming back that answers no ticket is kept, but opens nothing.
         row = _store(session, mail, parsed, None, kind, match.reason, now)
         return IntakeResult(row.id, None, False, False)
+    # A copy of customer mail the ticket holds (a list's, under its own subject tag) is stored on it, but its
+    # receipt and the agents' notice went out with the first copy.
+    silent = silent or match.is_repeat
     return _file_in_ticket(inbox, session, mail, parsed, kind, department, match, now, silent=silent)
 
 
@@ -267,8 +322,10 @@ def _accept_agent_address_mail(
         return None
     row = _store(session, mail, parsed, None, MessageKind.AGENT_REPLY_IN, MatchReason.REPLY_TOKEN, now)
     ticket = agent_intake.handle(inbox.mail, session=session, row=row, parsed=parsed, route=route, now=now)
+    # An accepted `#requester` forward turned the row into the new ticket's customer message.
+    is_new = row.kind == MessageKind.CUSTOMER
     return IntakeResult(
-        row.id, ticket.number if ticket else None, False, False, is_flagged=row.kind == MessageKind.FORGED_AGENT_REPLY
+        row.id, ticket.number if ticket else None, is_new, False, is_flagged=row.kind == MessageKind.FORGED_AGENT_REPLY
     )
 
 
@@ -294,20 +351,6 @@ def _accept_survey_answer(
     return IntakeResult(row.id, ticket.number if ticket else None, False, False)
 
 
-def _accept_requester_forward(
-    inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage, contact_id: int, now: datetime
-) -> IntakeResult | None:
-    """Open a ticket for the customer whose mail an agent forwarded with `#requester`; None: not such mail."""
-    forwarded = agent_intake.find_requester_forward(session, parsed)
-    if forwarded is None:
-        return None
-    row = _store(session, mail, parsed, None, MessageKind.CUSTOMER, MatchReason.NEW, now)
-    ticket = agent_intake.open_for_requester(
-        inbox.mail, session=session, row=row, parsed=parsed, forwarded=forwarded, contact_id=contact_id, now=now
-    )
-    return IntakeResult(row.id, ticket.number, True, False)
-
-
 def _accept_bounce(
     ctx: MailContext, session: Session, mail: RawMail, parsed: ParsedMessage, match: TicketMatch, now: datetime
 ) -> IntakeResult:
@@ -319,13 +362,16 @@ def _accept_bounce(
     ticket = session.get(Ticket, ticket_id) if ticket_id else None
     if ticket is not None:
         failed = ", ".join(sorted(report.permanent)) or "unknown recipient"
+        outcome = f"delivery to {failed} failed"
+        if report.temporary and not report.permanent:
+            outcome = f"delivery to {', '.join(sorted(report.temporary))} delayed"
         tickets.record_event(
             session=session,
             ticket=ticket,
             actor="system",
             kind=EventKind.MAIL_BOUNCED,
             now=now,
-            reason=f"outbox {bounced.id if bounced else '?'}: delivery to {failed} failed",
+            reason=f"outbox {bounced.id if bounced else '?'}: {outcome}",
         )
     if bounced is not None and bounced.status == OutboxStatus.BOUNCED:
         failed_mail.tell_author(ctx, session=session, row=bounced, now=now)
@@ -475,6 +521,8 @@ def _store(
         order_number=order_number,
     )
     db.insert_now(session, row)
+    assert row.id is not None, "insert_now sets the id"
+    thread_links.record(session=session, message_row_id=row.id, parsed=parsed)
     # A Contact that accepts no attachments keeps them only inside `raw`.
     files = [
         {

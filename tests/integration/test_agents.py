@@ -345,7 +345,9 @@ def test_requester_forward_makes_the_original_sender_the_customer(desk, dovecot,
         "Date: Mon, 4 Jan 2026 at 18:00\nSubject: Broken lamp\nTo: Maria Rossi <maria@shop.example>\n\n"
         "The lamp arrived broken.\n"
     )
-    deliver(desk, dovecot, mailbox, agent_mail(sender=MARIA, to_address=SUPPORT_USER, body=body))
+    # Sent to the signed reply address of a notification: that, not the From, proves the agent (issue 16).
+    signed = reply_to_of(notification_for(sink, MARIA))
+    deliver(desk, dovecot, mailbox, agent_mail(sender=MARIA, to_address=signed, body=body))
     with Session(desk.engine) as session:
         ticket = session.exec(select(Ticket).where(Ticket.subject == "Broken lamp")).one()
         row = session.exec(select(Message).where(Message.ticket_id == ticket.id)).one()

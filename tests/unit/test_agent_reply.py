@@ -10,7 +10,9 @@ TODAY = date(2026, 11, 24)
 
 def judge(token, sender="maria@shop.example", auth="", agent=MARIA):
     claims = verify_token(token, SECRET, purpose=AGENT)
-    return judge_agent_reply(claims, agent, sender=sender, authentication_results=auth, today=TODAY, max_age_days=30)
+    return judge_agent_reply(
+        claims, agent, sender=sender, authentication_results=[auth] if auth else [], today=TODAY, max_age_days=30
+    )
 
 
 def token(day=TODAY):

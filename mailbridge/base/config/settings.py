@@ -99,6 +99,7 @@ class MailboxSettings:
 @dataclass(frozen=True)
 class SmtpSettings:
     connection: ConnectionSettings
+    max_connections: int = 4  # SMTP connections the outbox sends over at once, each kept for many mails
 
 
 @dataclass(frozen=True)
@@ -418,14 +419,17 @@ def load_settings(path: Path) -> Settings:
             raise ConfigError(f"{path}: [mailboxes] name: expected unique names, got {name!r} twice")
     if "smtp" not in document:
         raise ConfigError(f"{path}: [smtp]: missing; it needs at least host")
-    smtp_section = Section(path, "smtp", document["smtp"], CONNECTION_KEYS | {"allow_insecure"})
+    smtp_section = Section(path, "smtp", document["smtp"], CONNECTION_KEYS | {"allow_insecure", "max_connections"})
     top = Section(path, "top level", {k: v for k, v in document.items() if k == "templates_dir"}, {"templates_dir"})
     templates_dir = top.text("templates_dir")
     return Settings(
         path=path,
         database=_database(path, document.get("database", {})),
         support=_support(path, document["support"]),
-        smtp=SmtpSettings(connection=_smtp_connection(smtp_section)),
+        smtp=SmtpSettings(
+            connection=_smtp_connection(smtp_section),
+            max_connections=smtp_section.integer("max_connections", 4, 1, 50),
+        ),
         mailboxes=parsed_mailboxes,
         schedule=_schedule(path, document.get("schedule", {})),
         limits=_limits(path, document.get("limits", {})),

@@ -7,9 +7,9 @@ import typer
 from mailbridge.base.config.settings import Settings, masked
 from mailbridge.base.errors import ConfigError, SchemaError
 from mailbridge.cli.common import echo_json, settings, state
-from mailbridge.decisions.own_addresses import undelivered_contacts
+from mailbridge.reports.status import contact_address_warnings
 from mailbridge.runtime.app import build_app, check_contacts_of
-from mailbridge.store import contacts, db
+from mailbridge.store import db
 
 app = typer.Typer(no_args_is_help=True, help="Check the configuration.")
 
@@ -49,10 +49,4 @@ def contact_warnings(current: Settings) -> list[str]:
         return [f"contact addresses not checked: {exc}"]
     check_contacts_of(app_.engine, current)
     with db.transaction(app_.engine) as session:
-        # A forward-only Contact's address is where its mail goes, not one that must come back to us.
-        known = [(c.name, c.address) for c in contacts.contact_addresses(session) if c.save_messages]
-    return [
-        f"contact {name!r} ({address}): no [[mailboxes]] table receives this address (as its login or in its "
-        "`addresses`), so replies to its mail never come back"
-        for name, address in undelivered_contacts(known, current.mailboxes)
-    ]
+        return contact_address_warnings(session, current)
