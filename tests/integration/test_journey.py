@@ -10,6 +10,7 @@ with only the agent's new text; the agent's mails form one thread per ticket; th
 from __future__ import annotations
 
 import email
+import itertools
 import json
 import re
 from email import policy
@@ -24,8 +25,8 @@ from tests.servers.smtp_sink import start_smtp_sink
 
 LOGIN = "support"
 WEBMASTER = "webmaster@shop.example"
-AGENT = "maria@shop.example"
-CUSTOMER = "petr.dvorak@example.cz"
+# Every case has its own customer and agent: their INBOXes on the session's Dovecot are read back whole.
+_people = itertools.count(1)
 REQUEST = "Dobrý den, moje objednávka 1234 ještě nedorazila. Můžete to prosím zkontrolovat? Děkuji, Petr"
 ANSWER = "Zásilka odešla dnes ráno, sledovací číslo je TR-5581."
 RATE = re.compile(r'href="mailto:([a-z]+\+rate-[a-z2-7.]+-(\d)@shop\.example)\?subject=([^"]+)"')
@@ -42,6 +43,8 @@ def delivering_sink(dovecot):
 @pytest.fixture
 def desk(config_file, dovecot, delivering_sink, mailbox):
     """The installation: two folders of the login `support`, one per Contact, Maria in both Contacts."""
+    n = next(_people)
+    agent, customer = f"maria{n}@shop.example", f"petr.dvorak{n}@example.cz"
     dovecot.add_user(LOGIN)
     web = mailbox + "Web"
     for folder in (mailbox, web):
@@ -67,9 +70,9 @@ timeout_seconds = 5
         ("contacts", "add", "Webmaster", "--address", WEBMASTER),
         ("contacts", "edit", "Customer service", "--greeting", "Gentile {{ customer.name }},"),
         ("contacts", "edit", "Customer service", "--signature", "Cordiali saluti"),
-        ("agents", "add", AGENT, "--name", "Maria Rossi"),
-        ("contacts", "members", "Customer service", "--add", AGENT),
-        ("contacts", "members", "Webmaster", "--add", AGENT),
+        ("agents", "add", agent, "--name", "Maria Rossi"),
+        ("contacts", "members", "Customer service", "--add", agent),
+        ("contacts", "members", "Webmaster", "--add", agent),
     ):
         assert ok(config, *args)
     for contact in ("Customer service", "Webmaster"):
@@ -78,7 +81,12 @@ timeout_seconds = 5
             *("contacts", "reply-text", contact, "--locale", "cs"),
             *("--greeting", "Dobrý den, {{ customer.name }},", "--signature", "S pozdravem"),
         )
-    return {"config": config, "folders": {"Customer service": mailbox, "Webmaster": web}}
+    return {
+        "config": config,
+        "folders": {"Customer service": mailbox, "Webmaster": web},
+        "agent": agent,
+        "customer": customer,
+    }
 
 
 def ok(config, *args: str) -> str:
@@ -99,9 +107,11 @@ def text_of(mail: EmailMessage) -> str:
     return mail.get_body(("plain",)).get_content()
 
 
-def customer_writes(to: str, subject: str, body: str, *, in_reply_to: EmailMessage | None = None) -> EmailMessage:
+def customer_writes(
+    customer: str, to: str, subject: str, body: str, *, in_reply_to: EmailMessage | None = None
+) -> EmailMessage:
     message = EmailMessage()
-    message["From"] = f"Petr Dvořák <{CUSTOMER}>"
+    message["From"] = f"Petr Dvořák <{customer}>"
     message["To"] = to
     message["Subject"] = subject
     message["Date"] = format_datetime(FixedClock().now())
@@ -117,7 +127,7 @@ def as_raw(message: EmailMessage) -> bytes:
     return message.as_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
-def neomutt_answer(notification: EmailMessage, new_text: str, *, bottom: bool) -> bytes:
+def neomutt_answer(agent: str, notification: EmailMessage, new_text: str, *, bottom: bool) -> bytes:
     """What neomutt sends: attribution and the quoted notification, the answer with `#close` on its last line, and a
     signature; the answer under the quote (bottom: neomutt's default) or above it."""
     quoted = "\n".join(f"> {line}" for line in text_of(notification).splitlines())
@@ -126,7 +136,7 @@ def neomutt_answer(notification: EmailMessage, new_text: str, *, bottom: bool) -
     signature = "-- \nMaria Rossi | Shop support\n"
     body = f"{quote}\n{answer}\n{signature}" if bottom else f"{answer}\n{quote}\n{signature}"
     message = EmailMessage()
-    message["From"] = f"Maria Rossi <{AGENT}>"
+    message["From"] = f"Maria Rossi <{agent}>"
     message["To"] = notification["Reply-To"].addresses[0].addr_spec
     message["Subject"] = "Re: " + notification["Subject"]
     message["Date"] = format_datetime(FixedClock().now())
@@ -147,24 +157,25 @@ def ids(value: str | None) -> list[str]:
 )
 def test_a_czech_customer_and_a_neomutt_agent_make_one_thread_each(desk, dovecot, contact, bottom):
     config, folder = desk["config"], desk["folders"][contact]
+    agent, customer = desk["agent"], desk["customer"]
     address = SUPPORT_USER if contact == "Customer service" else WEBMASTER
-    first = customer_writes(address, "Objednávka 1234 nedorazila", REQUEST)
+    first = customer_writes(customer, address, "Objednávka 1234 nedorazila", REQUEST)
     dovecot.append(LOGIN, folder, as_raw(first))
     cycle(config)
 
-    [receipt] = inbox(dovecot, CUSTOMER)
+    [receipt] = inbox(dovecot, customer)
     number = re.search(r"\[#(\d+)\]", receipt["Subject"])[1]
     assert receipt["From"].addresses[0].addr_spec == address
     assert "vaši zprávu jsme přijali" in text_of(receipt)  # the receipt is in Czech
-    [notification] = inbox(dovecot, AGENT)
+    [notification] = inbox(dovecot, agent)
     assert "Petr Dvořák" in str(notification["From"])  # the agent sees whose ticket it is
 
-    dovecot.append(LOGIN, folder, neomutt_answer(notification, ANSWER, bottom=bottom))
+    dovecot.append(LOGIN, folder, neomutt_answer(agent, notification, ANSWER, bottom=bottom))
     cycle(config)
     ticket = json.loads(ok(config, "tickets", "show", number, "--json"))
     assert ticket["status"] == "closed"
 
-    customer_mail = inbox(dovecot, CUSTOMER)
+    customer_mail = inbox(dovecot, customer)
     answer = next(m for m in customer_mail if ANSWER in text_of(m))
     text = text_of(answer)
     assert text.startswith("Dobrý den, Petr Dvořák,") and "S pozdravem" in text
@@ -186,13 +197,13 @@ def test_a_czech_customer_and_a_neomutt_agent_make_one_thread_each(desk, dovecot
 
     # The survey link counts: the customer clicks "5" (their client writes a mail to that address).
     rate_to, score, subject = next(RATE.search(m.get_body(("html",)).get_content()).groups() for m in surveys)
-    click = customer_writes(rate_to, subject.replace("%20", " "), "", in_reply_to=surveys[0])
+    click = customer_writes(customer, rate_to, subject.replace("%20", " "), "", in_reply_to=surveys[0])
     dovecot.append(LOGIN, folder, as_raw(click))
     cycle(config)
     shown = json.loads(ok(config, "tickets", "show", number, "--json"))
     assert shown["rating"]["score"] == int(score) and shown["status"] == "closed"
 
     # One thread per ticket for the agent: each later mail about the ticket answers the one before.
-    agent_mail = [m for m in inbox(dovecot, AGENT) if f"[#{number}]" in m["Subject"]]
+    agent_mail = [m for m in inbox(dovecot, agent) if f"[#{number}]" in m["Subject"]]
     for earlier, later in zip(agent_mail, agent_mail[1:], strict=False):
         assert ids(later["In-Reply-To"]) == [earlier["Message-ID"]]
