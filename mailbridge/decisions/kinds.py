@@ -97,11 +97,15 @@ class MatchReason(StrEnum):
     REPLY_TOKEN = "reply_token"
     IN_REPLY_TO = "in_reply_to"
     REFERENCES = "references"
+    SAME_MESSAGE_ID = "same_message_id"  # a copy of a stored message (other subject or footer): its ticket
+    REFERENCED_BY = "referenced_by"  # stored replies name this message (it arrived after them): their ticket
+    SHARED_REFERENCE = "shared_reference"  # shares a reference with stored mail (a parent never seen): its ticket
     SUBJECT_NUMBER = "subject_number"
     BODY_REFERENCE = "body_reference"
     CONTACT = "contact"
     NEW = "new"
     NEW_LINKED = "new_linked"  # a reply to a ticket closed longer ago than the reopen window
     OTHER_CONTACT = "other_contact"  # the same mail already reached another Contact: a linked ticket here
+    TWIN = "twin"  # same Message-ID, sender, subject and text as a stored message of this Contact: its ticket
     RATING_TOKEN = "rating_token"  # a mail to a rating address
     SURVEY_REPLY = "survey_reply"  # a reply to the survey mail

@@ -137,6 +137,7 @@ def _accept_twin(
     reuses its Message-IDs) is a message of its own on that ticket, with the agents told of it.
     """
     twin_kind, twin_files = tickets.twin_facts(session=session, message_row_id=twin.message_row_id)
+    # A Contact that keeps no attachments has none to compare: its twins count as copies (both raw are kept).
     is_other_mail = (
         kind is MessageKind.CUSTOMER
         and twin_kind == MessageKind.CUSTOMER
@@ -416,6 +417,7 @@ def _forward_unsaved(
     outbox_id = outbox_queue.enqueue(
         session=session,
         mail=forward,
+        sign=inbox.mail.sign,
         kind=MailKind.FORWARD_UNSAVED,
         ticket_id=None,
         now=now,
@@ -617,6 +619,7 @@ def _watch_for_flood(inbox: Inbox, session: Session, address: str, now: datetime
         outbox_queue.enqueue(
             session=session,
             mail=mail,
+            sign=inbox.mail.sign,
             dedupe_key=f"flood:{address}:{now:%Y%m%dT%H%M%S}",
             kind=MailKind.FLOOD_ALERT,
             ticket_id=None,

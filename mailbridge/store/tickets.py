@@ -26,8 +26,17 @@ from mailbridge.decisions.matching.ticket_match import (
     normalise_subject,
 )
 from mailbridge.decisions.matching.ticket_numbers import find_subject_numbers, is_valid_ticket_number, new_ticket_number
-from mailbridge.store import db
-from mailbridge.store.models import Agent, AgentContact, Customer, Message, OutboxMail, Ticket, TicketEvent
+from mailbridge.store import db, thread_links
+from mailbridge.store.models import (
+    Agent,
+    AgentContact,
+    Attachment,
+    Customer,
+    Message,
+    OutboxMail,
+    Ticket,
+    TicketEvent,
+)
 
 UNKNOWN_SENDER = "unknown-sender@invalid"
 # The reference line of drafts.reference_line, also when quoted ("> Ticket: [#...]").
@@ -63,6 +72,10 @@ _CONTACT_TICKETS = (
     .order_by(_ticket.c.id.desc())
     .limit(CONTACT_CANDIDATES)
 )
+_KIND_OF = select(_message.c.kind).where(_message.c.id == bindparam("id"))
+_ATTACHMENT_DIGESTS = select(db.table_of(Attachment).c.sha256).where(
+    db.table_of(Attachment).c.message_id == bindparam("id")
+)
 _CUSTOMER_BY_EMAIL = select(Customer).where(Customer.email == bindparam("email"))  # ORM: the identity map
 _INSERT_EVENT = insert(db.table_of(TicketEvent))
 # Our own mail and stored mail, in this order: a Message-ID a reply names, and the ticket it belongs to.
@@ -75,10 +88,11 @@ _TICKETS_BY_MESSAGE_ID = tuple(
 
 
 def find_copies(*, session: Session, parsed: ParsedMessage) -> tuple[StoredCopy, ...]:
-    """Find the same mail already on a ticket: same Message-ID, sender, subject and text (indexed by Message-ID).
+    """Find its twins on a ticket: stored mail with the same Message-ID, sender, subject and text (indexed by Message-ID).
 
     Copies of one mail delivered to two mailboxes differ only in trace headers; different mails that share
-    a Message-ID (broken senders do that) differ in their text and are both kept.
+    a Message-ID (broken senders do that) may differ only in their attachments (`twin_facts` tells). Neither is
+    "already stored": intake stores a twin on its twin's ticket.
     """
     if not parsed.message_id:
         return ()
@@ -93,6 +107,13 @@ def find_copies(*, session: Session, parsed: ParsedMessage) -> tuple[StoredCopy,
         },
     )
     return tuple(StoredCopy(row_id, ticket_id, contact_id) for row_id, ticket_id, contact_id in rows)
+
+
+def twin_facts(*, session: Session, message_row_id: int) -> tuple[str, tuple[str, ...]]:
+    """Return a stored message's kind and the sorted SHA-256 digests of the attachments kept with it."""
+    kind = db.run(session, _KIND_OF, {"id": message_row_id}).scalar_one()
+    digests = db.run(session, _ATTACHMENT_DIGESTS, {"id": message_row_id}).scalars()
+    return kind, tuple(sorted(digests))
 
 
 def gather_thread_evidence(
@@ -115,7 +136,14 @@ def gather_thread_evidence(
     )
     referenced = _numbered(session, body_numbers)
     by_contact = _contact_tickets(session, parsed, pattern, contact_id)
-    ids = {*token_ids, *known.values(), *(n.ticket_id for n in (*numbered, *referenced)), *by_contact}
+    related = thread_links.find_related(session=session, parsed=parsed, contact_id=contact_id)
+    ids = {
+        *token_ids,
+        *known.values(),
+        *(n.ticket_id for n in (*numbered, *referenced)),
+        *(r.ticket_id for r in (*related.same_id, *related.referencing, *related.sharing)),
+        *by_contact,
+    }
     states: dict[int, TicketState] = {}
     if ids:
         for ticket_id, status, closed_at in session.exec(
@@ -129,6 +157,9 @@ def gather_thread_evidence(
         token_ticket_ids=token_ids,
         body_referenced_tickets=referenced,
         contact_ticket_ids=by_contact,
+        same_id_tickets=related.same_id,
+        referencing_tickets=related.referencing,
+        sharing_tickets=related.sharing,
         states=states,
         now=now,
         reopen_window_days=reopen_window_days,

@@ -15,8 +15,10 @@ from typing import Any
 
 from mailbridge.base.config.rules import DEFAULT_ORDER_NUMBER_REGEX
 from mailbridge.decisions.agent_commands import text_module_names, unwrap_requester_forward
+from mailbridge.decisions.inbound.classify import has_auto_reply_subject
+from mailbridge.decisions.inbound.header_repair import repair_header_block
 from mailbridge.decisions.inbound.mime import decode_words
-from mailbridge.decisions.inbound.parse import _fold, _simple_address, parse_message
+from mailbridge.decisions.inbound.parse import _ROOT_DOT, _fold, _simple_address, parse_message
 from mailbridge.decisions.inbound.reply_text import STRIP_HEAD_CHARS, _without_quote_blocks, strip_reply
 from mailbridge.decisions.matching.order_numbers import extract_order_number
 from mailbridge.decisions.matching.ticket_match import normalise_subject
@@ -51,6 +53,14 @@ def test_encoded_words():
     assert timed(1, decode_words, "=?utf-8?q?a?=" + SPACES + "=?utf-8?q?b?=") == "ab"
     many = "=?utf-8?q?a?= " * (MB // 14)
     assert timed(4, decode_words, many) == "a" * (MB // 14) + " "
+
+
+def test_encoded_words_with_spaces_inside():
+    # The encoded text may hold spaces (issue 15): an opening never closed, and many openings, scan once.
+    assert timed(1, decode_words, "=?utf-8?q?a" + SPACES + "b") == "=?utf-8?q?a" + SPACES + "b"
+    assert timed(1, decode_words, "=?utf-8?q?a" + SPACES + "b?=") == "a" + SPACES + "b"
+    opened = "=?x?q? " * (MB // 7)
+    assert timed(4, decode_words, opened) == opened
 
 
 def test_reply_prefixes():
@@ -146,3 +156,52 @@ def test_hostile_message_parses_in_bounded_time():
     assert len(parsed.subject) > MB // 5
     prepared = timed(15, prepare_mail, raw)
     assert prepared.stripped_text is not None and normalise_subject(prepared.subject) == "order late"
+
+
+def test_root_dot_of_a_domain():
+    assert timed(1, _ROOT_DOT.sub, r"\1", "@a" + ".a" * (MB // 2) + "x y") == "@a" + ".a" * (MB // 2) + "x y"
+    assert timed(1, _ROOT_DOT.sub, r"\1", "@a.b." * (MB // 5)) == "@a.b." * (MB // 5 - 1) + "@a.b"
+    assert timed(1, _ROOT_DOT.sub, r"\1", "@a.b." + SPACES + "x") == "@a.b." + SPACES + "x"
+
+
+def test_header_repair_of_hostile_header_blocks():
+    # A line of field characters without a colon, a megabyte of stray lines, and stray lines between headers.
+    assert timed(1, repair_header_block, b"!" * MB + b"\r\n") is None
+    assert timed(1, repair_header_block, b"Subject: x\r\n" + b"a\r\n" * (MB // 3)) is None
+    stray = b"Subject: x\r\n" + b"a\r\nX-A: 1\r\n" * (MB // 10) + b"\r\nbody\r\n"
+    repaired = timed(2, repair_header_block, stray)
+    assert repaired is not None and len(repaired.raw) > len(stray)
+    parsed = timed(15, parse_message, b"stray\r\n" + stray)
+    assert parsed.subject.startswith("x a") and any(d.startswith("header-repaired") for d in parsed.defects)
+
+
+def test_auto_reply_subjects():
+    assert timed(2, has_auto_reply_subject, "Re: " * (MB // 4) + "Automatic reply: x") is True
+    assert timed(1, has_auto_reply_subject, "Automatic reply" + SPACES + ":") is True
+    assert timed(2, has_auto_reply_subject, SPACES + "is out of the office") is True
+    assert timed(1, has_auto_reply_subject, "Out of office " + "x " * (MB // 2)) is False
+
+
+def test_quote_headers_footers_and_signatures_of_hostile_lines():
+    # Each line looks like the start of one of the added quote headers, footers or signatures and never completes it;
+    # only the head (STRIP_HEAD_CHARS) is stripped, so a quarter megabyte tries each pattern as hard as a larger text.
+    lines = (
+        # Short lines: the library's own "On ... wrote:" takes time with the square of a line (see above).
+        "On 10:00 " + "x " * 20,
+        "1 10:00 " + "wrote " * 80,
+        "10:00 " + "schrieb " * 60,
+        "2024 10:00 " + "@" * 489,
+        "2024 10:00 " + "a@b" * 163,
+        "From: x\nTo: y",
+        "_" * 100 + "\n",
+        "x mailing list",
+        "Message du 10:00",
+        "-" * 499,
+        "Regards,\nAnna",
+        "Sent from my iPhone",
+        "> " + "x" * 70 + "\ny",
+    )
+    for line in lines:
+        text = "Hi\n" + (line + "\n") * (MB // 4 // (len(line) + 1))
+        stripped = timed(10, strip_reply, text)
+        assert stripped.startswith("Hi") and len(stripped) > MB // 8, line[:20]

@@ -13,7 +13,7 @@ import email.utils
 import hashlib
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import AddressHeader, HeaderRegistry
@@ -23,7 +23,9 @@ from email.parser import BytesParser
 from mailparser.dates import parse_mail_date
 from mailparser.utils import get_addresses
 
+from mailbridge.decisions.inbound.header_repair import repair_header_block
 from mailbridge.decisions.inbound.mime import (
+    content_type_for,
     decode_bytes,
     decode_header_value,
     decode_words,
@@ -31,7 +33,16 @@ from mailbridge.decisions.inbound.mime import (
     header_defects,
     html_to_text,
     safe_filename,
+    text_charset,
 )
+from mailbridge.decisions.inbound.parts import (
+    is_empty_message,
+    is_tnef,
+    is_uuencode_without_begin,
+    message_file_name,
+    report_bytes,
+)
+from mailbridge.decisions.inbound.tnef import unpack_tnef
 
 __all__ = [
     "ParsedAttachment",
@@ -52,6 +63,7 @@ class ParsedAttachment:
     payload: bytes
     content_id: str | None = None
     sha256: str = ""  # hex digest of payload, taken while parsing (in the parse worker, off the poller)
+    inside: str | None = None  # the file it was unpacked from (a winmail.dat), which is kept too; None: a MIME part
 
     @property
     def size(self) -> int:
@@ -105,6 +117,7 @@ MALFORMED_DEFECTS = frozenset(
         "InvalidBase64PaddingDefect",
         "missing-from",
         "unparseable-from",
+        "several-from-addresses",
         "unknown-transfer-encoding",
         "invalid-content-type",
         "unquoted-boundary",
@@ -112,12 +125,19 @@ MALFORMED_DEFECTS = frozenset(
         "parse-failed",
         "mail-parser-failed",
         "nesting-too-deep",
+        "header-repaired",
     }
+)
+# What a stray line in the header block or before it leaves behind (see header_repair).
+_HEADER_BLOCK_DEFECTS = frozenset(
+    {"missing-from", "MissingHeaderBodySeparatorDefect", "FirstHeaderLineIsContinuationDefect"}
 )
 _KNOWN_CTE = frozenset({"7bit", "8bit", "binary", "base64", "quoted-printable", "x-uuencode", "uuencode", "x-uue"})
 _BODY_TYPES = ("text/plain", "text/html")
 # RFC 3464 report data: machine-readable status, neither body text nor a file for people.
 _REPORT_DATA = ("message/delivery-status",)
+# Files taken out of one winmail.dat at most; the winmail.dat itself is always kept whole.
+_MAX_TNEF_FILES = 250
 # Real mail nests a handful of levels; deeper trees are hostile and are not walked further.
 _MAX_DEPTH = 60
 # An attached message is written back with CRLF, as it arrived, and without "From " quoting.
@@ -130,6 +150,11 @@ _ADDR_SPEC = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)
 _SIMPLE_ADDRESS = re.compile(
     rf'^(?:(?P<bare>{_ADDR_SPEC})|(?:"(?P<quoted>[^"\\]*)"\s*|(?P<name>[^"<>,;:@()\[\]\\]*))<(?P<addr>{_ADDR_SPEC})>)$'
 )
+# A domain's trailing root dot before the end of its address. Linear time: it starts at an "@", and its runs stop
+# at the next "@" or at white space.
+_ROOT_DOT = re.compile(r"(@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)\.(?=\s*(?:[>,;]|$))")
+# Local parts that name the mail system itself; a local MTA writes them without a domain, and classify reads them.
+_DAEMON_NAMES = frozenset({"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"})
 # Line breaks of a folded header; the white space around them is stripped with str methods, not by the pattern.
 _LINE_BREAKS = re.compile(r"[\r\n]+")
 # The stdlib's strict address parser takes time with the square of a long header (50 KB of words: 9 s); a longer
@@ -164,17 +189,33 @@ def is_malformed(parsed: ParsedMessage) -> bool:
 
 
 def _parse(raw: bytes) -> ParsedMessage:
+    parsed = _parse_once(raw)
+    if not _needs_header_repair(parsed):
+        return parsed
+    repair = repair_header_block(raw)
+    if repair is None:
+        return parsed
+    # The stored raw bytes stay as sent; only this reading of them uses the repaired header block.
+    repaired = _parse_once(repair.raw)
+    if parsed.from_addr and not repaired.from_addr:
+        return parsed
+    return replace(repaired, defects=(*repaired.defects, *(f"header-repaired:{note}" for note in repair.notes)))
+
+
+def _needs_header_repair(parsed: ParsedMessage) -> bool:
+    """Tell whether the header block may have been cut short: no From or Subject, or a fault of the block."""
+    if "subject" not in parsed.headers:
+        return True
+    return any(d in _HEADER_BLOCK_DEFECTS for d in parsed.defects)
+
+
+def _parse_once(raw: bytes) -> ParsedMessage:
     defects: list[str] = []
     # The tree mail-parser itself builds (compat32 message_from_bytes); its own parse() pass, which decodes
     # every part once more for fields we do not use, is skipped. Its date reader is used below.
     msg = _stdlib_message(raw, defects)
     headers = _decoded_headers(msg)
-    from_list = _addresses(msg, "from", defects)
-    from_addr = next((addr for _, addr in from_list if "@" in addr), None)
-    if not msg.get_all("from"):
-        defects.append("missing-from")
-    elif not from_addr:
-        defects.append("unparseable-from")
+    from_addr, from_name = _sender(msg, defects)
     defects.extend(header_defects(msg))
     walk = _Walk(defects)
     walk.visit(msg, top=True)
@@ -187,7 +228,7 @@ def _parse(raw: bytes) -> ParsedMessage:
         in_reply_to=_first_id(headers.get("in-reply-to")),
         references=tuple(f"<{i}>" for i in _MSG_ID.findall(headers.get("references", ""))),
         from_addr=from_addr,
-        from_name=from_list[0][0] if from_list else "",
+        from_name=from_name,
         to_addrs=tuple(a for _, a in _addresses(msg, "to", defects) if a),
         cc_addrs=tuple(a for _, a in _addresses(msg, "cc", defects) if a),
         reply_to=tuple(a for _, a in _addresses(msg, "reply-to", defects) if a),
@@ -218,7 +259,7 @@ def _raw_header(msg: Message, name: str) -> str | None:
     """Return the first raw value of a header with 8-bit bytes decoded, encoded-words kept."""
     for key, value in msg.raw_items():
         if key.lower() == name:
-            return decode_header_value(str(value), words=False)
+            return decode_header_value(str(value), words=False, declared=_declared_charset(msg, value))
     return None
 
 
@@ -227,8 +268,16 @@ def _decoded_headers(msg: Message) -> dict[str, str]:
     for key, value in msg.raw_items():
         name = str(key).strip().lower()
         if name and name not in headers:
-            headers[name] = _fold(decode_header_value(str(value)))
+            headers[name] = _fold(decode_header_value(str(value), declared=_declared_charset(msg, value)))
     return headers
+
+
+def _declared_charset(msg: Message, value: object) -> str | None:
+    """The charset the message's text declares, looked up only for a header with raw 8-bit bytes in it.
+
+    Raw header bytes carry no label; the sender's mailer most likely wrote them in the charset of its text.
+    """
+    return None if str(value).isascii() else text_charset(msg)
 
 
 def _fold(text: str) -> str:
@@ -242,6 +291,34 @@ def _fold(text: str) -> str:
     return " ".join(stripped for part in _LINE_BREAKS.split(text) if (stripped := part.strip()))
 
 
+def _sender(msg: Message, defects: list[str]) -> tuple[str | None, str]:
+    """Read who sent the message: (lower-cased address or None, display name), saying in `defects` what was odd.
+
+    The first From address with a domain; several are flagged, never silently narrowed to one. Without one,
+    Sender's, then Reply-To's (RFC 5322 §3.6.2 names the Sender as who sent it), flagged as malformed; then a
+    bare local part ("MAILER-DAEMON (Mail Delivery System)" of a local MTA), so a bounce is still recognised.
+    """
+    found = _addresses(msg, "from", defects)
+    mailboxes = [(display, addr) for display, addr in found if "@" in addr]
+    if len({addr for _, addr in mailboxes}) > 1:
+        defects.append(f"several-from-addresses:{len(mailboxes)}")
+    if mailboxes:
+        return mailboxes[0][1], mailboxes[0][0] or found[0][0]
+    name = found[0][0] if found else ""
+    daemon = next((addr for _, addr in found if addr in _DAEMON_NAMES), None)
+    if daemon is not None:
+        defects.append(f"from-without-domain:{daemon}")
+        return daemon, name
+    is_missing = not str(msg.get("from", "")).strip()
+    defects.append("missing-from" if is_missing else "unparseable-from")
+    for header in ("sender", "reply-to"):
+        stand_in = next(((d, a) for d, a in _addresses(msg, header, defects) if "@" in a), None)
+        if stand_in is not None:
+            defects.append(f"from-taken-from:{header}")
+            return stand_in[1], name or stand_in[0]
+    return None, name
+
+
 def _addresses(msg: Message, name: str, defects: list[str]) -> list[tuple[str, str]]:
     """Parse one address header into (decoded display name, lower-cased address) pairs.
 
@@ -253,6 +330,10 @@ def _addresses(msg: Message, name: str, defects: list[str]) -> list[tuple[str, s
     if not value:
         return []
     value = _fold(value)
+    # "<name@yahoo.com.>": the root's dot ends a fully qualified domain; both full parsers lose such an address.
+    value, dots = _ROOT_DOT.subn(r"\1", value)
+    if dots:
+        defects.append(f"trailing-dot:{name}")
     simple = _simple_address(value)
     if simple is not None:
         return [simple]
@@ -342,6 +423,8 @@ class _Walk:
     def visit(self, part: Message, top: bool = False, depth: int = 0) -> None:
         ctype = part.get_content_type()
         if ctype in _REPORT_DATA:
+            # RFC 3464: no body text, but the report an agent reads to see what failed, kept as a text file.
+            self._attach(part, ctype, report_bytes(part), name="delivery-status.txt")
             return
         if depth > _MAX_DEPTH:
             self.defects.append("nesting-too-deep")
@@ -356,7 +439,12 @@ class _Walk:
     def _visit(self, part: Message, ctype: str, top: bool, depth: int) -> None:
         # A whole message that is itself message/rfc822 is a forward with no text of its own.
         if ctype.startswith("message/"):
-            self._attach(part, ctype, _message_bytes(part))
+            attached = _message_bytes(part)
+            # An empty attached message serialises to a bare line end: nothing to keep as a file.
+            if is_empty_message(ctype, attached):
+                self.defects.append("empty-attached-message")
+                return
+            self._attach(part, ctype, attached, name=_filename(part) or message_file_name(part))
             return
         if part.is_multipart():
             if _disposition(part) == "attachment" and not top:
@@ -372,6 +460,11 @@ class _Walk:
         if part.get_content_maintype() == "multipart":
             return
         payload = self._payload(part)
+        # Text sent as uuencoded without a `begin` line is still text: read it as body, make no file of it.
+        if is_uuencode_without_begin(part):
+            self.defects.append("uuencode-without-begin")
+            self.texts.append(decode_bytes(payload, part.get_content_charset(), self.defects))
+            return
         is_body = ctype in _BODY_TYPES and _disposition(part) != "attachment"
         if is_body:
             text = decode_bytes(payload, part.get_content_charset(), self.defects)
@@ -379,6 +472,8 @@ class _Walk:
         # A named inline text part is read as body and also kept as the file it names.
         if not is_body or _filename(part):
             self._attach(part, ctype, payload)
+        if not is_body and is_tnef(ctype, _filename(part)):
+            self._unpack_tnef(payload)
 
     def _payload(self, part: Message) -> bytes:
         cte = str(part.get("content-transfer-encoding", "7bit")).strip().lower()
@@ -394,12 +489,29 @@ class _Walk:
         raw = part.get_payload()
         return raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
 
-    def _attach(self, part: Message, ctype: str, payload: bytes) -> None:
+    def _unpack_tnef(self, payload: bytes) -> None:
+        """Keep the files inside a winmail.dat beside it (Outlook's TNEF, which other mail clients cannot open)."""
+        container = self.attachments[-1].filename
+        unpacked = unpack_tnef(payload, _MAX_TNEF_FILES)
+        self.defects.extend(unpacked.defects)
+        for file in unpacked.files:
+            fallback = f"attachment-{len(self.attachments) + 1}.bin"
+            self.attachments.append(
+                ParsedAttachment(
+                    filename=safe_filename(file.name, fallback),
+                    content_type=content_type_for(file.name),
+                    payload=file.payload,
+                    sha256=hashlib.sha256(file.payload).hexdigest(),
+                    inside=container,
+                )
+            )
+
+    def _attach(self, part: Message, ctype: str, payload: bytes, name: str | None = None) -> None:
         fallback = f"attachment-{len(self.attachments) + 1}{extension_for(ctype)}"
         content_id = part.get("content-id")
         self.attachments.append(
             ParsedAttachment(
-                filename=safe_filename(_filename(part), fallback),
+                filename=safe_filename(name or _filename(part), fallback),
                 content_type=ctype,
                 payload=payload,
                 content_id=_fold(str(content_id)) if content_id else None,
