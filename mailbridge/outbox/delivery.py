@@ -1,14 +1,19 @@
-"""Stage: send what the outbox holds. Claim due rows, send each through the MailSender, record the outcome.
+"""Stage: send what the outbox holds. Claim due rows, send each through a MailSender connection, record the outcome.
 
-Called by `runtime.jobs.deliver_outbox` on the daemon's schedule and by `run --once`. Each item is recorded
-in its own transaction; a failure is parked for a retry with backoff or held, never dropped. A crash between
-the send and the record means one identical resend: the row's bytes and Message-ID are fixed at enqueue.
+Called by `runtime.jobs.deliver_outbox` from the daemon's delivery loop and by `run --once`. A pass runs until
+nothing is due: up to `connections` workers, each on one SMTP connection kept for many mails, claim small
+batches (most urgent kind first, see `store.outbox_queue.claim_due`) and send them. Each item is recorded in
+its own transaction; a failure is parked for a retry with backoff or held, never dropped. A crash between the
+send and the record means one identical resend: the row's bytes and Message-ID are fixed at enqueue.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
@@ -17,8 +22,7 @@ from sqlmodel import Session
 from mailbridge.base.clock import Clock
 from mailbridge.base.errors import PermanentDeliveryError, TemporaryDeliveryError
 from mailbridge.decisions.kinds import EventKind, OutboxStatus
-from mailbridge.outbox.dkim import DkimSigner
-from mailbridge.outbox.smtp import MailSender
+from mailbridge.outbox.smtp import MailConnection, MailSender
 from mailbridge.store import db, outbox_queue
 from mailbridge.store.models import OutboxMail, Ticket
 from mailbridge.store.tickets import record_event
@@ -28,58 +32,120 @@ log = logging.getLogger(__name__)
 OnHeld = Callable[[Session, OutboxMail, datetime], object]
 
 
+@dataclass(frozen=True)
+class ClaimedMail:
+    """What sending one claimed row needs, read in the claim's transaction."""
+
+    outbox_id: int
+    mail_from: str
+    recipients: list[str]
+    raw: bytes
+    ticket_id: int | None
+
+
+@dataclass
+class DeliveryPass:
+    """What every worker of one pass needs, and the counts they add to."""
+
+    engine: Engine
+    sender: MailSender
+    clock: Clock
+    retry_for: timedelta
+    on_held: OnHeld | None
+    stop: threading.Event | None
+    sent: int = 0
+    failed: int = 0
+
+    @property
+    def is_stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+
 async def deliver_due(
     *,
     engine: Engine,
     sender: MailSender,
-    signer: DkimSigner,
     clock: Clock,
     retry_for: timedelta,
     on_held: OnHeld | None = None,
+    connections: int = 1,
+    stop: threading.Event | None = None,
 ) -> tuple[int, int]:
-    """Send what is due now; return (sent, failed) counts of this round."""
-    claimed: list[tuple[int, str, list[str], bytes, int | None]] = []
-    with db.transaction(engine) as session:
-        for row in outbox_queue.claim_due(session=session, now=clock.now()):
+    """Send until nothing is due, over up to `connections` SMTP connections at once; return (sent, failed).
+
+    A set `stop` ends each worker once the batch in its hands is sent and recorded.
+    """
+    work = DeliveryPass(engine, sender, clock, retry_for, on_held, stop)
+    # Every worker runs to its end even when another fails (a database down fails them all in turn): nothing
+    # is left half sent, and the first error is raised to the job's boundary.
+    outcomes = await asyncio.gather(
+        *(_deliver_on_one_connection(work) for _ in range(connections)), return_exceptions=True
+    )
+    errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    if errors:
+        raise errors[0]
+    if work.sent or work.failed:
+        log.info("outbox pass sent=%s failed=%s connections=%s", work.sent, work.failed, connections)
+    return work.sent, work.failed
+
+
+async def _deliver_on_one_connection(work: DeliveryPass) -> None:
+    """Claim a small batch, send it over this worker's connection, record each mail; until nothing is due."""
+    async with work.sender.connection() as connection:
+        while not work.is_stopping:
+            leased_at, batch = _claim(work)
+            if not batch:
+                return
+            for index, mail in enumerate(batch):
+                now = work.clock.now()
+                # A slow relay must not let the lease run out under the rest of the batch: another worker would
+                # take those mails up and send them a second time.
+                if now - leased_at >= outbox_queue.SENDING_LEASE / 2:
+                    with db.transaction(work.engine) as session:
+                        outbox_queue.renew_lease(
+                            session=session, outbox_ids=[m.outbox_id for m in batch[index:]], now=now
+                        )
+                    leased_at = now
+                await _send_one(work, connection, mail)
+
+
+def _claim(work: DeliveryPass) -> tuple[datetime, list[ClaimedMail]]:
+    """Claim the next batch in its own transaction, committed before any of it is sent."""
+    now, batch = work.clock.now(), []
+    with db.transaction(work.engine) as session:
+        for row in outbox_queue.claim_due(session=session, now=now):
             assert row.id is not None, "a stored row"
-            claimed.append((row.id, row.mail_from, row.rcpt_to.split(","), row.raw, row.ticket_id))
-    sent = failed = 0
-    for outbox_id, mail_from, recipients, raw, ticket_id in claimed:
-        try:
-            await sender.send(mail_from=mail_from, recipients=recipients, raw=signer.sign(raw))
-        except (TemporaryDeliveryError, PermanentDeliveryError) as exc:
-            failed += 1
-            permanent = isinstance(exc, PermanentDeliveryError)
-            _record_failure(engine, clock, retry_for, outbox_id, ticket_id, str(exc), permanent, on_held)
-            continue
-        except Exception as exc:  # noqa: BLE001 - one of the four boundaries: per outbox item
-            failed += 1
-            log.exception("send crashed outbox_id=%s", outbox_id)
-            _record_failure(
-                engine, clock, retry_for, outbox_id, ticket_id, f"{type(exc).__name__}: {exc}", False, on_held
-            )
-            continue
-        with db.transaction(engine) as session:
-            outbox_queue.record_sent(session=session, outbox_id=outbox_id, now=clock.now())
-        sent += 1
-        log.info("sent outbox_id=%s rcpt=%s", outbox_id, ",".join(recipients))
-    return sent, failed
+            batch.append(ClaimedMail(row.id, row.mail_from, row.rcpt_to.split(","), row.raw, row.ticket_id))
+    return now, batch
 
 
-def _record_failure(
-    engine: Engine,
-    clock: Clock,
-    retry_for: timedelta,
-    outbox_id: int,
-    ticket_id: int | None,
-    error: str,
-    permanent: bool,
-    on_held: OnHeld | None,
-) -> None:
-    now = clock.now()
-    with db.transaction(engine) as session:
+async def _send_one(work: DeliveryPass, connection: MailConnection, mail: ClaimedMail) -> None:
+    """Send one claimed mail and record the outcome in its own transaction."""
+    outbox_id, raw = mail.outbox_id, mail.raw
+    try:
+        # Sent as stored: DKIM-signed when queued (outbox_queue.enqueue), so every attempt sends the same bytes.
+        await connection.send(mail_from=mail.mail_from, recipients=mail.recipients, raw=raw)
+    except (TemporaryDeliveryError, PermanentDeliveryError) as exc:
+        work.failed += 1
+        permanent = isinstance(exc, PermanentDeliveryError)
+        _record_failure(work, outbox_id, mail.ticket_id, str(exc), permanent)
+        return
+    except Exception as exc:  # noqa: BLE001 - one of the four boundaries: per outbox item
+        work.failed += 1
+        log.exception("send crashed outbox_id=%s", outbox_id)
+        _record_failure(work, outbox_id, mail.ticket_id, f"{type(exc).__name__}: {exc}", False)
+        return
+    with db.transaction(work.engine) as session:
+        outbox_queue.record_sent(session=session, outbox_id=outbox_id, now=work.clock.now())
+    work.sent += 1
+    log.info("sent outbox_id=%s rcpt=%s", outbox_id, ",".join(mail.recipients))
+
+
+def _record_failure(work: DeliveryPass, outbox_id: int, ticket_id: int | None, error: str, permanent: bool) -> None:
+    now = work.clock.now()
+    with db.transaction(work.engine) as session:
         row: OutboxMail = outbox_queue.record_failure(
-            session=session, outbox_id=outbox_id, now=now, error=error, permanent=permanent, retry_for=retry_for
+            session=session, outbox_id=outbox_id, now=now, error=error, permanent=permanent, retry_for=work.retry_for
         )
         ticket = session.get(Ticket, ticket_id) if ticket_id else None
         if ticket is not None:
@@ -91,6 +157,6 @@ def _record_failure(
                 reason=f"outbox {outbox_id} {row.status}: {error}"[:500],
                 now=now,
             )
-        if on_held is not None and row.status == OutboxStatus.HELD:
-            on_held(session, row, now)
+        if work.on_held is not None and row.status == OutboxStatus.HELD:
+            work.on_held(session, row, now)
     log.warning("send failed outbox_id=%s status=%s error=%s", outbox_id, row.status, error)

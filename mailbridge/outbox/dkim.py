@@ -1,7 +1,8 @@
-"""DKIM signing of outgoing mail (dkimpy), per sending domain. Called once per delivery attempt.
+"""DKIM signing of outgoing mail (dkimpy), per sending domain. Called once per mail, when it is queued.
 
-Signing at send time keeps one place that every outgoing mail passes; the signed body and
-headers are the outbox row's bytes, so a resend is still the same mail.
+The runtime builds one DkimSigner from `[[dkim]]` and hands its `sign` in as `MailContext.sign`, which
+`store.outbox_queue.enqueue` applies to the mail's bytes: the outbox row holds the signed mail, and delivery
+sends it unchanged, so a resend after a crash or `outbox retry` is byte for byte the first send.
 """
 
 from __future__ import annotations

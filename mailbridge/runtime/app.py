@@ -37,7 +37,7 @@ class App:
     mail: MailContext  # who we are when we write mail: handed to every stage that composes mail; see refresh_mail
     open_source: Callable[[MailboxSettings], ImapSource]
     sender: MailSender
-    signer: DkimSigner
+    signer: DkimSigner  # the one `mail.sign` uses when a mail is queued; also for `smtp test`'s mail
     contact_ids: dict[str, int] = field(default_factory=dict)  # contact name -> id
     # Set on SIGTERM: the poller finishes the message in hand and stops before the next one.
     stop_requested: threading.Event = field(default_factory=threading.Event)
@@ -105,14 +105,15 @@ def build_app(
     Raises: ConfigError when a mailbox names an unknown Contact without `create_contact = true`.
     """
     engine = db.make_engine(settings.database.connect_url())
+    signer = DkimSigner(settings.dkim)
     app = App(
         settings=settings,
         engine=engine,
         clock=clock or system_clock(),
-        mail=mail_context(settings, make_environment(settings.templates_dir)),
+        mail=mail_context(settings, make_environment(settings.templates_dir), sign=signer.sign),
         open_source=ImapSource,
         sender=SmtpSender(settings.smtp.connection),
-        signer=DkimSigner(settings.dkim),
+        signer=signer,
         preparer=Preparer(settings.ingest.parse_processes, settings.ingest.parse_timeout_seconds),
     )
     if upgrade:

@@ -1,4 +1,4 @@
-"""The jobs: poll_mailboxes and deliver_outbox, run by APScheduler in the daemon or once by `run --once`.
+"""The jobs: poll_mailboxes and deliver_outbox, run by the daemon's loops and timers or once by `run --once`.
 
 Each job reads the clock once and passes `now` down. A failing mailbox is logged and never stops
 the others; a failing outbox item is recorded and never stops the rest. Any failure of a poll (a
@@ -104,25 +104,23 @@ async def poll_mailboxes(app: App) -> tuple[list[PollResult], list[str]]:
 
 
 async def deliver_outbox(app: App) -> tuple[int, int]:
-    """Send what is due now; return (sent, failed) counts of this round."""
+    """Send until nothing is due now, over up to `[smtp] max_connections` connections; return (sent, failed).
+
+    Failures wait for their retry time; a stop request ends the pass once each connection's batch is recorded.
+    """
     return await deliver_due(
         engine=app.engine,
         sender=app.sender,
-        signer=app.signer,
         clock=app.clock,
         retry_for=timedelta(hours=app.settings.schedule.retry_for_hours),
         on_held=lambda session, row, now: failed_mail.tell_author(app.mail, session=session, row=row, now=now),
+        connections=app.settings.smtp.max_connections,
+        stop=app.stop_requested,
     )
 
 
-async def deliver_until_idle(app: App) -> tuple[int, int]:
-    """Send until nothing is due now; failures wait for their retry time."""
-    sent = failed = 0
-    while True:
-        round_sent, round_failed = await deliver_outbox(app)
-        sent, failed = sent + round_sent, failed + round_failed
-        if round_sent + round_failed == 0:
-            return sent, failed
+# One pass of deliver_outbox already runs until nothing is due; `run --once` and the tests call it by this name.
+deliver_until_idle = deliver_outbox
 
 
 async def close_idle_tickets(app: App) -> int:

@@ -276,6 +276,7 @@ def relay_answer(
     outbox_queue.enqueue(
         session=session,
         mail=mail,
+        sign=ctx.sign,
         dedupe_key=f"{MailKind.AGENT_REPLY}:{cause}",
         kind=MailKind.AGENT_REPLY,
         ticket_id=ticket.id,

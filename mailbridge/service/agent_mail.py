@@ -275,6 +275,7 @@ def _queue(
     outbox_queue.enqueue(
         session=session,
         mail=mail,
+        sign=ctx.sign,
         dedupe_key=dedupe_key,
         kind=draft.kind,
         ticket_id=ticket.id if ticket else None,

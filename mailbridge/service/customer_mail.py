@@ -101,6 +101,7 @@ def queue_customer_mail(
     outbox_queue.enqueue(
         session=session,
         mail=mail,
+        sign=ctx.sign,
         dedupe_key=dedupe_key,
         kind=draft.kind,
         ticket_id=ticket.id,

@@ -129,6 +129,7 @@ def enqueue_sla_report(
     outbox_queue.enqueue(
         session=session,
         mail=mail,
+        sign=ctx.sign,
         dedupe_key=f"{MailKind.SLA_WARNING}:{ticket.id}",
         kind=MailKind.SLA_WARNING,
         ticket_id=ticket.id,

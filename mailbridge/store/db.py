@@ -6,6 +6,7 @@ SQLite (the default) runs in WAL mode with foreign keys on; PostgreSQL runs the 
 from __future__ import annotations
 
 import ast
+import sqlite3
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -17,7 +18,7 @@ from sqlalchemy.dialects.postgresql import Insert as PostgresqlInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, create_engine
@@ -121,13 +122,41 @@ def upgrade_schema(engine: Engine) -> frozenset[str]:
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     try:
-        with engine.begin() as connection:
+        with _schema_transaction(engine) as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "heads")
     except OperationalError as exc:
         reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
         raise ConfigError(f"[database] url: cannot open {engine.url.render_as_string()}: {reason}") from None
     return before
+
+
+@contextmanager
+def _schema_transaction(engine: Engine) -> Iterator[Connection]:
+    """Open one transaction for a whole upgrade, its DDL included, and commit it once at the end.
+
+    A crash part way (tests/integration/test_schema_crash.py kills one at every migration) leaves the schema as it
+    was, and the next start runs the whole upgrade again.
+    """
+    with engine.connect() as connection:
+        if connection.dialect.name != "sqlite":
+            with connection.begin():  # PostgreSQL's DDL is transactional
+                yield connection
+            return
+        # pysqlite (Python 3.11) opens a transaction only before INSERT, UPDATE and DELETE, so DDL would be
+        # committed statement by statement. With its own handling off, BEGIN and COMMIT are ours; IMMEDIATE takes
+        # the write lock at once, so two processes that start at the same moment upgrade one after the other.
+        # The isolation level is put back when the connection returns to the pool.
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        driver = cast(sqlite3.Connection, connection.connection.driver_connection)
+        try:
+            yield connection
+        except BaseException:
+            if driver.in_transaction:  # an error may have rolled it back already
+                connection.exec_driver_sql("ROLLBACK")
+            raise
+        connection.exec_driver_sql("COMMIT")
 
 
 @contextmanager

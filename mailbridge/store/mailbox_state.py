@@ -80,5 +80,11 @@ def _send_alert(ctx: MailContext, session: Session, alert: MailboxAlert, now: da
         instance_id=ctx.instance_id,
     )
     outbox_queue.enqueue(
-        session=session, mail=mail, dedupe_key=alert.dedupe_key, kind=MailKind.MAILBOX_ALERT, ticket_id=None, now=now
+        session=session,
+        mail=mail,
+        sign=ctx.sign,
+        dedupe_key=alert.dedupe_key,
+        kind=MailKind.MAILBOX_ALERT,
+        ticket_id=None,
+        now=now,
     )

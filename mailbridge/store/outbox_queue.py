@@ -3,17 +3,20 @@
 Callers own the transaction. A mail is rendered and given its Message-ID when enqueued, so
 every resend is the same mail. Delivery is at-least-once: an attempt is recorded (and
 committed) before the SMTP conversation starts; an attempt left `sending` by a crash is taken
-up again after SENDING_LEASE with the identical bytes and Message-ID.
+up again after SENDING_LEASE with the identical bytes and Message-ID. Claims come in small
+batches, most urgent kind first (`decisions.outbox_priority`), and a sender renews the lease of
+its batch while it works through it (`renew_lease`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
-from sqlalchemy import bindparam, func, or_
+from sqlalchemy import bindparam, case, func, or_, update
 from sqlmodel import Session, col, select
 
 from mailbridge.base.clock import utc
@@ -27,11 +30,15 @@ from mailbridge.decisions.loop_guard import (
     AutoMailHistory,
     decide_auto_mail,
 )
+from mailbridge.decisions.outbox_priority import UNKNOWN_KIND_PRIORITY, priorities_by_kind
 from mailbridge.decisions.outgoing.compose import mail_bytes
 from mailbridge.store.db import insert_values_unless_taken, run, table_of
 from mailbridge.store.models import AddressSuppression, OutboxMail
 
-SENDING_LEASE = timedelta(minutes=10)
+# Long enough for a small batch on a slow relay, short enough that a crash parks its mail only briefly: a sender
+# renews the lease of the rest of its batch once half of it has passed (`renew_lease`).
+SENDING_LEASE = timedelta(minutes=2)
+CLAIM_BATCH = 5  # mails claimed at a time by one connection
 FIRST_RETRY = timedelta(minutes=1)
 LONGEST_RETRY = timedelta(hours=2)
 
@@ -58,6 +65,7 @@ def enqueue(
     *,
     session: Session,
     mail: Message,
+    sign: Callable[[bytes], bytes],
     dedupe_key: str,
     kind: str,
     ticket_id: int | None,
@@ -66,7 +74,7 @@ def enqueue(
     caused_by_message_id: int | None = None,
     not_before: datetime | None = None,
 ) -> int:
-    """Add a mail to the outbox once, due at `not_before` (else now); return its row id.
+    """Add a mail to the outbox once, signed by `sign`, due at `not_before` (else now); return its row id.
 
     A second call with the same key writes nothing and returns the first row's id.
     """
@@ -85,7 +93,8 @@ def enqueue(
             "mail_from": parseaddr(str(mail["From"]))[1],
             "rcpt_to": ",".join(recipients),
             "subject": str(make_header(decode_header(str(mail["Subject"] or "")))),
-            "raw": mail_bytes(mail),
+            # DKIM-signed once, here: delivery sends these bytes unchanged, so a resend is byte for byte the same.
+            "raw": sign(mail_bytes(mail)),
             "is_automatic": is_automatic,
             "caused_by_message_id": caused_by_message_id,
             "status": OutboxStatus.QUEUED,
@@ -158,8 +167,12 @@ def apply_bounce(*, session: Session, report: BounceReport, now: datetime) -> Ou
     return row
 
 
-def claim_due(*, session: Session, now: datetime, limit: int = 20) -> list[OutboxMail]:
-    """Take due mails and record an attempt on each; the caller commits before sending."""
+# The order of claims: the most urgent kind first, then the longest due.
+_PRIORITY = case(priorities_by_kind(), value=col(OutboxMail.kind), else_=int(UNKNOWN_KIND_PRIORITY))
+
+
+def claim_due(*, session: Session, now: datetime, limit: int = CLAIM_BATCH) -> list[OutboxMail]:
+    """Take due mails, most urgent first, and record an attempt on each; the caller commits before sending."""
     query = (
         select(OutboxMail)
         .where(
@@ -169,7 +182,7 @@ def claim_due(*, session: Session, now: datetime, limit: int = 20) -> list[Outbo
                 & (col(OutboxMail.last_attempt_at) <= now - SENDING_LEASE),
             )
         )
-        .order_by(col(OutboxMail.next_attempt_at), col(OutboxMail.id))
+        .order_by(_PRIORITY, col(OutboxMail.next_attempt_at), col(OutboxMail.id))
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
@@ -182,10 +195,28 @@ def claim_due(*, session: Session, now: datetime, limit: int = 20) -> list[Outbo
     return rows
 
 
+def renew_lease(*, session: Session, outbox_ids: list[int], now: datetime) -> None:
+    """Extend the lease of claimed mails still to be sent, so no other sender takes them up meanwhile."""
+    if outbox_ids:
+        session.execute(
+            update(_outbox)
+            .where(_outbox.c.id.in_(outbox_ids), _outbox.c.status == OutboxStatus.SENDING)
+            .values(last_attempt_at=now)
+        )
+
+
+# One statement per sent mail, without loading the row (its bytes included) first.
+_MARK_SENT = (
+    update(_outbox)
+    .where(_outbox.c.id == bindparam("outbox_id"))
+    .values(status=OutboxStatus.SENT, sent_at=bindparam("sent_now"), last_error="")
+)
+
+
 def record_sent(*, session: Session, outbox_id: int, now: datetime) -> None:
     """Mark a mail delivered."""
-    row = _claimed(session, outbox_id)
-    row.status, row.sent_at, row.last_error = OutboxStatus.SENT, now, ""
+    marked = run(session, _MARK_SENT, {"outbox_id": outbox_id, "sent_now": now}).rowcount
+    assert marked == 1, f"outbox row {outbox_id} is gone"
 
 
 def _claimed(session: Session, outbox_id: int) -> OutboxMail:

@@ -106,6 +106,7 @@ def test_enqueue_twice_with_one_key_writes_one_row(make_app, dovecot, sink, mail
         again = outbox_queue.enqueue(
             session=session,
             mail=mail,
+            sign=app.mail.sign,
             dedupe_key=row.dedupe_key,
             kind="receipt",
             ticket_id=row.ticket_id,

@@ -38,18 +38,42 @@ def test_a_drawn_ticket_number_that_is_taken_is_drawn_again(any_db_app, monkeypa
 def test_an_outbox_key_that_is_taken_writes_nothing_and_returns_the_first_row(any_db_app):
     with db.transaction(any_db_app.engine) as session:
         first = outbox_queue.enqueue(
-            session=session, mail=small_mail("first"), dedupe_key="receipt:1", kind="receipt", ticket_id=None, now=NOW
+            session=session,
+            mail=small_mail("first"),
+            sign=any_db_app.mail.sign,
+            dedupe_key="receipt:1",
+            kind="receipt",
+            ticket_id=None,
+            now=NOW,
         )
     with db.transaction(any_db_app.engine) as session:
         again = outbox_queue.enqueue(
-            session=session, mail=small_mail("second"), dedupe_key="receipt:1", kind="receipt", ticket_id=None, now=NOW
+            session=session,
+            mail=small_mail("second"),
+            sign=any_db_app.mail.sign,
+            dedupe_key="receipt:1",
+            kind="receipt",
+            ticket_id=None,
+            now=NOW,
         )
         # The very same mail again (same key, same Message-ID) is no error either.
         same = outbox_queue.enqueue(
-            session=session, mail=small_mail("first"), dedupe_key="receipt:1", kind="receipt", ticket_id=None, now=NOW
+            session=session,
+            mail=small_mail("first"),
+            sign=any_db_app.mail.sign,
+            dedupe_key="receipt:1",
+            kind="receipt",
+            ticket_id=None,
+            now=NOW,
         )
         other = outbox_queue.enqueue(
-            session=session, mail=small_mail("other"), dedupe_key="receipt:2", kind="receipt", ticket_id=None, now=NOW
+            session=session,
+            mail=small_mail("other"),
+            sign=any_db_app.mail.sign,
+            dedupe_key="receipt:2",
+            kind="receipt",
+            ticket_id=None,
+            now=NOW,
         )
     with db.transaction(any_db_app.engine) as session:
         subjects = [row.subject for row in session.exec(select(OutboxMail).order_by(OutboxMail.id))]

@@ -1,15 +1,16 @@
 """MailContext: who we are when we write mail. Built by the runtime from the settings and the Contacts' addresses and
 handed to every stage that composes mail (service, intake, the mailbox alert) instead of the whole application.
 
-It holds the support settings, our own addresses, the secret that signs reply tokens and Message-IDs, and
-the templates. Pure values and pure functions: nothing here reads a clock, a database or a server.
+It holds the support settings, our own addresses, the secret that signs reply tokens and Message-IDs, the
+templates, and how a mail is DKIM-signed when it is queued (`sign`, handed in by the runtime: outbox.dkim).
+Pure values and pure functions: nothing here reads a clock, a database or a server.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from jinja2 import Environment
@@ -33,6 +34,9 @@ class MailContext:
     # refreshed by the runtime from the contacts table before every poll.
     own_addresses: frozenset[str]
     subject_pattern: re.Pattern[str]
+    # Signs a mail's bytes once, when it is queued (store.outbox_queue.enqueue): the outbox row holds the signed
+    # bytes and every send, resends included, is the same mail. The runtime hands in outbox.dkim's signer.
+    sign: Callable[[bytes], bytes] = field(repr=False)
 
     @property
     def instance_id(self) -> str:
@@ -52,8 +56,17 @@ class MailContext:
         return is_own_message_id(message_id, self.secret)
 
 
-def mail_context(settings: Settings, templates: Environment, contact_addresses: Iterable[str] = ()) -> MailContext:
-    """Build the MailContext of a configuration and the Contacts' addresses (own_addresses.our_addresses)."""
+def mail_context(
+    settings: Settings,
+    templates: Environment,
+    contact_addresses: Iterable[str] = (),
+    *,
+    sign: Callable[[bytes], bytes] | None = None,
+) -> MailContext:
+    """Build the MailContext of a configuration and the Contacts' addresses (own_addresses.our_addresses).
+
+    `sign` DKIM-signs a queued mail's bytes; None: mail is queued as composed (no [[dkim]] key to sign with).
+    """
     return MailContext(
         support=settings.support,
         survey=settings.survey,
@@ -62,7 +75,12 @@ def mail_context(settings: Settings, templates: Environment, contact_addresses: 
         templates=templates,
         own_addresses=own_addresses_of(settings, contact_addresses),
         subject_pattern=subject_number_pattern(settings.support.ticket_subject_format),
+        sign=sign or _unsigned,
     )
+
+
+def _unsigned(raw: bytes) -> bytes:
+    return raw
 
 
 def own_addresses_of(settings: Settings, contact_addresses: Iterable[str]) -> frozenset[str]:
