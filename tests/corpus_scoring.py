@@ -67,7 +67,10 @@ def score_message(entry: dict, parsed: ParsedMessage) -> dict[str, bool]:
         found = _match_attachments(wanted["attachments"], parsed, _had_bare_lf(entry))
         scores.update({f"attachments[{i}]": ok for i, ok in enumerate(found)})
     if "attachment_count" in wanted:
-        scores["attachment_count"] = len(parsed.attachments) == wanted["attachment_count"]
+        scores["attachment_count"] = len(_sent_files(parsed)) == wanted["attachment_count"]
+    if "tnef_contents" in wanted:
+        unpacked = sorted(normalise(a.filename) for a in parsed.attachments if a.inside is not None)
+        scores["tnef_contents"] = unpacked == sorted(normalise(n) for n in wanted["tnef_contents"])
     if "attachment_names" in wanted:
         names = sorted(normalise(a.filename) for a in parsed.attachments)
         scores["attachment_names"] = names == sorted(normalise(n) for n in wanted["attachment_names"])
@@ -75,6 +78,13 @@ def score_message(entry: dict, parsed: ParsedMessage) -> dict[str, bool]:
         names = {normalise(a.filename) for a in parsed.attachments}
         scores["attachment_names_include"] = all(normalise(n) in names for n in wanted["attachment_names_include"])
     return scores
+
+
+def _sent_files(parsed: ParsedMessage) -> list:
+    """The files as the manifest counts them (its sources count MIME parts): not the report data of a bounce,
+    which parse keeps as delivery-status.txt for agents, nor the files parse took out of a winmail.dat (scored as
+    tnef_contents)."""
+    return [a for a in parsed.attachments if a.inside is None and a.content_type != "message/delivery-status"]
 
 
 def _had_bare_lf(entry: dict) -> bool:

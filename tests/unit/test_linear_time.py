@@ -197,7 +197,6 @@ def test_quote_headers_footers_and_signatures_of_hostile_lines():
         "x mailing list",
         "Message du 10:00",
         "-" * 499,
-        "Regards,\nAnna",
         "Sent from my iPhone",
         "> " + "x" * 70 + "\ny",
     )

@@ -202,7 +202,7 @@ def test_attached_message_is_one_eml_attachment_and_not_body():
         "Content-Type: text/plain\n\nfyi", "Content-Type: message/rfc822\n\nFrom: b@x.org\nSubject: inner\n\ninner body"
     )
     parsed = parse_message(raw)
-    assert [a.filename for a in parsed.attachments] == ["attachment-1.eml"]
+    assert [a.filename for a in parsed.attachments] == ["inner.eml"]
     assert b"inner body" in parsed.attachments[0].payload
     assert "inner body" not in parsed.text_body
 

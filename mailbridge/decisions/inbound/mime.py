@@ -8,53 +8,26 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
+import itertools
 import mimetypes
 import re
 import unicodedata
+import weakref
 from email.message import Message
 from html.parser import HTMLParser
 
 from inscriptis import get_text
+from inscriptis.css_profiles import CSS_PROFILES
 from inscriptis.model.config import ParserConfig
 
-# Supersets and the names mail clients really mean (WHATWG Encoding Standard, "labels"):
-# ISO-8859-1 mail is nearly always windows-1252, GB2312 text is GB18030 text, and so on.
-_CHARSET_ALIASES = {
-    "iso-8859-1": "cp1252",
-    "iso8859-1": "cp1252",
-    "latin1": "cp1252",
-    "latin-1": "cp1252",
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "x-gbk": "gb18030",
-    "euc-cn": "gb18030",
-    "ks_c_5601-1987": "cp949",
-    "euc-kr": "cp949",
-    "shift_jis": "cp932",
-    "shift-jis": "cp932",
-    "sjis": "cp932",
-    "x-sjis": "cp932",
-    "iso-2022-jp": "iso2022_jp_ext",
-    "big5": "big5hkscs",
-    "iso-8859-8-i": "iso-8859-8",
-    "unicode-1-1-utf-7": "utf-7",
-    "x-mac-roman": "mac_roman",
-}
-# Labels that say nothing useful about 8-bit bytes: UTF-8, then windows-1252 are tried.
-_NO_CHARSET = {
-    "",
-    "us-ascii",
-    "ascii",
-    "ansi_x3.4-1968",
-    "x-unknown",
-    "unknown",
-    "unknown-8bit",
-    "x-user-defined",
-    "default",
-    "none",
-}
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+from mailbridge.decisions.inbound.charsets import NO_CHARSET, codec_for, detect_charset, detect_text
+
+# Parts looked at for the charset that raw 8-bit header bytes are most likely in, and the answer per message.
+_CHARSET_PARTS = 20
+_TEXT_CHARSETS: weakref.WeakKeyDictionary[Message, str | None] = weakref.WeakKeyDictionary()
+# The encoded text may hold spaces ("=?us-ascii?Q?ABC / 123?=", "=?UTF-8?Q? Personal=C3=A4nderung?="): mailers
+# write them, and every reader shows them. It stops at the first "?", so the pattern runs in linear time.
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\r\n]*)\?=")
 _QP_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
 _UNSAFE_NAME_CHARS = re.compile(r'[<>:"|?*\\/]')
 _RESERVED_NAMES = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
@@ -77,24 +50,16 @@ _EXTENSIONS = {
 }
 
 
-def _codec(charset: str | None) -> str | None:
-    """Return a Python codec name for a MIME charset label, or None when unusable."""
-    label = (charset or "").strip().strip("\"'").lower()
-    if label in _NO_CHARSET:
-        return None
-    label = _CHARSET_ALIASES.get(label, label)
-    try:
-        info = codecs.lookup(label)
-    except LookupError:
-        return None
-    # Only text encodings: "base64" or "zlib" as a charset label must not run a byte codec.
-    return info.name if getattr(info, "_is_text_encoding", True) else None
+def decode_bytes(
+    data: bytes, charset: str | None, defects: list[str] | None = None, declared: str | None = None
+) -> str:
+    """Decode text bytes with the declared charset, then UTF-8, then a detected charset, then windows-1252.
 
-
-def decode_bytes(data: bytes, charset: str | None, defects: list[str] | None = None) -> str:
-    """Decode text bytes with the declared charset, then UTF-8, then windows-1252, then latin-1."""
-    codec = _codec(charset)
-    if codec is None and charset and charset.strip().lower() not in _NO_CHARSET and defects is not None:
+    `declared`: a charset the message declares elsewhere (its body's, for raw 8-bit header bytes), preferred to the
+    detector's guess.
+    """
+    codec = codec_for(charset)
+    if codec is None and charset and charset.strip().lower() not in NO_CHARSET and defects is not None:
         defects.append(f"unknown-charset:{charset.strip()[:40]}")
     if codec:
         try:
@@ -102,18 +67,49 @@ def decode_bytes(data: bytes, charset: str | None, defects: list[str] | None = N
         except (UnicodeError, LookupError):
             if defects is not None:
                 defects.append(f"charset-mismatch:{(charset or '').strip()[:40]}")
-    for fallback in ("utf-8", "cp1252"):
-        try:
-            return data.decode(fallback)
-        except UnicodeError:
-            continue
-    return data.decode("latin-1")
+    try:
+        return data.decode("utf-8")
+    except UnicodeError:
+        pass
+    detected = detect_text(data, declared)
+    if detected is not None:
+        return detected
+    try:
+        return data.decode("cp1252")
+    except UnicodeError:
+        return data.decode("latin-1")
 
 
-def decode_header_value(value: str, words: bool = True) -> str:
-    """Turn a raw header value into text: raw 8-bit bytes as UTF-8 or windows-1252, then RFC 2047."""
+def text_charset(msg: Message) -> str | None:
+    """Return the charset a message's text is in: the first one a text part declares, else the one detected in the
+    first 8-bit text part; None when neither is known. Looked up once per message (for raw 8-bit headers only)."""
+    if msg not in _TEXT_CHARSETS:
+        _TEXT_CHARSETS[msg] = _find_text_charset(msg)
+    return _TEXT_CHARSETS[msg]
+
+
+def _find_text_charset(msg: Message) -> str | None:
+    texts = [p for p in itertools.islice(msg.walk(), _CHARSET_PARTS) if p.get_content_maintype() == "text"]
+    for part in texts:
+        charset = part.get_content_charset()
+        if charset and codec_for(charset):
+            return charset
+    for part in texts:
+        payload = part.get_payload(decode=True)
+        if isinstance(payload, bytes) and not payload.isascii():
+            try:
+                payload.decode("utf-8")
+            except UnicodeError:
+                return detect_charset(payload)
+            return "utf-8"
+    return None
+
+
+def decode_header_value(value: str, words: bool = True, declared: str | None = None) -> str:
+    """Turn a raw header value into text: raw 8-bit bytes as UTF-8, the `declared` charset or a detected one, then
+    RFC 2047."""
     if any("\udc80" <= ch <= "\udcff" for ch in value):
-        value = decode_bytes(value.encode("utf-8", "surrogateescape"), None)
+        value = decode_bytes(value.encode("utf-8", "surrogateescape"), None, declared=declared)
     return decode_words(value) if words else value
 
 
@@ -209,7 +205,9 @@ class _TextExtractor(HTMLParser):
             self.chunks.append(data)
 
 
-_INSCRIPTIS = ParserConfig(display_links=False, display_images=False)
+# The strict profile: the relaxed one pads every <span> with spaces, which splits words that mail clients (CJK ones
+# above all) cut into spans with no space between them ("<span>加拿大</span><span>18</span>" must stay "加拿大18").
+_INSCRIPTIS = ParserConfig(css=CSS_PROFILES["strict"].copy(), display_links=False, display_images=False)
 
 
 def html_to_text(html: str) -> str:
@@ -265,6 +263,11 @@ def header_defects(part: Message) -> list[str]:
                 found.append("unquoted-boundary")
     found.extend(f"duplicate-header:{n}" for n in _SINGLETONS if counts.get(n, 0) > 1)
     return found
+
+
+def content_type_for(name: str) -> str:
+    """Return the content type a file name suggests, application/octet-stream when none is known."""
+    return _MIME_TYPES.guess_type(name, strict=False)[0] or "application/octet-stream"
 
 
 def extension_for(content_type: str) -> str:
