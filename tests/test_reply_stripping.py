@@ -1,5 +1,7 @@
 """Scores `reply_text.strip_reply` on the corpus's reply-stripping cases (`expect.reply`) and fails
-when fewer pass than the floor measured when the library was chosen (mail-parser-reply: 35 of 54).
+when fewer pass than the floor: 35 of 54 when the library was chosen (mail-parser-reply alone), 53 of 54 with
+the quote headers, footers and signatures the adapter adds (issue 15). The one left, crisp-erp email_with_regards,
+expects "Regards,\n\nJohn Doe\nCEO" cut: closings are kept, so an agent's answer is relayed with its sign-off.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from mailbridge.decisions.inbound.parse import parse_message
 from mailbridge.decisions.inbound.reply_text import strip_reply
 from tests.corpus_scoring import corpus_dir, load_manifest, normalise, read_as_imap
 
-FLOOR = 35
+FLOOR = 53
 
 
 def reply_matches(expect: dict, stripped: str) -> bool:

@@ -21,6 +21,7 @@ from mailbridge.base.config.settings import DEFAULT_MAX_MESSAGE_BYTES
 from mailbridge.decisions.inbound.bounces import read_bounce
 from mailbridge.decisions.inbound.classify import classify, may_auto_reply
 from mailbridge.decisions.inbound.language import choose_locale, guess_locale
+from mailbridge.decisions.inbound.names import name_is_authenticated
 from mailbridge.decisions.inbound.parse import ParsedMessage, is_malformed
 from mailbridge.decisions.inbound.reply_text import new_text
 from mailbridge.decisions.kinds import EventKind, MailKind, MatchReason, MessageKind, OutboxStatus, TicketStatus
@@ -261,8 +262,17 @@ def _file_in_ticket(
         guessed = guess_locale(parsed.text_body, parsed.headers.get("content-language"), None)
     # A new customer who will be written to is created with the locale of that mail (no UPDATE right after).
     first_locale = _mail_locale(inbox, department, None, guessed) if transition.mails else None
+    # Anyone can write this From: only a person's mail our receiving server authenticated changes a kept name.
+    authenticated = kind is MessageKind.CUSTOMER and name_is_authenticated(
+        mail.raw, parsed.from_addr, inbox.mail.support.authserv_id
+    )
     customer = tickets.ensure_customer(
-        session=session, email=parsed.from_addr, name=parsed.from_name, now=now, locale=first_locale
+        session=session,
+        email=parsed.from_addr,
+        name=parsed.from_name,
+        now=now,
+        locale=first_locale,
+        name_is_authenticated=authenticated,
     )
     if ticket is None:
         ticket = tickets.open_ticket(
