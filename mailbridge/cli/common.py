@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mailbridge.base.clock import Clock, parse_instant
+from mailbridge.base.clock import Clock, parse_instant, system_clock
 from mailbridge.base.config.settings import Settings, find_config, load_settings
 from mailbridge.base.errors import CommandError
 
 if TYPE_CHECKING:  # the runtime pulls in the database, IMAP and SMTP libraries: imported when a command opens it
     from mailbridge.runtime.app import App
+    from mailbridge.store.db import Engine
 
 
 @dataclass
@@ -29,6 +30,34 @@ state = CliState()
 def settings() -> Settings:
     """Load the configuration chosen by --config, $MAILBRIDGE_CONFIG or ./mailbridge.toml."""
     return load_settings(find_config(state.config_path))
+
+
+@dataclass(frozen=True)
+class Store:
+    """What a command that only reads or edits the database needs: the settings, the engine and the clock."""
+
+    settings: Settings
+    engine: Engine
+    clock: Clock
+
+
+def open_store() -> Store:
+    """Open the database of the chosen configuration for a command that sends no mail and polls no mailbox.
+
+    Imports only the store (not the runtime, IMAP, SMTP or templates), so such a command starts fast. Like `open_app`
+    it checks the schema (SchemaError naming the command that upgrades it) and that every `[[mailboxes]] contact`
+    names a Contact the database holds (ConfigError otherwise).
+    """
+    from mailbridge.base.config.mailbox import check_mailbox_contacts
+    from mailbridge.store import contacts, db
+
+    current = settings()
+    engine = db.make_engine(current.database.connect_url())
+    db.check_schema(engine)
+    with db.transaction(engine) as session:
+        names = contacts.contact_names(session)
+    check_mailbox_contacts(current.path, current.mailboxes, names)
+    return Store(current, engine, state.clock or system_clock())
 
 
 def open_app(*, check_contacts: bool = True, migrate: bool = False) -> App:
@@ -47,7 +76,10 @@ def _plain(value: Any) -> Any:
 
 
 def echo_json(data: Any) -> None:
-    typer.echo(json.dumps(data, default=_plain, indent=2, ensure_ascii=False))
+    # Raw values; the C1 and bidi characters JSON leaves as they are are escaped too, so a terminal shows them.
+    from mailbridge.reports.render import json_visible  # here: reports loads its libraries, root --help does not
+
+    typer.echo(json_visible(json.dumps(data, default=_plain, indent=2, ensure_ascii=False)))
 
 
 def read_text_option(option: str, path: str) -> str:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from mailbridge.base.config.rules import WEEKDAYS, SlaSettings, parse_working_hours
+
 # Ten years of days without a single working hour means the calendar is empty, not that we must keep looking.
 MAX_DAYS = 3660
 
@@ -61,3 +63,20 @@ def due_at(start: datetime, hours: float, calendar: BusinessCalendar) -> datetim
             return begin + remaining
         remaining -= closes - begin
     raise ValueError("the business calendar has no working hours")
+
+
+def build_calendar(sla: SlaSettings, years: range) -> BusinessCalendar:
+    """Build the business calendar of `[sla]`, with the public holidays of `years` when a country is set."""
+    opens, closes = parse_working_hours(sla.working_hours)
+    holidays: frozenset[date] = frozenset()
+    if sla.holidays_country:
+        import holidays as holiday_tables
+
+        holidays = frozenset(holiday_tables.country_holidays(sla.holidays_country, years=list(years)))
+    return BusinessCalendar(
+        working_days=frozenset(WEEKDAYS.index(d) for d in sla.working_days),
+        opens=opens,
+        closes=closes,
+        zone=ZoneInfo(sla.timezone),
+        holidays=holidays,
+    )

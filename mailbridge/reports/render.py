@@ -53,6 +53,52 @@ def with_local_times(data: Any, zone: tzinfo) -> Any:
     return data
 
 
+# Characters a terminal acts on or that reorder what it shows (issue 16: a subject that sets the window title or
+# clears the screen). C0 controls and DEL become their Unicode Control Pictures (ESC -> ␛); C1 controls (U+0080 to
+# U+009F, 0x9B is an 8-bit CSI) and the bidi marks, embeddings, overrides and isolates become `<U+202E>`.
+_BIDI = (0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+_HIDDEN = {code: f"<U+{code:04X}>" for code in (*range(0x80, 0xA0), *_BIDI)}
+_ONE_LINE = {code: chr(0x2400 + code) for code in range(0x20)} | {0x7F: "\u2421"} | _HIDDEN
+_LINES = {code: picture for code, picture in _ONE_LINE.items() if code not in (0x09, 0x0A)}
+# In JSON the same characters are written as \u escapes: the value a program reads back is unchanged.
+_JSON_HIDDEN = {code: f"\\u{code:04x}" for code in _HIDDEN}
+# The fields of stored mail printed as several lines (message bodies); every other text is one line.
+MULTILINE_FIELDS = frozenset({"text", "stripped_text"})
+
+
+def visible_text(text: str | None, *, multiline: bool = False) -> str:
+    """Return stored text fit to print on a terminal: every control or bidi character made visible.
+
+    multiline=True (a message body) keeps line feeds and tabs, and reads CRLF as a line feed.
+    """
+    if not text:
+        return ""
+    if multiline:
+        return text.replace("\r\n", "\n").translate(_LINES)
+    return text.translate(_ONE_LINE)
+
+
+def visible_values(data: Any, multiline: frozenset[str] = MULTILINE_FIELDS) -> Any:
+    """Return `data` (dicts, lists) with every string passed through visible_text; keys in `multiline` keep lines."""
+    if isinstance(data, str):
+        return visible_text(data)
+    if isinstance(data, dict):
+        return {
+            key: visible_text(value, multiline=True)
+            if key in multiline and isinstance(value, str)
+            else visible_values(value, multiline)
+            for key, value in data.items()
+        }
+    if isinstance(data, list | tuple):
+        return [visible_values(value, multiline) for value in data]
+    return data
+
+
+def json_visible(text: str) -> str:
+    """Escape C1 and bidi characters in JSON text as \\u escapes (json.dumps escapes only C0 ones)."""
+    return text.translate(_JSON_HIDDEN)
+
+
 def bar(value: int, largest: int, width: int = BAR_WIDTH) -> str:
     """A text bar of `value` scaled so `largest` fills `width` characters."""
     return "█" * (round(width * value / largest) if largest else 0)

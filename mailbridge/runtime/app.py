@@ -157,8 +157,8 @@ def check_contacts_of(engine: Engine, settings: Settings) -> None:
 
 
 def contact_names(session: Session) -> set[str]:
-    """The names of the Contacts the database holds."""
-    return set(session.exec(select(Contact.name)))
+    """The names of the Contacts the database holds (store.contacts.contact_names)."""
+    return contacts.contact_names(session)
 
 
 def ensure_contact(app: App, name: str) -> int:

@@ -18,11 +18,11 @@ from prometheus_client import CollectorRegistry, write_to_textfile
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlmodel import Session
 
+from mailbridge.decisions.business_hours import build_calendar
 from mailbridge.decisions.monitoring import evaluate_health
 from mailbridge.ingest.poll import PollResult
 from mailbridge.reports.status import StatusReport, gather_status, health_figures
 from mailbridge.runtime.app import App
-from mailbridge.runtime.timers import build_calendar
 
 OUTCOMES = ("fetched", "stored", "duplicate", "failed")
 

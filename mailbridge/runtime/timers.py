@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlmodel import select
 
 from mailbridge.base.clock import utc
-from mailbridge.base.config.rules import WEEKDAYS, SlaSettings, parse_working_hours
-from mailbridge.decisions.business_hours import BusinessCalendar, due_at
+from mailbridge.decisions.business_hours import build_calendar, due_at
 from mailbridge.decisions.kinds import EventKind, TicketStatus
 from mailbridge.decisions.lifecycle import SlaState, plan_auto_close, sla_state
 from mailbridge.runtime.app import App
@@ -25,23 +23,6 @@ from mailbridge.store.models import Contact, Ticket
 
 log = logging.getLogger(__name__)
 SHORTEST_AUTO_CLOSE = timedelta(days=1)
-
-
-def build_calendar(sla: SlaSettings, years: range) -> BusinessCalendar:
-    """Build the business calendar of `[sla]`, with the public holidays of `years` when a country is set."""
-    opens, closes = parse_working_hours(sla.working_hours)
-    holidays = frozenset()
-    if sla.holidays_country:
-        import holidays as holiday_tables
-
-        holidays = frozenset(holiday_tables.country_holidays(sla.holidays_country, years=list(years)))
-    return BusinessCalendar(
-        working_days=frozenset(WEEKDAYS.index(d) for d in sla.working_days),
-        opens=opens,
-        closes=closes,
-        zone=ZoneInfo(sla.timezone),
-        holidays=holidays,
-    )
 
 
 def close_idle(app: App, now: datetime) -> int:

@@ -85,6 +85,11 @@ def check_contact_values(values: dict[str, Any]) -> dict[str, Any]:
     return columns
 
 
+def contact_names(session: Session) -> set[str]:
+    """The names of the Contacts the database holds."""
+    return set(session.exec(select(Contact.name)))
+
+
 def find_contact(session: Session, name: str) -> Contact:
     """Return the Contact by name. Raises: NotFoundError."""
     contact = session.exec(select(Contact).where(Contact.name == name)).first()

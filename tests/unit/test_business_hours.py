@@ -4,9 +4,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from mailbridge.base.config.rules import SlaSettings, parse_working_hours
-from mailbridge.decisions.business_hours import BusinessCalendar, business_hours_between, due_at
+from mailbridge.decisions.business_hours import BusinessCalendar, build_calendar, business_hours_between, due_at
 from mailbridge.decisions.lifecycle import SlaState, sla_state
-from mailbridge.runtime.timers import build_calendar
 
 ROME = ZoneInfo("Europe/Rome")
 WEEK = BusinessCalendar(frozenset(range(5)), time(9), time(17), ROME)

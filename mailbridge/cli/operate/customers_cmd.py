@@ -5,8 +5,8 @@ from __future__ import annotations
 import typer
 
 from mailbridge.base.errors import NotFoundError
-from mailbridge.cli.common import echo_json, open_app
-from mailbridge.reports.render import display_zone, format_time, with_local_times
+from mailbridge.cli.common import echo_json, open_store
+from mailbridge.reports.render import display_zone, format_time, visible_values, with_local_times
 from mailbridge.reports.search import customer_history
 from mailbridge.store import db
 
@@ -19,7 +19,7 @@ def show(email: str, as_json: bool = typer.Option(False, "--json", help="Print J
 
     Example: mailbridge customers show anna@example.org --json
     """
-    app_ = open_app()
+    app_ = open_store()
     zone = display_zone(app_.settings)
     with db.transaction(app_.engine) as session:
         history = customer_history(session, email)
@@ -28,6 +28,7 @@ def show(email: str, as_json: bool = typer.Option(False, "--json", help="Print J
     if as_json:
         echo_json(with_local_times(history, zone))
         return
+    history = visible_values(history)
     typer.echo(f"{history['name']} <{history['email']}>")
     typer.echo(
         f"  {history['ticket_count']} tickets ({history['open_ticket_count']} not closed), "

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from mailbridge.cli.common import echo_json, open_app
+from mailbridge.cli.common import echo_json, open_app, open_store
 from mailbridge.ingest.guard import retry_quarantined
 from mailbridge.reports.messages import list_flagged_messages
+from mailbridge.reports.render import visible_values
 from mailbridge.store import db
 
 app = typer.Typer(no_args_is_help=True, help="Flagged messages.")
@@ -21,14 +22,14 @@ def list_messages(
 
     Example: mailbridge messages list --kind quarantined
     """
-    with db.transaction(open_app().engine) as session:
+    with db.transaction(open_store().engine) as session:
         rows = list_flagged_messages(session=session, kind=kind)
     if as_json:
         echo_json(rows)
         return
     if not rows:
         typer.echo("no flagged messages")
-    for r in rows:
+    for r in visible_values(rows):
         reason = r["defects"][0] if r["defects"] else ""
         typer.echo(
             f"{r['id']:>6} {r['kind']:<18} {r['mailbox'] or '-'}:{r['uid'] or '-'}  {r['from'] or '?'}  "

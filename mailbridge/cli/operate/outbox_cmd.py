@@ -5,8 +5,9 @@ from __future__ import annotations
 import typer
 
 from mailbridge.base.errors import NotFoundError
-from mailbridge.cli.common import echo_json, open_app
+from mailbridge.cli.common import echo_json, open_store
 from mailbridge.reports.outbox import list_outbox as list_outbox_rows
+from mailbridge.reports.render import visible_values
 from mailbridge.store import db, outbox_queue
 
 app = typer.Typer(no_args_is_help=True, help="Outgoing mail.")
@@ -21,14 +22,14 @@ def list_outbox(
 
     Example: mailbridge outbox list --status held
     """
-    with db.transaction(open_app().engine) as session:
+    with db.transaction(open_store().engine) as session:
         rows = list_outbox_rows(session=session, status=status)
     if as_json:
         echo_json(rows)
         return
     if not rows:
         typer.echo("outbox is empty")
-    for r in rows:
+    for r in visible_values(rows):
         error = f"  error: {r['last_error']}" if r["last_error"] else ""
         typer.echo(
             f"{r['id']:>5} {r['status']:<8} {r['kind']:<10} {r['to']:<30} tries {r['attempts']}  {r['subject']}{error}"
@@ -41,7 +42,7 @@ def retry(outbox_id: int) -> None:
 
     Example: mailbridge outbox retry 42
     """
-    app_ = open_app()
+    app_ = open_store()
     with db.transaction(app_.engine) as session:
         row = outbox_queue.requeue(session=session, outbox_id=outbox_id, now=app_.clock.now())
         if row is None:

@@ -11,11 +11,11 @@ import typer
 from rich.console import Console
 
 from mailbridge.base.files import write_private
-from mailbridge.cli.common import echo_json, open_app, option_instant
+from mailbridge.cli.common import echo_json, open_store, option_instant
+from mailbridge.decisions.business_hours import build_calendar
 from mailbridge.reports.figures import compute_report
 from mailbridge.reports.render import html_report, print_report
 from mailbridge.reports.stats import StatsFilter, gather_facts
-from mailbridge.runtime.timers import build_calendar
 from mailbridge.store import db
 
 
@@ -31,7 +31,7 @@ def stats(
 
     Example: mailbridge stats --since 2026-11-01 --until 2026-12-01 --contact "Customer service" --html report.html
     """
-    app = open_app()
+    app = open_store()
     now = app.clock.now()
     filters = StatsFilter(
         since=option_instant(since, "--since"), until=option_instant(until, "--until"), contact=contact, agent=agent

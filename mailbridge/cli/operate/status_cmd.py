@@ -10,7 +10,7 @@ from dataclasses import asdict
 import typer
 
 from mailbridge.base.errors import MailbridgeError
-from mailbridge.cli.common import echo_json, open_app
+from mailbridge.cli.common import echo_json, open_store
 from mailbridge.decisions.monitoring import CheckResult, evaluate_health, unknown_result
 from mailbridge.reports.render import display_zone, format_time
 from mailbridge.reports.status import contact_address_warnings, gather_status, health_figures
@@ -33,7 +33,7 @@ def status(
         result = _check()
         typer.echo(result.line)
         raise typer.Exit(int(result.state))
-    app = open_app()
+    app = open_store()
     with db.transaction(app.engine) as session:
         report = gather_status(session=session, settings=app.settings)
         warnings = contact_address_warnings(session, app.settings)
@@ -63,9 +63,9 @@ def _check() -> CheckResult:
     """Gather and decide the check; a configuration or database that cannot be read is UNKNOWN, never a traceback."""
     try:
         # Imported inside the check: a broken installation is UNKNOWN too, not a traceback.
-        from mailbridge.runtime.timers import build_calendar
+        from mailbridge.decisions.business_hours import build_calendar
 
-        app = open_app()
+        app = open_store()
         now = app.clock.now()
         calendar = build_calendar(app.settings.sla, range(now.year - 1, now.year + 2))
         with db.transaction(app.engine) as session:

@@ -10,9 +10,9 @@ from datetime import tzinfo
 import typer
 
 from mailbridge.base.errors import CommandError
-from mailbridge.cli.common import echo_json, open_app, option_instant, read_text_option
+from mailbridge.cli.common import echo_json, open_app, open_store, option_instant, read_text_option
 from mailbridge.decisions.kinds import TicketStatus
-from mailbridge.reports.render import display_zone, format_time, with_local_times
+from mailbridge.reports.render import display_zone, format_time, visible_values, with_local_times
 from mailbridge.reports.search import TicketFilter
 from mailbridge.reports.tickets import (
     count_categories,
@@ -21,8 +21,6 @@ from mailbridge.reports.tickets import (
     search_ticket_summaries,
     ticket_detail,
 )
-from mailbridge.runtime import desk
-from mailbridge.runtime.desk import change_status
 from mailbridge.store import db
 
 app = typer.Typer(no_args_is_help=True, help="Tickets.")
@@ -42,7 +40,7 @@ def _assignee(row: dict) -> str:
 def _print_rows(rows: list[dict], zone: tzinfo) -> None:
     if not rows:
         typer.echo("no tickets")
-    for row in rows:
+    for row in visible_values(rows):
         category = f" [{row['category']}]" if row.get("category") else ""
         why = f"  ({row['matched_by']})" if row.get("matched_by") else ""
         typer.echo(
@@ -79,7 +77,7 @@ def list_tickets(
         since=option_instant(since, "--since"),
         until=option_instant(until, "--until"),
     )
-    app_ = open_app()
+    app_ = open_store()
     with db.transaction(app_.engine) as session:
         rows = list_ticket_summaries(session=session, filters=filters)
     if as_json:
@@ -94,7 +92,7 @@ def search(query: str, as_json: bool = typer.Option(False, "--json", help="Print
 
     Example: mailbridge tickets search "parcel damaged" --json
     """
-    app_ = open_app()
+    app_ = open_store()
     with db.transaction(app_.engine) as session:
         rows = search_ticket_summaries(session=session, query=query)
     if as_json:
@@ -114,6 +112,8 @@ def set_status(
 
     Example: mailbridge tickets status 48213907751 open --actor agent:maria@shop.example
     """
+    from mailbridge.runtime.desk import change_status  # the runtime (mail, templates) only for commands that act
+
     ticket = change_status(open_app(), number.strip().lstrip("#"), status, actor, reason)
     typer.echo(f"{ticket.number} {ticket.status}")
 
@@ -124,7 +124,7 @@ def categories(as_json: bool = typer.Option(False, "--json", help="Print JSON.")
 
     Example: mailbridge tickets categories
     """
-    with db.transaction(open_app().engine) as session:
+    with db.transaction(open_store().engine) as session:
         rows = count_categories(session=session)
     if as_json:
         echo_json(rows)
@@ -143,13 +143,15 @@ def show(
 
     Example: mailbridge tickets show 48213907751
     """
-    app_ = open_app()
+    app_ = open_store()
     zone = display_zone(app_.settings)
     with db.transaction(app_.engine) as session:
         detail = ticket_detail(session=session, number=number.strip().lstrip("#"))
     if as_json:
         _echo_json(detail, zone)
         return
+    # Mail text is printed with its control characters made visible: a subject cannot retitle or clear the terminal.
+    detail = visible_values(detail)
     typer.echo(f"Ticket [#{detail['number']}] {detail['subject']}")
     typer.echo(
         f"  status {detail['status']}, contact {detail['contact']}, customer {detail['customer_name']} <{detail['customer']}>"
@@ -194,12 +196,16 @@ def assign(
 
     Example: mailbridge tickets assign 48213907751 luca@shop.example
     """
+    from mailbridge.runtime import desk
+
     ticket = desk.assign(open_app(), number=number, agent_email=agent, actor=actor)
     typer.echo(f"{ticket.number} assigned to {ticket.assigned_agent}")
 
 
 def _act(number: str, agent: str, file: str, is_note: bool) -> None:
     text = read_text_option("--file", file)
+    from mailbridge.runtime import desk
+
     problems = desk.act_as_agent(open_app(), number=number, agent_email=agent, text=text, is_note=is_note)
     if problems:
         raise CommandError("nothing was sent: " + "; ".join(problems))
@@ -242,7 +248,7 @@ def next_message(
 
     Example: mailbridge tickets next --agent maria@shop.example
     """
-    app_ = open_app()
+    app_ = open_store()
     zone = display_zone(app_.settings)
     with db.transaction(app_.engine) as session:
         row = next_waiting(session=session, agent_email=agent)
@@ -252,6 +258,7 @@ def next_message(
     if row is None:
         typer.echo("nothing waiting")
         return
+    row = visible_values(row)
     unanswered = row["unanswered"]
     typer.echo(
         f"[#{row['number']}] {row['subject']}  ({row['status']}, {row['contact']}, {row['customer']}, {_assignee(row)})"

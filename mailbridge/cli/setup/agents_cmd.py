@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mailbridge.cli.common import echo_json, open_app
+from mailbridge.cli.common import echo_json, open_store
 from mailbridge.reports.agents import list_agents as list_agent_rows
 from mailbridge.store import agents, db
 
@@ -24,7 +24,7 @@ def add(
 
     Example: mailbridge agents add maria@shop.example --name "Maria Rossi" --contact "Customer service"
     """
-    app_ = open_app()
+    app_ = open_store()
     with db.transaction(app_.engine) as session:
         agent = agents.add_agent(
             session=session, email=email, name=name, locale=locale, contacts=contact, now=app_.clock.now()
@@ -38,7 +38,7 @@ def list_agents(as_json: bool = typer.Option(False, "--json", help="Print JSON."
 
     Example: mailbridge agents list --json
     """
-    with db.transaction(open_app().engine) as session:
+    with db.transaction(open_store().engine) as session:
         rows = list_agent_rows(session=session)
     if as_json:
         echo_json(rows)
@@ -62,7 +62,7 @@ def edit(
 
     Example: mailbridge agents edit maria@shop.example --inactive
     """
-    with db.transaction(open_app().engine) as session:
+    with db.transaction(open_store().engine) as session:
         agent = agents.edit_agent(
             session=session, email=email, name=name, new_email=new_email, active=active, locale=locale
         )
@@ -75,6 +75,6 @@ def remove(email: str) -> None:
 
     Example: mailbridge agents remove maria@shop.example
     """
-    with db.transaction(open_app().engine) as session:
+    with db.transaction(open_store().engine) as session:
         agents.remove_agent(session=session, email=email)
     typer.echo(f"agent {email.strip().lower()} removed")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from mailbridge.cli.common import echo_json, open_app, read_text_option
+from mailbridge.cli.common import echo_json, open_store, read_text_option
 from mailbridge.reports.agents import list_text_modules, read_text_module
 from mailbridge.store import agents, contacts, db
 
@@ -18,7 +18,7 @@ FILE = typer.Option(..., "--file", help="File with the text (Jinja2: {{ customer
 
 def _save(name: str, contact: str, locale: str, file: Path, is_new: bool) -> None:
     body = read_text_option("--file", str(file))
-    with db.transaction(open_app().engine) as session:
+    with db.transaction(open_store().engine) as session:
         agents.save_text_module(
             session=session,
             contact=contacts.find_contact(session, contact),
@@ -58,7 +58,7 @@ def list_texts(
 
     Example: mailbridge texts list --contact "Customer service"
     """
-    with db.transaction(open_app().engine) as session:
+    with db.transaction(open_store().engine) as session:
         rows = list_text_modules(session=session, contact_name=contact)
     if as_json:
         echo_json(rows)
@@ -73,7 +73,7 @@ def show(name: str, contact: str = CONTACT, locale: str = LOCALE) -> None:
 
     Example: mailbridge texts show returns --locale it
     """
-    with db.transaction(open_app().engine) as session:
+    with db.transaction(open_store().engine) as session:
         body = read_text_module(session=session, contact_name=contact, name=name, locale=locale)
     typer.echo(body)
 
@@ -84,7 +84,7 @@ def remove(name: str, contact: str = CONTACT, locale: str = LOCALE) -> None:
 
     Example: mailbridge texts remove returns --locale it
     """
-    with db.transaction(open_app().engine) as session:
+    with db.transaction(open_store().engine) as session:
         agents.remove_text_module(
             session=session, contact=contacts.find_contact(session, contact), name=name, locale=locale
         )
