@@ -22,8 +22,15 @@ from mailbridge.decisions.inbound.bounces import read_bounce
 from mailbridge.decisions.inbound.classify import classify, may_auto_reply
 from mailbridge.decisions.inbound.language import choose_locale, guess_locale
 from mailbridge.decisions.inbound.names import name_is_authenticated
-from mailbridge.decisions.inbound.parse import ParsedMessage, is_malformed
+from mailbridge.decisions.inbound.parse import ParsedMessage, ParseLimits, is_malformed, limit_exceeded, parse_message
 from mailbridge.decisions.inbound.reply_text import new_text
+from mailbridge.decisions.inbound.spam_verdict import (
+    NOT_SPAM,
+    SpamVerdict,
+    judge_spam,
+    plan_spam_message,
+    read_spam_signals,
+)
 from mailbridge.decisions.kinds import EventKind, MailKind, MatchReason, MessageKind, OutboxStatus, TicketStatus
 from mailbridge.decisions.lifecycle import Transition, plan_automatic_message, plan_customer_message
 from mailbridge.decisions.loop_guard import FLOOD_HOLD, FLOOD_WINDOW, is_flooding
@@ -47,9 +54,10 @@ from mailbridge.ingest.prepare import OverBudget, Prepared, prepare_mail, raw_di
 from mailbridge.ingest.sources.imap import RawMail
 from mailbridge.service import agent_mail, failed_mail
 from mailbridge.service.customer_mail import customer_thread, queue_customer_mail
-from mailbridge.store import db, outbox_queue, thread_links, tickets
+from mailbridge.store import blocklist, db, outbox_queue, thread_links, tickets
 from mailbridge.store.models import Attachment, Contact, Customer, Message, Ticket
 from mailbridge.store.ratings import find_survey_answer
+from mailbridge.store.raw_files import RawStore, raw_columns
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +74,11 @@ class Inbox:
     contact_id: int  # the Contact this mailbox files into
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     creates_tickets: bool = True  # [[mailboxes]] create_tickets_for_unknown
+    raw_store: RawStore | None = None  # raw mail over its threshold is kept as a file (None: always a blob)
+    parse_limits: ParseLimits = ParseLimits()  # a message over one is stored raw and quarantined
+    # False (`mailbridge ingest PATH`, an archive): agents', outsiders' and survey answers are stored and recorded
+    # but cause no mail, whatever `silent` says: they may have been relayed long ago, or be too old to judge.
+    relays_answers: bool = True
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,8 @@ def accept(
 ) -> IntakeResult:
     """Store one message with everything it causes, in one transaction; idempotent.
 
+    `silent`: store it and record its events, but queue no mail at all (receipt, agent notification, relayed
+    answer, notice, survey thanks, forward): a file import, or mail already in a folder (initial_sync import-silently).
     `parsed` is the message as `prepare_mail` returned it (a worker process may have done that); else it is prepared here.
     OverBudget (its parse outran the time budget in the worker): it is stored raw and quarantined.
     """
@@ -100,11 +115,14 @@ def accept_in(
     if stored is not None:
         return IntakeResult(stored.id, _number(session, stored.ticket_id), False, True, is_flagged=stored.is_malformed)
     limit = inbox.max_message_bytes
-    if len(mail.raw) > limit:
-        return _store_too_large(session, mail, limit, now)
+    if mail.server_size is not None or len(mail.raw) > limit:
+        return _store_too_large(inbox, session, mail, limit, now)
     if isinstance(parsed, OverBudget):
-        return store_quarantined(session, mail, now, parsed.reason)
-    parsed = prepared or prepare_mail(mail.raw, digest=digest)
+        return store_quarantined(session, mail, now, parsed.reason, files=inbox.raw_store)
+    parsed = prepared or prepare_mail(mail.raw, digest=digest, limits=inbox.parse_limits)
+    over_limit = limit_exceeded(parsed, inbox.parse_limits)
+    if over_limit is not None:
+        return store_quarantined(session, mail, now, over_limit, files=inbox.raw_store)
     kind = classify(parsed, inbox.mail.own_addresses, inbox.mail.is_own_message_id)
     department = _contact(session, inbox.contact_id)
     copies = tickets.find_copies(session=session, parsed=parsed)
@@ -113,7 +131,7 @@ def accept_in(
         # Only the key or the same bytes mean "already stored" (checked above): a twin is stored, on its
         # twin's ticket. Checked before routing so agent replies and survey answers count once too.
         return _accept_twin(inbox, session, mail, parsed, kind, department, twin, now, silent=silent)
-    routed = _accept_routed(inbox, session, mail, parsed, kind, department, now)
+    routed = _accept_routed(inbox, session, mail, parsed, kind, department, now, silent=silent)
     if routed is not None:
         return routed
     return _accept_threaded(inbox, session, mail, parsed, kind, department, copies, now, silent=silent)
@@ -156,6 +174,7 @@ def _accept_twin(
         twin_kind,
         MatchReason.TWIN,
         now,
+        files=inbox.raw_store,
         keep_attachments=department.accept_attachments,
     )
     log.info(
@@ -180,15 +199,20 @@ def _accept_routed(
     kind: MessageKind,
     department: Contact,
     now: datetime,
+    *,
+    silent: bool,
 ) -> IntakeResult | None:
     """Handle mail that does not thread like customer mail; None: it is ordinary mail."""
     if kind is MessageKind.CUSTOMER:
-        answered = _accept_agent_address_mail(inbox, session, mail, parsed, now) if inbox.mail.secret else None
-        answered = answered or _accept_survey_answer(inbox, session, mail, parsed, now)
+        quiet = silent or not inbox.relays_answers
+        answered = None
+        if inbox.mail.secret:
+            answered = _accept_agent_address_mail(inbox, session, mail, parsed, now, silent=quiet)
+        answered = answered or _accept_survey_answer(inbox, session, mail, parsed, now, silent=quiet)
         if answered is not None:
             return answered
     if not department.save_messages:
-        return _forward_unsaved(inbox, session, mail, parsed, kind, department, now)
+        return _forward_unsaved(inbox, session, mail, parsed, kind, department, now, silent=silent)
     # A `#requester` forward counts only at an agent's signed reply address (_accept_agent_address_mail):
     # sent here, with nothing but a From to vouch for the agent, it is ordinary customer mail (issue 16).
     return None
@@ -217,6 +241,7 @@ def _accept_threaded(
         support_addresses=inbox.mail.own_addresses,
         contact_id=department.id,
         reopen_window_days=support.reopen_window_days,
+        previous_secrets=support.previous_secrets,
     )
     match = match_ticket(parsed, evidence)
     matched = session.get(Ticket, match.ticket_id) if match.ticket_id else None
@@ -227,10 +252,10 @@ def _accept_threaded(
         )
         return IntakeResult(None, None, False, False, is_unknown=True)
     if kind is MessageKind.BOUNCE:
-        return _accept_bounce(inbox.mail, session, mail, parsed, match, now)
+        return _accept_bounce(inbox.mail, session, mail, parsed, match, now, files=inbox.raw_store, silent=silent)
     if match.ticket_id is None and kind is MessageKind.ECHO:
         # Our own mail coming back that answers no ticket is kept, but opens nothing.
-        row = _store(session, mail, parsed, None, kind, match.reason, now)
+        row = _store(session, mail, parsed, None, kind, match.reason, now, files=inbox.raw_store)
         return IntakeResult(row.id, None, False, False)
     # A copy of customer mail the ticket holds (a list's, under its own subject tag) is stored on it, but its
     # receipt and the agents' notice went out with the first copy.
@@ -253,7 +278,11 @@ def _file_in_ticket(
     """Store a customer or automatic message on its ticket, apply its transition and queue its mails."""
     ticket = session.get(Ticket, match.ticket_id) if match.ticket_id else None
     status = TicketStatus(ticket.status) if ticket else None
-    if kind is MessageKind.CUSTOMER:
+    # Spam (our receiving server's verdict, DMARC, the blocklist) is stored but causes no mail: no backscatter.
+    spam = _spam_verdict(inbox, session, mail, parsed) if kind is MessageKind.CUSTOMER else NOT_SPAM
+    if spam.is_spam:
+        transition = plan_spam_message(status, spam)
+    elif kind is MessageKind.CUSTOMER:
         transition = plan_customer_message(status, may_auto_reply=may_auto_reply(kind, parsed), silent=silent)
     else:
         transition = plan_automatic_message(status)
@@ -296,14 +325,23 @@ def _file_in_ticket(
         kind,
         match.reason,
         now,
+        files=inbox.raw_store,
         keep_attachments=department.accept_attachments,
         order_number=order_number,
     )
     tickets.apply(session=session, ticket=ticket, transition=transition, actor=f"customer:{customer.email}", now=now)
+    # Counted before any mail is queued: a flood stops the receipt and the agents' notifications alike.
+    flooding = (
+        kind is MessageKind.CUSTOMER
+        and not (silent or spam.is_spam)
+        and _watch_for_flood(inbox, session, customer.email, now)
+    )
     _enqueue_mails(
         inbox, session, ticket, customer, parsed, row, transition, guessed, now, is_new=match.ticket_id is None
     )
-    if kind is MessageKind.CUSTOMER and not silent:
+    if spam.is_spam:
+        _record_spam(session, ticket, spam, now, mail, parsed)
+    elif kind is MessageKind.CUSTOMER and not silent:
         agent_mail.notify_agents(
             inbox.mail,
             session=session,
@@ -311,6 +349,7 @@ def _file_in_ticket(
             message=row,
             now=now,
             headline="new_ticket" if match.ticket_id is None else "new_message",
+            sender_is_flooding=flooding,
         )
     log.info(
         "stored mailbox=%s uid=%s message_id=%s ticket=%s reason=%s kind=%s",
@@ -325,14 +364,18 @@ def _file_in_ticket(
 
 
 def _accept_agent_address_mail(
-    inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage, now: datetime
+    inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage, now: datetime, *, silent: bool
 ) -> IntakeResult | None:
     """Store mail sent to an agent or outsider reply address, then relay or refuse it; None: not such mail."""
     route = agent_intake.find_route(parsed, inbox.mail.own_addresses)
     if route is None:
         return None
-    row = _store(session, mail, parsed, None, MessageKind.AGENT_REPLY_IN, MatchReason.REPLY_TOKEN, now)
-    ticket = agent_intake.handle(inbox.mail, session=session, row=row, parsed=parsed, route=route, now=now)
+    row = _store(
+        session, mail, parsed, None, MessageKind.AGENT_REPLY_IN, MatchReason.REPLY_TOKEN, now, files=inbox.raw_store
+    )
+    ticket = agent_intake.handle(
+        inbox.mail, session=session, row=row, parsed=parsed, route=route, now=now, silent=silent
+    )
     # An accepted `#requester` forward turned the row into the new ticket's customer message.
     is_new = row.kind == MessageKind.CUSTOMER
     return IntakeResult(
@@ -341,11 +384,16 @@ def _accept_agent_address_mail(
 
 
 def _accept_survey_answer(
-    inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage, now: datetime
+    inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage, now: datetime, *, silent: bool
 ) -> IntakeResult | None:
     """Store a survey answer on its ticket and record its rating; never reopen, never a receipt. None: no answer."""
     answer = find_survey_answer(
-        session=session, parsed=parsed, secret=inbox.mail.secret, window_days=inbox.mail.survey.window_days, now=now
+        session=session,
+        parsed=parsed,
+        secret=inbox.mail.secret,
+        window_days=inbox.mail.survey.window_days,
+        now=now,
+        previous_secrets=inbox.mail.previous_secrets,
     )
     if answer is None:
         return None
@@ -357,19 +405,30 @@ def _accept_survey_answer(
         survey_intake.stored_kind(answer),
         survey_intake.match_reason(answer),
         now,
+        files=inbox.raw_store,
     )
-    ticket = survey_intake.handle(inbox.mail, session=session, row=row, parsed=parsed, answer=answer, now=now)
+    ticket = survey_intake.handle(
+        inbox.mail, session=session, row=row, parsed=parsed, answer=answer, now=now, silent=silent
+    )
     return IntakeResult(row.id, ticket.number if ticket else None, False, False)
 
 
 def _accept_bounce(
-    ctx: MailContext, session: Session, mail: RawMail, parsed: ParsedMessage, match: TicketMatch, now: datetime
+    ctx: MailContext,
+    session: Session,
+    mail: RawMail,
+    parsed: ParsedMessage,
+    match: TicketMatch,
+    now: datetime,
+    *,
+    files: RawStore | None,
+    silent: bool,
 ) -> IntakeResult:
     """Store a bounce on the ticket of the mail it answers, mark that mail bounced; never open a ticket."""
     report = read_bounce(mail.raw)
     bounced = outbox_queue.apply_bounce(session=session, report=report, now=now)
     ticket_id = match.ticket_id or (bounced.ticket_id if bounced else None)
-    row = _store(session, mail, parsed, ticket_id, MessageKind.BOUNCE, match.reason, now)
+    row = _store(session, mail, parsed, ticket_id, MessageKind.BOUNCE, match.reason, now, files=files)
     ticket = session.get(Ticket, ticket_id) if ticket_id else None
     if ticket is not None:
         failed = ", ".join(sorted(report.permanent)) or "unknown recipient"
@@ -384,7 +443,7 @@ def _accept_bounce(
             now=now,
             reason=f"outbox {bounced.id if bounced else '?'}: {outcome}",
         )
-    if bounced is not None and bounced.status == OutboxStatus.BOUNCED:
+    if bounced is not None and bounced.status == OutboxStatus.BOUNCED and not silent:
         failed_mail.tell_author(ctx, session=session, row=bounced, now=now)
     log.warning(
         "bounce mailbox=%s uid=%s permanent=%s outbox_id=%s",
@@ -404,6 +463,8 @@ def _forward_unsaved(
     kind: MessageKind,
     contact: Contact,
     now: datetime,
+    *,
+    silent: bool,
 ) -> IntakeResult:
     """Forward a message of a Contact that saves none to its address, in this transaction; store nothing."""
     if kind in (MessageKind.ECHO, MessageKind.BOUNCE):
@@ -412,6 +473,17 @@ def _forward_unsaved(
             "not forwarded kind=%s mailbox=%s uid=%s message_id=%s", kind, mail.mailbox, mail.uid, parsed.message_id
         )
         return IntakeResult(None, None, False, False)
+    if silent:
+        # Silent sends nothing, a forward included, and this Contact keeps nothing: the mail is left where it is
+        # (on the server, or in the imported file) and counted as not stored.
+        log.warning(
+            "silent: not forwarded, not stored contact=%s mailbox=%s uid=%s message_id=%s",
+            contact.name,
+            mail.mailbox,
+            mail.uid,
+            parsed.message_id,
+        )
+        return IntakeResult(None, None, False, False, is_unknown=True)
     support = inbox.mail.support
     forward = compose_forward(
         from_name=support.from_name,
@@ -501,9 +573,13 @@ def _store(
     reason: MatchReason | None,
     now: datetime,
     *,
+    files: RawStore | None,
     keep_attachments: bool = True,
     order_number: str | None = None,
 ) -> Message:
+    digest = parsed.raw_sha256 or raw_digest(mail.raw)
+    # A file, if any, is written before the commit: named by its content, a retried commit finds it in place.
+    kept = raw_columns(files, mail.raw, digest)
     row = Message(
         ticket_id=ticket_id,
         direction="in",
@@ -522,9 +598,10 @@ def _store(
         sent_at=parsed.date,
         text_body=parsed.text_body,
         html_body=parsed.html_body,
-        raw=mail.raw,
+        raw=kept.raw,
+        raw_path=kept.path,
         stripped_text=new_text(parsed),
-        raw_sha256=parsed.raw_sha256 or raw_digest(mail.raw),
+        raw_sha256=digest,
         kind=str(kind),
         match_reason=str(reason) if reason else None,
         is_malformed=is_malformed(parsed),
@@ -571,7 +648,6 @@ def _enqueue_mails(
     locale = _mail_locale(inbox, contact, customer.locale, guessed)
     if not customer.locale:
         customer.locale = locale
-    _watch_for_flood(inbox, session, customer.email, now)
     # A new ticket's chain is this message alone (draft_for's default): no query for the receipt.
     thread = None if is_new else customer_thread(session, ticket, customer)
     for kind in transition.mails:
@@ -605,10 +681,43 @@ def _mail_locale(inbox: Inbox, contact: Contact, customer_locale: str | None, gu
     return choose_locale(contact.locale, customer_locale, guessed, inbox.mail.support.default_locale)
 
 
-def _watch_for_flood(inbox: Inbox, session: Session, address: str, now: datetime) -> None:
+def _spam_verdict(inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage) -> SpamVerdict:
+    """Judge a customer message by its spam and authentication headers and the blocklist (spam_verdict)."""
+    return judge_spam(
+        read_spam_signals(mail.raw),
+        sender=parsed.from_addr,
+        settings=inbox.mail.spam,
+        authserv_id=inbox.mail.support.authserv_id,
+        blocked_by=blocklist.find_block(session, parsed.from_addr),
+    )
+
+
+def _record_spam(
+    session: Session, ticket: Ticket, spam: SpamVerdict, now: datetime, mail: RawMail, parsed: ParsedMessage
+) -> None:
+    tickets.record_event(
+        session=session,
+        ticket=ticket,
+        actor="system",
+        kind=EventKind.MAIL_SUPPRESSED,
+        reason=f"no receipt, no agent notification: {spam.reason}"[:500],
+        now=now,
+    )
+    log.info(
+        "spam stored mailbox=%s uid=%s message_id=%s ticket=%s reason=%s",
+        mail.mailbox,
+        mail.uid,
+        parsed.message_id,
+        ticket.number,
+        spam.reason,
+    )
+
+
+def _watch_for_flood(inbox: Inbox, session: Session, address: str, now: datetime) -> bool:
+    """Tell whether a sender floods us; at the start of a flood stop mail to them and tell the admin and agents once."""
     recent = db.run(session, _RECENT_FROM_SENDER, {"address": address, "since": now - FLOOD_WINDOW}).scalar_one()
     if not is_flooding(recent, inbox.mail.limits):
-        return
+        return False
     started = outbox_queue.suppress(
         session=session, address=address, reason="flooding", until=now + FLOOD_HOLD, now=now
     )
@@ -635,38 +744,85 @@ def _watch_for_flood(inbox: Inbox, session: Session, address: str, now: datetime
             ticket_id=None,
             now=now,
         )
+    if started:
+        agent_mail.tell_agents_of_flood(
+            inbox.mail,
+            session=session,
+            contact_id=inbox.contact_id,
+            address=address,
+            count=recent,
+            until=now + FLOOD_HOLD,
+            now=now,
+        )
+    return True
 
 
-def _store_too_large(session: Session, mail: RawMail, limit: int, now: datetime) -> IntakeResult:
-    # Kept raw and never parsed, so one huge mail cannot exhaust memory; it opens no ticket.
-    log.warning(
-        "too large, stored raw mailbox=%s uid=%s bytes=%s limit=%s", mail.mailbox, mail.uid, len(mail.raw), limit
-    )
-    defects = f"too_large: {len(mail.raw)} bytes, max_message_bytes is {limit}"
-    return _store_raw(session, mail, now, MessageKind.TOO_LARGE, defects)
+def _store_too_large(inbox: Inbox, session: Session, mail: RawMail, limit: int, now: datetime) -> IntakeResult:
+    # Never parsed, so one huge mail cannot exhaust memory; it opens no ticket. Only its header is read, for the
+    # sender and subject a person sees in `messages list`. Mail the poller did not download (`server_size`) is
+    # kept as its header; mail handed over whole (`ingest`) is kept whole.
+    size = mail.server_size if mail.server_size is not None else len(mail.raw)
+    log.warning("too large, stored raw mailbox=%s uid=%s bytes=%s limit=%s", mail.mailbox, mail.uid, size, limit)
+    defects = f"too_large: {size} bytes, max_message_bytes is {limit}"
+    if mail.server_size is not None:
+        defects += "; only its header was fetched, the message is left on the server"
+    header = parse_message(header_block(mail.raw))
+    return _store_raw(session, mail, now, MessageKind.TOO_LARGE, defects, files=inbox.raw_store, header=header)
 
 
-def store_quarantined(session: Session, mail: RawMail, now: datetime, reason: str) -> IntakeResult:
+# The most of a too-large message's header that is read for its sender and subject.
+HEADER_MAX_BYTES = 256 * 1024
+
+
+def header_block(raw: bytes) -> bytes:
+    """The header block of raw mail (up to HEADER_MAX_BYTES), ending with its blank line."""
+    head = raw[:HEADER_MAX_BYTES]
+    ends = [found + len(blank) for blank in (b"\r\n\r\n", b"\n\n") if (found := head.find(blank)) >= 0]
+    return head[: min(ends)] if ends else head
+
+
+def store_quarantined(
+    session: Session, mail: RawMail, now: datetime, reason: str, *, files: RawStore | None = None
+) -> IntakeResult:
     """Keep a message raw as `quarantined` with the reason, so the mailbox moves on (`messages retry` takes it up)."""
     log.error("quarantined mailbox=%s uid=%s reason=%s", mail.mailbox, mail.uid, reason)
-    return _store_raw(session, mail, now, MessageKind.QUARANTINED, reason[:500])
+    return _store_raw(session, mail, now, MessageKind.QUARANTINED, reason[:500], files=files)
 
 
-def _store_raw(session: Session, mail: RawMail, now: datetime, kind: MessageKind, defects: str) -> IntakeResult:
-    """Store a message's raw bytes only, flagged with why it was not parsed; it opens no ticket."""
+def _store_raw(
+    session: Session,
+    mail: RawMail,
+    now: datetime,
+    kind: MessageKind,
+    defects: str,
+    *,
+    files: RawStore | None,
+    header: ParsedMessage | None = None,
+) -> IntakeResult:
+    """Store a message's raw bytes only, flagged with why it was not parsed; it opens no ticket.
+
+    `header`: what its header block says (a too-large message), for the sender, recipients, subject and date.
+    """
+    digest = raw_digest(mail.raw)
+    # A file, if any, is written before the commit: named by its content, a retried commit finds it in place.
+    kept = raw_columns(files, mail.raw, digest)
     row = Message(
         direction="in",
         mailbox=mail.mailbox,
         folder=mail.folder,
         uidvalidity=mail.uidvalidity,
         uid=mail.uid,
-        raw=mail.raw,
-        raw_sha256=raw_digest(mail.raw),
+        raw=kept.raw,
+        raw_path=kept.path,
+        raw_sha256=digest,
         kind=kind,
         is_malformed=True,
         defects=defects,
         stored_at=now,
     )
+    if header is not None:
+        row.from_addr, row.from_name, row.subject = header.from_addr, header.from_name, header.subject
+        row.to_addrs, row.sent_at = ", ".join(header.to_addrs), header.date
     session.add(row)
     session.flush()
     return IntakeResult(row.id, None, False, False, is_flagged=True)

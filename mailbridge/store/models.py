@@ -9,7 +9,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from mailbridge.decisions.kinds import Direction, OutboxStatus, TicketStatus
@@ -145,7 +156,8 @@ class Message(SQLModel, table=True):
     text_body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     stripped_text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # without quotes/signature
     html_body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))  # empty when raw_path holds the bytes
+    raw_path: str | None = None  # the file of raw mail over [ingest] raw_file_threshold_bytes (store.raw_files)
     raw_sha256: str = Field(index=True)
     kind: str = "customer"
     match_reason: str | None = None
@@ -153,6 +165,19 @@ class Message(SQLModel, table=True):
     is_malformed: bool = False
     defects: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     stored_at: datetime | None = _when()
+
+
+class MessageReference(SQLModel, table=True):
+    """A Message-ID that a stored inbound message names in In-Reply-To or References, one row each.
+
+    Keyed by the id first, so threading finds at once the stored replies to a message that arrives after them,
+    and the mail that shares a reference with a new one whose parent was never seen.
+    """
+
+    referenced_id: str = Field(sa_column=Column(String, primary_key=True))
+    # No ON DELETE CASCADE: a batch rebuild of `message` on SQLite (DROP TABLE under foreign_keys=ON) would
+    # empty this table silently; like Attachment's, the key makes such a migration fail loudly instead.
+    message_row_id: int = Field(sa_column=Column(Integer, ForeignKey("message.id"), primary_key=True, index=True))
 
 
 class Attachment(SQLModel, table=True):
@@ -252,6 +277,17 @@ class IntakeFailure(SQLModel, table=True):
     failures: int = 0
     last_error: str = ""
     updated_at: datetime | None = _when()
+
+
+class BlockedSender(SQLModel, table=True):
+    """An address (`spam@example.com`) or a domain (`@example.com`, subdomains too) whose mail is spam: stored on a
+    ticket with status `spam`, never answered by automatic mail (`customers block`, an agent's `#spam`)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry: str = Field(unique=True)  # lower-cased; decisions.inbound.spam_verdict.block_entry
+    reason: str = ""
+    actor: str = ""  # "cli", "agent:<email>"
+    created_at: datetime | None = _when()
 
 
 class AddressSuppression(SQLModel, table=True):

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import Secret
 from mailbridge.base.errors import NotFoundError
+from mailbridge.decisions.inbound.names import next_display_name, safe_display_name
 from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.kinds import EventKind, TicketStatus
 from mailbridge.decisions.lifecycle import Transition, plan_status_change
@@ -126,9 +127,13 @@ def gather_thread_evidence(
     support_addresses: frozenset[str] = frozenset(),
     contact_id: int | None = None,
     reopen_window_days: int = DEFAULT_REOPEN_WINDOW_DAYS,
+    previous_secrets: tuple[Secret, ...] = (),
 ) -> ThreadEvidence:
-    """Look up the tokens, ids, ticket numbers and subject a message mentions; every lookup is indexed."""
-    token_ids = _token_tickets(session, parsed, secret, support_addresses)
+    """Look up the tokens, ids, ticket numbers and subject a message mentions; every lookup is indexed.
+
+    A reply token signed with one of `previous_secrets` (retired by `secret rotate`) counts as one signed with `secret`.
+    """
+    token_ids = _token_tickets(session, parsed, secret, support_addresses, previous_secrets)
     known = _tickets_by_message_id(session, parsed)
     numbered = _numbered(session, find_subject_numbers(parsed.subject, pattern))
     body_numbers = tuple(
@@ -136,7 +141,7 @@ def gather_thread_evidence(
     )
     referenced = _numbered(session, body_numbers)
     by_contact = _contact_tickets(session, parsed, pattern, contact_id)
-    related = thread_links.find_related(session=session, parsed=parsed, contact_id=contact_id)
+    related = thread_links.find_related(session=session, parsed=parsed, contact_id=contact_id, known=known.keys())
     ids = {
         *token_ids,
         *known.values(),
@@ -167,7 +172,11 @@ def gather_thread_evidence(
 
 
 def _token_tickets(
-    session: Session, parsed: ParsedMessage, secret: Secret | None, support_addresses: frozenset[str]
+    session: Session,
+    parsed: ParsedMessage,
+    secret: Secret | None,
+    support_addresses: frozenset[str],
+    previous_secrets: tuple[Secret, ...] = (),
 ) -> tuple[int, ...]:
     if secret is None:
         return ()
@@ -178,7 +187,7 @@ def _token_tickets(
     )
     found = []
     for token in tokens_in(tuple(r.strip().strip("<>") for r in recipients if r), support_addresses):
-        claims = verify_token(token, secret.value)
+        claims = verify_token(token, secret.value, previous_secrets=[s.value for s in previous_secrets])
         if claims is not None and session.get(Ticket, claims.ticket_id) is not None:
             found.append(claims.ticket_id)
     return tuple(found)
@@ -248,17 +257,28 @@ def get_ticket(*, session: Session, number: str) -> Ticket:
 
 
 def ensure_customer(
-    *, session: Session, email: str | None, name: str, now: datetime, locale: str | None = None
+    *,
+    session: Session,
+    email: str | None,
+    name: str,
+    now: datetime,
+    locale: str | None = None,
+    name_is_authenticated: bool = False,
 ) -> Customer:
-    """Find the customer by address or create one (with `locale`, when given)."""
+    """Find the customer by address or create one (with `locale`, when given).
+
+    The name kept is safe to greet with (`names.safe_display_name`): the first one, changed only by a mail our
+    receiving server authenticated (`name_is_authenticated`), since anyone can write a From with this address.
+    """
     address = (email or UNKNOWN_SENDER).lower()
     # Written first (one statement for a new customer); an address that is taken writes nothing, and is read.
-    customer = Customer(email=address, name=name, created_at=now, locale=locale)
+    customer = Customer(email=address, name=safe_display_name(name), created_at=now, locale=locale)
     if db.insert_unless_taken(session, customer, "email"):
         return customer
     customer = session.scalars(_CUSTOMER_BY_EMAIL, {"email": address}).one()
-    if name and not customer.name:
-        customer.name = name
+    kept = next_display_name(customer.name, name, authenticated=name_is_authenticated)
+    if kept != customer.name:
+        customer.name = kept
     return customer
 
 

@@ -194,7 +194,7 @@ def test_normalise_subject_keeps_words_that_only_look_like_prefixes(subject, exp
     assert normalise_subject(subject) == expected
 
 
-def test_mail_already_stored_in_this_contact_is_not_stored_again():
+def test_twin_in_this_contact_is_found_and_one_in_another_contact_is_not():
     from mailbridge.decisions.matching.ticket_match import StoredCopy, copy_in_contact
 
     copy = StoredCopy(message_row_id=7, ticket_id=3, contact_id=1)
@@ -216,3 +216,160 @@ def test_copy_elsewhere_does_not_move_a_reply_threaded_in_this_contact():
     copy = StoredCopy(message_row_id=7, ticket_id=3, contact_id=2)
     match = TicketMatch(5, MatchReason.IN_REPLY_TO)
     assert place_copy(match, (copy,), 1, 1) == match
+
+
+# --- issue 15, part D: threading across arrival order (copies, late parents, unseen parents) ---
+
+from mailbridge.decisions.matching.ticket_match import (  # noqa: E402
+    MAX_THREAD_LINKS,
+    RelatedTicket,
+    thread_links,
+)
+
+BOB = "bob@example.org"
+
+
+def related(ticket_id: int, *people: str, customer_copy: bool = False) -> RelatedTicket:
+    return RelatedTicket(ticket_id, frozenset(people or ("anna@example.org",)), has_customer_copy=customer_copy)
+
+
+def test_copy_with_the_same_message_id_joins_the_ticket_of_the_first_copy():
+    match = match_ticket(parsed(subject="[list-b] Order 1234"), ThreadEvidence(same_id_tickets=(related(3),)))
+    assert (match.ticket_id, match.reason) == (3, MatchReason.SAME_MESSAGE_ID)
+
+
+def test_copy_of_customer_mail_is_a_repeat():
+    evidence = ThreadEvidence(same_id_tickets=(related(3, customer_copy=True),))
+    assert match_ticket(parsed(), evidence).is_repeat
+
+
+def test_copy_of_mail_stored_only_as_list_mail_is_no_repeat():
+    # The first copy came through a list (automatic mail: no receipt); the direct copy still gets one.
+    assert not match_ticket(parsed(), ThreadEvidence(same_id_tickets=(related(3),))).is_repeat
+
+
+def test_other_rules_are_never_a_repeat():
+    evidence = ThreadEvidence(tickets_by_message_id={"<a@x>": 4})
+    assert not match_ticket(parsed(in_reply_to="<a@x>"), evidence).is_repeat
+
+
+def test_copy_from_a_stranger_reusing_the_message_id_opens_a_new_ticket():
+    evidence = ThreadEvidence(same_id_tickets=(related(3, customer_copy=True),))
+    match = match_ticket(parsed(from_addr="mallory@evil.example"), evidence)
+    assert (match.ticket_id, match.reason, match.is_repeat) == (None, MatchReason.NEW, False)
+
+
+def test_copy_beats_in_reply_to():
+    evidence = ThreadEvidence(same_id_tickets=(related(3),), tickets_by_message_id={"<a@x>": 4})
+    assert match_ticket(parsed(in_reply_to="<a@x>"), evidence).ticket_id == 3
+
+
+def test_reply_token_beats_copy():
+    evidence = ThreadEvidence(token_ticket_ids=(8,), same_id_tickets=(related(3),))
+    assert match_ticket(parsed(), evidence).reason is MatchReason.REPLY_TOKEN
+
+
+def test_copy_on_a_ticket_closed_long_ago_opens_a_linked_ticket_that_is_no_repeat():
+    evidence = ThreadEvidence(
+        same_id_tickets=(related(3, customer_copy=True),), states={3: closed(45)}, now=NOW, reopen_window_days=30
+    )
+    match = match_ticket(parsed(), evidence)
+    assert (match.ticket_id, match.reason, match.linked_ticket_id, match.is_repeat) == (
+        None,
+        MatchReason.NEW_LINKED,
+        3,
+        False,
+    )
+
+
+def test_parent_arriving_after_its_replies_joins_their_ticket():
+    match = match_ticket(parsed(message_id="<p@x>"), ThreadEvidence(referencing_tickets=(related(5),)))
+    assert (match.ticket_id, match.reason) == (5, MatchReason.REFERENCED_BY)
+
+
+def test_parent_from_an_agent_of_the_ticket_joins():
+    evidence = ThreadEvidence(referencing_tickets=(related(5, "anna@example.org", "maria@shop.example"),))
+    assert match_ticket(parsed(from_addr="maria@shop.example"), evidence).ticket_id == 5
+
+
+def test_parent_from_a_stranger_opens_a_new_ticket():
+    evidence = ThreadEvidence(referencing_tickets=(related(5, BOB),))
+    assert match_ticket(parsed(), evidence).reason is MatchReason.NEW
+
+
+def test_parent_skips_a_ticket_its_sender_is_not_on_for_one_they_are_on():
+    evidence = ThreadEvidence(referencing_tickets=(related(6, BOB), related(5)))
+    assert match_ticket(parsed(), evidence).ticket_id == 5
+
+
+def test_own_references_beat_replies_naming_the_message():
+    evidence = ThreadEvidence(tickets_by_message_id={"<old@x>": 2}, referencing_tickets=(related(5),))
+    match = match_ticket(parsed(references=("<old@x>",)), evidence)
+    assert (match.ticket_id, match.reason) == (2, MatchReason.REFERENCES)
+
+
+def test_subject_number_beats_replies_naming_the_message():
+    evidence = ThreadEvidence(numbered_tickets=(NumberedTicket(9, ANNA),), referencing_tickets=(related(5),))
+    assert match_ticket(parsed(), evidence).reason is MatchReason.SUBJECT_NUMBER
+
+
+def test_replies_naming_the_message_beat_a_shared_reference():
+    evidence = ThreadEvidence(referencing_tickets=(related(5),), sharing_tickets=(related(6),))
+    assert match_ticket(parsed(), evidence).ticket_id == 5
+
+
+def test_replies_to_an_unseen_parent_share_one_ticket():
+    # The second reply names <p@x>, which is not stored, but the first reply (on ticket 6) names it too.
+    evidence = ThreadEvidence(sharing_tickets=(related(6),))
+    match = match_ticket(parsed(in_reply_to="<p@x>", references=("<p@x>",)), evidence)
+    assert (match.ticket_id, match.reason) == (6, MatchReason.SHARED_REFERENCE)
+
+
+def test_shared_reference_from_a_stranger_opens_a_new_ticket():
+    evidence = ThreadEvidence(sharing_tickets=(related(6, BOB),), contact_ticket_ids=())
+    assert match_ticket(parsed(references=("<p@x>",)), evidence).reason is MatchReason.NEW
+
+
+def test_shared_reference_beats_the_contact_rule():
+    evidence = ThreadEvidence(sharing_tickets=(related(6),), contact_ticket_ids=(2,))
+    assert match_ticket(parsed(), evidence).ticket_id == 6
+
+
+def test_thread_links_join_nothing_for_mail_without_a_sender():
+    evidence = ThreadEvidence(same_id_tickets=(related(3),), referencing_tickets=(related(5),))
+    assert match_ticket(parsed(from_addr=None), evidence).reason is MatchReason.NEW
+
+
+def test_shared_reference_to_a_ticket_closed_long_ago_opens_a_linked_ticket():
+    evidence = ThreadEvidence(sharing_tickets=(related(6),), states={6: closed(90)}, now=NOW)
+    match = match_ticket(parsed(), evidence)
+    assert (match.reason, match.linked_ticket_id) == (MatchReason.NEW_LINKED, 6)
+
+
+def test_sender_is_compared_without_case():
+    evidence = ThreadEvidence(referencing_tickets=(related(5),))
+    assert match_ticket(parsed(from_addr="Anna@Example.org"), evidence).ticket_id == 5
+
+
+def test_thread_links_are_in_reply_to_then_references_newest_first():
+    message = parsed(in_reply_to="<c@x>", references=("<a@x>", "<b@x>", "<c@x>"))
+    assert thread_links(message) == ("<c@x>", "<b@x>", "<a@x>")
+
+
+def test_thread_links_leave_out_the_message_itself():
+    assert thread_links(parsed(message_id="<m@x>", references=("<a@x>", "<m@x>"))) == ("<a@x>",)
+
+
+def test_thread_links_of_a_message_that_answers_nothing_are_empty():
+    assert thread_links(parsed()) == ()
+
+
+def test_thread_links_keep_the_newest_fifty_of_a_hostile_references_header():
+    references = tuple(f"<r{i}@x>" for i in range(5000))
+    links = thread_links(parsed(references=references))
+    assert len(links) == MAX_THREAD_LINKS and links[0] == "<r4999@x>" and links[-1] == "<r4950@x>"
+
+
+def test_thread_links_skip_ids_too_long_to_index():
+    long_id = "<" + "a" * 600 + "@x>"
+    assert thread_links(parsed(references=("<a@x>", long_id))) == ("<a@x>",)

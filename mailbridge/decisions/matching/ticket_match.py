@@ -1,11 +1,13 @@
 """Decision: ParsedMessage + ThreadEvidence -> TicketMatch. Pure; intake gathers the evidence
 (`tickets.gather_thread_evidence`) and applies the match.
 
-First match wins: a signed reply token in a recipient address, In-Reply-To, References (newest
-first), a ticket number in the subject, the reference line of our mail quoted in the body (both
-only for people on that ticket), then the same customer, Contact and normalised subject on a ticket
-not closed too long ago, else a new ticket. A match on a ticket closed longer ago than the reopen
-window opens a new ticket linked to it.
+First match wins: a signed reply token in a recipient address, a stored copy of the same mail (same
+Message-ID, other bytes), In-Reply-To, References (newest first), a ticket number in the subject, the
+reference line of our mail quoted in the body, stored replies that name this message (it arrived after
+them), stored mail that shares a reference with it (a parent never seen), then the same customer, Contact
+and normalised subject on a ticket not closed too long ago, else a new ticket. Numbers, copies and the
+links through other mail count only for people on that ticket. A match on a ticket closed longer ago
+than the reopen window opens a new ticket linked to it.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ _PREFIXES = (
 _PREFIX = re.compile(r"\s*(?:" + "|".join(_PREFIXES) + r")(?:\s*(?:\[\d+\]|\(\d+\)))?\s*[:：]\s*", re.IGNORECASE)
 _LIST_TAG = re.compile(r"\s*\[[^\]#]{1,30}\]\s*")
 TICKET_MARKER = re.compile(r"\[#\s*\d{6,20}\s*\]")
+# The links kept per stored message (`thread_links`): a hostile References header of thousands of ids writes 50 rows.
+MAX_THREAD_LINKS = 50
+MAX_ID_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,7 @@ def place_copy(
     """Give a mail that another Contact already has a ticket of this Contact, linked to the other's.
 
     A message sent to two Contacts (To: sales, Cc: support) reaches both mailboxes; each Contact gets
-    it once. Callers first drop mail this Contact already has (`copy_in_contact`).
+    it once. Callers first file mail this Contact already has on its twin's ticket (`copy_in_contact`).
     """
     if not copies or matched_contact_id == contact_id:
         return match
@@ -86,6 +91,21 @@ class NumberedTicket:
 
     ticket_id: int
     participants: frozenset[str]
+
+
+@dataclass(frozen=True)
+class RelatedTicket:
+    """A ticket holding stored mail of this message's thread, with who may join it through that mail.
+
+    `participants`: people on the ticket (its customer, senders on its thread, its agents; the store reads only
+    whether the new message's sender is one) and whom the linking stored mail was written to, since a reply
+    names the author of the parent it answers. `has_customer_copy`: the ticket holds customer mail with this
+    Message-ID already.
+    """
+
+    ticket_id: int
+    participants: frozenset[str]
+    has_customer_copy: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,6 +123,11 @@ class ThreadEvidence:
     token_ticket_ids: tuple[int, ...] = ()  # tickets named by verified reply tokens
     body_referenced_tickets: tuple[NumberedTicket, ...] = ()
     contact_ticket_ids: tuple[int, ...] = ()  # same customer, Contact and subject key; newest first
+    # Tickets of this Contact, through other stored mail: with this Message-ID; whose In-Reply-To/References
+    # name this message (newest first); that name one of its references that is not stored (newest reference first).
+    same_id_tickets: tuple[RelatedTicket, ...] = ()
+    referencing_tickets: tuple[RelatedTicket, ...] = ()
+    sharing_tickets: tuple[RelatedTicket, ...] = ()
     states: dict[int, TicketState] = field(default_factory=dict)  # every ticket named above
     now: datetime | None = None
     reopen_window_days: int = DEFAULT_REOPEN_WINDOW_DAYS
@@ -113,6 +138,18 @@ class TicketMatch:
     ticket_id: int | None
     reason: MatchReason
     linked_ticket_id: int | None = None
+    # A copy of customer mail the ticket holds already (other subject or footer): answered and told of once.
+    is_repeat: bool = False
+
+
+def thread_links(parsed: ParsedMessage) -> tuple[str, ...]:
+    """Return the Message-IDs a message answers: In-Reply-To, then References newest first; at most 50, not its own."""
+    ids = dict.fromkeys(
+        i
+        for i in (parsed.in_reply_to, *reversed(parsed.references))
+        if i and len(i) <= MAX_ID_CHARS and i != parsed.message_id
+    )
+    return tuple(ids)[:MAX_THREAD_LINKS]
 
 
 def normalise_subject(subject: str, marker: re.Pattern[str] = TICKET_MARKER) -> str:
@@ -132,7 +169,10 @@ def match_ticket(parsed: ParsedMessage, evidence: ThreadEvidence) -> TicketMatch
         ticket_id, reason = found
         if _is_past_window(evidence, ticket_id):
             return TicketMatch(None, MatchReason.NEW_LINKED, linked_ticket_id=ticket_id)
-        return TicketMatch(ticket_id, reason)
+        is_repeat = reason is MatchReason.SAME_MESSAGE_ID and any(
+            t.ticket_id == ticket_id and t.has_customer_copy for t in evidence.same_id_tickets
+        )
+        return TicketMatch(ticket_id, reason, is_repeat=is_repeat)
     for ticket_id in evidence.contact_ticket_ids:
         if not _is_past_window(evidence, ticket_id):
             return TicketMatch(ticket_id, MatchReason.CONTACT)
@@ -140,25 +180,39 @@ def match_ticket(parsed: ParsedMessage, evidence: ThreadEvidence) -> TicketMatch
 
 
 def _explicit_match(parsed: ParsedMessage, evidence: ThreadEvidence) -> tuple[int, MatchReason] | None:
-    """Rules 1-3: a token, a message id, or a ticket number quoted by someone on that ticket."""
+    """A token, a copy, a message id, a ticket number or a thread link (the last three for people on that ticket)."""
     if evidence.token_ticket_ids:
         return evidence.token_ticket_ids[0], MatchReason.REPLY_TOKEN
+    sender = (parsed.from_addr or "").lower()
+    # The same mail again (through a list, under another subject): where its first copy went.
+    copy = _joinable(evidence.same_id_tickets, sender)
+    if copy is not None:
+        return copy, MatchReason.SAME_MESSAGE_ID
     known = evidence.tickets_by_message_id
     if parsed.in_reply_to and parsed.in_reply_to in known:
         return known[parsed.in_reply_to], MatchReason.IN_REPLY_TO
     for reference in reversed(parsed.references):
         if reference in known:
             return known[reference], MatchReason.REFERENCES
-    sender = (parsed.from_addr or "").lower()
     for candidates, reason in (
         (evidence.numbered_tickets, MatchReason.SUBJECT_NUMBER),
         (evidence.body_referenced_tickets, MatchReason.BODY_REFERENCE),
+        (evidence.referencing_tickets, MatchReason.REFERENCED_BY),
+        (evidence.sharing_tickets, MatchReason.SHARED_REFERENCE),
     ):
-        for candidate in candidates:
-            # A number only counts for people already on that ticket: a stranger who quotes it gets a new ticket.
-            if sender and sender in candidate.participants:
-                return candidate.ticket_id, reason
+        found = _joinable(candidates, sender)
+        if found is not None:
+            return found, reason
     return None
+
+
+def _joinable(candidates: tuple[NumberedTicket | RelatedTicket, ...], sender: str) -> int | None:
+    """Return the first ticket the sender takes part in.
+
+    A number or a Message-ID found in other mail only counts for people already on that ticket: a stranger who
+    quotes a number, or reuses an id seen on a list, gets a new ticket and never joins another customer's.
+    """
+    return next((c.ticket_id for c in candidates if sender and sender in c.participants), None)
 
 
 def _is_past_window(evidence: ThreadEvidence, ticket_id: int) -> bool:

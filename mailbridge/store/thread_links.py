@@ -1,0 +1,161 @@
+"""Store: the Message-IDs stored inbound mail answers (`messagereference`), written by intake with each message and
+read by `tickets.gather_thread_evidence`: the tickets of one Contact whose stored mail is a copy of a new message,
+names it, or shares a reference with it, and whether its sender may join them. In the caller's session; never commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Row, String, and_, bindparam, cast, exists, func, insert, literal, null, or_, select, union_all
+from sqlmodel import Session
+
+from mailbridge.decisions.inbound.parse import ParsedMessage
+from mailbridge.decisions.kinds import MessageKind
+from mailbridge.decisions.matching.ticket_match import RelatedTicket, thread_links
+from mailbridge.store import db
+from mailbridge.store.models import Agent, AgentContact, Customer, Message, MessageReference, Ticket
+
+# Rows read per lookup and tickets kept per rule: an id that thousands of list mails reference stays one bounded read.
+LINK_ROWS = 50
+TICKETS_PER_RULE = 5
+SAME_ID, REFERENCING, SHARING = 0, 1, 2
+
+_message, _ticket, _link = db.table_of(Message), db.table_of(Ticket), db.table_of(MessageReference)
+_customer, _agent, _agent_contact = db.table_of(Customer), db.table_of(Agent), db.table_of(AgentContact)
+_INSERT_LINKS = insert(_link)
+
+
+def _linked(rule: int, ids: str):
+    """Stored mail of this Contact naming any of `ids` (the primary key leads with the id); newest first."""
+    return (
+        select(
+            literal(rule).label("rule"),
+            _link.c.referenced_id,
+            _message.c.ticket_id,
+            _message.c.kind,
+            _message.c.to_addrs,
+            _message.c.cc_addrs,
+        )
+        .join(_message, _message.c.id == _link.c.message_row_id)
+        .join(_ticket, _ticket.c.id == _message.c.ticket_id)
+        .where(_link.c.referenced_id.in_(bindparam(ids, expanding=True)), _ticket.c.contact_id == bindparam("contact"))
+        .order_by(_link.c.message_row_id.desc())
+        .limit(LINK_ROWS)
+        .subquery()
+    )
+
+
+_SAME_ID = (
+    select(
+        literal(SAME_ID).label("rule"),
+        cast(null(), String).label("referenced_id"),
+        _message.c.ticket_id,
+        _message.c.kind,
+        _message.c.to_addrs,
+        _message.c.cc_addrs,
+    )
+    .join(_ticket, _ticket.c.id == _message.c.ticket_id)
+    .where(
+        _message.c.message_id == bindparam("message_id"),
+        _message.c.direction == "in",
+        _ticket.c.contact_id == bindparam("contact"),
+    )
+    .order_by(_message.c.id)
+    .limit(LINK_ROWS)
+    .subquery()
+)
+# One round trip for the three rules, each bounded on its own so a much-referenced id cannot crowd out the others.
+_RELATED = union_all(*(select(*q.c) for q in (_SAME_ID, _linked(REFERENCING, "own"), _linked(SHARING, "answers"))))
+# The tickets among `ids` that `sender` takes part in: its customer, a sender on its thread, an active agent of its
+# Contact, its assigned agent (tickets.participants, asked for one address).
+_TAKING_PART = select(_ticket.c.id).where(
+    _ticket.c.id.in_(bindparam("ids", expanding=True)),
+    or_(
+        _ticket.c.customer_id
+        == select(_customer.c.id).where(_customer.c.email == bindparam("sender")).scalar_subquery(),
+        func.lower(_ticket.c.assigned_agent) == bindparam("sender"),
+        exists().where(_message.c.ticket_id == _ticket.c.id, _message.c.from_addr == bindparam("sender")),
+        exists().where(
+            and_(
+                _agent_contact.c.contact_id == _ticket.c.contact_id,
+                _agent.c.id == _agent_contact.c.agent_id,
+                _agent.c.email == bindparam("sender"),
+                _agent.c.active.is_(True),
+            )
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class RelatedMail:
+    """The tickets of one Contact that stored mail links to a new message, each list in the order rules try them."""
+
+    same_id: tuple[RelatedTicket, ...] = ()  # a copy of it: the same Message-ID, other bytes
+    referencing: tuple[RelatedTicket, ...] = ()  # names it in In-Reply-To or References; newest mail first
+    sharing: tuple[RelatedTicket, ...] = ()  # names an id it answers that is not stored; its newest first
+
+
+def record(*, session: Session, message_row_id: int, parsed: ParsedMessage) -> None:
+    """Write the Message-IDs a stored inbound message answers, so later mail finds it by them."""
+    links = thread_links(parsed)
+    if links:
+        db.run(session, _INSERT_LINKS, [{"referenced_id": i, "message_row_id": message_row_id} for i in links])
+
+
+def find_related(
+    *, session: Session, parsed: ParsedMessage, contact_id: int | None, known: Collection[str] = ()
+) -> RelatedMail:
+    """Find the tickets of this Contact whose stored mail is a copy of this message, names it, or shares a reference.
+
+    A shared reference counts only when it is not `known` (stored mail or ours: the References rule has it), which
+    also spares a lookup per id for every ordinary reply. Each ticket's participants are whom the linking mail was written to (To, Cc), plus the sender when they take part
+    in the ticket: the decision needs no other address, so no other is read.
+    """
+    answers = tuple(i for i in thread_links(parsed) if i not in known)
+    if contact_id is None or not (parsed.message_id or answers):
+        return RelatedMail()
+    params = {"message_id": parsed.message_id, "own": [parsed.message_id or ""], "answers": list(answers)}
+    rows = db.run(session, _RELATED, {**params, "contact": contact_id}).all()
+    if not rows:
+        return RelatedMail()
+    sender = (parsed.from_addr or "").lower()
+    ids = list({row.ticket_id for row in rows})
+    taking_part = set(db.run(session, _TAKING_PART, {"ids": ids, "sender": sender}).scalars()) if sender else set()
+    rank = {message_id: position for position, message_id in enumerate(answers)}
+    # Stable: within one id the newest mail stays first.
+    sharing = sorted((row for row in rows if row.rule == SHARING), key=lambda row: rank[row.referenced_id])
+    return RelatedMail(
+        _tickets([row for row in rows if row.rule == SAME_ID], sender, taking_part, is_copy=True),
+        _tickets([row for row in rows if row.rule == REFERENCING], sender, taking_part, is_copy=False),
+        _tickets(sharing, sender, taking_part, is_copy=False),
+    )
+
+
+def _tickets(rows: Sequence[Row], sender: str, taking_part: set[int], *, is_copy: bool) -> tuple[RelatedTicket, ...]:
+    """One RelatedTicket per ticket, in the order of `rows`, at most TICKETS_PER_RULE.
+
+    A copy has the sender of the mail it copies, so only mail linked by its references adds whom it was written to.
+    """
+    addressed: dict[int, set[str]] = {}
+    customer_copies: set[int] = set()
+    for row in rows:
+        people = addressed.setdefault(row.ticket_id, {sender} if row.ticket_id in taking_part else set())
+        if not is_copy:
+            people.update(_addresses(row.to_addrs, row.cc_addrs))
+        elif row.kind == MessageKind.CUSTOMER:
+            customer_copies.add(row.ticket_id)
+    return tuple(
+        RelatedTicket(ticket_id, frozenset(addressed[ticket_id]), ticket_id in customer_copies)
+        for ticket_id in _first(row.ticket_id for row in rows)
+    )
+
+
+def _first(ticket_ids: Iterable[int]) -> list[int]:
+    return list(dict.fromkeys(ticket_ids))[:TICKETS_PER_RULE]
+
+
+def _addresses(*headers: str | None) -> set[str]:
+    return {a.strip().lower() for header in headers for a in (header or "").split(",") if a.strip()}
