@@ -1,11 +1,14 @@
-"""I/O: SmtpSender sends one outbox row with aiosmtplib and maps failures to our errors.
+"""I/O: SmtpSender opens SMTP connections (aiosmtplib) that send many outbox rows each, and maps failures to our errors.
 
-Certificates are verified unless the admin turns that off explicitly; `plain` is only for a
-relay on the same machine.
+A connection is opened at its first mail and kept for the next; after any failure it is closed, and the next mail
+opens a new one. Certificates are verified unless the admin turns that off explicitly; `plain` is only for a
+relay on the same machine. Called by `outbox.delivery`, one connection per delivery worker.
 """
 
 from __future__ import annotations
 
+from contextlib import suppress
+from types import TracebackType
 from typing import Protocol
 
 import aiosmtplib
@@ -17,10 +20,26 @@ from mailbridge.base.tls import tls_context
 REPLY_CHARS = 500  # what the outbox row's last_error keeps of a server's reply
 
 
-class MailSender(Protocol):
-    """Delivers raw bytes to recipients, or raises TemporaryDeliveryError / PermanentDeliveryError."""
+class MailConnection(Protocol):
+    """One connection to the relay for many mails, used by one task at a time (`async with`: closed at the end).
+
+    `send` delivers raw bytes to recipients, or raises TemporaryDeliveryError / PermanentDeliveryError; after a
+    failure the next `send` starts on a new connection.
+    """
+
+    async def __aenter__(self) -> MailConnection: ...
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
 
     async def send(self, *, mail_from: str, recipients: list[str], raw: bytes) -> None: ...
+
+
+class MailSender(Protocol):
+    """Opens connections to the relay; each sends many mails, and several may be open at once."""
+
+    def connection(self) -> MailConnection: ...
 
 
 def classify_smtp_failure(exc: BaseException) -> Exception:
@@ -44,27 +63,72 @@ class SmtpSender:
     """Implements `MailSender` on aiosmtplib."""
 
     def __init__(self, connection: ConnectionSettings):
-        self.connection = connection
+        self.settings = connection
+
+    def connection(self) -> SmtpConnection:
+        return SmtpConnection(self.settings)
 
     async def send(self, *, mail_from: str, recipients: list[str], raw: bytes) -> None:
-        c = self.connection
-        context = tls_context(c) if c.security != "plain" else None
+        """Send one mail over a connection of its own."""
+        async with self.connection() as connection:
+            await connection.send(mail_from=mail_from, recipients=recipients, raw=raw)
+
+
+class SmtpConnection:
+    """Implements `MailConnection` on one aiosmtplib client, connected at the first mail."""
+
+    def __init__(self, settings: ConnectionSettings):
+        self.settings = settings
+        self.client: aiosmtplib.SMTP | None = None
+
+    async def __aenter__(self) -> SmtpConnection:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def send(self, *, mail_from: str, recipients: list[str], raw: bytes) -> None:
         try:
-            await aiosmtplib.send(
-                raw,
-                sender=mail_from,
-                recipients=recipients,
-                hostname=c.host,
-                port=c.port,
-                username=c.username,
-                password=c.password.value if c.password else None,
-                use_tls=c.security == "ssl",
-                start_tls=c.security == "starttls",
-                tls_context=context,
-                timeout=c.timeout_seconds,
-            )
+            client = await self._connected()
+            await client.sendmail(mail_from, recipients, raw)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            # The session may be anywhere in its conversation (or gone): the next mail starts on a new one.
+            self._drop()
             raise classify_smtp_failure(exc) from exc
+
+    async def close(self) -> None:
+        """Say QUIT and close; a server that has gone meanwhile is no error."""
+        if self.client is not None and self.client.is_connected:
+            with suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+                await self.client.quit()
+        self._drop()
+
+    async def _connected(self) -> aiosmtplib.SMTP:
+        # A server may close a connection it finds idle or too long; is_connected sees that before we write.
+        if self.client is not None and self.client.is_connected:
+            return self.client
+        self._drop()
+        c = self.settings
+        client = aiosmtplib.SMTP(
+            hostname=c.host,
+            port=c.port,
+            username=c.username,
+            password=c.password.value if c.password else None,
+            use_tls=c.security == "ssl",
+            start_tls=c.security == "starttls",
+            tls_context=tls_context(c) if c.security != "plain" else None,
+            timeout=c.timeout_seconds,
+        )
+        await client.connect()
+        self.client = client
+        return client
+
+    def _drop(self) -> None:
+        if self.client is not None:
+            self.client.close()
+            self.client = None
 
 
 async def probe(connection: ConnectionSettings, *, mail_from: str, recipient: str, raw: bytes | None, report) -> None:

@@ -1,11 +1,14 @@
-"""`mailbridge run`: build the app, poll each mailbox in its own loop (woken by IDLE), send the outbox on
-an APScheduler job, and stop cleanly on SIGTERM/SIGINT (the message in hand is finished first).
+"""`mailbridge run`: build the app, poll each mailbox in its own loop (woken by IDLE), send the outbox in a
+loop of its own, and stop cleanly on SIGTERM/SIGINT (the message in hand is finished first).
 SIGHUP re-reads mailbridge.toml and restarts the loops with it; a bad file is logged and ignored.
 
 Each mailbox loop polls, then waits `poll_interval_seconds` or until its IDLE watcher reports new
 mail. After a failure the loop waits out the backoff (kept in memory here, and shown in
 MailboxHealth for `mailbridge status`), and wakes are ignored until then. Nothing ends a loop but a
 stop: a failed poll is recorded by the job, and a health file that cannot be written is logged.
+
+The delivery loop sends until nothing is due (`deliver_outbox`, over `[smtp] max_connections`
+connections), then waits `outbox_interval_seconds` or until a poll has stored mail.
 
 After each poll the health file and the `[metrics] textfile` are rewritten. Under systemd (`Type=notify`,
 $NOTIFY_SOCKET set) READY=1 is sent once the loops run, and WATCHDOG=1 every half WatchdogSec while every
@@ -66,6 +69,7 @@ class Daemon:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._wakes: dict[str, asyncio.Event] = {}
+        self._deliver_wake = asyncio.Event()  # set when a poll stored mail: its receipts are due now
         self.poll_counts: dict[str, int] = {}  # polls finished per mailbox, for tests and logs
         self.polling: set[str] = set()  # mailboxes whose poll runs right now
 
@@ -75,13 +79,6 @@ class Daemon:
         mailboxes = self.app.settings.mailboxes
         self._wakes = {m.name: asyncio.Event() for m in mailboxes}
         scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1})
-        scheduler.add_job(
-            safe_job,
-            "interval",
-            args=(self.app, deliver_outbox, "deliver_outbox"),
-            seconds=self.app.settings.schedule.outbox_interval_seconds,
-            id="deliver_outbox",
-        )
         # The ticket timers work in days and hours; once a minute is more than precise enough.
         for job, name in ((close_idle_tickets, "close_idle_tickets"), (check_sla, "check_sla")):
             scheduler.add_job(safe_job, "interval", args=(self.app, job, name), seconds=TIMER_INTERVAL_SECONDS, id=name)
@@ -89,7 +86,7 @@ class Daemon:
             self.app.progress = PollHeartbeat(self.watchdog, [m.name for m in mailboxes])
         loops = [asyncio.create_task(self._poll_loop(m)) for m in mailboxes]
         self.watchers = start_watchers(self.app.open_source, mailboxes, self._wake_callback)
-        await safe_job(self.app, deliver_outbox, "deliver_outbox")
+        delivering = asyncio.create_task(self._deliver_loop())
         scheduler.start()
         log.info("daemon started mailboxes=%d", len(mailboxes))
         self.notifier.send(READY=1, STATUS=f"polling {len(mailboxes)} mailboxes")
@@ -99,7 +96,7 @@ class Daemon:
         log.info("stopping: waiting for running jobs")
         for watcher in self.watchers:
             watcher.stop()
-        await asyncio.gather(*loops)
+        await asyncio.gather(*loops, delivering)
         if pinging is not None:
             pinging.cancel()
         scheduler.shutdown(wait=True)
@@ -145,6 +142,8 @@ class Daemon:
             self.polling.discard(mailbox.name)
             self.poll_counts[mailbox.name] = self.poll_counts.get(mailbox.name, 0) + 1
             self.tally.record(mailbox.name, outcome.result)
+            if outcome.result is not None and outcome.result.stored:
+                self._deliver_wake.set()  # the receipts and notices it queued go out now, not at the next interval
             await self._write_health(outcome.error)
             if self.app.settings.metrics.textfile is not None:
                 await write_metrics(self.app, self.app.settings.metrics.textfile, self.tally)
@@ -154,6 +153,13 @@ class Daemon:
                 await self._pause(self.app.settings.schedule.poll_interval_seconds, wake, mailbox.name)
         if self.watchdog is not None:
             self.watchdog.forget(mailbox.name)
+
+    async def _deliver_loop(self) -> None:
+        """Send while mail is due; then wait `outbox_interval_seconds`, or less when a poll stored mail."""
+        while not self._stopping.is_set():
+            self._deliver_wake.clear()
+            await safe_job(self.app, deliver_outbox, "deliver_outbox")
+            await self._pause(self.app.settings.schedule.outbox_interval_seconds, self._deliver_wake)
 
     def _beat(self, loop: str) -> None:
         if self.watchdog is not None:

@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import AutoMailLimits
 from mailbridge.decisions.inbound.bounces import BounceReport
-from mailbridge.decisions.kinds import OutboxStatus
+from mailbridge.decisions.kinds import MailKind, OutboxStatus
 from mailbridge.decisions.loop_guard import (
     BOUNCE_HOLD,
     BURST_WINDOW,
@@ -32,6 +32,7 @@ from mailbridge.decisions.loop_guard import (
 )
 from mailbridge.decisions.outbox_priority import UNKNOWN_KIND_PRIORITY, priorities_by_kind
 from mailbridge.decisions.outgoing.compose import mail_bytes
+from mailbridge.store.blocklist import find_block
 from mailbridge.store.db import insert_values_unless_taken, run, table_of
 from mailbridge.store.models import AddressSuppression, OutboxMail
 
@@ -59,6 +60,23 @@ _AUTO_HISTORY = select(
 # Core (no autoflush): outbox rows are written directly by enqueue, so they are in the database already.
 _outbox = table_of(OutboxMail)
 _ID_BY_DEDUPE_KEY = select(_outbox.c.id).where(_outbox.c.dedupe_key == bindparam("key"))
+# Notifications of customer messages to one agent about one ticket since a moment (the agent rate limit).
+_NOTIFICATIONS_SINCE = (
+    select(func.count())
+    .select_from(_outbox)
+    .where(
+        _outbox.c.ticket_id == bindparam("ticket_id"),
+        _outbox.c.rcpt_to == bindparam("address"),
+        _outbox.c.kind == MailKind.AGENT_NOTIFICATION,
+        _outbox.c.caused_by_message_id.is_not(None),
+        _outbox.c.created_at >= bindparam("since"),
+    )
+)
+_LAST_NOTIFIED_MESSAGE = select(func.max(_outbox.c.caused_by_message_id)).where(
+    _outbox.c.ticket_id == bindparam("ticket_id"),
+    _outbox.c.rcpt_to == bindparam("address"),
+    _outbox.c.kind == MailKind.AGENT_NOTIFICATION,
+)
 
 
 def enqueue(
@@ -112,6 +130,22 @@ def enqueue(
     return run(session, _ID_BY_DEDUPE_KEY, {"key": dedupe_key}).scalar_one()
 
 
+def is_queued(*, session: Session, dedupe_key: str) -> bool:
+    """Tell whether a mail with this dedupe key was queued already (then `enqueue` would write nothing)."""
+    return run(session, _ID_BY_DEDUPE_KEY, {"key": dedupe_key}).first() is not None
+
+
+def count_agent_notifications(*, session: Session, ticket_id: int, address: str, since: datetime) -> int:
+    """Count the notifications of customer messages queued to `address` about a ticket since `since`."""
+    params = {"ticket_id": ticket_id, "address": address, "since": since}
+    return run(session, _NOTIFICATIONS_SINCE, params).scalar_one()
+
+
+def last_notified_message(*, session: Session, ticket_id: int, address: str) -> int | None:
+    """The row id of the newest message of a ticket that `address` was notified of, or None."""
+    return run(session, _LAST_NOTIFIED_MESSAGE, {"ticket_id": ticket_id, "address": address}).scalar_one_or_none()
+
+
 def gather_auto_history(*, session: Session, address: str, ticket_id: int | None, now: datetime) -> AutoMailHistory:
     """Count recent automatic mail to an address and a ticket, and find any suppression."""
     to_address, to_ticket, until, reason = session.execute(
@@ -128,6 +162,7 @@ def gather_auto_history(*, session: Session, address: str, ticket_id: int | None
         sent_to_ticket_in_burst_window=to_ticket if ticket_id is not None else 0,
         suppressed_until=utc(until) if until is not None else None,
         suppression_reason=reason or "",
+        blocked_by=find_block(session, address),
     )
 
 

@@ -1,9 +1,10 @@
 """An SMTP sink on 127.0.0.1 (aiosmtpd Controller) for the outbox tests and the demo script.
 
-`start_smtp_sink()` records every accepted envelope in `SmtpSink.messages`. Tests can make the
-next MAIL, RCPT or DATA fail once (`fail_next`), drop the next connection, require AUTH or offer
-STARTTLS. With `deliver_to=<DovecotServer>` each accepted message is also appended to every
-recipient's INBOX there (users are created on first use), so a demo can read receipts over IMAP.
+`start_smtp_sink()` records every accepted envelope in `SmtpSink.messages` and counts the connections
+made to it (`SmtpSink.connections`). Tests can make the next MAIL, RCPT or DATA fail once (`fail_next`),
+drop the next connection, require AUTH or offer STARTTLS. With `deliver_to=<DovecotServer>` each
+accepted message is also appended to every recipient's INBOX there (users are created on first use),
+so a demo can read receipts over IMAP.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class SmtpSink:
         self.host = HOST
         self.port = 0
         self.messages: list[ReceivedMail] = []
+        self.connections = 0  # connections accepted since the start or the last clear()
         self.deliver_to = deliver_to
         self._lock = threading.Lock()
         self._failures: dict[str, str] = {}
@@ -105,6 +107,7 @@ class SmtpSink:
         """Forget received messages and pending failures."""
         with self._lock:
             self.messages.clear()
+            self.connections = 0
             self._failures.clear()
             self._drop_next = False
 
@@ -138,6 +141,10 @@ class SmtpSink:
             self._controller.stop()
             self._controller = None
 
+    def _count_connection(self) -> None:
+        with self._lock:
+            self.connections += 1
+
     def _take_failure(self, command: str) -> str | None:
         """Pop the pending reply for command, if any."""
         with self._lock:
@@ -161,7 +168,8 @@ class _QuietController(Controller):
     """Controller that hides aiosmtpd's per-connection warning about AUTH without TLS on loopback."""
 
     def factory(self):
-        """Build the SMTP protocol with the warning filtered."""
+        """Build the SMTP protocol (one per connection: counted) with the warning filtered."""
+        self.handler.sink._count_connection()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
             return super().factory()
@@ -198,4 +206,5 @@ def start_smtp_sink(
     controller = _QuietController(_Handler(sink), hostname=HOST, port=sink.port, ready_timeout=5, **options)
     controller.start()
     sink._controller = controller
+    sink.connections = 0  # start() made one connection of its own, to see the server answer
     return sink

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from mailbridge.base.config.agents import AGENT_KEYS, AgentMailSettings, read_agents
 from mailbridge.base.config.ingest import INGEST_KEYS, IngestSettings, read_ingest
 from mailbridge.base.config.mailbox import (
     IMAP_CONNECTION_KEYS,
@@ -35,6 +36,7 @@ from mailbridge.base.config.monitoring import (
     read_metrics,
     read_monitoring,
 )
+from mailbridge.base.config.previous_secrets import PREVIOUS_SECRETS_KEYS, read_previous_secrets
 from mailbridge.base.config.reader import Secret, Section
 from mailbridge.base.config.rules import (
     DEFAULT_ORDER_NUMBER_REGEX,
@@ -45,6 +47,7 @@ from mailbridge.base.config.rules import (
     read_routing,
     read_sla,
 )
+from mailbridge.base.config.spam import SPAM_KEYS, SpamSettings, read_spam
 from mailbridge.base.config.survey import SURVEY_KEYS, SurveySettings, read_survey
 from mailbridge.base.errors import ConfigError
 
@@ -145,6 +148,9 @@ class SupportSettings:
     reply_token_days: int = 30  # an agent's signed reply address stops working after this many days
     # The authserv-id our receiving server writes in Authentication-Results; none: the topmost header counts.
     authserv_id: str | None = None
+    # Secrets retired by `mailbridge secret rotate`: they still verify tokens and Message-IDs they signed, sign nothing.
+    previous_secrets: tuple[Secret, ...] = ()
+    previous_secrets_source: str | None = None  # "env:NAME" or "file:PATH"; None: previous_secrets_* not set
 
 
 @dataclass(frozen=True)
@@ -189,6 +195,8 @@ class Settings:
     ingest: IngestSettings = IngestSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     metrics: MetricsSettings = MetricsSettings()
+    agents: AgentMailSettings = AgentMailSettings()
+    spam: SpamSettings = SpamSettings()
 
 
 CONNECTION_KEYS = {
@@ -293,6 +301,7 @@ def _support(path: Path, table: Any) -> SupportSettings:
             "order_number_regex",
             "reply_token_days",
             "authserv_id",
+            *PREVIOUS_SECRETS_KEYS,
         },
     )
     address = section.text("from_address", required=True)
@@ -304,18 +313,22 @@ def _support(path: Path, table: Any) -> SupportSettings:
     subject_format = section.text("ticket_subject_format", "[#{number}] {subject}")
     if "{number}" not in subject_format or "{subject}" not in subject_format:
         section.fail("ticket_subject_format", "expected a format containing {number} and {subject}", subject_format)
+    secret = section.secret("secret")
+    previous = read_previous_secrets(section, secret)
     return SupportSettings(
         from_name=section.text("from_name", "Support"),
         from_address=address.lower(),
         ticket_subject_format=subject_format,
         default_locale=section.text("default_locale", "en"),
         admin_address=admin.lower() if admin else None,
-        secret=section.secret("secret"),
+        secret=secret,
         reopen_window_days=section.integer("reopen_window_days", 30, 0, 3650),
         auto_close_days=section.integer("auto_close_days", 5, 1, 3650),
         order_number_regex=read_regex(section, "order_number_regex", DEFAULT_ORDER_NUMBER_REGEX),
         reply_token_days=section.integer("reply_token_days", 30, 1, 3650),
         authserv_id=_authserv_id(section),
+        previous_secrets=previous.secrets,
+        previous_secrets_source=previous.source,
     )
 
 
@@ -387,6 +400,8 @@ TOP_LEVEL = {
     "ingest",
     "monitoring",
     "metrics",
+    "agents",
+    "spam",
 }
 
 
@@ -441,6 +456,8 @@ def load_settings(path: Path) -> Settings:
         ingest=read_ingest(Section(path, "ingest", document.get("ingest", {}), INGEST_KEYS)),
         monitoring=read_monitoring(Section(path, "monitoring", document.get("monitoring", {}), MONITORING_KEYS)),
         metrics=read_metrics(Section(path, "metrics", document.get("metrics", {}), METRICS_KEYS)),
+        agents=read_agents(Section(path, "agents", document.get("agents", {}), AGENT_KEYS)),
+        spam=read_spam(Section(path, "spam", document.get("spam", {}), SPAM_KEYS)),
     )
 
 
