@@ -184,18 +184,24 @@ def run_cli(
     env: dict[str, str | None] | None = None,
     clock: Clock | None = None,
     cwd: Path | None = None,
+    input: str | None = None,
 ) -> CliResult:
     """Run `mailbridge ARGS` in this process through the real entry point (its error lines and exit codes).
 
-    env overrides variables for the call (None unsets one); clock, when given, is the app's clock. Log lines go to
-    stderr as in a real run, except those of the test servers' threads; logging and the CLI state are restored after.
+    env overrides variables for the call (None unsets one); clock, when given, is the app's clock; input is what the
+    user types (stdin). Log lines go to stderr as in a real run, except those of the test servers' threads; logging
+    and the CLI state are restored after.
     """
     argv = ["mailbridge", *(["--config", str(config)] if config else []), *args]
     root = logging.getLogger()
     handlers, level = root.handlers, root.level
     servers = {thread.ident for thread in threading.enumerate()} - {threading.get_ident()}
     state.clock = clock
-    with CliRunner().isolation(env=env) as (out, err, _), chdir(cwd or REPO), patch.object(sys, "argv", argv):
+    with (
+        CliRunner().isolation(input=input, env=env) as (out, err, _),
+        chdir(cwd or REPO),
+        patch.object(sys, "argv", argv),
+    ):
         log = logging.StreamHandler(sys.stderr)  # what main's logging.basicConfig sets up in a real run
         log.setFormatter(logging.Formatter(TEXT_FORMAT))
         log.addFilter(lambda record: record.thread not in servers)

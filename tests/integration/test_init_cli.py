@@ -41,6 +41,8 @@ def init_flags(dovecot, sink, folder: str) -> list[str]:
         str(sink.port),
         "--smtp-security",
         "plain",
+        "--secret-env",  # the reply-token secret from a variable (without it: a secret file init makes)
+        "MAILBRIDGE_SECRET",
     ]
 
 

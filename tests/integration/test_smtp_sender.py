@@ -96,4 +96,4 @@ def test_smtp_test_command_fails_in_one_line_when_refused(config_file, sink):
 
     sink.fail_next("RCPT", 550)
     result = run_cli("smtp", "test", "--to", "admin@shop.example", config=config_file())
-    assert result.returncode == 1 and result.stderr.strip().startswith("mailbridge: error: 550")
+    assert result.returncode == 1 and result.stderr.strip().startswith(f"mailbridge: error: 127.0.0.1:{sink.port}: 550")

@@ -1,20 +1,25 @@
-"""`mailbridge init`: the answers of a new admin -> a commented mailbridge.toml, based on the example file.
+"""`mailbridge init`: the answers of a new admin -> a commented mailbridge.toml: the example file, values set in place.
 
 Pure apart from reading the shipped example (`mailbridge.example.toml` beside this module, package data read with
-importlib.resources, so a wheel install has it too): `render_initial_config(answers)` returns the TOML text.
-Secrets are never written: only the names of the environment variables that hold them.
+importlib.resources, so a wheel install has it too): `render_initial_config(answers)` returns the TOML text. A key
+the example shows commented out (`# port = 993`) is uncommented where it stands and given its value; its comment
+keeps its column. Secrets are never written: only the names of the variables or files that hold them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, fields
 from importlib.resources import files
 from typing import Any
 
 import tomlkit
 
 EXAMPLE = files("mailbridge.base.config") / "mailbridge.example.toml"
+HEADER = "# Written by `mailbridge init` from mailbridge.example.toml. Every key is explained in docs/configuration.md."
+DEFAULT_SECRET_FILE = "mailbridge.secret"  # beside mailbridge.toml; init fills it with a random secret
 TomlValue = str | int | list[str] | None  # what `_set` writes into a table
+MAILBOX = "[[mailboxes]]"  # the first one is the mailbox init writes
 
 
 @dataclass(frozen=True)
@@ -22,7 +27,7 @@ class InitAnswers:
     support_address: str
     from_name: str
     database_url: str
-    secret_env: str | None
+    secret_env: str | None  # the reply-token secret from this variable ...
     imap_host: str
     imap_port: int | None
     imap_security: str
@@ -37,6 +42,8 @@ class InitAnswers:
     smtp_username: str | None
     smtp_password_env: str | None
     smtp_ca_file: str | None
+    admin_address: str | None = None
+    secret_file: str | None = None  # ... or from this file (relative to mailbridge.toml), when secret_env is None
 
     @property
     def secret_variables(self) -> list[str]:
@@ -45,44 +52,134 @@ class InitAnswers:
         return [n for n in names if n]
 
 
+def answers_as_flags(answers: InitAnswers) -> list[str]:
+    """The `mailbridge init` options that give these answers again (empty ones left out)."""
+    flags = []
+    for field in fields(InitAnswers):
+        value = getattr(answers, field.name)
+        if value is not None and value != "":
+            flags += [f"--{field.name.replace('_', '-')}", str(value)]
+    if answers.secret_env is None and answers.secret_file is None:
+        flags += ["--secret-env", ""]  # no reply-token secret at all
+    return flags
+
+
+def _edits(answers: InitAnswers) -> dict[str, dict[str, TomlValue]]:
+    """The values init sets, per table of the example; None leaves the key commented out."""
+    smtp_auth = bool(answers.smtp_username)
+    return {
+        "[database]": {"url": answers.database_url},
+        "[support]": {
+            "from_name": answers.from_name,
+            "from_address": answers.support_address,
+            "admin_address": answers.admin_address,
+            "secret_env": answers.secret_env,
+            "secret_file": answers.secret_file if answers.secret_env is None else None,
+        },
+        "[smtp]": {
+            "host": answers.smtp_host,
+            "security": answers.smtp_security,
+            "port": answers.smtp_port,
+            "ca_file": answers.smtp_ca_file,
+            "username": answers.smtp_username,
+            "password_env": answers.smtp_password_env if smtp_auth else None,
+        },
+        MAILBOX: {
+            "host": answers.imap_host,
+            "security": answers.imap_security,
+            "port": answers.imap_port,
+            "ca_file": answers.imap_ca_file,
+            "username": answers.imap_username,
+            "password_env": answers.imap_password_env,
+            "folders": [answers.imap_folder],
+            "initial_sync": answers.initial_sync,
+        },
+    }
+
+
+# Where a key stands in the example when it has no line of its own: on the line of its alternative, with this comment.
+ALTERNATIVE_LINE = {
+    ("[support]", "secret_file"): (
+        "secret_env",
+        '# signs reply tokens (support+<token>@...); or secret_env = "VARIABLE"',
+    )
+}
+COMMENT_GAP = re.compile(r"(?<=\S)( {3,})(?=# )")  # the spaces before a line's comment, when there are 3 or more
+
+
+def _table_lines(lines: list[str], header: str) -> range:
+    """The line numbers of one table of the example: after its header, up to the next header."""
+    start = lines.index(header + "\n") + 1
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith("[")), len(lines))
+    return range(start, end)
+
+
+def _find(lines: list[str], where: range, key: str) -> tuple[int | None, bool]:
+    """(line number, is_commented_out) of the key in the table, or (None, False)."""
+    for i in where:
+        if re.match(rf"(# )?{re.escape(key)} = ", lines[i]):
+            return i, lines[i].startswith("# ")
+    return None, False
+
+
+def _rename(line: str, old: str, new: str) -> str:
+    """Give a line another key, its comment kept in its column."""
+    longer = len(new) - len(old)
+    renamed = line.replace(f"{old} = ", f"{new} = ", 1)
+    return COMMENT_GAP.sub(lambda gap: gap[1][longer:] or " ", renamed, count=1)
+
+
+def _prepare_lines(lines: list[str], edits: dict[str, dict[str, TomlValue]]) -> list[str]:
+    """Uncomment the example's line of each key that gets a value; comment out the line of each that gets none.
+
+    The comment after the value keeps its column: the two characters of "# " go to, or come from, the gap before it.
+    """
+    lines = list(lines)
+    for header, values in edits.items():
+        where = _table_lines(lines, header)
+        for key, value in values.items():
+            index, commented = _find(lines, where, key)
+            if index is None and value is not None and (header, key) in ALTERNATIVE_LINE:
+                other, _comment = ALTERNATIVE_LINE[header, key]
+                index, commented = _find(lines, where, other)
+                if index is not None and values.get(other) is None:
+                    lines[index] = _rename(lines[index], other, key)
+                else:
+                    index = None
+            if index is None:
+                continue  # a key without a line in the example is appended to its table by tomlkit
+            if value is not None and commented:
+                lines[index] = COMMENT_GAP.sub(lambda gap: gap[1] + "  ", lines[index][2:], count=1)
+            elif value is None and not commented:
+                lines[index] = "# " + COMMENT_GAP.sub(lambda gap: gap[1][2:], lines[index], count=1)
+    return lines
+
+
 def _set(table: Any, key: str, value: TomlValue) -> None:
+    """Set a value where its line stands, keeping its comment in the column it had."""
     if value is None:
-        if key in table:
-            del table[key]
         return
+    if key not in table:
+        table[key] = value
+        return
+    old = table.item(key)
+    column = len(key) + 3 + len(old.as_string()) + len(old.trivia.comment_ws)
     table[key] = value
+    new = table.item(key)
+    if new.trivia.comment:
+        new.trivia.comment_ws = " " * max(1, column - len(key) - 3 - len(new.as_string()))
 
 
 def render_initial_config(answers: InitAnswers) -> str:
-    """Fill the example configuration with the answers, keeping its comments."""
-    document = tomlkit.parse(EXAMPLE.read_text(encoding="utf-8"))
-    document["database"]["url"] = answers.database_url
-    support = document["support"]
-    support["from_address"] = answers.support_address
-    support["from_name"] = answers.from_name
-    _set(support, "secret_env", answers.secret_env)
-    smtp = document["smtp"]
-    value: TomlValue
-    for key, value in (
-        ("host", answers.smtp_host),
-        ("security", answers.smtp_security),
-        ("port", answers.smtp_port),
-        ("ca_file", answers.smtp_ca_file),
-        ("username", answers.smtp_username),
-        ("password_env", answers.smtp_password_env if answers.smtp_username else None),
-    ):
-        _set(smtp, key, value)
-    mailbox = document["mailboxes"][0]
-    for key, value in (
-        ("host", answers.imap_host),
-        ("security", answers.imap_security),
-        ("port", answers.imap_port),
-        ("ca_file", answers.imap_ca_file),
-        ("username", answers.imap_username),
-        ("password_env", answers.imap_password_env),
-        ("folders", [answers.imap_folder]),
-        ("initial_sync", answers.initial_sync),
-    ):
-        _set(mailbox, key, value)
-    header = "# Written by `mailbridge init`. Every key is explained in docs/configuration.md.\n"
-    return header + tomlkit.dumps(document)
+    """Fill the example configuration with the answers in place: every line and comment of it stays, in its place."""
+    edits = _edits(answers)
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[0] = HEADER + "\n"  # the example's own first line says to copy and edit it
+    document = tomlkit.parse("".join(_prepare_lines(lines, edits)))
+    for header, values in edits.items():
+        table = document["mailboxes"][0] if header == MAILBOX else document[header.strip("[]")]
+        for key, value in values.items():
+            _set(table, key, value)
+            if value is not None and (header, key) in ALTERNATIVE_LINE and key in table:
+                table.item(key).trivia.comment = ALTERNATIVE_LINE[header, key][1]
+    return tomlkit.dumps(document)

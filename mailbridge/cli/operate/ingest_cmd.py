@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import typer
 
 from mailbridge.base.errors import CommandError, MailbridgeError
-from mailbridge.cli.common import open_app
+from mailbridge.cli.common import echo_json, open_app
 from mailbridge.ingest.guard import accept_guarded
 from mailbridge.ingest.intake import Inbox, IntakeResult
 from mailbridge.ingest.sources.files import (
@@ -54,25 +54,47 @@ def ingest(
     ),
     contact: str = typer.Option(None, "--contact", help="Contact (department) for new tickets; created if missing."),
     receipts: bool = typer.Option(
-        None, "--receipts/--silent", help="Send receipts (default: yes on stdin, no for PATH imports)."
+        None,
+        "--receipts/--silent",
+        help="--receipts: send what new customer mail causes (receipts, agents' notifications); --silent: no mail "
+        "at all (default: --receipts on stdin, --silent for PATH imports). Agents' answers and survey answers in a "
+        "PATH import are stored, never relayed or thanked.",
     ),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
     """Store mail handed over by an MTA on stdin, or import .eml files, Maildirs and mbox files.
+
+    A PATH import sends no mail at all unless --receipts is given, and even then only what new customer mail
+    causes: receipts and the agents' notifications. Agents' answers (to signed reply addresses) and survey answers
+    found in files are stored on their tickets with an event, but never relayed or thanked: an archive holds
+    answers that went out long ago. On stdin (live mail from an MTA) everything is handled as on a poll.
 
     Exit codes on stdin: 0 stored or already stored (malformed mail too, flagged), 75 when it cannot be
     stored now (database unavailable, configuration broken) so the MTA retries, 65 for empty input.
 
+    JSON on stdin (errors stay one line on stderr with their exit code):
+
+      {"result": "stored", "message": 812, "ticket": "1041", "new_ticket": true,
+       "flagged": false}
+
+    ("result" is "stored" or "already_stored"; "ticket" is null without one.) JSON of a PATH import (exit 1
+    when "failed" is not 0):
+
+      {"stored": 120, "duplicate": 3, "flagged": 2, "not_stored": 0, "failed": 0}
+
     Example (Postfix master.cf): mailbridge unix - n n - - pipe user=mailbridge argv=mailbridge ingest
 
     Example: mailbridge ingest --contact Sales ~/Maildir/.Sales old-archive.mbox
+
+    Example: mailbridge ingest --json < message.eml
     """
     if paths:
-        _import_paths(paths, mailbox, contact, silent=receipts is not True)
+        _import_paths(paths, mailbox, contact, silent=receipts is not True, as_json=as_json)
     else:
-        _ingest_stdin(mailbox, contact, silent=receipts is False)
+        _ingest_stdin(mailbox, contact, silent=receipts is False, as_json=as_json)
 
 
-def _ingest_stdin(mailbox: str | None, contact: str | None, *, silent: bool) -> None:
+def _ingest_stdin(mailbox: str | None, contact: str | None, *, silent: bool, as_json: bool = False) -> None:
     raw = sys.stdin.buffer.read()
     if not raw.strip():
         _fail(EX_DATAERR, "no message on stdin")
@@ -91,21 +113,31 @@ def _ingest_stdin(mailbox: str | None, contact: str | None, *, silent: bool) -> 
         _fail(EX_TEMPFAIL, "storing failed (logged; quarantined after 3 attempts); the sender should retry")
     if result.is_unknown:
         _fail(EX_UNAVAILABLE, "not stored: it matches no ticket and create_tickets_for_unknown is off")
-    typer.echo(_describe(result))
+    if as_json:
+        echo_json(result_as_json(result))
+    else:
+        typer.echo(_describe(result))
 
 
-def _import_paths(paths: list[Path], mailbox: str | None, contact: str | None, *, silent: bool) -> None:
+def _import_paths(
+    paths: list[Path], mailbox: str | None, contact: str | None, *, silent: bool, as_json: bool = False
+) -> None:
     sources = [recognise_path(path) for path in paths]
     try:
         app = open_app()
         target = resolve_target(app, mailbox, contact, silent)
+        # Files are an archive: answers in them are kept, never relayed or thanked, even with --receipts.
+        target = replace(target, inbox=replace(target.inbox, relays_answers=False))
         tally = _import_all(app, target, sources)
     except db.DATABASE_DOWN as exc:
         _fail(EX_TEMPFAIL, f"database unavailable ({_first_line(exc)}); run the import again later")
-    typer.echo(
-        f"stored {tally['stored']}, duplicate {tally['duplicate']}, flagged {tally['flagged']}, "
-        f"not stored {tally['unknown']}, failed {tally['failed']}"
-    )
+    if as_json:
+        echo_json(tally_as_json(tally))
+    else:
+        typer.echo(
+            f"stored {tally['stored']}, duplicate {tally['duplicate']}, flagged {tally['flagged']}, "
+            f"not stored {tally['unknown']}, failed {tally['failed']}"
+        )
     if tally["failed"]:
         raise typer.Exit(1)
 
@@ -148,6 +180,23 @@ def _outcomes(result: IntakeResult | None) -> list[str]:
     if result.already_stored:
         return ["duplicate"]
     return ["stored", "flagged"] if result.is_flagged else ["stored"]
+
+
+def tally_as_json(tally: Counter) -> dict:
+    """The `ingest PATH... --json` object: the summary line's counts."""
+    keys = {"stored": "stored", "duplicate": "duplicate", "flagged": "flagged", "not_stored": "unknown"}
+    return {**{key: tally[name] for key, name in keys.items()}, "failed": tally["failed"]}
+
+
+def result_as_json(result: IntakeResult) -> dict:
+    """The `ingest --json` object of one message from stdin."""
+    return {
+        "result": "already_stored" if result.already_stored else "stored",
+        "message": result.message_row_id,
+        "ticket": result.ticket_number,
+        "new_ticket": result.is_new_ticket,
+        "flagged": bool(result.is_flagged),
+    }
 
 
 def _describe(result: IntakeResult) -> str:

@@ -11,13 +11,14 @@ import typer
 from mailbridge.base.config.settings import Settings
 from mailbridge.base.errors import CommandError, SourceError
 from mailbridge.base.logs import use_log_format
-from mailbridge.cli.common import open_app
+from mailbridge.cli.common import echo_json, open_app
 from mailbridge.cli.progress import terminal_progress
 from mailbridge.runtime.daemon import serve
 from mailbridge.runtime.health import write_health_file
-from mailbridge.runtime.jobs import run_cycle
+from mailbridge.runtime.jobs import CycleReport, run_cycle
 
 log = logging.getLogger(__name__)
+POLL_COUNTS = ("fetched", "stored", "duplicates", "failed", "vanished")
 
 
 def unchecked_certificates(settings: Settings) -> list[str]:
@@ -31,13 +32,25 @@ def run(
     once: bool = typer.Option(False, "--once", help="Poll every mailbox, send what is due, and exit."),
     log_format: str = typer.Option("text", "--log-format", help="text | json (one JSON object per line)."),
     health_file: Path = typer.Option(None, "--health-file", help="Write the status as JSON here after each cycle."),
+    as_json: bool = typer.Option(False, "--json", help="With --once: print what the cycle did as JSON."),
 ) -> None:
     """Run the daemon: poll mailboxes and send the outbox on a schedule; SIGHUP reloads, SIGTERM stops.
 
+    With --once --json, one object on stdout (a mailbox whose poll failed has "ok": false, its "error" and null
+    counts; any error still prints one line on stderr and exits 1):
+
+      {"mailboxes": [{"mailbox": "support", "ok": true, "fetched": 3,
+        "stored": 2, "duplicates": 1, "failed": 0, "vanished": 0,
+        "error": null}], "outbox": {"sent": 2, "failed": 0}, "errors": []}
+
     Example: mailbridge run --log-format json --health-file /run/mailbridge/health.json
+
+    Example: mailbridge run --once --json
     """
     if log_format not in ("text", "json"):
         raise CommandError(f"--log-format: expected text or json, got {log_format!r}")
+    if as_json and not once:
+        raise CommandError("--json: only with --once (the daemon logs; --log-format json for JSON lines)")
     use_log_format(log_format)
     app = open_app(migrate=True)  # `run` upgrades the schema (with `init` and `db upgrade`)
     for where in unchecked_certificates(app.settings):
@@ -51,6 +64,16 @@ def run(
     report = asyncio.run(run_cycle(app))
     if health_file:
         write_health_file(app, health_file, app.clock.now(), report.errors[0] if report.errors else None)
+    if as_json:
+        echo_json(cycle_as_json(app.settings, report))
+    else:
+        echo_cycle(report)
+    if report.errors:
+        raise SourceError(report.errors[0] if len(report.errors) == 1 else "; ".join(report.errors))
+
+
+def echo_cycle(report: CycleReport) -> None:
+    """Print what `run --once` did: one line per mailbox polled, one for the outbox."""
     for poll in report.polls:
         vanished = f", vanished {poll.vanished}" if poll.vanished else ""
         typer.echo(
@@ -58,5 +81,18 @@ def run(
             f"already stored {poll.duplicates}, failed {poll.failed}{vanished}"
         )
     typer.echo(f"outbox: sent {report.sent}, failed {report.failed}")
-    if report.errors:
-        raise SourceError(report.errors[0] if len(report.errors) == 1 else "; ".join(report.errors))
+
+
+def cycle_as_json(settings: Settings, report: CycleReport) -> dict:
+    """The `run --once --json` object: every configured mailbox in order, the outbox, the error lines."""
+    # A mailbox's poll gives either a result or one error line, in the order of the configuration.
+    done = {poll.mailbox: poll for poll in report.polls}
+    errors = iter(report.errors)
+    rows = []
+    for mailbox in settings.mailboxes:
+        poll = done.get(mailbox.name)
+        counts = {key: getattr(poll, key) if poll else None for key in POLL_COUNTS}
+        error = None if poll else next(errors, None)
+        rows.append({"mailbox": mailbox.name, "ok": poll is not None, **counts, "error": error})
+    outbox = {"sent": report.sent, "failed": report.failed}
+    return {"mailboxes": rows, "outbox": outbox, "errors": list(report.errors)}

@@ -6,13 +6,15 @@ and reports TLS, certificate, capabilities and folders, or one line saying what 
 
 from __future__ import annotations
 
+from dataclasses import asdict, fields
+
 import typer
 
 from mailbridge.base.config.edit import add_mailbox, remove_mailbox
 from mailbridge.base.config.settings import find_config
 from mailbridge.base.errors import NotFoundError, SourceError
 from mailbridge.cli.common import echo_json, settings, state
-from mailbridge.ingest.sources.probe import describe_probe, probe_mailbox
+from mailbridge.ingest.sources.probe import ImapProbe, describe_probe, probe_mailbox
 
 app = typer.Typer(no_args_is_help=True, help="IMAP mailboxes: list, test, add, remove.")
 imap_app = typer.Typer(no_args_is_help=True, help="The IMAP side (alias of `mailboxes`).")
@@ -48,34 +50,69 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> 
 
 
 @app.command("test")
-def test(name: str | None = typer.Argument(None, help="Mailbox to test (default: every one).")) -> None:
+def test(
+    name: str | None = typer.Argument(None, help="Mailbox to test (default: every one)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per mailbox tested, as a list."),
+) -> None:
     """Log in to a mailbox and show TLS, certificate, capabilities, folders and message counts.
 
+    A security that does not fit the port is named in under 2 s ("port 993 speaks TLS: use security = ssl").
+
+    JSON: a list, one object per mailbox; a failed one has "ok": false, its "error" and nulls (exit code 1):
+
+      [{"mailbox": "support", "host": "imap.shop.example", "port": 993,
+        "security": "ssl", "username": "support@shop.example",
+        "ok": true, "error": null, "tls_version": "TLSv1.3",
+        "cipher": "TLS_AES_256_GCM_SHA384", "cert_subject": "commonName=...",
+        "cert_issuer": "commonName=...",
+        "cert_expires": "Jan 1 00:00:00 2027 GMT",
+        "capabilities": {"IDLE": true, "MOVE": true, "UIDPLUS": true,
+        "CONDSTORE": false}, "folders": {"INBOX": 12}, "missing": []}]
+
     Example: mailbridge mailboxes test support
+
+    Example: mailbridge mailboxes test --json
     """
     mailboxes = settings().mailboxes
     chosen = [m for m in mailboxes if name in (None, m.name)]
     if not chosen:
         raise NotFoundError(f"no mailbox named {name!r}" if name else "no [[mailboxes]] configured")
-    errors = []
+    errors, rows = [], []
     for mailbox in chosen:
+        probe, error = None, None
         try:
-            _test_one(mailbox)
+            probe = _test_one(mailbox, quiet=as_json)
         except SourceError as exc:
-            errors.append(str(exc))
+            error = str(exc)
+        if probe is not None and probe.missing:
+            error = f"mailbox {mailbox.name!r}: folder {probe.missing[0]!r} does not exist on the server"
+        errors += [error] if error else []
+        rows.append(_row(mailbox, probe, error))
+    if as_json:
+        echo_json(rows)
     if errors:
         raise SourceError("; ".join(errors))
 
 
-def _test_one(mailbox) -> None:
+def _row(mailbox, probe: ImapProbe | None, error: str | None) -> dict:
+    """One mailbox's result for --json: where, ok, error, then the probe's fields (nulls when it failed)."""
     c = mailbox.connection
-    typer.echo(f"mailbox {mailbox.name}: {c.username or '-'}@{c.host}:{c.port} ({c.security})")
+    facts = {field.name: None for field in fields(ImapProbe)} if probe is None else asdict(probe)
+    facts["missing"] = list(facts["missing"]) if facts["missing"] is not None else None
+    where = {"mailbox": mailbox.name, "host": c.host, "port": c.port, "security": c.security, "username": c.username}
+    return {**where, "ok": error is None, "error": error, **facts}
+
+
+def _test_one(mailbox, *, quiet: bool = False) -> ImapProbe:
+    c = mailbox.connection
+    say = (lambda _line: None) if quiet else typer.echo
+    say(f"mailbox {mailbox.name}: {c.username or '-'}@{c.host}:{c.port} ({c.security})")
     probe = probe_mailbox(mailbox)
     for line in describe_probe(probe):
-        typer.echo(f"  {line}")
-    if probe.missing:
-        raise SourceError(f"mailbox {mailbox.name!r}: folder {probe.missing[0]!r} does not exist on the server")
-    typer.echo(f"  ok: logged in and found {', '.join(mailbox.folders)}")
+        say(f"  {line}")
+    if not probe.missing:
+        say(f"  ok: logged in and found {', '.join(mailbox.folders)}")
+    return probe
 
 
 imap_app.command("test")(test)

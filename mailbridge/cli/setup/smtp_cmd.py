@@ -1,15 +1,21 @@
-"""`mailbridge smtp test --to ADDRESS`: send a real test mail and report each step."""
+"""`mailbridge smtp test --to ADDRESS`: send a real test mail and report each step.
+
+`check_smtp_connection` is the probe `init` runs too: its errors name the server, the port and the user.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from email import policy
 from email.message import EmailMessage
 
 import typer
 
-from mailbridge.base.errors import CommandError
-from mailbridge.cli.common import settings
+from mailbridge.base.config.settings import ConnectionSettings
+from mailbridge.base.errors import CommandError, MailbridgeError, PermanentDeliveryError, TemporaryDeliveryError
+from mailbridge.base.port_security import security_hint
+from mailbridge.cli.common import echo_json, settings
 from mailbridge.decisions.outgoing.compose import make_address
 from mailbridge.outbox.smtp import probe
 from mailbridge.runtime.app import build_app
@@ -18,10 +24,26 @@ app = typer.Typer(no_args_is_help=True, help="The SMTP side.")
 
 
 @app.command("test")
-def test(to: str = typer.Option(..., "--to", help="Address that receives the test mail.")) -> None:
+def test(
+    to: str = typer.Option(..., "--to", help="Address that receives the test mail."),
+    as_json: bool = typer.Option(False, "--json", help="Print the steps and the outcome as JSON."),
+) -> None:
     """Connect, secure, log in and send one test mail, reporting each step.
 
+    An error names the server, the port and the user with the server's reply
+    ("smtp.shop.example:587 as support@shop.example: 535 5.7.8 Authentication credentials invalid"); a security that
+    does not fit the port is named in under 2 s ("port 465 speaks TLS: use security = ssl").
+
+    JSON (printed on failure too, with "sent": false and the "error"; exit code 1 then):
+
+      {"host": "smtp.shop.example", "port": 587, "security": "starttls",
+       "username": "support@shop.example", "to": "me@shop.example",
+       "steps": ["connected to smtp.shop.example:587 (starttls)", "...",
+       "accepted for me@shop.example"], "sent": true, "error": null}
+
     Example: mailbridge smtp test --to me@shop.example
+
+    Example: mailbridge smtp test --to me@shop.example --json
     """
     current = settings()
     app_ = build_app(current, upgrade=False)
@@ -36,13 +58,49 @@ def test(to: str = typer.Option(..., "--to", help="Address that receives the tes
     message["Message-ID"] = app_.mail.new_message_id(support.from_address)
     message["Auto-Submitted"] = "auto-generated"
     message.set_content("This is a test mail sent by `mailbridge smtp test`. No action is needed.")
-    asyncio.run(
-        probe(
-            current.smtp.connection,
+    c = current.smtp.connection
+    steps: list[str] = []
+    outcome = {"host": c.host, "port": c.port, "security": c.security, "username": c.username, "to": to}
+    try:
+        check_smtp_connection(
+            c,
             mail_from=support.from_address,
             recipient=to,
             raw=app_.signer.sign(message.as_bytes(policy=policy.SMTP)),
-            report=lambda line: typer.echo(f"ok  {line}"),
+            report=steps.append if as_json else lambda line: typer.echo(f"ok  {line}"),
         )
-    )
-    typer.echo("test mail sent")
+    except MailbridgeError as exc:
+        if as_json:
+            echo_json({**outcome, "steps": steps, "sent": False, "error": str(exc)})
+        raise
+    if as_json:
+        echo_json({**outcome, "steps": steps, "sent": True, "error": None})
+    else:
+        typer.echo("test mail sent")
+
+
+def check_smtp_connection(
+    connection: ConnectionSettings, *, mail_from: str, recipient: str, raw: bytes | None, report: Callable[[str], None]
+) -> None:
+    """Run the SMTP probe (raw None: stop after login) with errors that name the server, the port and the user.
+
+    Raises: TemporaryDeliveryError or PermanentDeliveryError, "HOST:PORT as USER: <reply>", with a hint when the
+    security does not fit the port.
+    """
+    c = connection
+    where = f"{c.host}:{c.port}" + (f" as {c.username}" if c.username else "")
+    # Plaintext or STARTTLS to a TLS port waits for a greeting that never comes: sniff first, within 2 s.
+    if c.security != "ssl" and (hint := security_hint(c.host, c.port, c.security)):
+        raise TemporaryDeliveryError(f"{where}: {hint}")
+    steps: list[str] = []
+
+    def step(line: str) -> None:
+        steps.append(line)
+        report(line)
+
+    try:
+        asyncio.run(probe(c, mail_from=mail_from, recipient=recipient, raw=raw, report=step))
+    except (TemporaryDeliveryError, PermanentDeliveryError) as exc:
+        # SSL to a plaintext port fails in the handshake, before the first step: say why.
+        hint = security_hint(c.host, c.port, c.security) if c.security == "ssl" and not steps else None
+        raise type(exc)(f"{where}: {exc}" + (f"; {hint}" if hint else "")) from None

@@ -13,6 +13,7 @@ from imapclient.exceptions import IMAPClientError
 
 from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.base.errors import SourceError
+from mailbridge.base.port_security import security_hint
 from mailbridge.ingest.sources.imap import ImapSource
 
 CAPABILITIES = ("IDLE", "MOVE", "UIDPLUS", "CONDSTORE")
@@ -59,7 +60,25 @@ def _folder_counts(source: ImapSource) -> dict[str, int]:
 
 
 def probe_mailbox(mailbox: MailboxSettings) -> ImapProbe:
-    """Connect, log in and describe the server. Raises: SourceError with one clear line."""
+    """Connect, log in and describe the server. Raises: SourceError with one clear line.
+
+    A `security` that does not fit the port is named with a hint in under 2 s: plaintext or STARTTLS to a TLS port
+    is sniffed before the test (it would wait for its whole timeout), SSL to a plaintext port after its TLS failure.
+    """
+    c = mailbox.connection
+    where = f"mailbox {mailbox.name!r} ({c.host}:{c.port}, {c.security})"
+    if c.security != "ssl" and (hint := security_hint(c.host, c.port, c.security)):
+        raise SourceError(f"{where}: {hint}")
+    try:
+        return _probe_logged_in(mailbox)
+    except SourceError as exc:
+        # ImapSource.connect says "TLS failed" for a handshake that broke (not for an untrusted certificate).
+        if c.security == "ssl" and "TLS failed" in str(exc) and (hint := security_hint(c.host, c.port, c.security)):
+            raise SourceError(f"{exc}; {hint}") from None
+        raise
+
+
+def _probe_logged_in(mailbox: MailboxSettings) -> ImapProbe:
     with ImapSource(mailbox) as source:
         try:
             facts = _tls_facts(source.client._imap.sock)  # imapclient keeps imaplib's socket there
