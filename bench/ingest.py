@@ -7,30 +7,40 @@ one commit per fetched batch, flag \\Seen) in a child process and prints message
 peak RSS, the peak RSS of its child processes and the peak PSS of all of them together.
 Receipts are queued in the outbox and not sent, so SMTP is not part of the figure.
 
+With --base REF it is an A/B run: REF is checked out as a git worktree (removed at the end) and its mailbridge runs
+in the child with the same venv and PYTHONPATH=<worktree>, on the same generated mail as this working tree, the two
+sides in turn (A B A B ...) for --rounds rounds, each run into a fresh SQLite store with the flags on the server
+cleared; it prints every run, the medians per side and the load average at start and end.
+
     ./dev.sh bench ingest [--messages 10000] [--parse-processes 1] [--profile FILE]
+    ./dev.sh bench ingest --messages 2000 --rounds 3 --base 781b686
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import random
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 USER = "support@bench.example"
 TARGET_RATE = 300.0
@@ -261,6 +271,7 @@ class RateRecorder:
 
 def ingest_child(config: Path, profile: str | None) -> None:
     """In a fresh process: build the app and time one poll of the mailbox; print JSON."""
+    import mailbridge
     from mailbridge.base.config.settings import load_settings
     from mailbridge.ingest.poll import poll_mailbox
     from mailbridge.runtime.app import build_app
@@ -314,6 +325,7 @@ def ingest_child(config: Path, profile: str | None) -> None:
                 "children_peak_rss_mb": [(child_name(pid), status_mb(pid, "VmHWM")) for pid in child_pids()],
                 "total_peak_pss_mb": sampler.total_pss_peak,
                 "quarter_rates": app.progress.quarter_rates(),
+                "mailbridge_file": mailbridge.__file__,
             }
         )
     )
@@ -335,38 +347,212 @@ def quartiles(samples: list[float]) -> str:
     return " / ".join(f"{s:.0f}" for s in picks)
 
 
+@dataclass
+class Side:
+    """One mailbridge under test: the tree its child imports mailbridge from, and the report of each of its runs."""
+
+    label: str
+    tree: Path
+    reports: list[dict] = field(default_factory=list)
+
+
+def side_env(side: Side, imap_password: str) -> dict[str, str]:
+    """The child's environment: PYTHONPATH=<the side's tree>, which comes before the venv's editable install."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return {**env, "PYTHONPATH": str(side.tree), "BENCH_IMAP_PASSWORD": imap_password}
+
+
+def check_import_path(side: Side, folder: Path) -> None:
+    """Stop unless `import mailbridge` resolves into the side's own tree under its environment."""
+    code = "import mailbridge; print(mailbridge.__file__)"
+    # Run from a folder outside both trees: `python -c` puts the working directory first on sys.path.
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=side_env(side, ""), cwd=folder, capture_output=True, text=True
+    )
+    found = Path(done.stdout.strip() or "?").resolve()
+    if done.returncode != 0 or not found.is_relative_to(side.tree.resolve()):
+        sys.exit(f"bench: {side.label}: `import mailbridge` resolves to {found}, not into {side.tree}\n{done.stderr}")
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=REPO, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def check_out(ref: str, tree: Path, stack: contextlib.ExitStack) -> str:
+    """Check out ref as a detached git worktree at tree, removed when the stack closes; return its commit."""
+    commit = git("rev-parse", "--verify", ref + "^{commit}")
+    git("worktree", "add", "--detach", str(tree), commit)
+    stack.callback(git, "worktree", "remove", "--force", str(tree))
+    # Its .pyc files are written now, so that no timed run pays for compiling the base.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "mailbridge")], check=True)
+    return commit
+
+
+def clear_flags(dovecot) -> None:
+    """Take every flag off the INBOX's messages, so that each run finds and marks them as the first one did."""
+    with dovecot.client(USER) as client:
+        client.select_folder("INBOX")
+        client.set_flags(client.search("ALL"), [], silent=True)
+
+
+def run_ingest(side: Side, folder: Path, dovecot, parse_processes: int, profile: str | None) -> dict:
+    """Ingest the whole INBOX once into a new SQLite store in folder, in a child importing the side's mailbridge."""
+    folder.mkdir()
+    config = folder / "mailbridge.toml"
+    config.write_text(config_text(folder, dovecot, parse_processes), encoding="utf-8")
+    command = [sys.executable, __file__, "--ingest-child", str(config)]
+    command += ["--profile", profile] if profile else []
+    child = subprocess.run(command, env=side_env(side, dovecot.password), capture_output=True, text=True, cwd=folder)
+    if child.returncode != 0:
+        sys.exit(f"bench: {side.label}: ingest failed:\n{child.stderr[-3000:]}")
+    report = json.loads(child.stdout.strip().splitlines()[-1])
+    if not Path(report["mailbridge_file"]).resolve().is_relative_to(side.tree.resolve()):
+        sys.exit(f"bench: {side.label}: the child ran {report['mailbridge_file']}, not the tree {side.tree}")
+    return report
+
+
+def machine() -> str:
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if "model name" in line
+        ),
+        "unknown CPU",
+    )
+    return f"{os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {model}, Python {sys.version.split()[0]}"
+
+
+def load_average() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10000, help="how many messages (default 10000)")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the generated mail")
-    parser.add_argument("--profile", help="write cProfile stats of the ingest to this file")
+    parser.add_argument("--profile", help="write cProfile stats of the ingest to this file (one run only)")
     parser.add_argument("--parse-processes", type=int, default=1, help="[ingest] parse_processes (default 1)")
+    parser.add_argument("--base", help="git ref to compare with (A/B in one run); default: this tree alone")
+    parser.add_argument("--rounds", type=int, default=1, help="runs per side, the sides in turn (default 1)")
     parser.add_argument("--ingest-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ingest_child:
         ingest_child(Path(args.ingest_child), args.profile)
         return
-    probe_before = cpu_probe()
-    with tempfile.TemporaryDirectory(prefix="mailbridge-bench-") as tmp:
+    if args.profile and (args.base or args.rounds != 1):
+        parser.error("--profile takes one run: leave out --base and --rounds")
+    profile = str(Path(args.profile).resolve()) if args.profile else None
+    # This process needs the test servers; a child imports mailbridge only from its side's PYTHONPATH.
+    sys.path.insert(0, str(REPO))
+    load_before, probe_before = load_average(), cpu_probe()
+    header = [f"new:  this working tree, HEAD {git('rev-parse', '--short', 'HEAD')}{dirty_note()}"]
+    with tempfile.TemporaryDirectory(prefix="mailbridge-bench-") as tmp, contextlib.ExitStack() as stack:
         base = Path(tmp)
         os.chmod(base, 0o755)
+        sides = [Side("new", REPO)]
+        if args.base:
+            commit = check_out(args.base, base / "base-tree", stack)
+            subject = textwrap.shorten(git("log", "-1", "--format=%h %s", commit), 100)
+            header.insert(0, f"base: {subject} (PYTHONPATH=<its worktree>)")
+            sides.insert(0, Side("base", base / "base-tree"))
+        for side in sides:
+            check_import_path(side, base)
         dovecot, largest, load_seconds = load_mail(base, args.messages, args.seed)
-        try:
-            config = base / "mailbridge.toml"
-            config.write_text(config_text(base, dovecot, args.parse_processes), encoding="utf-8")
-            env = {**os.environ, "BENCH_IMAP_PASSWORD": dovecot.password}
-            command = [sys.executable, __file__, "--ingest-child", str(config)]
-            command += ["--profile", args.profile] if args.profile else []
-            child = subprocess.run(command, env=env, capture_output=True, text=True, cwd=REPO)
-            if child.returncode != 0:
-                sys.exit(f"ingest failed:\n{child.stderr[-3000:]}")
-            report = json.loads(child.stdout.strip().splitlines()[-1])
-        finally:
-            dovecot.stop()
-    print_report(args.messages, largest, load_seconds, report)
+        stack.callback(dovecot.stop)
+        for round_ in range(1, args.rounds + 1):
+            for side in sides:
+                clear_flags(dovecot)
+                load = load_average()
+                folder = base / f"{side.label}-{round_}"
+                report = run_ingest(side, folder, dovecot, args.parse_processes, profile)
+                side.reports.append({**report, "load_at_start": load})
+                shutil.rmtree(folder)  # one store at a time on the disk
+                print(
+                    f"round {round_}/{args.rounds} {side.label}: {rate_of(report):.0f} messages/s, "
+                    f"load average {load_average()}",
+                    file=sys.stderr,
+                )
+    if len(sides) == 1 and args.rounds == 1:
+        print_report(args.messages, largest, load_seconds, sides[0].reports[0])
+        print(
+            f"CPU probe:         {probe_before:.2f} s before, {cpu_probe():.2f} s after (a fixed loop; "
+            "compare runs only at similar values)"
+        )
+        return
+    header += [
+        f"mail: {args.messages} messages (seed {args.seed}), largest {largest / 1024:.1f} KB, loaded into Dovecot in "
+        f"{load_seconds:.1f} s; every run: a fresh child, a new SQLite store, the server's flags cleared before, "
+        f"parse_processes {args.parse_processes}",
+        f"machine: {machine()}",
+        f"load average (1 / 5 / 15 min): {load_before} at start, {load_average()} at end",
+        f"CPU probe (a fixed loop): {probe_before:.2f} s at start, {cpu_probe():.2f} s at end",
+    ]
+    print_rounds(sides, args.rounds, largest, header)
+
+
+def dirty_note() -> str:
+    return " with uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else ""
+
+
+def rate_of(report: dict) -> float:
+    return report["stored"] / report["seconds"]
+
+
+def worker_mb(report: dict) -> float:
+    return max((mb for name, mb in report["children_peak_rss_mb"] if name == "parse worker"), default=0.0)
+
+
+def cpu_ms(report: dict) -> float:
+    return 1000 * report["poller_cpu_seconds"] / max(report["stored"], 1)
+
+
+COLUMNS = [
+    # (heading, width, figure of one run, format)
+    ("messages/s", 11, rate_of, "{:.0f}"),
+    ("seconds", 8, lambda r: r["seconds"], "{:.1f}"),
+    ("CPU ms/msg", 11, cpu_ms, "{:.2f}"),
+    ("peak RSS MB", 12, lambda r: r["peak_rss_mb"], "{:.1f}"),
+    ("worker MB", 10, worker_mb, "{:.1f}"),
+    ("all PSS MB", 11, lambda r: r["total_peak_pss_mb"], "{:.1f}"),
+]
+
+
+def print_rounds(sides: list[Side], rounds: int, largest: int, header: list[str]) -> None:
+    """Every run in the order run, then the median per side and, with a base, new / base."""
+    print("\n".join(header))
+    print()
     print(
-        f"CPU probe:         {probe_before:.2f} s before, {cpu_probe():.2f} s after (a fixed loop; "
-        "compare runs only at similar values)"
+        f"{'round':<6}{'side':<6}" + "".join(f"{h:>{w}}" for h, w, _, _ in COLUMNS) + "  stored  failed  load at start"
+    )
+    for round_ in range(rounds):
+        for side in sides:
+            report = side.reports[round_]
+            figures = "".join(f"{form.format(get(report)):>{w}}" for _, w, get, form in COLUMNS)
+            print(
+                f"{round_ + 1:<6}{side.label:<6}{figures}{report['stored']:>8}{report['failed']:>8}  "
+                f"{report['load_at_start']}"
+            )
+    print()
+    medians = {
+        side.label: [statistics.median(get(r) for r in side.reports) for _, _, get, _ in COLUMNS] for side in sides
+    }
+    for label, values in medians.items():
+        print(
+            f"{'median ' + label:<12}"
+            + "".join(f"{form.format(v):>{w}}" for v, (_, w, _, form) in zip(values, COLUMNS, strict=True))
+        )
+    if len(sides) == 2:
+        ratios = [new / old if old else float("nan") for old, new in zip(medians["base"], medians["new"], strict=True)]
+        print(
+            f"{'new / base':<12}"
+            + "".join(f"{f'{r:.2f}x':>{w}}" for r, (_, w, _, _) in zip(ratios, COLUMNS, strict=True))
+        )
+    budget = TARGET_RSS_MB + largest / 2**20
+    print(
+        f"\nmedian of {rounds} runs per side; peak RSS is the poller's (ru_maxrss), worker the parse worker's (VmHWM), "
+        f"all PSS the peak of all of them together; targets: >= {TARGET_RATE:.0f} messages/s, "
+        f"< {budget:.1f} MB (150 MB + the largest message)"
     )
 
 

@@ -63,6 +63,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Departments (Contacts) such as Customer service or Webmaster.",
     ),
     "texts": ("mailbridge.cli.setup.texts_cmd", "app", "Text modules (canned answers) of the Contacts."),
+    "secret": ("mailbridge.cli.setup.secret_cmd", "app", "The reply-token secret: rotate it."),
 }
 _TAKES_VALUE = {"--config", "-c"}  # root options followed by a value
 

@@ -6,6 +6,7 @@ case, or after all of it, at the end of the new text (the quote is cut off befor
 the Contact's text module NAME goes. A line that starts with `#` at the top but is no known
 command, or a command with a bad argument, is a problem: the reply then goes to nobody. At the end,
 only known commands count (a closing `#1 priority` stays text); they are never sent to the customer.
+`#spam` marks the ticket spam and blocks its sender (BLOCKING_COMMANDS).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ STATUS_COMMANDS = {
     "spam": "spam",
 }
 ADDRESS_COMMANDS = frozenset({"assign", "forward"})
+# `#spam` also puts the ticket's customer on the blocklist (`customers unblock` undoes it).
+BLOCKING_COMMANDS = frozenset({"spam"})
 KNOWN = (*STATUS_COMMANDS, "assign", "category", "note", "forward", "text", "requester")
 ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[A-Za-z]{2,}$")
 COMMAND_LINE = re.compile(r"^#([A-Za-z0-9_-]+)\b[ \t]*(.*)$")

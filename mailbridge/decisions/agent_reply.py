@@ -137,20 +137,39 @@ def authentication_outcome(headers: Sequence[str], domain: str, authserv_id: str
     With `authserv_id`, every header carrying that id counts and all others are ignored, since anyone
     can add one; without it, only the topmost header counts (the one our receiving server added last).
     """
-    parsed = [_parse_auth_results(h) for h in headers]
-    if authserv_id is None:
-        trusted = parsed[:1]
-    else:
-        trusted = [p for p in parsed if p is not None and p[0] == authserv_id.lower()]
-        if not trusted:
-            return AuthOutcome.NO_VERDICT
-    results = [r for p in trusted if p is not None for r in p[1]]
+    results = _trusted_results(headers, authserv_id)
+    if results is None:
+        return AuthOutcome.NO_VERDICT
     domain = domain.lower()
     if any(_is_failure(method, result, subjects, domain) for method, result, subjects in results):
         return AuthOutcome.FAIL
     if any(_is_pass(method, result, subjects, domain) for method, result, subjects in results):
         return AuthOutcome.PASS
     return AuthOutcome.UNCONFIRMED
+
+
+def dmarc_failed(headers: Sequence[str], domain: str, authserv_id: str | None) -> bool:
+    """Tell whether the trusted Authentication-Results headers report dmarc=fail for `domain` (RFC 7489).
+
+    The headers are trusted as in `authentication_outcome`; a DMARC failure that names no header.from counts.
+    """
+    domain = domain.lower()
+    return any(
+        method == "dmarc" and result in _FAILED and subjects.get("header.from", domain) == domain
+        for method, result, subjects in _trusted_results(headers, authserv_id) or ()
+    )
+
+
+def _trusted_results(headers: Sequence[str], authserv_id: str | None) -> list[_Result] | None:
+    """The results of the headers we trust (see `authentication_outcome`); None: none carries our authserv-id."""
+    parsed = [_parse_auth_results(h) for h in headers]
+    if authserv_id is None:
+        trusted = parsed[:1]
+    else:
+        trusted = [p for p in parsed if p is not None and p[0] == authserv_id.lower()]
+        if not trusted:
+            return None
+    return [r for p in trusted if p is not None for r in p[1]]
 
 
 def authentication_failed(header: str, domain: str) -> bool:

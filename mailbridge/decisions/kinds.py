@@ -85,6 +85,7 @@ class EventKind(StrEnum):
     RATING_REJECTED = "rating_rejected"
     MAIL_QUEUED = "mail_queued"
     MAIL_SUPPRESSED = "mail_suppressed"
+    SENDER_BLOCKED = "sender_blocked"  # an agent's `#spam` put the customer on the blocklist
     MAIL_FAILED = "mail_failed"
     MAIL_BOUNCED = "mail_bounced"
     SLA_WARNING = "sla_warning"

@@ -161,9 +161,11 @@ def find_rate_address(recipients: tuple[str, ...]) -> RateAddress | None:
     return None
 
 
-def check_rate_token(token: str, secret: str, today: date, window_days: int) -> TokenCheck:
-    """Tell whether a rating token is ours and still inside the survey window."""
-    claims = verify_token(token, secret, purpose=RATING)
+def check_rate_token(
+    token: str, secret: str, today: date, window_days: int, previous_secrets: tuple[str, ...] = ()
+) -> TokenCheck:
+    """Tell whether a rating token is ours (signed with the secret or a previous one) and inside the survey window."""
+    claims = verify_token(token, secret, purpose=RATING, previous_secrets=previous_secrets)
     if claims is None:
         return TokenCheck(TokenVerdict.FORGED, None)
     if claims.issued_day is None or (today - claims.issued_day).days > window_days:

@@ -34,8 +34,9 @@ from mailbridge.decisions.matching.ticket_match import normalise_subject
 from mailbridge.decisions.outgoing.compose import OutgoingAttachment
 from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.service import agent_desk, agent_mail
-from mailbridge.store import agents, tickets
+from mailbridge.store import agents, outbox_queue, tickets
 from mailbridge.store.models import Agent, Attachment, Message, Ticket
+from mailbridge.store.raw_files import raw_bytes
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,21 @@ def find_route(parsed: ParsedMessage, own_addresses: frozenset[str]) -> TokenRou
 
 
 def handle(
-    ctx: MailContext, *, session: Session, row: Message, parsed: ParsedMessage, route: TokenRoute, now: datetime
+    ctx: MailContext,
+    *,
+    session: Session,
+    row: Message,
+    parsed: ParsedMessage,
+    route: TokenRoute,
+    now: datetime,
+    silent: bool = False,
 ) -> Ticket | None:
-    """Relay or refuse the stored message; return its ticket when the token named a real one."""
-    claims = verify_token(route.token, ctx.secret, purpose=route.purpose)
+    """Relay or refuse the stored message; return its ticket when the token named a real one.
+
+    `silent` (an import): judged, stored and recorded the same, but nothing is relayed, no command is carried out
+    and no agent is told.
+    """
+    claims = verify_token(route.token, ctx.secret, purpose=route.purpose, previous_secrets=ctx.previous_secrets)
     ticket = session.get(Ticket, claims.ticket_id) if claims else None
     agent = session.get(Agent, claims.agent_id) if claims and claims.agent_id is not None else None
     if ticket is None:
@@ -74,14 +86,14 @@ def handle(
         sender=sender,
         today=now.date(),
         max_age_days=ctx.support.reply_token_days,
-        from_headers=_header_values(row.raw, "from") if by_agent else None,
-        authentication_results=_header_values(row.raw, "authentication-results") if by_agent else (),
+        from_headers=_header_values(raw_bytes(row), "from") if by_agent else None,
+        authentication_results=_header_values(raw_bytes(row), "authentication-results") if by_agent else (),
         authserv_id=ctx.support.authserv_id if by_agent else None,
     )
     row.ticket_id = ticket.id if ticket else None
     forwarded = unwrap_requester_forward(parsed.text_body or html_to_text(parsed.html_body)) if by_agent else None
     if verdict is not ReplyVerdict.ACCEPTED:
-        _refuse(ctx, session, row, parsed, ticket, agent, verdict, now)
+        _refuse(ctx, session, row, parsed, ticket, agent, verdict, now, silent=silent)
     elif forwarded is not None:
         # The signed address proves the agent; the notification's ticket only lends its Contact.
         ticket = open_for_requester(
@@ -94,6 +106,8 @@ def handle(
             contact_id=ticket.contact_id,
             now=now,
         )
+    elif silent:
+        _keep_unsent(session, row, ticket, agent, by_agent, now)
     elif route.purpose == FORWARD:
         row.kind = MessageKind.OUTSIDER_REPLY
         agent_mail.send_notification(
@@ -143,6 +157,8 @@ def _refuse(
     agent: Agent | None,
     verdict: ReplyVerdict,
     now: datetime,
+    *,
+    silent: bool,
 ) -> None:
     row.kind = MessageKind.FORGED_AGENT_REPLY
     row.defects = "\n".join(d for d in (row.defects, f"not relayed: {verdict}") if d)
@@ -158,7 +174,9 @@ def _refuse(
         )
     # The real agent: the one the signed token names, else the agent whose address the mail claims.
     warned = agent or agents.find_agent(session, parsed.from_addr or "")
-    if warned is not None:
+    # One warning per agent, sender and hour, however many forged replies arrive: the rest are on the ticket.
+    key = f"forged:{warned.id if warned else '-'}:{(parsed.from_addr or '').lower()}:{now:%Y%m%dT%H}"
+    if warned is not None and not silent and not outbox_queue.is_queued(session=session, dedupe_key=key):
         agent_mail.send_notice(
             ctx,
             session=session,
@@ -166,11 +184,28 @@ def _refuse(
             to_address=warned.email,
             to_name=warned.name,
             line=line,
-            dedupe_key=f"forged:{row.id}",
+            dedupe_key=key,
             now=now,
             caused_by=row.id,
         )
     log.warning("agent reply refused message_id=%s from=%s verdict=%s", parsed.message_id, parsed.from_addr, verdict)
+
+
+def _keep_unsent(
+    session: Session, row: Message, ticket: Ticket, agent: Agent | None, by_agent: bool, now: datetime
+) -> None:
+    """Keep an accepted answer from a silent import on its ticket, unsent, its commands not carried out."""
+    row.kind = MessageKind.AGENT_REPLY_IN if by_agent else MessageKind.OUTSIDER_REPLY
+    who = "agent" if by_agent else "outsider"
+    tickets.record_event(
+        session=session,
+        ticket=ticket,
+        actor=f"agent:{agent.email}" if by_agent and agent else "system",
+        kind=EventKind.MAIL_SUPPRESSED,
+        reason=f"imported silently: the {who}'s answer (message {row.id}) is stored, nothing is sent",
+        now=now,
+    )
+    log.info("agent address mail imported silently message_id=%s ticket=%s", row.message_id, ticket.number)
 
 
 def _attachments(session: Session, row: Message) -> tuple[OutgoingAttachment, ...]:

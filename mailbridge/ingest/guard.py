@@ -26,6 +26,7 @@ from mailbridge.ingest.prepare import Prepared
 from mailbridge.ingest.sources.imap import RawMail
 from mailbridge.store import db
 from mailbridge.store.models import IntakeFailure, Message
+from mailbridge.store.raw_files import raw_bytes
 
 log = logging.getLogger(__name__)
 QUARANTINE_AFTER = 3
@@ -106,7 +107,7 @@ def retry_quarantined(
             raise NotFoundError(f"no stored message with id {message_row_id}")
         if row.kind != MessageKind.QUARANTINED:
             raise CommandError(f"message {message_row_id} is {row.kind}, not quarantined")
-        mail = RawMail(row.mailbox, row.folder, row.uidvalidity, row.uid, row.raw)
+        mail = RawMail(row.mailbox, row.folder, row.uidvalidity, row.uid, raw_bytes(row))
         for failure in session.exec(
             select(IntakeFailure).where(
                 IntakeFailure.mailbox == mail.mailbox,
@@ -143,4 +144,4 @@ def _count_failure(inbox: Inbox, mail: RawMail, now: datetime, error: str) -> in
 
 def _quarantine(inbox: Inbox, mail: RawMail, now: datetime, error: str) -> IntakeResult:
     with db.transaction(inbox.engine) as session:
-        return store_quarantined(session, mail, now, error)
+        return store_quarantined(session, mail, now, error, files=inbox.raw_store)

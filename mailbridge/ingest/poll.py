@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from mailbridge.base.config.settings import MailboxSettings
-from mailbridge.ingest.after_sync import ServerStep, plan_server_step
+from mailbridge.ingest.after_sync import ServerAction, ServerStep, plan_server_step
 from mailbridge.ingest.guard import accept_batch
 from mailbridge.ingest.intake import Inbox
 from mailbridge.ingest.prepare import Preparer
@@ -120,11 +120,27 @@ def poll_mailbox(poller: Poller, inbox: Inbox, mailbox: MailboxSettings, now: da
 
 
 def _fetch_prepared(
-    poller: Poller, source: MailSource, mailbox: MailboxSettings, folder: str, status: FolderStatus, group: list[int]
+    poller: Poller,
+    inbox: Inbox,
+    source: MailSource,
+    mailbox: MailboxSettings,
+    folder: str,
+    status: FolderStatus,
+    group: list[int],
+    too_large: dict[int, int],
 ):
-    """Fetch one batch and hand it to the preparer, which starts on it at once."""
-    batch = source.fetch(folder, status, group)
-    return batch, poller.preparer.prepare_all([mail.raw for mail in batch], mailbox.max_message_bytes)
+    """Fetch one batch and hand it to the preparer, which starts on it at once.
+
+    A message over max_message_bytes (`too_large`: its size by UID) is never downloaded: only its header is
+    fetched, and intake records it as too large; the preparer gets nothing of it to parse.
+    """
+    headers_only = {uid: too_large[uid] for uid in group if uid in too_large}
+    whole = [uid for uid in group if uid not in headers_only]
+    batch = source.fetch(folder, status, whole) if whole else []
+    if headers_only:
+        batch = sorted([*batch, *source.fetch_headers(folder, status, headers_only)], key=lambda mail: mail.uid)
+    raws = [mail.raw if mail.server_size is None else b"" for mail in batch]
+    return batch, poller.preparer.prepare_all(raws, mailbox.max_message_bytes, inbox.parse_limits)
 
 
 def _poll_folder(
@@ -138,15 +154,18 @@ def _poll_folder(
     # Batches are bounded by count and bytes, so memory holds two batches (this one and the next) at a time.
     if poller.progress is not None and uids:
         poller.progress.start(f"{mailbox.name}/{folder}", len(uids))
-    groups = plan_batches(uids, source.sizes(uids))
-    upcoming = _fetch_prepared(poller, source, mailbox, folder, status, groups[0]) if groups else None
+    sizes = source.sizes(uids)
+    too_large = {uid: size for uid, size in sizes.items() if size > mailbox.max_message_bytes}
+    # Only the header of a message over the limit is fetched: it adds nothing to a batch's bytes.
+    groups = plan_batches(uids, {uid: 0 if uid in too_large else size for uid, size in sizes.items()})
+    upcoming = _fetch_prepared(poller, inbox, source, mailbox, folder, status, groups[0], too_large) if groups else None
     for index in range(len(groups)):
         if poller.stop.is_set():
             break
         batch, prepared = upcoming
         # The next batch is fetched now, so the worker parses it while this one is stored.
         upcoming = (
-            _fetch_prepared(poller, source, mailbox, folder, status, groups[index + 1])
+            _fetch_prepared(poller, inbox, source, mailbox, folder, status, groups[index + 1], too_large)
             if index + 1 < len(groups)
             else None
         )
@@ -163,6 +182,9 @@ def _poll_folder(
                 failed += 1
                 continue
             step = plan_server_step(mailbox, is_unknown=result.is_unknown)
+            if mail.server_size is not None and step.action is ServerAction.DELETE:
+                # Only its header is stored: a message we could not download is never deleted from the server.
+                step = ServerStep(ServerAction.KEEP)
             steps.setdefault(step, []).append(mail.uid)
             duplicates += result.already_stored
             stored += not (result.already_stored or result.is_unknown)

@@ -21,7 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 
-from mailbridge.decisions.inbound.parse import ParsedMessage, parse_message
+from mailbridge.decisions.inbound.parse import ParsedMessage, ParseLimits, parse_message
 from mailbridge.decisions.inbound.reply_text import strip_reply
 
 log = logging.getLogger(__name__)
@@ -47,12 +47,14 @@ class OverBudget:
 Prepared = ParsedMessage | OverBudget | None
 
 
-def prepare_mail(raw: bytes, max_bytes: int | None = None, *, digest: str | None = None) -> ParsedMessage | None:
-    """Parse a message, cut its new text and take the digest of its bytes (`digest`: taken already); None when
-    it is larger than `max_bytes` (kept raw, never parsed)."""
+def prepare_mail(
+    raw: bytes, max_bytes: int | None = None, *, digest: str | None = None, limits: ParseLimits | None = None
+) -> ParsedMessage | None:
+    """Parse a message within `limits`, cut its new text and take the digest of its bytes (`digest`: taken
+    already); None when it is larger than `max_bytes` (kept raw, never parsed)."""
     if max_bytes is not None and len(raw) > max_bytes:
         return None
-    parsed = parse_message(raw)
+    parsed = parse_message(raw, limits)
     return replace(
         parsed, stripped_text=strip_reply(parsed.text_body, parsed.html_body), raw_sha256=digest or raw_digest(raw)
     )
@@ -63,12 +65,14 @@ def raw_digest(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
-def prepare_chunk(raws: Sequence[bytes], max_bytes: int) -> list[ParsedMessage | None]:
+def prepare_chunk(
+    raws: Sequence[bytes], max_bytes: int, limits: ParseLimits | None = None
+) -> list[ParsedMessage | None]:
     """In a worker: prepare several messages; one that fails yields None (intake prepares it again and counts it)."""
     results: list[ParsedMessage | None] = []
     for raw in raws:
         try:
-            results.append(prepare_mail(raw, max_bytes))
+            results.append(prepare_mail(raw, max_bytes, limits=limits))
         except Exception as exc:  # noqa: BLE001 - reported by intake, which repeats the work in its guard.
             log.warning("parse worker failed on a message: %s: %s", type(exc).__name__, exc)
             results.append(None)
@@ -105,8 +109,10 @@ class Preparer:
         self._watch: tuple[Connection, Connection] | None = None  # the workers' end, ours (see _exit_with_poller)
         self._lock = threading.Lock()  # the polls of several mailboxes share one worker pool
 
-    def prepare_all(self, raws: Sequence[bytes], max_bytes: int) -> Iterator[Prepared]:
-        """Start preparing now; the iterator gives one result per message, in order.
+    def prepare_all(
+        self, raws: Sequence[bytes], max_bytes: int, limits: ParseLimits | None = None
+    ) -> Iterator[Prepared]:
+        """Start preparing now, within `limits`; the iterator gives one result per message, in order.
 
         None means intake prepares that message itself: every message when there is no worker, and any the
         worker failed on, so a failure is counted (and quarantined) inside intake's guard like any other.
@@ -114,24 +120,30 @@ class Preparer:
         if self.processes == 0 or not raws:
             return iter([None] * len(raws))
         chunks = [raws[start : start + CHUNK_MESSAGES] for start in range(0, len(raws), CHUNK_MESSAGES)]
-        jobs = self._submit(chunks, max_bytes)
+        jobs = self._submit(chunks, max_bytes, limits)
         return (
             prepared
             for chunk, job in zip(chunks, jobs, strict=True)
-            for prepared in self._results(job, chunk, max_bytes)
+            for prepared in self._results(job, chunk, max_bytes, limits)
         )
 
-    def _submit(self, chunks: list[Sequence[bytes]], max_bytes: int) -> list[tuple[ProcessPoolExecutor, Future] | None]:
+    def _submit(
+        self, chunks: list[Sequence[bytes]], max_bytes: int, limits: ParseLimits | None
+    ) -> list[tuple[ProcessPoolExecutor, Future] | None]:
         try:
             pool = self._worker_pool()
-            return [(pool, pool.submit(prepare_chunk, chunk, max_bytes)) for chunk in chunks]
+            return [(pool, pool.submit(prepare_chunk, chunk, max_bytes, limits)) for chunk in chunks]
         except (BrokenProcessPool, OSError, RuntimeError, FutureTimeout) as exc:
             log.warning("parse worker unavailable, parsing in process: %s", exc)
             self.close()
             return [None] * len(chunks)
 
     def _results(
-        self, job: tuple[ProcessPoolExecutor, Future] | None, chunk: Sequence[bytes], max_bytes: int
+        self,
+        job: tuple[ProcessPoolExecutor, Future] | None,
+        chunk: Sequence[bytes],
+        max_bytes: int,
+        limits: ParseLimits | None,
     ) -> list[Prepared]:
         if job is None:
             return [None] * len(chunk)
@@ -148,13 +160,13 @@ class Preparer:
             log.warning("parse worker failed: %s: %s", type(exc).__name__, exc)
             return [None] * len(chunk)
         self._kill(pool)
-        return [self._prepare_alone(raw, max_bytes) for raw in chunk]
+        return [self._prepare_alone(raw, max_bytes, limits) for raw in chunk]
 
-    def _prepare_alone(self, raw: bytes, max_bytes: int) -> Prepared:
+    def _prepare_alone(self, raw: bytes, max_bytes: int, limits: ParseLimits | None) -> Prepared:
         """Prepare one message in a worker within the budget: OverBudget when it takes longer (the worker is killed)."""
         try:
             pool = self._worker_pool()
-            future = pool.submit(prepare_chunk, [raw], max_bytes)
+            future = pool.submit(prepare_chunk, [raw], max_bytes, limits)
         except (BrokenProcessPool, OSError, RuntimeError, FutureTimeout) as exc:
             log.warning("parse worker unavailable, parsing in process: %s", exc)
             self.close()

@@ -34,9 +34,19 @@ def match_reason(answer: SurveyAnswer) -> str:
 
 
 def handle(
-    ctx: MailContext, *, session: Session, row: Message, parsed: ParsedMessage, answer: SurveyAnswer, now: datetime
+    ctx: MailContext,
+    *,
+    session: Session,
+    row: Message,
+    parsed: ParsedMessage,
+    answer: SurveyAnswer,
+    now: datetime,
+    silent: bool = False,
 ) -> Ticket | None:
-    """Record a valid answer's rating with its event and thank-you; log a rejected one. Return its ticket."""
+    """Record a valid answer's rating with its event and thank-you; log a rejected one. Return its ticket.
+
+    `silent` (an import): the rating and its event are recorded, no thank-you is queued.
+    """
     ticket = session.get(Ticket, answer.ticket_id) if answer.ticket_id else None
     if not answer.counts or ticket is None:
         log.warning(
@@ -69,6 +79,9 @@ def handle(
         reason=reason,
         now=now,
     )
+    if silent:
+        log.info("rating imported silently, no thanks message_id=%s ticket=%s", parsed.message_id, ticket.number)
+        return ticket
     queue_thanks(
         ctx,
         session=session,

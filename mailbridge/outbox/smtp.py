@@ -1,8 +1,9 @@
 """I/O: SmtpSender opens SMTP connections (aiosmtplib) that send many outbox rows each, and maps failures to our errors.
 
 A connection is opened at its first mail and kept for the next; after any failure it is closed, and the next mail
-opens a new one. Certificates are verified unless the admin turns that off explicitly; `plain` is only for a
-relay on the same machine. Called by `outbox.delivery`, one connection per delivery worker.
+opens a new one. It logs in with the password or with an OAuth2 token (`smtp_oauth2`). Certificates are verified
+unless the admin turns that off explicitly; `plain` is only for a relay on the same machine. Called by
+`outbox.delivery`, one connection per delivery worker.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import aiosmtplib
 from mailbridge.base.config.settings import ConnectionSettings
 from mailbridge.base.errors import PermanentDeliveryError, TemporaryDeliveryError
 from mailbridge.base.tls import tls_context
+from mailbridge.outbox.smtp_oauth2 import login_with_token
 
 REPLY_CHARS = 500  # what the outbox row's last_error keeps of a server's reply
 
@@ -114,7 +116,8 @@ class SmtpConnection:
         client = aiosmtplib.SMTP(
             hostname=c.host,
             port=c.port,
-            username=c.username,
+            # With OAuth2 the login is ours (login_with_token), after connect.
+            username=c.username if c.oauth2 is None else None,
             password=c.password.value if c.password else None,
             use_tls=c.security == "ssl",
             start_tls=c.security == "starttls",
@@ -122,6 +125,12 @@ class SmtpConnection:
             timeout=c.timeout_seconds,
         )
         await client.connect()
+        if c.oauth2 is not None:
+            try:
+                await login_with_token(client, c)
+            except BaseException:
+                client.close()
+                raise
         self.client = client
         return client
 
@@ -157,7 +166,10 @@ async def probe(connection: ConnectionSettings, *, mail_from: str, recipient: st
                 f"TLS {ssl_object.version()} {ssl_object.cipher()[0]}, certificate "
                 f"{'verified' if c.validate_cert else 'NOT verified (validate_cert = false)'}"
             )
-        if c.username:
+        if c.oauth2 is not None:
+            await login_with_token(client, c)
+            report(f"logged in as {c.username} with an OAuth2 token ({c.oauth2.mechanism.upper()})")
+        elif c.username:
             await client.login(c.username, c.password.value if c.password else "")
             report(f"logged in as {c.username}")
         if raw is not None:

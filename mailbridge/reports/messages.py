@@ -9,6 +9,7 @@ from sqlmodel import Session, col, or_, select
 
 from mailbridge.decisions.kinds import MessageKind
 from mailbridge.store.models import Message
+from mailbridge.store.raw_files import raw_size
 
 FLAGGED_KINDS = (MessageKind.QUARANTINED, MessageKind.TOO_LARGE, MessageKind.FORGED_AGENT_REPLY)
 
@@ -31,7 +32,7 @@ def list_flagged_messages(*, session: Session, kind: str | None = None) -> list[
             "from": m.from_addr,
             "subject": m.subject,
             "ticket_id": m.ticket_id,
-            "raw_bytes": len(m.raw),
+            "raw_bytes": raw_size(m),
             "stored_at": m.stored_at,
             "defects": m.defects.splitlines(),
         }

@@ -43,6 +43,7 @@ class StatusReport:
     outbox_held: int
     oldest_unsent_at: datetime | None
     quarantined: int = 0
+    too_large: int = 0  # over max_message_bytes: kept as their header (IMAP) or raw, never parsed
     sla_breached: int | None = None  # None: not counted (no `now` and calendar given)
     outbox_by_status: dict[str, int] = field(default_factory=dict)  # every OutboxStatus, 0 when none
     tickets_by_status: dict[str, int] = field(default_factory=dict)  # every TicketStatus, 0 when none
@@ -58,18 +59,22 @@ def gather_status(
     outbox = _count_by(session, OutboxMail.status, [s.value for s in OutboxStatus])
     tickets = _count_by(session, Ticket.status, [s.value for s in TicketStatus])
     # Quarantined rows open no ticket: the ticket_id index narrows the scan to unthreaded mail.
-    quarantined = session.exec(
-        select(func.count())
-        .select_from(Message)
-        .where(Message.ticket_id.is_(None), Message.kind == MessageKind.QUARANTINED)
-    ).one()
+    flagged: dict[str, int] = dict.fromkeys([MessageKind.QUARANTINED, MessageKind.TOO_LARGE], 0)
+    flagged.update(
+        session.exec(
+            select(Message.kind, func.count())
+            .where(Message.ticket_id.is_(None), Message.kind.in_(list(flagged)))
+            .group_by(Message.kind)
+        ).all()
+    )
     breached = _count_sla_breached(session, settings, now, calendar) if now and calendar else None
     return StatusReport(
         mailboxes,
         depth,
         outbox[OutboxStatus.HELD],
         utc(oldest),
-        quarantined=quarantined,
+        quarantined=flagged[MessageKind.QUARANTINED],
+        too_large=flagged[MessageKind.TOO_LARGE],
         sla_breached=breached,
         outbox_by_status=outbox,
         tickets_by_status=tickets,

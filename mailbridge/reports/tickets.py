@@ -28,6 +28,7 @@ from mailbridge.store.models import (
     Ticket,
     TicketEvent,
 )
+from mailbridge.store.raw_files import raw_size
 
 # The statuses in which a ticket waits for a person: `new` (nobody took it yet) and `open` (taken, or the customer
 # wrote again after an answer, which is how a waiting or closed ticket is reopened). `waiting` waits on the
@@ -118,7 +119,7 @@ def _message_detail(session: Session, message: Message) -> dict:
         "order_number": message.order_number,
         "malformed": message.is_malformed,
         "defects": message.defects.splitlines(),
-        "raw_bytes": len(message.raw),
+        "raw_bytes": raw_size(message),
         "text": message.text_body,
         "stripped_text": message.stripped_text,
         "attachments": [

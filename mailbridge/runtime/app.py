@@ -14,8 +14,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from mailbridge.base.clock import Clock, system_clock
+from mailbridge.base.config.ingest import IngestSettings
 from mailbridge.base.config.mailbox import check_mailbox_contacts
-from mailbridge.base.config.settings import MailboxSettings, Settings
+from mailbridge.base.config.settings import DEFAULT_MAX_MESSAGE_BYTES, MailboxSettings, Settings
+from mailbridge.decisions.inbound.parse import ParseLimits
 from mailbridge.decisions.outgoing.context import MailContext, mail_context, own_addresses_of
 from mailbridge.decisions.outgoing.templates import make_environment
 from mailbridge.decisions.own_addresses import contact_address, mailbox_addresses
@@ -27,6 +29,7 @@ from mailbridge.outbox.dkim import DkimSigner
 from mailbridge.outbox.smtp import MailSender, SmtpSender
 from mailbridge.store import contacts, db
 from mailbridge.store.models import Contact
+from mailbridge.store.raw_files import raw_store_of
 
 
 @dataclass
@@ -55,9 +58,14 @@ class App:
         Built for every poll, after `refresh_mail`: a Contact added or edited meanwhile is one of ours in it.
         """
         self.refresh_mail()
+        raw_store = raw_store_of(self.settings)
         if mailbox is None:
             return Inbox(
-                self.engine, self.mail, self.contact_ids[contact] if contact else next(iter(self.contact_ids.values()))
+                self.engine,
+                self.mail,
+                self.contact_ids[contact] if contact else next(iter(self.contact_ids.values())),
+                raw_store=raw_store,
+                parse_limits=parse_limits_of(self.settings.ingest, DEFAULT_MAX_MESSAGE_BYTES),
             )
         return Inbox(
             self.engine,
@@ -65,6 +73,8 @@ class App:
             self.contact_ids[contact or mailbox.contact],
             max_message_bytes=mailbox.max_message_bytes,
             creates_tickets=mailbox.create_tickets_for_unknown,
+            raw_store=raw_store,
+            parse_limits=parse_limits_of(self.settings.ingest, mailbox.max_message_bytes),
         )
 
     def refresh_mail(self) -> None:
@@ -83,6 +93,11 @@ class App:
         """The Inbox of a stored message's mailbox, by the name it was stored under (`messages retry`)."""
         found = next((m for m in self.settings.mailboxes if m.name == mailbox_name), None)
         return self.inbox(found)
+
+
+def parse_limits_of(ingest: IngestSettings, max_message_bytes: int) -> ParseLimits:
+    """The parse limits of a mailbox's mail: `[ingest]`'s, decoded bytes twice max_message_bytes unless set."""
+    return ParseLimits(ingest.max_parts, ingest.max_depth, ingest.max_decoded_bytes or 2 * max_message_bytes)
 
 
 def build_app(

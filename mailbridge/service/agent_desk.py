@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 
 from mailbridge.base.errors import CommandError
 from mailbridge.decisions.agent_commands import (
+    BLOCKING_COMMANDS,
     STATUS_COMMANDS,
     AgentCommand,
     AgentReply,
@@ -28,6 +29,7 @@ from mailbridge.decisions.agent_commands import (
     text_module_names,
 )
 from mailbridge.decisions.inbound.language import FALLBACK, customer_locale
+from mailbridge.decisions.inbound.names import safe_display_name
 from mailbridge.decisions.kinds import Direction, EventKind, MailKind, MessageKind, TicketStatus
 from mailbridge.decisions.matching.ticket_numbers import format_subject
 from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, compose, make_address
@@ -38,7 +40,7 @@ from mailbridge.decisions.outgoing.templates import render
 from mailbridge.decisions.outgoing.wording import phrase
 from mailbridge.service import agent_mail, notices
 from mailbridge.service.customer_mail import customer_thread
-from mailbridge.store import agents, contacts, outbox_queue, tickets
+from mailbridge.store import agents, blocklist, contacts, outbox_queue, tickets
 from mailbridge.store.models import Agent, Contact, Customer, Message, TextModule, Ticket
 
 log = logging.getLogger(__name__)
@@ -170,6 +172,8 @@ def _apply(
             now=now,
             answered=answered,
         )
+        if command.name in BLOCKING_COMMANDS and ticket.status == TicketStatus.SPAM:
+            block_sender(ctx, session=session, ticket=ticket, actor=actor, now=now)
     elif command.name == "assign":
         assign(
             ctx,
@@ -188,6 +192,29 @@ def _apply(
             actor=actor,
             kind=EventKind.CATEGORY_CHANGED,
             reason=ticket.category,
+            now=now,
+        )
+
+
+def block_sender(ctx: MailContext, *, session: Session, ticket: Ticket, actor: str, now: datetime) -> None:
+    """Put the customer of a ticket marked spam on the blocklist (`customers unblock` undoes it); never our own."""
+    customer = session.get(Customer, ticket.customer_id)
+    if customer is None or customer.email in ctx.own_addresses:
+        return
+    try:
+        added = blocklist.block(
+            session=session, entry=customer.email, reason=f"#spam on ticket #{ticket.number}", actor=actor, now=now
+        )
+    except CommandError:
+        # An address no entry can name (a broken sender's): the ticket is spam, nothing to block.
+        return
+    if added:
+        tickets.record_event(
+            session=session,
+            ticket=ticket,
+            actor=actor,
+            kind=EventKind.SENDER_BLOCKED,
+            reason=f"{customer.email}: their mail is stored as spam and gets no automatic mail",
             now=now,
         )
 
@@ -352,7 +379,7 @@ def answer_draft(
     # Threaded as the customer saw the ticket: never to the agent's own mail, which only we received.
     thread = customer_thread(session, ticket, customer)
     values = {
-        "customer": {"name": customer.name or "", "email": customer.email},
+        "customer": {"name": safe_display_name(customer.name), "email": customer.email},
         "ticket": {"number": ticket.number, "subject": ticket.subject},
         "agent": {"name": agent.name},
     }
@@ -372,7 +399,7 @@ def answer_draft(
         kind=MailKind.AGENT_REPLY,
         from_name=support.from_name,
         from_address=contact.email,
-        to_name=customer.name,
+        to_name=safe_display_name(customer.name),
         to_address=customer.email,
         subject=format_subject(support.ticket_subject_format, ticket.number, ticket.subject or "(no subject)"),
         body=render(ctx.templates, MailKind.AGENT_REPLY, locale, context),
@@ -443,7 +470,7 @@ def _fill_text_modules(
         return reply.body
     customer = session.get(Customer, ticket.customer_id)
     values = {
-        "customer": {"name": customer.name or "", "email": customer.email},
+        "customer": {"name": safe_display_name(customer.name), "email": customer.email},
         "ticket": {"number": ticket.number, "subject": ticket.subject},
     }
     found, missing = {}, []

@@ -11,23 +11,27 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import bindparam
-from sqlmodel import Session, select
+from sqlalchemy import bindparam, func
+from sqlmodel import Session, col, select
 
 from mailbridge.decisions.agent_reply import FORWARD
 from mailbridge.decisions.inbound.language import agent_locale
+from mailbridge.decisions.inbound.names import safe_display_name
 from mailbridge.decisions.kinds import EventKind, MailKind, MessageKind
+from mailbridge.decisions.loop_guard import NOTIFICATION_WINDOW, decide_agent_notification
 from mailbridge.decisions.matching.reply_tokens import AGENT, make_token, reply_address
 from mailbridge.decisions.matching.ticket_numbers import format_subject
 from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, clean_header_text, compose
 from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.drafts import reference_line
+from mailbridge.decisions.outgoing.notification_size import choose_attachments, excerpt, format_size
 from mailbridge.decisions.outgoing.templates import render
 from mailbridge.decisions.outgoing.thread_headers import ThreadHeaders, thread_for_agent
 from mailbridge.decisions.outgoing.wording import (
     headline_words,
     history_words,
     message_words,
+    phrase,
     shown_agent_text,
     status_words,
 )
@@ -89,15 +93,46 @@ def agent_reply_address(
 
 
 def notify_agents(
-    ctx: MailContext, *, session: Session, ticket: Ticket, message: Message, now: datetime, headline: str
+    ctx: MailContext,
+    *,
+    session: Session,
+    ticket: Ticket,
+    message: Message,
+    now: datetime,
+    headline: str,
+    sender_is_flooding: bool = False,
 ) -> int:
-    """Send a customer message to the ticket's agent (else the Contact's active agents); return how many."""
+    """Send a customer message to the ticket's agent (else the Contact's active agents); return how many.
+
+    Within the rate limit only (`loop_guard.decide_agent_notification`): a notification it stops is recorded on the
+    ticket and counted in that agent's next one; while the sender floods us, agents were told once instead.
+    """
     assigned = session.get(Agent, ticket.assigned_agent_id) if ticket.assigned_agent_id else None
     agents = db.once_per_transaction(
         session, ("contact_agents", ticket.contact_id), lambda: contact_agents(session, ticket.contact_id)
     )
     recipients = choose_recipients(assigned, agents)
+    notified = 0
     for agent in recipients:
+        sent = 0
+        if not sender_is_flooding:
+            since = now - NOTIFICATION_WINDOW
+            sent = outbox_queue.count_agent_notifications(
+                session=session, ticket_id=ticket.id, address=agent.email, since=since
+            )
+        limit = ctx.agents.max_notifications_per_ticket_per_hour
+        decision = decide_agent_notification(sent, limit, sender_is_flooding=sender_is_flooding)
+        if not decision.allowed:
+            tickets.record_event(
+                session=session,
+                ticket=ticket,
+                actor="system",
+                kind=EventKind.MAIL_SUPPRESSED,
+                reason=f"{MailKind.AGENT_NOTIFICATION} to {agent.email}: {decision.reason}",
+                now=now,
+            )
+            continue
+        notified += 1
         send_notification(
             ctx,
             session=session,
@@ -108,7 +143,37 @@ def notify_agents(
             headline=headline,
             dedupe_key=f"{MailKind.AGENT_NOTIFICATION}:{message.id}:{agent.id}",
         )
-    return len(recipients)
+    return notified
+
+
+def tell_agents_of_flood(
+    ctx: MailContext,
+    *,
+    session: Session,
+    contact_id: int,
+    address: str,
+    count: int,
+    until: datetime,
+    now: datetime,
+) -> int:
+    """Tell each active agent of a Contact once that a sender floods it, instead of a notification per message."""
+    contact = session.get(Contact, contact_id)
+    agents = [a for a in contact_agents(session, contact_id) if a.active]
+    for agent in agents:
+        line = phrase(
+            "flood", mail_locale(ctx, agent, contact), address=address, count=count, until=f"{until:%Y-%m-%d %H:%M}"
+        )
+        send_notice(
+            ctx,
+            session=session,
+            ticket=None,
+            to_address=agent.email,
+            to_name=agent.name,
+            line=line,
+            dedupe_key=f"flood_notice:{agent.id}:{address}:{now:%Y%m%dT%H%M%S}",
+            now=now,
+        )
+    return len(agents)
 
 
 def send_notification(
@@ -131,17 +196,22 @@ def send_notification(
     contact = session.get(Contact, ticket.contact_id)
     customer = session.get(Customer, ticket.customer_id)
     locale = mail_locale(ctx, agent, contact)
-    files = _attachments(session, message.id) if message else ()
+    files, listed = _notification_files(ctx, session, message.id, ticket.number, locale) if message else ((), [])
+    history = history_line(session, ticket, locale)
+    missed = _not_notified(session, ticket, agent, message) if message else 0
+    if missed:
+        limit = ctx.agents.max_notifications_per_ticket_per_hour
+        history += "; " + phrase("not_notified", locale, count=missed, limit=limit)
     context = {
         "headline": headline_words(headline, locale, sender=(message.from_addr or "") if message else ""),
         "number": ticket.number,
         "subject": ticket.subject,
         "status": status_words(ticket.status, locale),
-        "customer_name": customer.name or customer.email,
+        "customer_name": safe_display_name(customer.name) or customer.email,
         "customer_email": customer.email,
-        "history_line": history_line(session, ticket, locale),
-        "attachments": [f.filename for f in files],
-        "text": message_text(message) if message else "",
+        "history_line": history,
+        "attachments": listed,
+        "text": _excerpt(ctx, message, ticket.number, locale) if message else "",
         "thread": thread_entries(session, ticket, locale) if with_thread else [],
         "text_modules": text_module_names(session, contact.id),
         "reference_line": reference_line(ticket.number),
@@ -311,7 +381,7 @@ def _about_ticket(ctx: MailContext, session: Session, draft: OutgoingDraft, tick
 
 def from_name_about(ctx: MailContext, customer: Customer) -> str:
     """The From display name of agent mail about a customer's ticket: "Giulia Bianchi via Support"."""
-    who = clean_header_text(customer.name or customer.email, FROM_NAME_CHARS)
+    who = clean_header_text(safe_display_name(customer.name) or customer.email, FROM_NAME_CHARS)
     return f"{who} via {ctx.support.from_name}"
 
 
@@ -332,9 +402,50 @@ def agent_thread(session: Session, ticket: Ticket, address: str) -> ThreadHeader
     return thread_for_agent(list(earlier))
 
 
-def _attachments(session: Session, message_id: int) -> tuple[OutgoingAttachment, ...]:
-    rows = session.exec(select(Attachment).where(Attachment.message_id == message_id).order_by(Attachment.id))
-    return tuple(OutgoingAttachment(a.filename, a.content_type, a.content) for a in rows)
+def _notification_files(
+    ctx: MailContext, session: Session, message_id: int, number: str, locale: str
+) -> tuple[tuple[OutgoingAttachment, ...], list[str]]:
+    """The files a notification attaches (`[agents] attach_files`) and the list it shows: every file with its size."""
+    rows = session.execute(
+        select(Attachment.id, Attachment.filename, Attachment.size)
+        .where(Attachment.message_id == message_id)
+        .order_by(Attachment.id)
+    ).all()
+    attach = choose_attachments([r.size for r in rows], ctx.agents.attach_files, ctx.agents.attach_max_bytes)
+    listed = [
+        f"{r.filename} ({format_size(r.size)})"
+        if attached
+        else f"{r.filename} ({format_size(r.size)}, {phrase('not_attached', locale, number=number)})"
+        for r, attached in zip(rows, attach, strict=True)
+    ]
+    chosen = [r.id for r, attached in zip(rows, attach, strict=True) if attached]
+    if not chosen:
+        return (), listed
+    # Only the attached files' bytes are read.
+    files = session.exec(select(Attachment).where(col(Attachment.id).in_(chosen)).order_by(Attachment.id))
+    return tuple(OutgoingAttachment(a.filename, a.content_type, a.content) for a in files), listed
+
+
+def _excerpt(ctx: MailContext, message: Message, number: str, locale: str) -> str:
+    """The message's text up to `[agents] excerpt_chars`, with a line saying how much more `tickets show` has."""
+    cut = excerpt(message_text(message), ctx.agents.excerpt_chars)
+    if not cut.cut_chars:
+        return cut.text
+    return f"{cut.text}\n\n{phrase('text_cut', locale, count=cut.cut_chars, number=number)}"
+
+
+def _not_notified(session: Session, ticket: Ticket, agent: Agent, message: Message) -> int:
+    """Count the customer messages of a ticket since the last one this agent was notified of, before `message`."""
+    last = outbox_queue.last_notified_message(session=session, ticket_id=ticket.id, address=agent.email)
+    if last is None or message.id is None:
+        return 0
+    query = select(func.count()).where(
+        Message.ticket_id == ticket.id,
+        Message.kind == MessageKind.CUSTOMER,
+        col(Message.id) > last,
+        col(Message.id) < message.id,
+    )
+    return session.execute(query).scalar_one()
 
 
 def message_text(message: Message) -> str:

@@ -51,12 +51,21 @@ class RecordedRating:
 
 
 def find_survey_answer(
-    *, session: Session, parsed: ParsedMessage, secret: str | None, window_days: int, now: datetime
+    *,
+    session: Session,
+    parsed: ParsedMessage,
+    secret: str | None,
+    window_days: int,
+    now: datetime,
+    previous_secrets: tuple[str, ...] = (),
 ) -> SurveyAnswer | None:
-    """Recognise a rating: a mail to a rating address, or a reply to a survey starting with a score. None: neither."""
+    """Recognise a rating: a mail to a rating address, or a reply to a survey starting with a score. None: neither.
+
+    A rating address signed with one of `previous_secrets` (retired by `secret rotate`) counts as signed.
+    """
     rate = find_rate_address(recipients_of(parsed))
     if rate is not None:
-        check = check_rate_token(rate.token, secret or "", now.date(), window_days) if secret else None
+        check = check_rate_token(rate.token, secret, now.date(), window_days, previous_secrets) if secret else None
         verdict = check.verdict if check else TokenVerdict.FORGED
         ticket_id = check.claims.ticket_id if check and check.claims else None
         if ticket_id is not None and session.get(Ticket, ticket_id) is None:

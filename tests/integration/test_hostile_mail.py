@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from mailbridge.store.models import IntakeFailure, Message, OutboxMail, Ticket
+from mailbridge.store.raw_files import raw_bytes
 from tests.conftest import SUPPORT_USER, customer_mail, run_once
 from tests.unit.test_prepare import slow_mail
 
@@ -28,7 +29,7 @@ def test_message_over_the_parse_time_budget_is_quarantined_and_the_batch_goes_on
         run_once(app)
         first, quarantined, last = rows(app, Message)
         assert [first.uid, quarantined.uid, last.uid] == uids
-        assert quarantined.kind == "quarantined" and quarantined.is_malformed and quarantined.raw == hostile
+        assert quarantined.kind == "quarantined" and quarantined.is_malformed and raw_bytes(quarantined) == hostile
         assert quarantined.defects == "over the parse time budget of 1 s" and quarantined.ticket_id is None
         tickets = rows(app, Ticket)
         assert [t.subject for t in tickets] == ["Order 1 late", "Order 2 late"]

@@ -18,11 +18,13 @@ def test_message_over_max_message_bytes_is_stored_raw_flagged_and_marked(make_ap
     run_once(app)
     run_once(app)
     with Session(app.engine) as session:
-        rows = {m.subject or m.kind: m for m in session.exec(select(Message))}
+        rows = {m.subject: m for m in session.exec(select(Message))}
         tickets = session.exec(select(Ticket)).all()
-    assert set(rows) == {"small", "too_large"}
-    too_large = rows["too_large"]
-    assert too_large.raw == big and too_large.is_malformed and too_large.ticket_id is None
+    assert set(rows) == {"small", "big"}
+    too_large = rows["big"]
+    # Never downloaded: only its header is kept, with the sender and subject it names.
+    assert too_large.kind == "too_large" and too_large.raw == big[: big.index(b"\r\n\r\n") + 4]
+    assert too_large.is_malformed and too_large.ticket_id is None and too_large.from_addr == "anna@example.org"
     assert too_large.defects.startswith(f"too_large: {len(big)} bytes")
     assert [t.subject for t in tickets] == ["small"] and len(sink.messages) == 1
     flags = dovecot.flags(SUPPORT_USER, mailbox)

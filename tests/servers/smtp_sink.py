@@ -2,7 +2,8 @@
 
 `start_smtp_sink()` records every accepted envelope in `SmtpSink.messages` and counts the connections
 made to it (`SmtpSink.connections`). Tests can make the next MAIL, RCPT or DATA fail once (`fail_next`),
-drop the next connection, require AUTH or offer STARTTLS. With `deliver_to=<DovecotServer>` each
+drop the next connection, require AUTH or offer STARTTLS. With `oauth2=<OAuth2Server>` it requires AUTH XOAUTH2 or
+OAUTHBEARER and checks the token with that server, refusing a bad one as Gmail and RFC 7628 do. With `deliver_to=<DovecotServer>` each
 accepted message is also appended to every recipient's INBOX there (users are created on first use),
 so a demo can read receipts over IMAP.
 """
@@ -10,8 +11,11 @@ so a demo can read receipts over IMAP.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import email
 import email.policy
+import json
 import threading
 import time
 import warnings
@@ -20,13 +24,14 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, AuthResult, LoginPassword
 
 from .util import HOST, free_port
 
 if TYPE_CHECKING:
     from .certs import Certs
     from .dovecot import DovecotServer
+    from .oauth2_server import OAuth2Server
 
 COMMANDS = ("MAIL", "RCPT", "DATA")
 
@@ -97,6 +102,7 @@ class SmtpSink:
         self.port = 0
         self.messages: list[ReceivedMail] = []
         self.connections = 0  # connections accepted since the start or the last clear()
+        self.logins: list[tuple[str, str]] = []  # (mechanism, user) of each accepted OAuth2 login
         self.deliver_to = deliver_to
         self._lock = threading.Lock()
         self._failures: dict[str, str] = {}
@@ -108,6 +114,7 @@ class SmtpSink:
         with self._lock:
             self.messages.clear()
             self.connections = 0
+            self.logins.clear()
             self._failures.clear()
             self._drop_next = False
 
@@ -164,6 +171,67 @@ class SmtpSink:
             self.deliver_to.append(user, "INBOX", mail.data)
 
 
+class _OAuth2Handler(_Handler):
+    """Also checks AUTH XOAUTH2 / OAUTHBEARER tokens with an OAuth2Server (as Dovecot does for IMAP)."""
+
+    def __init__(self, sink: SmtpSink, oauth2: OAuth2Server):
+        super().__init__(sink)
+        self.oauth2 = oauth2
+
+    async def auth_XOAUTH2(self, server, args):
+        return await self._check_token(server, args, "XOAUTH2")
+
+    async def auth_OAUTHBEARER(self, server, args):
+        return await self._check_token(server, args, "OAUTHBEARER")
+
+    async def _check_token(self, server, args, mechanism: str) -> AuthResult:
+        """Accept a token the OAuth2Server knows for the user; else the JSON error challenge, the dummy answer, 535."""
+        if len(args) == 1:  # RFC 4954: no initial response, ask for it with an empty challenge
+            blob = await server.challenge_auth("")
+            if blob is MISSING:
+                return AuthResult(success=False, handled=True)
+        else:
+            try:
+                blob = base64.b64decode(args[1], validate=True)
+            except binascii.Error:
+                return AuthResult(success=False, message="501 5.5.2 Can't decode base64")
+        user, token = _xoauth2_fields(blob) if mechanism == "XOAUTH2" else _oauthbearer_fields(blob)
+        answer = self.oauth2.introspect(token) if user and token else {"active": False}
+        if answer["active"] and answer["username"] == user:
+            with self.sink._lock:
+                self.sink.logins.append((mechanism, user))
+            return AuthResult(success=True, auth_data=user)
+        # RFC 7628 §3.2.2 (and Gmail's XOAUTH2): the error comes as a challenge the client must end with a dummy reply.
+        status = {"status": "invalid_token", "schemes": "bearer", "scope": "https://outlook.office.com/SMTP.Send"}
+        dummy = await server.challenge_auth(json.dumps(status))
+        if dummy is MISSING:
+            return AuthResult(success=False, handled=True)
+        if dummy != (b"\x01" if mechanism == "OAUTHBEARER" else b""):
+            return AuthResult(success=False, message=f"501 5.5.2 Wrong dummy response for {mechanism}")
+        return AuthResult(success=False, message="535 5.7.8 Username and Password not accepted (token refused)")
+
+
+def _xoauth2_fields(blob: bytes) -> tuple[str | None, str | None]:
+    """`user=U^Aauth=Bearer T^A^A` -> (U, T); (None, None) when malformed."""
+    parts = blob.decode("utf-8", "replace").split("\x01")
+    if len(parts) != 4 or parts[2:] != ["", ""] or not parts[0].startswith("user="):
+        return None, None
+    if not parts[1].startswith("auth=Bearer "):
+        return None, None
+    return parts[0].removeprefix("user="), parts[1].removeprefix("auth=Bearer ")
+
+
+def _oauthbearer_fields(blob: bytes) -> tuple[str | None, str | None]:
+    """`n,a=U,^Ahost=H^Aport=P^Aauth=Bearer T^A^A` (RFC 7628 §3.1) -> (U, T); (None, None) when malformed."""
+    header, _, rest = blob.decode("utf-8", "replace").partition("\x01")
+    if not (header.startswith("n,a=") and header.endswith(",") and rest.endswith("\x01\x01")):
+        return None, None
+    user = header[4:-1].replace("=2C", ",").replace("=3D", "=")
+    pairs = dict(kv.split("=", 1) for kv in rest[:-2].split("\x01") if "=" in kv)
+    token = pairs.get("auth", "").removeprefix("Bearer ")
+    return user, token if pairs.get("auth", "").startswith("Bearer ") else None
+
+
 class _QuietController(Controller):
     """Controller that hides aiosmtpd's per-connection warning about AUTH without TLS on loopback."""
 
@@ -194,16 +262,21 @@ def start_smtp_sink(
     tls: Certs | None = None,
     require_auth: tuple[str, str] | None = None,
     port: int | None = None,
+    oauth2: OAuth2Server | None = None,
 ) -> SmtpSink:
-    """Start a sink on a free (or the given) 127.0.0.1 port (STARTTLS if tls, AUTH required if require_auth)."""
+    """Start a sink on a free (or the given) 127.0.0.1 port (STARTTLS if tls, AUTH required if require_auth;
+    AUTH XOAUTH2 / OAUTHBEARER required, with tokens checked by oauth2, if oauth2)."""
     sink = SmtpSink(deliver_to)
     options: dict = {}
+    handler = _Handler(sink) if oauth2 is None else _OAuth2Handler(sink, oauth2)
+    if oauth2 is not None:
+        options.update(auth_required=True, auth_require_tls=False)
     if tls is not None:
         options["tls_context"] = tls.server_context()
     if require_auth is not None:
         options.update(authenticator=_authenticator(*require_auth), auth_required=True, auth_require_tls=False)
     sink.port = port or free_port()
-    controller = _QuietController(_Handler(sink), hostname=HOST, port=sink.port, ready_timeout=5, **options)
+    controller = _QuietController(handler, hostname=HOST, port=sink.port, ready_timeout=5, **options)
     controller.start()
     sink._controller = controller
     sink.connections = 0  # start() made one connection of its own, to see the server answer

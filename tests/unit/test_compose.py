@@ -3,7 +3,16 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from mailbridge.decisions.outgoing.compose import OutgoingDraft, clean_header_text, compose, make_address, thread_ids
+from mailbridge.decisions.outgoing.compose import (
+    MAX_ID_CHARS,
+    MAX_REFERENCES,
+    OutgoingDraft,
+    clean_header_text,
+    compose,
+    mail_bytes,
+    make_address,
+    thread_ids,
+)
 from mailbridge.decisions.outgoing.templates import RenderedMail
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -63,6 +72,23 @@ def test_non_ascii_display_name_is_encoded():
 def test_malformed_message_ids_are_not_copied():
     parent, chain = thread_ids("<ok@x> \r\nBcc: a@b", ("junk", "<a@b>"))
     assert parent is None and chain == ("<a@b>",)
+
+
+def test_over_long_non_ascii_and_newline_ending_ids_are_not_copied():
+    # Issue 16: one 5,000-character id made a header line a relay refuses ("500 Line too long").
+    longest = "<" + "a" * (MAX_ID_CHARS - 14) + "@example.org>"
+    assert len(longest) == MAX_ID_CHARS
+    ids = ("<" + "a" * 5000 + "@x>", longest + "x", "<ünï@example.org>", "<a@b>\n", longest)
+    assert thread_ids("<" + "p" * 5000 + "@x>", ids) == (None, (longest,))
+
+
+def test_references_of_the_longest_ids_fold_to_legal_lines():
+    ids = tuple(f"<{i:03d}" + "a" * (MAX_ID_CHARS - 17) + "@example.org>" for i in range(30))
+    raw = mail_bytes(compose(draft(in_reply_to=ids[-1], references=ids), "<o@shop.example>", NOW))
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert max(len(line) for line in head.split(b"\r\n")) <= 998
+    sent = message_from_bytes(raw, policy=policy.default)
+    assert sent["In-Reply-To"] == ids[-1] and sent["References"].split() == [ids[0], *ids[-(MAX_REFERENCES - 1) :]]
 
 
 def test_address_with_angle_brackets_is_refused():

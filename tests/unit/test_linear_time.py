@@ -204,3 +204,23 @@ def test_quote_headers_footers_and_signatures_of_hostile_lines():
         text = "Hi\n" + (line + "\n") * (MB // 4 // (len(line) + 1))
         stripped = timed(10, strip_reply, text)
         assert stripped.startswith("Hi") and len(stripped) > MB // 8, line[:20]
+
+
+def test_message_id_patterns():
+    # Issue 16: ids are read and copied up to a bound; a megabyte of id characters is scanned once.
+    from mailbridge.decisions.inbound.parse import _first_id
+    from mailbridge.decisions.outgoing.compose import MSG_ID
+
+    assert timed(1, _first_id, "<" + "a" * MB + "@x>") is None
+    assert timed(1, _first_id, "<a" * (MB // 2)) is None
+    assert timed(1, MSG_ID.match, "<" + "a" * MB + "@x>") is None
+    assert timed(1, MSG_ID.match, "<" + "@" * MB) is None
+
+
+def test_display_name_and_visible_text():
+    from mailbridge.decisions.inbound.names import safe_display_name
+    from mailbridge.reports.render import visible_text
+
+    assert timed(1, safe_display_name, "ab." * MB) == ""
+    assert timed(1, safe_display_name, "\u0301" * MB) == "\u0301" * 4
+    assert timed(1, visible_text, "\x1b\u202e" * MB) == "␛<U+202E>" * MB

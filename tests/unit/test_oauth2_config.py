@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from mailbridge.base.config.mailbox import OAuth2Settings
+from mailbridge.base.config.oauth2 import OAuth2Settings
 from mailbridge.base.config.settings import load_settings, masked
 from mailbridge.base.errors import ConfigError, SourceError
-from mailbridge.ingest.sources.oauth2 import fetch_token, first_line, token_from_output
+from mailbridge.base.oauth2_token import first_line, token_from_output
+from mailbridge.ingest.sources.oauth2 import fetch_token
 
 BASE = """
 [support]
@@ -117,12 +118,14 @@ def test_oauth2_needs_a_username(tmp_path):
 
 
 def test_helper_output_is_stripped_to_the_token():
-    assert token_from_output("support", "oama", 0, "ya29.abc\n", "") == "ya29.abc"
+    assert token_from_output("oama", 0, "ya29.abc\n", "", owner="mailbox 'support'", error=SourceError) == "ya29.abc"
 
 
 def test_failing_helper_names_mailbox_and_first_stderr_line():
     with pytest.raises(SourceError) as caught:
-        token_from_output("support", "oama", 3, "", "\nrefresh token revoked\nsee the log\n")
+        token_from_output(
+            "oama", 3, "", "\nrefresh token revoked\nsee the log\n", owner="mailbox 'support'", error=SourceError
+        )
     assert str(caught.value) == (
         "mailbox 'support': oauth2_token_command oama failed with exit code 3: refresh token revoked"
     )
@@ -130,7 +133,7 @@ def test_failing_helper_names_mailbox_and_first_stderr_line():
 
 def test_helper_printing_nothing_is_an_error():
     with pytest.raises(SourceError, match="oauth2_token_command oama printed no token"):
-        token_from_output("support", "oama", 0, "  \n", "")
+        token_from_output("oama", 0, "  \n", "", owner="mailbox 'support'", error=SourceError)
 
 
 def test_first_line_is_cut_to_a_readable_length():

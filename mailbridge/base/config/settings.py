@@ -19,7 +19,6 @@ from mailbridge.base.config.ingest import INGEST_KEYS, IngestSettings, read_inge
 from mailbridge.base.config.mailbox import (
     IMAP_CONNECTION_KEYS,
     MAILBOX_KEYS,
-    OAuth2Settings,
     is_loopback,
     read_addresses,
     read_after_sync,
@@ -36,6 +35,7 @@ from mailbridge.base.config.monitoring import (
     read_metrics,
     read_monitoring,
 )
+from mailbridge.base.config.oauth2 import AUTH_KEYS, OAuth2Settings, read_oauth2
 from mailbridge.base.config.previous_secrets import PREVIOUS_SECRETS_KEYS, read_previous_secrets
 from mailbridge.base.config.reader import Secret, Section
 from mailbridge.base.config.rules import (
@@ -74,7 +74,7 @@ class ConnectionSettings:
     client_cert_file: str | None = None
     client_key_file: str | None = None
     tls_min_version: str = "1.2"
-    oauth2: OAuth2Settings | None = None  # IMAP auth = "xoauth2" | "oauthbearer"; None: password login
+    oauth2: OAuth2Settings | None = None  # auth = "xoauth2" | "oauthbearer" (IMAP and SMTP); None: password login
 
 
 @dataclass(frozen=True)
@@ -234,7 +234,7 @@ def _connection(section: Section, kind: str) -> ConnectionSettings:
 
 
 def _smtp_connection(section: Section) -> ConnectionSettings:
-    """[smtp]: a login in plaintext only to loopback, unless allow_insecure (as for IMAP)."""
+    """[smtp]: a password or an OAuth2 token (`auth`); a login in plaintext only to loopback, unless allow_insecure."""
     connection = _connection(section, "smtp")
     allow_insecure = section.boolean("allow_insecure", False)
     has_login = connection.username is not None or connection.password is not None
@@ -245,7 +245,7 @@ def _smtp_connection(section: Section) -> ConnectionSettings:
             "(or allow_insecure = true)",
             "plain",
         )
-    return replace(connection, allow_insecure=allow_insecure)
+    return replace(connection, allow_insecure=allow_insecure, oauth2=read_oauth2(section, connection))
 
 
 def _mailbox(path: Path, index: int, table: Any) -> MailboxSettings:
@@ -434,7 +434,7 @@ def load_settings(path: Path) -> Settings:
             raise ConfigError(f"{path}: [mailboxes] name: expected unique names, got {name!r} twice")
     if "smtp" not in document:
         raise ConfigError(f"{path}: [smtp]: missing; it needs at least host")
-    smtp_section = Section(path, "smtp", document["smtp"], CONNECTION_KEYS | {"allow_insecure", "max_connections"})
+    smtp_section = Section(path, "smtp", document["smtp"], CONNECTION_KEYS | AUTH_KEYS | {"allow_insecure", "max_connections"})
     top = Section(path, "top level", {k: v for k, v in document.items() if k == "templates_dir"}, {"templates_dir"})
     templates_dir = top.text("templates_dir")
     return Settings(

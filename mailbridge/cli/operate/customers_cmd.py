@@ -1,4 +1,4 @@
-"""`mailbridge customers show EMAIL`: one customer's history."""
+"""`mailbridge customers show EMAIL`: one customer's history; `customers block|unblock|blocked`: the blocklist."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from mailbridge.base.errors import NotFoundError
 from mailbridge.cli.common import echo_json, open_store
 from mailbridge.reports.render import display_zone, format_time, visible_values, with_local_times
 from mailbridge.reports.search import customer_history
-from mailbridge.store import db
+from mailbridge.store import blocklist, db
 
 app = typer.Typer(no_args_is_help=True, help="Customers.")
 
@@ -43,3 +43,59 @@ def show(email: str, as_json: bool = typer.Option(False, "--json", help="Print J
         typer.echo(
             f"    {format_time(message['stored_at'], zone)} {message['direction']:<3} [#{message['ticket']}] {message['subject']}"
         )
+
+
+@app.command("block")
+def block(
+    entry: str = typer.Argument(
+        ..., help="An address (spam@example.com) or a domain with its subdomains (@example.com)."
+    ),
+    reason: str = typer.Option("", help="Why, shown by `customers blocked`."),
+) -> None:
+    """Block a sender: their mail is still stored, on a ticket with status spam, and causes no mail at all.
+
+    No receipt, no notice and no agent notification; other automatic mail to them stops too. `#spam` in an agent's
+    reply blocks the ticket's customer the same way.
+
+    Example: mailbridge customers block @spam.example --reason "bulk offers"
+    """
+    store = open_store()
+    with db.transaction(store.engine) as session:
+        added = blocklist.block(session=session, entry=entry, reason=reason, actor="cli", now=store.clock.now())
+    shown = blocklist.check_entry(entry)
+    typer.echo(f"blocked {shown}" if added else f"{shown} was blocked already")
+
+
+@app.command("unblock")
+def unblock(entry: str = typer.Argument(..., help="The address or @domain, as `customers blocked` shows it.")) -> None:
+    """Remove a sender from the blocklist; their next mail is handled as usual (their tickets stay as they are).
+
+    Example: mailbridge customers unblock anna@example.org
+    """
+    store = open_store()
+    with db.transaction(store.engine) as session:
+        removed = blocklist.unblock(session=session, entry=entry)
+    shown = blocklist.check_entry(entry)
+    if not removed:
+        raise NotFoundError(f"{shown} is not blocked (see `mailbridge customers blocked`)")
+    typer.echo(f"unblocked {shown}")
+
+
+@app.command("blocked")
+def blocked(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List the blocked addresses and domains, with when, by whom and why.
+
+    Example: mailbridge customers blocked --json
+    """
+    store = open_store()
+    zone = display_zone(store.settings)
+    with db.transaction(store.engine) as session:
+        rows = blocklist.list_blocked(session)
+    if as_json:
+        echo_json(with_local_times(rows, zone))
+        return
+    if not rows:
+        typer.echo("no blocked senders")
+    for row in visible_values(rows):
+        why = f"  {row['reason']}" if row["reason"] else ""
+        typer.echo(f"{row['entry']:<40} {format_time(row['created_at'], zone)}  {row['actor']}{why}")

@@ -55,6 +55,7 @@ def status(
     typer.echo(
         f"outbox: {report.outbox_depth} unsent, oldest {_when(report.oldest_unsent_at)}; {report.outbox_held} held"
     )
+    typer.echo(f"messages: {report.quarantined} quarantined, {report.too_large} too large (mailbridge messages list)")
     for line in warnings:
         typer.echo(f"warning: {line}")
 

@@ -89,9 +89,10 @@ AUTO_REPLY_SUBJECT_ENDINGS = (
 # an answer like ours count (a receipt is an auto-reply); "DR, RN" alone asks only about reports.
 SUPPRESSED_ANSWERS = re.compile(r"(?i)\b(?:all|autoreply|oof)\b")
 # An address (RFC 5322 §3.4.1) we can write into a header: a dot-atom or a quoted local part of printable ASCII
-# without quote, backslash or comma (what compose.make_address accepts); anything else gets no automatic mail.
+# without quote, backslash or comma (what compose.make_address accepts), of at most 254 characters (RFC 5321
+# §4.5.3.1.3; a longer one makes a header line a relay refuses, issue 16); anything else gets no automatic mail.
 REPLYABLE_ADDRESS = re.compile(
-    r"^(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+|\"[\x20\x21\x23-\x2b\x2d-\x5b\x5d-\x7e]+\")@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
+    r"^(?=.{3,254}$)(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+|\"[\x20\x21\x23-\x2b\x2d-\x5b\x5d-\x7e]+\")@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
 )
 DAEMON_LOCAL_PARTS = {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"}
 # Subjects are compared on a bounded head and tail (a subject can be a megabyte long) after the prefixes are cut.

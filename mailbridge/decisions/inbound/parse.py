@@ -45,10 +45,12 @@ from mailbridge.decisions.inbound.parts import (
 from mailbridge.decisions.inbound.tnef import unpack_tnef
 
 __all__ = [
+    "ParseLimits",
     "ParsedAttachment",
     "ParsedMessage",
     "html_to_text",
     "is_malformed",
+    "limit_exceeded",
     "parse_message",
     "safe_filename",
 ]
@@ -91,6 +93,36 @@ class ParsedMessage:
     raw_sha256: str | None = None  # hex digest of the raw bytes, once ingest.prepare took it
 
 
+@dataclass(frozen=True)
+class ParseLimits:
+    """How much of a MIME tree a parse walks: more parts, deeper nesting or more decoded bytes stop it.
+
+    A message over a limit gets an `over-limit:` defect; intake stores it raw and quarantined (`limit_exceeded`).
+    """
+
+    max_parts: int = 500
+    max_depth: int = 20
+    max_decoded_bytes: int | None = None  # None: no limit
+
+    def reason(self, limit: str) -> str:
+        """The quarantine reason shown for a message over one of these limits."""
+        if limit == "parts":
+            return f"over the MIME part limit of {self.max_parts} parts"
+        if limit == "depth":
+            return f"over the MIME nesting limit of {self.max_depth} levels"
+        return f"over the decoded size limit of {self.max_decoded_bytes} bytes"
+
+
+# The prefix of the defect a walk stopped by a ParseLimits limit records: "over-limit:parts" and so on.
+OVER_LIMIT = "over-limit:"
+
+
+def limit_exceeded(parsed: ParsedMessage, limits: ParseLimits) -> str | None:
+    """Return why a parsed message is over a parse limit (its quarantine reason), or None."""
+    found = next((d.removeprefix(OVER_LIMIT) for d in parsed.defects if d.startswith(OVER_LIMIT)), None)
+    return limits.reason(found) if found else None
+
+
 def recipients_of(parsed: ParsedMessage) -> tuple[str, ...]:
     """Every address the message was delivered to, envelope hints included."""
     found = (
@@ -126,6 +158,7 @@ MALFORMED_DEFECTS = frozenset(
         "mail-parser-failed",
         "nesting-too-deep",
         "header-repaired",
+        "over-limit",
     }
 )
 # What a stray line in the header block or before it leaves behind (see header_repair).
@@ -143,7 +176,10 @@ _MAX_DEPTH = 60
 # An attached message is written back with CRLF, as it arrived, and without "From " quoting.
 _EML_POLICY = policy.compat32.clone(linesep="\r\n", mangle_from_=False)
 _HEADERS = HeaderRegistry()
-_MSG_ID = re.compile(r"<([^<>\s]+)>")
+# The longest Message-ID read from a mail, brackets included (as ticket_match.MAX_ID_CHARS): a longer one is no id
+# (issue 16) and is not stored, indexed or copied into our answers; compose copies at most compose.MAX_ID_CHARS.
+MAX_MESSAGE_ID_CHARS = 500
+_MSG_ID = re.compile(rf"<([^<>\s]{{1,{MAX_MESSAGE_ID_CHARS - 2}}})>")
 _ADDR_SPEC = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
 # Linear time: the display name takes its own trailing white space (no `\s*` after it to share it with), and a
 # quoted name ends at its quote; the name is cut to its words afterwards.
@@ -162,12 +198,12 @@ _LINE_BREAKS = re.compile(r"[\r\n]+")
 _STRICT_MAX_CHARS = 8 * 1024
 
 
-def parse_message(raw: bytes) -> ParsedMessage:
-    """Parse raw RFC 5322 bytes; never raises for malformed input."""
+def parse_message(raw: bytes, limits: ParseLimits | None = None) -> ParsedMessage:
+    """Parse raw RFC 5322 bytes within `limits` (default: ParseLimits()); never raises for malformed input."""
     try:
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
-        return _parse(bytes(raw or b""))
+        return _parse(bytes(raw or b""), limits or ParseLimits())
     # The contract is "never raises": a message that breaks the parser is still stored and
     # flagged, so any failure here becomes a defect on an otherwise empty result.
     except Exception as exc:  # noqa: BLE001
@@ -188,15 +224,15 @@ def is_malformed(parsed: ParsedMessage) -> bool:
     return any(d.split(":", 1)[0] in MALFORMED_DEFECTS for d in parsed.defects)
 
 
-def _parse(raw: bytes) -> ParsedMessage:
-    parsed = _parse_once(raw)
+def _parse(raw: bytes, limits: ParseLimits) -> ParsedMessage:
+    parsed = _parse_once(raw, limits)
     if not _needs_header_repair(parsed):
         return parsed
     repair = repair_header_block(raw)
     if repair is None:
         return parsed
     # The stored raw bytes stay as sent; only this reading of them uses the repaired header block.
-    repaired = _parse_once(repair.raw)
+    repaired = _parse_once(repair.raw, limits)
     if parsed.from_addr and not repaired.from_addr:
         return parsed
     return replace(repaired, defects=(*repaired.defects, *(f"header-repaired:{note}" for note in repair.notes)))
@@ -209,7 +245,7 @@ def _needs_header_repair(parsed: ParsedMessage) -> bool:
     return any(d in _HEADER_BLOCK_DEFECTS for d in parsed.defects)
 
 
-def _parse_once(raw: bytes) -> ParsedMessage:
+def _parse_once(raw: bytes, limits: ParseLimits) -> ParsedMessage:
     defects: list[str] = []
     # The tree mail-parser itself builds (compat32 message_from_bytes); its own parse() pass, which decodes
     # every part once more for fields we do not use, is skipped. Its date reader is used below.
@@ -217,7 +253,7 @@ def _parse_once(raw: bytes) -> ParsedMessage:
     headers = _decoded_headers(msg)
     from_addr, from_name = _sender(msg, defects)
     defects.extend(header_defects(msg))
-    walk = _Walk(defects)
+    walk = _Walk(defects, limits)
     walk.visit(msg, top=True)
     text_body = "\n".join(walk.texts)
     html_body = "\n".join(walk.htmls)
@@ -390,7 +426,7 @@ def _first_id(value: str | None) -> str | None:
     if found:
         return f"<{found.group(1)}>"
     bare = value.strip().split()
-    return f"<{bare[0]}>" if bare and "@" in bare[0] else None
+    return f"<{bare[0]}>" if bare and "@" in bare[0] and len(bare[0]) <= MAX_MESSAGE_ID_CHARS - 2 else None
 
 
 def _date(raw_value: str | None, value: str | None, defects: list[str]) -> datetime | None:
@@ -414,13 +450,36 @@ def _date(raw_value: str | None, value: str | None, defects: list[str]) -> datet
 class _Walk:
     """Collect body texts and attachments from a compat32 MIME tree, depth first."""
 
-    def __init__(self, defects: list[str]) -> None:
+    def __init__(self, defects: list[str], limits: ParseLimits) -> None:
         self.defects = defects
+        self.limits = limits
         self.texts: list[str] = []
         self.htmls: list[str] = []
         self.attachments: list[ParsedAttachment] = []
+        self.parts = 0
+        self.decoded_bytes = 0
+        self.over_limit: str | None = None  # once set, nothing more is walked or decoded
+
+    def _stop(self, limit: str) -> None:
+        self.over_limit = limit
+        self.defects.append(f"{OVER_LIMIT}{limit}")
+
+    def _counts(self, size: int) -> bool:
+        """Count decoded bytes; False (the walk stops) once they pass the limit."""
+        self.decoded_bytes += size
+        limit = self.limits.max_decoded_bytes
+        if limit is not None and self.decoded_bytes > limit:
+            self._stop("decoded-bytes")
+        return self.over_limit is None
 
     def visit(self, part: Message, top: bool = False, depth: int = 0) -> None:
+        if self.over_limit is not None:
+            return
+        self.parts += 1
+        if self.parts > self.limits.max_parts:
+            return self._stop("parts")
+        if depth > self.limits.max_depth:
+            return self._stop("depth")
         ctype = part.get_content_type()
         if ctype in _REPORT_DATA:
             # RFC 3464: no body text, but the report an agent reads to see what failed, kept as a text file.
@@ -460,6 +519,8 @@ class _Walk:
         if part.get_content_maintype() == "multipart":
             return
         payload = self._payload(part)
+        if not self._counts(len(payload)):
+            return
         # Text sent as uuencoded without a `begin` line is still text: read it as body, make no file of it.
         if is_uuencode_without_begin(part):
             self.defects.append("uuencode-without-begin")
@@ -507,6 +568,10 @@ class _Walk:
             )
 
     def _attach(self, part: Message, ctype: str, payload: bytes, name: str | None = None) -> None:
+        # An attached message or container is counted here; a leaf part was counted when it was decoded.
+        if part.is_multipart() or ctype.startswith("message/") or ctype in _REPORT_DATA:
+            if not self._counts(len(payload)):
+                return
         fallback = f"attachment-{len(self.attachments) + 1}{extension_for(ctype)}"
         content_id = part.get("content-id")
         self.attachments.append(

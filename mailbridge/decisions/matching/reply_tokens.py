@@ -3,6 +3,8 @@
 A token names a ticket, a purpose ("c" customer thread, later "a" agent reply), an optional agent
 and the day it was issued, signed with HMAC-SHA256 under the configured secret, so it can be
 neither guessed nor altered. Intake verifies tokens found in recipient addresses; drafts make them.
+After a rotation (`mailbridge secret rotate`) new tokens are signed with the current secret only, while
+tokens signed with a previous secret still verify (`previous_secrets`), each within its own age limit.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -81,14 +84,18 @@ def verify_token(
     purpose: str = CUSTOMER,
     today: date | None = None,
     max_age_days: int | None = None,
+    previous_secrets: Iterable[str | bytes] = (),
 ) -> TokenClaims | None:
-    """Return the claims of a valid token for `purpose`, or None (forged, altered, expired, other purpose)."""
+    """Return the claims of a valid token for `purpose`, or None (forged, altered, expired, other purpose).
+
+    A token signed with one of `previous_secrets` (retired by a rotation) is as valid as one signed with `secret`.
+    """
     # Some mail systems fold local parts to upper case; the alphabet is case-free.
     fields = token.strip().lower().split(".")
     if len(fields) not in (4, 5) or fields[0] != purpose:
         return None
     body, mac = ".".join(fields[:-1]), fields[-1]
-    if not hmac.compare_digest(_mac(body, secret), mac):
+    if not any(hmac.compare_digest(_mac(body, key), mac) for key in (secret, *previous_secrets)):
         return None
     ticket_id, day = _decode_int(fields[1]), _decode_int(fields[2])
     agent_id = _decode_int(fields[3]) if len(fields) == 5 else None

@@ -14,6 +14,7 @@ import quopri
 import re
 import secrets
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from email.encoders import encode_base64
@@ -28,8 +29,16 @@ from email.utils import format_datetime, formataddr
 from mailbridge.decisions.outgoing.templates import RenderedMail
 
 OWN_ID = re.compile(r"^<mb\.(?P<nonce>[0-9a-f]{20})\.(?P<mac>[0-9a-f]{12})@[^<>\s@]+>$")
-MSG_ID = re.compile(r"^<[^<>\s@]+@[^<>\s@]+>$")
+# The longest Message-ID we copy into In-Reply-To or References: real ones are under 100 characters, and a
+# header line must stay under 998 (RFC 5322 §2.1.1), which one longer id alone would break: a relay answers
+# "500 Line too long" and the answer it carries is lost (issue 16). Inbound ids are read up to
+# parse.MAX_MESSAGE_ID_CHARS, enough to thread by; only this shorter bound is ever copied into a header we write.
+MAX_ID_CHARS = 250
+# Printable ASCII without "<", ">" and "@" on each side (RFC 5322 §3.6.4): the folder writes an ASCII id as it
+# is, where a non-ASCII one would come out as an encoded-word that no longer names the mail. \Z: no trailing newline.
+MSG_ID = re.compile(rf"^(?=.{{5,{MAX_ID_CHARS}}}\Z)<[!-;=?A-~]+@[!-;=?A-~]+>\Z")
 MAX_REFERENCES = 20
+MAX_ADDRESS_CHARS = 254
 MAX_SUBJECT = 200
 MAX_LINE = 78  # RFC 5322 §2.1.1: lines SHOULD be no longer than 78 characters
 # RFC 2047 §2: an encoded-word is at most 75 characters; 39 bytes make 52 of base64, 64 with "=?utf-8?b?" and "?=",
@@ -82,13 +91,19 @@ def make_address(name: str, address: str) -> Address:
         unusable = not (username.isascii() and username.isprintable()) or any(c in username for c in '"\\,')
     else:
         unusable = not local or any(c in local for c in '\r\n<>" ,;@')
+    # RFC 5321 §4.5.3.1.3: a path holds at most 254 characters; a longer address would also make a header
+    # line no relay accepts (issue 16).
+    unusable = unusable or len(username) + len(domain) + 1 > MAX_ADDRESS_CHARS
     if unusable or not domain or any(c in domain for c in '\r\n<>" ,;@'):
-        raise ValueError(f"unusable address {address!r}")
+        raise ValueError(f"unusable address {address[:100]!r}")
     return Address(display_name=clean_header_text(name, 100), username=username, domain=domain)
 
 
 def thread_ids(in_reply_to: str | None, references: tuple[str, ...]) -> tuple[str | None, tuple[str, ...]]:
-    """Keep only well-formed ids; References ends with the parent, at most MAX_REFERENCES long."""
+    """Keep only well-formed ids; References ends with the parent, at most MAX_REFERENCES long.
+
+    Each id kept is printable ASCII of at most MAX_ID_CHARS, so the folded References line never passes 998 characters.
+    """
     parent = in_reply_to if in_reply_to and MSG_ID.match(in_reply_to) else None
     chain = [r for r in references if MSG_ID.match(r)]
     if parent and parent not in chain:
@@ -107,10 +122,15 @@ def new_message_id(from_address: str, secret: str | None = None) -> str:
     return f"<mb.{nonce}.{_id_mac(nonce, secret)}@{domain}>"
 
 
-def is_own_message_id(message_id: str | None, secret: str | None) -> bool:
-    """Tell whether a Message-ID was signed by us (needs the secret; unsigned ids prove nothing)."""
+def is_own_message_id(message_id: str | None, secret: str | None, previous_secrets: Iterable[str] = ()) -> bool:
+    """Tell whether a Message-ID was signed by us (needs the secret; unsigned ids prove nothing).
+
+    An id signed with one of `previous_secrets` (retired by a rotation) is ours too.
+    """
     match = OWN_ID.match(message_id or "")
-    return bool(match and secret and hmac.compare_digest(match["mac"], _id_mac(match["nonce"], secret)))
+    if not match or not secret:
+        return False
+    return any(hmac.compare_digest(match["mac"], _id_mac(match["nonce"], key)) for key in (secret, *previous_secrets))
 
 
 def _id_mac(nonce: str, secret: str) -> str:

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 
 from jinja2 import Environment
 
+from mailbridge.base.config.agents import AgentMailSettings
 from mailbridge.base.config.rules import RoutingRule
 from mailbridge.base.config.settings import AutoMailLimits, Settings, SupportSettings
+from mailbridge.base.config.spam import SpamSettings
 from mailbridge.base.config.survey import SurveySettings
 from mailbridge.decisions.matching.ticket_numbers import subject_number_pattern
 from mailbridge.decisions.outgoing.compose import is_own_message_id, new_message_id
@@ -37,6 +39,8 @@ class MailContext:
     # Signs a mail's bytes once, when it is queued (store.outbox_queue.enqueue): the outbox row holds the signed
     # bytes and every send, resends included, is the same mail. The runtime hands in outbox.dkim's signer.
     sign: Callable[[bytes], bytes] = field(repr=False)
+    agents: AgentMailSettings = AgentMailSettings()  # [agents]: what notifications carry, how many
+    spam: SpamSettings = SpamSettings()  # [spam]: which verdicts of our receiving server make mail spam
 
     @property
     def instance_id(self) -> str:
@@ -48,12 +52,17 @@ class MailContext:
         """The secret that signs reply tokens and our Message-IDs, when configured."""
         return self.support.secret.value if self.support.secret else None
 
+    @property
+    def previous_secrets(self) -> tuple[str, ...]:
+        """Secrets retired by a rotation: they still verify what they signed, and sign nothing new."""
+        return tuple(s.value for s in self.support.previous_secrets)
+
     def new_message_id(self, from_address: str) -> str:
-        """Draw a signed Message-ID for a mail we send."""
+        """Draw a signed Message-ID for a mail we send (always with the current secret)."""
         return new_message_id(from_address, self.secret)
 
     def is_own_message_id(self, message_id: str | None) -> bool:
-        return is_own_message_id(message_id, self.secret)
+        return is_own_message_id(message_id, self.secret, self.previous_secrets)
 
 
 def mail_context(
@@ -76,6 +85,8 @@ def mail_context(
         own_addresses=own_addresses_of(settings, contact_addresses),
         subject_pattern=subject_number_pattern(settings.support.ticket_subject_format),
         sign=sign or _unsigned,
+        agents=settings.agents,
+        spam=settings.spam,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Protocol
 from jinja2 import Environment
 
 from mailbridge.base.config.settings import SupportSettings
+from mailbridge.decisions.inbound.names import safe_display_name
 from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.kinds import MailKind
 from mailbridge.decisions.matching.reply_tokens import CUSTOMER, make_token, reply_address
@@ -104,9 +105,11 @@ def notice_draft(
 
     The threading ids come from thread_headers.thread_for_customer; the subject is always the ticket's `[#number]`.
     """
+    # Cleaned again when shown: a name stored before names.safe_display_name existed may hold a link.
+    name = safe_display_name(customer.name)
     context = {
         "number": ticket.number,
-        "customer_name": customer.name,
+        "customer_name": name,
         "subject": ticket.subject,
         "from_name": support.from_name,
         "reference_line": reference_line(ticket.number),
@@ -117,7 +120,7 @@ def notice_draft(
         kind=kind.value,
         from_name=support.from_name,
         from_address=contact.email if contact else support.from_address,
-        to_name=customer.name,
+        to_name=name,
         to_address=customer.email,
         subject=format_subject(support.ticket_subject_format, ticket.number, ticket.subject or "(no subject)"),
         body=render(templates, kind.value, locale, context),

@@ -175,6 +175,10 @@ PHRASES: dict[str, dict[str, str]] = {
         "message": "message",
         "messages": "messages",
         "unassigned": "unassigned",
+        "not_notified": "{count} earlier messages without a notification (at most {limit} an hour)",
+        "not_attached": "not attached: mailbridge tickets show {number}",
+        "text_cut": "[... {count} more characters: mailbridge tickets show {number}]",
+        "flood": "{address} sent {count} messages within 10 minutes: their mail is stored as tickets, without notifications, until {until} UTC (mailbridge tickets list).",
     },
     "it": {
         "nothing_sent": "Al cliente non è stato inviato nulla: {problems}",
@@ -187,6 +191,10 @@ PHRASES: dict[str, dict[str, str]] = {
         "message": "messaggio",
         "messages": "messaggi",
         "unassigned": "non assegnato",
+        "not_notified": "{count} messaggi precedenti senza notifica (al massimo {limit} all'ora)",
+        "not_attached": "non allegato: mailbridge tickets show {number}",
+        "text_cut": "[... altri {count} caratteri: mailbridge tickets show {number}]",
+        "flood": "{address} ha inviato {count} messaggi in 10 minuti: sono salvati come ticket, senza notifiche, fino alle {until} UTC (mailbridge tickets list).",
     },
     "cs": {
         "nothing_sent": "Zákazníkovi nebylo nic odesláno: {problems}",
@@ -199,6 +207,10 @@ PHRASES: dict[str, dict[str, str]] = {
         "message": "zprávy",
         "messages": "zprávy",
         "unassigned": "nepřiděleno",
+        "not_notified": "předchozí zprávy bez oznámení: {count} (nejvýše {limit} za hodinu)",
+        "not_attached": "nepřiloženo: mailbridge tickets show {number}",
+        "text_cut": "[... dalších znaků: {count}, mailbridge tickets show {number}]",
+        "flood": "{address} poslal(a) během 10 minut tolik zpráv: {count}. Ukládají se jako tikety bez oznámení až do {until} UTC (mailbridge tickets list).",
     },
     "el": {
         "nothing_sent": "Δεν στάλθηκε τίποτα στον πελάτη: {problems}",
@@ -211,6 +223,10 @@ PHRASES: dict[str, dict[str, str]] = {
         "message": "μηνύματα",
         "messages": "μηνύματα",
         "unassigned": "χωρίς ανάθεση",
+        "not_notified": "προηγούμενα μηνύματα χωρίς ειδοποίηση: {count} (το πολύ {limit} ανά ώρα)",
+        "not_attached": "δεν επισυνάπτεται: mailbridge tickets show {number}",
+        "text_cut": "[... ακόμη {count} χαρακτήρες: mailbridge tickets show {number}]",
+        "flood": "Ο αποστολέας {address} έστειλε {count} μηνύματα μέσα σε 10 λεπτά: αποθηκεύονται ως αιτήματα, χωρίς ειδοποιήσεις, έως {until} UTC (mailbridge tickets list).",
     },
     "de": {
         "nothing_sent": "An den Kunden wurde nichts gesendet: {problems}",
@@ -223,6 +239,10 @@ PHRASES: dict[str, dict[str, str]] = {
         "message": "Nachricht",
         "messages": "Nachrichten",
         "unassigned": "nicht zugewiesen",
+        "not_notified": "{count} frühere Nachrichten ohne Benachrichtigung (höchstens {limit} pro Stunde)",
+        "not_attached": "nicht angehängt: mailbridge tickets show {number}",
+        "text_cut": "[... {count} weitere Zeichen: mailbridge tickets show {number}]",
+        "flood": "{address} hat in 10 Minuten {count} Nachrichten gesendet: sie werden bis {until} UTC ohne Benachrichtigung als Tickets gespeichert (mailbridge tickets list).",
     },
 }
 

@@ -28,6 +28,7 @@ from mailbridge.ingest.sources.oauth2 import login_with_token
 FETCH_BATCH = 50
 FETCH_BYTES = 8 * 1024 * 1024  # at most this much mail per round trip; a bigger message comes alone
 SIZE_CHUNK = 2000  # UIDs per RFC822.SIZE fetch
+HEADER_BYTES = 256 * 1024  # at most this much of the header of a message too large to download
 TLS_MINIMUM = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ class RawMail:
     uidvalidity: int
     uid: int
     raw: bytes
+    # The message's RFC822.SIZE when `raw` is only its header: it is over max_message_bytes and was not downloaded.
+    server_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,28 @@ class ImapSource:
                 )
                 continue
             found.append(RawMail(self.settings.name, folder, status.uidvalidity, uid, raw))
+        return found
+
+    def fetch_headers(self, folder: str, status: FolderStatus, sizes: dict[int, int]) -> list[RawMail]:
+        """Fetch only the header of messages too large to download (`sizes`: their RFC822.SIZE by UID).
+
+        BODY.PEEK[HEADER] with a partial range, so even a hostile header costs at most HEADER_BYTES; each RawMail
+        carries its server size. Those gone meanwhile are left out, as in `fetch`.
+        """
+        uids = sorted(sizes)
+        with self._command("UID FETCH BODY.PEEK[HEADER]"):
+            response = self.client.fetch(uids, [f"BODY.PEEK[HEADER]<0.{HEADER_BYTES}>"])
+        found = []
+        for uid in uids:
+            # The answer names the part with its origin: BODY[HEADER]<0>.
+            data = response.get(uid, {})
+            header = next((value for key, value in data.items() if key.startswith(b"BODY[HEADER]")), None)
+            if header is None:
+                log.warning(
+                    "message vanished before fetch mailbox=%s folder=%s uid=%s", self.settings.name, folder, uid
+                )
+                continue
+            found.append(RawMail(self.settings.name, folder, status.uidvalidity, uid, header, server_size=sizes[uid]))
         return found
 
     def has_capability(self, name: str) -> bool:

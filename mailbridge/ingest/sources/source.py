@@ -34,6 +34,10 @@ class MailSource(Protocol):
         """The raw bytes of these messages, without marking them read; those gone meanwhile are left out."""
         ...
 
+    def fetch_headers(self, folder: str, status: FolderStatus, sizes: dict[int, int]) -> list[RawMail]:
+        """Only the header of messages too large to download (their sizes by UID), each with `server_size` set."""
+        ...
+
     def mark_processed(self, uids: list[int], step: ServerStep) -> bool:
         """Flag, move or delete messages on the server, only after they were committed.
 
