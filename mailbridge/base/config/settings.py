@@ -434,7 +434,9 @@ def load_settings(path: Path) -> Settings:
             raise ConfigError(f"{path}: [mailboxes] name: expected unique names, got {name!r} twice")
     if "smtp" not in document:
         raise ConfigError(f"{path}: [smtp]: missing; it needs at least host")
-    smtp_section = Section(path, "smtp", document["smtp"], CONNECTION_KEYS | AUTH_KEYS | {"allow_insecure", "max_connections"})
+    smtp_section = Section(
+        path, "smtp", document["smtp"], CONNECTION_KEYS | AUTH_KEYS | {"allow_insecure", "max_connections"}
+    )
     top = Section(path, "top level", {k: v for k, v in document.items() if k == "templates_dir"}, {"templates_dir"})
     templates_dir = top.text("templates_dir")
     return Settings(
