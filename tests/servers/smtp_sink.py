@@ -24,7 +24,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import MISSING, AuthResult, LoginPassword
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
 
 from .util import HOST, free_port
 
@@ -194,7 +194,7 @@ class _OAuth2Handler(_Handler):
             try:
                 blob = base64.b64decode(args[1], validate=True)
             except binascii.Error:
-                return AuthResult(success=False, message="501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=False, message="501 5.5.2 Can't decode base64")
         user, token = _xoauth2_fields(blob) if mechanism == "XOAUTH2" else _oauthbearer_fields(blob)
         answer = self.oauth2.introspect(token) if user and token else {"active": False}
         if answer["active"] and answer["username"] == user:
@@ -207,8 +207,10 @@ class _OAuth2Handler(_Handler):
         if dummy is MISSING:
             return AuthResult(success=False, handled=True)
         if dummy != (b"\x01" if mechanism == "OAUTHBEARER" else b""):
-            return AuthResult(success=False, message=f"501 5.5.2 Wrong dummy response for {mechanism}")
-        return AuthResult(success=False, message="535 5.7.8 Username and Password not accepted (token refused)")
+            return AuthResult(success=False, handled=False, message=f"501 5.5.2 Wrong dummy response for {mechanism}")
+        return AuthResult(
+            success=False, handled=False, message="535 5.7.8 Username and Password not accepted (token refused)"
+        )
 
 
 def _xoauth2_fields(blob: bytes) -> tuple[str | None, str | None]:
@@ -232,6 +234,13 @@ def _oauthbearer_fields(blob: bytes) -> tuple[str | None, str | None]:
     return user, token if pairs.get("auth", "").startswith("Bearer ") else None
 
 
+class _OAuth2Smtp(SMTP):
+    """aiosmtpd's SMTP reading SASL responses as long as an access token (Microsoft's run past 2,000 characters)."""
+
+    # RFC 4954 §4: a server takes challenges and responses as long as its mechanisms make them.
+    line_length_limit = 12288
+
+
 class _QuietController(Controller):
     """Controller that hides aiosmtpd's per-connection warning about AUTH without TLS on loopback."""
 
@@ -240,6 +249,8 @@ class _QuietController(Controller):
         self.handler.sink._count_connection()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            if isinstance(self.handler, _OAuth2Handler):
+                return _OAuth2Smtp(self.handler, **self.SMTP_kwargs)
             return super().factory()
 
 
