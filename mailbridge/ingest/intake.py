@@ -341,7 +341,8 @@ def _file_in_ticket(
     )
     if spam.is_spam:
         _record_spam(session, ticket, spam, now, mail, parsed)
-    elif kind is MessageKind.CUSTOMER and not silent:
+    elif kind is MessageKind.CUSTOMER and not silent and ticket.status != TicketStatus.SPAM:
+        # A ticket an agent marked spam is stored to, but tells no one (`#open` brings it back).
         agent_mail.notify_agents(
             inbox.mail,
             session=session,

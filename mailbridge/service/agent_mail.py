@@ -1,5 +1,6 @@
 """Mails to and for agents, queued in the caller's session: notifications with a signed reply address,
-warnings, one-line notices, and forwards to outsiders. Called by intake and agent_desk.
+warnings, one-line notices, and forwards to outsiders. Called by intake and agent_desk. A notification carries
+an excerpt and the files that fit (service.notification_parts), at most a few an hour per agent and ticket.
 
 None of these answer a customer, so none is counted by the customer loop guard (is_automatic=False);
 the ones we generate carry `Auto-Submitted: auto-generated` (RFC 3834).
@@ -11,8 +12,8 @@ import logging
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import bindparam, func
-from sqlmodel import Session, col, select
+from sqlalchemy import bindparam
+from sqlmodel import Session, select
 
 from mailbridge.decisions.agent_reply import FORWARD
 from mailbridge.decisions.inbound.language import agent_locale
@@ -24,7 +25,6 @@ from mailbridge.decisions.matching.ticket_numbers import format_subject
 from mailbridge.decisions.outgoing.compose import OutgoingAttachment, OutgoingDraft, clean_header_text, compose
 from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.drafts import reference_line
-from mailbridge.decisions.outgoing.notification_size import choose_attachments, excerpt, format_size
 from mailbridge.decisions.outgoing.templates import render
 from mailbridge.decisions.outgoing.thread_headers import ThreadHeaders, thread_for_agent
 from mailbridge.decisions.outgoing.wording import (
@@ -36,12 +36,12 @@ from mailbridge.decisions.outgoing.wording import (
     status_words,
 )
 from mailbridge.service.customer_mail import CUSTOMER_MAIL_KINDS
+from mailbridge.service.notification_parts import not_notified, notification_files, text_excerpt
 from mailbridge.store import agents as agent_rows
 from mailbridge.store import db, outbox_queue, tickets
 from mailbridge.store.models import (
     Agent,
     AgentContact,
-    Attachment,
     Contact,
     Customer,
     Message,
@@ -196,9 +196,9 @@ def send_notification(
     contact = session.get(Contact, ticket.contact_id)
     customer = session.get(Customer, ticket.customer_id)
     locale = mail_locale(ctx, agent, contact)
-    files, listed = _notification_files(ctx, session, message.id, ticket.number, locale) if message else ((), [])
+    files, listed = notification_files(ctx, session, message.id, ticket.number, locale) if message else ((), [])
     history = history_line(session, ticket, locale)
-    missed = _not_notified(session, ticket, agent, message) if message else 0
+    missed = not_notified(session, ticket.id, agent.email, message.id) if message else 0
     if missed:
         limit = ctx.agents.max_notifications_per_ticket_per_hour
         history += "; " + phrase("not_notified", locale, count=missed, limit=limit)
@@ -211,7 +211,7 @@ def send_notification(
         "customer_email": customer.email,
         "history_line": history,
         "attachments": listed,
-        "text": _excerpt(ctx, message, ticket.number, locale) if message else "",
+        "text": text_excerpt(ctx, message_text(message), ticket.number, locale) if message else "",
         "thread": thread_entries(session, ticket, locale) if with_thread else [],
         "text_modules": text_module_names(session, contact.id),
         "reference_line": reference_line(ticket.number),
@@ -400,52 +400,6 @@ def agent_thread(session: Session, ticket: Ticket, address: str) -> ThreadHeader
     """Thread the next mail to `address` about a ticket: In-Reply-To the last one we sent there, References all."""
     earlier = session.scalars(_EARLIER_TO_READER, {"ticket_id": ticket.id, "address": address})
     return thread_for_agent(list(earlier))
-
-
-def _notification_files(
-    ctx: MailContext, session: Session, message_id: int, number: str, locale: str
-) -> tuple[tuple[OutgoingAttachment, ...], list[str]]:
-    """The files a notification attaches (`[agents] attach_files`) and the list it shows: every file with its size."""
-    rows = session.execute(
-        select(Attachment.id, Attachment.filename, Attachment.size)
-        .where(Attachment.message_id == message_id)
-        .order_by(Attachment.id)
-    ).all()
-    attach = choose_attachments([r.size for r in rows], ctx.agents.attach_files, ctx.agents.attach_max_bytes)
-    listed = [
-        f"{r.filename} ({format_size(r.size)})"
-        if attached
-        else f"{r.filename} ({format_size(r.size)}, {phrase('not_attached', locale, number=number)})"
-        for r, attached in zip(rows, attach, strict=True)
-    ]
-    chosen = [r.id for r, attached in zip(rows, attach, strict=True) if attached]
-    if not chosen:
-        return (), listed
-    # Only the attached files' bytes are read.
-    files = session.exec(select(Attachment).where(col(Attachment.id).in_(chosen)).order_by(Attachment.id))
-    return tuple(OutgoingAttachment(a.filename, a.content_type, a.content) for a in files), listed
-
-
-def _excerpt(ctx: MailContext, message: Message, number: str, locale: str) -> str:
-    """The message's text up to `[agents] excerpt_chars`, with a line saying how much more `tickets show` has."""
-    cut = excerpt(message_text(message), ctx.agents.excerpt_chars)
-    if not cut.cut_chars:
-        return cut.text
-    return f"{cut.text}\n\n{phrase('text_cut', locale, count=cut.cut_chars, number=number)}"
-
-
-def _not_notified(session: Session, ticket: Ticket, agent: Agent, message: Message) -> int:
-    """Count the customer messages of a ticket since the last one this agent was notified of, before `message`."""
-    last = outbox_queue.last_notified_message(session=session, ticket_id=ticket.id, address=agent.email)
-    if last is None or message.id is None:
-        return 0
-    query = select(func.count()).where(
-        Message.ticket_id == ticket.id,
-        Message.kind == MessageKind.CUSTOMER,
-        col(Message.id) > last,
-        col(Message.id) < message.id,
-    )
-    return session.execute(query).scalar_one()
 
 
 def message_text(message: Message) -> str:

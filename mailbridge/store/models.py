@@ -264,6 +264,19 @@ class MailboxHealth(SQLModel, table=True):
     alerted_at: datetime | None = _when(nullable=True)  # the current episode was reported
 
 
+class JobHealth(SQLModel, table=True):
+    """How one daemon job or loop fares (deliver_outbox, the timers): its failure episode and backoff."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(unique=True)
+    last_success_at: datetime | None = _when(nullable=True)
+    last_error: str = ""
+    last_error_at: datetime | None = _when(nullable=True)
+    failing_since: datetime | None = _when(nullable=True)  # start of the current failure episode
+    consecutive_failures: int = 0
+    retry_at: datetime | None = _when(nullable=True)  # the job runs again then
+
+
 class IntakeFailure(SQLModel, table=True):
     """Counts how often one source message broke our code; at three it is quarantined."""
 
