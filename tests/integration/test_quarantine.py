@@ -18,7 +18,7 @@ def test_message_breaking_intake_is_quarantined_after_three_polls_then_retried(
     uid = dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="Poison"))
     real = intake.prepare_mail
 
-    def broken(raw, max_bytes=None, *, digest=None):
+    def broken(raw, max_bytes=None, *, digest=None, limits=None):
         raise ValueError("parser bug")
 
     monkeypatch.setattr(intake, "prepare_mail", broken)
