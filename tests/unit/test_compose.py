@@ -82,6 +82,15 @@ def test_over_long_non_ascii_and_newline_ending_ids_are_not_copied():
     assert thread_ids("<" + "p" * 5000 + "@x>", ids) == (None, (longest,))
 
 
+@pytest.mark.parametrize(
+    "address", ["a" * 250 + "@example.org", "\u20acanna@example.org", "anna@bücher.example", "an\x01na@example.org"]
+)
+def test_over_long_non_ascii_or_control_addresses_are_refused(address):
+    # Found by tests/test_fuzz.py: each made compose write a line no relay takes, or raise UnicodeEncodeError.
+    with pytest.raises(ValueError, match="unusable address"):
+        make_address("Anna", address)
+
+
 def test_references_of_the_longest_ids_fold_to_legal_lines():
     ids = tuple(f"<{i:03d}" + "a" * (MAX_ID_CHARS - 17) + "@example.org>" for i in range(30))
     raw = mail_bytes(compose(draft(in_reply_to=ids[-1], references=ids), "<o@shop.example>", NOW))

@@ -52,6 +52,13 @@ def status(
             typer.echo(f"  last error ({_when(m.last_error_at)}): {m.last_error}")
         for folder, last_uid in m.folders.items():
             typer.echo(f"  folder {folder}: last uid {last_uid}")
+    for job in report.jobs:
+        state = (
+            f"FAILING since {_when(job.failing_since)}, retry at {_when(job.retry_at)}" if job.failing_since else "ok"
+        )
+        typer.echo(f"job {job.name}: {state}; last success {_when(job.last_success_at)}")
+        if job.failing_since and job.last_error:
+            typer.echo(f"  last error ({_when(job.last_error_at)}): {job.last_error}")
     typer.echo(
         f"outbox: {report.outbox_depth} unsent, oldest {_when(report.oldest_unsent_at)}; {report.outbox_held} held"
     )

@@ -92,8 +92,9 @@ def make_address(name: str, address: str) -> Address:
     else:
         unusable = not local or any(c in local for c in '\r\n<>" ,;@')
     # RFC 5321 §4.5.3.1.3: a path holds at most 254 characters; a longer address would also make a header
-    # line no relay accepts (issue 16).
-    unusable = unusable or len(username) + len(domain) + 1 > MAX_ADDRESS_CHARS
+    # line no relay accepts (issue 16). We do not speak SMTPUTF8 (RFC 6531): the address is printable ASCII.
+    spec = username + domain
+    unusable = unusable or len(spec) + 1 > MAX_ADDRESS_CHARS or not (spec.isascii() and spec.isprintable())
     if unusable or not domain or any(c in domain for c in '\r\n<>" ,;@'):
         raise ValueError(f"unusable address {address[:100]!r}")
     return Address(display_name=clean_header_text(name, 100), username=username, domain=domain)
