@@ -11,6 +11,7 @@ from collections import Counter
 import pytest
 
 from mailbridge.decisions.inbound.parse import is_malformed, parse_message
+from mailbridge.store.raw_files import raw_bytes
 from tests.corpus_scoring import (
     corpus_dir,
     failures,
@@ -132,7 +133,7 @@ def test_every_corpus_message_is_stored_once_with_its_raw_bytes(stored_corpus):
     # Byte-identical files are one message delivered twice: kept once, and both UIDs point at it. Every other file
     # is kept with its own bytes, also when it shares a Message-ID, sender and text with another (issue 15).
     for entry_id, (mail, result) in outcomes.items():
-        assert rows[result.message_row_id].raw == mail.raw, entry_id
+        assert raw_bytes(rows[result.message_row_id]) == mail.raw, entry_id
     distinct = len({mail.raw for mail, _ in outcomes.values()})
     assert len(rows) == distinct
     twins = sum(1 for m in rows.values() if m.match_reason == "twin")
