@@ -206,4 +206,4 @@ def test_status_shows_each_mailbox_and_the_outbox(config_file, dovecot, sink, ma
     assert broken["last_success_at"] is None and "mailbox 'broken'" in broken["last_error"]
     assert report["outbox_depth"] == 1 and report["oldest_unsent_at"].startswith("2026-11-24T09:00")
     text = run_cli("status", config=path).stdout
-    assert "mailbox broken: FAILING since 2026-11-24T09:00:00+00:00" in text and "outbox: 1 unsent" in text
+    assert "mailbox broken: FAILING since 2026-11-24 10:00:00 +01:00" in text and "outbox: 1 unsent" in text
