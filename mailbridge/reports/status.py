@@ -1,5 +1,5 @@
 """Read-only queries for `mailbridge status`: per mailbox health and folder positions, the outbox backlog, mail
-held and quarantined, tickets by status and past their first-response time.
+held and quarantined, tickets by status and past their first-response time, the daemon jobs' health.
 
 Takes a session and the settings (and, for the SLA count, `now` and the business calendar), returns a frozen
 StatusReport; writes nothing. `health_figures` hands it to the `status --check` decision.
@@ -20,7 +20,7 @@ from mailbridge.decisions.kinds import MessageKind, OutboxStatus, TicketStatus
 from mailbridge.decisions.monitoring import HealthFigures, MailboxFigures
 from mailbridge.decisions.own_addresses import undelivered_contacts
 from mailbridge.store import contacts
-from mailbridge.store.models import Contact, MailboxHealth, MailboxState, Message, OutboxMail, Ticket
+from mailbridge.store.models import Contact, JobHealth, MailboxHealth, MailboxState, Message, OutboxMail, Ticket
 
 UNSENT = (OutboxStatus.QUEUED, OutboxStatus.SENDING)
 
@@ -37,6 +37,18 @@ class MailboxStatus:
 
 
 @dataclass(frozen=True)
+class JobStatus:
+    """How a daemon job or loop fares (deliver_outbox, close_idle_tickets, check_sla, timers)."""
+
+    name: str
+    last_success_at: datetime | None
+    last_error: str
+    last_error_at: datetime | None
+    failing_since: datetime | None  # None: its last run succeeded
+    retry_at: datetime | None
+
+
+@dataclass(frozen=True)
 class StatusReport:
     mailboxes: tuple[MailboxStatus, ...]
     outbox_depth: int  # queued or sending
@@ -47,6 +59,7 @@ class StatusReport:
     sla_breached: int | None = None  # None: not counted (no `now` and calendar given)
     outbox_by_status: dict[str, int] = field(default_factory=dict)  # every OutboxStatus, 0 when none
     tickets_by_status: dict[str, int] = field(default_factory=dict)  # every TicketStatus, 0 when none
+    jobs: tuple[JobStatus, ...] = ()  # the daemon's jobs that have run, by name
 
 
 def gather_status(
@@ -78,6 +91,7 @@ def gather_status(
         sla_breached=breached,
         outbox_by_status=outbox,
         tickets_by_status=tickets,
+        jobs=_job_status(session),
     )
 
 
@@ -130,6 +144,20 @@ def _mailbox_status(session: Session, name: str) -> MailboxStatus:
         utc(health.last_error_at),
         utc(health.failing_since),
         utc(health.retry_at),
+    )
+
+
+def _job_status(session: Session) -> tuple[JobStatus, ...]:
+    return tuple(
+        JobStatus(
+            row.job,
+            utc(row.last_success_at),
+            row.last_error,
+            utc(row.last_error_at),
+            utc(row.failing_since),
+            utc(row.retry_at),
+        )
+        for row in session.exec(select(JobHealth).order_by(JobHealth.job))
     )
 
 

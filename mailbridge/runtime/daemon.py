@@ -1,18 +1,26 @@
 """`mailbridge run`: build the app, poll each mailbox in its own loop (woken by IDLE), send the outbox in a
-loop of its own, and stop cleanly on SIGTERM/SIGINT (the message in hand is finished first).
+loop of its own, run the ticket timers, and stop cleanly on SIGTERM/SIGINT (the message in hand is finished first).
 SIGHUP re-reads mailbridge.toml and restarts the loops with it; a bad file is logged and ignored.
+
+Every loop (each mailbox's poll loop and IDLE watchers, the delivery loop, the timers) runs under `_supervise`:
+a loop that raises, or ends without a stop, is logged once with its name and mailbox, recorded (a mailbox's loop
+on its MailboxHealth, with the admin alert after `alert_after_minutes`; the delivery loop and the timers on their
+JobHealth), backed off (decisions/loop_restart.py) and started again.
 
 Each mailbox loop polls, then waits `poll_interval_seconds` or until its IDLE watcher reports new
 mail. After a failure the loop waits out the backoff (kept in memory here, and shown in
-MailboxHealth for `mailbridge status`), and wakes are ignored until then. Nothing ends a loop but a
-stop: a failed poll is recorded by the job, and a health file that cannot be written is logged.
+MailboxHealth for `mailbridge status`), and wakes are ignored until then. A failed poll is recorded by the job,
+and a health file that cannot be written is logged. An IDLE watcher thread that dies hands its exception back
+through its `outcome`: the mailbox is polled at once and, after the backoff, a new watcher started.
 
 The delivery loop sends until nothing is due (`deliver_outbox`, over `[smtp] max_connections`
-connections), then waits `outbox_interval_seconds` or until a poll has stored mail.
+connections), then waits `outbox_interval_seconds` or until a poll has stored mail. A failed pass or timer run is
+recorded on its JobHealth and waits out its backoff (for delivery, a poll that stores mail ends the wait).
 
 After each poll the health file and the `[metrics] textfile` are rewritten. Under systemd (`Type=notify`,
 $NOTIFY_SOCKET set) READY=1 is sent once the loops run, and WATCHDOG=1 every half WatchdogSec while every
-mailbox loop has shown life (a poll started, a batch stored, a poll ended, a wait going on) within WatchdogSec.
+mailbox loop has shown life (a poll started, a batch stored, a poll ended, a wait going on) within WatchdogSec
+and no supervisor has ended.
 """
 
 from __future__ import annotations
@@ -20,14 +28,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import signal
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
-
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from mailbridge.base.config.settings import MailboxSettings, Settings, load_settings
 from mailbridge.base.errors import ConfigError
-from mailbridge.ingest.sources.idle import IdleWatcher, start_watchers
+from mailbridge.decisions.loop_restart import plan_restart
+from mailbridge.ingest.sources.idle import IdleWatcher
 from mailbridge.runtime.app import App, build_app, check_contacts_of
 from mailbridge.runtime.health import write_health_file
 from mailbridge.runtime.jobs import (
@@ -36,14 +49,34 @@ from mailbridge.runtime.jobs import (
     deliver_outbox,
     describe,
     poll_one_job,
-    safe_job,
+    record_job_failure,
+    record_mailbox_failure,
+    run_job,
     write_metrics,
 )
 from mailbridge.runtime.metrics import PollTally
 from mailbridge.runtime.systemd import Notifier, PollHeartbeat, Watchdog, watchdog_seconds
 
 log = logging.getLogger(__name__)
-TIMER_INTERVAL_SECONDS = 60
+TIMER_INTERVAL_SECONDS = 60  # the ticket timers work in days and hours; once a minute is more than precise enough
+TIMERS = ((close_idle_tickets, "close_idle_tickets"), (check_sla, "check_sla"))
+
+
+@dataclass(frozen=True)
+class LoopName:
+    """Which loop: poll, idle, deliver_outbox or timers, and for a mailbox's loops the mailbox (and folder)."""
+
+    kind: str
+    mailbox: str | None = None
+    folder: str | None = None
+
+    def __str__(self) -> str:
+        where = (f" mailbox={self.mailbox}" if self.mailbox else "") + (f" folder={self.folder}" if self.folder else "")
+        return f"loop={self.kind}{where}"
+
+
+# A supervised loop: its name, the loop itself, how a crash is recorded (returns the backoff), whose watchdog beats.
+Supervised = tuple[LoopName, Callable[[], Awaitable[None]], Callable[[str], Awaitable[timedelta]] | None, str | None]
 
 
 class Daemon:
@@ -57,6 +90,7 @@ class Daemon:
         tally: PollTally | None = None,
         notifier: Notifier | None = None,
         watchdog_timeout: float | None = None,
+        timer_interval_seconds: float = TIMER_INTERVAL_SECONDS,
     ):
         self.app = app
         self.health_file = health_file
@@ -65,7 +99,10 @@ class Daemon:
         has_watchdog = self.notifier.is_enabled and watchdog_timeout
         self.watchdog = Watchdog(self.notifier, watchdog_timeout) if has_watchdog else None
         self.reload_settings: Settings | None = None  # set by SIGHUP: run() returns and serve() restarts
-        self.watchers: list[IdleWatcher] = []
+        self.timer_interval_seconds = timer_interval_seconds
+        self._watchers: dict[tuple[str, str], IdleWatcher] = {}  # the current watcher of each mailbox folder
+        self._supervisors: list[asyncio.Task] = []
+        self.restarts: dict[str, int] = {}  # unexpected ends per loop (str(LoopName)), for tests and logs
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._wakes: dict[str, asyncio.Event] = {}
@@ -73,21 +110,24 @@ class Daemon:
         self.poll_counts: dict[str, int] = {}  # polls finished per mailbox, for tests and logs
         self.polling: set[str] = set()  # mailboxes whose poll runs right now
 
+    @property
+    def watchers(self) -> list[IdleWatcher]:
+        """The IDLE watcher threads running now (one per mailbox folder; a new one replaces one that died)."""
+        return list(self._watchers.values())
+
     async def run(self) -> None:
-        """Run the mailbox loops, the IDLE watchers and the outbox job until stopped."""
+        """Run every loop under its supervisor until stopped: mailbox polls, IDLE watchers, delivery, timers."""
         self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
         mailboxes = self.app.settings.mailboxes
         self._wakes = {m.name: asyncio.Event() for m in mailboxes}
-        scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1})
-        # The ticket timers work in days and hours; once a minute is more than precise enough.
-        for job, name in ((close_idle_tickets, "close_idle_tickets"), (check_sla, "check_sla")):
-            scheduler.add_job(safe_job, "interval", args=(self.app, job, name), seconds=TIMER_INTERVAL_SECONDS, id=name)
         if self.watchdog is not None:
             self.app.progress = PollHeartbeat(self.watchdog, [m.name for m in mailboxes])
-        loops = [asyncio.create_task(self._poll_loop(m)) for m in mailboxes]
-        self.watchers = start_watchers(self.app.open_source, mailboxes, self._wake_callback)
-        delivering = asyncio.create_task(self._deliver_loop())
-        scheduler.start()
+        self._supervisors = [
+            asyncio.create_task(self._supervise(name, body, record, beat), name=str(name))
+            for name, body, record, beat in self._loops(mailboxes)
+        ]
+        for task in self._supervisors:
+            task.add_done_callback(self._supervisor_ended)
         log.info("daemon started mailboxes=%d", len(mailboxes))
         self.notifier.send(READY=1, STATUS=f"polling {len(mailboxes)} mailboxes")
         pinging = asyncio.create_task(self._ping_watchdog()) if self.watchdog is not None else None
@@ -96,11 +136,77 @@ class Daemon:
         log.info("stopping: waiting for running jobs")
         for watcher in self.watchers:
             watcher.stop()
-        await asyncio.gather(*loops, delivering)
+        await asyncio.gather(*self._supervisors, return_exceptions=True)  # each one's end was logged
         if pinging is not None:
             pinging.cancel()
-        scheduler.shutdown(wait=True)
         await asyncio.to_thread(lambda: [w.join(timeout=5) for w in self.watchers])
+
+    def _loops(self, mailboxes: tuple[MailboxSettings, ...]) -> Iterator[Supervised]:
+        for m in mailboxes:
+            yield (
+                LoopName("poll", m.name),
+                partial(self._poll_loop, m),
+                partial(record_mailbox_failure, self.app, m),
+                m.name,
+            )
+            for folder in m.folders:
+                yield LoopName("idle", m.name, folder), partial(self._idle_loop, m, folder), None, None
+        yield (
+            LoopName("deliver_outbox"),
+            self._deliver_loop,
+            partial(record_job_failure, self.app, "deliver_outbox"),
+            None,
+        )
+        yield LoopName("timers"), self._timer_loop, partial(record_job_failure, self.app, "timers"), None
+
+    async def _supervise(
+        self,
+        name: LoopName,
+        body: Callable[[], Awaitable[None]],
+        record: Callable[[str], Awaitable[timedelta]] | None,
+        beat: str | None,
+    ) -> None:
+        """Run `body` until stopped; when it raised or ended without a stop, log that once with the loop's name,
+        record it, back off and run it again. `beat`: the watchdog's name of the loop, alive while it backs off."""
+        in_a_row = 0
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            try:
+                await body()
+            except Exception as exc:  # noqa: BLE001 - one of the four boundaries: per job (a loop is a job that runs on)
+                log.exception("loop crashed %s", name)
+                error = f"{name.kind} loop crashed: {describe(exc)}"
+            else:
+                if self._stopping.is_set():
+                    return
+                log.error("loop ended without a stop %s", name)
+                error = f"{name.kind} loop ended without a stop"
+            restart = plan_restart(in_a_row, timedelta(seconds=time.monotonic() - started), random.random())
+            in_a_row = restart.in_a_row
+            delay = max(restart.delay, await self._record_crash(name, record, error))
+            self.restarts[str(name)] = self.restarts.get(str(name), 0) + 1
+            await self._write_health(error)
+            log.warning("restarting %s in=%.0fs in_a_row=%d", name, delay.total_seconds(), in_a_row)
+            await self._pause(delay.total_seconds(), None, beat)
+
+    def _supervisor_ended(self, task: asyncio.Task) -> None:
+        """Log a supervisor that ended before the stop (a BaseException went through it): its loop no longer runs."""
+        if self._stopping is not None and self._stopping.is_set():
+            return
+        reason = "cancelled" if task.cancelled() else describe(task.exception() or RuntimeError("returned"))
+        log.error("loop supervisor ended, the loop no longer runs %s error=%s", task.get_name(), reason)
+
+    async def _record_crash(
+        self, name: LoopName, record: Callable[[str], Awaitable[timedelta]] | None, error: str
+    ) -> timedelta:
+        """Record a loop's crash on its health (the recorders log a database that refuses); return their backoff."""
+        if record is None:
+            return timedelta(0)
+        try:
+            return await record(error)
+        except Exception as exc:  # noqa: BLE001 - the supervisor must outlive any recorder
+            log.error("cannot record the crash %s error=%s", name, describe(exc))
+            return timedelta(0)
 
     def stop(self) -> None:
         """Ask the daemon to stop; safe from signal handlers and other threads."""
@@ -137,9 +243,11 @@ class Daemon:
             wake.clear()
             self.polling.add(mailbox.name)
             self._beat(mailbox.name)
-            outcome = await poll_one_job(self.app, mailbox)
+            try:
+                outcome = await poll_one_job(self.app, mailbox)
+            finally:
+                self.polling.discard(mailbox.name)
             self._beat(mailbox.name)
-            self.polling.discard(mailbox.name)
             self.poll_counts[mailbox.name] = self.poll_counts.get(mailbox.name, 0) + 1
             self.tally.record(mailbox.name, outcome.result)
             if outcome.result is not None and outcome.result.stored:
@@ -154,12 +262,48 @@ class Daemon:
         if self.watchdog is not None:
             self.watchdog.forget(mailbox.name)
 
+    async def _idle_loop(self, mailbox: MailboxSettings, folder: str) -> None:
+        """Run one IDLE watcher thread until stopped; the exception that ended it is raised here, after the mailbox
+        was woken to poll at once (until a new watcher runs, the poll loop's timer finds new mail)."""
+        watcher = IdleWatcher(self.app.open_source, mailbox, folder, self._wake_callback(mailbox.name))
+        self._watchers[(mailbox.name, folder)] = watcher
+        watcher.start()
+        ended = asyncio.wrap_future(watcher.outcome)
+        stopping = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait([ended, stopping], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not ended.done():  # stopped: run() joins the thread; an error it ends with now is of no interest
+            ended.add_done_callback(lambda f: f.cancelled() or f.exception())
+            return
+        if ended.exception() is not None:
+            self._wakes[mailbox.name].set()
+            ended.result()
+        # No IDLE on this server: nothing to watch until the stop, the poll loop's timer finds new mail.
+        await self._stopping.wait()
+
     async def _deliver_loop(self) -> None:
-        """Send while mail is due; then wait `outbox_interval_seconds`, or less when a poll stored mail."""
+        """Send while mail is due; then wait `outbox_interval_seconds`, or less when a poll stored mail.
+
+        After a failed pass it waits the job's backoff instead; a poll that stores mail ends that wait too (the
+        database works again)."""
         while not self._stopping.is_set():
             self._deliver_wake.clear()
-            await safe_job(self.app, deliver_outbox, "deliver_outbox")
-            await self._pause(self.app.settings.schedule.outbox_interval_seconds, self._deliver_wake)
+            outcome = await run_job(self.app, deliver_outbox, "deliver_outbox")
+            wait = outcome.retry_after or timedelta(seconds=self.app.settings.schedule.outbox_interval_seconds)
+            await self._pause(wait.total_seconds(), self._deliver_wake)
+
+    async def _timer_loop(self) -> None:
+        """Run each ticket timer every `timer_interval_seconds`; one that failed runs again after its backoff."""
+        clock = asyncio.get_running_loop().time
+        due = dict.fromkeys([name for _job, name in TIMERS], clock() + self.timer_interval_seconds)
+        while not self._stopping.is_set():
+            await self._pause(min(due.values()) - clock(), None)
+            for job, name in TIMERS:
+                if self._stopping.is_set() or due[name] > clock():
+                    continue
+                outcome = await run_job(self.app, job, name)
+                wait = outcome.retry_after or timedelta(seconds=self.timer_interval_seconds)
+                due[name] = clock() + wait.total_seconds()
 
     def _beat(self, loop: str) -> None:
         if self.watchdog is not None:
@@ -169,7 +313,11 @@ class Daemon:
         """Ping systemd's watchdog from the event loop while no mailbox loop is stalled (see Watchdog)."""
         assert self.watchdog is not None
         while True:
-            self.watchdog.ping()
+            ended = [task.get_name() for task in self._supervisors if task.done()]
+            if ended:
+                log.error("watchdog: not pinging, these loops ended loops=%s", ",".join(ended))
+            else:
+                self.watchdog.ping()
             await asyncio.sleep(self.watchdog.interval)
 
     async def _write_health(self, error: str | None) -> None:

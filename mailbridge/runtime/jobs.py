@@ -4,6 +4,8 @@ Each job reads the clock once and passes `now` down. A failing mailbox is logged
 the others; a failing outbox item is recorded and never stops the rest. Any failure of a poll (a
 SourceError, a database error, a bug) is recorded on the mailbox's health with its backoff and admin
 alert; when the database refuses that record too, it is logged and the backoff holds all the same.
+The daemon's delivery and timer jobs run through `run_job`, which records each failure on the job's health
+(store/job_health.py) with a backoff, for `mailbridge status`, and ends the episode at the next success.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,9 +27,10 @@ from mailbridge.runtime import timers
 from mailbridge.runtime.app import App
 from mailbridge.runtime.metrics import PollTally, write_metrics_file
 from mailbridge.service import failed_mail
-from mailbridge.store import mailbox_state
+from mailbridge.store import job_health, mailbox_state
 
 log = logging.getLogger(__name__)
+AUTOFLUSH_NOTE = "(raised as a result of Query-invoked autoflush"
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,8 @@ def _record_failure(app: App, mailbox: MailboxSettings, error: str, now: datetim
 
 def describe(exc: BaseException) -> str:
     """One line for a log or a health row: the exception's type and the first line of its text."""
-    lines = str(exc).strip().splitlines()
+    # SQLAlchemy puts a note before the database's error when a query's autoflush failed: the error is the line.
+    lines = [line for line in str(exc).strip().splitlines() if not line.startswith(AUTOFLUSH_NOTE)]
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
@@ -156,11 +161,50 @@ async def write_metrics(app: App, path: Path, tally: PollTally) -> None:
         log.error("cannot write the metrics file path=%s error=%s", path, describe(exc))
 
 
-async def safe_job(app: App, job, name: str) -> None:
-    """Run one scheduled job; an unexpected error is logged and the schedule goes on."""
+@dataclass(frozen=True)
+class JobOutcome:
+    error: str | None
+    retry_after: timedelta | None  # set after a failure: the backoff before the next run
+
+
+async def run_job(app: App, job: Callable[[App], Awaitable[object]], name: str) -> JobOutcome:
+    """Run one job of the delivery loop or the timers and record its health; a failure is logged once, recorded
+    on the job's health with its backoff and returned, never raised."""
     try:
         await job(app)
     except MailbridgeError as exc:
         log.error("job failed job=%s error=%s", name, exc)
-    except Exception:  # noqa: BLE001 - one of the four boundaries: per job
+        error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - one of the four boundaries: per job
         log.exception("job crashed job=%s", name)
+        error = describe(exc)
+    else:
+        await asyncio.to_thread(_record_job_success, app, name, app.clock.now())
+        return JobOutcome(None, None)
+    return JobOutcome(error, await record_job_failure(app, name, error))
+
+
+def _record_job_success(app: App, name: str, now: datetime) -> None:
+    try:
+        job_health.record_success(app.engine, name, now)
+    except Exception as exc:  # noqa: BLE001 - the job did its work; a database that refuses the note is logged
+        log.error("cannot record the job's success job=%s error=%s", name, describe(exc))
+
+
+async def record_job_failure(app: App, name: str, error: str) -> timedelta:
+    """Record a failed job or a crash of its loop on its health; when that fails too, log it and back off anyway."""
+    return await asyncio.to_thread(_record_job_failure, app, name, error, app.clock.now())
+
+
+def _record_job_failure(app: App, name: str, error: str, now: datetime) -> timedelta:
+    jitter = random.random()
+    try:
+        return job_health.record_failure(app.engine, name, error, now, jitter)
+    except Exception as exc:  # noqa: BLE001 - the database may be what failed; the loop backs off all the same
+        log.error("cannot record the failed job job=%s error=%s", name, describe(exc))
+        return retry_delay(1, jitter)
+
+
+async def record_mailbox_failure(app: App, mailbox: MailboxSettings, error: str) -> timedelta:
+    """Record a crash of a mailbox's loop like a failed poll (health, backoff, admin alert); return the backoff."""
+    return await asyncio.to_thread(_record_failure, app, mailbox, error, app.clock.now())

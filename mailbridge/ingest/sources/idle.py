@@ -1,8 +1,10 @@
 """Stage: IMAP IDLE (RFC 2177). One thread per mailbox folder waits for EXISTS and wakes that mailbox's poll.
 
-The daemon starts the watchers and gives each a thread-safe `wake` callback. IDLE is re-issued every
-`idle_timeout_seconds` (servers may end it after 30 minutes). A server without IDLE ends its watcher,
-and the mailbox is polled every `poll_interval_seconds` as before; a lost connection is retried with backoff.
+The daemon starts each watcher with a thread-safe `wake` callback and awaits its `outcome`. IDLE is re-issued
+every `idle_timeout_seconds` (servers may end it after 30 minutes). A server without IDLE ends its watcher,
+and the mailbox is polled every `poll_interval_seconds` as before. A lost connection (a BYE, or the server
+gone without one) is retried with backoff; any other exception ends the thread and is handed to the daemon
+through `outcome`, which polls the mailbox at once and starts a new watcher.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 
 from imapclient.exceptions import IMAPClientError
 
@@ -38,6 +41,9 @@ class IdleWatcher(threading.Thread):
         self.open_source, self.mailbox, self.folder, self.wake = open_source, mailbox, folder, wake
         self.is_idling = threading.Event()  # set while an IDLE command is running
         self.has_idle: bool | None = None  # None until the server's capabilities were read
+        # Resolved when the thread ends: None after a stop or on a server without IDLE, else the exception that
+        # ended it (the daemon logs it, polls the mailbox at once and starts a new watcher).
+        self.outcome: Future[None] = Future()
         self._stopping = threading.Event()
 
     def stop(self) -> None:
@@ -45,6 +51,17 @@ class IdleWatcher(threading.Thread):
         self._stopping.set()
 
     def run(self) -> None:
+        try:
+            self._keep_watching()
+        except BaseException as exc:  # noqa: BLE001 - handed to the daemon, which logs it once and restarts us
+            self.outcome.set_exception(exc)
+        else:
+            self.outcome.set_result(None)
+        finally:
+            self.is_idling.clear()
+
+    def _keep_watching(self) -> None:
+        """Watch until stopped, reconnecting with backoff after a lost connection; other errors are raised."""
         failures = 0
         while not self._stopping.is_set():
             try:
@@ -57,6 +74,7 @@ class IdleWatcher(threading.Thread):
                     failures = 0
                     self._watch(source)
             except (SourceError, IMAPClientError, OSError) as exc:
+                self.is_idling.clear()
                 failures += 1
                 delay = retry_delay(failures, random.random()).total_seconds()
                 log.warning(
@@ -73,23 +91,23 @@ class IdleWatcher(threading.Thread):
             self.is_idling.set()
             # Mail that arrived while we (re)connected raised no EXISTS for us: poll once now.
             self.wake()
-            deadline = time.monotonic() + self.mailbox.idle_timeout_seconds
-            while not self._stopping.is_set() and time.monotonic() < deadline:
-                responses = client.idle_check(timeout=CHECK_SECONDS)
-                if any(len(r) > 1 and r[1] == b"EXISTS" for r in responses):
-                    log.debug("idle exists mailbox=%s folder=%s", self.mailbox.name, self.folder)
-                    self.wake()
+            self._wait_for_mail(client)
+            # On a connection the server closed, DONE fails here and the watcher reconnects.
             client.idle_done()
             self.is_idling.clear()
 
-
-def start_watchers(
-    open_source: Callable[[MailboxSettings], ImapSource],
-    mailboxes: tuple[MailboxSettings, ...],
-    wake_for: Callable[[str], Callable[[], None]],
-) -> list[IdleWatcher]:
-    """Start one watcher per folder of every mailbox; `wake_for(name)` gives the mailbox's wake callback."""
-    watchers = [IdleWatcher(open_source, m, folder, wake_for(m.name)) for m in mailboxes for folder in m.folders]
-    for watcher in watchers:
-        watcher.start()
-    return watchers
+    def _wait_for_mail(self, client) -> None:
+        """Wake the poll on each EXISTS until stopped, `idle_timeout_seconds` passed or the connection looks lost."""
+        deadline = time.monotonic() + self.mailbox.idle_timeout_seconds
+        while not self._stopping.is_set() and time.monotonic() < deadline:
+            asked = time.monotonic()
+            responses = client.idle_check(timeout=CHECK_SECONDS)
+            if any(len(r) > 1 and r[1] == b"EXISTS" for r in responses):
+                log.debug("idle exists mailbox=%s folder=%s", self.mailbox.name, self.folder)
+                self.wake()
+            if any(r and r[0] == b"BYE" for r in responses):
+                raise SourceError(f"mailbox {self.mailbox.name!r}: the server ended IDLE on {self.folder!r} (BYE)")
+            # imapclient's idle_check swallows EOF and returns nothing at once: a connection the server dropped
+            # without a BYE looks like this. Ending IDLE then raises on a dead connection; a live one re-IDLEs.
+            if not responses and time.monotonic() - asked < CHECK_SECONDS / 2:
+                return
