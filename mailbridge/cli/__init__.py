@@ -138,10 +138,9 @@ def root(
     )
     # mail-parser logs a warning for every non-text part; those are normal attachments to us.
     logging.getLogger("mailparser").setLevel(logging.ERROR)
-    # alembic says which dialect it uses on every schema check, APScheduler each job it runs (about 16 lines a
-    # minute): what happened is logged by us (mail stored, sent, failed, a mailbox state change).
-    for library in ("alembic", "apscheduler"):
-        logging.getLogger(library).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # alembic says which dialect it uses on every schema upgrade: what happened is logged by us (mail stored, sent,
+    # failed, a mailbox state change).
+    logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def main() -> None:

@@ -41,6 +41,14 @@ class HealthFigures:
     held: int
     quarantined: int
     sla_breached: int  # open tickets without a first response, past its due time
+    failing_jobs: tuple[FailingJob, ...] = ()  # daemon jobs (delivery, timers) whose last run failed
+
+
+@dataclass(frozen=True)
+class FailingJob:
+    name: str
+    failing_since: datetime
+    last_error: str
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,7 @@ def evaluate_health(figures: HealthFigures, limits: MonitoringSettings, now: dat
             "tickets past their first-response time",
         ),
     ]
+    found += [_job_finding(job, limits, now) for job in figures.failing_jobs]
     problems = tuple(sorted((f for f in found if f is not None), key=lambda f: -f.state))
     state = problems[0].state if problems else CheckState.OK
     summary = "; ".join(f.text for f in problems) if problems else _healthy_summary(figures)
@@ -107,6 +116,14 @@ def _mailbox_finding(mailbox: MailboxFigures, limits: MonitoringSettings, now: d
     if silent >= limits.sync_warning_minutes * 60:
         return Finding(CheckState.WARNING, f"mailbox {mailbox.name} last synced {format_age(silent)} ago")
     return None
+
+
+def _job_finding(job: FailingJob, limits: MonitoringSettings, now: datetime) -> Finding:
+    """A failing daemon job (delivery, timers) warns at once, and is critical past sync_critical_minutes."""
+    failing = _seconds(now, job.failing_since)
+    text = f"job {job.name} failing for {format_age(failing)}: {_shorten(job.last_error) or 'no error recorded'}"
+    critical = failing >= limits.sync_critical_minutes * 60
+    return Finding(CheckState.CRITICAL if critical else CheckState.WARNING, text)
 
 
 def _outbox_finding(figures: HealthFigures, limits: MonitoringSettings, now: datetime) -> Finding | None:

@@ -17,7 +17,7 @@ from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import Settings
 from mailbridge.decisions.business_hours import BusinessCalendar, due_at
 from mailbridge.decisions.kinds import MessageKind, OutboxStatus, TicketStatus
-from mailbridge.decisions.monitoring import HealthFigures, MailboxFigures
+from mailbridge.decisions.monitoring import FailingJob, HealthFigures, MailboxFigures
 from mailbridge.decisions.own_addresses import undelivered_contacts
 from mailbridge.store import contacts
 from mailbridge.store.models import Contact, JobHealth, MailboxHealth, MailboxState, Message, OutboxMail, Ticket
@@ -106,6 +106,9 @@ def health_figures(report: StatusReport) -> HealthFigures:
         held=report.outbox_held,
         quarantined=report.quarantined,
         sla_breached=report.sla_breached or 0,
+        failing_jobs=tuple(
+            FailingJob(j.name, j.failing_since, j.last_error) for j in report.jobs if j.failing_since is not None
+        ),
     )
 
 

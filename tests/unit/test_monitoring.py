@@ -13,6 +13,7 @@ from mailbridge.base.config.settings import load_settings
 from mailbridge.base.errors import ConfigError
 from mailbridge.decisions.monitoring import (
     CheckState,
+    FailingJob,
     HealthFigures,
     MailboxFigures,
     evaluate_health,
@@ -78,6 +79,16 @@ def test_failing_mailbox_is_warning_at_once():
     result = check(mailboxes=(failing(since=timedelta(seconds=20), synced_ago=timedelta(minutes=1)),))
     assert result.state is CheckState.WARNING
     assert "mailbox support failing for 20s, last synced 1m ago: SourceError: login refused" in result.line
+
+
+def test_a_failing_daemon_job_warns_at_once_and_is_critical_past_the_sync_limit():
+    job = FailingJob("deliver_outbox", NOW - timedelta(minutes=3), "OperationalError: database is locked")
+    result = check(failing_jobs=(job,))
+    assert result.state is CheckState.WARNING
+    assert "job deliver_outbox failing for 3m: OperationalError: database is locked" in result.line
+    old = FailingJob("check_sla", NOW - timedelta(minutes=LIMITS.sync_critical_minutes), "TypeError: boom")
+    assert check(failing_jobs=(job, old)).state is CheckState.CRITICAL
+    assert check(failing_jobs=()).state is CheckState.OK
 
 
 def test_failing_mailbox_silent_past_the_critical_threshold_is_critical():
