@@ -8,9 +8,10 @@ peak RSS, the peak RSS of its child processes and the peak PSS of all of them to
 Receipts are queued in the outbox and not sent, so SMTP is not part of the figure.
 
 With --base REF it is an A/B run: REF is checked out as a git worktree (removed at the end) and its mailbridge runs
-in the child with the same venv and PYTHONPATH=<worktree>, on the same generated mail as this working tree, the two
-sides in turn (A B A B ...) for --rounds rounds, each run into a fresh SQLite store with the flags on the server
-cleared; it prints every run, the medians per side and the load average at start and end.
+in the child with the same venv and PYTHONPATH=<worktree>, on the same generated mail as this working tree (whose
+mailbridge/ is copied at the start, so that edits made meanwhile change no run), the two sides in turn (A B A B ...)
+for --rounds rounds, each run into a fresh SQLite store with the flags on the server cleared; it prints every run,
+the medians per side and new / base, and the load average at start and end.
 
     ./dev.sh bench ingest [--messages 10000] [--parse-processes 1] [--profile FILE]
     ./dev.sh bench ingest --messages 2000 --rounds 3 --base 781b686
@@ -383,9 +384,13 @@ def check_out(ref: str, tree: Path, stack: contextlib.ExitStack) -> str:
     commit = git("rev-parse", "--verify", ref + "^{commit}")
     git("worktree", "add", "--detach", str(tree), commit)
     stack.callback(git, "worktree", "remove", "--force", str(tree))
-    # Its .pyc files are written now, so that no timed run pays for compiling the base.
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "mailbridge")], check=True)
+    compile_tree(tree)
     return commit
+
+
+def compile_tree(tree: Path) -> None:
+    """Write the .pyc files of tree's mailbridge now, so that no timed run pays for compiling it."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "mailbridge")], check=True)
 
 
 def clear_flags(dovecot) -> None:
@@ -431,7 +436,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10000, help="how many messages (default 10000)")
     parser.add_argument("--seed", type=int, default=1, help="random seed of the generated mail")
-    parser.add_argument("--profile", help="write cProfile stats of the ingest to this file (one run only)")
+    parser.add_argument(
+        "--profile", help="write cProfile stats of the ingest to this file (one round; with --base FILE.base, FILE.new)"
+    )
     parser.add_argument("--parse-processes", type=int, default=1, help="[ingest] parse_processes (default 1)")
     parser.add_argument("--base", help="git ref to compare with (A/B in one run); default: this tree alone")
     parser.add_argument("--rounds", type=int, default=1, help="runs per side, the sides in turn (default 1)")
@@ -440,39 +447,18 @@ def main() -> None:
     if args.ingest_child:
         ingest_child(Path(args.ingest_child), args.profile)
         return
-    if args.profile and (args.base or args.rounds != 1):
-        parser.error("--profile takes one run: leave out --base and --rounds")
-    profile = str(Path(args.profile).resolve()) if args.profile else None
+    if args.profile and args.rounds != 1:
+        parser.error("--profile takes one round: leave out --rounds")
     # This process needs the test servers; a child imports mailbridge only from its side's PYTHONPATH.
     sys.path.insert(0, str(REPO))
     load_before, probe_before = load_average(), cpu_probe()
-    header = [f"new:  this working tree, HEAD {git('rev-parse', '--short', 'HEAD')}{dirty_note()}"]
     with tempfile.TemporaryDirectory(prefix="mailbridge-bench-") as tmp, contextlib.ExitStack() as stack:
         base = Path(tmp)
         os.chmod(base, 0o755)
-        sides = [Side("new", REPO)]
-        if args.base:
-            commit = check_out(args.base, base / "base-tree", stack)
-            subject = textwrap.shorten(git("log", "-1", "--format=%h %s", commit), 100)
-            header.insert(0, f"base: {subject} (PYTHONPATH=<its worktree>)")
-            sides.insert(0, Side("base", base / "base-tree"))
-        for side in sides:
-            check_import_path(side, base)
+        sides, header = prepare_sides(base, args.base, stack)
         dovecot, largest, load_seconds = load_mail(base, args.messages, args.seed)
         stack.callback(dovecot.stop)
-        for round_ in range(1, args.rounds + 1):
-            for side in sides:
-                clear_flags(dovecot)
-                load = load_average()
-                folder = base / f"{side.label}-{round_}"
-                report = run_ingest(side, folder, dovecot, args.parse_processes, profile)
-                side.reports.append({**report, "load_at_start": load})
-                shutil.rmtree(folder)  # one store at a time on the disk
-                print(
-                    f"round {round_}/{args.rounds} {side.label}: {rate_of(report):.0f} messages/s, "
-                    f"load average {load_average()}",
-                    file=sys.stderr,
-                )
+        run_rounds(sides, base, dovecot, args)
     if len(sides) == 1 and args.rounds == 1:
         print_report(args.messages, largest, load_seconds, sides[0].reports[0])
         print(
@@ -489,6 +475,42 @@ def main() -> None:
         f"CPU probe (a fixed loop): {probe_before:.2f} s at start, {cpu_probe():.2f} s at end",
     ]
     print_rounds(sides, args.rounds, largest, header)
+
+
+def prepare_sides(base: Path, ref: str | None, stack: contextlib.ExitStack) -> tuple[list[Side], list[str]]:
+    """The sides, base first when there is one, each checked to import its own tree; and the lines naming them."""
+    # The working tree as it is now: other engineers may edit or commit in it while the runs go on.
+    shutil.copytree(REPO / "mailbridge", base / "new-tree" / "mailbridge", ignore=shutil.ignore_patterns("__pycache__"))
+    compile_tree(base / "new-tree")
+    sides = [Side("new", base / "new-tree")]
+    head = f"HEAD {git('rev-parse', '--short', 'HEAD')}{dirty_note()}"
+    header = [f"new:  this working tree ({head}), its mailbridge/ copied at the start (PYTHONPATH=<the copy>)"]
+    if ref:
+        commit = check_out(ref, base / "base-tree", stack)
+        subject = textwrap.shorten(git("log", "-1", "--format=%h %s", commit), 100)
+        header.insert(0, f"base: {subject} (PYTHONPATH=<its worktree>)")
+        sides.insert(0, Side("base", base / "base-tree"))
+    for side in sides:
+        check_import_path(side, base)
+    return sides, header
+
+
+def run_rounds(sides: list[Side], base: Path, dovecot, args) -> None:
+    """Ingest the whole INBOX `args.rounds` times per side, the sides in turn (A B A B ...)."""
+    for round_ in range(1, args.rounds + 1):
+        for side in sides:
+            clear_flags(dovecot)
+            load = load_average()
+            folder = base / f"{side.label}-{round_}"
+            profile = args.profile and str(Path(args.profile).resolve()) + (f".{side.label}" if args.base else "")
+            report = run_ingest(side, folder, dovecot, args.parse_processes, profile or None)
+            side.reports.append({**report, "load_at_start": load})
+            shutil.rmtree(folder)  # one store at a time on the disk
+            print(
+                f"round {round_}/{args.rounds} {side.label}: {rate_of(report):.0f} messages/s, "
+                f"load average {load_average()}",
+                file=sys.stderr,
+            )
 
 
 def dirty_note() -> str:
