@@ -13,10 +13,12 @@ from sqlmodel import Session, col, select
 
 from mailbridge.base.errors import CommandError
 from mailbridge.decisions.inbound.spam_verdict import block_entry, block_keys
-from mailbridge.store.db import insert_values_unless_taken, run, table_of
+from mailbridge.store.db import forget_once, insert_values_unless_taken, once_per_transaction, run, table_of
 from mailbridge.store.models import BlockedSender
 
 _blocked = table_of(BlockedSender)
+_ANY_KEY = ("blocklist", "any")
+_ANY = select(_blocked.c.entry).limit(1)
 # Core, without autoflush: an entry added in this transaction is written at once by `block`.
 _MATCH = (
     select(_blocked.c.entry)
@@ -24,6 +26,10 @@ _MATCH = (
     .order_by(_blocked.c.entry)
     .limit(1)
 )
+
+
+def _any_entry(session: Session) -> bool:
+    return run(session, _ANY).first() is not None
 
 
 def check_entry(text: str) -> str:
@@ -37,18 +43,21 @@ def check_entry(text: str) -> str:
 def block(*, session: Session, entry: str, reason: str, actor: str, now: datetime) -> bool:
     """Add an entry; False when it was there already (the first reason stays)."""
     values = {"entry": check_entry(entry), "reason": reason[:500], "actor": actor, "created_at": now}
+    forget_once(session, _ANY_KEY)  # later messages of this transaction must see the new entry
     return insert_values_unless_taken(session, _blocked, values, "entry") is not None
 
 
 def unblock(*, session: Session, entry: str) -> bool:
     """Remove an entry; False when there was none."""
+    forget_once(session, _ANY_KEY)
     return run(session, delete(_blocked).where(_blocked.c.entry == check_entry(entry))).rowcount > 0
 
 
 def find_block(session: Session, address: str | None) -> str | None:
     """The entry that blocks this sender (the address, its domain or a parent domain), or None."""
     keys = block_keys(address)
-    if not keys:
+    # Most installations block nobody: one EXISTS per transaction (an intake batch) instead of a look-up per message.
+    if not keys or not once_per_transaction(session, _ANY_KEY, lambda: _any_entry(session)):
         return None
     return run(session, _MATCH, {"keys": list(keys)}).scalar_one_or_none()
 

@@ -250,3 +250,8 @@ def once_per_transaction(session: Session, key: Hashable, load: Callable[[], obj
     if key not in known:
         known[key] = load()
     return known[key]
+
+
+def forget_once(session: Session, key: Hashable) -> None:
+    """Drop what `once_per_transaction` keeps under `key`, after a write that changes it."""
+    session.info.get("once_per_transaction", {}).pop(key, None)

@@ -57,6 +57,11 @@ def read_spam_signals(raw: bytes) -> SpamSignals:
     # The header block only: a large message's body is never decoded here.
     ends = [at for at in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if at >= 0]
     head = raw[: min(ends) + 2] if ends else raw
+    lowered = head.lower()
+    # Most mail carries none of these headers: then the header block is not parsed at all (every name read below
+    # holds "spam", X-Rspamd-* included, or is Authentication-Results).
+    if b"spam" not in lowered and b"authentication-results" not in lowered:
+        return SpamSignals((), (), ())
     headers = BytesHeaderParser(policy=policy.compat32).parsebytes(head, headersonly=True)
     flags: list[str] = []
     scores: list[tuple[str, float]] = []
