@@ -27,8 +27,12 @@ _customer, _agent, _agent_contact = db.table_of(Customer), db.table_of(Agent), d
 _INSERT_LINKS = insert(_link)
 
 
-def _linked(rule: int, ids: str):
-    """Stored mail of this Contact naming any of `ids` (the primary key leads with the id); newest first."""
+def _linked(rule: int, ids: str, *, one: bool = False):
+    """Stored mail of this Contact naming any of `ids` (one: the single id `ids`; the primary key leads with the id);
+    newest first."""
+    named = (
+        _link.c.referenced_id == bindparam(ids) if one else _link.c.referenced_id.in_(bindparam(ids, expanding=True))
+    )
     return (
         select(
             literal(rule).label("rule"),
@@ -40,7 +44,7 @@ def _linked(rule: int, ids: str):
         )
         .join(_message, _message.c.id == _link.c.message_row_id)
         .join(_ticket, _ticket.c.id == _message.c.ticket_id)
-        .where(_link.c.referenced_id.in_(bindparam(ids, expanding=True)), _ticket.c.contact_id == bindparam("contact"))
+        .where(named, _ticket.c.contact_id == bindparam("contact"))
         .order_by(_link.c.message_row_id.desc())
         .limit(LINK_ROWS)
         .subquery()
@@ -67,7 +71,12 @@ _SAME_ID = (
     .subquery()
 )
 # One round trip for the three rules, each bounded on its own so a much-referenced id cannot crowd out the others.
-_RELATED = union_all(*(select(*q.c) for q in (_SAME_ID, _linked(REFERENCING, "own"), _linked(SHARING, "answers"))))
+# Most new mail answers nothing unknown: then the statement without the expanding IN of the third rule (no SQL to
+# render per call).
+_RELATED_TO_IT = union_all(*(select(*q.c) for q in (_SAME_ID, _linked(REFERENCING, "own", one=True))))
+_RELATED = union_all(
+    *(select(*q.c) for q in (_SAME_ID, _linked(REFERENCING, "own", one=True), _linked(SHARING, "answers")))
+)
 # The tickets among `ids` that `sender` takes part in: its customer, a sender on its thread, an active agent of its
 # Contact, its assigned agent (tickets.participants, asked for one address).
 _TAKING_PART = select(_ticket.c.id).where(
@@ -117,8 +126,11 @@ def find_related(
     answers = tuple(i for i in thread_links(parsed) if i not in known)
     if contact_id is None or not (parsed.message_id or answers):
         return RelatedMail()
-    params = {"message_id": parsed.message_id, "own": [parsed.message_id or ""], "answers": list(answers)}
-    rows = db.run(session, _RELATED, {**params, "contact": contact_id}).all()
+    params = {"message_id": parsed.message_id, "own": parsed.message_id or "", "contact": contact_id}
+    if answers:
+        rows = db.run(session, _RELATED, {**params, "answers": list(answers)}).all()
+    else:
+        rows = db.run(session, _RELATED_TO_IT, params).all()
     if not rows:
         return RelatedMail()
     sender = (parsed.from_addr or "").lower()
