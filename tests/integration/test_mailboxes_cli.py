@@ -97,7 +97,8 @@ def test_mailbox_add_then_remove_edits_the_file_in_place(config_file, dovecot):
     assert code == 0, err
     assert [m["name"] for m in json.loads(run("mailboxes", "list", "--json")[1])] == ["support", "orders"]
     assert path.read_text().startswith("# my own comment\n")
-    assert run("mailboxes", "test", "orders")[0] == 0
+    code, _out, err = run("mailboxes", "test", "orders")
+    assert code == 0, err
     assert run("mailboxes", "add", "orders", "--host", "h", "--username", "u")[0] == 1
     assert run("mailboxes", "remove", "orders")[0] == 0
     assert [m["name"] for m in json.loads(run("mailboxes", "list", "--json")[1])] == ["support"]
