@@ -8,14 +8,14 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Row, String, and_, bindparam, cast, exists, func, insert, literal, null, or_, select, union_all
+from sqlalchemy import Row, String, bindparam, cast, exists, insert, literal, null, or_, select, union_all
 from sqlmodel import Session
 
 from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.kinds import MessageKind
 from mailbridge.decisions.matching.ticket_match import RelatedTicket, thread_links
 from mailbridge.store import db
-from mailbridge.store.models import Agent, AgentContact, Customer, Message, MessageReference, Ticket
+from mailbridge.store.models import Customer, Message, MessageReference, Ticket
 
 # Rows read per lookup and tickets kept per rule: an id that thousands of list mails reference stays one bounded read.
 LINK_ROWS = 50
@@ -23,7 +23,7 @@ TICKETS_PER_RULE = 5
 SAME_ID, REFERENCING, SHARING = 0, 1, 2
 
 _message, _ticket, _link = db.table_of(Message), db.table_of(Ticket), db.table_of(MessageReference)
-_customer, _agent, _agent_contact = db.table_of(Customer), db.table_of(Agent), db.table_of(AgentContact)
+_customer = db.table_of(Customer)
 _INSERT_LINKS = insert(_link)
 
 
@@ -77,25 +77,28 @@ _RELATED_TO_IT = union_all(*(select(*q.c) for q in (_SAME_ID, _linked(REFERENCIN
 _RELATED = union_all(
     *(select(*q.c) for q in (_SAME_ID, _linked(REFERENCING, "own", one=True), _linked(SHARING, "answers")))
 )
-# The tickets among `ids` that `sender` takes part in: its customer, a sender on its thread, an active agent of its
-# Contact, its assigned agent (tickets.participants, asked for one address).
+# The tickets among `ids` that `sender` takes part in as the customer's side: its customer, or the sender of a
+# customer message on it. Agents are not found by their From here: an agent is proven by the signed reply address
+# (the token rule), never by a From line, so a forged agent address makes no stranger a participant.
 _TAKING_PART = select(_ticket.c.id).where(
     _ticket.c.id.in_(bindparam("ids", expanding=True)),
     or_(
         _ticket.c.customer_id
         == select(_customer.c.id).where(_customer.c.email == bindparam("sender")).scalar_subquery(),
-        func.lower(_ticket.c.assigned_agent) == bindparam("sender"),
-        exists().where(_message.c.ticket_id == _ticket.c.id, _message.c.from_addr == bindparam("sender")),
         exists().where(
-            and_(
-                _agent_contact.c.contact_id == _ticket.c.contact_id,
-                _agent.c.id == _agent_contact.c.agent_id,
-                _agent.c.email == bindparam("sender"),
-                _agent.c.active.is_(True),
-            )
+            _message.c.ticket_id == _ticket.c.id,
+            _message.c.from_addr == bindparam("sender"),
+            _message.c.kind == MessageKind.CUSTOMER,
         ),
     ),
 )
+
+
+def taking_part(session: Session, ticket_ids: Collection[int], sender: str) -> set[int]:
+    """The tickets among `ticket_ids` whose customer side `sender` is on (see _TAKING_PART); one indexed query."""
+    if not ticket_ids or not sender:
+        return set()
+    return set(db.run(session, _TAKING_PART, {"ids": list(ticket_ids), "sender": sender.lower()}).scalars())
 
 
 @dataclass(frozen=True)
@@ -135,14 +138,14 @@ def find_related(
         return RelatedMail()
     sender = (parsed.from_addr or "").lower()
     ids = list({row.ticket_id for row in rows})
-    taking_part = set(db.run(session, _TAKING_PART, {"ids": ids, "sender": sender}).scalars()) if sender else set()
+    on_ticket = taking_part(session, ids, sender)
     rank = {message_id: position for position, message_id in enumerate(answers)}
     # Stable: within one id the newest mail stays first.
     sharing = sorted((row for row in rows if row.rule == SHARING), key=lambda row: rank[row.referenced_id])
     return RelatedMail(
-        _tickets([row for row in rows if row.rule == SAME_ID], sender, taking_part, is_copy=True),
-        _tickets([row for row in rows if row.rule == REFERENCING], sender, taking_part, is_copy=False),
-        _tickets(sharing, sender, taking_part, is_copy=False),
+        _tickets([row for row in rows if row.rule == SAME_ID], sender, on_ticket, is_copy=True),
+        _tickets([row for row in rows if row.rule == REFERENCING], sender, on_ticket, is_copy=False),
+        _tickets(sharing, sender, on_ticket, is_copy=False),
     )
 
 

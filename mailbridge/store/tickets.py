@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import bindparam, insert, literal
 from sqlmodel import Session, col, select
 
 from mailbridge.base.clock import utc
@@ -15,12 +15,13 @@ from mailbridge.base.config.settings import Secret
 from mailbridge.base.errors import NotFoundError
 from mailbridge.decisions.inbound.names import next_display_name, safe_display_name
 from mailbridge.decisions.inbound.parse import ParsedMessage
-from mailbridge.decisions.kinds import EventKind, TicketStatus
+from mailbridge.decisions.kinds import EventKind, MessageKind, TicketStatus
 from mailbridge.decisions.lifecycle import Transition, plan_status_change
 from mailbridge.decisions.matching.reply_tokens import tokens_in, verify_token
 from mailbridge.decisions.matching.ticket_match import (
     DEFAULT_REOPEN_WINDOW_DAYS,
     NumberedTicket,
+    RelatedTicket,
     StoredCopy,
     ThreadEvidence,
     TicketState,
@@ -29,8 +30,6 @@ from mailbridge.decisions.matching.ticket_match import (
 from mailbridge.decisions.matching.ticket_numbers import find_subject_numbers, is_valid_ticket_number, new_ticket_number
 from mailbridge.store import db, thread_links
 from mailbridge.store.models import (
-    Agent,
-    AgentContact,
     Attachment,
     Customer,
     Message,
@@ -80,11 +79,14 @@ _ATTACHMENT_DIGESTS = select(db.table_of(Attachment).c.sha256).where(
 _CUSTOMER_BY_EMAIL = select(Customer).where(Customer.email == bindparam("email"))  # ORM: the identity map
 _INSERT_EVENT = insert(db.table_of(TicketEvent))
 # Our own mail and stored mail, in this order: a Message-ID a reply names, and the ticket it belongs to.
-_TICKETS_BY_MESSAGE_ID = tuple(
-    select(table.c.message_id, table.c.ticket_id).where(
-        table.c.message_id.in_(bindparam("ids", expanding=True)), table.c.ticket_id.is_not(None)
-    )
-    for table in (_message, db.table_of(OutboxMail))
+_outbox = db.table_of(OutboxMail)
+_TICKETS_BY_MESSAGE_ID = (
+    select(_message.c.message_id, _message.c.ticket_id, _message.c.to_addrs, _message.c.cc_addrs).where(
+        _message.c.message_id.in_(bindparam("ids", expanding=True)), _message.c.ticket_id.is_not(None)
+    ),
+    select(_outbox.c.message_id, _outbox.c.ticket_id, _outbox.c.rcpt_to, literal("")).where(
+        _outbox.c.message_id.in_(bindparam("ids", expanding=True)), _outbox.c.ticket_id.is_not(None)
+    ),
 )
 
 
@@ -134,7 +136,7 @@ def gather_thread_evidence(
     A reply token signed with one of `previous_secrets` (retired by `secret rotate`) counts as one signed with `secret`.
     """
     token_ids = _token_tickets(session, parsed, secret, support_addresses, previous_secrets)
-    known = _tickets_by_message_id(session, parsed)
+    known = _tickets_by_message_id(session, parsed, support_addresses)
     numbered = _numbered(session, find_subject_numbers(parsed.subject, pattern))
     body_numbers = tuple(
         n for n in BODY_REFERENCE.findall(parsed.text_body[:BODY_SCAN_CHARS]) if is_valid_ticket_number(n)
@@ -144,7 +146,7 @@ def gather_thread_evidence(
     related = thread_links.find_related(session=session, parsed=parsed, contact_id=contact_id, known=known.keys())
     ids = {
         *token_ids,
-        *known.values(),
+        *(r.ticket_id for r in known.values()),
         *(n.ticket_id for n in (*numbered, *referenced)),
         *(r.ticket_id for r in (*related.same_id, *related.referencing, *related.sharing)),
         *by_contact,
@@ -193,15 +195,39 @@ def _token_tickets(
     return tuple(found)
 
 
-def _tickets_by_message_id(session: Session, parsed: ParsedMessage) -> dict[str, int]:
+def _tickets_by_message_id(
+    session: Session, parsed: ParsedMessage, ours: frozenset[str] = frozenset()
+) -> dict[str, RelatedTicket]:
+    """The tickets of the stored mail (ours or received) a message answers, by Message-ID.
+
+    Each with its participants for this sender: whom that mail was written to (To, Cc; our mail's recipients; never
+    one of `ours`, our own addresses and their sub-addresses), and the sender when they are on the ticket's customer
+    side (thread_links.taking_part).
+    """
     ids = [i for i in (parsed.in_reply_to, *parsed.references) if i]
-    known: dict[str, int] = {}
     if not ids:
-        return known
+        return {}
+    found: dict[str, tuple[int, set[str]]] = {}
     for statement in _TICKETS_BY_MESSAGE_ID:
-        for message_id, ticket_id in db.run(session, statement, {"ids": ids}):
-            known.setdefault(message_id, ticket_id)
-    return known
+        for message_id, ticket_id, to_addrs, cc_addrs in db.run(session, statement, {"ids": ids}):
+            if message_id not in found:
+                found[message_id] = (ticket_id, {a for a in _addressed(to_addrs, cc_addrs) if not is_ours(a, ours)})
+    sender = (parsed.from_addr or "").lower()
+    on_ticket = thread_links.taking_part(session, {t for t, _ in found.values()}, sender)
+    return {
+        message_id: RelatedTicket(ticket_id, frozenset({*addressed, *({sender} if ticket_id in on_ticket else ())}))
+        for message_id, (ticket_id, addressed) in found.items()
+    }
+
+
+def is_ours(address: str, ours: frozenset[str]) -> bool:
+    """Whether an address is one of ours, or a sub-address (local+tag@domain) of one."""
+    local, at, domain = address.rpartition("@")
+    return address in ours or (bool(at) and f"{local.partition('+')[0]}@{domain}" in ours)
+
+
+def _addressed(*headers: str | None) -> set[str]:
+    return {a.strip().lower() for header in headers for a in (header or "").split(",") if a.strip()}
 
 
 def _numbered(session: Session, numbers: tuple[str, ...]) -> tuple[NumberedTicket, ...]:
@@ -229,18 +255,17 @@ def _contact_tickets(
 
 
 def participants(*, session: Session, ticket: Ticket) -> frozenset[str]:
-    """Return the addresses taking part in a ticket: its customer, every sender on its thread, its agents
-    (the assigned one and every active agent of its Contact)."""
+    """Return the addresses on a ticket's customer side: its customer and every sender of a customer message on it.
+
+    Agents are not among them: an agent is proven by the signed reply address (the token rule wins before any rule
+    that asks for participants), never by a From line, so a forged agent address makes no stranger a participant.
+    """
     customer = session.get(Customer, ticket.customer_id)
     assert customer is not None, "Ticket.customer_id is a NOT NULL foreign key"
-    senders = session.exec(select(Message.from_addr).where(Message.ticket_id == ticket.id).distinct())
-    agents = session.exec(
-        select(Agent.email)
-        .join(AgentContact, col(AgentContact.agent_id) == col(Agent.id))
-        .where(AgentContact.contact_id == ticket.contact_id, Agent.active)
+    senders = session.exec(
+        select(Message.from_addr).where(Message.ticket_id == ticket.id, Message.kind == MessageKind.CUSTOMER).distinct()
     )
-    assigned = {ticket.assigned_agent.lower()} if ticket.assigned_agent else set()
-    return frozenset({customer.email, *(s for s in senders if s), *(a.lower() for a in agents), *assigned})
+    return frozenset({customer.email, *(s.lower() for s in senders if s)})
 
 
 def find_ticket(*, session: Session, number: str) -> Ticket | None:

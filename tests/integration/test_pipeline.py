@@ -264,7 +264,8 @@ def test_uidvalidity_above_signed_32_bits_is_stored_on_postgres(postgres, make_a
     assert (stored.uidvalidity, stored.uid) == (4_294_967_295, 4_294_967_290)
 
 
-def test_subject_number_from_an_agent_of_the_contact_joins_the_ticket(make_app, dovecot, sink, mailbox):
+def test_subject_number_from_an_agent_address_is_no_proof_and_opens_a_new_ticket(make_app, dovecot, sink, mailbox):
+    """Issue 16: an agent is proven by the signed reply address, never by a From line (which anyone can write)."""
     from mailbridge.store import agents, db
 
     app = make_app()
@@ -286,4 +287,4 @@ def test_subject_number_from_an_agent_of_the_contact_joins_the_ticket(make_app, 
         customer_mail(sender="alice@shop.example", name="Alice", subject=f"Re: [#{ticket.number}] note for the team"),
     )
     run_once(app)
-    assert len(tickets(app)) == 1
+    assert len(tickets(app)) == 2

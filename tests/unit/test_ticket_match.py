@@ -1,6 +1,11 @@
 from mailbridge.decisions.kinds import MatchReason
-from mailbridge.decisions.matching.ticket_match import NumberedTicket, ThreadEvidence, match_ticket
+from mailbridge.decisions.matching.ticket_match import NumberedTicket, RelatedTicket, ThreadEvidence, match_ticket
 from tests.unit.helpers import parsed
+
+
+def by_anna(ticket_id: int) -> RelatedTicket:
+    """Stored mail on a ticket the sender of `parsed()` (anna@example.org) is on."""
+    return RelatedTicket(ticket_id, frozenset({"anna@example.org"}))
 
 
 def test_unknown_message_opens_a_new_ticket():
@@ -8,26 +13,40 @@ def test_unknown_message_opens_a_new_ticket():
 
 
 def test_in_reply_to_a_stored_message_joins_its_ticket():
-    evidence = ThreadEvidence(tickets_by_message_id={"<r@shop.example>": 4})
+    evidence = ThreadEvidence(tickets_by_message_id={"<r@shop.example>": by_anna(4)})
     match = match_ticket(parsed(in_reply_to="<r@shop.example>"), evidence)
     assert (match.ticket_id, match.reason) == (4, MatchReason.IN_REPLY_TO)
 
 
+def test_in_reply_to_or_references_from_a_stranger_open_a_new_ticket():
+    """A stranger who copies a thread's ids into a mail of their own never joins another customer's ticket."""
+    bob_only = {"<r@shop.example>": RelatedTicket(4, frozenset({"bob@example.org"}))}
+    for message in (parsed(in_reply_to="<r@shop.example>"), parsed(references=("<r@shop.example>",))):
+        assert match_ticket(message, ThreadEvidence(tickets_by_message_id=bob_only)).reason is MatchReason.NEW
+
+
+def test_a_colleague_the_parent_was_written_to_joins_by_in_reply_to():
+    evidence = ThreadEvidence(tickets_by_message_id={"<r@x>": RelatedTicket(4, frozenset({"bob@example.org"}))})
+    match = match_ticket(parsed(in_reply_to="<r@x>", from_addr="Bob@Example.org".lower()), evidence)
+    assert (match.ticket_id, match.reason) == (4, MatchReason.IN_REPLY_TO)
+
+
 def test_in_reply_to_beats_references():
-    evidence = ThreadEvidence(tickets_by_message_id={"<a@x>": 1, "<b@x>": 2})
+    evidence = ThreadEvidence(tickets_by_message_id={"<a@x>": by_anna(1), "<b@x>": by_anna(2)})
     match = match_ticket(parsed(in_reply_to="<b@x>", references=("<a@x>",)), evidence)
     assert match.ticket_id == 2
 
 
 def test_newest_reference_wins():
-    evidence = ThreadEvidence(tickets_by_message_id={"<a@x>": 1, "<b@x>": 2})
+    evidence = ThreadEvidence(tickets_by_message_id={"<a@x>": by_anna(1), "<b@x>": by_anna(2)})
     match = match_ticket(parsed(references=("<a@x>", "<b@x>")), evidence)
     assert (match.ticket_id, match.reason) == (2, MatchReason.REFERENCES)
 
 
 def test_references_beat_subject_number():
     evidence = ThreadEvidence(
-        tickets_by_message_id={"<a@x>": 1}, numbered_tickets=(NumberedTicket(9, frozenset({"anna@example.org"})),)
+        tickets_by_message_id={"<a@x>": by_anna(1)},
+        numbered_tickets=(NumberedTicket(9, frozenset({"anna@example.org"})),),
     )
     assert match_ticket(parsed(references=("<a@x>",)), evidence).ticket_id == 1
 
@@ -56,7 +75,7 @@ ANNA = frozenset({"anna@example.org"})
 
 
 def test_reply_token_beats_in_reply_to():
-    evidence = ThreadEvidence(token_ticket_ids=(3,), tickets_by_message_id={"<a@x>": 1})
+    evidence = ThreadEvidence(token_ticket_ids=(3,), tickets_by_message_id={"<a@x>": by_anna(1)})
     match = match_ticket(parsed(in_reply_to="<a@x>"), evidence)
     assert (match.ticket_id, match.reason) == (3, MatchReason.REPLY_TOKEN)
 
@@ -121,7 +140,7 @@ def test_contact_rule_skips_an_old_ticket_for_a_newer_one():
 
 @pytest.mark.parametrize("days_ago, reopens", [(0, True), (30, True), (30.01, False), (400, False)])
 def test_reply_to_closed_ticket_reopens_within_window_else_links(days_ago, reopens):
-    evidence = ThreadEvidence(tickets_by_message_id={"<r@x>": 7}, states={7: closed(days_ago)}, now=NOW)
+    evidence = ThreadEvidence(tickets_by_message_id={"<r@x>": by_anna(7)}, states={7: closed(days_ago)}, now=NOW)
     match = match_ticket(parsed(in_reply_to="<r@x>"), evidence)
     if reopens:
         assert (match.ticket_id, match.reason) == (7, MatchReason.IN_REPLY_TO)
@@ -136,7 +155,7 @@ def test_token_to_long_closed_ticket_links_it():
 
 def test_reopen_window_of_zero_days_links_any_closed_ticket():
     evidence = ThreadEvidence(
-        tickets_by_message_id={"<r@x>": 7}, states={7: closed(0.5)}, now=NOW, reopen_window_days=0
+        tickets_by_message_id={"<r@x>": by_anna(7)}, states={7: closed(0.5)}, now=NOW, reopen_window_days=0
     )
     assert match_ticket(parsed(in_reply_to="<r@x>"), evidence).reason is MatchReason.NEW_LINKED
 
@@ -249,7 +268,7 @@ def test_copy_of_mail_stored_only_as_list_mail_is_no_repeat():
 
 
 def test_other_rules_are_never_a_repeat():
-    evidence = ThreadEvidence(tickets_by_message_id={"<a@x>": 4})
+    evidence = ThreadEvidence(tickets_by_message_id={"<a@x>": by_anna(4)})
     assert not match_ticket(parsed(in_reply_to="<a@x>"), evidence).is_repeat
 
 
@@ -260,7 +279,7 @@ def test_copy_from_a_stranger_reusing_the_message_id_opens_a_new_ticket():
 
 
 def test_copy_beats_in_reply_to():
-    evidence = ThreadEvidence(same_id_tickets=(related(3),), tickets_by_message_id={"<a@x>": 4})
+    evidence = ThreadEvidence(same_id_tickets=(related(3),), tickets_by_message_id={"<a@x>": by_anna(4)})
     assert match_ticket(parsed(in_reply_to="<a@x>"), evidence).ticket_id == 3
 
 
@@ -303,7 +322,7 @@ def test_parent_skips_a_ticket_its_sender_is_not_on_for_one_they_are_on():
 
 
 def test_own_references_beat_replies_naming_the_message():
-    evidence = ThreadEvidence(tickets_by_message_id={"<old@x>": 2}, referencing_tickets=(related(5),))
+    evidence = ThreadEvidence(tickets_by_message_id={"<old@x>": by_anna(2)}, referencing_tickets=(related(5),))
     match = match_ticket(parsed(references=("<old@x>",)), evidence)
     assert (match.ticket_id, match.reason) == (2, MatchReason.REFERENCES)
 

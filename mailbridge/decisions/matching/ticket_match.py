@@ -97,9 +97,10 @@ class NumberedTicket:
 class RelatedTicket:
     """A ticket holding stored mail of this message's thread, with who may join it through that mail.
 
-    `participants`: people on the ticket (its customer, senders on its thread, its agents; the store reads only
-    whether the new message's sender is one) and whom the linking stored mail was written to, since a reply
-    names the author of the parent it answers. `has_customer_copy`: the ticket holds customer mail with this
+    `participants`: people on the ticket's customer side (its customer, senders of its customer mail; the store
+    reads only whether the new message's sender is one; agents are proven by their signed reply address, never by
+    a From line) and whom the linking stored mail was written to, since a reply names the author of the parent it
+    answers. `has_customer_copy`: the ticket holds customer mail with this
     Message-ID already.
     """
 
@@ -118,7 +119,9 @@ class TicketState:
 class ThreadEvidence:
     """What the store knows about the tokens, ids, numbers and subject a message carries."""
 
-    tickets_by_message_id: dict[str, int] = field(default_factory=dict)
+    # Stored mail (ours or received) by the Message-ID a message answers: its ticket, and who may join it through
+    # that id (whom the mail was written to, and the sender when on the ticket's customer side).
+    tickets_by_message_id: dict[str, RelatedTicket] = field(default_factory=dict)
     numbered_tickets: tuple[NumberedTicket, ...] = ()
     token_ticket_ids: tuple[int, ...] = ()  # tickets named by verified reply tokens
     body_referenced_tickets: tuple[NumberedTicket, ...] = ()
@@ -188,12 +191,16 @@ def _explicit_match(parsed: ParsedMessage, evidence: ThreadEvidence) -> tuple[in
     copy = _joinable(evidence.same_id_tickets, sender)
     if copy is not None:
         return copy, MatchReason.SAME_MESSAGE_ID
+    # In-Reply-To and References join a ticket only for people on it, like a ticket number: a stranger who copies a
+    # thread's ids into a mail of their own gets a new ticket.
     known = evidence.tickets_by_message_id
-    if parsed.in_reply_to and parsed.in_reply_to in known:
-        return known[parsed.in_reply_to], MatchReason.IN_REPLY_TO
+    replied = known.get(parsed.in_reply_to) if parsed.in_reply_to else None
+    if replied is not None and _in_conversation(parsed, sender, replied):
+        return replied.ticket_id, MatchReason.IN_REPLY_TO
     for reference in reversed(parsed.references):
-        if reference in known:
-            return known[reference], MatchReason.REFERENCES
+        referenced = known.get(reference)
+        if referenced is not None and _in_conversation(parsed, sender, referenced):
+            return referenced.ticket_id, MatchReason.REFERENCES
     for candidates, reason in (
         (evidence.numbered_tickets, MatchReason.SUBJECT_NUMBER),
         (evidence.body_referenced_tickets, MatchReason.BODY_REFERENCE),
@@ -204,6 +211,18 @@ def _explicit_match(parsed: ParsedMessage, evidence: ThreadEvidence) -> tuple[in
         if found is not None:
             return found, reason
     return None
+
+
+def _in_conversation(parsed: ParsedMessage, sender: str, linked: RelatedTicket) -> bool:
+    """Whether a reply by Message-ID belongs to the linked ticket: its sender is on it, or it is written to someone
+    who is (a colleague's reply-all to the customer, a list reply to the list the parent went to).
+
+    Our own addresses are never among the participants (the store leaves them out), so writing to the support
+    address proves nothing; a stranger must write to the ticket's people, in the open, to join.
+    """
+    if sender and sender in linked.participants:
+        return True
+    return any(address.lower() in linked.participants for address in (*parsed.to_addrs, *parsed.cc_addrs))
 
 
 def _joinable(candidates: tuple[NumberedTicket | RelatedTicket, ...], sender: str) -> int | None:
