@@ -33,7 +33,13 @@ from mailbridge.decisions.inbound.parse import ParsedMessage, parse_message, rec
 from mailbridge.decisions.inbound.reply_text import new_text
 from mailbridge.decisions.kinds import MailKind, MessageKind
 from mailbridge.decisions.matching.reply_tokens import tokens_in
-from mailbridge.decisions.matching.ticket_match import ThreadEvidence, match_ticket, normalise_subject, thread_links
+from mailbridge.decisions.matching.ticket_match import (
+    RelatedTicket,
+    ThreadEvidence,
+    match_ticket,
+    normalise_subject,
+    thread_links,
+)
 from mailbridge.decisions.matching.ticket_numbers import find_subject_numbers, subject_number_pattern
 from mailbridge.decisions.outgoing.compose import compose, mail_bytes
 from mailbridge.decisions.outgoing.drafts import draft_for
@@ -98,7 +104,10 @@ def run_pipeline(raw: bytes) -> ParsedMessage:
     assert isinstance(kind, MessageKind)
     timed("auto reply", may_auto_reply, kind, parsed)
     links = timed("thread links", thread_links, parsed)
-    evidence = ThreadEvidence(tickets_by_message_id={i: n for n, i in enumerate(links[:3], 1)}, now=NOW)
+    people = frozenset({(parsed.from_addr or "").lower()})
+    evidence = ThreadEvidence(
+        tickets_by_message_id={i: RelatedTicket(n, people) for n, i in enumerate(links[:3], 1)}, now=NOW
+    )
     timed("match", match_ticket, parsed, evidence)
     timed("subject", normalise_subject, parsed.subject)
     timed("numbers", find_subject_numbers, parsed.subject, NUMBERS)

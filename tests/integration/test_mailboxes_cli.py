@@ -70,7 +70,7 @@ def test_mailbox_test_unknown_name_is_not_found(cli_with):
     assert code == 1 and "no mailbox named 'nope'" in err
 
 
-def test_mailbox_add_then_remove_edits_the_file_in_place(config_file, dovecot):
+def test_mailbox_add_then_remove_edits_the_file_in_place(config_file, dovecot, mailbox):
     path = config_file()
     path.write_text("# my own comment\n" + path.read_text())
 
@@ -93,6 +93,8 @@ def test_mailbox_add_then_remove_edits_the_file_in_place(config_file, dovecot):
         dovecot.ca_file,
         "--contact",
         "Orders",
+        "--folder",
+        mailbox,  # a folder of this test's own, as every other test reads
     )
     assert code == 0, err
     assert [m["name"] for m in json.loads(run("mailboxes", "list", "--json")[1])] == ["support", "orders"]
