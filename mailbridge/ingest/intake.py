@@ -766,7 +766,10 @@ def _store_too_large(inbox: Inbox, session: Session, mail: RawMail, limit: int, 
     log.warning("too large, stored raw mailbox=%s uid=%s bytes=%s limit=%s", mail.mailbox, mail.uid, size, limit)
     defects = f"too_large: {size} bytes, max_message_bytes is {limit}"
     if mail.server_size is not None:
-        defects += "; only its header was fetched, the message is left on the server"
+        # The poller leaves it on the server; `ingest` on stdin read only its head and discarded the rest.
+        defects += "; only its header was kept" + (
+            "" if mail.folder == "stdin" else ", the message is left on the server"
+        )
     header = parse_message(header_block(mail.raw))
     return _store_raw(session, mail, now, MessageKind.TOO_LARGE, defects, files=inbox.raw_store, header=header)
 

@@ -23,6 +23,7 @@ from mailbridge.ingest.sources.files import (
     MailPath,
     count_messages,
     raw_mail,
+    read_bounded,
     read_messages,
     recognise_path,
 )
@@ -95,15 +96,19 @@ def ingest(
 
 
 def _ingest_stdin(mailbox: str | None, contact: str | None, *, silent: bool, as_json: bool = False) -> None:
-    raw = sys.stdin.buffer.read()
-    if not raw.strip():
-        _fail(EX_DATAERR, "no message on stdin")
     try:
         app = open_app()
         target = resolve_target(app, mailbox, contact, silent)
-        result = accept_guarded(
-            target.inbox, raw_mail(target.mailbox, "stdin", raw), app.clock.now(), silent=target.silent
+        # Never more than the mailbox's max_message_bytes in memory: a larger message is recorded as too large.
+        read = read_bounded(sys.stdin.buffer, target.inbox.max_message_bytes)
+        if isinstance(read, bytes) and not read.strip():
+            _fail(EX_DATAERR, "no message on stdin")
+        mail = (
+            raw_mail(target.mailbox, "stdin", read)
+            if isinstance(read, bytes)
+            else replace(read, mailbox=target.mailbox)
         )
+        result = accept_guarded(target.inbox, mail, app.clock.now(), silent=target.silent)
     except db.DATABASE_DOWN as exc:
         _fail(EX_TEMPFAIL, f"database unavailable ({_first_line(exc)}); the sender should retry")
     except (MailbridgeError, OSError) as exc:

@@ -13,6 +13,7 @@ import mailbox
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from mailbridge.base.errors import SourceError
 from mailbridge.ingest.sources.imap import RawMail
@@ -33,6 +34,25 @@ def source_key(raw: bytes) -> tuple[int, int]:
     """Return (uidvalidity, uid) for mail without IMAP: two 31-bit words of its SHA-256."""
     digest = hashlib.sha256(raw).digest()
     return int.from_bytes(digest[:4], "big") & _WORD, int.from_bytes(digest[4:8], "big") & _WORD
+
+
+def read_bounded(stream: BinaryIO, limit: int, chunk: int = 1 << 20) -> RawMail | bytes:
+    """Read one message from a stream keeping at most `limit` bytes in memory.
+
+    Returns the bytes when the message fits; else a RawMail of its head (at most `limit` bytes) with `server_size`
+    its whole size and the key of its whole bytes, the rest read and dropped: over the limit it is recorded as too
+    large (intake), whatever its size, in bounded memory.
+    """
+    head = stream.read(limit + 1)
+    if len(head) <= limit:
+        return head
+    digest, size = hashlib.sha256(head), len(head)
+    while block := stream.read(chunk):
+        digest.update(block)
+        size += len(block)
+    whole = digest.digest()
+    key = int.from_bytes(whole[:4], "big") & _WORD, int.from_bytes(whole[4:8], "big") & _WORD
+    return RawMail("", "stdin", key[0], key[1], head[:limit], server_size=size)
 
 
 def raw_mail(mailbox_name: str, kind: str, raw: bytes) -> RawMail:
