@@ -154,16 +154,16 @@ def _tickets(rows: Sequence[Row], sender: str, taking_part: set[int], *, is_copy
 
     A copy has the sender of the mail it copies, so only mail linked by its references adds whom it was written to.
     """
-    addressed: dict[int, set[str]] = {}
+    people_of: dict[int, set[str]] = {}
     customer_copies: set[int] = set()
     for row in rows:
-        people = addressed.setdefault(row.ticket_id, {sender} if row.ticket_id in taking_part else set())
+        people = people_of.setdefault(row.ticket_id, {sender} if row.ticket_id in taking_part else set())
         if not is_copy:
-            people.update(_addresses(row.to_addrs, row.cc_addrs))
+            people.update(addressed(row.to_addrs, row.cc_addrs))
         elif row.kind == MessageKind.CUSTOMER:
             customer_copies.add(row.ticket_id)
     return tuple(
-        RelatedTicket(ticket_id, frozenset(addressed[ticket_id]), ticket_id in customer_copies)
+        RelatedTicket(ticket_id, frozenset(people_of[ticket_id]), ticket_id in customer_copies)
         for ticket_id in _first(row.ticket_id for row in rows)
     )
 
@@ -172,5 +172,6 @@ def _first(ticket_ids: Iterable[int]) -> list[int]:
     return list(dict.fromkeys(ticket_ids))[:TICKETS_PER_RULE]
 
 
-def _addresses(*headers: str | None) -> set[str]:
+def addressed(*headers: str | None) -> set[str]:
+    """The lower-cased addresses of comma-separated address headers (To, Cc) as stored."""
     return {a.strip().lower() for header in headers for a in (header or "").split(",") if a.strip()}

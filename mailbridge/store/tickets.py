@@ -28,6 +28,7 @@ from mailbridge.decisions.matching.ticket_match import (
     normalise_subject,
 )
 from mailbridge.decisions.matching.ticket_numbers import find_subject_numbers, is_valid_ticket_number, new_ticket_number
+from mailbridge.decisions.own_addresses import is_ours
 from mailbridge.store import db, thread_links
 from mailbridge.store.models import (
     Attachment,
@@ -211,23 +212,16 @@ def _tickets_by_message_id(
     for statement in _TICKETS_BY_MESSAGE_ID:
         for message_id, ticket_id, to_addrs, cc_addrs in db.run(session, statement, {"ids": ids}):
             if message_id not in found:
-                found[message_id] = (ticket_id, {a for a in _addressed(to_addrs, cc_addrs) if not is_ours(a, ours)})
+                found[message_id] = (
+                    ticket_id,
+                    {a for a in thread_links.addressed(to_addrs, cc_addrs) if not is_ours(a, ours)},
+                )
     sender = (parsed.from_addr or "").lower()
     on_ticket = thread_links.taking_part(session, {t for t, _ in found.values()}, sender)
     return {
         message_id: RelatedTicket(ticket_id, frozenset({*addressed, *({sender} if ticket_id in on_ticket else ())}))
         for message_id, (ticket_id, addressed) in found.items()
     }
-
-
-def is_ours(address: str, ours: frozenset[str]) -> bool:
-    """Whether an address is one of ours, or a sub-address (local+tag@domain) of one."""
-    local, at, domain = address.rpartition("@")
-    return address in ours or (bool(at) and f"{local.partition('+')[0]}@{domain}" in ours)
-
-
-def _addressed(*headers: str | None) -> set[str]:
-    return {a.strip().lower() for header in headers for a in (header or "").split(",") if a.strip()}
 
 
 def _numbered(session: Session, numbers: tuple[str, ...]) -> tuple[NumberedTicket, ...]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from mailbridge.decisions.inbound.parse import ParsedMessage
+from mailbridge.decisions.inbound.parse import DAEMON_LOCAL_PARTS, ParsedMessage
 from mailbridge.decisions.kinds import MessageKind
 from mailbridge.decisions.matching.ticket_match import normalise_subject
 
@@ -94,7 +94,6 @@ SUPPRESSED_ANSWERS = re.compile(r"(?i)\b(?:all|autoreply|oof)\b")
 REPLYABLE_ADDRESS = re.compile(
     r"^(?=.{3,254}$)(?:[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+|\"[\x20\x21\x23-\x2b\x2d-\x5b\x5d-\x7e]+\")@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
 )
-DAEMON_LOCAL_PARTS = {"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"}
 # Subjects are compared on a bounded head and tail (a subject can be a megabyte long) after the prefixes are cut.
 SUBJECT_CHARS = 200
 

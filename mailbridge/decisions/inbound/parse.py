@@ -190,7 +190,8 @@ _SIMPLE_ADDRESS = re.compile(
 # at the next "@" or at white space.
 _ROOT_DOT = re.compile(r"(@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)\.(?=\s*(?:[>,;]|$))")
 # Local parts that name the mail system itself; a local MTA writes them without a domain, and classify reads them.
-_DAEMON_NAMES = frozenset({"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"})
+# The local parts of delivery-status senders (also classify's bounce check).
+DAEMON_LOCAL_PARTS = frozenset({"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"})
 # Line breaks of a folded header; the white space around them is stripped with str methods, not by the pattern.
 _LINE_BREAKS = re.compile(r"[\r\n]+")
 # The stdlib's strict address parser takes time with the square of a long header (50 KB of words: 9 s); a longer
@@ -341,7 +342,7 @@ def _sender(msg: Message, defects: list[str]) -> tuple[str | None, str]:
     if mailboxes:
         return mailboxes[0][1], mailboxes[0][0] or found[0][0]
     name = found[0][0] if found else ""
-    daemon = next((addr for _, addr in found if addr in _DAEMON_NAMES), None)
+    daemon = next((addr for _, addr in found if addr in DAEMON_LOCAL_PARTS), None)
     if daemon is not None:
         defects.append(f"from-without-domain:{daemon}")
         return daemon, name
