@@ -14,7 +14,6 @@ import typer
 
 from mailbridge import __version__
 from mailbridge.base.errors import ConfigError, MailbridgeError
-from mailbridge.cli.common import state
 
 # Every sub-command: name -> (module, attribute, help), a Typer sub-app or one command function, in the order
 # `--help` lists them. A command line imports only the module of the command it runs (the modules pull in the
@@ -74,7 +73,10 @@ def make_app(names: list[str] | None = None, *, listing: bool = False) -> typer.
     listing=True registers each command by its name and help only, importing nothing: enough for the root `--help`.
     """
     root_app = typer.Typer(
-        no_args_is_help=True, help="mailbridge: every customer email becomes a ticket.", pretty_exceptions_enable=False
+        no_args_is_help=True,
+        help="mailbridge: every customer email becomes a ticket.",
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
     )
     root_app.callback()(root)
     for name in COMMANDS if names is None else names:
@@ -130,6 +132,8 @@ def root(
     ),
 ) -> None:
     """Support mailbox daemon and admin tool."""
+    from mailbridge.cli.common import state  # here: it loads the configuration code, which `--help` never needs
+
     state.config_path = config
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

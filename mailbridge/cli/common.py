@@ -16,6 +16,7 @@ from mailbridge.base.errors import CommandError
 if TYPE_CHECKING:  # the runtime pulls in the database, IMAP and SMTP libraries: imported when a command opens it
     from mailbridge.runtime.app import App
     from mailbridge.store.db import Engine
+    from mailbridge.store.reader import Reader
 
 
 @dataclass
@@ -58,6 +59,30 @@ def open_store() -> Store:
         names = contacts.contact_names(session)
     check_mailbox_contacts(current.path, current.mailboxes, names)
     return Store(current, engine, state.clock or system_clock())
+
+
+@dataclass(frozen=True)
+class ReadStore:
+    """What a command that only reads needs: the settings, a plain SQL reader (no ORM) and the clock."""
+
+    settings: Settings
+    reader: Reader
+    clock: Clock
+
+
+def open_read() -> ReadStore:
+    """Open the database of the chosen configuration for a command that only reads (`status`, `tickets list|show`).
+
+    Loads neither SQLAlchemy nor the models (store/reader.py says why); checks the schema and the mailboxes'
+    Contacts like `open_store`. The connection closes when the process ends.
+    """
+    from mailbridge.base.config.mailbox import check_mailbox_contacts
+    from mailbridge.store.reader import contact_names, open_reader
+
+    current = settings()
+    reader = open_reader(current.database.connect_url())
+    check_mailbox_contacts(current.path, current.mailboxes, contact_names(reader))
+    return ReadStore(current, reader, state.clock or system_clock())
 
 
 def open_app(*, check_contacts: bool = True, migrate: bool = False) -> App:

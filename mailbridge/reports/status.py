@@ -1,7 +1,8 @@
 """Read-only queries for `mailbridge status`: per mailbox health and folder positions, the outbox backlog, mail
 held and quarantined, tickets by status and past their first-response time, the daemon jobs' health.
 
-Takes a session and the settings (and, for the SLA count, `now` and the business calendar), returns a frozen
+Takes a `store.reader.Reader` (plain SQL: `status` starts in well under a second; the daemon passes
+`reader_of(session)`) and the settings (and, for the SLA count, `now` and the business calendar), returns a frozen
 StatusReport; writes nothing. `health_figures` hands it to the `status --check` decision.
 """
 
@@ -10,19 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func
-from sqlmodel import Session, select
-
-from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import Settings
 from mailbridge.decisions.business_hours import BusinessCalendar, due_at
 from mailbridge.decisions.kinds import MessageKind, OutboxStatus, TicketStatus
 from mailbridge.decisions.monitoring import FailingJob, HealthFigures, MailboxFigures
 from mailbridge.decisions.own_addresses import undelivered_contacts
-from mailbridge.store import contacts
-from mailbridge.store.models import Contact, JobHealth, MailboxHealth, MailboxState, Message, OutboxMail, Ticket
+from mailbridge.store.reader import Reader, in_list, instant
 
 UNSENT = (OutboxStatus.QUEUED, OutboxStatus.SENDING)
+HEALTH = "last_success_at, last_error, last_error_at, failing_since, retry_at"
 
 
 @dataclass(frozen=True)
@@ -63,35 +60,33 @@ class StatusReport:
 
 
 def gather_status(
-    *, session: Session, settings: Settings, now: datetime | None = None, calendar: BusinessCalendar | None = None
+    *, reader: Reader, settings: Settings, now: datetime | None = None, calendar: BusinessCalendar | None = None
 ) -> StatusReport:
     """Collect what `mailbridge status` prints; with `now` and `calendar`, count the tickets past their SLA too."""
-    mailboxes = tuple(_mailbox_status(session, m.name) for m in settings.mailboxes)
-    unsent = select(func.count(), func.min(OutboxMail.created_at)).where(OutboxMail.status.in_(UNSENT))
-    depth, oldest = session.exec(unsent).one()
-    outbox = _count_by(session, OutboxMail.status, [s.value for s in OutboxStatus])
-    tickets = _count_by(session, Ticket.status, [s.value for s in TicketStatus])
+    mailboxes = tuple(_mailbox_status(reader, m.name) for m in settings.mailboxes)
+    unsent, params = in_list("s", (s.value for s in UNSENT))
+    oldest = reader.rows(f"SELECT min(created_at) AS oldest FROM outboxmail WHERE status IN {unsent}", params)
+    outbox = _count_by(reader, "outboxmail", [s.value for s in OutboxStatus])
+    tickets = _count_by(reader, "ticket", [s.value for s in TicketStatus])
     # Quarantined rows open no ticket: the ticket_id index narrows the scan to unthreaded mail.
     flagged: dict[str, int] = dict.fromkeys([MessageKind.QUARANTINED, MessageKind.TOO_LARGE], 0)
-    flagged.update(
-        session.exec(
-            select(Message.kind, func.count())
-            .where(Message.ticket_id.is_(None), Message.kind.in_(list(flagged)))
-            .group_by(Message.kind)
-        ).all()
-    )
-    breached = _count_sla_breached(session, settings, now, calendar) if now and calendar else None
+    kinds, params = in_list("k", flagged)
+    for row in reader.rows(
+        f"SELECT kind, count(*) AS n FROM message WHERE ticket_id IS NULL AND kind IN {kinds} GROUP BY kind", params
+    ):
+        flagged[row["kind"]] = row["n"]
+    breached = _count_sla_breached(reader, settings, now, calendar) if now and calendar else None
     return StatusReport(
         mailboxes,
-        depth,
+        sum(outbox[s] for s in UNSENT),
         outbox[OutboxStatus.HELD],
-        utc(oldest),
+        instant(oldest[0]["oldest"]),
         quarantined=flagged[MessageKind.QUARANTINED],
         too_large=flagged[MessageKind.TOO_LARGE],
         sla_breached=breached,
         outbox_by_status=outbox,
         tickets_by_status=tickets,
-        jobs=_job_status(session),
+        jobs=_job_status(reader),
     )
 
 
@@ -112,62 +107,68 @@ def health_figures(report: StatusReport) -> HealthFigures:
     )
 
 
-def _count_by(session: Session, column, values: list[str]) -> dict[str, int]:
+def _count_by(reader: Reader, table: str, values: list[str]) -> dict[str, int]:
     counts = dict.fromkeys(values, 0)
-    for value, count in session.exec(select(column, func.count()).group_by(column)):
-        counts[value] = count
+    for row in reader.rows(f"SELECT status, count(*) AS n FROM {table} GROUP BY status"):
+        counts[row["status"]] = row["n"]
     return counts
 
 
-def _count_sla_breached(session: Session, settings: Settings, now: datetime, calendar: BusinessCalendar) -> int:
+def _count_sla_breached(reader: Reader, settings: Settings, now: datetime, calendar: BusinessCalendar) -> int:
     """Count open tickets without a person's answer past their due time (the same rule as the SLA timer)."""
-    rows = session.exec(
-        select(Ticket.created_at, Contact.first_response_hours)
-        .join(Contact, Contact.id == Ticket.contact_id)
-        .where(
-            Ticket.first_response_at.is_(None),
-            Ticket.status.not_in([TicketStatus.CLOSED, TicketStatus.SPAM]),
-        )
+    done, params = in_list("s", (TicketStatus.CLOSED.value, TicketStatus.SPAM.value))
+    rows = reader.rows(
+        "SELECT t.created_at, c.first_response_hours AS hours FROM ticket t JOIN contact c ON c.id = t.contact_id "
+        f"WHERE t.first_response_at IS NULL AND t.status NOT IN {done}",
+        params,
     )
     default_hours = settings.sla.first_response_hours
-    return sum(1 for created, hours in rows if now >= due_at(utc(created), hours or default_hours, calendar))
+    return sum(
+        1 for row in rows if now >= due_at(instant(row["created_at"]) or now, row["hours"] or default_hours, calendar)
+    )
 
 
-def _mailbox_status(session: Session, name: str) -> MailboxStatus:
-    health = session.exec(select(MailboxHealth).where(MailboxHealth.mailbox == name)).first()
-    states = session.exec(select(MailboxState).where(MailboxState.mailbox == name).order_by(MailboxState.folder))
-    folders = {s.folder: s.last_uid for s in states}
+def _mailbox_status(reader: Reader, name: str) -> MailboxStatus:
+    health = reader.first(f"SELECT {HEALTH} FROM mailboxhealth WHERE mailbox = :name", {"name": name})
+    states = reader.rows(
+        "SELECT folder, last_uid FROM mailboxstate WHERE mailbox = :name ORDER BY folder", {"name": name}
+    )
+    folders = {s["folder"]: s["last_uid"] for s in states}
     if health is None:
         return MailboxStatus(name, folders, None, "", None, None, None)
     return MailboxStatus(
         name,
         folders,
-        utc(health.last_success_at),
-        health.last_error,
-        utc(health.last_error_at),
-        utc(health.failing_since),
-        utc(health.retry_at),
+        instant(health["last_success_at"]),
+        health["last_error"],
+        instant(health["last_error_at"]),
+        instant(health["failing_since"]),
+        instant(health["retry_at"]),
     )
 
 
-def _job_status(session: Session) -> tuple[JobStatus, ...]:
+def _job_status(reader: Reader) -> tuple[JobStatus, ...]:
     return tuple(
         JobStatus(
-            row.job,
-            utc(row.last_success_at),
-            row.last_error,
-            utc(row.last_error_at),
-            utc(row.failing_since),
-            utc(row.retry_at),
+            row["job"],
+            instant(row["last_success_at"]),
+            row["last_error"],
+            instant(row["last_error_at"]),
+            instant(row["failing_since"]),
+            instant(row["retry_at"]),
         )
-        for row in session.exec(select(JobHealth).order_by(JobHealth.job))
+        for row in reader.rows(f"SELECT job, {HEALTH} FROM jobhealth ORDER BY job")
     )
 
 
-def contact_address_warnings(session: Session, settings: Settings) -> list[str]:
+def contact_address_warnings(reader: Reader, settings: Settings) -> list[str]:
     """One line per saving Contact whose address no polled mailbox receives: replies to its mail never come back."""
     # A forward-only Contact's address is where its mail goes, not one that must come back to us.
-    known = [(c.name, c.address) for c in contacts.contact_addresses(session) if c.save_messages]
+    known = [
+        (row["name"], row["email"])
+        for row in reader.rows("SELECT name, email, save_messages FROM contact ORDER BY name")
+        if row["save_messages"]
+    ]
     return [
         f"contact {name!r} ({address}): no [[mailboxes]] table receives this address (as its login or in its "
         "`addresses`), so replies to its mail never come back"

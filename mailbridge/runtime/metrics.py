@@ -23,6 +23,7 @@ from mailbridge.decisions.monitoring import evaluate_health
 from mailbridge.ingest.poll import PollResult
 from mailbridge.reports.status import StatusReport, gather_status, health_figures
 from mailbridge.runtime.app import App
+from mailbridge.store.reader import reader_of
 
 OUTCOMES = ("fetched", "stored", "duplicate", "failed")
 
@@ -58,7 +59,7 @@ def write_metrics_file(app: App, path: Path, now: datetime, tally: PollTally) ->
     """Write every metric to `path` atomically, readable by the exporter (mode 0644)."""
     calendar = build_calendar(app.settings.sla, range(now.year - 1, now.year + 2))
     with Session(app.engine) as session:
-        report = gather_status(session=session, settings=app.settings, now=now, calendar=calendar)
+        report = gather_status(reader=reader_of(session), settings=app.settings, now=now, calendar=calendar)
     families = [*mailbox_metrics(report, tally, now), *store_metrics(report, app, now)]
     registry = CollectorRegistry(auto_describe=True)
     registry.register(_Families(families))

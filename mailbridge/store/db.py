@@ -5,7 +5,6 @@ SQLite (the default) runs in WAL mode with foreign keys on; PostgreSQL runs the 
 
 from __future__ import annotations
 
-import ast
 import sqlite3
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
@@ -23,10 +22,10 @@ from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, create_engine
 
-from mailbridge.base.errors import ConfigError, SchemaError
+from mailbridge.base.errors import ConfigError
 from mailbridge.base.files import create_private
+from mailbridge.store.schema import MIGRATIONS, check_revisions, schema_heads
 
-MIGRATIONS = Path(__file__).parent / "migrations"
 # What a database that cannot be reached raises: callers catch these names, not the library's.
 DATABASE_DOWN = (OperationalError, InterfaceError)
 
@@ -46,28 +45,6 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-@cache
-def schema_heads() -> frozenset[str]:
-    """The revisions alembic's version table holds once every migration this version ships has run.
-
-    Those no other revision follows or depends on, read from the `revision`, `down_revision` and `depends_on`
-    assignments of the migration files without loading alembic (tests/integration/test_schema_check.py checks the
-    result against the table alembic writes).
-    """
-    revisions: set[str] = set()
-    earlier: set[str] = set()
-    for path in (MIGRATIONS / "versions").glob("*.py"):
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                name = node.targets[0].id
-                if name == "revision":
-                    revisions.add(ast.literal_eval(node.value))
-                elif name in ("down_revision", "depends_on"):
-                    value = ast.literal_eval(node.value)
-                    earlier.update(value if isinstance(value, tuple) else () if value is None else (value,))
-    return frozenset(revisions - earlier)
 
 
 def schema_revisions(engine: Engine) -> frozenset[str]:
@@ -90,20 +67,7 @@ def check_schema(engine: Engine) -> None:
 
     Raises: SchemaError naming the command to run; ConfigError when the database cannot be reached.
     """
-    current, heads = schema_revisions(engine), schema_heads()
-    if current == heads:
-        return
-    if not current:
-        raise SchemaError("the database has no tables yet: run `mailbridge init` or `mailbridge db upgrade` first")
-    if current - heads and not heads - current:
-        raise SchemaError(
-            f"the database schema ({', '.join(sorted(current))}) is newer than this version of mailbridge "
-            f"({', '.join(sorted(heads))}): upgrade mailbridge"
-        )
-    raise SchemaError(
-        f"the database schema ({', '.join(sorted(current))}) is older than this version's "
-        f"({', '.join(sorted(heads))}): run `mailbridge db upgrade` (or restart `mailbridge run`)"
-    )
+    check_revisions(schema_revisions(engine))
 
 
 def upgrade_schema(engine: Engine) -> frozenset[str]:

@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 
 from mailbridge.reports.status import gather_status
 from mailbridge.store.models import MailboxState, Message
+from mailbridge.store.reader import reader_of
 from tests.conftest import REPO, SUPPORT_USER, customer_mail, run_cli, run_once
 from tests.servers.util import wait_until
 from tests.unit.test_parse_limits import many_parts
@@ -69,7 +70,7 @@ def test_message_over_the_limit_is_recorded_once_from_its_header_and_never_downl
     with Session(app.engine) as session:
         rows = session.exec(select(Message).order_by(Message.uid)).all()
         state = session.exec(select(MailboxState).where(MailboxState.folder == mailbox)).one()
-        report = gather_status(session=session, settings=app.settings)
+        report = gather_status(reader=reader_of(session), settings=app.settings)
     assert [(m.uid, m.kind) for m in rows] == [(big_uid, "too_large"), (small_uid, "customer")]
     too_large = rows[0]
     assert too_large.raw == big[: big.index(b"\r\n\r\n") + 4] and too_large.raw_path is None

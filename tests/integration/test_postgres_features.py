@@ -7,6 +7,7 @@ import json
 from sqlmodel import Session
 
 from mailbridge.reports.search import customer_history, search_tickets
+from mailbridge.store.reader import reader_of
 from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
 
 
@@ -22,11 +23,12 @@ def test_search_and_history_work_on_postgres(postgres, make_app, dovecot, sink, 
     )
     run_once(app)
     with Session(app.engine) as session:
-        by_text = search_tickets(session, "lampada rotta")
-        by_name = search_tickets(session, "Stone")
-        history = customer_history(session, "anna@example.org")
-    assert [(t.subject, why) for t, why in by_text] == [("Lampada rotta", "text")]
-    assert [(t.subject, why) for t, why in by_name] == [("Invoice", "customer")]
+        reader = reader_of(session)
+        by_text = search_tickets(reader, "lampada rotta")
+        by_name = search_tickets(reader, "Stone")
+        history = customer_history(reader, "anna@example.org")
+    assert [(t["subject"], why) for t, why in by_text] == [("Lampada rotta", "text")]
+    assert [(t["subject"], why) for t, why in by_name] == [("Invoice", "customer")]
     assert history["ticket_count"] == 1 and history["messages"][0]["threaded_by"] == "new"
 
 

@@ -118,10 +118,11 @@ def test_reply_with_a_digit_then_a_word_replaces_the_rating_and_keeps_history(ma
     assert (second.score, second.comment, second.replaced_at, second.source) == (5, "problem solved", None, "reply")
     assert ticket_status(app) == "closed"
     from mailbridge.reports.tickets import ticket_detail
+    from mailbridge.store.reader import reader_of
 
     with Session(app.engine) as session:
         number = session.exec(select(Ticket.number)).one()
-        assert ticket_detail(session=session, number=number)["rating"]["score"] == 5
+        assert ticket_detail(reader=reader_of(session), number=number)["rating"]["score"] == 5
     assert "replaces" in mails(sink)[-1].get_body(("plain",)).get_content()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mailbridge.base.errors import NotFoundError
-from mailbridge.cli.common import echo_json, open_store
+from mailbridge.cli.common import echo_json, open_read, open_store
 from mailbridge.reports.render import display_zone, format_time, visible_values, with_local_times
 from mailbridge.reports.search import customer_history
 from mailbridge.store import blocklist, db
@@ -19,10 +19,9 @@ def show(email: str, as_json: bool = typer.Option(False, "--json", help="Print J
 
     Example: mailbridge customers show anna@example.org --json
     """
-    app_ = open_store()
+    app_ = open_read()
     zone = display_zone(app_.settings)
-    with db.transaction(app_.engine) as session:
-        history = customer_history(session, email)
+    history = customer_history(app_.reader, email)
     if history is None:
         raise NotFoundError(f"no customer with address {email.strip().lower()}")
     if as_json:

@@ -14,8 +14,8 @@ from mailbridge.base.files import write_private
 from mailbridge.cli.common import echo_json, open_store, option_instant
 from mailbridge.decisions.business_hours import build_calendar
 from mailbridge.reports.figures import compute_report
-from mailbridge.reports.render import html_report, print_report
 from mailbridge.reports.stats import StatsFilter, gather_facts
+from mailbridge.reports.stats_render import html_report, print_report
 from mailbridge.store import db
 
 

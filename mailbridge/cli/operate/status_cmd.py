@@ -10,11 +10,10 @@ from dataclasses import asdict
 import typer
 
 from mailbridge.base.errors import MailbridgeError
-from mailbridge.cli.common import echo_json, open_store
+from mailbridge.cli.common import echo_json, open_read
 from mailbridge.decisions.monitoring import CheckResult, evaluate_health, unknown_result
 from mailbridge.reports.render import display_zone, format_time
 from mailbridge.reports.status import contact_address_warnings, gather_status, health_figures
-from mailbridge.store import db
 
 
 def status(
@@ -33,10 +32,9 @@ def status(
         result = _check()
         typer.echo(result.line)
         raise typer.Exit(int(result.state))
-    app = open_store()
-    with db.transaction(app.engine) as session:
-        report = gather_status(session=session, settings=app.settings)
-        warnings = contact_address_warnings(session, app.settings)
+    app = open_read()
+    report = gather_status(reader=app.reader, settings=app.settings)
+    warnings = contact_address_warnings(app.reader, app.settings)
     if as_json:
         echo_json({**asdict(report), "warnings": warnings})
         return
@@ -73,11 +71,10 @@ def _check() -> CheckResult:
         # Imported inside the check: a broken installation is UNKNOWN too, not a traceback.
         from mailbridge.decisions.business_hours import build_calendar
 
-        app = open_store()
+        app = open_read()
         now = app.clock.now()
         calendar = build_calendar(app.settings.sla, range(now.year - 1, now.year + 2))
-        with db.transaction(app.engine) as session:
-            report = gather_status(session=session, settings=app.settings, now=now, calendar=calendar)
+        report = gather_status(reader=app.reader, settings=app.settings, now=now, calendar=calendar)
         return evaluate_health(health_figures(report), app.settings.monitoring, now)
     except Exception as exc:  # noqa: BLE001 - the check's own CLI boundary: UNKNOWN and exit 3 (plugin convention)
         return unknown_result(str(exc) if isinstance(exc, MailbridgeError) else _describe(exc))

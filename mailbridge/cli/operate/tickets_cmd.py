@@ -10,7 +10,7 @@ from datetime import tzinfo
 import typer
 
 from mailbridge.base.errors import CommandError
-from mailbridge.cli.common import echo_json, open_app, open_store, option_instant, read_text_option
+from mailbridge.cli.common import echo_json, open_app, open_read, option_instant, read_text_option
 from mailbridge.decisions.kinds import TicketStatus
 from mailbridge.reports.render import display_zone, format_time, visible_values, with_local_times
 from mailbridge.reports.search import TicketFilter
@@ -21,7 +21,6 @@ from mailbridge.reports.tickets import (
     search_ticket_summaries,
     ticket_detail,
 )
-from mailbridge.store import db
 
 app = typer.Typer(no_args_is_help=True, help="Tickets.")
 
@@ -62,6 +61,7 @@ def list_tickets(
     agent: str = typer.Option(None, help="Only tickets assigned to this agent address."),
     since: str = typer.Option(None, help="Created at or after this date/time (ISO 8601)."),
     until: str = typer.Option(None, help="Created before this date/time (ISO 8601)."),
+    limit: int = typer.Option(50, "--limit", min=0, help="At most this many tickets, the newest; 0: all of them."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List tickets, newest first, filtered.
@@ -77,13 +77,14 @@ def list_tickets(
         since=option_instant(since, "--since"),
         until=option_instant(until, "--until"),
     )
-    app_ = open_store()
-    with db.transaction(app_.engine) as session:
-        rows = list_ticket_summaries(session=session, filters=filters)
+    app_ = open_read()
+    rows, total = list_ticket_summaries(reader=app_.reader, filters=filters, limit=limit or None)
     if as_json:
         _echo_json(rows, display_zone(app_.settings))
         return
     _print_rows(rows, display_zone(app_.settings))
+    if len(rows) < total:
+        typer.echo(f"(the newest {len(rows)} of {total} tickets; --limit N shows more, --limit 0 all)", err=True)
 
 
 @app.command("search")
@@ -92,9 +93,8 @@ def search(query: str, as_json: bool = typer.Option(False, "--json", help="Print
 
     Example: mailbridge tickets search "parcel damaged" --json
     """
-    app_ = open_store()
-    with db.transaction(app_.engine) as session:
-        rows = search_ticket_summaries(session=session, query=query)
+    app_ = open_read()
+    rows = search_ticket_summaries(reader=app_.reader, query=query)
     if as_json:
         _echo_json(rows, display_zone(app_.settings))
         return
@@ -124,8 +124,7 @@ def categories(as_json: bool = typer.Option(False, "--json", help="Print JSON.")
 
     Example: mailbridge tickets categories
     """
-    with db.transaction(open_store().engine) as session:
-        rows = count_categories(session=session)
+    rows = count_categories(reader=open_read().reader)
     if as_json:
         echo_json(rows)
         return
@@ -143,10 +142,9 @@ def show(
 
     Example: mailbridge tickets show 48213907751
     """
-    app_ = open_store()
+    app_ = open_read()
     zone = display_zone(app_.settings)
-    with db.transaction(app_.engine) as session:
-        detail = ticket_detail(session=session, number=number.strip().lstrip("#"))
+    detail = ticket_detail(reader=app_.reader, number=number.strip().lstrip("#"))
     if as_json:
         _echo_json(detail, zone)
         return
@@ -248,10 +246,9 @@ def next_message(
 
     Example: mailbridge tickets next --agent maria@shop.example
     """
-    app_ = open_store()
+    app_ = open_read()
     zone = display_zone(app_.settings)
-    with db.transaction(app_.engine) as session:
-        row = next_waiting(session=session, agent_email=agent)
+    row = next_waiting(reader=app_.reader, agent_email=agent)
     if as_json:
         _echo_json(row, zone)
         return

@@ -10,6 +10,7 @@ from mailbridge.cli.common import echo_json, settings, state
 from mailbridge.reports.status import contact_address_warnings
 from mailbridge.runtime.app import build_app, check_contacts_of
 from mailbridge.store import db
+from mailbridge.store.reader import reader_of
 
 app = typer.Typer(no_args_is_help=True, help="Check the configuration.")
 
@@ -49,4 +50,4 @@ def contact_warnings(current: Settings) -> list[str]:
         return [f"contact addresses not checked: {exc}"]
     check_contacts_of(app_.engine, current)
     with db.transaction(app_.engine) as session:
-        return contact_address_warnings(session, current)
+        return contact_address_warnings(reader_of(session), current)
