@@ -29,6 +29,7 @@ class OutboxStatus(StrEnum):
     SENDING = "sending"  # an attempt was recorded and may be under way
     SENT = "sent"
     HELD = "held"  # permanent failure or retries exhausted; `outbox retry` re-queues it
+    CANCELLED = "cancelled"  # given up by an admin (`outbox cancel`); never sent; `outbox retry` re-queues it
     BOUNCED = "bounced"  # accepted, then a delivery status notification said it failed
 
 
@@ -48,6 +49,7 @@ class MessageKind(StrEnum):
     SURVEY_REJECTED = "survey_rejected"  # forged or expired: stored, no rating
     TOO_LARGE = "too_large"  # over max_message_bytes: kept raw, never parsed
     QUARANTINED = "quarantined"  # broke intake three times: kept raw with the reason
+    DISMISSED = "dismissed"  # quarantined or too large, acknowledged (`messages dismiss`): kept raw, counted no more
 
 
 class MailKind(StrEnum):
@@ -66,6 +68,7 @@ class MailKind(StrEnum):
     FORWARD_UNSAVED = "forward_unsaved"  # mail of a Contact that saves none, forwarded to its address
     FLOOD_ALERT = "flood_alert"
     MAILBOX_ALERT = "mailbox_alert"
+    JOB_ALERT = "job_alert"  # a daemon job or loop that keeps failing (store/admin_alert.py)
 
 
 class EventKind(StrEnum):
@@ -87,6 +90,7 @@ class EventKind(StrEnum):
     MAIL_SUPPRESSED = "mail_suppressed"
     SENDER_BLOCKED = "sender_blocked"  # an agent's `#spam` put the customer on the blocklist
     MAIL_FAILED = "mail_failed"
+    MAIL_CANCELLED = "mail_cancelled"  # an admin gave an unsent mail up (`outbox cancel`)
     MAIL_BOUNCED = "mail_bounced"
     SLA_WARNING = "sla_warning"
     SLA_BREACHED = "sla_breached"

@@ -122,6 +122,12 @@ def _claim(work: DeliveryPass) -> tuple[datetime, list[ClaimedMail]]:
 async def _send_one(work: DeliveryPass, connection: MailConnection, mail: ClaimedMail) -> None:
     """Send one claimed mail and record the outcome in its own transaction."""
     outbox_id, raw = mail.outbox_id, mail.raw
+    # Claimed a moment ago, perhaps in a batch: an admin may have cancelled it since (`outbox cancel`). One read on
+    # a plain connection (a session costs three times as much per mail).
+    with work.engine.connect() as reading:
+        if outbox_queue.is_cancelled(connection=reading, outbox_id=outbox_id):
+            log.info("cancelled, not sent outbox_id=%s", outbox_id)
+            return
     try:
         # Sent as stored: DKIM-signed when queued (outbox_queue.enqueue), so every attempt sends the same bytes.
         await connection.send(mail_from=mail.mail_from, recipients=mail.recipients, raw=raw)

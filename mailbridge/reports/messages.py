@@ -11,7 +11,13 @@ from mailbridge.decisions.kinds import MessageKind
 from mailbridge.store.models import Message
 from mailbridge.store.raw_files import raw_size
 
-FLAGGED_KINDS = (MessageKind.QUARANTINED, MessageKind.TOO_LARGE, MessageKind.FORGED_AGENT_REPLY)
+# Dismissed messages stay listed (what they were, why, and who dismissed them); they no longer count in `status`.
+FLAGGED_KINDS = (
+    MessageKind.QUARANTINED,
+    MessageKind.TOO_LARGE,
+    MessageKind.DISMISSED,
+    MessageKind.FORGED_AGENT_REPLY,
+)
 
 
 def list_flagged_messages(*, session: Session, kind: str | None = None) -> list[dict]:

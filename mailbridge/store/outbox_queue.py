@@ -1,11 +1,12 @@
-"""Stage: the durable outbox. enqueue, claim_due, record_sent, record_failure.
+"""Stage: the durable outbox. enqueue, claim_due, record_sent, record_failure, cancel.
 
 Callers own the transaction. A mail is rendered and given its Message-ID when enqueued, so
 every resend is the same mail. Delivery is at-least-once: an attempt is recorded (and
 committed) before the SMTP conversation starts; an attempt left `sending` by a crash is taken
 up again after SENDING_LEASE with the identical bytes and Message-ID. Claims come in small
 batches, most urgent kind first (`decisions.outbox_priority`), and a sender renews the lease of
-its batch while it works through it (`renew_lease`).
+its batch while it works through it (`renew_lease`). A mail an admin cancels is never claimed again, and a sender
+holding it asks `is_cancelled` right before it sends.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
-from sqlalchemy import bindparam, case, func, or_, update
+from sqlalchemy import Connection, bindparam, case, func, or_, update
 from sqlmodel import Session, col, select
 
 from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import AutoMailLimits
+from mailbridge.base.errors import CommandError, NotFoundError
 from mailbridge.decisions.inbound.bounces import BounceReport
-from mailbridge.decisions.kinds import MailKind, OutboxStatus
+from mailbridge.decisions.kinds import EventKind, MailKind, OutboxStatus
 from mailbridge.decisions.loop_guard import (
     BOUNCE_HOLD,
     BURST_WINDOW,
@@ -32,9 +34,11 @@ from mailbridge.decisions.loop_guard import (
 )
 from mailbridge.decisions.outbox_priority import UNKNOWN_KIND_PRIORITY, priorities_by_kind
 from mailbridge.decisions.outgoing.compose import mail_bytes
+from mailbridge.decisions.parked_mail import cancel_refusal, cancelled_error
 from mailbridge.store.blocklist import find_block
 from mailbridge.store.db import insert_values_unless_taken, run, table_of
-from mailbridge.store.models import AddressSuppression, OutboxMail
+from mailbridge.store.models import AddressSuppression, OutboxMail, Ticket
+from mailbridge.store.tickets import record_event
 
 # Long enough for a small batch on a slow relay, short enough that a crash parks its mail only briefly: a sender
 # renews the lease of the rest of its batch once half of it has passed (`renew_lease`).
@@ -60,6 +64,7 @@ _AUTO_HISTORY = select(
 # Core (no autoflush): outbox rows are written directly by enqueue, so they are in the database already.
 _outbox = table_of(OutboxMail)
 _ID_BY_DEDUPE_KEY = select(_outbox.c.id).where(_outbox.c.dedupe_key == bindparam("key"))
+_STATUS_OF = select(_outbox.c.status).where(_outbox.c.id == bindparam("outbox_id"))
 # Notifications of customer messages to one agent about one ticket since a moment (the agent rate limit).
 _NOTIFICATIONS_SINCE = (
     select(func.count())
@@ -256,7 +261,8 @@ def record_sent(*, session: Session, outbox_id: int, now: datetime) -> None:
 
 def _claimed(session: Session, outbox_id: int) -> OutboxMail:
     """The row of a mail claim_due handed out; outbox rows are never deleted, so it is there."""
-    row = session.get(OutboxMail, outbox_id)
+    # Locked: an `outbox cancel` committed meanwhile is seen, never overwritten.
+    row = session.get(OutboxMail, outbox_id, with_for_update=True)
     assert row is not None, f"outbox row {outbox_id} is gone"
     return row
 
@@ -271,6 +277,8 @@ def record_failure(
 ) -> OutboxMail:
     """Record a failed attempt: retry later, or hold it when permanent or out of time."""
     row = _claimed(session, outbox_id)
+    if row.status == OutboxStatus.CANCELLED:
+        return row  # an admin gave it up while it was being sent: it stays given up
     row.last_error = error[:500]
     created_at = utc(row.created_at)
     assert created_at is not None, "OutboxMail.created_at is NOT NULL"
@@ -290,3 +298,35 @@ def requeue(*, session: Session, outbox_id: int, now: datetime) -> OutboxMail | 
         return None
     row.status, row.next_attempt_at, row.created_at = OutboxStatus.QUEUED, now, now
     return row
+
+
+def cancel(*, session: Session, outbox_id: int, actor: str, now: datetime) -> str:
+    """Give an unsent mail up for good, noting who and when; return the status it had.
+
+    A sender holding it (`sending`) checks again right before it sends.
+
+    Raises: NotFoundError for an unknown id; CommandError for mail that is sent, bounced or cancelled already.
+    """
+    row = session.get(OutboxMail, outbox_id, with_for_update=True)
+    if row is None:
+        raise NotFoundError(f"no outbox item with id {outbox_id}")
+    if refusal := cancel_refusal(outbox_id, row.status):
+        raise CommandError(refusal)
+    was = row.status
+    row.status, row.last_error = OutboxStatus.CANCELLED, cancelled_error(row.last_error, actor, now)
+    ticket = session.get(Ticket, row.ticket_id) if row.ticket_id else None
+    if ticket is not None:
+        record_event(
+            session=session,
+            ticket=ticket,
+            actor=actor,
+            kind=EventKind.MAIL_CANCELLED,
+            reason=f"outbox {outbox_id} {row.kind} to {row.rcpt_to} cancelled ({was})"[:500],
+            now=now,
+        )
+    return was
+
+
+def is_cancelled(*, connection: Connection, outbox_id: int) -> bool:
+    """Tell whether an admin gave this mail up (`cancel`) since it was claimed; a plain connection will do."""
+    return connection.execute(_STATUS_OF, {"outbox_id": outbox_id}).scalar_one() == OutboxStatus.CANCELLED

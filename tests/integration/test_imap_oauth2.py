@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import stat
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -176,3 +177,27 @@ def test_mailboxes_test_logs_in_with_the_token(write_config, dovecot_oauth2, oau
     result = run_cli("mailboxes", "test", "support", config=write_config("oauthbearer"))
     assert result.returncode == 0, result.stderr
     assert f"folder {folder}: 0 messages" in result.stdout
+
+
+@pytest.mark.parametrize("auth", ["xoauth2", "oauthbearer"])
+def test_init_with_a_token_file_logs_in_with_it_and_asks_no_password(
+    tmp_path, dovecot_oauth2, oauth2_server, sink, folder, token_path, auth
+):
+    from tests.integration.test_init_helps import flags
+
+    token_path.write_text(oauth2_server.issue(SUPPORT_USER) + "\n")
+    home = tmp_path / "install"
+    home.mkdir()
+    args = flags(
+        dovecot_oauth2, sink.port, folder, **{"--imap-auth": auth, "--imap-oauth2-token-file": str(token_path)}
+    )
+    env = {IMAP_PASSWORD_ENV: None, SECRET_ENV: None}  # a token login needs no password variable
+    result = run_cli("init", "--yes", *args, env=env, cwd=home)
+    assert result.returncode == 0, result.stderr
+    assert f"ok  IMAP 127.0.0.1:{dovecot_oauth2.imaps_port}: logged in" in result.stdout
+    assert "wherever mailbridge runs" not in result.stdout  # no variable to set
+    mailbox = tomllib.loads((home / "mailbridge.toml").read_text())["mailboxes"][0]
+    assert (mailbox["auth"], mailbox["oauth2_token_file"]) == (auth, str(token_path))
+    assert "password_env" not in mailbox and "oauth2_token_command" not in mailbox
+    assert oauth2_server.requests[-1] == token_path.read_text().strip()
+    assert f"method={auth.upper()}" in dovecot_oauth2.log_path.read_text()

@@ -32,6 +32,7 @@ def flags(dovecot, smtp_port: int, folder: str, **overrides: str) -> list[str]:
         "--imap-port": str(dovecot.imaps_port),
         "--imap-security": "ssl",
         "--imap-username": SUPPORT_USER,
+        "--imap-auth": "password",
         "--imap-password-env": "MAILBRIDGE_IMAP_PASSWORD",
         "--imap-ca-file": dovecot.ca_file,
         "--imap-folder": folder,
@@ -52,8 +53,9 @@ def written(tmp_path) -> dict:
 
 def test_wrong_imap_password_then_edited_variable_keeps_the_other_answers(tmp_path, dovecot, sink, mailbox, env):
     # Asked: admin address, secret file (default); then after the failure: e(dit), the IMAP answers with the
-    # earlier ones as defaults (Enter keeps them) but another password variable.
-    typed = "ops@shop.example\n\ne\n\n\n\n\nGOOD_IMAP_PASSWORD\n\n"
+    # earlier ones as defaults (Enter keeps host, port, security, username and the password login) but another
+    # password variable.
+    typed = "ops@shop.example\n\ne\n\n\n\n\n\nGOOD_IMAP_PASSWORD\n\n"
     result = run_cli("init", *flags(dovecot, sink.port, mailbox), env=env, cwd=tmp_path, input=typed)
     assert result.returncode == 0, result.stderr
     assert "failed: mailbox 'support'" in result.stdout and "login refused" in result.stdout
@@ -89,7 +91,7 @@ def test_retry_then_give_up_prints_every_answer_and_writes_nothing(tmp_path, dov
 
 def test_plain_to_the_tls_port_is_named_and_the_security_edited(tmp_path, dovecot, sink, mailbox, env):
     env = {**env, "MAILBRIDGE_IMAP_PASSWORD": dovecot.password}
-    typed = "\n\ne\n\n\nssl\n\n\n\n"  # admin, secret file; edit: host, port, security -> ssl, the rest kept
+    typed = "\n\ne\n\n\nssl\n\n\n\n\n"  # admin, secret file; edit: host, port, security -> ssl, the rest kept
     args = flags(dovecot, sink.port, mailbox, **{"--imap-security": "plain"})
     started = time.monotonic()
     result = run_cli("init", *args, env=env, cwd=tmp_path, input=typed)

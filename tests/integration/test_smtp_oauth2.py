@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import stat
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -238,3 +239,78 @@ def test_smtp_test_with_a_refused_token_is_one_clear_line(write_config, relay, t
     )
     assert "tok-revoked" not in result.stdout + result.stderr
     assert helper_calls(token_path) == 2 and relay.messages == []
+
+
+# `mailbridge init` asks how SMTP logs in, writes `[smtp] auth` and the token keys, and tests the login with the token.
+
+
+def init_flags(dovecot, relay, mailbox: str, **overrides: str) -> list[str]:
+    from tests.integration.test_init_helps import flags
+
+    return ["init", *flags(dovecot, relay.port, mailbox, **{"--smtp-username": SUPPORT_USER, **overrides})]
+
+
+def init_env(dovecot) -> dict[str, str | None]:
+    return {"MAILBRIDGE_IMAP_PASSWORD": dovecot.password, "MAILBRIDGE_SMTP_PASSWORD": None}
+
+
+def test_init_asks_for_the_smtp_token_and_after_a_refusal_takes_a_token_file(
+    tmp_path, dovecot, mailbox, relay, oauth2_server, write_config, token_path
+):
+    write_config()  # writes the token helper beside the test's files
+    helper = f"{tmp_path / 'token-helper'} {token_path}"
+    token_path.write_text("tok-revoked-never-accepted\n")
+    good = tmp_path / "smtp.token"
+    good.write_text(oauth2_server.issue(SUPPORT_USER) + "\n")
+    home = tmp_path / "install"
+    home.mkdir()
+    # Asked: admin address, secret file (defaults); SMTP login xoauth2 with the helper command. The helper's token
+    # is refused: e(dit) the SMTP answers, Enter keeping host, port, security, username and xoauth2; "-" drops the
+    # command, then the token file; Enter keeps the CA file.
+    typed = f"\n\nxoauth2\n{helper}\ne\n\n\n\n\n\n-\n{good}\n\n"
+    result = run_cli("init", *init_flags(dovecot, relay, mailbox)[1:], env=init_env(dovecot), cwd=home, input=typed)
+    assert result.returncode == 0, result.stderr
+    assert f"failed: 127.0.0.1:{relay.port} as {SUPPORT_USER}: OAuth2 token refused" in result.stdout
+    assert "Variable with the SMTP password" not in result.stdout  # no password asked for a token login
+    assert f"ok  SMTP logged in as {SUPPORT_USER} with an OAuth2 token (XOAUTH2)" in result.stdout
+    assert relay.logins == [("XOAUTH2", SUPPORT_USER)]
+    text = (home / "mailbridge.toml").read_text()
+    smtp = tomllib.loads(text)["smtp"]
+    assert (smtp["auth"], smtp["oauth2_token_file"], smtp["username"]) == ("xoauth2", str(good), SUPPORT_USER)
+    assert "oauth2_token_command" not in smtp and "password_env" not in smtp
+    assert f'oauth2_token_file = "{good}"' in text and "# re-read at every login" in text  # set in place
+    assert "MAILBRIDGE_SMTP_PASSWORD" not in result.stdout  # no variable to set for SMTP
+
+
+@pytest.mark.parametrize("auth", ["xoauth2", "oauthbearer"])
+def test_init_with_yes_and_a_token_command_then_run_once_sends_the_receipt(
+    tmp_path, dovecot, mailbox, relay, oauth2_server, write_config, token_path, auth
+):
+    write_config()
+    token_path.write_text(oauth2_server.issue(SUPPORT_USER) + "\n")
+    home = tmp_path / "install"
+    home.mkdir()
+    command = f"{tmp_path / 'token-helper'} {token_path}"
+    args = [*init_flags(dovecot, relay, mailbox), "--yes", "--smtp-auth", auth, "--smtp-oauth2-token-command", command]
+    result = run_cli(*args, env=init_env(dovecot), cwd=home)
+    assert result.returncode == 0, result.stderr
+    assert f"ok  SMTP logged in as {SUPPORT_USER} with an OAuth2 token ({auth.upper()})" in result.stdout
+    smtp = tomllib.loads((home / "mailbridge.toml").read_text())["smtp"]
+    assert (smtp["auth"], smtp["oauth2_token_command"]) == (auth, command) and "password_env" not in smtp
+    relay.clear()
+    dovecot.append(SUPPORT_USER, mailbox, customer_mail())
+    run = run_cli("run", "--once", env=init_env(dovecot), cwd=home)
+    assert run.returncode == 0, run.stderr
+    assert [m.rcpt_tos for m in relay.messages] == [("anna@example.org",)]
+    assert relay.logins == [(auth.upper(), SUPPORT_USER)]
+
+
+def test_init_with_yes_and_no_token_source_names_both_options(tmp_path, dovecot, mailbox, relay):
+    home = tmp_path / "install"
+    home.mkdir()
+    result = run_cli(*init_flags(dovecot, relay, mailbox), "--yes", "--smtp-auth", "xoauth2", cwd=home)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "mailbridge: error: --smtp-oauth2-token-command or --smtp-oauth2-token-file: required with --yes"
+    )
+    assert list(home.iterdir()) == []

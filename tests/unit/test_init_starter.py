@@ -92,3 +92,31 @@ def test_the_answers_as_flags_name_every_answer():
     assert pairs["--imap-port"] == "1993" and pairs["--secret-file"] == "acme.secret"
     assert pairs["--admin-address"] == "ops@acme.example" and "--smtp-ca-file" not in pairs
     assert answers_as_flags(dataclasses.replace(ANSWERS, secret_file=None))[-2:] == ["--secret-env", ""]
+
+
+def test_an_smtp_oauth2_login_sets_auth_and_the_token_in_place_and_drops_the_password():
+    answers = dataclasses.replace(
+        ANSWERS, smtp_auth="xoauth2", smtp_oauth2_token_command="oama access help@acme.example"
+    )
+    text = render_initial_config(answers)
+    smtp = tomllib.loads(text)["smtp"]
+    assert (smtp["auth"], smtp["oauth2_token_command"]) == ("xoauth2", "oama access help@acme.example")
+    assert "password_env" not in smtp and "oauth2_token_file" not in smtp
+    assert len(text.splitlines()) == len(example_lines())  # set where the example shows them, nothing appended
+    [auth] = [line for line in text.splitlines() if line.startswith('auth = "xoauth2"')]
+    example = next(line for line in example_lines() if line.startswith('auth = "password"'))  # [smtp]'s comes first
+    assert auth.index("# ") == example.index("# ")  # the comment keeps its column
+    assert '# oauth2_token_file = "/run/mailbridge/smtp.token"' in text
+    assert answers.secret_variables == ["ACME_IMAP_PW"]  # no SMTP password variable to set
+
+
+def test_a_token_file_is_written_and_a_password_login_keeps_auth_password():
+    answers = dataclasses.replace(ANSWERS, smtp_auth="oauthbearer", smtp_oauth2_token_file="/run/acme/smtp.token")
+    smtp = tomllib.loads(render_initial_config(answers))["smtp"]
+    assert (smtp["auth"], smtp["oauth2_token_file"]) == ("oauthbearer", "/run/acme/smtp.token")
+    password = tomllib.loads(render_initial_config(dataclasses.replace(ANSWERS, smtp_auth="password")))["smtp"]
+    assert password["auth"] == "password" and password["password_env"] == "ACME_SMTP_PW"
+    assert "oauth2_token_command" not in password and "oauth2_token_file" not in password
+    flags = answers_as_flags(answers)
+    assert flags[flags.index("--smtp-auth") + 1] == "oauthbearer"
+    assert flags[flags.index("--smtp-oauth2-token-file") + 1] == "/run/acme/smtp.token"

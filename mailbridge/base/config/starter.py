@@ -44,11 +44,31 @@ class InitAnswers:
     smtp_ca_file: str | None
     admin_address: str | None = None
     secret_file: str | None = None  # ... or from this file (relative to mailbridge.toml), when secret_env is None
+    smtp_auth: str | None = None  # "password" (None: the same) | "xoauth2" | "oauthbearer"; with smtp_username
+    smtp_oauth2_token_command: str | None = None  # with xoauth2/oauthbearer: this command prints the token ...
+    smtp_oauth2_token_file: str | None = None  # ... or this file holds it
+    imap_auth: str | None = None  # the same three for the mailbox's login
+    imap_oauth2_token_command: str | None = None
+    imap_oauth2_token_file: str | None = None
+
+    @property
+    def smtp_password_login(self) -> bool:
+        """SMTP AUTH with the password of smtp_password_env (not an OAuth2 token)."""
+        return bool(self.smtp_username) and self.smtp_auth in (None, "password")
+
+    @property
+    def imap_password_login(self) -> bool:
+        """The mailbox logs in with the password of imap_password_env (not an OAuth2 token)."""
+        return self.imap_auth in (None, "password")
 
     @property
     def secret_variables(self) -> list[str]:
         """The environment variables the written file names; each must be set where mailbridge runs."""
-        names = [self.imap_password_env, self.smtp_password_env if self.smtp_username else None, self.secret_env]
+        names = [
+            self.imap_password_env if self.imap_password_login else None,
+            self.smtp_password_env if self.smtp_password_login else None,
+            self.secret_env,
+        ]
         return [n for n in names if n]
 
 
@@ -66,7 +86,8 @@ def answers_as_flags(answers: InitAnswers) -> list[str]:
 
 def _edits(answers: InitAnswers) -> dict[str, dict[str, TomlValue]]:
     """The values init sets, per table of the example; None leaves the key commented out."""
-    smtp_auth = bool(answers.smtp_username)
+    oauth2 = bool(answers.smtp_username) and not answers.smtp_password_login
+    imap_oauth2 = not answers.imap_password_login
     return {
         "[database]": {"url": answers.database_url},
         "[support]": {
@@ -82,7 +103,10 @@ def _edits(answers: InitAnswers) -> dict[str, dict[str, TomlValue]]:
             "port": answers.smtp_port,
             "ca_file": answers.smtp_ca_file,
             "username": answers.smtp_username,
-            "password_env": answers.smtp_password_env if smtp_auth else None,
+            "password_env": answers.smtp_password_env if answers.smtp_password_login else None,
+            "auth": answers.smtp_auth if oauth2 else "password",
+            "oauth2_token_command": answers.smtp_oauth2_token_command if oauth2 else None,
+            "oauth2_token_file": answers.smtp_oauth2_token_file if oauth2 else None,
         },
         MAILBOX: {
             "host": answers.imap_host,
@@ -90,7 +114,10 @@ def _edits(answers: InitAnswers) -> dict[str, dict[str, TomlValue]]:
             "port": answers.imap_port,
             "ca_file": answers.imap_ca_file,
             "username": answers.imap_username,
-            "password_env": answers.imap_password_env,
+            "password_env": None if imap_oauth2 else answers.imap_password_env,
+            "auth": answers.imap_auth if imap_oauth2 else "password",
+            "oauth2_token_command": answers.imap_oauth2_token_command if imap_oauth2 else None,
+            "oauth2_token_file": answers.imap_oauth2_token_file if imap_oauth2 else None,
             "folders": [answers.imap_folder],
             "initial_sync": answers.initial_sync,
         },

@@ -1,11 +1,13 @@
-"""`mailbridge outbox list|retry`: see and re-queue outgoing mail."""
+"""`mailbridge outbox list|retry|cancel`: see, re-queue and give up outgoing mail."""
 
 from __future__ import annotations
 
 import typer
 
-from mailbridge.base.errors import NotFoundError
+from mailbridge.base.errors import CommandError, NotFoundError
+from mailbridge.cli.actor import admin_actor
 from mailbridge.cli.common import echo_json, open_store
+from mailbridge.decisions.kinds import OutboxStatus
 from mailbridge.reports.outbox import list_outbox as list_outbox_rows
 from mailbridge.reports.render import visible_values
 from mailbridge.store import db, outbox_queue
@@ -15,13 +17,17 @@ app = typer.Typer(no_args_is_help=True, help="Outgoing mail.")
 
 @app.command("list")
 def list_outbox(
-    status: str = typer.Option(None, help="Only items with this status (queued, sending, sent, held)."),
+    status: str = typer.Option(
+        None, help="Only items with this status (queued, sending, sent, held, cancelled, bounced)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """List outgoing mail, newest first.
 
     Example: mailbridge outbox list --status held
     """
+    if status and status not in set(OutboxStatus):
+        raise CommandError(f"--status: expected one of {', '.join(OutboxStatus)}, got {status!r}")
     with db.transaction(open_store().engine) as session:
         rows = list_outbox_rows(session=session, status=status)
     if as_json:
@@ -30,9 +36,11 @@ def list_outbox(
     if not rows:
         typer.echo("outbox is empty")
     for r in visible_values(rows):
-        error = f"  error: {r['last_error']}" if r["last_error"] else ""
+        # A cancelled item's last_error says who cancelled it and when, then the error it had.
+        label = "" if r["status"] == OutboxStatus.CANCELLED else "error: "
+        error = f"  {label}{r['last_error']}" if r["last_error"] else ""
         typer.echo(
-            f"{r['id']:>5} {r['status']:<8} {r['kind']:<10} {r['to']:<30} tries {r['attempts']}  {r['subject']}{error}"
+            f"{r['id']:>5} {r['status']:<9} {r['kind']:<10} {r['to']:<30} tries {r['attempts']}  {r['subject']}{error}"
         )
 
 
@@ -48,3 +56,35 @@ def retry(outbox_id: int) -> None:
         if row is None:
             raise NotFoundError(f"no outbox item with id {outbox_id}")
     typer.echo(f"outbox item {outbox_id} queued")
+
+
+@app.command("cancel")
+def cancel(
+    outbox_ids: list[int] = typer.Argument(..., metavar="ID...", help="Outbox item ids, as `outbox list` shows them."),
+    actor: str = typer.Option(None, "--actor", help="Who cancels, recorded with the time (admin:<login name>)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Give up unsent mail (queued, held or being sent): it is never sent afterwards and no longer counts as held.
+
+    One line per item; an item that is sent, bounced or cancelled already is refused (an error line, exit 1) and
+    the others are cancelled all the same. `outbox retry ID` puts a cancelled mail back in line.
+
+    Example: mailbridge outbox cancel 42 43
+    """
+    store, who, results = open_store(), admin_actor(actor), []
+    for outbox_id in outbox_ids:
+        try:
+            with db.transaction(store.engine) as session:
+                was = outbox_queue.cancel(session=session, outbox_id=outbox_id, actor=who, now=store.clock.now())
+        except (CommandError, NotFoundError) as exc:
+            typer.echo(f"mailbridge: error: {exc}", err=True)
+            results.append({"id": outbox_id, "cancelled": False, "was": None, "error": str(exc)})
+            continue
+        results.append({"id": outbox_id, "cancelled": True, "was": was, "error": None})
+        if not as_json:
+            in_flight = ": a send already under way may still deliver it" if was == OutboxStatus.SENDING else ""
+            typer.echo(f"outbox item {outbox_id} cancelled (was {was}{in_flight})")
+    if as_json:
+        echo_json(results)
+    if any(not r["cancelled"] for r in results):
+        raise typer.Exit(1)

@@ -44,6 +44,27 @@ class Question:
     default: Any = None
     optional: bool = False
     number: bool = False
+    flags: str = ""  # how --yes names the missing answer (empty: its own option)
+
+
+def auth_questions(side: str, server: str) -> tuple[Question, ...]:
+    """How a server (smtp, imap) is logged in to: password, or OAuth2 with a token command or a token file."""
+    return (
+        Question(
+            f"{side}_auth", f"{server} login: password | xoauth2 | oauthbearer (Gmail, Microsoft 365)", "password"
+        ),
+        Question(
+            f"{side}_oauth2_token_command",
+            f"{server} OAuth2 token command, run at every login, its output the token (empty or -: a token file)",
+            "",
+            optional=True,
+        ),
+        Question(
+            f"{side}_oauth2_token_file",
+            f"{server} OAuth2 token file, re-read at every login",
+            flags=f"--{side}-oauth2-token-command or --{side}-oauth2-token-file",
+        ),
+    )
 
 
 QUESTIONS = (
@@ -61,6 +82,7 @@ QUESTIONS = (
     Question("imap_port", "IMAP port (empty: the default of the security)", "", optional=True, number=True),
     Question("imap_security", "IMAP security: ssl | starttls | plain", "ssl"),
     Question("imap_username", "IMAP username", SUPPORT_ADDRESS),
+    *auth_questions("imap", "IMAP"),
     Question("imap_password_env", "Variable with the IMAP password", "MAILBRIDGE_IMAP_PASSWORD"),
     Question("imap_ca_file", "IMAP CA file (empty: system CAs)", "", optional=True),
     Question("imap_folder", "IMAP folder", "INBOX"),
@@ -69,13 +91,34 @@ QUESTIONS = (
     Question("smtp_port", "SMTP port (empty: the default of the security)", "", optional=True, number=True),
     Question("smtp_security", "SMTP security: ssl | starttls | plain", "starttls"),
     Question("smtp_username", "SMTP username (empty: no AUTH)", "", optional=True),
+    *auth_questions("smtp", "SMTP"),
     Question("smtp_password_env", "Variable with the SMTP password", "MAILBRIDGE_SMTP_PASSWORD"),
     Question("smtp_ca_file", "SMTP CA file (empty: system CAs)", "", optional=True),
 )
 # The answers asked again when a step fails and the admin chooses to edit them.
 PARTS = {
-    "imap": ("imap_host", "imap_port", "imap_security", "imap_username", "imap_password_env", "imap_ca_file"),
-    "smtp": ("smtp_host", "smtp_port", "smtp_security", "smtp_username", "smtp_password_env", "smtp_ca_file"),
+    "imap": (
+        "imap_host",
+        "imap_port",
+        "imap_security",
+        "imap_username",
+        "imap_auth",
+        "imap_oauth2_token_command",
+        "imap_oauth2_token_file",
+        "imap_password_env",
+        "imap_ca_file",
+    ),
+    "smtp": (
+        "smtp_host",
+        "smtp_port",
+        "smtp_security",
+        "smtp_username",
+        "smtp_auth",
+        "smtp_oauth2_token_command",
+        "smtp_oauth2_token_file",
+        "smtp_password_env",
+        "smtp_ca_file",
+    ),
     "variables": ("imap_password_env", "smtp_password_env", "secret_file"),
     "support": ("support_address", "from_name", "admin_address", "secret_file"),
     "database": ("database_url",),
@@ -96,9 +139,21 @@ class StepFailed(Exception):
         self.part, self.error = part, error
 
 
-def _applies(question: Question, answers: dict[str, Any]) -> bool:
-    if question.field == "smtp_password_env":
+def _applies(question: Question, answers: dict[str, Any], again: tuple[str, ...] = ()) -> bool:
+    side, _, key = question.field.partition("_")
+    oauth2 = answers.get(f"{side}_auth") not in (None, "password")
+    if question.field == "smtp_auth":
         return bool(answers.get("smtp_username"))
+    if question.field == "smtp_password_env":
+        return bool(answers.get("smtp_username")) and not oauth2
+    if question.field == "imap_password_env":
+        return not oauth2
+    if key == "oauth2_token_command":
+        # A token file given as a flag answers this one; asked again (edit), the command may replace the file.
+        given = question.field in answers or question.field in again
+        return oauth2 and (given or not answers.get(f"{side}_oauth2_token_file"))
+    if key == "oauth2_token_file":
+        return oauth2 and not answers.get(f"{side}_oauth2_token_command")
     if question.field == "secret_file":
         return answers.get("secret_env") is None
     return True
@@ -106,8 +161,9 @@ def _applies(question: Question, answers: dict[str, Any]) -> bool:
 
 def _default(question: Question, answers: dict[str, Any], again: bool) -> Any:
     """The default shown: the current answer when asked again, else the question's own (None: required)."""
-    if again:
+    if again and (answers.get(question.field) is not None or question.optional):
         return "" if answers.get(question.field) is None else answers[question.field]
+    # Asked again without an answer (it did not apply before: a password after a token): the question's own.
     return answers.get("support_address") if question.default is SUPPORT_ADDRESS else question.default
 
 
@@ -133,7 +189,7 @@ def ask(question: Question, default: Any, yes: bool) -> Any:
     if not yes:
         return _read(question, default)
     if default is None:
-        raise CommandError(f"--{question.field.replace('_', '-')}: required with --yes")
+        raise CommandError(f"{question.flags or '--' + question.field.replace('_', '-')}: required with --yes")
     return default if default != "" else None
 
 
@@ -141,7 +197,7 @@ def gather_answers(answers: dict[str, Any], yes: bool, again: tuple[str, ...] = 
     """Ask every question the answers lack (flags answer some), and those of `again` once more (current as default)."""
     answers = {"secret_env": None, **answers}
     for question in QUESTIONS:
-        if not _applies(question, answers):
+        if not _applies(question, answers, again):
             answers[question.field] = None
         elif question.field in again or question.field not in answers:
             answers[question.field] = ask(question, _default(question, answers, question.field in again), yes)
@@ -276,6 +332,15 @@ def init(
     imap_security: str = typer.Option(None, "--imap-security", help="ssl | starttls | plain (ssl)."),
     imap_username: str = typer.Option(None, "--imap-username", help="IMAP login (the support address)."),
     imap_password_env: str = typer.Option(None, "--imap-password-env", help="Variable holding the IMAP password."),
+    imap_auth: str = typer.Option(
+        None, "--imap-auth", help="password | xoauth2 | oauthbearer: how --imap-username logs in (password)."
+    ),
+    imap_oauth2_token_command: str = typer.Option(
+        None, "--imap-oauth2-token-command", help="With xoauth2/oauthbearer: a command that prints the access token."
+    ),
+    imap_oauth2_token_file: str = typer.Option(
+        None, "--imap-oauth2-token-file", help="With xoauth2/oauthbearer: a file holding the access token."
+    ),
     imap_ca_file: str = typer.Option(None, "--imap-ca-file", help="PEM file of a private CA."),
     imap_folder: str = typer.Option(None, "--imap-folder", help="Folder to read (INBOX)."),
     initial_sync: str = typer.Option(None, "--initial-sync", help="new-only | import-silently | import."),
@@ -283,6 +348,15 @@ def init(
     smtp_port: int = typer.Option(None, "--smtp-port", help="Default follows --smtp-security."),
     smtp_security: str = typer.Option(None, "--smtp-security", help="ssl | starttls | plain (starttls)."),
     smtp_username: str = typer.Option(None, "--smtp-username", help="SMTP AUTH user (none: no AUTH)."),
+    smtp_auth: str = typer.Option(
+        None, "--smtp-auth", help="password | xoauth2 | oauthbearer: how --smtp-username logs in (password)."
+    ),
+    smtp_oauth2_token_command: str = typer.Option(
+        None, "--smtp-oauth2-token-command", help="With xoauth2/oauthbearer: a command that prints the access token."
+    ),
+    smtp_oauth2_token_file: str = typer.Option(
+        None, "--smtp-oauth2-token-file", help="With xoauth2/oauthbearer: a file holding the access token."
+    ),
     smtp_password_env: str = typer.Option(
         None, "--smtp-password-env", help="Variable holding the SMTP password (MAILBRIDGE_SMTP_PASSWORD)."
     ),
@@ -307,7 +381,9 @@ def init(
     The file is the example configuration with the answers set in place. When a test fails, init asks whether to
     test again, edit those answers (the others are kept) or give up (it then prints the init command line with
     every answer). With --yes a failed test is one line on stderr, exit 1, and nothing is written. A security that
-    does not fit the port is named in under 2 s ("port 993 speaks TLS: use security = ssl").
+    does not fit the port is named in under 2 s ("port 993 speaks TLS: use security = ssl"). IMAP and SMTP log in
+    with a password or, as Microsoft 365 and Gmail require, an OAuth2 token (xoauth2 | oauthbearer) that a command
+    prints or a file holds; the connection tests log in with it.
 
     Example: mailbridge init --yes --support-address support@shop.example --imap-host imap.shop.example --smtp-host smtp.shop.example
     """
