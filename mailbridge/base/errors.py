@@ -40,3 +40,7 @@ class NotFoundError(MailbridgeError):
 
 class SchemaError(MailbridgeError):
     """The database's schema is not the one this version uses; the message names the command that upgrades it."""
+
+
+class LeaseLost(MailbridgeError):
+    """This daemon no longer holds the lease of a mailbox: roll back what is in hand and mark nothing."""

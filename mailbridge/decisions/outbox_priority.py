@@ -14,7 +14,7 @@ from mailbridge.decisions.kinds import MailKind
 class MailPriority(IntEnum):
     """Lower goes first."""
 
-    ALERT = 0  # the admin or an agent must act: a silent mailbox, a flood, an SLA about to be missed
+    ALERT = 0  # the admin or an agent must act: a silent mailbox, a failing job, a flood, an SLA about to be missed
     PERSON = 1  # a person wrote it or waits for it: an agent's answer, a notification, a forward
     BULK = 2  # automatic customer mail that can wait a minute: receipts, status notices, surveys
 
@@ -22,6 +22,7 @@ class MailPriority(IntEnum):
 # Every MailKind, placed on purpose: tests/unit/test_outbox_priority.py fails for a kind left out.
 PRIORITIES: dict[str, MailPriority] = {
     MailKind.MAILBOX_ALERT: MailPriority.ALERT,
+    MailKind.JOB_ALERT: MailPriority.ALERT,
     MailKind.FLOOD_ALERT: MailPriority.ALERT,
     MailKind.SLA_WARNING: MailPriority.ALERT,
     MailKind.AGENT_REPLY: MailPriority.PERSON,

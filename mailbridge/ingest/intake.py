@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -79,6 +80,9 @@ class Inbox:
     # False (`mailbridge ingest PATH`, an archive): agents', outsiders' and survey answers are stored and recorded
     # but cause no mail, whatever `silent` says: they may have been relayed long ago, or be too old to judge.
     relays_answers: bool = True
+    # Set by the daemon: checks, in the transaction about to commit, that this daemon still holds the mailbox's
+    # lease; raises LeaseLost otherwise (the transaction rolls back, nothing is marked on the server).
+    fence: Callable[[Session], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,10 @@ def accept(
     OverBudget (its parse outran the time budget in the worker): it is stored raw and quarantined.
     """
     with db.transaction(inbox.engine) as session:
-        return accept_in(inbox, session, mail, now, silent=silent, parsed=parsed)
+        result = accept_in(inbox, session, mail, now, silent=silent, parsed=parsed)
+        if inbox.fence is not None:
+            inbox.fence(session)
+        return result
 
 
 def accept_in(

@@ -24,6 +24,7 @@ from mailbridge.ingest.after_sync import ServerAction, ServerStep, plan_server_s
 from mailbridge.ingest.guard import accept_batch
 from mailbridge.ingest.intake import Inbox
 from mailbridge.ingest.prepare import Preparer
+from mailbridge.ingest.results import PollResult
 from mailbridge.ingest.sources.imap import FolderStatus, plan_batches
 from mailbridge.ingest.sources.source import MailSource
 from mailbridge.store import db
@@ -40,16 +41,6 @@ class ProgressReporter(Protocol):
     def advance(self, count: int) -> None: ...
 
     def finish(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class PollResult:
-    mailbox: str
-    fetched: int
-    stored: int
-    duplicates: int
-    failed: int
-    vanished: int = 0  # expunged by another client between SEARCH and FETCH
 
 
 def start_state(mailbox: MailboxSettings, status: FolderStatus) -> tuple[int, int]:
@@ -188,6 +179,10 @@ def _poll_folder(
             steps.setdefault(step, []).append(mail.uid)
             duplicates += result.already_stored
             stored += not (result.already_stored or result.is_unknown)
+        if inbox.fence is not None and steps:
+            # A daemon that lost the mailbox (it hung past its lease) marks nothing: its new holder marks them.
+            with db.transaction(inbox.engine) as session:
+                inbox.fence(session)
         # Committed before marking: after a crash the next poll finds the rows and only marks them.
         marked = {step: source.mark_processed(done, step) for step, done in steps.items()}
         # The stored position only moves past messages that are all done; a failed or unmarked one is fetched again.

@@ -46,6 +46,9 @@ class App:
     stop_requested: threading.Event = field(default_factory=threading.Event)
     progress: "ProgressReporter | None" = None  # a progress bar for long syncs (terminal only)
     preparer: Preparer = field(default_factory=lambda: Preparer(0))  # parses fetched mail in worker processes
+    # Set by the daemon (runtime.fleet): a mailbox's lease check, run by intake before a commit and by a poll before
+    # it marks on the server. None (`run --once`, the CLI): no check.
+    fence_for: Callable[[str], Callable[[Session], None]] | None = None
 
     @property
     def poller(self) -> Poller:
@@ -75,6 +78,7 @@ class App:
             creates_tickets=mailbox.create_tickets_for_unknown,
             raw_store=raw_store,
             parse_limits=parse_limits_of(self.settings.ingest, mailbox.max_message_bytes),
+            fence=self.fence_for(mailbox.name) if self.fence_for is not None else None,
         )
 
     def refresh_mail(self) -> None:

@@ -5,7 +5,9 @@ the others; a failing outbox item is recorded and never stops the rest. Any fail
 SourceError, a database error, a bug) is recorded on the mailbox's health with its backoff and admin
 alert; when the database refuses that record too, it is logged and the backoff holds all the same.
 The daemon's delivery and timer jobs run through `run_job`, which records each failure on the job's health
-(store/job_health.py) with a backoff, for `mailbridge status`, and ends the episode at the next success.
+(store/job_health.py) with a backoff, for `mailbridge status`, and the admin alert after
+`[schedule] job_alert_after_minutes`; the next success ends the episode. A crashed loop is recorded the same way
+on its own row, whose episode `record_loop_round` ends when a round of the loop has finished.
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from mailbridge.base.config.settings import MailboxSettings
-from mailbridge.base.errors import MailbridgeError, SourceError
+from mailbridge.base.errors import LeaseLost, MailbridgeError, SourceError
 from mailbridge.decisions.mailbox_health import retry_delay
 from mailbridge.ingest.poll import PollResult, poll_mailbox, record_poll_error
 from mailbridge.outbox.delivery import deliver_due
 from mailbridge.runtime import timers
 from mailbridge.runtime.app import App
 from mailbridge.runtime.metrics import PollTally, write_metrics_file
+from mailbridge.runtime.outcomes import CycleReport
 from mailbridge.service import failed_mail
 from mailbridge.store import job_health, mailbox_state
 
@@ -34,24 +37,21 @@ AUTOFLUSH_NOTE = "(raised as a result of Query-invoked autoflush"
 
 
 @dataclass(frozen=True)
-class CycleReport:
-    polls: tuple[PollResult, ...]
-    errors: tuple[str, ...]
-    sent: int
-    failed: int
-
-
-@dataclass(frozen=True)
 class MailboxOutcome:
     result: PollResult | None
     error: str | None
     retry_after: timedelta | None  # set after a failure: the backoff before the next attempt
+    lease_lost: bool = False  # another daemon holds the mailbox now: nothing was committed or marked, stop polling
 
 
 async def poll_one(app: App, mailbox: MailboxSettings, now: datetime) -> MailboxOutcome:
     """Poll one mailbox and record its health; any failure is logged once, recorded and returned, never raised."""
     try:
         result = await asyncio.to_thread(_poll_and_record, app, mailbox, now)
+    except LeaseLost as exc:
+        # Not a failure of the mailbox: its new holder polls it (and records its health) from now on.
+        log.warning("poll stopped mailbox=%s: %s", mailbox.name, exc)
+        return MailboxOutcome(None, None, None, lease_lost=True)
     except SourceError as exc:
         log.error("poll failed mailbox=%s error=%s", mailbox.name, exc)
         error = str(exc)
@@ -191,20 +191,27 @@ def _record_job_success(app: App, name: str, now: datetime) -> None:
         log.error("cannot record the job's success job=%s error=%s", name, describe(exc))
 
 
-async def record_job_failure(app: App, name: str, error: str) -> timedelta:
-    """Record a failed job or a crash of its loop on its health; when that fails too, log it and back off anyway."""
-    return await asyncio.to_thread(_record_job_failure, app, name, error, app.clock.now())
+async def record_job_failure(app: App, name: str, error: str, alert_after_minutes: float | None = None) -> timedelta:
+    """Record a failed job or a crashed loop on its health, with the admin alert after `alert_after_minutes`
+    (default `[schedule] job_alert_after_minutes`); when that fails too, log it and back off anyway."""
+    minutes = alert_after_minutes or app.settings.schedule.job_alert_after_minutes
+    return await asyncio.to_thread(_record_job_failure, app, name, error, app.clock.now(), timedelta(minutes=minutes))
 
 
-def _record_job_failure(app: App, name: str, error: str, now: datetime) -> timedelta:
+def _record_job_failure(app: App, name: str, error: str, now: datetime, alert_after: timedelta) -> timedelta:
     jitter = random.random()
     try:
-        return job_health.record_failure(app.engine, name, error, now, jitter)
+        return job_health.record_failure(app.engine, app.mail, name, error, now, jitter, alert_after)
     except Exception as exc:  # noqa: BLE001 - the database may be what failed; the loop backs off all the same
         log.error("cannot record the failed job job=%s error=%s", name, describe(exc))
         return retry_delay(1, jitter)
 
 
-async def record_mailbox_failure(app: App, mailbox: MailboxSettings, error: str) -> timedelta:
-    """Record a crash of a mailbox's loop like a failed poll (health, backoff, admin alert); return the backoff."""
-    return await asyncio.to_thread(_record_failure, app, mailbox, error, app.clock.now())
+async def record_loop_round(app: App, name: str) -> bool:
+    """A supervised loop finished a round: end its failure episode, if any; False when the database refused."""
+    try:
+        await asyncio.to_thread(job_health.end_episode, app.engine, name, app.clock.now())
+    except Exception as exc:  # noqa: BLE001 - a database that refuses the note is logged; the next round retries
+        log.error("cannot record the loop's round job=%s error=%s", name, describe(exc))
+        return False
+    return True

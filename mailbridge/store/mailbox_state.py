@@ -6,7 +6,6 @@ A failure extends the episode and sets the next retry time; when the episode has
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
@@ -14,13 +13,11 @@ from sqlmodel import Session, select
 
 from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import MailboxSettings
-from mailbridge.decisions.kinds import MailKind
-from mailbridge.decisions.mailbox_health import MailboxAlert, compose_alert, plan_alert, retry_delay
+from mailbridge.decisions.mailbox_health import Failing, plan_alert, retry_delay
 from mailbridge.decisions.outgoing.context import MailContext
-from mailbridge.store import db, outbox_queue
+from mailbridge.store import db
+from mailbridge.store.admin_alert import enqueue_alert
 from mailbridge.store.models import MailboxHealth
-
-log = logging.getLogger(__name__)
 
 
 def _health(session: Session, mailbox: str) -> MailboxHealth:
@@ -51,7 +48,8 @@ def record_failure(
         delay = retry_delay(row.consecutive_failures, jitter)
         row.retry_at = now + delay
         alert = plan_alert(
-            mailbox=mailbox.name,
+            about=Failing.MAILBOX,
+            name=mailbox.name,
             last_success_at=utc(row.last_success_at),
             failing_since=row.failing_since,
             alerted_at=utc(row.alerted_at),
@@ -60,31 +58,6 @@ def record_failure(
             now=now,
         )
         if alert is not None:
-            _send_alert(ctx, session, alert, now)
+            enqueue_alert(ctx, session, alert, now)
             row.alerted_at = now
         return delay
-
-
-def _send_alert(ctx: MailContext, session: Session, alert: MailboxAlert, now: datetime) -> None:
-    support = ctx.support
-    log.error("mailbox silent mailbox=%s since=%s error=%s", alert.mailbox, alert.silent_since, alert.last_error)
-    if not support.admin_address:
-        return
-    mail = compose_alert(
-        alert,
-        from_name=support.from_name,
-        from_address=support.from_address,
-        admin_address=support.admin_address,
-        message_id=ctx.new_message_id(support.from_address),
-        now=now,
-        instance_id=ctx.instance_id,
-    )
-    outbox_queue.enqueue(
-        session=session,
-        mail=mail,
-        sign=ctx.sign,
-        dedupe_key=alert.dedupe_key,
-        kind=MailKind.MAILBOX_ALERT,
-        ticket_id=None,
-        now=now,
-    )

@@ -326,3 +326,33 @@ class Rating(SQLModel, table=True):
     agent_id: int | None = Field(default=None, foreign_key="agent.id", index=True)  # assigned when rated
     created_at: datetime | None = _when()
     replaced_at: datetime | None = _when(nullable=True)  # a later answer within the window took its place
+
+
+class DaemonRow(SQLModel, table=True):
+    """One running `mailbridge run`: who it is and when it last showed life (store/fleet.py beats it)."""
+
+    __tablename__ = "daemon"
+
+    instance: str = Field(primary_key=True)  # random per process start
+    host: str
+    pid: int
+    started_at: datetime | None = _when()
+    last_beat_at: datetime | None = _when()
+
+
+class MailboxLease(SQLModel, table=True):
+    """Which daemon polls and IDLEs a mailbox, until when; taken and renewed with compare-and-set updates."""
+
+    mailbox: str = Field(primary_key=True)
+    holder: str | None = None  # DaemonRow.instance; None: free
+    expires_at: datetime | None = _when(nullable=True)
+    taken_at: datetime | None = _when(nullable=True)
+
+
+class TimerDue(SQLModel, table=True):
+    """When a daemon timer (close_idle_tickets, check_sla) runs next; one daemon claims each due time."""
+
+    job: str = Field(primary_key=True)
+    next_due: datetime | None = _when()
+    claimed_by: str = ""
+    claimed_at: datetime | None = _when(nullable=True)

@@ -106,6 +106,15 @@ def test_parse_timeout_default_and_bad_value(tmp_path, monkeypatch):
     assert message.endswith("[ingest] parse_timeout_seconds: expected a number >= 0.1, got 0")
 
 
+def test_job_alert_after_minutes_defaults_to_30_and_is_checked(tmp_path, monkeypatch):
+    monkeypatch.setenv("MB_PW", "pw")
+    assert load_settings(write(tmp_path, BASE)).schedule.job_alert_after_minutes == 30.0
+    settings = load_settings(write(tmp_path, BASE + "[schedule]\njob_alert_after_minutes = 5\n"))
+    assert settings.schedule.job_alert_after_minutes == 5.0
+    message = error_for(tmp_path, BASE + "[schedule]\njob_alert_after_minutes = 0\n")
+    assert message.endswith("[schedule] job_alert_after_minutes: expected a number >= 1, got 0")
+
+
 def test_example_configuration_loads(monkeypatch):
     example = Path(str(EXAMPLE))  # the shipped example `init` starts from, package data of mailbridge.base.config
     monkeypatch.setenv("MAILBRIDGE_SECRET", "s")

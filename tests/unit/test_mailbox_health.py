@@ -1,9 +1,10 @@
-"""Pure decisions about failing mailboxes: backoff with jitter, one alert per outage, the server step after intake."""
+"""Pure decisions about failing mailboxes and daemon jobs: backoff with jitter, one alert per outage or failure period
+(one rule for both), the server step after intake."""
 
 from datetime import UTC, datetime, timedelta
 
 from mailbridge.base.config.settings import ConnectionSettings, MailboxSettings
-from mailbridge.decisions.mailbox_health import compose_alert, plan_alert, retry_delay
+from mailbridge.decisions.mailbox_health import Failing, compose_alert, plan_alert, retry_delay
 from mailbridge.ingest.after_sync import ServerAction, ServerStep, is_unknown_mail, plan_server_step
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -36,7 +37,8 @@ def test_jitter_spreads_the_delay_between_half_and_full():
 
 def alert(**overrides):
     values = dict(
-        mailbox="support",
+        about=Failing.MAILBOX,
+        name="support",
         last_success_at=NOW - timedelta(hours=1),
         failing_since=NOW - HALF_HOUR,
         alerted_at=None,
@@ -50,7 +52,7 @@ def alert(**overrides):
 
 def test_mailbox_silent_longer_than_the_limit_is_reported():
     planned = alert()
-    assert planned.silent_since == NOW - timedelta(hours=1)
+    assert planned.since == NOW - timedelta(hours=1)
     assert planned.dedupe_key == "mailbox-alert:support:20260105T083000"
 
 
@@ -88,6 +90,55 @@ def test_alert_mail_is_auto_generated():
     assert mail["Auto-Submitted"] == "auto-generated" and mail["To"] == "admin@shop.example"
     assert mail["X-Mailbridge-Loop"] == "i1"
     assert "support" in mail["Subject"] and "login refused" in mail.get_content()
+
+
+def job_alert(**overrides):
+    values = dict(about=Failing.JOB, name="deliver_outbox", last_error="database or disk is full")
+    values.update(overrides)
+    return alert(**values)
+
+
+def test_job_failing_longer_than_the_limit_is_reported_from_its_first_failure():
+    planned = job_alert()
+    assert planned.since == NOW - HALF_HOUR  # not the last success an hour ago
+    assert planned.dedupe_key == "job-alert:deliver_outbox:20260105T083000"
+
+
+def test_job_is_not_reported_before_the_limit_however_old_its_last_success():
+    # The daemon was stopped for a day: the job's first failure since, a minute ago, is no 24-hour outage.
+    assert job_alert(last_success_at=NOW - timedelta(days=1), failing_since=NOW - timedelta(minutes=1)) is None
+    assert job_alert(failing_since=NOW - timedelta(minutes=29, seconds=59)) is None
+
+
+def test_job_that_works_again_is_not_reported():
+    assert job_alert(failing_since=None) is None
+
+
+def test_each_failure_period_of_a_job_has_its_own_key():
+    first = job_alert(failing_since=NOW - timedelta(hours=3), now=NOW - timedelta(hours=2))
+    second = job_alert()
+    assert first.dedupe_key != second.dedupe_key
+
+
+def test_mailbox_and_job_of_one_name_have_different_keys():
+    assert alert(name="x").dedupe_key != job_alert(name="x").dedupe_key
+
+
+def test_job_alert_mail_names_the_job_since_when_and_the_error():
+    mail = compose_alert(
+        job_alert(name="loop:poll:support", last_error="poll loop crashed: TypeError: bad"),
+        from_name="Support",
+        from_address="support@shop.example",
+        admin_address="admin@shop.example",
+        message_id="<a@shop.example>",
+        now=NOW,
+        instance_id="i1",
+    )
+    assert mail["Subject"] == "mailbridge: daemon job loop:poll:support failing since 2026-01-05 08:30 UTC"
+    assert mail["Auto-Submitted"] == "auto-generated" and mail["To"] == "admin@shop.example"
+    text = mail.get_content()
+    assert "since 2026-01-05T08:30:00+00:00" in text and "poll loop crashed: TypeError: bad" in text
+    assert "once delivery worked again" in text
 
 
 def test_unknown_mail_is_only_mail_without_ticket_when_creation_is_off():

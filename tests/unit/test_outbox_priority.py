@@ -12,7 +12,7 @@ from mailbridge.decisions.outbox_priority import (
 
 
 def test_admin_alerts_go_before_everything_else():
-    for alert in (MailKind.MAILBOX_ALERT, MailKind.FLOOD_ALERT, MailKind.SLA_WARNING):
+    for alert in (MailKind.MAILBOX_ALERT, MailKind.JOB_ALERT, MailKind.FLOOD_ALERT, MailKind.SLA_WARNING):
         assert mail_priority(alert) is MailPriority.ALERT
         assert mail_priority(alert) < mail_priority(MailKind.AGENT_NOTIFICATION)
 

@@ -158,6 +158,17 @@ class ScheduleSettings:
     poll_interval_seconds: float
     outbox_interval_seconds: float
     retry_for_hours: float
+    # A daemon job (delivery, a timer) or loop failing this long is reported to admin_address, once per period.
+    job_alert_after_minutes: float = 30.0
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    """[daemon]: how daemons on one database share the mailboxes."""
+
+    # A mailbox's lease lasts this long past the holder's last renewal (every third of it); a daemon that stops
+    # beating for longer is taken to be dead or hung, and another takes its mailboxes over.
+    lease_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -197,6 +208,7 @@ class Settings:
     metrics: MetricsSettings = MetricsSettings()
     agents: AgentMailSettings = AgentMailSettings()
     spam: SpamSettings = SpamSettings()
+    daemon: DaemonSettings = DaemonSettings()
 
 
 CONNECTION_KEYS = {
@@ -340,12 +352,19 @@ def _authserv_id(section: Section) -> str | None:
 
 
 def _schedule(path: Path, table: Any) -> ScheduleSettings:
-    section = Section(path, "schedule", table, {"poll_interval_seconds", "outbox_interval_seconds", "retry_for_hours"})
+    keys = {"poll_interval_seconds", "outbox_interval_seconds", "retry_for_hours", "job_alert_after_minutes"}
+    section = Section(path, "schedule", table, keys)
     return ScheduleSettings(
         poll_interval_seconds=section.number("poll_interval_seconds", 60.0, 1.0),
         outbox_interval_seconds=section.number("outbox_interval_seconds", 10.0, 0.5),
         retry_for_hours=section.number("retry_for_hours", 72.0, 0.0),
+        job_alert_after_minutes=section.number("job_alert_after_minutes", 30.0, 1.0),
     )
+
+
+def _daemon(path: Path, table: Any) -> DaemonSettings:
+    section = Section(path, "daemon", table, {"lease_seconds"})
+    return DaemonSettings(lease_seconds=section.number("lease_seconds", 60.0, 3.0))
 
 
 def _limits(path: Path, table: Any) -> AutoMailLimits:
@@ -402,6 +421,7 @@ TOP_LEVEL = {
     "metrics",
     "agents",
     "spam",
+    "daemon",
 }
 
 
@@ -460,6 +480,7 @@ def load_settings(path: Path) -> Settings:
         metrics=read_metrics(Section(path, "metrics", document.get("metrics", {}), METRICS_KEYS)),
         agents=read_agents(Section(path, "agents", document.get("agents", {}), AGENT_KEYS)),
         spam=read_spam(Section(path, "spam", document.get("spam", {}), SPAM_KEYS)),
+        daemon=_daemon(path, document.get("daemon", {})),
     )
 
 

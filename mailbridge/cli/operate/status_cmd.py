@@ -12,6 +12,7 @@ import typer
 from mailbridge.base.errors import MailbridgeError
 from mailbridge.cli.common import echo_json, open_read
 from mailbridge.decisions.monitoring import CheckResult, evaluate_health, unknown_result
+from mailbridge.reports.daemons import gather_daemons
 from mailbridge.reports.render import display_zone, format_time
 from mailbridge.reports.status import contact_address_warnings, gather_status, health_figures
 
@@ -35,8 +36,9 @@ def status(
     app = open_read()
     report = gather_status(reader=app.reader, settings=app.settings)
     warnings = contact_address_warnings(app.reader, app.settings)
+    daemons = gather_daemons(app.reader)
     if as_json:
-        echo_json({**asdict(report), "warnings": warnings})
+        echo_json({**asdict(report), "daemons": [asdict(d) for d in daemons], "warnings": warnings})
         return
     zone = display_zone(app.settings)
 
@@ -57,6 +59,10 @@ def status(
         typer.echo(f"job {job.name}: {state}; last success {_when(job.last_success_at)}")
         if job.failing_since and job.last_error:
             typer.echo(f"  last error ({_when(job.last_error_at)}): {job.last_error}")
+    for d in daemons:
+        holds = ", ".join(d.mailboxes) or "no mailbox"
+        typer.echo(f"daemon {d.host} pid {d.pid}: since {_when(d.started_at)}, last beat {_when(d.last_beat_at)}")
+        typer.echo(f"  holds {holds} (instance {d.instance})")
     typer.echo(
         f"outbox: {report.outbox_depth} unsent, oldest {_when(report.oldest_unsent_at)}; {report.outbox_held} held"
     )

@@ -1,0 +1,16 @@
+"""What one full cycle (`run --once`) did: plain values with light imports, shared by the full cycle
+(runtime/jobs.py) and the idle one (runtime/idle_cycle.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mailbridge.ingest.results import PollResult
+
+
+@dataclass(frozen=True)
+class CycleReport:
+    polls: tuple[PollResult, ...]
+    errors: tuple[str, ...]
+    sent: int
+    failed: int

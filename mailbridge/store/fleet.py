@@ -1,0 +1,185 @@
+"""I/O: the daemons of a fleet on one database, their mailbox leases and the timers' due times.
+
+Called by `runtime.fleet` (each function opens and commits its own short transaction, except `check_lease`, which
+runs in the caller's batch transaction). Every change of a lease or a due time is a compare-and-set UPDATE whose
+WHERE clause says what the caller saw, so of two daemons racing for one row exactly one changes it: PostgreSQL
+re-checks the WHERE clause of an UPDATE that waited for another's row lock against the row as that one left it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Table, bindparam, delete, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from mailbridge.base.clock import utc
+from mailbridge.base.errors import LeaseLost
+from mailbridge.decisions.leases import Lease
+from mailbridge.store import db
+from mailbridge.store.db import run, table_of
+from mailbridge.store.models import DaemonRow, MailboxLease, TimerDue
+
+_daemon = table_of(DaemonRow)
+_lease = table_of(MailboxLease)
+_timer = table_of(TimerDue)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One daemon process: its random instance id, host and pid."""
+
+    instance: str
+    host: str
+    pid: int
+
+
+def _insert_missing(session: Session, table: Table, values: dict) -> None:
+    """INSERT the row unless its primary key is taken (ON CONFLICT DO NOTHING: safe against a racing daemon)."""
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
+    key = [column for column in table.primary_key.columns]
+    run(session, insert(table).values(values).on_conflict_do_nothing(index_elements=key))
+
+
+def register(engine: Engine, me: Identity, now: datetime) -> None:
+    """Add this daemon's row (a new instance id every start)."""
+    with db.transaction(engine) as session:
+        run(
+            session,
+            _daemon.insert(),
+            {"instance": me.instance, "host": me.host, "pid": me.pid, "started_at": now, "last_beat_at": now},
+        )
+
+
+def beat(engine: Engine, me: Identity, now: datetime, forget_before: datetime) -> dict[str, datetime]:
+    """Note that this daemon lives (its row again if someone removed it), forget daemons silent since before
+    `forget_before` (they died: a clean stop removes its own row); return every daemon's last beat."""
+    with db.transaction(engine) as session:
+        run(session, delete(_daemon).where(_daemon.c.last_beat_at < forget_before))
+        found = run(session, update(_daemon).where(_daemon.c.instance == me.instance).values(last_beat_at=now)).rowcount
+        if not found:
+            values = {"instance": me.instance, "host": me.host, "pid": me.pid, "started_at": now, "last_beat_at": now}
+            run(session, _daemon.insert(), values)
+        rows = run(session, select(_daemon.c.instance, _daemon.c.last_beat_at))
+        return {instance: utc(at) for instance, at in rows}
+
+
+def unregister(engine: Engine, me: Identity) -> None:
+    """Remove this daemon's row and free every lease it holds (a clean stop)."""
+    with db.transaction(engine) as session:
+        run(session, update(_lease).where(_lease.c.holder == me.instance).values(holder=None, expires_at=None))
+        run(session, delete(_daemon).where(_daemon.c.instance == me.instance))
+
+
+def read_leases(engine: Engine, mailboxes: Iterable[str]) -> dict[str, Lease]:
+    """Every lease of these mailboxes (a free row is added first for a mailbox seen for the first time)."""
+    names = list(mailboxes)
+    with db.transaction(engine) as session:
+        for name in names:
+            _insert_missing(session, _lease, {"mailbox": name, "holder": None, "expires_at": None, "taken_at": None})
+        rows = run(session, select(_lease.c.mailbox, _lease.c.holder, _lease.c.expires_at))
+        return {mailbox: Lease(holder, utc(expires)) for mailbox, holder, expires in rows if mailbox in names}
+
+
+_RENEW = (
+    update(_lease)
+    .where(_lease.c.mailbox == bindparam("name"), _lease.c.holder == bindparam("me"))
+    .values(expires_at=bindparam("until"))
+)
+_TAKE = (
+    update(_lease)
+    .where(
+        _lease.c.mailbox == bindparam("name"),
+        or_(
+            _lease.c.holder.is_(None),
+            _lease.c.expires_at.is_(None),
+            _lease.c.expires_at <= bindparam("now"),
+        ),
+    )
+    .values(holder=bindparam("me"), expires_at=bindparam("until"), taken_at=bindparam("now"))
+)
+
+
+def renew(engine: Engine, me: Identity, mailboxes: Iterable[str], until: datetime) -> set[str]:
+    """Extend the leases this daemon still holds; return those it held (a lease another took is not touched)."""
+    held = set()
+    with db.transaction(engine) as session:
+        for name in mailboxes:
+            if run(session, _RENEW, {"name": name, "me": me.instance, "until": until}).rowcount:
+                held.add(name)
+    return held
+
+
+def take(engine: Engine, me: Identity, mailbox: str, now: datetime, until: datetime) -> bool:
+    """Take a lease that is free or expired; False when another daemon took it first."""
+    with db.transaction(engine) as session:
+        params = {"name": mailbox, "me": me.instance, "until": until, "now": now}
+        return bool(run(session, _TAKE, params).rowcount)
+
+
+def release(engine: Engine, me: Identity, mailbox: str) -> None:
+    """Free a lease this daemon holds (its loops for the mailbox have ended)."""
+    with db.transaction(engine) as session:
+        run(
+            session,
+            update(_lease)
+            .where(_lease.c.mailbox == mailbox, _lease.c.holder == me.instance)
+            .values(holder=None, expires_at=None),
+        )
+
+
+def check_lease(session: Session, me: Identity, mailbox: str, now: datetime) -> None:
+    """Fence, in the caller's transaction: go on only while this daemon holds an unexpired lease on the mailbox.
+
+    Raises: LeaseLost (the caller rolls back and marks nothing).
+    """
+    row = run(session, select(_lease.c.holder, _lease.c.expires_at).where(_lease.c.mailbox == mailbox)).first()
+    holder, expires_at = (row[0], utc(row[1])) if row is not None else (None, None)
+    if holder != me.instance or expires_at is None or expires_at <= now:
+        raise LeaseLost(
+            f"lease of mailbox {mailbox} lost: held by {holder or 'no daemon'}"
+            + (f" until {expires_at.isoformat(timespec='seconds')}" if expires_at else "")
+        )
+
+
+_CLAIM = (
+    update(_timer)
+    .where(
+        _timer.c.job == bindparam("timer"),
+        _timer.c.next_due == bindparam("seen"),
+        _timer.c.next_due <= bindparam("now"),
+    )
+    .values(next_due=bindparam("due"), claimed_by=bindparam("me"), claimed_at=bindparam("now"))
+)
+
+
+def claim_timer(engine: Engine, me: Identity, job: str, now: datetime, next_due: datetime) -> tuple[bool, datetime]:
+    """Claim the due time of a timer that is due now; return (claimed, its next due time as the row now says).
+
+    A timer seen for the first time is due at `next_due`, unclaimed. Of daemons that claim one due time at once,
+    one sets the next due time; the others find the row changed and run nothing.
+    """
+    with db.transaction(engine) as session:
+        _insert_missing(session, _timer, {"job": job, "next_due": next_due, "claimed_by": "", "claimed_at": None})
+        seen = run(session, select(_timer.c.next_due).where(_timer.c.job == job)).scalar_one()
+        if utc(seen) > now:
+            return False, utc(seen)
+        params = {"timer": job, "seen": seen, "now": now, "due": next_due, "me": me.instance}
+        claimed = bool(run(session, _CLAIM, params).rowcount)
+        return claimed, next_due if claimed else utc(
+            run(session, select(_timer.c.next_due).where(_timer.c.job == job)).scalar_one()
+        )
+
+
+def reschedule_timer(engine: Engine, me: Identity, job: str, next_due: datetime) -> None:
+    """Move the next due time of a timer this daemon claimed last (after a failed run: its backoff)."""
+    with db.transaction(engine) as session:
+        run(
+            session,
+            update(_timer).where(_timer.c.job == job, _timer.c.claimed_by == me.instance).values(next_due=next_due),
+        )

@@ -1,0 +1,251 @@
+"""Several daemons on one PostgreSQL (issue 18), as real `mailbridge run` processes against Dovecot and the SMTP sink.
+
+Each mailbox is polled by exactly one daemon (a lease in the database), the mailboxes spread over the daemons, a
+killed daemon's mailboxes move to the survivor within the lease, and a daemon frozen past its lease (SIGSTOP) stores
+and marks nothing when it wakes. On SQLite a second daemon is refused with one line.
+"""
+
+from __future__ import annotations
+
+import email
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from mailbridge.store import db
+from tests.conftest import IMAP_PASSWORD_ENV, REPO, SUPPORT_USER, customer_mail, run_cli, run_cli_process
+from tests.servers.util import wait_until
+
+LEASE = 6  # seconds; the daemons renew every third of it
+BEAT = LEASE / 3
+FLEET = f"""
+[daemon]
+lease_seconds = {LEASE}
+
+[schedule]
+poll_interval_seconds = 1
+outbox_interval_seconds = 1
+
+[ingest]
+parse_processes = 0
+"""
+
+
+def other_mailbox(dovecot, name: str, folder: str) -> str:
+    return f"""
+[[mailboxes]]
+name = "{name}"
+host = "127.0.0.1"
+port = {dovecot.imaps_port}
+security = "ssl"
+ca_file = "{dovecot.ca_file}"
+username = "{SUPPORT_USER}"
+password_env = "{IMAP_PASSWORD_ENV}"
+folder = "{folder}"
+contact = "Customer service"
+create_contact = true
+initial_sync = "import"
+timeout_seconds = 5
+"""
+
+
+def fleet_setup(config_file, postgres, dovecot, mailbox: str, dbname: str, count: int) -> tuple[Path, Engine, dict]:
+    """A configuration with `count` mailboxes (name -> folder) on a fresh PostgreSQL database."""
+    folders = {"support": mailbox} | {f"box{n}": f"{mailbox}x{n}" for n in range(2, count + 1)}
+    extra = ""
+    for name, folder in folders.items():
+        if name != "support":
+            dovecot.create_folder(SUPPORT_USER, folder)
+            extra += other_mailbox(dovecot, name, folder)
+    url = postgres.create_database(dbname)
+    config = config_file(db_url=url, extra=extra + FLEET)
+    return config, db.make_engine(url), folders
+
+
+@contextmanager
+def daemons(config: Path, tmp_path: Path, count: int) -> Iterator[list[subprocess.Popen]]:
+    """Start `count` `mailbridge run` processes; SIGKILL whatever still runs at the end (and wake a frozen one)."""
+    started = []
+    try:
+        for n in range(count):
+            log = (tmp_path / f"daemon{n}.log").open("wb")
+            started.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "mailbridge", "--config", str(config), "run"],
+                    cwd=REPO,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        yield started
+    finally:
+        for process in started:
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGCONT)
+                process.kill()
+                process.wait(timeout=10)
+
+
+def held_by_pid(engine: Engine) -> dict[int, set[str]]:
+    """The mailboxes each daemon holds an unexpired lease on, by the daemon's pid."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT d.pid, l.mailbox FROM mailboxlease l JOIN daemon d ON d.instance = l.holder "
+                "WHERE l.expires_at > now()"
+            )
+        ).all()
+    found: dict[int, set[str]] = {}
+    for pid, mailbox in rows:
+        found.setdefault(pid, set()).add(mailbox)
+    return found
+
+
+def stored(engine: Engine) -> Counter:
+    """Message-IDs of stored incoming mail, counted."""
+    with engine.connect() as connection:
+        return Counter(r[0] for r in connection.execute(text("SELECT message_id FROM message WHERE direction = 'in'")))
+
+
+def stored_in(engine: Engine, mailbox: str) -> int:
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT count(*) FROM message WHERE mailbox = :m"), {"m": mailbox}).scalar_one()
+
+
+def all_seen(dovecot, folder: str, count: int) -> bool:
+    flags = dovecot.flags(SUPPORT_USER, folder)
+    return len(flags) == count and all("\\Seen" in f for f in flags.values())
+
+
+def append(dovecot, folder: str, tag: str, count: int) -> list[str]:
+    """APPEND `count` mails from different senders; return their Message-IDs."""
+    ids = []
+    with dovecot.client(SUPPORT_USER) as client:
+        for n in range(count):
+            raw = customer_mail(sender=f"{tag}{n}@example.org", subject=f"{tag} order {n}")
+            client.append(folder, raw)
+            ids.append(email.message_from_bytes(raw)["Message-ID"])
+    return ids
+
+
+def receipts(sink) -> Counter:
+    return Counter(m.message["In-Reply-To"] for m in sink.messages)
+
+
+def test_two_daemons_share_the_mailboxes_and_the_survivor_of_a_kill_takes_them_over(
+    config_file, postgres, dovecot, sink, mailbox, tmp_path
+):
+    config, engine, folders = fleet_setup(config_file, postgres, dovecot, mailbox, "fleet_share", 4)
+    expected = Counter()
+    for name, folder in folders.items():
+        expected.update(append(dovecot, folder, f"{name}-", 25))
+
+    with daemons(config, tmp_path, 2) as (first, second):
+        # Both hold two mailboxes (the first to start held all four and gives two up once the second lives).
+        assert wait_until(lambda: sorted(map(len, held_by_pid(engine).values())) == [2, 2], timeout=6 * LEASE)
+        held = held_by_pid(engine)
+        assert set(held) == {first.pid, second.pid}
+        assert set.union(*held.values()) == set(folders)
+        assert wait_until(lambda: stored(engine) == expected, timeout=60), "every message stored once"
+        assert wait_until(lambda: all(all_seen(dovecot, f, 25) for f in folders.values()), timeout=20)
+        assert wait_until(lambda: receipts(sink) == expected, timeout=30), "every receipt sent once"
+
+        shown = run_cli("status", config=config)
+        assert shown.returncode == 0, shown.stderr
+        for pid, boxes in held.items():
+            assert f"pid {pid}: since " in shown.stdout, shown.stdout
+            assert f"  holds {', '.join(sorted(boxes))} (instance " in shown.stdout, shown.stdout
+        as_json = json.loads(run_cli("status", "--json", config=config).stdout)
+        assert sorted(d["pid"] for d in as_json["daemons"]) == sorted(held)
+
+        # SIGKILL the first: its leases are taken over once they expire, within lease_seconds and a beat.
+        orphans = held[first.pid]
+        first.kill()
+        first.wait(timeout=10)
+        killed_at = time.monotonic()
+        assert wait_until(lambda: held_by_pid(engine).get(second.pid) == set(folders), timeout=3 * LEASE)
+        moved_after = time.monotonic() - killed_at
+        assert moved_after <= LEASE + BEAT + 1.5, f"the leases moved after {moved_after:.1f}s"
+        print(f"leases of the killed daemon moved after {moved_after:.1f}s (lease_seconds={LEASE})")
+
+        for name in sorted(orphans):
+            expected.update(append(dovecot, folders[name], f"after-{name}-", 3))
+        assert wait_until(lambda: stored(engine) == expected, timeout=30)
+        assert wait_until(lambda: receipts(sink) == expected, timeout=30)
+        for name in orphans:
+            assert wait_until(lambda name=name: all_seen(dovecot, folders[name], 28), timeout=20)
+
+        # A clean stop removes the daemon's row and frees its leases.
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=30) == 0
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM mailboxlease WHERE holder IS NOT NULL")).scalar_one() == 0
+        pids = [r[0] for r in connection.execute(text("SELECT pid FROM daemon"))]
+    assert pids == [first.pid], "the killed daemon's row stays (until the others forget it); the stopped one's is gone"
+    assert stored(engine) == expected and receipts(sink) == expected
+
+
+def test_daemon_frozen_past_its_lease_stores_and_marks_nothing_when_it_wakes(
+    config_file, postgres, dovecot, sink, mailbox, tmp_path
+):
+    config, engine, folders = fleet_setup(config_file, postgres, dovecot, mailbox, "fleet_frozen", 2)
+    with daemons(config, tmp_path, 2) as (frozen, other):
+        assert wait_until(lambda: sorted(map(len, held_by_pid(engine).values())) == [1, 1], timeout=6 * LEASE)
+        [name] = held_by_pid(engine)[frozen.pid]
+        folder = folders[name]
+
+        os.kill(frozen.pid, signal.SIGSTOP)  # hung, not dead: its leases expire and the other takes them
+        assert wait_until(lambda: held_by_pid(engine).get(other.pid) == set(folders), timeout=3 * LEASE)
+        # Now freeze the new holder too, so nobody stores the mail below while its lease is still good; then wake
+        # the first: it finds the mail on the server but must neither store nor mark it.
+        os.kill(other.pid, signal.SIGSTOP)
+        new_ids = append(dovecot, folder, "frozen-", 3)
+        os.kill(frozen.pid, signal.SIGCONT)
+        log = tmp_path / "daemon0.log"
+        assert wait_until(lambda: f"stopped polling mailbox={name}" in log.read_text(errors="replace"), timeout=3)
+        time.sleep(0.5)  # a poll that was in hand has ended by now
+        assert stored_in(engine, name) == 0, "the woken daemon stored mail of a mailbox it no longer holds"
+        assert not any("\\Seen" in f for f in dovecot.flags(SUPPORT_USER, folder).values()), "and marked it"
+        assert held_by_pid(engine)[other.pid] >= {name}, "checked while the other still held the lease"
+        os.kill(other.pid, signal.SIGCONT)
+
+        # Whoever holds it from now on stores and marks each message once.
+        assert wait_until(lambda: stored(engine) == Counter(new_ids), timeout=4 * LEASE)
+        assert wait_until(lambda: all_seen(dovecot, folder, 3), timeout=20)
+        assert wait_until(lambda: receipts(sink) == Counter(new_ids), timeout=30)
+        for process in (frozen, other):
+            process.send_signal(signal.SIGTERM)
+        assert [process.wait(timeout=30) for process in (frozen, other)] == [0, 0]
+    fenced = f"poll stopped mailbox={name}: lease of mailbox {name} lost" in log.read_text(errors="replace")
+    print("the woken daemon", "polled and was fenced" if fenced else "stopped the loop before polling")
+
+
+def test_second_daemon_on_one_sqlite_file_is_refused_with_one_line(config_file, dovecot, sink, mailbox, tmp_path):
+    config = config_file()
+    with daemons(config, tmp_path, 1) as [first]:
+        assert wait_until(
+            lambda: "daemon started" in (tmp_path / "daemon0.log").read_text(errors="replace"), timeout=30
+        )
+        second = run_cli_process("run", config=config)
+        assert second.returncode != 0
+        [line] = second.stderr.strip().splitlines()
+        assert line.startswith("mailbridge: error: another `mailbridge run` (pid ") and "one daemon per SQLite" in line
+        first.kill()
+        first.wait(timeout=10)
+    # The kernel dropped the dead daemon's lock: a new daemon starts (and stops cleanly).
+    with daemons(config, tmp_path, 1) as [again]:
+        assert wait_until(
+            lambda: "daemon started" in (tmp_path / "daemon0.log").read_text(errors="replace"), timeout=30
+        )
+        again.send_signal(signal.SIGTERM)
+        assert again.wait(timeout=30) == 0

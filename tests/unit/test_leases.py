@@ -1,0 +1,84 @@
+"""decisions/leases.py: which mailboxes a daemon keeps, takes and gives up in a lease round; who is alive."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from mailbridge.decisions.leases import Lease, LeasePlan, fair_share, live_daemons, plan_leases
+
+NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+LATER = NOW + timedelta(seconds=30)
+EARLIER = NOW - timedelta(seconds=1)
+BOXES = ["a", "b", "c", "d"]
+
+
+def test_fair_share_rounds_up_and_a_lone_daemon_takes_all():
+    assert [fair_share(4, n) for n in (0, 1, 2, 3, 4, 5)] == [4, 4, 2, 2, 1, 1]
+    assert fair_share(0, 2) == 0
+
+
+def test_live_daemons_are_those_that_beat_within_the_lease():
+    beats = {"x": NOW - timedelta(seconds=59), "y": NOW - timedelta(seconds=60), "z": NOW}
+    assert live_daemons(beats, NOW, timedelta(seconds=60)) == {"x", "z"}
+
+
+def test_a_lone_daemon_takes_every_free_mailbox():
+    assert plan_leases("me", BOXES, {}, {"me"}, NOW) == LeasePlan((), tuple(BOXES), ())
+
+
+def test_two_daemons_starting_together_reach_for_different_mailboxes():
+    first = plan_leases("d1", BOXES, {}, {"d1", "d2"}, NOW)
+    second = plan_leases("d2", BOXES, {}, {"d1", "d2"}, NOW)
+    assert len(first.take) == len(second.take) == 2
+    assert set(first.take).isdisjoint(second.take)
+
+
+def test_a_daemon_keeps_its_share_and_gives_up_the_rest_when_another_lives():
+    leases = {m: Lease("d1", LATER) for m in BOXES}
+    plan = plan_leases("d1", BOXES, leases, {"d1", "d2"}, NOW)
+    assert plan == LeasePlan(("a", "b"), (), ("c", "d"))
+    # The other takes nothing that is still held and unexpired.
+    assert plan_leases("d2", BOXES, leases, {"d1", "d2"}, NOW).take == ()
+
+
+def test_the_released_mailboxes_are_taken_by_the_other_daemon():
+    leases = {"a": Lease("d1", LATER), "b": Lease("d1", LATER), "c": Lease(None, None), "d": Lease(None, None)}
+    assert plan_leases("d2", BOXES, leases, {"d1", "d2"}, NOW) == LeasePlan((), ("c", "d"), ())
+
+
+def test_an_expired_lease_of_a_dead_daemon_is_taken_over():
+    leases = {m: Lease("dead", EARLIER) for m in BOXES}
+    assert plan_leases("me", BOXES, leases, {"me"}, NOW).take == tuple(BOXES)
+
+
+def test_an_unexpired_lease_of_a_silent_daemon_is_left_until_it_expires():
+    leases = {"a": Lease("hung", LATER), "b": Lease("hung", EARLIER)}
+    plan = plan_leases("me", ["a", "b"], leases, {"me"}, NOW)
+    assert plan == LeasePlan((), ("b",), ())
+
+
+def test_a_lease_expiring_exactly_now_is_free():
+    assert plan_leases("me", ["a"], {"a": Lease("other", NOW)}, {"me", "other"}, NOW).take == ("a",)
+
+
+def test_own_lease_past_its_expiry_is_kept_not_taken_again():
+    # No one took it (the row still names this daemon): it is renewed, never raced for.
+    plan = plan_leases("me", ["a"], {"a": Lease("me", EARLIER)}, {"me"}, NOW)
+    assert plan == LeasePlan(("a",), (), ())
+
+
+def test_a_daemon_never_takes_beyond_its_share_while_others_live():
+    leases = {"a": Lease("d1", LATER)}
+    plan = plan_leases("d1", BOXES, leases, {"d1", "d2", "d3"}, NOW)
+    assert fair_share(4, 3) == 2 and len(plan.keep) + len(plan.take) == 2
+
+
+def test_the_survivor_of_three_takes_the_dead_ones_mailboxes_up_to_the_new_share():
+    leases = {"a": Lease("d1", LATER), "b": Lease("d2", LATER), "c": Lease("d3", EARLIER), "d": Lease("d3", EARLIER)}
+    plan = plan_leases("d1", BOXES, leases, {"d1", "d2"}, NOW)
+    assert plan.keep == ("a",) and len(plan.take) == 1 and set(plan.take) <= {"c", "d"}
+
+
+def test_mailboxes_no_longer_configured_are_ignored():
+    leases = {"gone": Lease("me", LATER), "a": Lease(None, None)}
+    assert plan_leases("me", ["a"], leases, {"me"}, NOW) == LeasePlan((), ("a",), ())
