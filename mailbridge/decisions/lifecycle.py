@@ -80,6 +80,10 @@ def plan_status_change(
     return Transition(target, mails, reason or f"agent set {target}")
 
 
+# No Contact closes a ticket that waited less than this (auto_close_days is at least 1): the timers' cheap first cut.
+SHORTEST_AUTO_CLOSE = timedelta(days=1)
+
+
 def plan_auto_close(
     status: TicketStatus, waiting_since: datetime | None, now: datetime, days: int
 ) -> Transition | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from mailbridge.base.errors import CommandError
@@ -95,10 +95,10 @@ def filter_clause(reader: Reader, filters: TicketFilter) -> tuple[str, dict[str,
         params["agent"] = _address(filters.agent)
     if filters.since:
         clauses.append("t.created_at >= :since")
-        params["since"] = stored_time(reader, filters.since)
+        params["since"] = reader.time(filters.since)
     if filters.until:
         clauses.append("t.created_at < :until")
-        params["until"] = stored_time(reader, filters.until)
+        params["until"] = reader.time(filters.until)
     return " AND ".join(clauses), params
 
 
@@ -113,13 +113,6 @@ def list_tickets(reader: Reader, filters: TicketFilter, limit: int | None = 1000
     page = " LIMIT :limit" if limit else ""
     rows = summaries(reader, where, {**params, "limit": limit}, "ORDER BY t.created_at DESC, t.id DESC" + page)
     return rows, counted[0]["n"]
-
-
-def stored_time(reader: Reader, when: datetime) -> Any:
-    """A time as a query parameter compared with stored times: SQLite's are text in UTC, as SQLAlchemy writes them."""
-    if reader.dialect == "sqlite":
-        return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return when
 
 
 def search_tickets(reader: Reader, query: str, limit: int = 100) -> list[tuple[dict, str]]:

@@ -8,21 +8,20 @@ and changed, with its mail queued, in its own transaction.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlmodel import select
 
 from mailbridge.base.clock import utc
 from mailbridge.decisions.business_hours import build_calendar, due_at
 from mailbridge.decisions.kinds import EventKind, TicketStatus
-from mailbridge.decisions.lifecycle import SlaState, plan_auto_close, sla_state
+from mailbridge.decisions.lifecycle import SHORTEST_AUTO_CLOSE, SlaState, plan_auto_close, sla_state
 from mailbridge.runtime.app import App
 from mailbridge.service.notices import enqueue_sla_report, enqueue_transition_mails
 from mailbridge.store import db, tickets
 from mailbridge.store.models import Contact, Ticket
 
 log = logging.getLogger(__name__)
-SHORTEST_AUTO_CLOSE = timedelta(days=1)
 
 
 def close_idle(app: App, now: datetime) -> int:

@@ -18,7 +18,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -56,21 +56,42 @@ class Reader:
         """The first column of every row."""
         return [next(iter(row.values())) for row in self.rows(sql, params)]
 
+    def time(self, when: datetime) -> Any:
+        """A time as a query parameter compared with (or written as) a stored time: SQLite's are UTC text as
+        SQLAlchemy writes them, PostgreSQL's timestamptz."""
+        if self.dialect == "sqlite":
+            return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return when
+
+    def write(self, statements: list[tuple[str, dict[str, Any]]]) -> None:
+        """Run UPDATE or INSERT statements in one transaction and commit it (a Reader opened with writable=True)."""
+        cursor = self.connection.cursor()
+        try:
+            for sql, params in statements:
+                cursor.execute(_NAMED.sub(r"%(\1)s", sql) if self.dialect == "postgresql" else sql, params)
+            self.connection.commit()
+        except BaseException:
+            self.connection.rollback()
+            raise
+        finally:
+            cursor.close()
+
     def close(self) -> None:
         self.connection.close()
 
 
-def open_reader(url: str) -> Reader:
+def open_reader(url: str, *, writable: bool = False) -> Reader:
     """Connect to the database a `[database] url` names (SQLAlchemy's URL form) and check its schema.
 
-    SQLite opens an existing file only (a missing one is never created by a command that only reads).
+    SQLite opens an existing file only (a missing one is never created by a command that only reads), read-only
+    unless `writable` (the idle `run --once`, runtime/idle_cycle.py, writes the time of its poll).
     Raises: ConfigError when the database cannot be opened; SchemaError when its schema is not this version's.
     """
     scheme, _, rest = url.partition("://")
     dialect = scheme.partition("+")[0]
     try:
         if dialect == "sqlite":
-            connection: Any = _open_sqlite(rest)
+            connection: Any = _open_sqlite(rest, writable)
         elif dialect in ("postgresql", "postgres"):
             import psycopg  # here: only PostgreSQL installations load it
 
@@ -91,7 +112,7 @@ def open_reader(url: str) -> Reader:
     return reader
 
 
-def _open_sqlite(rest: str) -> sqlite3.Connection:
+def _open_sqlite(rest: str, writable: bool) -> sqlite3.Connection:
     # SQLAlchemy's form: sqlite:///relative.db, sqlite:////absolute.db; sqlite:// alone is in memory.
     path = unquote(rest[1:].partition("?")[0]) if rest.startswith("/") else ""
     if not path or path == ":memory:":
@@ -100,7 +121,8 @@ def _open_sqlite(rest: str) -> sqlite3.Connection:
         check_revisions(frozenset())  # no file yet is no tables yet: the SchemaError naming the command to run
     # mode=rw: a missing file is an error, not a new empty database. The busy timeout lets a read wait out a write.
     connection = sqlite3.connect(f"file:{_uri_path(path)}?mode=rw", uri=True, timeout=30, check_same_thread=False)
-    connection.execute("PRAGMA query_only = ON")
+    if not writable:
+        connection.execute("PRAGMA query_only = ON")
     return connection
 
 

@@ -22,12 +22,14 @@ from pathlib import Path
 import psycopg
 from sqlmodel import Session, select
 
+from mailbridge.decisions.kinds import MailKind
 from mailbridge.ingest.poll import PollResult
+from mailbridge.ingest.sources import idle
 from mailbridge.ingest.sources.imap import ImapSource
 from mailbridge.runtime.daemon import Daemon
 from mailbridge.runtime.metrics import PollTally
 from mailbridge.runtime.systemd import Notifier
-from mailbridge.store.models import Message
+from mailbridge.store.models import JobHealth, Message, OutboxMail
 from tests.conftest import SUPPORT_USER, customer_mail, run_cli
 from tests.servers.postgres import DB_USER
 from tests.servers.util import wait_until
@@ -145,6 +147,26 @@ def test_idle_connection_killed_on_the_server_is_noticed_and_idle_resumes(make_a
     assert not crash_records(caplog, "loop=idle")
 
 
+def test_a_settled_idle_connection_cut_wakes_the_poll_and_idles_again_at_once(
+    make_app, dovecot, sink, mailbox, caplog, monkeypatch
+):
+    """A watch that had lasted is reconnected without the backoff, and the poll runs at once: mail that arrived as
+    the connection broke is stored within seconds, not at the next timed poll (an hour away here)."""
+    monkeypatch.setattr(idle, "SETTLED_SECONDS", 0.5)
+    app = make_app(extra=NO_POLLING)
+    daemon = Daemon(app)
+    with running(daemon):
+        assert wait_until(lambda: settled(daemon), timeout=10)
+        [watcher] = daemon.watchers
+        time.sleep(0.6)
+        dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="sent as the cut came"))
+        kill_dovecot_side_of_idle(dovecot)
+        assert wait_until(lambda: stored_subjects(app) == ["sent as the cut came"], timeout=5)
+        assert wait_until(lambda: watcher.is_idling.is_set(), timeout=5)
+        assert daemon.watchers == [watcher] and watcher.is_alive()
+    assert not crash_records(caplog, "loop=idle")
+
+
 def idle_breaks_once() -> type[ImapSource]:
     """The real source; the IDLE watcher's first capability check raises what a bug in a library would."""
     pending = [TypeError("'NoneType' object is not subscriptable")]
@@ -203,13 +225,16 @@ def test_poll_loop_that_crashes_is_recorded_shown_and_restarted(make_app, doveco
     with running(daemon):
         assert wait_until(lambda: daemon.restarts.get("loop=poll mailbox=support") == 1, timeout=10)
         shown = status(app, clock)
-        assert "mailbox support: FAILING since" in shown, shown
+        # The poll itself worked (the mailbox synced); the loop crashed after it: that is the loop's failure.
+        assert "mailbox support: ok" in shown and "job loop:poll:support: FAILING since" in shown, shown
         assert "poll loop crashed: TypeError: unsupported operand type(s)" in shown, shown
         tally.breaking.clear()
         dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="stored after the crash"))
         # Wakes are ignored while the supervisor backs off; then the new loop polls and stores it.
         assert wait_until(lambda: stored_subjects(app) == ["stored after the crash"], timeout=AFTER_BACKOFF)
-        assert wait_until(lambda: "mailbox support: ok" in status(app, clock), timeout=5)
+        # Its round finished (counted, health written, waiting for the next poll): the loop's episode ends.
+        assert wait_until(lambda: "job loop:poll:support: ok" in status(app, clock), timeout=5)
+        assert "mailbox support: ok" in status(app, clock)
     [record] = crash_records(caplog, "loop=poll mailbox=support")
     assert record.exc_info and record.exc_info[0] is TypeError
     assert daemon.restarts == {"loop=poll mailbox=support": 1}
@@ -279,6 +304,128 @@ def test_mailbox_failing_on_a_full_disk_is_alerted_after_alert_after_minutes_and
         assert wait_until(lambda: stored_subjects(app) == ["sent while the disk was full"], timeout=AFTER_BACKOFF)
         assert wait_until(lambda: "mailbox support: ok" in status(app, clock), timeout=5)
     assert len([m for m in sink.messages if m.rcpt_tos == ("admin@shop.example",)]) == 1
+
+
+def admin_mails(sink) -> list:
+    return [m for m in sink.messages if m.rcpt_tos == ("admin@shop.example",)]
+
+
+def job_alert_rows(app) -> list[OutboxMail]:
+    with Session(app.engine) as session:
+        return list(session.exec(select(OutboxMail).where(OutboxMail.kind == MailKind.JOB_ALERT)))
+
+
+def job_failures(app, job: str) -> int:
+    with Session(app.engine) as session:
+        row = session.exec(select(JobHealth).where(JobHealth.job == job)).first()
+        return row.consecutive_failures if row is not None else 0
+
+
+def test_poll_loop_crashing_after_every_successful_poll_is_alerted_once(
+    make_app, dovecot, sink, mailbox, clock, caplog
+):
+    app = make_app(extra=NO_POLLING, extra_support=ADMIN, extra_mailbox="alert_after_minutes = 1")
+    tally = BreakingTally()
+    tally.breaking.set()  # every poll succeeds, and the loop crashes right after it: it never gets to the next
+    daemon = Daemon(app, tally=tally)
+    loop = "loop=poll mailbox=support"
+    with running(daemon):
+        assert wait_until(lambda: daemon.restarts.get(loop) == 1, timeout=10)
+        assert "mailbox support: ok" in status(app, clock)
+        assert job_alert_rows(app) == [] and admin_mails(sink) == []  # failing, but not for alert_after_minutes
+        clock.advance(minutes=2)
+        # The restarted loop polls (successfully: the mailbox stays ok) and crashes again; the episode goes on
+        # from the first crash, 2 minutes ago by now: the one alert.
+        assert wait_until(lambda: daemon.restarts.get(loop) == 2, timeout=AFTER_BACKOFF)
+        assert wait_until(lambda: len(admin_mails(sink)) == 1, timeout=10)
+        [alert] = admin_mails(sink)
+        assert "mailbridge: daemon job loop:poll:support failing since" in alert.message["Subject"]
+        assert "poll loop crashed: TypeError: unsupported operand type(s)" in alert.message.get_content()
+        shown = status(app, clock)
+        assert "mailbox support: ok" in shown and "job loop:poll:support: FAILING since" in shown, shown
+        # One more crash in the same failure period: no second alert.
+        assert wait_until(lambda: daemon.restarts.get(loop) == 3, timeout=2 * AFTER_BACKOFF)
+        assert wait_until(lambda: job_failures(app, "loop:poll:support") == 3, timeout=5)
+        time.sleep(2)  # the delivery loop runs every second: a second alert would have gone out
+    assert len(job_alert_rows(app)) == 1 and len(admin_mails(sink)) == 1
+    assert daemon.poll_counts["support"] == 3  # each crash came after a finished poll
+
+
+def test_failing_delivery_alerts_once_after_job_alert_after_minutes_when_delivery_works_again(
+    make_app, dovecot, sink, mailbox, clock, tmp_path
+):
+    app = make_app(extra=NO_POLLING + "job_alert_after_minutes = 1\n", extra_support=ADMIN)
+    with sqlite3.connect(tmp_path / "mailbridge.db") as db:
+        db.execute(
+            "CREATE TRIGGER refuse_claims BEFORE UPDATE ON outboxmail BEGIN "
+            "SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
+    daemon = Daemon(app)
+
+    def store_and_deliver(n: int) -> None:
+        """A new mail: the poll stores it and wakes the delivery loop, whose backoff then ends at once."""
+        failures = job_failures(app, "deliver_outbox")
+        dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject=f"mail {n}"))
+        assert wait_until(lambda: job_failures(app, "deliver_outbox") > failures, timeout=10)
+
+    with running(daemon):
+        assert wait_until(lambda: settled(daemon), timeout=10)
+        store_and_deliver(1)
+        store_and_deliver(2)
+        assert "job deliver_outbox: FAILING since" in status(app, clock)
+        assert job_alert_rows(app) == []  # two failures, within job_alert_after_minutes of the first
+        clock.advance(minutes=2)
+        store_and_deliver(3)
+        # Queued now, at the right time; it cannot leave while delivery itself is what fails.
+        [queued] = job_alert_rows(app)
+        assert queued.subject.startswith("mailbridge: daemon job deliver_outbox failing since")
+        store_and_deliver(4)
+        assert len(job_alert_rows(app)) == 1 and sink.messages == []
+        with sqlite3.connect(tmp_path / "mailbridge.db") as db:
+            db.execute("DROP TRIGGER refuse_claims")
+        dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="mail 5"))
+        assert wait_until(lambda: len(sink.messages) == 6, timeout=10)
+        assert wait_until(lambda: "job deliver_outbox: ok" in status(app, clock), timeout=5)
+    [alert] = admin_mails(sink)
+    assert "database or disk is full" in alert.message.get_content()
+    # The five receipts and the one alert.
+    assert sorted(m.rcpt_tos[0] for m in sink.messages) == ["admin@shop.example"] + ["anna@example.org"] * 5
+    assert len(job_alert_rows(app)) == 1
+
+
+def test_timer_job_refused_by_postgresql_is_alerted_once_after_job_alert_after_minutes(
+    make_app, postgres, dovecot, sink, mailbox, clock
+):
+    dbname = "supervisor_sla_refused"
+    app = make_app(
+        db_url=postgres.create_database(dbname),
+        extra=NO_POLLING + "job_alert_after_minutes = 1\n",
+        extra_support=ADMIN,
+    )
+    admin = psycopg.connect(host=postgres.host, port=postgres.port, user=DB_USER, dbname=dbname, autocommit=True)
+    daemon = Daemon(app, timer_interval_seconds=1)
+    with admin, running(daemon):
+        dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="Order 9 late"))
+        assert wait_until(lambda: len(sink.messages) == 1, timeout=10)  # stored; its receipt sent
+        # PostgreSQL refuses new ticket events as it does on a full disk: reporting the SLA breach fails.
+        admin.execute(
+            "CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; END $$"
+        )
+        admin.execute("CREATE TRIGGER disk_full BEFORE INSERT ON ticketevent FOR EACH ROW EXECUTE FUNCTION disk_full()")
+        clock.advance(days=10)  # the ticket is past its first-response time: the SLA timer reports it
+        assert wait_until(lambda: job_failures(app, "check_sla") == 1, timeout=10)
+        assert "No space left on device" in status(app, clock)
+        assert job_alert_rows(app) == [] and admin_mails(sink) == []
+        clock.advance(minutes=2)
+        assert wait_until(lambda: job_failures(app, "check_sla") == 2, timeout=AFTER_BACKOFF)
+        assert wait_until(lambda: len(admin_mails(sink)) == 1, timeout=10)
+        [alert] = admin_mails(sink)
+        assert "mailbridge: daemon job check_sla failing since" in alert.message["Subject"]
+        assert "No space left on device" in alert.message.get_content()
+        assert wait_until(lambda: job_failures(app, "check_sla") == 3, timeout=2 * AFTER_BACKOFF)
+        time.sleep(2)  # the delivery loop runs every second: a second alert would have gone out
+    assert len(job_alert_rows(app)) == 1 and len(admin_mails(sink)) == 1
 
 
 # The delivery loop and the timers.

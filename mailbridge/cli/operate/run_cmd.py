@@ -8,14 +8,12 @@ from pathlib import Path
 
 import typer
 
+from mailbridge.base.clock import system_clock
 from mailbridge.base.config.settings import Settings
 from mailbridge.base.errors import CommandError, SourceError
 from mailbridge.base.logs import use_log_format
-from mailbridge.cli.common import echo_json, open_app
-from mailbridge.cli.progress import terminal_progress
-from mailbridge.runtime.daemon import serve
-from mailbridge.runtime.health import write_health_file
-from mailbridge.runtime.jobs import CycleReport, run_cycle
+from mailbridge.cli.common import echo_json, open_app, settings, state
+from mailbridge.runtime.outcomes import CycleReport
 
 log = logging.getLogger(__name__)
 POLL_COUNTS = ("fetched", "stored", "duplicates", "failed", "vanished")
@@ -52,24 +50,47 @@ def run(
     if as_json and not once:
         raise CommandError("--json: only with --once (the daemon logs; --log-format json for JSON lines)")
     use_log_format(log_format)
-    app = open_app(migrate=True)  # `run` upgrades the schema (with `init` and `db upgrade`)
-    for where in unchecked_certificates(app.settings):
+    current = settings()
+    for where in unchecked_certificates(current):
         log.warning(
             "certificate validation is off for %s (validate_cert = false): anyone on the path can read it", where
         )
-    if not once:
-        asyncio.run(serve(app, health_file=health_file))
-        return
-    app.progress = terminal_progress()
-    report = asyncio.run(run_cycle(app))
-    if health_file:
-        write_health_file(app, health_file, app.clock.now(), report.errors[0] if report.errors else None)
+    report = _idle_cycle(current) if once and not health_file else None
+    if report is None:
+        report = _full_run(once, health_file)
+        if report is None:
+            return  # the daemon stopped
     if as_json:
-        echo_json(cycle_as_json(app.settings, report))
+        echo_json(cycle_as_json(current, report))
     else:
         echo_cycle(report)
     if report.errors:
         raise SourceError(report.errors[0] if len(report.errors) == 1 else "; ".join(report.errors))
+
+
+def _idle_cycle(current: Settings) -> CycleReport | None:
+    """The cycle of an idle installation, without loading the runtime (runtime/idle_cycle.py); None: run it all."""
+    from mailbridge.runtime.idle_cycle import idle_cycle
+
+    return idle_cycle(current, state.clock or system_clock())
+
+
+def _full_run(once: bool, health_file: Path | None) -> CycleReport | None:
+    """Build the runtime (upgrading the schema) and run the daemon, or one full cycle with --once."""
+    from mailbridge.cli.progress import terminal_progress
+    from mailbridge.runtime.daemon import serve
+    from mailbridge.runtime.health import write_health_file
+    from mailbridge.runtime.jobs import run_cycle
+
+    app = open_app(migrate=True)  # `run` upgrades the schema (with `init` and `db upgrade`)
+    if not once:
+        asyncio.run(serve(app, health_file=health_file))
+        return None
+    app.progress = terminal_progress()
+    report = asyncio.run(run_cycle(app))
+    if health_file:
+        write_health_file(app, health_file, app.clock.now(), report.errors[0] if report.errors else None)
+    return report
 
 
 def echo_cycle(report: CycleReport) -> None:

@@ -25,6 +25,8 @@ from mailbridge.ingest.sources.imap import ImapSource
 
 log = logging.getLogger(__name__)
 CHECK_SECONDS = 0.5  # how long one idle_check waits, so a stop request is seen quickly
+RECONNECT_SECONDS = 1.0  # after losing a connection that was watching; a failed reconnect backs off
+SETTLED_SECONDS = 10.0  # a watch that lasted this long was a working connection
 
 
 class IdleWatcher(threading.Thread):
@@ -45,6 +47,7 @@ class IdleWatcher(threading.Thread):
         # ended it (the daemon logs it, polls the mailbox at once and starts a new watcher).
         self.outcome: Future[None] = Future()
         self._stopping = threading.Event()
+        self._idle_since = 0.0  # time.monotonic() when the current connection was opened and selected
 
     def stop(self) -> None:
         """Ask the watcher to end its IDLE and log out; returns at once."""
@@ -61,7 +64,12 @@ class IdleWatcher(threading.Thread):
             self.is_idling.clear()
 
     def _keep_watching(self) -> None:
-        """Watch until stopped, reconnecting with backoff after a lost connection; other errors are raised."""
+        """Watch until stopped, reconnecting after a lost connection; other errors are raised.
+
+        A connection lost while it was watching is reconnected at once, and the poll is woken: the EXISTS it lost
+        may have been the one for new mail (imapclient's idle_check can also read half a line from a busy TLS
+        connection and report a protocol error). Failures to connect again back off.
+        """
         failures = 0
         while not self._stopping.is_set():
             try:
@@ -71,12 +79,17 @@ class IdleWatcher(threading.Thread):
                         log.info("no IDLE, polling only mailbox=%s folder=%s", self.mailbox.name, self.folder)
                         return
                     source.select(self.folder, readonly=True)
-                    failures = 0
+                    failures, self._idle_since = 0, time.monotonic()
                     self._watch(source)
             except (SourceError, IMAPClientError, OSError) as exc:
+                was_watching = self.is_idling.is_set()
                 self.is_idling.clear()
+                if was_watching:
+                    self.wake()
                 failures += 1
-                delay = retry_delay(failures, random.random()).total_seconds()
+                # At once only after a watch that lasted: a server that drops every IDLE at once still backs off.
+                settled = was_watching and time.monotonic() - self._idle_since >= SETTLED_SECONDS
+                delay = RECONNECT_SECONDS if settled else retry_delay(failures, random.random()).total_seconds()
                 log.warning(
                     "idle lost mailbox=%s folder=%s retry_in=%.0fs error=%s", self.mailbox.name, self.folder, delay, exc
                 )
