@@ -5,6 +5,7 @@ SQLite (the default) runs in WAL mode with foreign keys on; PostgreSQL runs the 
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
@@ -22,10 +23,11 @@ from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, SQLModel, create_engine
 
-from mailbridge.base.errors import ConfigError
+from mailbridge.base.errors import ConfigError, SchemaError
 from mailbridge.base.files import create_private
 from mailbridge.store.schema import MIGRATIONS, check_revisions, schema_heads
 
+log = logging.getLogger(__name__)
 # What a database that cannot be reached raises: callers catch these names, not the library's.
 DATABASE_DOWN = (OperationalError, InterfaceError)
 
@@ -87,12 +89,43 @@ def upgrade_schema(engine: Engine) -> frozenset[str]:
     config.set_main_option("script_location", str(MIGRATIONS))
     try:
         with _schema_transaction(engine) as connection:
+            if not before:
+                _clear_cut_first_upgrade(connection)
             config.attributes["connection"] = connection
             command.upgrade(config, "heads")
     except OperationalError as exc:
         reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
         raise ConfigError(f"[database] url: cannot open {engine.url.render_as_string()}: {reason}") from None
     return before
+
+
+def _clear_cut_first_upgrade(connection: Connection) -> None:
+    """Drop what a first upgrade that was cut off left behind: tables with no version recorded and no rows.
+
+    Versions before the upgrade became one transaction committed SQLite's DDL statement by statement, so a first
+    start killed part way left some tables and no version, and every later start failed on `table contact already
+    exists` (issue 21). Such tables hold nothing yet. If one of our tables holds rows, nothing is dropped: a
+    SchemaError says what the database is and leaves it as it is.
+    """
+    from mailbridge.store import models  # noqa: F401 - the tables of SQLModel.metadata
+
+    # Only our tables: a database shared with another application keeps its own. SQLite's full-text index keeps
+    # shadow tables (message_fts_data, ...): they go with message_fts.
+    ours = {*SQLModel.metadata.tables, "message_fts"}
+    tables = [name for name in inspect(connection).get_table_names() if name in ours]
+    if not tables:
+        return
+    filled = sorted(name for name in tables if connection.execute(text(f'SELECT 1 FROM "{name}" LIMIT 1')).first())
+    if filled:
+        raise SchemaError(
+            f"the database has tables with rows ({', '.join(filled[:5])}) but no mailbridge schema version: it is "
+            "not a mailbridge database, or its version table was lost; restore it from a backup or point "
+            "[database] url at an empty database"
+        )
+    log.warning("dropping %d empty tables that a cut-off first schema upgrade left: %s", len(tables), ", ".join(tables))
+    cascade = "" if connection.dialect.name == "sqlite" else " CASCADE"
+    for name in tables:
+        connection.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}"{cascade}')
 
 
 @contextmanager

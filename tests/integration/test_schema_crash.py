@@ -136,6 +136,48 @@ def test_sqlite_upgrade_of_an_older_schema_killed_part_way_keeps_it_and_its_rows
         assert connection.execute(text("SELECT name FROM contact")).scalars().all() == ["Sales"]
 
 
+def _cut_first_upgrade_of_old_versions(url: str) -> None:
+    """What a first start killed part way left before upgrades were one transaction: the tables of the migrations
+    that ran (each statement committed) and no version recorded."""
+    _upgrade_to(url, "0011")  # message, its full-text index and triggers included
+    with db.make_engine(url).begin() as connection:
+        connection.execute(text("DROP TABLE alembic_version"))
+
+
+def test_sqlite_left_half_created_by_an_old_version_is_cleared_and_upgraded(tmp_path, clean_sqlite_schema):
+    url = f"sqlite:///{tmp_path}/bricked.db"
+    config = _config(tmp_path / "mailbridge.toml", url)
+    _cut_first_upgrade_of_old_versions(url)
+    with db.make_engine(url).begin() as connection:  # another application's table in the same file is left alone
+        connection.execute(text("CREATE TABLE other_app (id INTEGER PRIMARY KEY)"))
+        connection.execute(text("INSERT INTO other_app (id) VALUES (7)"))
+    bricked = run_cli("tickets", "list", config=config)
+    assert bricked.returncode == 1 and "no tables yet" in bricked.stderr
+    result = run_cli("db", "upgrade", config=config)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("schema upgraded from no tables to ")
+    assert [entry for entry in _sqlite_schema(url) if "other_app" not in entry[1:3]] == clean_sqlite_schema
+    with db.make_engine(url).connect() as connection:
+        assert connection.execute(text("SELECT id FROM other_app")).scalars().all() == [7]
+
+
+def test_tables_of_ours_with_rows_but_no_version_are_refused_and_left_as_they_are(tmp_path):
+    url = f"sqlite:///{tmp_path}/versionless.db"
+    config = _config(tmp_path / "mailbridge.toml", url)
+    _cut_first_upgrade_of_old_versions(url)
+    with db.make_engine(url).begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO contact (name, email, save_messages, created_at) VALUES ('Sales', 's@x.example', 1, '2026')"
+            )
+        )
+    result = run_cli("db", "upgrade", config=config)
+    assert result.returncode == 1
+    assert "tables with rows (contact) but no mailbridge schema version" in result.stderr
+    with db.make_engine(url).connect() as connection:
+        assert connection.execute(text("SELECT name FROM contact")).scalars().all() == ["Sales"]
+
+
 def _postgres_schema(server, database: str) -> str:
     """pg_dump's schema of a database, without its comments and per-run lines."""
     dump = subprocess.run(
