@@ -13,18 +13,20 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from itertools import zip_longest
+from itertools import islice
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import select
 
-from mailbridge.base.errors import CommandError, NotFoundError
+from mailbridge.base.errors import CommandError, LeaseLost, NotFoundError
+from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.kinds import MessageKind
+from mailbridge.decisions.parked_mail import kind_before_dismissal
 from mailbridge.ingest.intake import Inbox, IntakeResult, accept, accept_in, store_quarantined
 from mailbridge.ingest.prepare import Prepared
 from mailbridge.ingest.sources.imap import RawMail
-from mailbridge.store import db
+from mailbridge.store import db, thread_links, tickets
 from mailbridge.store.models import IntakeFailure, Message
 from mailbridge.store.raw_files import raw_bytes
 
@@ -48,28 +50,31 @@ def accept_batch(
     batch is then taken one transaction per message, where each failure is counted as usual.
     Stops before the next message once a stop is requested; the result then covers only the messages done.
     """
-    prepared = iter(prepared)
-    parsed_list: list[Prepared] = []
+    # The whole batch's parse first: two look-aheads then spare most messages their arrival-order, twin and
+    # subject lookups.
+    parsed_list: list[Prepared] = list(islice(prepared, len(mails)))
+    parsed_list += [None] * (len(mails) - len(parsed_list))
     try:
         with db.transaction(inbox.engine) as session:
+            batch = [p for p in parsed_list if isinstance(p, ParsedMessage)]
+            thread_links.look_ahead(session, batch)
+            tickets.look_ahead_customers(session, batch)
             results = []
-            for mail in mails:
+            for mail, parsed in zip(mails, parsed_list, strict=True):
                 if stop is not None and stop.is_set():
                     break
-                parsed_list.append(next(prepared, None))
-                results.append(
-                    accept_in(inbox, session, mail, now, silent=mail.uid < silent_below_uid, parsed=parsed_list[-1])
-                )
+                results.append(accept_in(inbox, session, mail, now, silent=mail.uid < silent_below_uid, parsed=parsed))
+            if inbox.fence is not None:
+                inbox.fence(session)  # another daemon took the mailbox over: roll the batch back
             return results
-    except (OperationalError, InterfaceError):
+    except (OperationalError, InterfaceError, LeaseLost):
         raise
     except Exception as exc:  # noqa: BLE001 - the batch is retried message by message, which counts failures.
         log.warning(
             "batch of %s rolled back (%s: %s); storing its messages one at a time", len(mails), type(exc).__name__, exc
         )
-    parsed_list.extend(prepared)
     results = []
-    for mail, parsed in zip_longest(mails, parsed_list[: len(mails)]):
+    for mail, parsed in zip(mails, parsed_list, strict=True):
         if stop is not None and stop.is_set():
             break
         results.append(accept_guarded(inbox, mail, now, silent=mail.uid < silent_below_uid, parsed=parsed))
@@ -82,9 +87,10 @@ def accept_guarded(
     """Accept a message; on a bug, count the failure and quarantine after three. None: try again later."""
     try:
         return accept(inbox, mail, now, silent=silent, parsed=parsed)
-    except (OperationalError, InterfaceError):
-        # The database is unreachable, locked or full: not the message's fault, so nothing is counted;
-        # the caller tries again (the poller at its next poll, `ingest` with EX_TEMPFAIL).
+    except (OperationalError, InterfaceError, LeaseLost):
+        # The database is unreachable, locked or full, or another daemon took the mailbox over (LeaseLost): not the
+        # message's fault, so nothing is counted; the caller tries again (the poller at its next poll, `ingest` with
+        # EX_TEMPFAIL) or, having lost the lease, leaves the mailbox to its new holder.
         raise
     except Exception as exc:  # noqa: BLE001 - intake is one of the four boundaries
         log.exception("intake failed mailbox=%s uid=%s", mail.mailbox, mail.uid)
@@ -97,7 +103,7 @@ def accept_guarded(
 def retry_quarantined(
     engine: Engine, inbox_for: Callable[[str], Inbox], message_row_id: int, now: datetime
 ) -> IntakeResult:
-    """Run a quarantined message through intake again; on failure it stays quarantined, unchanged.
+    """Run a quarantined (or dismissed quarantined) message through intake again; on failure it stays unchanged.
 
     Raises: NotFoundError for an unknown id; CommandError for a message that is not quarantined.
     """
@@ -105,7 +111,9 @@ def retry_quarantined(
         row = session.get(Message, message_row_id)
         if row is None:
             raise NotFoundError(f"no stored message with id {message_row_id}")
-        if row.kind != MessageKind.QUARANTINED:
+        # A quarantined message an admin dismissed can still be retried, once the bug is fixed.
+        was = kind_before_dismissal(row.defects) if row.kind == MessageKind.DISMISSED else row.kind
+        if was != MessageKind.QUARANTINED:
             raise CommandError(f"message {message_row_id} is {row.kind}, not quarantined")
         mail = RawMail(row.mailbox, row.folder, row.uidvalidity, row.uid, raw_bytes(row))
         for failure in session.exec(
@@ -144,4 +152,7 @@ def _count_failure(inbox: Inbox, mail: RawMail, now: datetime, error: str) -> in
 
 def _quarantine(inbox: Inbox, mail: RawMail, now: datetime, error: str) -> IntakeResult:
     with db.transaction(inbox.engine) as session:
-        return store_quarantined(session, mail, now, error, files=inbox.raw_store)
+        result = store_quarantined(session, mail, now, error, files=inbox.raw_store)
+        if inbox.fence is not None:
+            inbox.fence(session)
+        return result

@@ -55,9 +55,11 @@ def unblock(*, session: Session, entry: str) -> bool:
 
 def find_block(session: Session, address: str | None) -> str | None:
     """The entry that blocks this sender (the address, its domain or a parent domain), or None."""
-    keys = block_keys(address)
     # Most installations block nobody: one EXISTS per transaction (an intake batch) instead of a look-up per message.
-    if not keys or not once_per_transaction(session, _ANY_KEY, lambda: _any_entry(session)):
+    if not once_per_transaction(session, _ANY_KEY, lambda: _any_entry(session)):
+        return None
+    keys = block_keys(address)
+    if not keys:
         return None
     return run(session, _MATCH, {"keys": list(keys)}).scalar_one_or_none()
 

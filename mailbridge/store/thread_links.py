@@ -1,14 +1,29 @@
 """Store: the Message-IDs stored inbound mail answers (`messagereference`), written by intake with each message and
 read by `tickets.gather_thread_evidence`: the tickets of one Contact whose stored mail is a copy of a new message,
-names it, or shares a reference with it, and whether its sender may join them. In the caller's session; never commits.
+names it, or shares a reference with it, and whether its sender may join them. `look_ahead` answers, for a whole
+intake batch in one query, which of its ids no stored mail has or names, so most messages need none of these
+lookups. In the caller's session; never commits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import Row, String, bindparam, cast, exists, insert, literal, null, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    String,
+    bindparam,
+    cast,
+    exists,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlmodel import Session
 
 from mailbridge.decisions.inbound.parse import ParsedMessage
@@ -77,21 +92,33 @@ _RELATED_TO_IT = union_all(*(select(*q.c) for q in (_SAME_ID, _linked(REFERENCIN
 _RELATED = union_all(
     *(select(*q.c) for q in (_SAME_ID, _linked(REFERENCING, "own", one=True), _linked(SHARING, "answers")))
 )
-# The tickets among `ids` that `sender` takes part in as the customer's side: its customer, or the sender of a
-# customer message on it. Agents are not found by their From here: an agent is proven by the signed reply address
-# (the token rule), never by a From line, so a forged agent address makes no stranger a participant.
-_TAKING_PART = select(_ticket.c.id).where(
-    _ticket.c.id.in_(bindparam("ids", expanding=True)),
-    or_(
-        _ticket.c.customer_id
-        == select(_customer.c.id).where(_customer.c.email == bindparam("sender")).scalar_subquery(),
+
+
+def takes_part(ticket_id: ColumnElement[int]) -> ColumnElement[bool]:
+    """SQL: the bound `sender` (lower-cased; None matches nothing) is on the customer side of ticket `ticket_id`.
+
+    That is its customer, or the sender of a customer message on it. Agents are not found by their From here: an agent
+    is proven by the signed reply address (the token rule), never by a From line, so a forged agent address makes no
+    stranger a participant. Also a column of `tickets`' lookup by Message-ID, which then needs no second statement.
+    """
+    customer_of = _ticket.alias("customer_of")
+    sender_message = _message.alias("sender_message")
+    return or_(
         exists().where(
-            _message.c.ticket_id == _ticket.c.id,
-            _message.c.from_addr == bindparam("sender"),
-            _message.c.kind == MessageKind.CUSTOMER,
+            customer_of.c.id == ticket_id,
+            customer_of.c.customer_id
+            == select(_customer.c.id).where(_customer.c.email == bindparam("sender")).scalar_subquery(),
         ),
-    ),
-)
+        exists().where(
+            sender_message.c.ticket_id == ticket_id,
+            sender_message.c.from_addr == bindparam("sender"),
+            sender_message.c.kind == MessageKind.CUSTOMER,
+        ),
+    )
+
+
+# The tickets among `ids` that `sender` takes part in as the customer's side.
+_TAKING_PART = select(_ticket.c.id).where(_ticket.c.id.in_(bindparam("ids", expanding=True)), takes_part(_ticket.c.id))
 
 
 def taking_part(session: Session, ticket_ids: Collection[int], sender: str) -> set[int]:
@@ -111,10 +138,88 @@ class RelatedMail:
 
 
 def record(*, session: Session, message_row_id: int, parsed: ParsedMessage) -> None:
-    """Write the Message-IDs a stored inbound message answers, so later mail finds it by them."""
+    """Write the Message-IDs a stored inbound message answers, so later mail finds it by them.
+
+    Intake calls it for every inbound message it stores with its Message-ID, so the batch's look-ahead learns both.
+    """
     links = thread_links(parsed)
+    seen = session.info.get(_SEEN_KEY)
+    if seen is not None:
+        seen.note(parsed.message_id, links)
     if links:
         db.run(session, _INSERT_LINKS, [{"referenced_id": i, "message_row_id": message_row_id} for i in links])
+
+
+# Ids read by one look-ahead at most: a batch is 50 messages of up to 51 ids each; past that, mail is looked up alone.
+LOOK_AHEAD_IDS = 3000
+_SEEN_KEY = "thread_links.seen"
+
+
+@dataclass
+class _Seen:
+    """What one transaction knows of some Message-IDs: which were looked up, and of those which stored inbound mail
+    carries (a copy may be stored) and which stored mail names (in messagereference). Kept current by `record`."""
+
+    checked: set[str] = field(default_factory=set)
+    inbound: set[str] = field(default_factory=set)
+    named: set[str] = field(default_factory=set)
+
+    def note(self, message_id: str | None, links: Iterable[str]) -> None:
+        """Take in an inbound message stored in this transaction: its Message-ID, and the ids it names."""
+        if message_id:
+            self.inbound.add(message_id)
+        self.named.update(links)
+
+
+def _stored_ids(ids: str):
+    """Which of `ids` stored inbound mail carries (rule SAME_ID) and which stored mail names (REFERENCING)."""
+    carried = select(literal(SAME_ID).label("rule"), _message.c.message_id.label("id")).where(
+        _message.c.message_id.in_(bindparam(ids, expanding=True)), _message.c.direction == "in"
+    )
+    named = select(literal(REFERENCING).label("rule"), _link.c.referenced_id.label("id")).where(
+        _link.c.referenced_id.in_(bindparam(ids, expanding=True))
+    )
+    return union_all(carried.distinct(), named.distinct())
+
+
+_STORED_IDS = _stored_ids("ids")
+
+
+def look_ahead(session: Session, batch: Iterable[ParsedMessage]) -> None:
+    """Look up at once, for the messages of one intake batch, which of their ids stored mail carries or names.
+
+    `may_be_stored` and `find_related` then skip the lookups of a message whose ids none has: most new mail. Rows
+    written later in this transaction are noted by `record`, so a reply and its parent in one batch still meet.
+    """
+    seen = session.info.setdefault(_SEEN_KEY, _Seen())
+    ids: set[str] = set()
+    for parsed in batch:
+        own = (parsed.message_id,) if parsed.message_id else ()
+        ids.update(i for i in (*own, *thread_links(parsed)) if i not in seen.checked)
+        if len(ids) > LOOK_AHEAD_IDS:
+            break
+    if not ids:
+        return
+    for rule, found in db.run(session, _STORED_IDS, {"ids": sorted(ids)}):
+        (seen.inbound if rule == SAME_ID else seen.named).add(found)
+    seen.checked.update(ids)
+
+
+def _known_absent(session: Session, *, carried: Iterable[str] = (), named: Iterable[str] = ()) -> bool:
+    """Tell whether the batch's look-ahead proves that no stored inbound mail carries any of `carried` and no stored
+    mail names any of `named`; False when it cannot tell (an id it did not look up, or no look-ahead)."""
+    seen = session.info.get(_SEEN_KEY)
+    if seen is None:
+        return False
+    carried, named = tuple(carried), tuple(named)
+    if any(i not in seen.checked for i in (*carried, *named)):
+        return False
+    return not any(i in seen.inbound for i in carried) and not any(i in seen.named for i in named)
+
+
+def may_be_stored(session: Session, message_id: str) -> bool:
+    """Tell whether inbound mail with this Message-ID may be stored (False only when the look-ahead proved none is)."""
+    return not _known_absent(session, carried=(message_id,))
 
 
 def find_related(
@@ -128,6 +233,9 @@ def find_related(
     """
     answers = tuple(i for i in thread_links(parsed) if i not in known)
     if contact_id is None or not (parsed.message_id or answers):
+        return RelatedMail()
+    own = (parsed.message_id,) if parsed.message_id else ()
+    if _known_absent(session, carried=own, named=(*own, *answers)):
         return RelatedMail()
     params = {"message_id": parsed.message_id, "own": parsed.message_id or "", "contact": contact_id}
     if answers:

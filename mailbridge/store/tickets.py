@@ -5,9 +5,12 @@ new tickets, and applying a Transition with its audit event. Never commits.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, literal
+from sqlalchemy import bindparam, insert, literal, union_all
+from sqlalchemy import select as core_select  # sqlmodel's select types at most four columns
 from sqlmodel import Session, col, select
 
 from mailbridge.base.clock import utc
@@ -79,16 +82,27 @@ _ATTACHMENT_DIGESTS = select(db.table_of(Attachment).c.sha256).where(
 )
 _CUSTOMER_BY_EMAIL = select(Customer).where(Customer.email == bindparam("email"))  # ORM: the identity map
 _INSERT_EVENT = insert(db.table_of(TicketEvent))
-# Our own mail and stored mail, in this order: a Message-ID a reply names, and the ticket it belongs to.
+# Stored mail and our own mail, in this order: a Message-ID a reply names, the ticket it belongs to, whom that mail
+# was written to, and whether the reply's sender is on the ticket's customer side; one statement.
 _outbox = db.table_of(OutboxMail)
-_TICKETS_BY_MESSAGE_ID = (
-    select(_message.c.message_id, _message.c.ticket_id, _message.c.to_addrs, _message.c.cc_addrs).where(
-        _message.c.message_id.in_(bindparam("ids", expanding=True)), _message.c.ticket_id.is_not(None)
-    ),
-    select(_outbox.c.message_id, _outbox.c.ticket_id, _outbox.c.rcpt_to, literal("")).where(
-        _outbox.c.message_id.in_(bindparam("ids", expanding=True)), _outbox.c.ticket_id.is_not(None)
-    ),
-)
+_TICKETS_BY_MESSAGE_ID = union_all(
+    core_select(
+        literal(0).label("source"),
+        _message.c.message_id,
+        _message.c.ticket_id,
+        _message.c.to_addrs,
+        _message.c.cc_addrs,
+        thread_links.takes_part(_message.c.ticket_id).label("takes_part"),
+    ).where(_message.c.message_id.in_(bindparam("ids", expanding=True)), _message.c.ticket_id.is_not(None)),
+    core_select(
+        literal(1).label("source"),
+        _outbox.c.message_id,
+        _outbox.c.ticket_id,
+        _outbox.c.rcpt_to,
+        literal(""),
+        thread_links.takes_part(_outbox.c.ticket_id).label("takes_part"),
+    ).where(_outbox.c.message_id.in_(bindparam("ids", expanding=True)), _outbox.c.ticket_id.is_not(None)),
+).order_by("source")
 
 
 def find_copies(*, session: Session, parsed: ParsedMessage) -> tuple[StoredCopy, ...]:
@@ -98,7 +112,7 @@ def find_copies(*, session: Session, parsed: ParsedMessage) -> tuple[StoredCopy,
     a Message-ID (broken senders do that) may differ only in their attachments (`twin_facts` tells). Neither is
     "already stored": intake stores a twin on its twin's ticket.
     """
-    if not parsed.message_id:
+    if not parsed.message_id or not thread_links.may_be_stored(session, parsed.message_id):
         return ()
     rows = db.run(
         session,
@@ -203,25 +217,21 @@ def _tickets_by_message_id(
 
     Each with its participants for this sender: whom that mail was written to (To, Cc; our mail's recipients; never
     one of `ours`, our own addresses and their sub-addresses), and the sender when they are on the ticket's customer
-    side (thread_links.taking_part).
+    side (thread_links.takes_part, a column of the same statement).
     """
     ids = [i for i in (parsed.in_reply_to, *parsed.references) if i]
     if not ids:
         return {}
-    found: dict[str, tuple[int, set[str]]] = {}
-    for statement in _TICKETS_BY_MESSAGE_ID:
-        for message_id, ticket_id, to_addrs, cc_addrs in db.run(session, statement, {"ids": ids}):
-            if message_id not in found:
-                found[message_id] = (
-                    ticket_id,
-                    {a for a in thread_links.addressed(to_addrs, cc_addrs) if not is_ours(a, ours)},
-                )
     sender = (parsed.from_addr or "").lower()
-    on_ticket = thread_links.taking_part(session, {t for t, _ in found.values()}, sender)
-    return {
-        message_id: RelatedTicket(ticket_id, frozenset({*addressed, *({sender} if ticket_id in on_ticket else ())}))
-        for message_id, (ticket_id, addressed) in found.items()
-    }
+    found: dict[str, RelatedTicket] = {}
+    # An empty sender matches no one (NULL equals nothing).
+    for _, message_id, ticket_id, to_addrs, cc_addrs, takes_part in db.run(
+        session, _TICKETS_BY_MESSAGE_ID, {"ids": ids, "sender": sender or None}
+    ):
+        if message_id not in found:
+            addressed = {a for a in thread_links.addressed(to_addrs, cc_addrs) if not is_ours(a, ours)}
+            found[message_id] = RelatedTicket(ticket_id, frozenset({*addressed, *((sender,) if takes_part else ())}))
+    return found
 
 
 def _numbered(session: Session, numbers: tuple[str, ...]) -> tuple[NumberedTicket, ...]:
@@ -241,11 +251,38 @@ def _contact_tickets(
     # An empty subject says nothing about the conversation: no matching by subject then.
     if contact_id is None or not parsed.from_addr or not key:
         return ()
-    return tuple(
-        db.run(
-            session, _CONTACT_TICKETS, {"email": parsed.from_addr.lower(), "contact_id": contact_id, "key": key}
-        ).scalars()
-    )
+    email = parsed.from_addr.lower()
+    if _no_customer(session, email):
+        return ()
+    return tuple(db.run(session, _CONTACT_TICKETS, {"email": email, "contact_id": contact_id, "key": key}).scalars())
+
+
+# The customers among an intake batch's senders, looked up once (`look_ahead_customers`); `ensure_customer`, the only
+# code that creates a customer, adds each new one, so later mail of the batch finds it.
+_CUSTOMERS_KEY = "tickets.customers"
+_KNOWN_CUSTOMERS = select(_customer.c.email).where(_customer.c.email.in_(bindparam("emails", expanding=True)))
+
+
+@dataclass
+class _Customers:
+    checked: set[str] = field(default_factory=set)  # addresses looked up
+    known: set[str] = field(default_factory=set)  # of those, the ones a customer has
+
+
+def look_ahead_customers(session: Session, batch: Iterable[ParsedMessage]) -> None:
+    """Look up at once which senders of an intake batch are customers: mail from a new one has no ticket to join by
+    its subject, so it needs no lookup (most mail of a large sync)."""
+    seen = session.info.setdefault(_CUSTOMERS_KEY, _Customers())
+    emails = {parsed.from_addr.lower() for parsed in batch if parsed.from_addr} - seen.checked
+    if emails:
+        seen.known.update(db.run(session, _KNOWN_CUSTOMERS, {"emails": sorted(emails)}).scalars())
+        seen.checked.update(emails)
+
+
+def _no_customer(session: Session, email: str) -> bool:
+    """Tell whether the batch's look-ahead proved that no customer has this address (False: it cannot tell)."""
+    seen = session.info.get(_CUSTOMERS_KEY)
+    return seen is not None and email in seen.checked and email not in seen.known
 
 
 def participants(*, session: Session, ticket: Ticket) -> frozenset[str]:
@@ -293,6 +330,9 @@ def ensure_customer(
     # Written first (one statement for a new customer); an address that is taken writes nothing, and is read.
     customer = Customer(email=address, name=safe_display_name(name), created_at=now, locale=locale)
     if db.insert_unless_taken(session, customer, "email"):
+        seen = session.info.get(_CUSTOMERS_KEY)
+        if seen is not None:
+            seen.known.add(address)
         return customer
     customer = session.scalars(_CUSTOMER_BY_EMAIL, {"email": address}).one()
     kept = next_display_name(customer.name, name, authenticated=name_is_authenticated)

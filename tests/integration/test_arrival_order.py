@@ -185,6 +185,45 @@ def test_replies_to_a_parent_never_seen_share_one_ticket(make_app, dovecot, sink
     assert ticket_count(app) == 1 and outbox_kinds(app) == ["receipt"]
 
 
+def test_reply_reply_to_reply_and_parent_in_one_batch_are_one_ticket(make_app, dovecot, sink, mailbox):
+    # All three arrive before one poll: one batch in one transaction, whose look-ahead found none of their ids
+    # stored; each must still find what the ones before it wrote in that transaction.
+    app = make_app()
+    for raw in (mail(**REPLY_MAIL), mail(**REPLY_TO_REPLY_MAIL), mail(**PARENT_MAIL)):
+        dovecot.append(SUPPORT_USER, mailbox, raw)
+    run_once(app)
+    rows = stored(app)
+    assert ticket_count(app) == 1 and {row.ticket_id for row in rows.values()} == {rows[REPLY].ticket_id}
+    assert [rows[i].match_reason for i in (REPLY, REPLY_TO_REPLY, PARENT)] == ["new", "in_reply_to", "referenced_by"]
+    assert outbox_kinds(app).count("receipt") == 1
+
+
+def test_replies_to_a_parent_never_seen_in_one_batch_share_one_ticket(make_app, dovecot, sink, mailbox):
+    app = make_app()
+    carol = "<carol.2@mail.example.org>"
+    dovecot.append(
+        SUPPORT_USER,
+        mailbox,
+        mail(sender=BOB, to=ANNA, cc=f"{CAROL}, {SUPPORT_USER}", message_id=REPLY, references=(PARENT,)),
+    )
+    dovecot.append(
+        SUPPORT_USER,
+        mailbox,
+        mail(
+            sender=CAROL,
+            to=ANNA,
+            cc=f"{BOB}, {SUPPORT_USER}",
+            subject="AW: Rechnung 2231 doppelt",
+            message_id=carol,
+            references=(PARENT,),
+        ),
+    )
+    run_once(app)
+    rows = stored(app)
+    assert rows[carol].ticket_id == rows[REPLY].ticket_id and rows[carol].match_reason == "shared_reference"
+    assert ticket_count(app) == 1 and outbox_kinds(app) == ["receipt"]
+
+
 LIST_COPY = "\n-- \nlist-{0} mailing list -- list-{0}@lists.example\nTo unsubscribe send an email to list-{0}-leave@lists.example\n"
 
 

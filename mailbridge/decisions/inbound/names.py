@@ -13,6 +13,7 @@ import re
 import unicodedata
 from email import policy
 from email.parser import BytesHeaderParser
+from functools import lru_cache
 
 from mailbridge.decisions.agent_reply import AuthOutcome, authentication_outcome
 from mailbridge.decisions.inbound.mime import decode_header_value
@@ -25,6 +26,8 @@ _MAX_MARKS = 4
 # Zero-width joiner and non-joiner spell words in Persian, Indic scripts and emoji; other format characters
 # (bidi overrides and isolates, zero-width spaces, BOM, soft hyphen) only hide or reorder what is shown.
 _KEPT_FORMAT = frozenset("\u200c\u200d")
+# The ASCII controls (category Cc), each read as a space.
+_ASCII_CONTROLS = {code: " " for code in (*range(0x20), 0x7F)}
 # Linear time: fixed-width pieces, no nested repetition. Checked on the NFKC case-folded text, so full-width
 # letters and dots ("ｅｖｉｌ．ｃｏｍ", "＠") read as their ASCII forms; "。" is the ideographic full stop that IDNA reads as a dot.
 _LINK_LIKE = re.compile(
@@ -34,6 +37,7 @@ _LINK_LIKE = re.compile(
 )
 
 
+@lru_cache(maxsize=512)
 def safe_display_name(raw: str | None) -> str:
     """Return the name fit for a greeting: one line, no control or bidi characters, at most MAX_NAME_CHARS.
 
@@ -77,6 +81,9 @@ def name_is_authenticated(raw: bytes, sender: str | None, authserv_id: str | Non
 
 def _visible_characters(text: str) -> str:
     """Turn controls and line or paragraph separators into spaces, drop hiding format characters, cap mark runs."""
+    if text.isascii():
+        # ASCII holds no format characters, marks or separators, and NFC leaves it as it is: only controls change.
+        return text.translate(_ASCII_CONTROLS)
     kept: list[str] = []
     marks = 0
     for char in unicodedata.normalize("NFC", text):

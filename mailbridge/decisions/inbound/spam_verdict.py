@@ -54,8 +54,9 @@ NOT_SPAM = SpamVerdict(False)
 
 def read_spam_signals(raw: bytes) -> SpamSignals:
     """Read the spam and authentication headers of a raw message, in their order."""
-    # The header block only: a large message's body is never decoded here.
-    ends = [at for at in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if at >= 0]
+    # The header block only: a large message's body is never decoded here, nor searched for a bare-LF blank line.
+    crlf = raw.find(b"\r\n\r\n")
+    ends = [at for at in (crlf, raw.find(b"\n\n", 0, len(raw) if crlf < 0 else crlf + 1)) if at >= 0]
     head = raw[: min(ends) + 2] if ends else raw
     lowered = head.lower()
     # Most mail carries none of these headers: then the header block is not parsed at all (every name read below
