@@ -3,7 +3,7 @@
 #   ./dev.sh demo   local mail stack on 127.0.0.1 + mailbridge run --once + tickets and receipts printed
 #   ./dev.sh test   import-linter contracts, ruff, mypy, then the full test suite (Dovecot, SMTP and PostgreSQL started by the tests)
 #   ./dev.sh lint   only the contracts, ruff and mypy
-#   ./dev.sh bench ingest|threading|cli|outbox|soak [args]   one of the benchmarks in bench/
+#   ./dev.sh bench ingest|threading|cli|outbox|soak|fleet [args]   one of the benchmarks in bench/
 set -euo pipefail
 cd "$(dirname "$0")"
 what="${1:-test}"
@@ -57,7 +57,8 @@ case "$what" in
       cli) shift || true; exec .venv/bin/python bench/cli.py "$@" ;;
       outbox) shift || true; exec .venv/bin/python bench/outbox.py "$@" ;;
       soak) shift || true; exec .venv/bin/python bench/soak.py "$@" ;;
-      *) echo "usage: ./dev.sh bench ingest|threading|cli|outbox|soak [args]" >&2; exit 2 ;;
+      fleet) shift || true; exec .venv/bin/python bench/fleet.py "$@" ;;
+      *) echo "usage: ./dev.sh bench ingest|threading|cli|outbox|soak|fleet [args]" >&2; exit 2 ;;
     esac ;;
   *) echo "usage: ./dev.sh demo | test [pytest args] | lint | bench ingest|threading|cli|outbox [args]" >&2; exit 2 ;;
 esac

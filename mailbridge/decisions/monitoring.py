@@ -1,7 +1,7 @@
 """Decision: the state of `mailbridge status --check` (monitoring-plugin convention, Nagios/Icinga). Pure.
 
-Figures in (each mailbox's last sync and failure, the outbox, held, quarantined, tickets past their SLA), the
-`[monitoring]` thresholds and `now`; out a CheckResult: the state (its value is the exit code) and the one line
+Figures in (each mailbox's last sync and failure, the outbox, held, quarantined, tickets past their SLA, the daemons'
+beats and mailbox leases), the `[monitoring]` thresholds and `now`; out a CheckResult: the state (its value is the exit code) and the one line
 `MAILBRIDGE <STATE> - <summary> | <perfdata>`. `cli.operate.status_cmd` prints it; `runtime.metrics` exports the state.
 """
 
@@ -42,6 +42,7 @@ class HealthFigures:
     quarantined: int
     sla_breached: int  # open tickets without a first response, past its due time
     failing_jobs: tuple[FailingJob, ...] = ()  # daemon jobs (delivery, timers) whose last run failed
+    fleet: FleetFigures | None = None  # the daemons on the database and the mailbox leases; None: not judged
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,34 @@ class FailingJob:
     name: str
     failing_since: datetime
     last_error: str
+
+
+@dataclass(frozen=True)
+class DaemonFigures:
+    instance: str
+    host: str
+    pid: int
+    started_at: datetime | None
+    last_beat_at: datetime | None
+
+
+@dataclass(frozen=True)
+class LeaseFigures:
+    mailbox: str
+    holder: str | None  # a daemon's instance; None: free
+    expires_at: datetime | None  # held: until when; free: since when (None: never held, or freed before this was kept)
+
+
+@dataclass(frozen=True)
+class FleetFigures:
+    """The daemons' rows and the mailboxes' leases, judged at `checked_at`: the real time, never a replayed
+    MAILBRIDGE_NOW, because beats and leases are written with the hosts' real clocks (runtime/fleet.py)."""
+
+    daemons: tuple[DaemonFigures, ...]
+    leases: tuple[LeaseFigures, ...]
+    mailboxes: tuple[str, ...]  # the [[mailboxes]] of the configuration
+    lease_seconds: float
+    checked_at: datetime
 
 
 @dataclass(frozen=True)
@@ -85,6 +114,7 @@ def evaluate_health(figures: HealthFigures, limits: MonitoringSettings, now: dat
         ),
     ]
     found += [_job_finding(job, limits, now) for job in figures.failing_jobs]
+    found += fleet_findings(figures.fleet) if figures.fleet is not None else []
     problems = tuple(sorted((f for f in found if f is not None), key=lambda f: -f.state))
     state = problems[0].state if problems else CheckState.OK
     summary = "; ".join(f.text for f in problems) if problems else _healthy_summary(figures)
@@ -124,6 +154,48 @@ def _job_finding(job: FailingJob, limits: MonitoringSettings, now: datetime) -> 
     text = f"job {job.name} failing for {format_age(failing)}: {_shorten(job.last_error) or 'no error recorded'}"
     critical = failing >= limits.sync_critical_minutes * 60
     return Finding(CheckState.CRITICAL if critical else CheckState.WARNING, text)
+
+
+def fleet_findings(fleet: FleetFigures) -> list[Finding]:
+    """WARNING for each daemon that stopped beating for a lease (hung, or killed without leaving), and, while a daemon
+    lives, for each configured mailbox that nobody has held for a lease (the live ones take a free or expired lease
+    at their next beat, a third of a lease, so a longer gap means no daemon polls it: none is configured with it)."""
+    now, lease = fleet.checked_at, fleet.lease_seconds
+    live = [d for d in fleet.daemons if d.last_beat_at is not None and _seconds(now, d.last_beat_at) < lease]
+    found = [
+        Finding(
+            CheckState.WARNING,
+            f"daemon {d.host} pid {d.pid} "
+            + (f"silent for {format_age(_seconds(now, d.last_beat_at))}" if d.last_beat_at else "never beat")
+            + f", past its lease of {format_age(lease)} (hung, or stopped without leaving)",
+        )
+        for d in fleet.daemons
+        if all(d.instance != alive.instance for alive in live)
+    ]
+    if not live:
+        return found
+    running_since = min((d.started_at or now for d in live), default=now)
+    leases = {lease_.mailbox: lease_ for lease_ in fleet.leases}
+    for mailbox in fleet.mailboxes:
+        free_since = _free_since(leases.get(mailbox), now, running_since)
+        if free_since is not None and _seconds(now, free_since) >= lease:
+            text = f"mailbox {mailbox} held by no daemon for {format_age(_seconds(now, free_since))}"
+            found.append(Finding(CheckState.WARNING, text + f" while {len(live)} {_daemons(len(live))} run"))
+    return found
+
+
+def _free_since(lease: LeaseFigures | None, now: datetime, running_since: datetime) -> datetime | None:
+    """Since when a mailbox has had no holder (None: it has one). Unknown (no row, or a free one never held): since
+    the oldest live daemon started, which would have taken it if it polled it."""
+    if lease is not None and lease.holder is not None and lease.expires_at is not None and lease.expires_at > now:
+        return None
+    if lease is not None and lease.expires_at is not None:
+        return max(lease.expires_at, running_since)
+    return running_since
+
+
+def _daemons(count: int) -> str:
+    return "daemon" if count == 1 else "daemons"
 
 
 def _outbox_finding(figures: HealthFigures, limits: MonitoringSettings, now: datetime) -> Finding | None:

@@ -1,6 +1,7 @@
-"""Read-only query for `mailbridge status`: the daemons running on this database and the mailboxes each holds.
+"""Read-only queries for `mailbridge status`: the daemons running on this database and the mailboxes each holds, and
+the figures `status --check` judges them by (`decisions.monitoring.fleet_findings`).
 
-Takes a `store.reader.Reader` (plain SQL, like `reports.status`), returns frozen DaemonStatus values; writes nothing.
+Takes a `store.reader.Reader` (plain SQL, like `reports.status`), returns frozen values; writes nothing.
 A daemon that stopped cleanly removed its row; one that died keeps it, with its old last beat, until the live
 daemons forget it (store/fleet.py), and its leases expire after `[daemon] lease_seconds`.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from mailbridge.decisions.monitoring import DaemonFigures, FleetFigures, LeaseFigures
 from mailbridge.store.reader import Reader, instant
 
 
@@ -41,3 +43,20 @@ def gather_daemons(reader: Reader) -> tuple[DaemonStatus, ...]:
             "SELECT instance, host, pid, started_at, last_beat_at FROM daemon ORDER BY started_at, instance"
         )
     )
+
+
+def fleet_figures(
+    reader: Reader, mailboxes: tuple[str, ...], lease_seconds: float, checked_at: datetime
+) -> FleetFigures:
+    """Every daemon row and mailbox lease, for the `status --check` rule on stale daemons and unheld mailboxes."""
+    daemons = tuple(
+        DaemonFigures(
+            row["instance"], row["host"], row["pid"], instant(row["started_at"]), instant(row["last_beat_at"])
+        )
+        for row in reader.rows("SELECT instance, host, pid, started_at, last_beat_at FROM daemon ORDER BY started_at")
+    )
+    leases = tuple(
+        LeaseFigures(row["mailbox"], row["holder"], instant(row["expires_at"]))
+        for row in reader.rows("SELECT mailbox, holder, expires_at FROM mailboxlease ORDER BY mailbox")
+    )
+    return FleetFigures(daemons, leases, mailboxes, lease_seconds, checked_at)

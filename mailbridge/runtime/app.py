@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from mailbridge.base.clock import Clock, system_clock
@@ -152,6 +153,15 @@ def ensure_contacts(app: App, *, create_all: bool = False, strict: bool = True) 
     Raises: ConfigError for a name no Contact has, from a table without `create_contact = true` (a typo must not
     become a new department).
     """
+    try:
+        return _ensure_contacts(app, create_all=create_all, strict=strict)
+    except IntegrityError:
+        # Another daemon starting at the same moment created the same Contact first (its unique name or address):
+        # this transaction rolled back, and the next finds the Contact.
+        return _ensure_contacts(app, create_all=create_all, strict=strict)
+
+
+def _ensure_contacts(app: App, *, create_all: bool, strict: bool) -> dict[str, int]:
     now = app.clock.now()
     ids: dict[str, int] = {}
     with db.transaction(app.engine) as session:

@@ -47,7 +47,7 @@ from mailbridge.base.errors import ConfigError
 from mailbridge.decisions.loop_restart import plan_restart
 from mailbridge.ingest.sources.idle import IdleWatcher
 from mailbridge.runtime.app import App, build_app, check_contacts_of
-from mailbridge.runtime.fleet import Fleet, daemon_lock
+from mailbridge.runtime.fleet import Fleet, MailboxStop, daemon_lock
 from mailbridge.runtime.health import write_health_file
 from mailbridge.runtime.jobs import (
     check_sla,
@@ -91,6 +91,7 @@ class LoopName:
 class MailboxRun:
     """The loops of one mailbox this daemon holds the lease of: they run until `ended` (or the daemon's stop)."""
 
+    give_up: MailboxStop  # set with `ended`: a poll in hand (a long import) ends at the next message, not its last
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task] = field(default_factory=list)
     closing: asyncio.Task | None = None  # the lease round that saw it end or lost its lease waits for its loops
@@ -315,7 +316,7 @@ class Daemon:
             self.polling.add(mailbox.name)
             self._beat(mailbox.name)
             try:
-                outcome = await poll_one_job(self.app, mailbox)
+                outcome = await poll_one_job(self.app, mailbox, run.give_up)
             finally:
                 self.polling.discard(mailbox.name)
             self._beat(mailbox.name)
@@ -394,7 +395,7 @@ class Daemon:
             await self._pause(min([*due, interval.total_seconds()]) + 0.05, None)
 
     async def _lease_loop(self) -> None:
-        """Every third of `lease_seconds`: beat, renew, take and give up leases (`_lease_round`)."""
+        """Every third of `lease_seconds` (at most 5 s): beat, renew, take and give up leases (`_lease_round`)."""
         while not self._stopping.is_set():
             await self._pause(self.fleet.beat_seconds, None)
             if not self._stopping.is_set():
@@ -408,12 +409,16 @@ class Daemon:
         for name, run in list(self._mailbox_runs.items()):
             if run.closing is None and (run.ended.is_set() or name not in held.held):
                 run.closing = asyncio.create_task(self._close_mailbox(name, release=name in held.release))
+        # Given up with no loops to stop (they ended when a poll found the lease lost, and a round after a database
+        # outage kept the lease before others lived again): free it now, or this daemon renews it and nobody polls it.
+        for name in sorted(held.release - self._mailbox_runs.keys()):
+            await self._release(name)
         for mailbox in self.app.settings.mailboxes:
             if mailbox.name in held.held and mailbox.name not in self._mailbox_runs:
                 self._start_mailbox(mailbox)
 
     def _start_mailbox(self, mailbox: MailboxSettings) -> None:
-        run = self._mailbox_runs[mailbox.name] = MailboxRun()
+        run = self._mailbox_runs[mailbox.name] = MailboxRun(MailboxStop(self.app.stop_requested))
         for name, body, record, beat in self._mailbox_loops(mailbox):
             task = asyncio.create_task(self._supervise(name, body, record, beat, run.ended), name=str(name))
             task.add_done_callback(lambda t, run=run: run.ended.is_set() or self._supervisor_ended(t))
@@ -424,6 +429,7 @@ class Daemon:
         """Stop a mailbox's loops (a poll in hand is finished) and, when this daemon gives it up, free its lease."""
         run = self._mailbox_runs[name]
         run.ended.set()
+        run.give_up.set()
         await asyncio.gather(*run.tasks, return_exceptions=True)
         watchers = [self._watchers.pop(key) for key in list(self._watchers) if key[0] == name]
         await asyncio.to_thread(lambda: [w.join(timeout=5) for w in watchers])
@@ -432,10 +438,14 @@ class Daemon:
         del self._mailbox_runs[name]
         log.info("stopped polling mailbox=%s", name)
         if release:
-            try:
-                await self._fleet_call(partial(self.fleet.release, name))
-            except Exception as exc:  # noqa: BLE001 - the lease then expires after lease_seconds
-                log.error("cannot release the lease mailbox=%s error=%s", name, describe(exc))
+            await self._release(name)
+
+    async def _release(self, name: str) -> None:
+        """Free a mailbox's lease this daemon gives up (its loops have ended)."""
+        try:
+            await self._fleet_call(partial(self.fleet.release, name))
+        except Exception as exc:  # noqa: BLE001 - the lease then expires after lease_seconds
+            log.error("cannot release the lease mailbox=%s error=%s", name, describe(exc))
 
     async def _fleet_call(self, call: Callable[[], T]) -> T:
         """Run a lease call in the fleet's own thread: polls of many mailboxes that fill asyncio's default threads for

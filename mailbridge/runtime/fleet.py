@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +31,8 @@ from mailbridge.store import fleet as store
 from mailbridge.store.fleet import Identity
 
 log = logging.getLogger(__name__)
-BEATS_PER_LEASE = 3  # the lease loop beats and renews every third of lease_seconds
+BEATS_PER_LEASE = 3  # the lease loop beats and renews every third of lease_seconds,
+MAX_BEAT_SECONDS = 5.0  # and at least this often: a daemon that joins gets its share within seconds
 FORGET_AFTER_LEASES = 10  # a daemon silent this many lease_seconds is dropped from the list `status` shows
 
 
@@ -52,7 +54,7 @@ class Fleet:
 
     @property
     def beat_seconds(self) -> float:
-        return self.lease.total_seconds() / BEATS_PER_LEASE
+        return min(self.lease.total_seconds() / BEATS_PER_LEASE, MAX_BEAT_SECONDS)
 
     def join(self) -> None:
         """Add this daemon's row."""
@@ -61,7 +63,7 @@ class Fleet:
 
     def leave(self) -> None:
         """Remove this daemon's row and free its leases (a clean stop; a crash leaves them to expire)."""
-        store.unregister(self.engine, self.me)
+        store.unregister(self.engine, self.me, self.clock.now())
         log.info("daemon left instance=%s", self.me.instance)
 
     def lease_round(self) -> LeaseRound:
@@ -85,7 +87,7 @@ class Fleet:
 
     def release(self, mailbox: str) -> None:
         """Free a mailbox's lease once this daemon's loops for it have ended."""
-        store.release(self.engine, self.me, mailbox)
+        store.release(self.engine, self.me, mailbox, self.clock.now())
         log.info("lease released mailbox=%s instance=%s", mailbox, self.me.instance)
 
     def fence(self, mailbox: str) -> Callable[[Session], None]:
@@ -112,6 +114,18 @@ class Fleet:
 
     def seconds_until(self, when: datetime) -> float:
         return (when - self.clock.now()).total_seconds()
+
+
+class MailboxStop(threading.Event):
+    """Set when this daemon gives a mailbox up, and reads as set once the daemon stops: the poll of that mailbox ends
+    at the next message either way (as `is_set` only: `wait` does not see the daemon's stop)."""
+
+    def __init__(self, daemon_stop: threading.Event):
+        super().__init__()
+        self.daemon_stop = daemon_stop
+
+    def is_set(self) -> bool:
+        return super().is_set() or self.daemon_stop.is_set()
 
 
 @contextmanager

@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -44,10 +45,15 @@ class MailboxOutcome:
     lease_lost: bool = False  # another daemon holds the mailbox now: nothing was committed or marked, stop polling
 
 
-async def poll_one(app: App, mailbox: MailboxSettings, now: datetime) -> MailboxOutcome:
-    """Poll one mailbox and record its health; any failure is logged once, recorded and returned, never raised."""
+async def poll_one(
+    app: App, mailbox: MailboxSettings, now: datetime, stop: threading.Event | None = None
+) -> MailboxOutcome:
+    """Poll one mailbox and record its health; any failure is logged once, recorded and returned, never raised.
+
+    `stop`: the poll ends at the next message once it is set (default: the app's stop request).
+    """
     try:
-        result = await asyncio.to_thread(_poll_and_record, app, mailbox, now)
+        result = await asyncio.to_thread(_poll_and_record, app, mailbox, now, stop)
     except LeaseLost as exc:
         # Not a failure of the mailbox: its new holder polls it (and records its health) from now on.
         log.warning("poll stopped mailbox=%s: %s", mailbox.name, exc)
@@ -64,8 +70,9 @@ async def poll_one(app: App, mailbox: MailboxSettings, now: datetime) -> Mailbox
     return MailboxOutcome(None, error, delay)
 
 
-def _poll_and_record(app: App, mailbox: MailboxSettings, now: datetime) -> PollResult:
-    result = poll_mailbox(app.poller, app.inbox(mailbox), mailbox, now)
+def _poll_and_record(app: App, mailbox: MailboxSettings, now: datetime, stop: threading.Event | None) -> PollResult:
+    poller = app.poller if stop is None else replace(app.poller, stop=stop)
+    result = poll_mailbox(poller, app.inbox(mailbox), mailbox, now)
     mailbox_state.record_success(app.engine, mailbox, now)
     return result
 
@@ -88,10 +95,10 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
-async def poll_one_job(app: App, mailbox: MailboxSettings) -> MailboxOutcome:
+async def poll_one_job(app: App, mailbox: MailboxSettings, stop: threading.Event | None = None) -> MailboxOutcome:
     """The daemon's per-mailbox job: poll_one at its own `now`; an unexpected error is logged, not raised."""
     try:
-        return await poll_one(app, mailbox, app.clock.now())
+        return await poll_one(app, mailbox, app.clock.now(), stop)
     except Exception as exc:  # noqa: BLE001 - one of the four boundaries: per job
         log.exception("job crashed job=poll mailbox=%s", mailbox.name)
         return MailboxOutcome(None, describe(exc), retry_delay(1, random.random()))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -18,9 +18,11 @@ from prometheus_client import CollectorRegistry, write_to_textfile
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from sqlmodel import Session
 
+from mailbridge.base.clock import SystemClock
 from mailbridge.decisions.business_hours import build_calendar
-from mailbridge.decisions.monitoring import evaluate_health
+from mailbridge.decisions.monitoring import FleetFigures, evaluate_health
 from mailbridge.ingest.poll import PollResult
+from mailbridge.reports.daemons import fleet_figures
 from mailbridge.reports.status import StatusReport, gather_status, health_figures
 from mailbridge.runtime.app import App
 from mailbridge.store.reader import reader_of
@@ -58,9 +60,12 @@ class PollTally:
 def write_metrics_file(app: App, path: Path, now: datetime, tally: PollTally) -> None:
     """Write every metric to `path` atomically, readable by the exporter (mode 0644)."""
     calendar = build_calendar(app.settings.sla, range(now.year - 1, now.year + 2))
+    names = tuple(m.name for m in app.settings.mailboxes)
     with Session(app.engine) as session:
         report = gather_status(reader=reader_of(session), settings=app.settings, now=now, calendar=calendar)
-    families = [*mailbox_metrics(report, tally, now), *store_metrics(report, app, now)]
+        # The daemons' beats and leases are judged by the real clock, as `status --check` does.
+        fleet = fleet_figures(reader_of(session), names, app.settings.daemon.lease_seconds, SystemClock().now())
+    families = [*mailbox_metrics(report, tally, now), *store_metrics(report, app, now, fleet)]
     registry = CollectorRegistry(auto_describe=True)
     registry.register(_Families(families))
     write_to_textfile(str(path), registry)
@@ -104,7 +109,7 @@ def mailbox_metrics(report: StatusReport, tally: PollTally, now: datetime) -> li
     return [messages, polls, last, age, failing]
 
 
-def store_metrics(report: StatusReport, app: App, now: datetime) -> list[Metric]:
+def store_metrics(report: StatusReport, app: App, now: datetime, fleet: FleetFigures | None = None) -> list[Metric]:
     """The outbox and the tickets by status, quarantined mail, the `status --check` state, and when this was written."""
     outbox = GaugeMetricFamily("mailbridge_outbox_mails", "Outgoing mails by status.", labels=["status"])
     for status, count in report.outbox_by_status.items():
@@ -118,7 +123,7 @@ def store_metrics(report: StatusReport, app: App, now: datetime) -> list[Metric]
     tickets = GaugeMetricFamily("mailbridge_tickets", "Tickets by status.", labels=["status"])
     for status, count in report.tickets_by_status.items():
         tickets.add_metric([status], count)
-    state = evaluate_health(health_figures(report), app.settings.monitoring, now).state
+    state = evaluate_health(replace(health_figures(report), fleet=fleet), app.settings.monitoring, now).state
     return [
         outbox,
         oldest_age,

@@ -69,10 +69,11 @@ def beat(engine: Engine, me: Identity, now: datetime, forget_before: datetime) -
         return {instance: utc(at) for instance, at in rows}
 
 
-def unregister(engine: Engine, me: Identity) -> None:
+def unregister(engine: Engine, me: Identity, now: datetime) -> None:
     """Remove this daemon's row and free every lease it holds (a clean stop)."""
     with db.transaction(engine) as session:
-        run(session, update(_lease).where(_lease.c.holder == me.instance).values(holder=None, expires_at=None))
+        # A free lease keeps when it was freed in expires_at: `status --check` tells a hand-over from a gap.
+        run(session, update(_lease).where(_lease.c.holder == me.instance).values(holder=None, expires_at=now))
         run(session, delete(_daemon).where(_daemon.c.instance == me.instance))
 
 
@@ -122,14 +123,14 @@ def take(engine: Engine, me: Identity, mailbox: str, now: datetime, until: datet
         return bool(run(session, _TAKE, params).rowcount)
 
 
-def release(engine: Engine, me: Identity, mailbox: str) -> None:
-    """Free a lease this daemon holds (its loops for the mailbox have ended)."""
+def release(engine: Engine, me: Identity, mailbox: str, now: datetime) -> None:
+    """Free a lease this daemon holds (its loops for the mailbox have ended), noting when."""
     with db.transaction(engine) as session:
         run(
             session,
             update(_lease)
             .where(_lease.c.mailbox == mailbox, _lease.c.holder == me.instance)
-            .values(holder=None, expires_at=None),
+            .values(holder=None, expires_at=now),
         )
 
 

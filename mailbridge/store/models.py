@@ -345,7 +345,7 @@ class MailboxLease(SQLModel, table=True):
 
     mailbox: str = Field(primary_key=True)
     holder: str | None = None  # DaemonRow.instance; None: free
-    expires_at: datetime | None = _when(nullable=True)
+    expires_at: datetime | None = _when(nullable=True)  # free: when it was freed (None: never held)
     taken_at: datetime | None = _when(nullable=True)
 
 

@@ -7,139 +7,28 @@ and marks nothing when it wakes. On SQLite a second daemon is refused with one l
 
 from __future__ import annotations
 
-import email
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
 
-from mailbridge.store import db
-from tests.conftest import IMAP_PASSWORD_ENV, REPO, SUPPORT_USER, customer_mail, run_cli, run_cli_process
+from tests.conftest import SUPPORT_USER, run_cli, run_cli_process
+from tests.integration.fleet_processes import (
+    BEAT,
+    LEASE,
+    all_seen,
+    append,
+    daemons,
+    fleet_setup,
+    held_by_pid,
+    receipts,
+    stored,
+    stored_in,
+)
 from tests.servers.util import wait_until
-
-LEASE = 6  # seconds; the daemons renew every third of it
-BEAT = LEASE / 3
-FLEET = f"""
-[daemon]
-lease_seconds = {LEASE}
-
-[schedule]
-poll_interval_seconds = 1
-outbox_interval_seconds = 1
-
-[ingest]
-parse_processes = 0
-"""
-
-
-def other_mailbox(dovecot, name: str, folder: str) -> str:
-    return f"""
-[[mailboxes]]
-name = "{name}"
-host = "127.0.0.1"
-port = {dovecot.imaps_port}
-security = "ssl"
-ca_file = "{dovecot.ca_file}"
-username = "{SUPPORT_USER}"
-password_env = "{IMAP_PASSWORD_ENV}"
-folder = "{folder}"
-contact = "Customer service"
-create_contact = true
-initial_sync = "import"
-timeout_seconds = 5
-"""
-
-
-def fleet_setup(config_file, postgres, dovecot, mailbox: str, dbname: str, count: int) -> tuple[Path, Engine, dict]:
-    """A configuration with `count` mailboxes (name -> folder) on a fresh PostgreSQL database."""
-    folders = {"support": mailbox} | {f"box{n}": f"{mailbox}x{n}" for n in range(2, count + 1)}
-    extra = ""
-    for name, folder in folders.items():
-        if name != "support":
-            dovecot.create_folder(SUPPORT_USER, folder)
-            extra += other_mailbox(dovecot, name, folder)
-    url = postgres.create_database(dbname)
-    config = config_file(db_url=url, extra=extra + FLEET)
-    return config, db.make_engine(url), folders
-
-
-@contextmanager
-def daemons(config: Path, tmp_path: Path, count: int) -> Iterator[list[subprocess.Popen]]:
-    """Start `count` `mailbridge run` processes; SIGKILL whatever still runs at the end (and wake a frozen one)."""
-    started = []
-    try:
-        for n in range(count):
-            log = (tmp_path / f"daemon{n}.log").open("wb")
-            started.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "mailbridge", "--config", str(config), "run"],
-                    cwd=REPO,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
-        yield started
-    finally:
-        for process in started:
-            if process.poll() is None:
-                os.kill(process.pid, signal.SIGCONT)
-                process.kill()
-                process.wait(timeout=10)
-
-
-def held_by_pid(engine: Engine) -> dict[int, set[str]]:
-    """The mailboxes each daemon holds an unexpired lease on, by the daemon's pid."""
-    with engine.connect() as connection:
-        rows = connection.execute(
-            text(
-                "SELECT d.pid, l.mailbox FROM mailboxlease l JOIN daemon d ON d.instance = l.holder "
-                "WHERE l.expires_at > now()"
-            )
-        ).all()
-    found: dict[int, set[str]] = {}
-    for pid, mailbox in rows:
-        found.setdefault(pid, set()).add(mailbox)
-    return found
-
-
-def stored(engine: Engine) -> Counter:
-    """Message-IDs of stored incoming mail, counted."""
-    with engine.connect() as connection:
-        return Counter(r[0] for r in connection.execute(text("SELECT message_id FROM message WHERE direction = 'in'")))
-
-
-def stored_in(engine: Engine, mailbox: str) -> int:
-    with engine.connect() as connection:
-        return connection.execute(text("SELECT count(*) FROM message WHERE mailbox = :m"), {"m": mailbox}).scalar_one()
-
-
-def all_seen(dovecot, folder: str, count: int) -> bool:
-    flags = dovecot.flags(SUPPORT_USER, folder)
-    return len(flags) == count and all("\\Seen" in f for f in flags.values())
-
-
-def append(dovecot, folder: str, tag: str, count: int) -> list[str]:
-    """APPEND `count` mails from different senders; return their Message-IDs."""
-    ids = []
-    with dovecot.client(SUPPORT_USER) as client:
-        for n in range(count):
-            raw = customer_mail(sender=f"{tag}{n}@example.org", subject=f"{tag} order {n}")
-            client.append(folder, raw)
-            ids.append(email.message_from_bytes(raw)["Message-ID"])
-    return ids
-
-
-def receipts(sink) -> Counter:
-    return Counter(m.message["In-Reply-To"] for m in sink.messages)
 
 
 def test_two_daemons_share_the_mailboxes_and_the_survivor_of_a_kill_takes_them_over(

@@ -4,7 +4,8 @@
 instance_name, so several can run at once), one passwd-file per user, a maildir root owned by nobody,
 and self-signed certificates, then starts `dovecot -c` with an IMAPS listener and a plain
 listener that offers STARTTLS (or, with `tls=False`, `ssl = no` and one plain listener without STARTTLS). The master runs in the foreground (-F) as our child; stop it with
-`DovecotServer.stop()`.
+`DovecotServer.stop()` and start it again, on the same ports and mail, with `DovecotServer.start()`;
+`freeze()` and `thaw()` SIGSTOP and SIGCONT the master and every process under it (a hung server).
 """
 
 from __future__ import annotations
@@ -212,6 +213,63 @@ class DovecotServer:
             fetched = client.fetch(uids, ["BODY.PEEK[]"]) if uids else {}
         return [fetched[uid][b"BODY[]"] for uid in uids]
 
+    def start(self) -> None:
+        """Run the Dovecot master (-F: in the foreground, our child) on base_dir's config; wait until it listens."""
+        stderr_path = self.base_dir / "dovecot.stderr"
+        with stderr_path.open("a") as stderr:
+            process = subprocess.Popen(
+                [find_dovecot(), "-F", "-c", str(self.base_dir / "dovecot.conf")],
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=stderr,
+            )
+        self._process, self.pid = process, process.pid
+        pid_file = self.base_dir / "run" / "master.pid"
+        ready = wait_until(
+            lambda: (
+                process.poll() is not None
+                or (
+                    _master_pid(pid_file) == process.pid
+                    and (not self.has_tls or port_open(self.imaps_port))
+                    and port_open(self.imap_port)
+                )
+            ),
+            timeout=START_TIMEOUT,
+        )
+        if not ready or process.poll() is not None:
+            self.stop()
+            raise RuntimeError(
+                f"dovecot did not listen on {HOST}:{self.imaps_port}/{self.imap_port} "
+                f"within {START_TIMEOUT}s (exit code {process.poll()}); "
+                f"log tail:\n{log_tail(stderr_path)}\n{log_tail(self.log_path)}"
+            )
+        self.pid = int(pid_file.read_text().split()[0])
+
+    def processes(self) -> list[int]:
+        """The master's pid and those of every process under it (login, imap, auth ...)."""
+        parents: dict[int, int] = {}
+        for stat_file in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat_file.read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+            parents[int(stat_file.parent.name)] = int(fields[1])
+        found, frontier = [self.pid], [self.pid]
+        while frontier:
+            frontier = [pid for pid, parent in parents.items() if parent in frontier]
+            found += frontier
+        return found
+
+    def freeze(self) -> None:
+        """SIGSTOP the master and every process under it: connections stay open, nothing answers."""
+        for pid in self.processes():
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT every process `freeze()` stopped."""
+        for pid in self.processes():
+            os.kill(pid, signal.SIGCONT)
+
     def stop(self) -> None:
         """Kill the Dovecot master (pid from base_dir/run/master.pid) and wait for it to exit."""
         pid_file = self.base_dir / "run" / "master.pid"
@@ -226,6 +284,14 @@ class DovecotServer:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+
+
+def _master_pid(pid_file: Path) -> int | None:
+    """The pid in Dovecot's master.pid, or None while the file is missing or half written."""
+    try:
+        return int(pid_file.read_text().split()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
 
 
 def _text(flag) -> str:
@@ -297,21 +363,7 @@ def start_dovecot(
     check = subprocess.run([binary, "-c", str(conf), "-n"], capture_output=True, text=True)
     if check.returncode != 0:
         raise RuntimeError(f"dovecot rejected {conf}:\n{check.stderr}")
-    log = base / "dovecot.log"
-    stderr_path = base / "dovecot.stderr"
-    with stderr_path.open("w") as stderr:
-        # -F keeps the master in the foreground as our child, so stop() can reap it
-        process = subprocess.Popen(
-            [binary, "-F", "-c", str(conf)], stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr
-        )
-    pid_file = base / "run" / "master.pid"
-    ready = wait_until(
-        lambda: (
-            process.poll() is not None
-            or (pid_file.exists() and (not tls or port_open(imaps_port)) and port_open(imap_port))
-        ),
-        timeout=START_TIMEOUT,
-    )
+    (base / "dovecot.stderr").write_text("")
     server = DovecotServer(
         host=HOST,
         imaps_port=imaps_port,
@@ -320,16 +372,8 @@ def start_dovecot(
         other_ca_file=str(certs.other_ca_file),
         password=password,
         base_dir=base,
-        pid=process.pid,
+        pid=0,
         has_tls=tls,
-        _process=process,
     )
-    if not ready or process.poll() is not None:
-        server.stop()
-        raise RuntimeError(
-            f"dovecot did not listen on {HOST}:{imaps_port}/{imap_port} "
-            f"within {START_TIMEOUT}s (exit code {process.poll()}); "
-            f"log tail:\n{log_tail(stderr_path)}\n{log_tail(log)}"
-        )
-    server.pid = int(pid_file.read_text().split()[0])
+    server.start()
     return server

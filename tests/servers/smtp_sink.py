@@ -1,7 +1,8 @@
 """An SMTP sink on 127.0.0.1 (aiosmtpd Controller) for the outbox tests and the demo script.
 
 `start_smtp_sink()` records every accepted envelope in `SmtpSink.messages` and counts the connections
-made to it (`SmtpSink.connections`). Tests can make the next MAIL, RCPT or DATA fail once (`fail_next`),
+made to it (`SmtpSink.connections`). Tests can make the next MAIL, RCPT or DATA fail once (`fail_next`), every
+one until told otherwise (`refuse`, `stop_refusing`), every RCPT of one address (`refuse_recipient`),
 drop the next connection, require AUTH or offer STARTTLS. With `oauth2=<OAuth2Server>` it requires AUTH XOAUTH2 or
 OAUTHBEARER and checks the token with that server, refusing a bad one as Gmail and RFC 7628 do. With `deliver_to=<DovecotServer>` each
 accepted message is also appended to every recipient's INBOX there (users are created on first use),
@@ -68,7 +69,7 @@ class _Handler:
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         """Fail once or accept the recipient."""
-        failure = self.sink._take_failure("RCPT")
+        failure = self.sink._take_failure("RCPT") or self.sink._recipient_refusal(address)
         if failure:
             return failure
         envelope.rcpt_tos.append(address)
@@ -106,6 +107,9 @@ class SmtpSink:
         self.deliver_to = deliver_to
         self._lock = threading.Lock()
         self._failures: dict[str, str] = {}
+        self._refusals: dict[str, str] = {}  # command -> reply, until stop_refusing()
+        self._refused_recipients: dict[str, str] = {}  # lower-cased address -> reply to its RCPT
+        self.refused = 0  # replies given by refuse() and refuse_recipient() since the start or the last clear()
         self._drop_next = False
         self._controller: Controller | None = None
 
@@ -116,6 +120,9 @@ class SmtpSink:
             self.connections = 0
             self.logins.clear()
             self._failures.clear()
+            self._refusals.clear()
+            self._refused_recipients.clear()
+            self.refused = 0
             self._drop_next = False
 
     def fail_next(self, command: str, code: int, text: str = "Injected failure") -> None:
@@ -125,6 +132,24 @@ class SmtpSink:
             raise ValueError(f"command must be one of {COMMANDS}, not {command!r}")
         with self._lock:
             self._failures[command] = f"{code} {text}"
+
+    def refuse(self, command: str, code: int, text: str = "Injected refusal") -> None:
+        """Answer every MAIL, RCPT or DATA with `code text` until `stop_refusing()` (a relay down for a while)."""
+        command = command.upper()
+        if command not in COMMANDS:
+            raise ValueError(f"command must be one of {COMMANDS}, not {command!r}")
+        with self._lock:
+            self._refusals[command] = f"{code} {text}"
+
+    def stop_refusing(self) -> None:
+        """End every `refuse()` (recipients refused by `refuse_recipient()` stay refused)."""
+        with self._lock:
+            self._refusals.clear()
+
+    def refuse_recipient(self, address: str, code: int, text: str = "Recipient refused") -> None:
+        """Answer every RCPT TO this address with `code text` (until `clear()`)."""
+        with self._lock:
+            self._refused_recipients[address.lower()] = f"{code} {text}"
 
     def drop_next_connection(self) -> None:
         """Close the connection without a reply at the next MAIL, once."""
@@ -153,9 +178,19 @@ class SmtpSink:
             self.connections += 1
 
     def _take_failure(self, command: str) -> str | None:
-        """Pop the pending reply for command, if any."""
+        """Pop the pending reply for command, if any; else the standing refusal of it."""
         with self._lock:
-            return self._failures.pop(command, None)
+            failure = self._failures.pop(command, None)
+            if failure is None and (failure := self._refusals.get(command)) is not None:
+                self.refused += 1
+            return failure
+
+    def _recipient_refusal(self, address: str) -> str | None:
+        """The standing refusal of this recipient, if any."""
+        with self._lock:
+            failure = self._refused_recipients.get(address.lower())
+            self.refused += failure is not None
+            return failure
 
     def _take_drop(self) -> bool:
         """Return and reset the drop-next-connection flag."""

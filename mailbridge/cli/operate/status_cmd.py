@@ -5,14 +5,15 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import typer
 
+from mailbridge.base.clock import SystemClock
 from mailbridge.base.errors import MailbridgeError
 from mailbridge.cli.common import echo_json, open_read
 from mailbridge.decisions.monitoring import CheckResult, evaluate_health, unknown_result
-from mailbridge.reports.daemons import gather_daemons
+from mailbridge.reports.daemons import fleet_figures, gather_daemons
 from mailbridge.reports.render import display_zone, format_time
 from mailbridge.reports.status import contact_address_warnings, gather_status, health_figures
 
@@ -81,7 +82,10 @@ def _check() -> CheckResult:
         now = app.clock.now()
         calendar = build_calendar(app.settings.sla, range(now.year - 1, now.year + 2))
         report = gather_status(reader=app.reader, settings=app.settings, now=now, calendar=calendar)
-        return evaluate_health(health_figures(report), app.settings.monitoring, now)
+        names = tuple(m.name for m in app.settings.mailboxes)
+        # Beats and leases are real time on every host: judged by the real clock, never by MAILBRIDGE_NOW.
+        fleet = fleet_figures(app.reader, names, app.settings.daemon.lease_seconds, SystemClock().now())
+        return evaluate_health(replace(health_figures(report), fleet=fleet), app.settings.monitoring, now)
     except Exception as exc:  # noqa: BLE001 - the check's own CLI boundary: UNKNOWN and exit 3 (plugin convention)
         return unknown_result(str(exc) if isinstance(exc, MailbridgeError) else _describe(exc))
 
