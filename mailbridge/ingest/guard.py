@@ -9,6 +9,7 @@ budget). A database that is unreachable is not the message's fault: nothing is c
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -32,6 +33,8 @@ from mailbridge.store.raw_files import raw_bytes
 
 log = logging.getLogger(__name__)
 QUARANTINE_AFTER = 3
+# A full or read-only disk where raw mail is written (store.raw_files): retried, never counted against the mail.
+STORAGE_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
 def accept_batch(
@@ -93,6 +96,11 @@ def accept_guarded(
         # EX_TEMPFAIL) or, having lost the lease, leaves the mailbox to its new holder.
         raise
     except Exception as exc:  # noqa: BLE001 - intake is one of the four boundaries
+        if isinstance(exc, OSError) and exc.errno in STORAGE_FULL:
+            # The raw-mail store is full or read-only: not the message's fault either. Nothing is counted (three
+            # counts would quarantine it); it is not marked on the server and is stored once there is room.
+            log.warning("not stored, the disk refused it mailbox=%s uid=%s error=%s", mail.mailbox, mail.uid, exc)
+            return None
         log.exception("intake failed mailbox=%s uid=%s", mail.mailbox, mail.uid)
         failures = _count_failure(inbox, mail, now, f"{type(exc).__name__}: {exc}")
         if failures >= QUARANTINE_AFTER:
