@@ -217,7 +217,8 @@ def insert_unless_taken(session: Session, row: SQLModel, unique: str | None) -> 
 
 
 def insert_values_unless_taken(session: Session, table: Table, values: dict, unique: str | None) -> int | None:
-    """INSERT one row of `table` from `values` unless its `unique` value is taken; its id, or None when taken."""
+    """INSERT one row of `table` from `values` unless its `unique` value is taken; its key (the id), or None when
+    taken."""
     found = run(session, _insert_statement(session, table, unique), values).first()
     return found[0] if found is not None else None
 
@@ -231,7 +232,8 @@ def _insert_statement(session: Session, table: Table, unique: str | None):
             statement = insert(table)
         else:
             statement = _DIALECT_INSERT[dialect](table).on_conflict_do_nothing(index_elements=[table.c[unique]])
-        statement = _INSERTS[key] = statement.returning(table.c.id)
+        # The row's key: `id` for most tables, the name for those keyed by one (a mailbox's lease, a timer).
+        statement = _INSERTS[key] = statement.returning(*table.primary_key.columns)
     return statement
 
 

@@ -12,9 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam, delete, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -37,13 +35,6 @@ class Identity:
     instance: str
     host: str
     pid: int
-
-
-def _insert_missing(session: Session, table: Table, values: dict) -> None:
-    """INSERT the row unless its primary key is taken (ON CONFLICT DO NOTHING: safe against a racing daemon)."""
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgresql_insert
-    key = [column for column in table.primary_key.columns]
-    run(session, insert(table).values(values).on_conflict_do_nothing(index_elements=key))
 
 
 def register(engine: Engine, me: Identity, now: datetime) -> None:
@@ -82,7 +73,8 @@ def read_leases(engine: Engine, mailboxes: Iterable[str]) -> dict[str, Lease]:
     names = list(mailboxes)
     with db.transaction(engine) as session:
         for name in names:
-            _insert_missing(session, _lease, {"mailbox": name, "holder": None, "expires_at": None, "taken_at": None})
+            values = {"mailbox": name, "holder": None, "expires_at": None, "taken_at": None}
+            db.insert_values_unless_taken(session, _lease, values, unique="mailbox")
         rows = run(session, select(_lease.c.mailbox, _lease.c.holder, _lease.c.expires_at))
         return {mailbox: Lease(holder, utc(expires)) for mailbox, holder, expires in rows if mailbox in names}
 
@@ -166,7 +158,8 @@ def claim_timer(engine: Engine, me: Identity, job: str, now: datetime, next_due:
     one sets the next due time; the others find the row changed and run nothing.
     """
     with db.transaction(engine) as session:
-        _insert_missing(session, _timer, {"job": job, "next_due": next_due, "claimed_by": "", "claimed_at": None})
+        values = {"job": job, "next_due": next_due, "claimed_by": "", "claimed_at": None}
+        db.insert_values_unless_taken(session, _timer, values, unique="job")
         seen = run(session, select(_timer.c.next_due).where(_timer.c.job == job)).scalar_one()
         if utc(seen) > now:
             return False, utc(seen)
