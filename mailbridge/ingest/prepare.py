@@ -114,11 +114,15 @@ class Preparer:
     ) -> Iterator[Prepared]:
         """Start preparing now, within `limits`; the iterator gives one result per message, in order.
 
-        None means intake prepares that message itself: every message when there is no worker, and any the
-        worker failed on, so a failure is counted (and quarantined) inside intake's guard like any other.
+        None means intake prepares that message itself: any the worker (or, without one, this process) failed on,
+        so a failure is counted (and quarantined) inside intake's guard like any other. Without a worker each
+        message is prepared here when the iterator reaches it: intake's batch takes them all before its transaction,
+        so its look-aheads see the whole batch's ids, as with a worker.
         """
-        if self.processes == 0 or not raws:
-            return iter([None] * len(raws))
+        if not raws:
+            return iter(())
+        if self.processes == 0:
+            return (prepare_chunk([raw], max_bytes, limits)[0] for raw in raws)
         chunks = [raws[start : start + CHUNK_MESSAGES] for start in range(0, len(raws), CHUNK_MESSAGES)]
         jobs = self._submit(chunks, max_bytes, limits)
         return (

@@ -6,7 +6,7 @@ import json
 
 from sqlmodel import Session, select
 
-from mailbridge.ingest import intake
+from mailbridge.ingest import intake, prepare
 from mailbridge.store.models import Message, Ticket
 from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
 
@@ -14,7 +14,8 @@ from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
 def test_message_breaking_intake_is_quarantined_after_three_polls_then_retried(
     make_app, config_file, dovecot, sink, mailbox, monkeypatch
 ):
-    app = make_app(extra="[ingest]\nparse_processes = 0\n")  # parsed by intake itself, where the bug is injected
+    # No worker: the poller prepares the batch, then intake prepares again what that failed on, inside its guard.
+    app = make_app(extra="[ingest]\nparse_processes = 0\n")
     uid = dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="Poison"))
     real = intake.prepare_mail
 
@@ -22,6 +23,7 @@ def test_message_breaking_intake_is_quarantined_after_three_polls_then_retried(
         raise ValueError("parser bug")
 
     monkeypatch.setattr(intake, "prepare_mail", broken)
+    monkeypatch.setattr(prepare, "prepare_mail", broken)
     for attempt in range(3):
         run_once(app)
         flagged = "\\Seen" in dovecot.flags(SUPPORT_USER, mailbox)[uid]
@@ -30,6 +32,7 @@ def test_message_breaking_intake_is_quarantined_after_three_polls_then_retried(
         [row] = session.exec(select(Message))
     assert row.kind == "quarantined" and row.defects.startswith("ValueError: parser bug") and row.raw
     monkeypatch.setattr(intake, "prepare_mail", real)
+    monkeypatch.setattr(prepare, "prepare_mail", real)
 
     path = config_file()
     listed = json.loads(run_cli("messages", "list", "--kind", "quarantined", "--json", config=path).stdout)

@@ -42,8 +42,17 @@ def test_message_over_the_limit_is_not_parsed():
     assert prepare_mail(raw, max_bytes=len(raw) - 1) is None
 
 
-def test_without_worker_intake_prepares_each_message():
-    assert list(Preparer(0).prepare_all(mails(3), 10**6)) == [None, None, None]
+def test_without_worker_each_message_is_prepared_in_process_in_order():
+    raws = mails(3)
+    assert list(Preparer(0).prepare_all(raws, 10**6)) == [prepare_mail(raw) for raw in raws]
+
+
+def test_without_worker_a_message_over_the_limit_is_left_to_intake():
+    # None: intake stores it as too large, as with a worker.
+    small, large = b"Subject: a\r\n\r\nb\r\n", customer_mail()
+    prepared = list(Preparer(0).prepare_all([small, large], len(small)))
+    assert prepared[0] is not None and prepared[0].subject == "a"
+    assert prepared[1] is None
 
 
 def test_worker_results_match_in_process_results_in_order():

@@ -35,6 +35,8 @@ _MAX_NAME = 150
 # A type token must lead; "text" alone is repaired to text/plain, an empty type is not.
 _CONTENT_TYPE = re.compile(r"\s*[\w.+-]+")
 _BARE_BOUNDARY = re.compile(r"boundary\s*=\s*([^\"\s;][^\s;]*)", re.IGNORECASE)
+# A raw 8-bit byte of a header, as the standard library's parser hands it on (surrogateescape).
+_RAW_BYTE = re.compile("[\udc80-\udcff]")
 _TSPECIALS = set('()<>@,;:\\"/[]?=')
 # Headers that RFC 5322 §3.6 and RFC 2045 allow once: a second copy makes the message ambiguous.
 _SINGLETONS = ("from", "content-type", "content-transfer-encoding")
@@ -108,7 +110,7 @@ def _find_text_charset(msg: Message) -> str | None:
 def decode_header_value(value: str, words: bool = True, declared: str | None = None) -> str:
     """Turn a raw header value into text: raw 8-bit bytes as UTF-8, the `declared` charset or a detected one, then
     RFC 2047."""
-    if any("\udc80" <= ch <= "\udcff" for ch in value):
+    if not value.isascii() and _RAW_BYTE.search(value):
         value = decode_bytes(value.encode("utf-8", "surrogateescape"), None, declared=declared)
     return decode_words(value) if words else value
 
