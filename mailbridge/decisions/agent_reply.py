@@ -172,11 +172,6 @@ def _trusted_results(headers: Sequence[str], authserv_id: str | None) -> list[_R
     return [r for p in trusted if p is not None for r in p[1]]
 
 
-def authentication_failed(header: str, domain: str) -> bool:
-    """Tell whether one Authentication-Results header reports a dkim, spf or dmarc failure for `domain`."""
-    return authentication_outcome([header] if header else [], domain, None) is AuthOutcome.FAIL
-
-
 _Result = tuple[str, str, dict[str, str]]  # method, result, {"header.d": domain, ...}
 
 

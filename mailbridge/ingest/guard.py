@@ -1,26 +1,27 @@
 """Stage: intake's safety net. Batches in one transaction, a failing message counted and quarantined.
 
 The poller hands a fetched batch to `accept_batch`; `mailbridge ingest` hands single messages to
-`accept_guarded`. A message that breaks intake never takes other mail with it: the batch is stored
-again one message per transaction, and after QUARANTINE_AFTER failures the message is kept raw as
-`quarantined` so the mailbox moves on (intake does that at once for a message whose parse outran the time
-budget). A database that is unreachable is not the message's fault: nothing is counted and the caller tries again.
+`accept_guarded` (on stdin to `accept_counted`, which tells a full raw-mail disk apart). A message that breaks intake
+never takes other mail with it: the batch is stored again one message per transaction, and after QUARANTINE_AFTER
+failures the message is kept raw as `quarantined` so the mailbox moves on (intake does that at once for a message
+whose parse outran the time budget). A database that is unreachable, or a raw-mail disk that is full, is not the
+message's fault: nothing is counted and the caller tries again.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from itertools import islice
+from typing import Protocol
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import select
 
-from mailbridge.base.errors import CommandError, LeaseLost, NotFoundError
+from mailbridge.base.errors import CommandError, LeaseLost, MailbridgeError, NotFoundError
 from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.kinds import MessageKind
 from mailbridge.decisions.parked_mail import kind_before_dismissal
@@ -37,6 +38,12 @@ QUARANTINE_AFTER = 3
 STORAGE_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
+class StopSignal(Protocol):
+    """Asked before each message: once it reads as set, the batch (and the poll) ends there. A threading.Event is one."""
+
+    def is_set(self) -> bool: ...
+
+
 def accept_batch(
     inbox: Inbox,
     mails: Sequence[RawMail],
@@ -44,7 +51,7 @@ def accept_batch(
     *,
     silent_below_uid: int = 0,
     prepared: Iterable[Prepared] = (),
-    stop: threading.Event | None = None,
+    stop: StopSignal | None = None,
 ) -> list[IntakeResult | None]:
     """Store a fetched batch in one transaction; when any message fails, store them one by one instead.
 
@@ -84,10 +91,29 @@ def accept_batch(
     return results
 
 
+class RawStoreFull(MailbridgeError):
+    """The disk where raw mail is written is full or read-only (STORAGE_FULL): not the message's fault."""
+
+
 def accept_guarded(
     inbox: Inbox, mail: RawMail, now: datetime, *, silent: bool = False, parsed: Prepared = None
 ) -> IntakeResult | None:
     """Accept a message; on a bug, count the failure and quarantine after three. None: try again later."""
+    try:
+        return accept_counted(inbox, mail, now, silent=silent, parsed=parsed)
+    except RawStoreFull as exc:
+        # Not marked on the server: the message is stored once there is room.
+        log.warning("not stored, the disk refused it mailbox=%s uid=%s error=%s", mail.mailbox, mail.uid, exc.__cause__)
+        return None
+
+
+def accept_counted(
+    inbox: Inbox, mail: RawMail, now: datetime, *, silent: bool = False, parsed: Prepared = None
+) -> IntakeResult | None:
+    """Accept a message; on a bug, count the failure and quarantine after three. None: try again later.
+
+    Raises: RawStoreFull, with nothing counted, when the raw-mail disk is full or read-only.
+    """
     try:
         return accept(inbox, mail, now, silent=silent, parsed=parsed)
     except (OperationalError, InterfaceError, LeaseLost):
@@ -97,10 +123,8 @@ def accept_guarded(
         raise
     except Exception as exc:  # noqa: BLE001 - intake is one of the four boundaries
         if isinstance(exc, OSError) and exc.errno in STORAGE_FULL:
-            # The raw-mail store is full or read-only: not the message's fault either. Nothing is counted (three
-            # counts would quarantine it); it is not marked on the server and is stored once there is room.
-            log.warning("not stored, the disk refused it mailbox=%s uid=%s error=%s", mail.mailbox, mail.uid, exc)
-            return None
+            # Not the message's fault either: nothing is counted (three counts would quarantine it).
+            raise RawStoreFull(exc.strerror or str(exc)) from exc
         log.exception("intake failed mailbox=%s uid=%s", mail.mailbox, mail.uid)
         failures = _count_failure(inbox, mail, now, f"{type(exc).__name__}: {exc}")
         if failures >= QUARANTINE_AFTER:

@@ -10,7 +10,6 @@ keeps the stored position below it, so the next poll finds it stored and marks i
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import astuple, dataclass
 from datetime import datetime
@@ -21,7 +20,7 @@ from sqlmodel import select
 
 from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.ingest.after_sync import ServerAction, ServerStep, plan_server_step
-from mailbridge.ingest.guard import accept_batch
+from mailbridge.ingest.guard import StopSignal, accept_batch
 from mailbridge.ingest.intake import Inbox
 from mailbridge.ingest.prepare import Preparer
 from mailbridge.ingest.results import PollResult
@@ -94,7 +93,7 @@ class Poller:
 
     open_source: Callable[[MailboxSettings], MailSource]
     preparer: Preparer
-    stop: threading.Event  # set on SIGTERM: finish the message in hand, then stop
+    stop: StopSignal  # set on SIGTERM: finish the message in hand, then stop
     progress: ProgressReporter | None = None  # a progress bar for long syncs (terminal only)
 
 

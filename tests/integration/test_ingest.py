@@ -6,11 +6,13 @@ import mailbox
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session, create_engine, select
 
-from mailbridge.store.models import Contact, Message, OutboxMail, Ticket
+from mailbridge.store.models import Contact, IntakeFailure, Message, OutboxMail, Ticket
 from tests.conftest import REPO, customer_mail
 from tests.servers.util import free_port
 
@@ -92,6 +94,52 @@ def test_contact_option_files_the_ticket_under_that_contact(config_file, tmp_pat
 def test_unknown_mailbox_option_is_a_temporary_failure(config_file, tmp_path):
     result = run_ingest(config_file(), "--mailbox", "nope", stdin=customer_mail())
     assert result.returncode == 75 and b"--mailbox 'nope'" in result.stderr
+
+
+@pytest.fixture
+def small_disk(tmp_path) -> Iterator[Path]:
+    """A 64 kB tmpfs for the data directory, unmounted after the test; skipped where mounting is not permitted."""
+    where = tmp_path / "data"
+    where.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", str(where)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(
+            f"cannot mount a small tmpfs for the full-disk test (needs root): {mounted.stderr.decode().strip()}"
+        )
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def test_full_raw_mail_disk_exits_75_counts_nothing_and_stores_once_there_is_room(config_file, tmp_path, small_disk):
+    config = config_file(extra=f'[ingest]\ndata_dir = "{small_disk}"\nraw_file_threshold_bytes = 10000\n')
+    raw = customer_mail(subject="A long complaint", body="Every detail of my order, again and again.\n" * 3000)
+    # More tries than the failures after which mail that breaks intake is quarantined: none of them counts.
+    for _ in range(4):
+        result = run_ingest(config, stdin=raw)
+        assert result.returncode == 75
+        assert result.stderr.decode().strip().splitlines() == [
+            "mailbridge: error: no room to store raw mail (No space left on device); the MTA will retry; "
+            "nothing counted toward quarantine"
+        ]
+    # A PATH import counts it as failed (exit 1) and logs why, with nothing counted either.
+    eml = tmp_path / "long.eml"
+    eml.write_bytes(raw)
+    imported = run_ingest(config, str(eml))
+    assert imported.returncode == 1
+    assert imported.stdout.decode().strip() == "stored 0, duplicate 0, flagged 0, not stored 0, failed 1"
+    [refused] = [line for line in imported.stderr.decode().splitlines() if "not stored, the disk refused it" in line]
+    assert refused.endswith("error=[Errno 28] No space left on device")
+    assert stored(tmp_path) == [] and count(tmp_path, IntakeFailure) == 0
+    subprocess.run(["mount", "-o", "remount,size=4m", str(small_disk)], check=True)
+    again = run_ingest(config, stdin=raw)
+    assert again.returncode == 0, again.stderr
+    [message] = stored(tmp_path)
+    assert message.raw_path is not None and Path(message.raw_path).read_bytes() == raw
+    assert count(tmp_path, Ticket) == 1 and count(tmp_path, IntakeFailure) == 0
 
 
 def test_maildir_and_mbox_are_imported_and_a_second_run_finds_only_duplicates(config_file, tmp_path):

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from sqlmodel import Session, select
 
-from mailbridge.ingest import intake
+from mailbridge.ingest import intake, prepare
 from mailbridge.store.models import Message, OutboxMail, TicketEvent
 from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
 from tests.integration.test_cli_json import error_lines
@@ -129,7 +129,8 @@ def test_mail_cancelled_after_a_sender_claimed_it_is_not_sent(any_db_app, doveco
 def test_dismissed_quarantined_message_stops_counting_and_can_still_be_retried(
     make_app, dovecot, sink, mailbox, monkeypatch, clock
 ):
-    app = make_app(extra="[ingest]\nparse_processes = 0\n")  # parsed by intake itself, where the bug is injected
+    # No worker: the poller prepares the batch, then intake prepares again what that failed on, inside its guard.
+    app = make_app(extra="[ingest]\nparse_processes = 0\n")
     path = app.settings.path
     dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="Poison"))
     real = intake.prepare_mail
@@ -138,9 +139,11 @@ def test_dismissed_quarantined_message_stops_counting_and_can_still_be_retried(
         raise ValueError("parser bug")
 
     monkeypatch.setattr(intake, "prepare_mail", broken)
+    monkeypatch.setattr(prepare, "prepare_mail", broken)
     for _ in range(3):
         run_once(app)
     monkeypatch.setattr(intake, "prepare_mail", real)
+    monkeypatch.setattr(prepare, "prepare_mail", real)
     with Session(app.engine) as session:
         [row] = session.exec(select(Message))
     assert row.kind == "quarantined"
@@ -166,6 +169,11 @@ def test_dismissed_quarantined_message_stops_counting_and_can_still_be_retried(
     assert error_lines(again.stderr) == [
         f"mailbridge: error: message {row.id} is dismissed already",
         "mailbridge: error: no stored message with id 12345",
+    ]
+    as_json = run_cli("messages", "dismiss", str(row.id), "--json", config=path, clock=clock)
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout) == [
+        {"id": row.id, "dismissed": False, "was": None, "error": f"message {row.id} is dismissed already"}
     ]
     retried = run_cli("messages", "retry", str(row.id), config=path, clock=clock)
     assert retried.returncode == 0, retried.stderr

@@ -1,6 +1,12 @@
 from datetime import date
 
-from mailbridge.decisions.agent_reply import AgentIdentity, ReplyVerdict, authentication_failed, judge_agent_reply
+from mailbridge.decisions.agent_reply import (
+    AgentIdentity,
+    AuthOutcome,
+    ReplyVerdict,
+    authentication_outcome,
+    judge_agent_reply,
+)
 from mailbridge.decisions.matching.reply_tokens import AGENT, make_token, verify_token
 
 SECRET = "s3cret"
@@ -46,4 +52,5 @@ def test_dkim_failure_for_agent_domain_is_refused():
 
 
 def test_failure_for_another_domain_does_not_count():
-    assert not authentication_failed("mx.shop.example; spf=fail smtp.mailfrom=x@other.example", "shop.example")
+    header = "mx.shop.example; spf=fail smtp.mailfrom=x@other.example"
+    assert authentication_outcome([header], "shop.example", None) is AuthOutcome.UNCONFIRMED

@@ -16,7 +16,7 @@ import typer
 
 from mailbridge.base.errors import CommandError, MailbridgeError
 from mailbridge.cli.common import echo_json, open_app
-from mailbridge.ingest.guard import accept_guarded
+from mailbridge.ingest.guard import RawStoreFull, accept_counted, accept_guarded
 from mailbridge.ingest.intake import Inbox, IntakeResult
 from mailbridge.ingest.sources.files import (
     INGEST_MAILBOX,
@@ -71,7 +71,8 @@ def ingest(
     answers that went out long ago. On stdin (live mail from an MTA) everything is handled as on a poll.
 
     Exit codes on stdin: 0 stored or already stored (malformed mail too, flagged), 75 when it cannot be
-    stored now (database unavailable, configuration broken) so the MTA retries, 65 for empty input.
+    stored now (database unavailable, configuration broken, no room on the raw-mail disk) so the MTA retries,
+    65 for empty input.
 
     JSON on stdin (errors stay one line on stderr with their exit code):
 
@@ -108,9 +109,11 @@ def _ingest_stdin(mailbox: str | None, contact: str | None, *, silent: bool, as_
             if isinstance(read, bytes)
             else replace(read, mailbox=target.mailbox)
         )
-        result = accept_guarded(target.inbox, mail, app.clock.now(), silent=target.silent)
+        result = accept_counted(target.inbox, mail, app.clock.now(), silent=target.silent)
     except db.DATABASE_DOWN as exc:
         _fail(EX_TEMPFAIL, f"database unavailable ({_first_line(exc)}); the sender should retry")
+    except RawStoreFull as exc:
+        _fail(EX_TEMPFAIL, f"no room to store raw mail ({exc}); the MTA will retry; nothing counted toward quarantine")
     except (MailbridgeError, OSError) as exc:
         # A broken configuration or disk must not bounce customer mail: the MTA keeps it until it is fixed.
         _fail(EX_TEMPFAIL, f"{exc}; the sender should retry")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from mailbridge.base.errors import CommandError, NotFoundError
-from mailbridge.cli.actor import admin_actor
+from mailbridge.base.errors import CommandError
+from mailbridge.cli.actor import act_on_each, admin_actor
 from mailbridge.cli.common import echo_json, open_app, open_store
 from mailbridge.decisions.kinds import MessageKind
 from mailbridge.reports.messages import list_flagged_messages
@@ -75,21 +75,18 @@ def dismiss(
 
     Example: mailbridge messages dismiss 1234 1240
     """
-    store, who, results = open_store(), admin_actor(actor), []
-    for message_id in message_ids:
-        try:
-            with db.transaction(store.engine) as session:
-                was = flagged_messages.dismiss(
-                    session=session, message_row_id=message_id, actor=who, now=store.clock.now()
-                )
-        except (CommandError, NotFoundError) as exc:
-            typer.echo(f"mailbridge: error: {exc}", err=True)
-            results.append({"id": message_id, "dismissed": False, "was": None, "error": str(exc)})
-            continue
-        results.append({"id": message_id, "dismissed": True, "was": was, "error": None})
-        if not as_json:
-            typer.echo(f"message {message_id} dismissed (was {was})")
-    if as_json:
-        echo_json(results)
-    if any(not r["dismissed"] for r in results):
-        raise typer.Exit(1)
+    store, who = open_store(), admin_actor(actor)
+
+    def dismiss_one(message_id: int) -> str:
+        with db.transaction(store.engine) as session:
+            return flagged_messages.dismiss(
+                session=session, message_row_id=message_id, actor=who, now=store.clock.now()
+            )
+
+    act_on_each(
+        message_ids,
+        dismiss_one,
+        done="dismissed",
+        describe=lambda message_id, was: f"message {message_id} dismissed (was {was})",
+        as_json=as_json,
+    )

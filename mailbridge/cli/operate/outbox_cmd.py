@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from mailbridge.base.errors import CommandError, NotFoundError
-from mailbridge.cli.actor import admin_actor
+from mailbridge.cli.actor import act_on_each, admin_actor
 from mailbridge.cli.common import echo_json, open_store
 from mailbridge.decisions.kinds import OutboxStatus
 from mailbridge.reports.outbox import list_outbox as list_outbox_rows
@@ -71,20 +71,14 @@ def cancel(
 
     Example: mailbridge outbox cancel 42 43
     """
-    store, who, results = open_store(), admin_actor(actor), []
-    for outbox_id in outbox_ids:
-        try:
-            with db.transaction(store.engine) as session:
-                was = outbox_queue.cancel(session=session, outbox_id=outbox_id, actor=who, now=store.clock.now())
-        except (CommandError, NotFoundError) as exc:
-            typer.echo(f"mailbridge: error: {exc}", err=True)
-            results.append({"id": outbox_id, "cancelled": False, "was": None, "error": str(exc)})
-            continue
-        results.append({"id": outbox_id, "cancelled": True, "was": was, "error": None})
-        if not as_json:
-            in_flight = ": a send already under way may still deliver it" if was == OutboxStatus.SENDING else ""
-            typer.echo(f"outbox item {outbox_id} cancelled (was {was}{in_flight})")
-    if as_json:
-        echo_json(results)
-    if any(not r["cancelled"] for r in results):
-        raise typer.Exit(1)
+    store, who = open_store(), admin_actor(actor)
+
+    def cancel_one(outbox_id: int) -> str:
+        with db.transaction(store.engine) as session:
+            return outbox_queue.cancel(session=session, outbox_id=outbox_id, actor=who, now=store.clock.now())
+
+    def describe(outbox_id: int, was: str) -> str:
+        in_flight = ": a send already under way may still deliver it" if was == OutboxStatus.SENDING else ""
+        return f"outbox item {outbox_id} cancelled (was {was}{in_flight})"
+
+    act_on_each(outbox_ids, cancel_one, done="cancelled", describe=describe, as_json=as_json)
