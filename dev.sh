@@ -4,6 +4,7 @@
 #   ./dev.sh test   import-linter contracts, ruff, mypy, then the full test suite (Dovecot, SMTP and PostgreSQL started by the tests)
 #   ./dev.sh lint   only the contracts, ruff and mypy
 #   ./dev.sh bench ingest|threading|cli|outbox|soak|fleet [args]   one of the benchmarks in bench/
+#     e.g. ./dev.sh bench outbox --daemons 4 --db postgresql --mails 10000 --defer-percent 10   (see bench/outbox.py)
 set -euo pipefail
 cd "$(dirname "$0")"
 what="${1:-test}"

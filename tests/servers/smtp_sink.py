@@ -3,7 +3,8 @@
 `start_smtp_sink()` records every accepted envelope in `SmtpSink.messages` and counts the connections
 made to it (`SmtpSink.connections`). Tests can make the next MAIL, RCPT or DATA fail once (`fail_next`), every
 one until told otherwise (`refuse`, `stop_refusing`), every RCPT of one address (`refuse_recipient`),
-drop the next connection, require AUTH or offer STARTTLS. With `oauth2=<OAuth2Server>` it requires AUTH XOAUTH2 or
+refuse chosen mails at DATA by a function of the mail (`screen`: a deferral by Message-ID, for the outbox
+benchmark), drop the next connection, require AUTH or offer STARTTLS. With `oauth2=<OAuth2Server>` it requires AUTH XOAUTH2 or
 OAUTHBEARER and checks the token with that server, refusing a bad one as Gmail and RFC 7628 do. With `deliver_to=<DovecotServer>` each
 accepted message is also appended to every recipient's INBOX there (users are created on first use),
 so a demo can read receipts over IMAP.
@@ -20,6 +21,7 @@ import json
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
@@ -77,7 +79,7 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        """Fail once, or deliver (if asked) and record the message."""
+        """Fail once, refuse what `screen` refuses, or deliver (if asked) and record the message."""
         failure = self.sink._take_failure("DATA")
         if failure:
             return failure
@@ -85,6 +87,8 @@ class _Handler:
         if isinstance(data, str):
             data = data.encode("utf-8", "surrogateescape")
         mail = ReceivedMail(envelope.mail_from, tuple(envelope.rcpt_tos), bytes(data))
+        if failure := self.sink._screen_reply(mail):
+            return failure
         if self.sink.deliver_to is not None:
             try:
                 await asyncio.get_running_loop().run_in_executor(None, self.sink._deliver, mail)
@@ -110,6 +114,9 @@ class SmtpSink:
         self._refusals: dict[str, str] = {}  # command -> reply, until stop_refusing()
         self._refused_recipients: dict[str, str] = {}  # lower-cased address -> reply to its RCPT
         self.refused = 0  # replies given by refuse() and refuse_recipient() since the start or the last clear()
+        # Asked about every mail at DATA: a reply such as "451 4.3.0 Try again later" refuses that mail, None accepts it.
+        self.screen: Callable[[ReceivedMail], str | None] | None = None
+        self.screened = 0  # mails the screen refused since the start or the last clear()
         self._drop_next = False
         self._controller: Controller | None = None
 
@@ -123,6 +130,8 @@ class SmtpSink:
             self._refusals.clear()
             self._refused_recipients.clear()
             self.refused = 0
+            self.screen = None
+            self.screened = 0
             self._drop_next = False
 
     def fail_next(self, command: str, code: int, text: str = "Injected failure") -> None:
@@ -191,6 +200,15 @@ class SmtpSink:
             failure = self._refused_recipients.get(address.lower())
             self.refused += failure is not None
             return failure
+
+    def _screen_reply(self, mail: ReceivedMail) -> str | None:
+        """The screen's reply to this mail, if it refuses it (counted)."""
+        screen = self.screen
+        reply = screen(mail) if screen is not None else None
+        if reply is not None:
+            with self._lock:
+                self.screened += 1
+        return reply
 
     def _take_drop(self) -> bool:
         """Return and reset the drop-next-connection flag."""
