@@ -92,6 +92,25 @@ timeout_seconds = 5
 """
 
 
+def mailbox_toml(dovecot, name: str, folder: str, contact: str = "Customer service", extra: str = "") -> str:
+    """One more `[[mailboxes]]` table: a folder of the support account on the test Dovecot (TLS with the test CA),
+    its mail imported at the first poll; `extra` adds keys to the table."""
+    return f"""
+[[mailboxes]]
+name = "{name}"
+host = "127.0.0.1"
+port = {dovecot.imaps_port}
+security = "ssl"
+ca_file = "{dovecot.ca_file}"
+username = "{SUPPORT_USER}"
+password_env = "{IMAP_PASSWORD_ENV}"
+folder = "{folder}"
+contact = "{contact}"
+create_contact = true
+initial_sync = "import"
+{extra}"""
+
+
 @pytest.fixture
 def config_file(tmp_path, dovecot, sink, mailbox, monkeypatch) -> Callable[..., Path]:
     """Write a mailbridge.toml for the test servers; keywords override parts of it."""

@@ -12,6 +12,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+FORGET_AFTER_LEASES = 10  # a daemon silent this many lease_seconds died: any `mailbridge run` removes its row
+
 
 @dataclass(frozen=True)
 class Lease:
@@ -28,9 +30,41 @@ class LeasePlan:
     release: tuple[str, ...]  # held by this daemon beyond its share while others live: stopped, then freed
 
 
+def is_live(last_beat: datetime | None, now: datetime, lease: timedelta) -> bool:
+    """A daemon runs while it beat within the last `lease`; one silent longer is hung or dead (`status` shows it
+    as stopped, `status --check` warns of it)."""
+    return last_beat is not None and now - last_beat < lease
+
+
 def live_daemons(beats: Mapping[str, datetime], now: datetime, lease: timedelta) -> frozenset[str]:
     """The daemons that beat within the last `lease` (a daemon that stopped beating is dead or hung)."""
-    return frozenset(instance for instance, beat in beats.items() if now - beat < lease)
+    return frozenset(instance for instance, beat in beats.items() if is_live(beat, now, lease))
+
+
+def forget_before(now: datetime, lease: timedelta) -> datetime:
+    """Daemon rows whose last beat is older than this are removed by any `mailbridge run` (a daemon's lease round,
+    `run --once`): silent for FORGET_AFTER_LEASES leases, the daemon died without leaving (a clean stop removes its
+    own row; a hung one that wakes writes its row again at its next beat)."""
+    return now - FORGET_AFTER_LEASES * lease
+
+
+@dataclass(frozen=True)
+class OncePlan:
+    """What `run --once` does with each mailbox beside the daemons of a fleet."""
+
+    take: tuple[str, ...]  # free or expired: polled under a lease of its own, each only if still free when taken
+    skipped: tuple[tuple[str, str], ...]  # (mailbox, holder): a live lease of another process, not polled
+
+
+def plan_once(mailboxes: Sequence[str], leases: Mapping[str, Lease], now: datetime) -> OncePlan:
+    """`run --once` polls every mailbox whose lease is free or expired, and skips those another process holds.
+
+    Unlike a daemon it takes no share: it runs once and ends, so it takes all it may and releases them at the end.
+    """
+    unheld = Lease(None, None)
+    take = tuple(m for m in mailboxes if _is_free(leases.get(m, unheld), "", now))
+    skipped = tuple((m, leases[m].holder or "") for m in mailboxes if m not in take)
+    return OncePlan(take, skipped)
 
 
 def fair_share(mailboxes: int, live: int) -> int:

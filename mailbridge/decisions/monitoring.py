@@ -8,10 +8,11 @@ beats and mailbox leases), the `[monitoring]` thresholds and `now`; out a CheckR
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import IntEnum
 
 from mailbridge.base.config.monitoring import MonitoringSettings
+from mailbridge.decisions.leases import FORGET_AFTER_LEASES, is_live
 
 MAX_ERROR_CHARS = 120
 
@@ -161,17 +162,8 @@ def fleet_findings(fleet: FleetFigures) -> list[Finding]:
     lives, for each configured mailbox that nobody has held for a lease (the live ones take a free or expired lease
     at their next beat, a third of a lease, so a longer gap means no daemon polls it: none is configured with it)."""
     now, lease = fleet.checked_at, fleet.lease_seconds
-    live = [d for d in fleet.daemons if d.last_beat_at is not None and _seconds(now, d.last_beat_at) < lease]
-    found = [
-        Finding(
-            CheckState.WARNING,
-            f"daemon {d.host} pid {d.pid} "
-            + (f"silent for {format_age(_seconds(now, d.last_beat_at))}" if d.last_beat_at else "never beat")
-            + f", past its lease of {format_age(lease)} (hung, or stopped without leaving)",
-        )
-        for d in fleet.daemons
-        if all(d.instance != alive.instance for alive in live)
-    ]
+    live = [d for d in fleet.daemons if is_live(d.last_beat_at, now, timedelta(seconds=lease))]
+    found = [_silent_daemon(d, now, lease) for d in fleet.daemons if all(d.instance != a.instance for a in live)]
     if not live:
         return found
     running_since = min((d.started_at or now for d in live), default=now)
@@ -182,6 +174,20 @@ def fleet_findings(fleet: FleetFigures) -> list[Finding]:
             text = f"mailbox {mailbox} held by no daemon for {format_age(_seconds(now, free_since))}"
             found.append(Finding(CheckState.WARNING, text + f" while {len(live)} {_daemons(len(live))} run"))
     return found
+
+
+def _silent_daemon(daemon: DaemonFigures, now: datetime, lease: float) -> Finding:
+    """A daemon past its lease: what happened, and what removes its row (a hung daemon that wakes beats again)."""
+    silent = _seconds(now, daemon.last_beat_at) if daemon.last_beat_at else None
+    forget = FORGET_AFTER_LEASES * lease
+    when = "past" if silent is None or silent >= forget else "once it is silent for"
+    return Finding(
+        CheckState.WARNING,
+        f"daemon {daemon.host} pid {daemon.pid} "
+        + (f"silent for {format_age(silent)}" if silent is not None else "never beat")
+        + f", past its lease of {format_age(lease)}: hung, or killed without leaving; the next `mailbridge run` "
+        + f"or `run --once` removes its row {when} {format_age(forget)}",
+    )
 
 
 def _free_since(lease: LeaseFigures | None, now: datetime, running_since: datetime) -> datetime | None:

@@ -47,7 +47,7 @@ from mailbridge.base.errors import ConfigError
 from mailbridge.decisions.loop_restart import plan_restart
 from mailbridge.ingest.sources.idle import IdleWatcher
 from mailbridge.runtime.app import App, build_app, check_contacts_of
-from mailbridge.runtime.fleet import Fleet, MailboxStop, daemon_lock
+from mailbridge.runtime.fleet import Fleet, MailboxStop
 from mailbridge.runtime.health import write_health_file
 from mailbridge.runtime.jobs import (
     check_sla,
@@ -61,6 +61,7 @@ from mailbridge.runtime.jobs import (
     write_metrics,
 )
 from mailbridge.runtime.metrics import PollTally
+from mailbridge.runtime.run_lock import run_lock
 from mailbridge.runtime.systemd import Notifier, PollHeartbeat, Watchdog, watchdog_seconds
 
 log = logging.getLogger(__name__)
@@ -510,7 +511,7 @@ async def serve(app: App, *, health_file: Path | None = None) -> None:
     loop = asyncio.get_running_loop()
     notifier, tally = Notifier.from_environment(), PollTally()
     watchdog_timeout = watchdog_seconds(os.environ)
-    with daemon_lock(app.engine):  # SQLite: one daemon per database file
+    with run_lock(app.engine.url.render_as_string(hide_password=False), "daemon"):  # SQLite: one run per file
         while True:
             daemon = Daemon(app, health_file, tally=tally, notifier=notifier, watchdog_timeout=watchdog_timeout)
             for signum in (signal.SIGTERM, signal.SIGINT):

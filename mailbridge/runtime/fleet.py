@@ -4,36 +4,33 @@
 call is one or two short transactions). It reads the real time of `base.clock.SystemClock`, not the app's clock:
 leases measure whether processes live, not business time, and a replayed `MAILBRIDGE_NOW` or a test's fixed clock
 must not expire them. Hosts that share a database therefore keep their clocks in step (NTP); `lease_seconds` is
-far above any skew. `daemon_lock` keeps a second daemon off one SQLite file.
+far above any skew. `OnceFleet` is `run --once` beside the daemons: it takes the leases of the mailboxes no
+daemon holds for its one cycle. On SQLite the file's lock (runtime/run_lock.py) keeps the processes apart instead.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import secrets
 import socket
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from mailbridge.base.clock import Clock, SystemClock
-from mailbridge.base.errors import ConfigError
-from mailbridge.decisions.leases import live_daemons, plan_leases
+from mailbridge.decisions.leases import forget_before, live_daemons, plan_leases, plan_once
+from mailbridge.runtime.outcomes import Skipped
 from mailbridge.store import fleet as store
 from mailbridge.store.fleet import Identity
 
 log = logging.getLogger(__name__)
 BEATS_PER_LEASE = 3  # the lease loop beats and renews every third of lease_seconds,
 MAX_BEAT_SECONDS = 5.0  # and at least this often: a daemon that joins gets its share within seconds
-FORGET_AFTER_LEASES = 10  # a daemon silent this many lease_seconds is dropped from the list `status` shows
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,7 @@ class Fleet:
     def lease_round(self) -> LeaseRound:
         """Beat, renew what this daemon holds, take free or expired leases up to its fair share."""
         now = self.clock.now()
-        beats = store.beat(self.engine, self.me, now, now - FORGET_AFTER_LEASES * self.lease)
+        beats = store.beat(self.engine, self.me, now, forget_before(now, self.lease))
         live = live_daemons(beats, now, self.lease)
         leases = store.read_leases(self.engine, self.mailboxes)
         plan = plan_leases(self.me.instance, self.mailboxes, leases, live, now)
@@ -116,43 +113,95 @@ class Fleet:
         return (when - self.clock.now()).total_seconds()
 
 
-class MailboxStop(threading.Event):
+class MailboxStop:
     """Set when this daemon gives a mailbox up, and reads as set once the daemon stops: the poll of that mailbox ends
-    at the next message either way (as `is_set` only: `wait` does not see the daemon's stop)."""
+    at the next message either way. Implements `StopSignal`; not a threading.Event, whose `wait` could not see the
+    daemon's stop."""
 
     def __init__(self, daemon_stop: threading.Event):
-        super().__init__()
-        self.daemon_stop = daemon_stop
+        self._given_up = threading.Event()
+        self._daemon_stop = daemon_stop
+
+    def set(self) -> None:
+        """Give the mailbox up."""
+        self._given_up.set()
 
     def is_set(self) -> bool:
-        return super().is_set() or self.daemon_stop.is_set()
+        return self._given_up.is_set() or self._daemon_stop.is_set()
 
 
-@contextmanager
-def daemon_lock(engine: Engine) -> Iterator[None]:
-    """On SQLite, hold an exclusive lock on `DATABASE.daemon-lock` while the daemon runs; elsewhere do nothing.
+class OnceFleet(Fleet):
+    """`run --once` beside the daemons on one PostgreSQL: it polls the mailboxes no live process holds, under leases
+    of its own (taken, renewed and checked with the daemons' compare-and-set functions, released at the end), and
+    runs each timer only if it claims the timer's due time. It writes no daemon row: it is no daemon, and the daemons
+    must not count it when they share the mailboxes."""
 
-    The kernel drops a flock(2) lock when its process ends, however it ends, so a crash never leaves a stale lock.
+    def __init__(self, engine: Engine, mailboxes: list[str], lease_seconds: float, clock: Clock | None = None):
+        super().__init__(engine, mailboxes, lease_seconds, clock)
+        self.me = Identity(f"once-{secrets.token_hex(6)}", self.me.host, self.me.pid)
+        self.held: set[str] = set()
+        self._renewing = threading.Event()
+        self._renewer: threading.Thread | None = None
 
-    Raises: ConfigError when another daemon holds it.
-    """
-    url = engine.url
-    if not url.drivername.startswith("sqlite") or not url.database or url.database == ":memory:":
-        yield
-        return
-    path = Path(f"{url.database}.daemon-lock")
-    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(descriptor, 100, 0).decode(errors="replace").strip() or "another process"
-            raise ConfigError(
-                f"another `mailbridge run` ({holder}) uses the SQLite database {url.database}; one daemon per "
-                "SQLite file (several daemons need PostgreSQL)"
-            ) from None
-        os.ftruncate(descriptor, 0)
-        os.pwrite(descriptor, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(descriptor)
+    def forget_dead(self) -> int:
+        """Remove the rows of daemons silent for FORGET_AFTER_LEASES leases (killed without leaving)."""
+        forgotten = store.forget_silent(self.engine, forget_before(self.clock.now(), self.lease))
+        if forgotten:
+            log.info("removed the rows of %d daemons silent for too long", forgotten)
+        return forgotten
+
+    def take_free(self) -> tuple[Skipped, ...]:
+        """Take the lease of every mailbox no live process holds; return the others, each with its holder. Renews
+        what it took every beat until `release_all`, so a long import keeps them."""
+        now = self.clock.now()
+        plan = plan_once(self.mailboxes, store.read_leases(self.engine, self.mailboxes), now)
+        until = now + self.lease
+        lost = []
+        for mailbox in plan.take:
+            if store.take(self.engine, self.me, mailbox, now, until):
+                self.held.add(mailbox)
+            else:
+                lost.append(mailbox)  # a daemon took it first
+        holders = dict(plan.skipped)
+        if lost:
+            holders |= {m: lease.holder or "" for m, lease in store.read_leases(self.engine, lost).items()}
+        names = store.daemon_names(self.engine) if holders else {}
+        skipped = tuple(Skipped(m, _held_by(holders[m], names)) for m in self.mailboxes if m in holders)
+        self._renewer = threading.Thread(target=self._renew, name="once-leases", daemon=True)
+        self._renewer.start()
+        return skipped
+
+    def _renew(self) -> None:
+        while not self._renewing.wait(self.beat_seconds):
+            try:
+                store.renew(self.engine, self.me, sorted(self.held), self.clock.now() + self.lease)
+            except Exception as exc:  # noqa: BLE001 - the fence stops a poll whose lease ran out; the cycle goes on
+                log.error("cannot renew the leases of run --once error=%s", exc)
+
+    def release_all(self) -> None:
+        """Stop renewing and free every lease this run took."""
+        self._renewing.set()
+        if self._renewer is not None:
+            self._renewer.join(timeout=30)
+        for mailbox in sorted(self.held):
+            store.release(self.engine, self.me, mailbox, self.clock.now())
+        self.held.clear()
+
+    def claim_now(self, job: str) -> bool:
+        """Claim the timer's due time if it has come (a timer seen for the first time is due now), holding it for a
+        lease while the timer runs: a daemon that finds it claimed waits."""
+        now = self.clock.now()
+        claimed, _next_due = store.claim_timer(self.engine, self.me, job, now, now + self.lease, first_due=now)
+        return claimed
+
+    def hand_back(self, job: str) -> None:
+        """After the run of a timer this process claimed: due again now, so the daemons keep their own rhythm."""
+        store.reschedule_timer(self.engine, self.me, job, self.clock.now())
+
+
+def _held_by(holder: str, daemons: dict[str, str]) -> str:
+    if holder in daemons:
+        return f"held by daemon {daemons[holder]}"
+    if holder.startswith("once-"):
+        return "held by another `run --once`"
+    return f"held by {holder or 'another process'}"

@@ -16,20 +16,26 @@ time of each mailbox's last successful poll:
 Anything else, or any doubt, gives None and the caller runs the full cycle; so does an error of the database or of
 a server (the full cycle records and reports it). What it writes is what the full cycle writes for an idle poll:
 the folders' and the mailbox's last successful poll (ingest/poll.py's `_save_progress`, `mailbox_state.record_success`).
+
+Beside daemons on PostgreSQL (issue 18) it leaves alone each mailbox whose unexpired lease another process holds and
+names it as skipped, like the full cycle; its notes are written only while no process holds the mailbox's lease (one
+compare in the same UPDATE). Like any `mailbridge run` it removes the rows of daemons silent for FORGET_AFTER_LEASES
+leases. On SQLite the caller holds the file's lock (runtime/run_lock.py), so no daemon runs beside it.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from mailbridge.base.clock import Clock
+from mailbridge.base.clock import Clock, SystemClock
 from mailbridge.base.config.settings import MailboxSettings, Settings
 from mailbridge.base.errors import MailbridgeError
 from mailbridge.decisions.kinds import OutboxStatus, TicketStatus
+from mailbridge.decisions.leases import forget_before
 from mailbridge.decisions.lifecycle import SHORTEST_AUTO_CLOSE, SlaState, sla_state
 from mailbridge.ingest.results import PollResult
-from mailbridge.runtime.outcomes import CycleReport
+from mailbridge.runtime.outcomes import CycleReport, Skipped
 from mailbridge.store.reader import Reader, contact_names, in_list, instant, open_reader
 
 log = logging.getLogger(__name__)
@@ -47,17 +53,26 @@ def idle_cycle(settings: Settings, clock: Clock) -> CycleReport | None:
     except MailbridgeError:
         return None  # an old schema or a database that cannot be opened: the full cycle upgrades or says why
     try:
-        now = clock.now()
+        now, real_now = clock.now(), SystemClock().now()  # leases and beats are real time (runtime/fleet.py)
         if not _nothing_due(reader, settings, now):
             return None
-        polled = [_idle_folders(reader, mailbox) for mailbox in settings.mailboxes]
+        skipped = _held_by_daemons(reader, real_now) if reader.dialect == "postgresql" else {}
+        mailboxes = [m for m in settings.mailboxes if m.name not in skipped]
+        polled = [_idle_folders(reader, mailbox) for mailbox in mailboxes]
         if any(folders is None for folders in polled):
             return None
+        lease = timedelta(seconds=settings.daemon.lease_seconds)
         reader.write(
             [
                 statement
-                for mailbox, folders in zip(settings.mailboxes, polled, strict=True)
-                for statement in _poll_noted(reader, mailbox.name, folders or (), now)
+                for mailbox, folders in zip(mailboxes, polled, strict=True)
+                for statement in _poll_noted(reader, mailbox.name, folders or (), now, real_now)
+            ]
+            + [
+                (
+                    "DELETE FROM daemon WHERE last_beat_at < :before",
+                    {"before": reader.time(forget_before(real_now, lease))},
+                )
             ]
         )
     except Exception as exc:  # noqa: BLE001 - any doubt: the full cycle runs, and records and reports what failed
@@ -65,7 +80,32 @@ def idle_cycle(settings: Settings, clock: Clock) -> CycleReport | None:
         return None
     finally:
         reader.close()
-    return CycleReport(tuple(PollResult(m.name, 0, 0, 0, 0) for m in settings.mailboxes), (), 0, 0)
+    return CycleReport(
+        tuple(PollResult(m.name, 0, 0, 0, 0) for m in mailboxes),
+        (),
+        0,
+        0,
+        tuple(Skipped(m.name, skipped[m.name]) for m in settings.mailboxes if m.name in skipped),
+    )
+
+
+def _held_by_daemons(reader: Reader, now: datetime) -> dict[str, str]:
+    """The mailboxes whose unexpired lease another process holds (PostgreSQL, beside daemons), each with why it is
+    skipped: the same rule and words as the full cycle's (decisions/leases.plan_once, runtime/fleet.OnceFleet)."""
+    rows = reader.rows(
+        "SELECT l.mailbox, l.holder, l.expires_at, d.host, d.pid FROM mailboxlease l "
+        "LEFT JOIN daemon d ON d.instance = l.holder WHERE l.holder IS NOT NULL"
+    )
+    held = {}
+    for row in rows:
+        expires_at = instant(row["expires_at"])
+        if expires_at is None or expires_at <= now:
+            continue  # expired: the full cycle would take it
+        if row["host"] is not None:
+            held[row["mailbox"]] = f"held by daemon {row['host']}:{row['pid']}"
+        else:
+            held[row["mailbox"]] = "held by another `run --once`" if row["holder"].startswith("once-") else "held"
+    return held
 
 
 def _nothing_due(reader: Reader, settings: Settings, now: datetime) -> bool:
@@ -131,21 +171,26 @@ def _idle_folders(reader: Reader, mailbox: MailboxSettings) -> list[str] | None:
     return list(mailbox.folders)
 
 
-def _poll_noted(reader: Reader, mailbox: str, folders: list[str], now: datetime) -> list[tuple[str, dict]]:
-    """The writes of a poll that found nothing: each folder's and the mailbox's last successful poll."""
-    when = reader.time(now)
+def _poll_noted(
+    reader: Reader, mailbox: str, folders: list[str], now: datetime, real_now: datetime
+) -> list[tuple[str, dict]]:
+    """The writes of a poll that found nothing: each folder's and the mailbox's last successful poll, unless a daemon
+    took the mailbox's lease meanwhile (its own poll notes it then)."""
+    unheld = "NOT EXISTS (SELECT 1 FROM mailboxlease WHERE mailbox = :m AND holder IS NOT NULL AND expires_at > :real)"
+    params = {"now": reader.time(now), "m": mailbox, "real": reader.time(real_now)}
     statements = [
         (
-            "UPDATE mailboxstate SET last_success_at = :now, last_error = '' WHERE mailbox = :m AND folder = :f",
-            {"now": when, "m": mailbox, "f": folder},
+            "UPDATE mailboxstate SET last_success_at = :now, last_error = '' "
+            f"WHERE mailbox = :m AND folder = :f AND {unheld}",
+            {**params, "f": folder},
         )
         for folder in folders
     ]
     statements.append(
         (
             "UPDATE mailboxhealth SET last_success_at = :now, failing_since = NULL, consecutive_failures = 0, "
-            "retry_at = NULL, alerted_at = NULL WHERE mailbox = :m",
-            {"now": when, "m": mailbox},
+            f"retry_at = NULL, alerted_at = NULL WHERE mailbox = :m AND {unheld}",
+            params,
         )
     )
     return statements

@@ -15,8 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,12 +23,14 @@ from pathlib import Path
 from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.base.errors import LeaseLost, MailbridgeError, SourceError
 from mailbridge.decisions.mailbox_health import retry_delay
+from mailbridge.ingest.guard import StopSignal
 from mailbridge.ingest.poll import PollResult, poll_mailbox, record_poll_error
 from mailbridge.outbox.delivery import deliver_due
 from mailbridge.runtime import timers
 from mailbridge.runtime.app import App
+from mailbridge.runtime.fleet import OnceFleet
 from mailbridge.runtime.metrics import PollTally, write_metrics_file
-from mailbridge.runtime.outcomes import CycleReport
+from mailbridge.runtime.outcomes import CycleReport, Skipped
 from mailbridge.service import failed_mail
 from mailbridge.store import job_health, mailbox_state
 
@@ -45,9 +46,7 @@ class MailboxOutcome:
     lease_lost: bool = False  # another daemon holds the mailbox now: nothing was committed or marked, stop polling
 
 
-async def poll_one(
-    app: App, mailbox: MailboxSettings, now: datetime, stop: threading.Event | None = None
-) -> MailboxOutcome:
+async def poll_one(app: App, mailbox: MailboxSettings, now: datetime, stop: StopSignal | None = None) -> MailboxOutcome:
     """Poll one mailbox and record its health; any failure is logged once, recorded and returned, never raised.
 
     `stop`: the poll ends at the next message once it is set (default: the app's stop request).
@@ -70,7 +69,7 @@ async def poll_one(
     return MailboxOutcome(None, error, delay)
 
 
-def _poll_and_record(app: App, mailbox: MailboxSettings, now: datetime, stop: threading.Event | None) -> PollResult:
+def _poll_and_record(app: App, mailbox: MailboxSettings, now: datetime, stop: StopSignal | None) -> PollResult:
     poller = app.poller if stop is None else replace(app.poller, stop=stop)
     result = poll_mailbox(poller, app.inbox(mailbox), mailbox, now)
     mailbox_state.record_success(app.engine, mailbox, now)
@@ -95,7 +94,7 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
-async def poll_one_job(app: App, mailbox: MailboxSettings, stop: threading.Event | None = None) -> MailboxOutcome:
+async def poll_one_job(app: App, mailbox: MailboxSettings, stop: StopSignal | None = None) -> MailboxOutcome:
     """The daemon's per-mailbox job: poll_one at its own `now`; an unexpected error is logged, not raised."""
     try:
         return await poll_one(app, mailbox, app.clock.now(), stop)
@@ -106,13 +105,21 @@ async def poll_one_job(app: App, mailbox: MailboxSettings, stop: threading.Event
 
 async def poll_mailboxes(app: App) -> tuple[list[PollResult], list[str]]:
     """Poll every configured mailbox once; return results and one error line per failed mailbox."""
+    results, errors, _lost = await _poll_each(app, app.settings.mailboxes)
+    return results, errors
+
+
+async def _poll_each(app: App, mailboxes: Iterable[MailboxSettings]) -> tuple[list[PollResult], list[str], list[str]]:
+    """Poll these mailboxes once; return results, one error line per failed mailbox, and the mailboxes whose lease
+    another process took during the poll (`run --once` beside daemons: nothing of theirs was committed after that)."""
     now = app.clock.now()
-    results, errors = [], []
-    for mailbox in app.settings.mailboxes:
+    results, errors, lost = [], [], []
+    for mailbox in mailboxes:
         outcome = await poll_one(app, mailbox, now)
         results.extend([outcome.result] if outcome.result else [])
         errors.extend([outcome.error] if outcome.error else [])
-    return results, errors
+        lost.extend([mailbox.name] if outcome.lease_lost else [])
+    return results, errors, lost
 
 
 async def deliver_outbox(app: App) -> tuple[int, int]:
@@ -145,19 +152,54 @@ async def check_sla(app: App) -> int:
     return await asyncio.to_thread(timers.check_sla, app, app.clock.now())
 
 
-async def run_cycle(app: App) -> CycleReport:
-    """One full cycle: poll every mailbox, run the ticket timers, send everything due, then write the metrics."""
-    polls, errors = await poll_mailboxes(app)
-    await close_idle_tickets(app)
-    await check_sla(app)
+async def run_cycle(app: App, fleet: OnceFleet | None = None) -> CycleReport:
+    """One full cycle: poll every mailbox, run the ticket timers, send everything due, then write the metrics.
+
+    With `fleet` (`run --once` beside daemons on PostgreSQL, see `run_once`): poll only the mailboxes whose lease it
+    holds (the others are reported skipped), and run each timer only when it claims the timer's due time.
+    """
+    mailboxes = [m for m in app.settings.mailboxes if fleet is None or m.name in fleet.held]
+    polls, errors, lost = await _poll_each(app, mailboxes)
+    for name, timer in (("close_idle_tickets", close_idle_tickets), ("check_sla", check_sla)):
+        if fleet is None:
+            await timer(app)
+        elif await asyncio.to_thread(fleet.claim_now, name):
+            try:
+                await timer(app)
+            finally:
+                await asyncio.to_thread(fleet.hand_back, name)
     sent, failed = await deliver_until_idle(app)
     if app.settings.metrics.textfile is not None:
         tally = PollTally()
         done = {poll.mailbox: poll for poll in polls}
-        for mailbox in app.settings.mailboxes:
-            tally.record(mailbox.name, done.get(mailbox.name))
+        for mailbox in mailboxes:
+            if mailbox.name not in lost:
+                tally.record(mailbox.name, done.get(mailbox.name))
         await write_metrics(app, app.settings.metrics.textfile, tally)
-    return CycleReport(tuple(polls), tuple(errors), sent, failed)
+    skipped = tuple(Skipped(name, "lease taken over by a daemon during the poll") for name in lost)
+    return CycleReport(tuple(polls), tuple(errors), sent, failed, skipped)
+
+
+async def run_once(app: App) -> CycleReport:
+    """`run --once`: one full cycle that takes part in the fleet. Any `mailbridge run` first removes the rows of
+    daemons silent for FORGET_AFTER_LEASES leases. On PostgreSQL it polls only the mailboxes no live daemon holds,
+    under leases of its own, released at the end (`runtime.fleet.OnceFleet`); on SQLite the caller holds the file's
+    lock (runtime/run_lock.py), so no daemon runs beside it and it polls every mailbox."""
+    names = [m.name for m in app.settings.mailboxes]
+    fleet = OnceFleet(app.engine, names, app.settings.daemon.lease_seconds)
+    await asyncio.to_thread(fleet.forget_dead)
+    if app.engine.dialect.name == "sqlite":
+        return await run_cycle(app)
+    skipped = await asyncio.to_thread(fleet.take_free)
+    for gone in skipped:
+        log.info("mailbox %s skipped: %s", gone.mailbox, gone.reason)
+    app.fence_for = fleet.fence
+    try:
+        report = await run_cycle(app, fleet)
+    finally:
+        app.fence_for = None
+        await asyncio.to_thread(fleet.release_all)
+    return replace(report, skipped=(*skipped, *report.skipped))
 
 
 async def write_metrics(app: App, path: Path, tally: PollTally) -> None:

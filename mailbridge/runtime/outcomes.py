@@ -9,8 +9,17 @@ from mailbridge.ingest.results import PollResult
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """A mailbox `run --once` did not poll, and why ("held by daemon HOST:PID")."""
+
+    mailbox: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class CycleReport:
     polls: tuple[PollResult, ...]
     errors: tuple[str, ...]
     sent: int
     failed: int
+    skipped: tuple[Skipped, ...] = ()  # beside daemons on PostgreSQL: the mailboxes another process holds

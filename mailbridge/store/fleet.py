@@ -1,6 +1,6 @@
 """I/O: the daemons of a fleet on one database, their mailbox leases and the timers' due times.
 
-Called by `runtime.fleet` (each function opens and commits its own short transaction, except `check_lease`, which
+Called by `runtime.fleet`, for the daemons and for `run --once` (each function opens and commits its own short transaction, except `check_lease`, which
 runs in the caller's batch transaction). Every change of a lease or a due time is a compare-and-set UPDATE whose
 WHERE clause says what the caller saw, so of two daemons racing for one row exactly one changes it: PostgreSQL
 re-checks the WHERE clause of an UPDATE that waited for another's row lock against the row as that one left it.
@@ -58,6 +58,20 @@ def beat(engine: Engine, me: Identity, now: datetime, forget_before: datetime) -
             run(session, _daemon.insert(), values)
         rows = run(session, select(_daemon.c.instance, _daemon.c.last_beat_at))
         return {instance: utc(at) for instance, at in rows}
+
+
+def forget_silent(engine: Engine, forget_before: datetime) -> int:
+    """Remove the rows of daemons silent since before `forget_before` (they died: a clean stop removes its own row);
+    return how many. Run by `run --once`; a daemon does the same in each `beat`."""
+    with db.transaction(engine) as session:
+        return run(session, delete(_daemon).where(_daemon.c.last_beat_at < forget_before)).rowcount
+
+
+def daemon_names(engine: Engine) -> dict[str, str]:
+    """Each daemon row's instance -> "HOST:PID" (how `run --once` names the holder of a mailbox it skips)."""
+    with db.transaction(engine) as session:
+        rows = run(session, select(_daemon.c.instance, _daemon.c.host, _daemon.c.pid))
+        return {instance: f"{host}:{pid}" for instance, host, pid in rows}
 
 
 def unregister(engine: Engine, me: Identity, now: datetime) -> None:
@@ -151,14 +165,16 @@ _CLAIM = (
 )
 
 
-def claim_timer(engine: Engine, me: Identity, job: str, now: datetime, next_due: datetime) -> tuple[bool, datetime]:
+def claim_timer(
+    engine: Engine, me: Identity, job: str, now: datetime, next_due: datetime, first_due: datetime | None = None
+) -> tuple[bool, datetime]:
     """Claim the due time of a timer that is due now; return (claimed, its next due time as the row now says).
 
-    A timer seen for the first time is due at `next_due`, unclaimed. Of daemons that claim one due time at once,
-    one sets the next due time; the others find the row changed and run nothing.
+    A timer seen for the first time is due at `first_due` (default `next_due`), unclaimed. Of daemons that claim one
+    due time at once, one sets the next due time; the others find the row changed and run nothing.
     """
     with db.transaction(engine) as session:
-        values = {"job": job, "next_due": next_due, "claimed_by": "", "claimed_at": None}
+        values = {"job": job, "next_due": first_due or next_due, "claimed_by": "", "claimed_at": None}
         db.insert_values_unless_taken(session, _timer, values, unique="job")
         seen = run(session, select(_timer.c.next_due).where(_timer.c.job == job)).scalar_one()
         if utc(seen) > now:

@@ -112,10 +112,19 @@ def open_reader(url: str, *, writable: bool = False) -> Reader:
     return reader
 
 
-def _open_sqlite(rest: str, writable: bool) -> sqlite3.Connection:
-    # SQLAlchemy's form: sqlite:///relative.db, sqlite:////absolute.db; sqlite:// alone is in memory.
+def sqlite_path(url: str) -> str | None:
+    """The file of a SQLite `[database] url` (SQLAlchemy's form: sqlite:///relative.db, sqlite:////absolute.db);
+    None for another database, or for SQLite in memory (sqlite:// alone, or :memory:)."""
+    scheme, _, rest = url.partition("://")
+    if scheme.partition("+")[0] != "sqlite":
+        return None
     path = unquote(rest[1:].partition("?")[0]) if rest.startswith("/") else ""
-    if not path or path == ":memory:":
+    return path if path and path != ":memory:" else None
+
+
+def _open_sqlite(rest: str, writable: bool) -> sqlite3.Connection:
+    path = sqlite_path(f"sqlite://{rest}")
+    if not path:
         raise ConfigError("[database] url: an in-memory SQLite database holds nothing to read")
     if not os.path.exists(path):
         check_revisions(frozenset())  # no file yet is no tables yet: the SchemaError naming the command to run

@@ -11,7 +11,7 @@ from tests.conftest import IMAP_PASSWORD_ENV, SUPPORT_USER, customer_mail, run_c
 from tests.integration.test_contacts_cli import LOG_LINE
 from tests.integration.test_ingest import run_ingest
 
-POLL_KEYS = ["mailbox", "ok", "fetched", "stored", "duplicates", "failed", "vanished", "error"]
+POLL_KEYS = ["mailbox", "ok", "fetched", "stored", "duplicates", "failed", "vanished", "error", "skipped"]
 PROBE_KEYS = ["mailbox", "host", "port", "security", "username", "ok", "error", "tls_version", "cipher"]
 PROBE_KEYS += ["cert_subject", "cert_issuer", "cert_expires", "capabilities", "folders", "missing"]
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -25,7 +23,7 @@ from mailbridge.runtime.daemon import Daemon
 from mailbridge.runtime.jobs import poll_mailboxes
 from mailbridge.store.models import MailboxHealth, Message, OutboxMail
 from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
-from tests.servers.postgres import DB_USER, PostgresServer, find_pg_bin, start_postgres
+from tests.servers.postgres import DB_USER, PostgresServer
 from tests.servers.util import wait_until
 
 NO_POLLING = "[schedule]\npoll_interval_seconds = 3600\noutbox_interval_seconds = 3600\n"
@@ -43,22 +41,6 @@ def health_of(app, name: str = "support") -> MailboxHealth | None:
 
 def poll(app) -> tuple[list, list[str]]:
     return asyncio.run(poll_mailboxes(app))
-
-
-@pytest.fixture
-def own_postgres(tmp_path) -> Iterator[PostgresServer]:
-    """A PostgreSQL cluster for this test alone, since the test stops and starts it."""
-    try:
-        find_pg_bin()
-    except RuntimeError as exc:
-        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
-            pytest.fail(f"CI is set but {exc}", pytrace=False)
-        pytest.skip(str(exc))
-    server = start_postgres(tmp_path / "pg")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 # (a) A database outage while the health file is written: the mailbox loop goes on.

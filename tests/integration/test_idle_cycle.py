@@ -85,6 +85,7 @@ def test_an_idle_run_loads_no_orm_and_notes_the_poll_like_the_full_cycle(config_
         "failed": 0,
         "vanished": 0,
         "error": None,
+        "skipped": None,
     }
     assert report["outbox"] == {"sent": 0, "failed": 0} and report["errors"] == []
 

@@ -5,24 +5,11 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from mailbridge.store.models import Contact, Message, Ticket
-from tests.conftest import IMAP_PASSWORD_ENV, SUPPORT_USER, customer_mail, run_once
+from tests.conftest import SUPPORT_USER, customer_mail, mailbox_toml, run_once
 
 
 def second_mailbox(dovecot, folder: str, contact: str) -> str:
-    return f"""
-[[mailboxes]]
-name = "{folder.lower()}"
-host = "127.0.0.1"
-port = {dovecot.imaps_port}
-security = "ssl"
-ca_file = "{dovecot.ca_file}"
-username = "{SUPPORT_USER}"
-password_env = "{IMAP_PASSWORD_ENV}"
-folder = "{folder}"
-contact = "{contact}"
-create_contact = true
-initial_sync = "import"
-"""
+    return mailbox_toml(dovecot, folder.lower(), folder, contact)
 
 
 def tickets_by_contact(app) -> dict[str, list[Ticket]]:

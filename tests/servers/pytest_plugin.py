@@ -75,17 +75,28 @@ def sink(smtp_sink) -> Iterator[SmtpSink]:
     smtp_sink.clear()
 
 
-@pytest.fixture(scope="session")
-def postgres(tmp_path_factory) -> Iterator[PostgresServer]:
-    """A PostgreSQL cluster with database mailbridge; skipped without binaries unless CI is set."""
+def _running_postgres(where) -> Iterator[PostgresServer]:
+    """Start a PostgreSQL cluster under `where` and stop it after; skipped without binaries unless CI is set."""
     try:
         find_pg_bin()
     except RuntimeError as exc:
         if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
             pytest.fail(f"CI is set but {exc}", pytrace=False)
         pytest.skip(str(exc))
-    server = start_postgres(tmp_path_factory.mktemp("postgres"))
+    server = start_postgres(where)
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory) -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster with database mailbridge; skipped without binaries unless CI is set."""
+    yield from _running_postgres(tmp_path_factory.mktemp("postgres"))
+
+
+@pytest.fixture
+def own_postgres(tmp_path) -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster for one test alone, for a test that stops and starts it."""
+    yield from _running_postgres(tmp_path / "pg")

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from mailbridge.decisions.leases import Lease, LeasePlan, fair_share, live_daemons, plan_leases
+from mailbridge.decisions.leases import (
+    FORGET_AFTER_LEASES,
+    Lease,
+    LeasePlan,
+    OncePlan,
+    fair_share,
+    forget_before,
+    is_live,
+    live_daemons,
+    plan_leases,
+    plan_once,
+)
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 LATER = NOW + timedelta(seconds=30)
@@ -82,3 +93,34 @@ def test_the_survivor_of_three_takes_the_dead_ones_mailboxes_up_to_the_new_share
 def test_mailboxes_no_longer_configured_are_ignored():
     leases = {"gone": Lease("me", LATER), "a": Lease(None, None)}
     assert plan_leases("me", ["a"], leases, {"me"}, NOW) == LeasePlan((), ("a",), ())
+
+
+def test_a_daemon_is_running_until_its_beat_is_a_lease_old_then_stopped():
+    lease = timedelta(seconds=60)
+    assert is_live(NOW - timedelta(seconds=59.9), NOW, lease)
+    assert not is_live(NOW - lease, NOW, lease)  # `status` shows it as stopped, `status --check` warns
+    assert not is_live(None, NOW, lease)
+
+
+def test_a_run_forgets_a_daemon_silent_for_ten_leases():
+    lease = timedelta(seconds=30)
+    assert FORGET_AFTER_LEASES == 10
+    before = forget_before(NOW, lease)
+    assert before == NOW - timedelta(minutes=5)
+    # The rows removed are those whose last beat is strictly older: one silent just under ten leases stays.
+    assert NOW - timedelta(seconds=301) < before < NOW - timedelta(seconds=299)
+
+
+def test_run_once_takes_free_and_expired_leases_and_skips_the_held_ones():
+    leases = {
+        "a": Lease("d1", LATER),  # a live daemon's
+        "b": Lease("dead", EARLIER),  # expired: taken over
+        "c": Lease(None, EARLIER),  # freed by a clean stop
+        "e": Lease("once-1", LATER),  # another run --once
+    }
+    assert plan_once([*BOXES, "e"], leases, NOW) == OncePlan(("b", "c", "d"), (("a", "d1"), ("e", "once-1")))
+
+
+def test_run_once_alone_takes_every_mailbox():
+    assert plan_once(BOXES, {}, NOW) == OncePlan(tuple(BOXES), ())
+    assert plan_once(BOXES, {m: Lease("d1", NOW) for m in BOXES}, NOW).take == tuple(BOXES)  # expiring now: free

@@ -38,6 +38,13 @@ def fleet(daemons=(), leases=(), mailboxes=("support",)) -> FleetFigures:
     return FleetFigures(tuple(daemons), tuple(leases), tuple(mailboxes), LEASE, NOW)
 
 
+def silent(host: str, pid: int, age: str, removed: str = "once it is silent for 10m") -> str:
+    return (
+        f"daemon {host} pid {pid} silent for {age}, past its lease of 1m: hung, or killed without leaving; "
+        f"the next `mailbridge run` or `run --once` removes its row {removed}"
+    )
+
+
 def texts(figures: FleetFigures) -> list[str]:
     found = fleet_findings(figures)
     assert all(f.state == CheckState.WARNING for f in found)
@@ -55,8 +62,13 @@ def test_no_daemon_at_all_is_no_finding():
 
 def test_daemon_silent_past_its_lease_warns_naming_host_and_pid():
     assert texts(fleet([daemon(beat_ago=75, host="mail2", pid=777)], [held("support", for_seconds=-15)])) == [
-        "daemon mail2 pid 777 silent for 1m, past its lease of 1m (hung, or stopped without leaving)"
+        silent("mail2", 777, "1m")
     ]
+
+
+def test_daemon_silent_past_ten_leases_warns_that_the_next_run_removes_its_row():
+    # Killed, and no `mailbridge run` since to forget it: the warning says what clears it.
+    assert texts(fleet([daemon(beat_ago=601, pid=5)], [])) == [silent("mail1", 5, "10m", removed="past 10m")]
 
 
 def test_daemon_silent_just_under_its_lease_is_no_finding():
@@ -69,7 +81,7 @@ def test_daemon_silent_exactly_its_lease_warns():
 
 def test_stale_daemon_beside_a_live_one_is_named_alone():
     found = texts(fleet([daemon("a1", pid=1), daemon("b2", beat_ago=300, pid=2)], [held("support")]))
-    assert found == ["daemon mail1 pid 2 silent for 5m, past its lease of 1m (hung, or stopped without leaving)"]
+    assert found == [silent("mail1", 2, "5m")]
 
 
 def test_mailbox_listed_but_never_leased_warns_once_a_daemon_has_run_a_lease():
@@ -96,7 +108,7 @@ def test_mailbox_freed_a_lease_ago_and_not_taken_warns():
 def test_expired_lease_of_a_stale_daemon_not_taken_for_a_lease_warns_both():
     found = texts(fleet([daemon("a1"), daemon("dead", beat_ago=200, pid=9)], [held("support", "dead", -100)]))
     assert found == [
-        "daemon mail1 pid 9 silent for 3m, past its lease of 1m (hung, or stopped without leaving)",
+        silent("mail1", 9, "3m"),
         "mailbox support held by no daemon for 1m while 1 daemon run",
     ]
 

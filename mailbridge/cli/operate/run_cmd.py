@@ -14,6 +14,7 @@ from mailbridge.base.errors import CommandError, SourceError
 from mailbridge.base.logs import use_log_format
 from mailbridge.cli.common import echo_json, open_app, settings, state
 from mailbridge.runtime.outcomes import CycleReport
+from mailbridge.runtime.run_lock import run_lock
 
 log = logging.getLogger(__name__)
 POLL_COUNTS = ("fetched", "stored", "duplicates", "failed", "vanished")
@@ -35,11 +36,15 @@ def run(
     """Run the daemon: poll mailboxes and send the outbox on a schedule; SIGHUP reloads, SIGTERM stops.
 
     With --once --json, one object on stdout (a mailbox whose poll failed has "ok": false, its "error" and null
-    counts; any error still prints one line on stderr and exits 1):
+    counts; any error still prints one line on stderr and exits 1; a mailbox a daemon holds on PostgreSQL is not
+    polled, with null counts and "skipped": "held by daemon HOST:PID"):
 
       {"mailboxes": [{"mailbox": "support", "ok": true, "fetched": 3,
         "stored": 2, "duplicates": 1, "failed": 0, "vanished": 0,
-        "error": null}], "outbox": {"sent": 2, "failed": 0}, "errors": []}
+        "error": null, "skipped": null}], "outbox": {"sent": 2, "failed": 0}, "errors": []}
+
+    --once beside daemons: on PostgreSQL it polls only the mailboxes no daemon holds (one line names each one
+    skipped); on SQLite it refuses while a daemon runs (exit 2), and a daemon started meanwhile is refused.
 
     Example: mailbridge run --log-format json --health-file /run/mailbridge/health.json
 
@@ -55,11 +60,15 @@ def run(
         log.warning(
             "certificate validation is off for %s (validate_cert = false): anyone on the path can read it", where
         )
-    report = _idle_cycle(current) if once and not health_file else None
-    if report is None:
-        report = _full_run(once, health_file)
+    if not once:
+        _full_run(once, health_file)
+        return  # the daemon stopped
+    # On SQLite a daemon beside it would poll the same mailboxes: refused, and a daemon started meanwhile is refused.
+    with run_lock(current.database.connect_url(), "once"):
+        report = _idle_cycle(current) if not health_file else None
         if report is None:
-            return  # the daemon stopped
+            report = _full_run(once, health_file)
+            assert report is not None
     if as_json:
         echo_json(cycle_as_json(current, report))
     else:
@@ -80,40 +89,46 @@ def _full_run(once: bool, health_file: Path | None) -> CycleReport | None:
     from mailbridge.cli.progress import terminal_progress
     from mailbridge.runtime.daemon import serve
     from mailbridge.runtime.health import write_health_file
-    from mailbridge.runtime.jobs import run_cycle
+    from mailbridge.runtime.jobs import run_once
 
     app = open_app(migrate=True)  # `run` upgrades the schema (with `init` and `db upgrade`)
     if not once:
         asyncio.run(serve(app, health_file=health_file))
         return None
     app.progress = terminal_progress()
-    report = asyncio.run(run_cycle(app))
+    report = asyncio.run(run_once(app))
     if health_file:
         write_health_file(app, health_file, app.clock.now(), report.errors[0] if report.errors else None)
     return report
 
 
 def echo_cycle(report: CycleReport) -> None:
-    """Print what `run --once` did: one line per mailbox polled, one for the outbox."""
+    """Print what `run --once` did: one line per mailbox polled or skipped, one for the outbox."""
     for poll in report.polls:
         vanished = f", vanished {poll.vanished}" if poll.vanished else ""
         typer.echo(
             f"{poll.mailbox}: fetched {poll.fetched}, stored {poll.stored}, "
             f"already stored {poll.duplicates}, failed {poll.failed}{vanished}"
         )
+    for skipped in report.skipped:
+        typer.echo(f"mailbox {skipped.mailbox}: {skipped.reason}, skipped")
     typer.echo(f"outbox: sent {report.sent}, failed {report.failed}")
 
 
 def cycle_as_json(settings: Settings, report: CycleReport) -> dict:
     """The `run --once --json` object: every configured mailbox in order, the outbox, the error lines."""
-    # A mailbox's poll gives either a result or one error line, in the order of the configuration.
+    # A mailbox's poll gives either a result or one error line, in the order of the configuration; a mailbox another
+    # process holds is skipped (not polled, no error: "ok" true, null counts, "skipped" says why).
     done = {poll.mailbox: poll for poll in report.polls}
+    skipped = {s.mailbox: s.reason for s in report.skipped}
     errors = iter(report.errors)
     rows = []
     for mailbox in settings.mailboxes:
         poll = done.get(mailbox.name)
         counts = {key: getattr(poll, key) if poll else None for key in POLL_COUNTS}
-        error = None if poll else next(errors, None)
-        rows.append({"mailbox": mailbox.name, "ok": poll is not None, **counts, "error": error})
+        reason = skipped.get(mailbox.name) if poll is None else None
+        error = None if poll or reason else next(errors, None)
+        ok = poll is not None or reason is not None
+        rows.append({"mailbox": mailbox.name, "ok": ok, **counts, "error": error, "skipped": reason})
     outbox = {"sent": report.sent, "failed": report.failed}
     return {"mailboxes": rows, "outbox": outbox, "errors": list(report.errors)}

@@ -12,6 +12,7 @@ import typer
 from mailbridge.base.clock import SystemClock
 from mailbridge.base.errors import MailbridgeError
 from mailbridge.cli.common import echo_json, open_read
+from mailbridge.decisions.leases import FORGET_AFTER_LEASES
 from mailbridge.decisions.monitoring import CheckResult, evaluate_health, unknown_result
 from mailbridge.reports.daemons import fleet_figures, gather_daemons
 from mailbridge.reports.render import display_zone, format_time
@@ -37,7 +38,8 @@ def status(
     app = open_read()
     report = gather_status(reader=app.reader, settings=app.settings)
     warnings = contact_address_warnings(app.reader, app.settings)
-    daemons = gather_daemons(app.reader)
+    # Beats are real time on every host: judged by the real clock, never by MAILBRIDGE_NOW (like --check).
+    daemons = gather_daemons(app.reader, app.settings.daemon.lease_seconds, SystemClock().now())
     if as_json:
         echo_json({**asdict(report), "daemons": [asdict(d) for d in daemons], "warnings": warnings})
         return
@@ -62,7 +64,16 @@ def status(
             typer.echo(f"  last error ({_when(job.last_error_at)}): {job.last_error}")
     for d in daemons:
         holds = ", ".join(d.mailboxes) or "no mailbox"
-        typer.echo(f"daemon {d.host} pid {d.pid}: since {_when(d.started_at)}, last beat {_when(d.last_beat_at)}")
+        if d.state == "running":
+            typer.echo(
+                f"daemon {d.host} pid {d.pid}: running since {_when(d.started_at)}, last beat {_when(d.last_beat_at)}"
+            )
+        else:
+            typer.echo(
+                f"daemon {d.host} pid {d.pid}: stopped (hung, or killed without leaving): last beat "
+                f"{_when(d.last_beat_at)}, older than its lease; the next `mailbridge run` removes the row "
+                f"{FORGET_AFTER_LEASES} leases after that beat"
+            )
         typer.echo(f"  holds {holds} (instance {d.instance})")
     typer.echo(
         f"outbox: {report.outbox_depth} unsent, oldest {_when(report.oldest_unsent_at)}; {report.outbox_held} held"
