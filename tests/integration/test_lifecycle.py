@@ -9,9 +9,11 @@ import json
 from datetime import UTC, datetime
 from email import policy
 
+from sqlalchemy import event
 from sqlmodel import Session, select
 
 from mailbridge.decisions.kinds import TicketStatus
+from mailbridge.runtime import timers
 from mailbridge.runtime.desk import change_status
 from mailbridge.store import db
 from mailbridge.store.models import Contact, Message, Ticket
@@ -198,6 +200,33 @@ def test_answered_ticket_is_not_escalated(make_app, clock, dovecot, sink, mailbo
     clock.advance(days=3)
     run_once(app)
     assert all(m.rcpt_tos != ("lead@shop.example",) for m in sink.messages)
+
+
+def test_sla_check_loads_only_the_tickets_it_reports(make_app, clock, dovecot, sink, mailbox):
+    """Issue 18: every unanswered ticket is a candidate every minute; they are decided as rows, and only the one
+    past its warning time is loaded as a Ticket (a backlog of unanswered tickets no longer costs an object each)."""
+    clock.current = datetime(2026, 1, 12, 8, 0, tzinfo=UTC)  # Monday 9:00 in Rome
+    app = make_app(extra="[sla]\nfirst_response_hours = 4\nwarn_before_hours = 1\n")
+    deliver(app, dovecot, mailbox, customer_mail(sender="early@example.org", subject="First"))
+    clock.advance(hours=2)
+    for n in range(3):
+        deliver(app, dovecot, mailbox, customer_mail(sender=f"later{n}@example.org", subject=f"Later {n}"))
+    early, *later = tickets(app)
+    clock.advance(hours=1, minutes=1)  # the first has 0h59 left: a warning; the later ones have 2h59
+    loaded: list[int] = []
+
+    def on_load(ticket, _context) -> None:
+        loaded.append(ticket.id)
+
+    event.listen(Ticket, "load", on_load)
+    try:
+        assert timers.check_sla(app, clock.now()) == 1
+        assert timers.check_sla(app, clock.now()) == 0  # reported once
+    finally:
+        event.remove(Ticket, "load", on_load)
+    assert loaded == [early.id]
+    reported = {t.id: t.sla_reported_at for t in tickets(app)}
+    assert reported[early.id] is not None and all(reported[t.id] is None for t in later)
 
 
 def test_cli_filters_search_status_and_customer_history(config_file, dovecot, sink, mailbox, make_app):
