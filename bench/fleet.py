@@ -156,6 +156,24 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def daemons_cpu(processes: list[subprocess.Popen]) -> dict[int, float]:
+    """Each daemon's CPU seconds so far, its parse workers' added."""
+    return {p.pid: cpu_seconds(p.pid) + sum(cpu_seconds(c) for c in children_of(p.pid)) for p in processes}
+
+
+def stop_processes(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM each daemon still running (it finishes the batch in hand), then wait; SIGKILL after 60 s."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def sample(engine) -> tuple[dict[str, int], dict[str, int]]:
     """Messages stored per mailbox, and the pid of each mailbox's lease holder."""
     from sqlalchemy import text
@@ -219,9 +237,7 @@ def run_fleet(count: int, db_url: str, side: Side, folder: Path, dovecot, sink, 
             if total and first_at is None:
                 first_at = now
             if total >= args.messages:
-                for process in processes:
-                    children = sum(cpu_seconds(c) for c in children_of(process.pid))
-                    result.cpu[process.pid] = cpu_seconds(process.pid) + children
+                result.cpu.update(daemons_cpu(processes))
                 result.seconds, result.from_first = now - started, now - (first_at or started)
                 break
             if now - started > args.max_seconds:

@@ -40,7 +40,6 @@ import logging
 import os
 import re
 import resource
-import signal
 import subprocess
 import sys
 import tempfile
@@ -252,7 +251,7 @@ class DaemonRun:
 
 def run_daemons(args, base: Path, sink, deferral: Deferral | None, env: dict[str, str]) -> DaemonRun:
     """Start `args.daemons` `mailbridge run` processes on the filled outbox; wait until the sink holds every mail."""
-    from bench.fleet import children_of, cpu_seconds
+    from bench.fleet import daemons_cpu, stop_processes
     from bench.ingest import load_average
 
     command = [sys.executable, "-m", "mailbridge", "--config", str(base / "mailbridge.toml"), "run"]
@@ -274,9 +273,7 @@ def run_daemons(args, base: Path, sink, deferral: Deferral | None, env: dict[str
             if not result.offered and received + sink.screened - retried >= args.mails:
                 result.offered = now - started
             if received >= args.mails:
-                for process in processes:
-                    children = sum(cpu_seconds(c) for c in children_of(process.pid))
-                    result.cpu[process.pid] = cpu_seconds(process.pid) + children
+                result.cpu.update(daemons_cpu(processes))
                 result.seconds, result.from_first = now - started, now - (first_at or started)
                 break
             if now - started > args.max_seconds:
@@ -311,19 +308,6 @@ def outbox_rows(db_url: str, mails: int) -> dict[str, tuple[int, int]]:
             time.sleep(SAMPLE_SECONDS)
     finally:
         engine.dispose()
-
-
-def stop_processes(processes: list[subprocess.Popen]) -> None:
-    """SIGTERM each daemon still running (it finishes the batch in hand), then wait; SIGKILL after 60 s."""
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def parse_args() -> argparse.Namespace:
