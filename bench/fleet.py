@@ -249,15 +249,7 @@ def run_fleet(count: int, db_url: str, side: Side, folder: Path, dovecot, sink, 
                 text("SELECT count(*), count(DISTINCT message_id) FROM message WHERE direction = 'in'")
             ).one()
     finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(processes)
         engine.dispose()
     for process, log in zip(processes, logs, strict=True):
         lines = log.read_text(errors="replace")
