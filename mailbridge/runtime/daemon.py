@@ -60,6 +60,7 @@ from mailbridge.runtime.jobs import (
     run_job,
     write_metrics,
 )
+from mailbridge.runtime.memory import limit_arenas, trim
 from mailbridge.runtime.metrics import PollTally
 from mailbridge.runtime.run_lock import run_lock
 from mailbridge.runtime.systemd import Notifier, PollHeartbeat, Watchdog, watchdog_seconds
@@ -153,6 +154,7 @@ class Daemon:
         """Run every loop under its supervisor until stopped: mailbox polls and IDLE watchers (of the mailboxes whose
         lease this daemon holds, started and stopped by the lease loop), delivery, timers, leases."""
         self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
+        limit_arenas()
         await self._fleet_call(self.fleet.join)
         self.app.fence_for = self.fleet.fence
         mailboxes = self.app.settings.mailboxes
@@ -392,6 +394,7 @@ class Daemon:
                         next_due = await asyncio.to_thread(self.fleet.retry_timer, name, outcome.retry_after)
                 due.append(self.fleet.seconds_until(next_due))
             await self._round_done(LoopName("timers"))
+            await asyncio.to_thread(trim)  # the round's freed memory back to the system (runtime/memory.py)
             # Another daemon may claim the next due time first; this one then finds it claimed and waits again.
             await self._pause(min([*due, interval.total_seconds()]) + 0.05, None)
 
