@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -284,6 +285,9 @@ def main() -> None:
                 f"daemon {k + 1} log: {text.count('idle lost')} IDLE connections lost (the mail then waits for the "
                 f"reconnect or the 30 s timed poll), {text.count(' ERROR ')} ERROR lines"
             )
+            reasons = Counter(line.partition(" error=")[2][:100] for line in text.splitlines() if "idle lost" in line)
+            for reason, count in reasons.most_common(5):
+                print(f"  {count} x idle lost: {reason}")
         print(f"load average at end {load_average()}")
 
 
