@@ -59,7 +59,7 @@ def toml_config(
     create_contact: bool = True,
 ) -> str:
     ca_line = f'ca_file = "{ca_file}"\n' if ca_file else ""
-    return f"""
+    text = f"""
 [database]
 url = "{db_url}"
 
@@ -90,6 +90,17 @@ timeout_seconds = 5
 {extra_mailbox}
 {extra}
 """
+    return with_no_send_delay(text)
+
+
+def with_no_send_delay(text: str) -> str:
+    """Relay agents' answers at once (`[agents] send_delay_seconds = 0`), as the tests expect, unless the text sets
+    the delay itself: the product's default is a 60-second undo window."""
+    if "send_delay_seconds" in text:
+        return text
+    if "\n[agents]\n" in text:
+        return text.replace("\n[agents]\n", "\n[agents]\nsend_delay_seconds = 0\n", 1)
+    return text + "\n[agents]\nsend_delay_seconds = 0\n"
 
 
 def mailbox_toml(dovecot, name: str, folder: str, contact: str = "Customer service", extra: str = "") -> str:

@@ -6,14 +6,19 @@ case, or after all of it, at the end of the new text (the quote is cut off befor
 the Contact's text module NAME goes. A line that starts with `#` at the top but is no known
 command, or a command with a bad argument, is a problem: the reply then goes to nobody. At the end,
 only known commands count (a closing `#1 priority` stays text); they are never sent to the customer.
-`#spam` marks the ticket spam and blocks its sender (BLOCKING_COMMANDS).
+`#spam` marks the ticket spam and blocks its sender (BLOCKING_COMMANDS). `#merge NUMBER` merges the ticket
+into ticket NUMBER (the rest of the reply becomes a note there). The names of the configured actions
+(`[actions.NAME]`, handed in as `actions`) are known commands too, without an argument: `#return` runs "return".
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from email.utils import parseaddr
+
+from mailbridge.decisions.matching.ticket_numbers import is_valid_ticket_number
 
 STATUS_COMMANDS = {
     "close": "closed",
@@ -26,7 +31,19 @@ STATUS_COMMANDS = {
 ADDRESS_COMMANDS = frozenset({"assign", "forward"})
 # `#spam` also puts the ticket's customer on the blocklist (`customers unblock` undoes it).
 BLOCKING_COMMANDS = frozenset({"spam"})
-KNOWN = (*STATUS_COMMANDS, "assign", "category", "note", "forward", "text", "requester")
+KNOWN = (
+    *STATUS_COMMANDS,
+    "assign",
+    "category",
+    "note",
+    "forward",
+    "text",
+    "requester",
+    "merge",
+    "cc",
+    "cancel",
+    "send",
+)
 ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[A-Za-z]{2,}$")
 COMMAND_LINE = re.compile(r"^#([A-Za-z0-9_-]+)\b[ \t]*(.*)$")
 # Group 1 is the name with its trailing blanks (see `_module_name`): a lazy `.*?` before `[ \t]*$` would retry
@@ -56,12 +73,13 @@ class AgentReply:
 class _Scan:
     commands: list[AgentCommand] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    actions: frozenset[str] = frozenset()  # the configured action names, lower case
 
 
-def parse_agent_reply(text: str) -> AgentReply:
-    """Split a reply's new text into its leading commands and the text that remains."""
+def parse_agent_reply(text: str, actions: Collection[str] = ()) -> AgentReply:
+    """Split a reply's new text into its leading commands and the text that remains (`actions`: action names)."""
     lines = text.replace("\r\n", "\n").split("\n")
-    scan = _Scan()
+    scan = _Scan(actions=frozenset(a.lower() for a in actions))
     index = 0
     while index < len(lines):
         line = lines[index].strip()
@@ -97,7 +115,7 @@ def _take_trailing_commands(lines: list[str], scan: _Scan) -> list[str]:
         if not line:
             continue
         match = COMMAND_LINE.match(line)
-        if match is None or match[1].lower() not in _TRAILING:
+        if match is None or (match[1].lower() not in _TRAILING and match[1].lower() not in scan.actions):
             break
         trailing.append((index, match))
         end = index
@@ -110,12 +128,13 @@ def _take_trailing_commands(lines: list[str], scan: _Scan) -> list[str]:
 
 
 def _read_command(name: str, argument: str, line_number: int, scan: _Scan) -> None:
-    if name not in KNOWN:
+    if name not in KNOWN and name not in scan.actions:
+        known = (*KNOWN, *sorted(scan.actions))
         scan.problems.append(
-            f"line {line_number}: unknown command #{name} (known: " + ", ".join(f"#{k}" for k in KNOWN) + ")"
+            f"line {line_number}: unknown command #{name} (known: " + ", ".join(f"#{k}" for k in known) + ")"
         )
         return
-    problem = argument_problem(name, argument)
+    problem = argument_problem(name, argument) if name in KNOWN else _action_problem(name, argument, scan)
     if problem:
         scan.problems.append(f"line {line_number}: #{name} {problem}")
         return
@@ -128,9 +147,36 @@ def argument_problem(name: str, argument: str) -> str | None:
         return None if ADDRESS.match(argument) else f"needs one email address, got {argument!r}"
     if name == "category":
         return None if category_path(argument) else "needs a category like Orders/Returns"
-    if name in STATUS_COMMANDS or name == "requester":
+    if name == "merge":
+        return None if is_valid_ticket_number(argument.lstrip("#")) else f"needs a ticket number, got {argument!r}"
+    if name in STATUS_COMMANDS or name in ("requester", "cancel", "send"):
         return None if not argument else f"takes no argument, got {argument!r}"
+    if name == "cc":
+        return None if cc_argument(argument) else f"needs add or remove and one email address, got {argument!r}"
     return None
+
+
+def cc_argument(argument: str) -> tuple[str, str] | None:
+    """Read `add ADDRESS` or `remove ADDRESS` (`<ADDRESS>` too) into (action, lower-cased address); None: neither."""
+    action, _, address = argument.strip().partition(" ")
+    address = address.strip().removeprefix("<").removesuffix(">")
+    if action.lower() not in ("add", "remove") or not ADDRESS.match(address):
+        return None
+    return action.lower(), address.lower()
+
+
+def _action_problem(name: str, argument: str, scan: _Scan) -> str | None:
+    if argument:
+        return f"takes no argument, got {argument!r}"
+    if sum(1 for c in scan.commands if c.name in scan.actions) >= 1:
+        return "is a second action: one action per reply"
+    return None
+
+
+def action_of(reply: AgentReply, actions: Collection[str]) -> AgentCommand | None:
+    """The reply's action command (one of the configured `actions`), or None."""
+    names = {a.lower() for a in actions}
+    return next((c for c in reply.commands if c.name in names), None)
 
 
 def category_path(argument: str) -> str:

@@ -37,6 +37,17 @@ def _windows(start: datetime, calendar: BusinessCalendar) -> Iterator[tuple[date
         day += timedelta(days=1)
 
 
+def _windows_back(end: datetime, calendar: BusinessCalendar) -> Iterator[tuple[datetime, datetime]]:
+    """Yield each working day's (open, close) in UTC, from the local day of `end` back."""
+    day = end.astimezone(calendar.zone).date()
+    for _ in range(MAX_DAYS):
+        if day.weekday() in calendar.working_days and day not in calendar.holidays:
+            opens = datetime.combine(day, calendar.opens, tzinfo=calendar.zone).astimezone(UTC)
+            closes = datetime.combine(day, calendar.closes, tzinfo=calendar.zone).astimezone(UTC)
+            yield opens, closes
+        day -= timedelta(days=1)
+
+
 def business_hours_between(start: datetime, end: datetime, calendar: BusinessCalendar) -> float:
     """Count the working hours between two instants (0 when end is not after start)."""
     total = timedelta()
@@ -63,6 +74,22 @@ def due_at(start: datetime, hours: float, calendar: BusinessCalendar) -> datetim
             return begin + remaining
         remaining -= closes - begin
     raise ValueError("the business calendar has no working hours")
+
+
+def start_before(end: datetime, hours: float, calendar: BusinessCalendar) -> datetime | None:
+    """Return the latest instant `hours` working hours before `end` (`due_at` backwards); None when the calendar
+    has no working hours within MAX_DAYS before `end`."""
+    remaining = timedelta(hours=max(hours, 0.0))
+    if not remaining:
+        return end
+    for opens, closes in _windows_back(end, calendar):
+        finish = min(closes, end)
+        if finish <= opens:
+            continue
+        if remaining <= finish - opens:
+            return finish - remaining
+        remaining -= finish - opens
+    return None
 
 
 def build_calendar(sla: SlaSettings, years: range) -> BusinessCalendar:

@@ -17,6 +17,7 @@ class TicketStatus(StrEnum):
     PENDING2 = "pending2"
     CLOSED = "closed"
     SPAM = "spam"
+    MERGED = "merged"  # joined another ticket (`Ticket.merged_into_id`); terminal: its mail now lands there
 
 
 class Direction(StrEnum):
@@ -58,12 +59,15 @@ class MailKind(StrEnum):
     RECEIPT = "receipt"
     HANDLING_STARTED = "handling_started"
     AUTO_CLOSED = "auto_closed"
+    AUTO_CLOSE_REMINDER = "auto_close_reminder"  # "we will close this in 24 hours unless you answer"
     SURVEY = "survey"  # queued by survey_mail when the Contact asks for ratings
     SURVEY_THANKS = "survey_thanks"  # answers a rating
+    MERGED = "merged"  # tells a merged ticket's customer which ticket handles their request now
     AGENT_REPLY = "agent_reply"  # an agent's answer relayed to the customer
     AGENT_NOTIFICATION = "agent_notification"
     AGENT_NOTICE = "agent_notice"  # assignment and command results to an agent
     AGENT_FORWARD = "agent_forward"  # `#forward` to an outsider
+    ACTION_MAIL = "action_mail"  # a named action's template mail to the customer (`#return`, `tickets action`)
     SLA_WARNING = "sla_warning"
     FORWARD_UNSAVED = "forward_unsaved"  # mail of a Contact that saves none, forwarded to its address
     FLOOD_ALERT = "flood_alert"
@@ -89,11 +93,21 @@ class EventKind(StrEnum):
     MAIL_QUEUED = "mail_queued"
     MAIL_SUPPRESSED = "mail_suppressed"
     SENDER_BLOCKED = "sender_blocked"  # an agent's `#spam` put the customer on the blocklist
+    ACTION_RUN = "action_run"  # an agent ran a named action ([actions.NAME])
     MAIL_FAILED = "mail_failed"
     MAIL_CANCELLED = "mail_cancelled"  # an admin gave an unsent mail up (`outbox cancel`)
     MAIL_BOUNCED = "mail_bounced"
     SLA_WARNING = "sla_warning"
     SLA_BREACHED = "sla_breached"
+    PARTICIPANT_ADDED = "participant_added"  # someone put in Cc of the ticket (customer's Cc, `#cc add`)
+    PARTICIPANT_REMOVED = "participant_removed"  # `#cc remove`
+    PARTICIPANT_REFUSED = "participant_refused"  # a customer's Cc past the most people in Cc of one ticket
+    MERGED = "merged"  # on both tickets: one joined the other (`#merge`, `tickets merge`)
+    SPLIT = "split"  # on both tickets: messages moved to a new ticket (`tickets split`)
+    ANSWER_WAITING = "answer_waiting"  # an agent's answer waits out [agents] send_delay_seconds in the outbox
+    ANSWER_RELEASED = "answer_released"  # a waiting answer went to sending; the status change it carried applied
+    ANSWER_RECALLED = "answer_recalled"  # a waiting answer was taken back (`#cancel`, `tickets cancel`)
+    ANSWER_HELD = "answer_held"  # an answer to an out-of-date notification, kept as a note until `#send`
 
 
 class MatchReason(StrEnum):

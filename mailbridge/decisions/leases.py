@@ -67,6 +67,19 @@ def plan_once(mailboxes: Sequence[str], leases: Mapping[str, Lease], now: dateti
     return OncePlan(take, skipped)
 
 
+def held_by(holder: str | None, daemon: tuple[str, int] | None) -> str:
+    """Why a mailbox is skipped beside the fleet: "held by daemon HOST:PID" (`daemon`: the holder's row, its host and
+    pid), by another `run --once` (an instance id starting "once-"), or by a holder whose row is gone.
+
+    One wording for `run --once` (runtime/fleet.OnceFleet) and its short cycle (runtime/idle_cycle)."""
+    if daemon is not None:
+        host, pid = daemon
+        return f"held by daemon {host}:{pid}"
+    if holder and holder.startswith("once-"):
+        return "held by another `run --once`"
+    return f"held by {holder or 'another process'}"
+
+
 def fair_share(mailboxes: int, live: int) -> int:
     """How many mailboxes one daemon may hold while `live` daemons (itself included) share them."""
     return math.ceil(mailboxes / max(live, 1))

@@ -1,17 +1,18 @@
 """Decision: (ticket status, event) -> Transition. Pure; intake, the CLI and the timers apply what it returns.
 
 Statuses: new -> open (an agent took it) -> waiting (answered, waiting on the customer) -> closed,
-plus pending1/pending2 ("answer later") and spam. Also the auto-close and SLA decisions.
+plus pending1/pending2 ("answer later"), spam, and merged (joined another ticket; terminal). Also the auto-close and SLA decisions.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from mailbridge.base.errors import CommandError
-from mailbridge.decisions.business_hours import BusinessCalendar, business_hours_between
+from mailbridge.decisions.business_hours import BusinessCalendar, business_hours_between, start_before
 from mailbridge.decisions.kinds import MailKind, TicketStatus
 
 
@@ -36,6 +37,8 @@ ALLOWED = {
     # An agent who answers a closed ticket puts it back to waiting on the customer.
     TicketStatus.CLOSED: frozenset({TicketStatus.OPEN, TicketStatus.WAITING}),
     TicketStatus.SPAM: frozenset({TicketStatus.OPEN, TicketStatus.CLOSED}),
+    # A merged ticket lives on in the ticket it joined (decisions.merge): nothing moves it again.
+    TicketStatus.MERGED: frozenset(),
 }
 
 
@@ -84,15 +87,61 @@ def plan_status_change(
 SHORTEST_AUTO_CLOSE = timedelta(days=1)
 
 
+# What a Contact closes by itself unless it says otherwise (Contact.auto_close_statuses).
+DEFAULT_AUTO_CLOSE_STATUSES = frozenset({TicketStatus.WAITING})
+# What auto_close_statuses may name: the active statuses (`new` is never left unread to close, nor spam).
+AUTO_CLOSABLE = frozenset(_ACTIVE)
+
+
+def auto_close_statuses(text: str | None) -> frozenset[TicketStatus]:
+    """Read a Contact's auto_close_statuses ("waiting,open"); None or empty: waiting only.
+
+    Raises: CommandError naming a status that is not one of the active statuses.
+    """
+    names = [name.strip().lower() for name in (text or "").split(",") if name.strip()]
+    if not names:
+        return DEFAULT_AUTO_CLOSE_STATUSES
+    unknown = [name for name in names if name not in AUTO_CLOSABLE]
+    if unknown:
+        allowed = ", ".join(sorted(AUTO_CLOSABLE))
+        raise CommandError(f"--auto-close-statuses: expected statuses out of {allowed}, got {unknown[0]!r}")
+    return frozenset(TicketStatus(name) for name in names)
+
+
 def plan_auto_close(
-    status: TicketStatus, waiting_since: datetime | None, now: datetime, days: int
+    status: TicketStatus,
+    waiting_since: datetime | None,
+    now: datetime,
+    days: int,
+    statuses: frozenset[TicketStatus] = DEFAULT_AUTO_CLOSE_STATUSES,
 ) -> Transition | None:
-    """Close a ticket that has waited on the customer for `days`; None when it is not due."""
-    if status is not TicketStatus.WAITING or waiting_since is None or now - waiting_since < timedelta(days=days):
+    """Close a ticket left in one of `statuses` (waiting on the customer by default) for `days`; None when not due."""
+    if status not in statuses or waiting_since is None or now - waiting_since < timedelta(days=days):
         return None
-    return Transition(
-        TicketStatus.CLOSED, (MailKind.AUTO_CLOSED, MailKind.SURVEY), f"no answer from the customer for {days} days"
-    )
+    reason = f"no answer from the customer for {days} days"
+    if status is not TicketStatus.WAITING:
+        reason = f"left {status} for {days} days"
+    return Transition(TicketStatus.CLOSED, (MailKind.AUTO_CLOSED, MailKind.SURVEY), reason)
+
+
+def is_reminder_due(
+    status: TicketStatus,
+    waiting_since: datetime | None,
+    now: datetime,
+    days: int,
+    reminder_hours: float,
+    statuses: frozenset[TicketStatus] = DEFAULT_AUTO_CLOSE_STATUSES,
+) -> bool:
+    """Tell whether a ticket waiting on its customer is within `reminder_hours` of its auto-close, and not yet closed.
+
+    Only `waiting` is reminded: the customer's answer is what keeps such a ticket open (an answer moves it to
+    `open` and ends the waiting period). No reminder when it would come before the waiting began.
+    """
+    if status is not TicketStatus.WAITING or status not in statuses or waiting_since is None or reminder_hours <= 0:
+        return False
+    closes_at = waiting_since + timedelta(days=days)
+    remind_at = closes_at - timedelta(hours=reminder_hours)
+    return waiting_since < remind_at <= now < closes_at
 
 
 def sla_state(due: datetime, now: datetime, warn_before_hours: float, calendar: BusinessCalendar) -> SlaState:
@@ -102,3 +151,41 @@ def sla_state(due: datetime, now: datetime, warn_before_hours: float, calendar: 
     if business_hours_between(now, due, calendar) <= warn_before_hours:
         return SlaState.WARNING
     return SlaState.OK
+
+
+# Added to an SLA cutoff: covers the rounding of business_hours_between (float hours) against due_at (timedelta).
+SLA_CUTOFF_MARGIN = timedelta(minutes=1)
+
+
+def sla_cutoff(hours: float, warn_before_hours: float, now: datetime, calendar: BusinessCalendar) -> datetime | None:
+    """The latest creation time of a ticket with `hours` to its first response whose `sla_state` at `now` can be
+    other than OK; None when any ticket's can (its warning starts as it is created).
+
+    A ticket created later has had fewer than `hours - warn_before_hours` working hours since, so more than
+    `warn_before_hours` are left before it is due: OK. The SLA timer reads only tickets created up to the cutoff and
+    decides each of them with `sla_state`.
+    """
+    lead = hours - warn_before_hours
+    if lead <= 0:
+        return None
+    start = start_before(now, lead, calendar)
+    return None if start is None else start + SLA_CUTOFF_MARGIN
+
+
+def sla_candidates(
+    hours_of: Mapping[int, float | None],
+    default_hours: float,
+    warn_before_hours: float,
+    now: datetime,
+    calendar: BusinessCalendar,
+) -> dict[datetime | None, tuple[int, ...]]:
+    """Which unanswered tickets the SLA timer reads: by cutoff (None: every one), the Contacts whose tickets created
+    up to it are candidates. `hours_of` is each Contact's own first_response_hours (None: `default_hours`)."""
+    cutoff_of: dict[float, datetime | None] = {}
+    groups: dict[datetime | None, list[int]] = {}
+    for contact_id, own in sorted(hours_of.items()):
+        hours = own or default_hours
+        if hours not in cutoff_of:
+            cutoff_of[hours] = sla_cutoff(hours, warn_before_hours, now, calendar)
+        groups.setdefault(cutoff_of[hours], []).append(contact_id)
+    return {cutoff: tuple(ids) for cutoff, ids in groups.items()}

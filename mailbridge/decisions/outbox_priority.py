@@ -29,12 +29,15 @@ PRIORITIES: dict[str, MailPriority] = {
     MailKind.AGENT_NOTIFICATION: MailPriority.PERSON,
     MailKind.AGENT_NOTICE: MailPriority.PERSON,
     MailKind.AGENT_FORWARD: MailPriority.PERSON,
+    MailKind.ACTION_MAIL: MailPriority.PERSON,
     MailKind.FORWARD_UNSAVED: MailPriority.PERSON,
     MailKind.RECEIPT: MailPriority.BULK,
     MailKind.HANDLING_STARTED: MailPriority.BULK,
     MailKind.AUTO_CLOSED: MailPriority.BULK,
+    MailKind.AUTO_CLOSE_REMINDER: MailPriority.BULK,
     MailKind.SURVEY: MailPriority.BULK,
     MailKind.SURVEY_THANKS: MailPriority.BULK,
+    MailKind.MERGED: MailPriority.BULK,
 }
 # A kind this version does not know (a row a newer version wrote): ahead of the bulk, never ahead of an alert.
 UNKNOWN_KIND_PRIORITY = MailPriority.PERSON

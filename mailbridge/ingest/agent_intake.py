@@ -16,7 +16,7 @@ from email.parser import BytesHeaderParser
 
 from sqlmodel import Session, select
 
-from mailbridge.decisions.agent_commands import ForwardedMail, unwrap_requester_forward
+from mailbridge.decisions.agent_commands import ForwardedMail, parse_agent_reply, unwrap_requester_forward
 from mailbridge.decisions.agent_reply import (
     FORWARD,
     AgentIdentity,
@@ -25,6 +25,7 @@ from mailbridge.decisions.agent_reply import (
     judge_agent_reply,
     warning_line,
 )
+from mailbridge.decisions.held_answers import Collision, answers_customer
 from mailbridge.decisions.inbound.mime import decode_header_value
 from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.inbound.reply_text import html_to_text
@@ -33,8 +34,8 @@ from mailbridge.decisions.matching.reply_tokens import AGENT, verify_token
 from mailbridge.decisions.matching.ticket_match import normalise_subject
 from mailbridge.decisions.outgoing.compose import OutgoingAttachment
 from mailbridge.decisions.outgoing.context import MailContext
-from mailbridge.service import agent_desk, agent_mail
-from mailbridge.store import agents, outbox_queue, tickets
+from mailbridge.service import agent_desk, agent_mail, answer_window
+from mailbridge.store import agents, merges, outbox_queue, tickets
 from mailbridge.store.models import Agent, Attachment, Message, Ticket
 from mailbridge.store.raw_files import raw_bytes
 
@@ -73,6 +74,9 @@ def handle(
     """
     claims = verify_token(route.token, ctx.secret, purpose=route.purpose, previous_secrets=ctx.previous_secrets)
     ticket = session.get(Ticket, claims.ticket_id) if claims else None
+    if ticket is not None:
+        # An answer to a merged ticket's notification acts on the ticket it joined.
+        ticket = merges.resolve(session, ticket)
     agent = session.get(Agent, claims.agent_id) if claims and claims.agent_id is not None else None
     if ticket is None:
         claims = None
@@ -120,6 +124,17 @@ def handle(
             headline="answer_from",
             dedupe_key=f"outsider:{row.id}",
         )
+    elif (collision := _collision(ctx, session, ticket, agent, row)) is not None:
+        answer_window.hold_stale(
+            ctx,
+            session=session,
+            ticket=ticket,
+            agent=agent,
+            row=row,
+            text=row.stripped_text or "",
+            collision=collision,
+            now=now,
+        )
     else:
         row.kind = MessageKind.AGENT_REPLY_IN
         agent_desk.handle_agent_text(
@@ -140,6 +155,14 @@ def handle(
         verdict,
     )
     return ticket
+
+
+def _collision(ctx: MailContext, session: Session, ticket: Ticket, agent: Agent, row: Message) -> Collision | None:
+    """An answer to the customer written to a notification that another agent's answer or a reassignment overtook."""
+    reply = parse_agent_reply(row.stripped_text or "", [a.name for a in ctx.actions])
+    if not answers_customer(reply):
+        return None
+    return answer_window.collision_for(session, ticket, agent, row)
 
 
 def _header_values(raw: bytes, name: str) -> tuple[str, ...]:

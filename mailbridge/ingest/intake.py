@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from mailbridge.base.config.settings import DEFAULT_MAX_MESSAGE_BYTES
+from mailbridge.decisions.expectation import receipt_expectation
 from mailbridge.decisions.inbound.bounces import read_bounce
 from mailbridge.decisions.inbound.classify import classify, may_auto_reply
 from mailbridge.decisions.inbound.language import choose_locale, guess_locale
@@ -45,6 +46,7 @@ from mailbridge.decisions.matching.ticket_match import (
     normalise_subject,
     place_copy,
 )
+from mailbridge.decisions.matching.topics import is_presale, topic_category
 from mailbridge.decisions.outgoing.compose import compose_admin_notice
 from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.drafts import draft_for
@@ -55,7 +57,7 @@ from mailbridge.ingest.prepare import OverBudget, Prepared, prepare_mail, raw_di
 from mailbridge.ingest.sources.imap import RawMail
 from mailbridge.service import agent_mail, failed_mail
 from mailbridge.service.customer_mail import customer_thread, queue_customer_mail
-from mailbridge.store import blocklist, db, outbox_queue, thread_links, tickets
+from mailbridge.store import blocklist, db, outbox_queue, participants, thread_links, tickets
 from mailbridge.store.models import Attachment, Contact, Customer, Message, Ticket
 from mailbridge.store.ratings import find_survey_answer
 from mailbridge.store.raw_files import RawStore, raw_columns
@@ -198,6 +200,36 @@ def _attachment_digests(parsed: ParsedMessage) -> tuple[str, ...]:
     return tuple(sorted(part.sha256 or hashlib.sha256(part.payload).hexdigest() for part in parsed.attachments))
 
 
+def _open_ticket(
+    inbox: Inbox,
+    session: Session,
+    parsed: ParsedMessage,
+    department: Contact,
+    customer: Customer,
+    match: TicketMatch,
+    order_number: str | None,
+    now: datetime,
+) -> Ticket:
+    """Open the ticket of a new message: the customer's chosen topic, else routing, gives its category."""
+    presale = inbox.mail.support.presale_flag and is_presale(
+        enabled=True,
+        has_earlier_ticket=tickets.has_tickets(session=session, customer=customer),
+        order_number=order_number,
+    )
+    category = topic_category(parsed, inbox.mail.topics, inbox.mail.own_addresses)
+    return tickets.open_ticket(
+        session=session,
+        contact_id=department.id,
+        customer=customer,
+        subject=parsed.subject,
+        now=now,
+        subject_key=normalise_subject(parsed.subject, inbox.mail.subject_pattern),
+        category=category or route_category(parsed, inbox.mail.routing),
+        linked_ticket_id=match.linked_ticket_id,
+        presale=presale,
+    )
+
+
 def _accept_routed(
     inbox: Inbox,
     session: Session,
@@ -310,20 +342,11 @@ def _file_in_ticket(
         locale=first_locale,
         name_is_authenticated=authenticated,
     )
-    if ticket is None:
-        ticket = tickets.open_ticket(
-            session=session,
-            contact_id=department.id,
-            customer=customer,
-            subject=parsed.subject,
-            now=now,
-            subject_key=normalise_subject(parsed.subject, inbox.mail.subject_pattern),
-            category=route_category(parsed, inbox.mail.routing),
-            linked_ticket_id=match.linked_ticket_id,
-        )
     order_number = extract_order_number(
         parsed.subject, parsed.text_body, re.compile(inbox.mail.support.order_number_regex)
     )
+    if ticket is None:
+        ticket = _open_ticket(inbox, session, parsed, department, customer, match, order_number, now)
     row = _store(
         session,
         mail,
@@ -337,6 +360,9 @@ def _file_in_ticket(
         order_number=order_number,
     )
     tickets.apply(session=session, ticket=ticket, transition=transition, actor=f"customer:{customer.email}", now=now)
+    if kind is MessageKind.CUSTOMER and not spam.is_spam:
+        # Reply-all: whom the customer's side also wrote to gets the answers in Cc (decisions.participants).
+        participants.add_from_mail(session=session, ticket=ticket, parsed=parsed, own=inbox.mail.own_addresses, now=now)
     # Counted before any mail is queued: a flood stops the receipt and the agents' notifications alike.
     flooding = (
         kind is MessageKind.CUSTOMER
@@ -667,9 +693,13 @@ def _enqueue_mails(
             parsed=parsed,
             locale=locale,
             support=inbox.mail.support,
-            templates=inbox.mail.templates,
+            templates=inbox.mail.templates_for(contact),
             instance_id=inbox.mail.instance_id,
             thread=thread,
+            # The receipt says by when to expect an answer (the Contact's or [sla]'s first-response hours).
+            extra=receipt_expectation(now, contact.first_response_hours, inbox.mail.sla, locale)
+            if kind is MailKind.RECEIPT
+            else None,
         )
         # One receipt per ticket, whatever arrives: the key names the ticket, not the message.
         key = f"{kind}:{ticket.id}" if kind is MailKind.RECEIPT else f"{kind}:{ticket.id}:{row.id}"

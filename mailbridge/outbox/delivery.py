@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,6 +30,9 @@ from mailbridge.store.tickets import record_event
 log = logging.getLogger(__name__)
 # Called in the transaction that holds a mail (status HELD), to tell its author; the runtime hands it in.
 OnHeld = Callable[[Session, OutboxMail, datetime], object]
+# Called in the claim's transaction with the ids just claimed, before any is sent: an agent's answer that waited out
+# its undo window applies the status change it carried then, once (`service.answer_window.release_claimed`).
+OnClaimed = Callable[[Session, list[int], datetime], object]
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class DeliveryPass:
     retry_for: timedelta
     on_held: OnHeld | None
     stop: threading.Event | None
+    profiles: tuple[str, ...] = ()  # the configured `[smtp.NAME]`: their mail goes through their own senders
+    on_claimed: OnClaimed | None = None
     sent: int = 0
     failed: int = 0
 
@@ -70,17 +75,22 @@ async def deliver_due(
     on_held: OnHeld | None = None,
     connections: int = 1,
     stop: threading.Event | None = None,
+    profile_senders: Mapping[str, tuple[MailSender, int]] | None = None,
+    on_claimed: OnClaimed | None = None,
 ) -> tuple[int, int]:
     """Send until nothing is due, over up to `connections` SMTP connections at once; return (sent, failed).
 
-    A set `stop` ends each worker once the batch in its hands is sent and recorded.
+    `profile_senders`: per `[smtp.NAME]`, its sender and connections; the mail queued for a profile goes through
+    its sender only. A set `stop` ends each worker once the batch in its hands is sent and recorded.
     """
-    work = DeliveryPass(engine, sender, clock, retry_for, on_held, stop)
+    profiles = dict(profile_senders or {})
+    work = DeliveryPass(engine, sender, clock, retry_for, on_held, stop, tuple(profiles), on_claimed)
+    workers = [_deliver_on_one_connection(work, sender, None) for _ in range(connections)]
+    for name, (profile_sender, count) in profiles.items():
+        workers += [_deliver_on_one_connection(work, profile_sender, name) for _ in range(count)]
     # Every worker runs to its end even when another fails (a database down fails them all in turn): nothing
     # is left half sent, and the first error is raised to the job's boundary.
-    outcomes = await asyncio.gather(
-        *(_deliver_on_one_connection(work) for _ in range(connections)), return_exceptions=True
-    )
+    outcomes = await asyncio.gather(*workers, return_exceptions=True)
     errors = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
     if errors:
         raise errors[0]
@@ -89,11 +99,11 @@ async def deliver_due(
     return work.sent, work.failed
 
 
-async def _deliver_on_one_connection(work: DeliveryPass) -> None:
-    """Claim a small batch, send it over this worker's connection, record each mail; until nothing is due."""
-    async with work.sender.connection() as connection:
+async def _deliver_on_one_connection(work: DeliveryPass, sender: MailSender, profile: str | None) -> None:
+    """Claim a small batch of `profile`'s mail, send it over this worker's connection, record each; until none is due."""
+    async with sender.connection() as connection:
         while not work.is_stopping:
-            leased_at, batch = _claim(work)
+            leased_at, batch = _claim(work, profile)
             if not batch:
                 return
             for index, mail in enumerate(batch):
@@ -109,13 +119,15 @@ async def _deliver_on_one_connection(work: DeliveryPass) -> None:
                 await _send_one(work, connection, mail)
 
 
-def _claim(work: DeliveryPass) -> tuple[datetime, list[ClaimedMail]]:
-    """Claim the next batch in its own transaction, committed before any of it is sent."""
+def _claim(work: DeliveryPass, profile: str | None) -> tuple[datetime, list[ClaimedMail]]:
+    """Claim the next batch of one profile's mail in its own transaction, committed before any of it is sent."""
     now, batch = work.clock.now(), []
     with db.transaction(work.engine) as session:
-        for row in outbox_queue.claim_due(session=session, now=now):
+        for row in outbox_queue.claim_due(session=session, now=now, profile=profile, profiles=work.profiles):
             assert row.id is not None, "a stored row"
             batch.append(ClaimedMail(row.id, row.mail_from, row.rcpt_to.split(","), row.raw, row.ticket_id))
+        if batch and work.on_claimed is not None:
+            work.on_claimed(session, [m.outbox_id for m in batch], now)
     return now, batch
 
 

@@ -30,6 +30,7 @@ class TicketFact:
     first_response_at: datetime | None
     closed_at: datetime | None
     first_response_hours: float  # the SLA target of its Contact
+    presale: bool = False  # opened by a first contact naming no order number
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class StatsReport:
     csat_by_agent: tuple[Csat, ...]
     by_hour: dict[int, int] = field(default_factory=dict)  # local hour 0-23 -> customer messages
     by_weekday: dict[str, int] = field(default_factory=dict)  # mon..sun -> customer messages
+    presale: int = 0  # of the tickets opened, those marked pre-sale
 
 
 def nearest_rank(values: list[float], percent: float) -> float | None:
@@ -168,4 +170,5 @@ def compute_report(facts: StatsFacts, calendar: BusinessCalendar) -> StatsReport
         csat_by_agent=csat_by(facts.ratings, lambda r: r.agent),
         by_hour=by_hour,
         by_weekday=by_weekday,
+        presale=sum(1 for t in opened if t.presale),
     )

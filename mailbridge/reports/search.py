@@ -20,14 +20,14 @@ from mailbridge.store.reader import Reader, in_list, instant
 
 FULLTEXT_LIMIT = 500
 PG_DOCUMENT = "to_tsvector('simple', coalesce(subject, '') || ' ' || coalesce(text_body, ''))"
-NOT_OPEN = (TicketStatus.CLOSED.value, TicketStatus.SPAM.value)
+NOT_OPEN = (TicketStatus.CLOSED.value, TicketStatus.SPAM.value, TicketStatus.MERGED.value)
 
 # One ticket's summary line: its people, Contact, follow-up link, assignee and message count.
 SUMMARY = """
 SELECT t.id, t.number, t.status, t.subject, cu.email AS customer, cu.name AS customer_name, co.name AS contact,
        t.category, lt.number AS linked_ticket, t.assigned_agent, ag.name AS assigned_agent_name,
        (SELECT count(*) FROM message m WHERE m.ticket_id = t.id) AS messages,
-       t.created_at, t.updated_at, t.closed_at, t.first_response_at
+       t.created_at, t.updated_at, t.closed_at, t.first_response_at, t.presale
 FROM ticket t
 JOIN customer cu ON cu.id = t.customer_id
 JOIN contact co ON co.id = t.contact_id
@@ -71,6 +71,7 @@ def summaries(reader: Reader, where: str = "", params: dict[str, Any] | None = N
     for row in rows:
         for name in SUMMARY_TIMES:
             row[name] = instant(row[name])
+        row["presale"] = bool(row["presale"])  # SQLite answers 0 or 1
     return rows
 
 

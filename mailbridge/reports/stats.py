@@ -73,6 +73,7 @@ def _ticket_fact(ticket: Ticket, contacts: dict[int, Contact], sla: SlaSettings)
         first_response_at=utc(ticket.first_response_at),
         closed_at=utc(ticket.closed_at),
         first_response_hours=contact.first_response_hours or sla.first_response_hours,
+        presale=ticket.presale,
     )
 
 

@@ -84,6 +84,7 @@ def _summary_rows(report: StatsReport) -> list[tuple[str, str]]:
     total = report.csat_total
     return [
         ("opened", str(report.opened)),
+        ("opened pre-sale", str(report.presale)),
         ("closed", str(report.closed)),
         ("reopened", str(report.reopened)),
         *_spread_rows("first response", report.first_response),

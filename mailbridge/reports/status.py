@@ -116,7 +116,7 @@ def _count_by(reader: Reader, table: str, values: list[str]) -> dict[str, int]:
 
 def _count_sla_breached(reader: Reader, settings: Settings, now: datetime, calendar: BusinessCalendar) -> int:
     """Count open tickets without a person's answer past their due time (the same rule as the SLA timer)."""
-    done, params = in_list("s", (TicketStatus.CLOSED.value, TicketStatus.SPAM.value))
+    done, params = in_list("s", (TicketStatus.CLOSED.value, TicketStatus.SPAM.value, TicketStatus.MERGED.value))
     rows = reader.rows(
         "SELECT t.created_at, c.first_response_hours AS hours FROM ticket t JOIN contact c ON c.id = t.contact_id "
         f"WHERE t.first_response_at IS NULL AND t.status NOT IN {done}",

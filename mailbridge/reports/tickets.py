@@ -2,7 +2,7 @@
 
 Input: a `store.reader.Reader` (plain SQL, no ORM: these commands start in well under a second) and the command's
 filters; output: one summary dict per ticket, or one ticket's
-detail with its messages, attachments, history and rating, or the ticket waiting longest for a person with the
+detail with its messages, attachments, history, rating and people in Cc, or the ticket waiting longest for a person with the
 customer's messages it has not been answered on. Times stay datetimes; the CLI shows them with `render.format_time`.
 Writes nothing.
 """
@@ -71,17 +71,36 @@ def ticket_detail(*, reader: Reader, number: str) -> dict:
     detail["events"] = [
         {**e, "at": instant(e["at"])}
         for e in reader.rows(
-            "SELECT at, actor, kind, old_status, new_status, reason FROM ticketevent WHERE ticket_id = :ticket "
-            "ORDER BY id",
+            # With the history of the tickets merged into this one (each event names its ticket), in time order.
+            "SELECT e.at, e.actor, e.kind, e.old_status, e.new_status, e.reason, t.number AS ticket "
+            "FROM ticketevent e JOIN ticket t ON t.id = e.ticket_id "
+            "WHERE e.ticket_id = :ticket OR t.merged_into_id = :ticket ORDER BY e.at, e.id",
             {"ticket": ticket_id},
         )
     ]
+    into = reader.first(
+        "SELECT m.number FROM ticket t JOIN ticket m ON m.id = t.merged_into_id WHERE t.id = :ticket",
+        {"ticket": ticket_id},
+    )
+    detail["merged_into"] = into["number"] if into else None
+    detail["merged"] = reader.column(
+        "SELECT number FROM ticket WHERE merged_into_id = :ticket ORDER BY id", {"ticket": ticket_id}
+    )
     rating = reader.first(
         "SELECT score, comment, source, created_at AS at FROM rating WHERE ticket_id = :ticket AND replaced_at IS NULL "
         "ORDER BY id DESC",
         {"ticket": ticket_id},
     )
     detail["rating"] = {**rating, "at": instant(rating["at"])} if rating else None
+    # The people in Cc of it (store.participants), removed ones too: the history says who removed them.
+    detail["participants"] = [
+        {**p, "removed": bool(p["removed"]), "added_at": instant(p["added_at"])}
+        for p in reader.rows(
+            "SELECT email, name, added_by, removed, created_at AS added_at FROM ticketparticipant "
+            "WHERE ticket_id = :ticket ORDER BY id",
+            {"ticket": ticket_id},
+        )
+    ]
     return detail
 
 

@@ -43,6 +43,8 @@ class App:
     sender: MailSender
     signer: DkimSigner  # the one `mail.sign` uses when a mail is queued; also for `smtp test`'s mail
     contact_ids: dict[str, int] = field(default_factory=dict)  # contact name -> id
+    # Per `[smtp.NAME]`: its sender and connections, for the mail of the Contacts (brands) that name it.
+    profile_senders: dict[str, tuple[MailSender, int]] = field(default_factory=dict)
     # Set on SIGTERM: the poller finishes the message in hand and stops before the next one.
     stop_requested: threading.Event = field(default_factory=threading.Event)
     progress: "ProgressReporter | None" = None  # a progress bar for long syncs (terminal only)
@@ -133,6 +135,7 @@ def build_app(
         mail=mail_context(settings, make_environment(settings.templates_dir), sign=signer.sign),
         open_source=ImapSource,
         sender=SmtpSender(settings.smtp.connection),
+        profile_senders={p.name: (SmtpSender(p.connection), p.max_connections) for p in settings.smtp.profiles},
         signer=signer,
         preparer=Preparer(settings.ingest.parse_processes, settings.ingest.parse_timeout_seconds),
     )

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from mailbridge.base.clock import Clock, SystemClock
-from mailbridge.decisions.leases import forget_before, live_daemons, plan_leases, plan_once
+from mailbridge.decisions.leases import forget_before, held_by, live_daemons, plan_leases, plan_once
 from mailbridge.runtime.outcomes import Skipped
 from mailbridge.store import fleet as store
 from mailbridge.store.fleet import Identity
@@ -166,7 +166,7 @@ class OnceFleet(Fleet):
         if lost:
             holders |= {m: lease.holder or "" for m, lease in store.read_leases(self.engine, lost).items()}
         names = store.daemon_names(self.engine) if holders else {}
-        skipped = tuple(Skipped(m, _held_by(holders[m], names)) for m in self.mailboxes if m in holders)
+        skipped = tuple(Skipped(m, held_by(holders[m], names.get(holders[m]))) for m in self.mailboxes if m in holders)
         self._renewer = threading.Thread(target=self._renew, name="once-leases", daemon=True)
         self._renewer.start()
         return skipped
@@ -197,11 +197,3 @@ class OnceFleet(Fleet):
     def hand_back(self, job: str) -> None:
         """After the run of a timer this process claimed: due again now, so the daemons keep their own rhythm."""
         store.reschedule_timer(self.engine, self.me, job, self.clock.now())
-
-
-def _held_by(holder: str, daemons: dict[str, str]) -> str:
-    if holder in daemons:
-        return f"held by daemon {daemons[holder]}"
-    if holder.startswith("once-"):
-        return "held by another `run --once`"
-    return f"held by {holder or 'another process'}"

@@ -32,8 +32,8 @@ from mailbridge.base.clock import Clock, SystemClock
 from mailbridge.base.config.settings import MailboxSettings, Settings
 from mailbridge.base.errors import MailbridgeError
 from mailbridge.decisions.kinds import OutboxStatus, TicketStatus
-from mailbridge.decisions.leases import forget_before
-from mailbridge.decisions.lifecycle import SHORTEST_AUTO_CLOSE, SlaState, sla_state
+from mailbridge.decisions.leases import forget_before, held_by
+from mailbridge.decisions.lifecycle import SHORTEST_AUTO_CLOSE, SlaState, sla_candidates, sla_state
 from mailbridge.ingest.results import PollResult
 from mailbridge.runtime.outcomes import CycleReport, Skipped
 from mailbridge.store.reader import Reader, contact_names, in_list, instant, open_reader
@@ -91,7 +91,7 @@ def idle_cycle(settings: Settings, clock: Clock) -> CycleReport | None:
 
 def _held_by_daemons(reader: Reader, now: datetime) -> dict[str, str]:
     """The mailboxes whose unexpired lease another process holds (PostgreSQL, beside daemons), each with why it is
-    skipped: the same rule and words as the full cycle's (decisions/leases.plan_once, runtime/fleet.OnceFleet)."""
+    skipped: the same rule and words as the full cycle's (decisions/leases.plan_once and held_by)."""
     rows = reader.rows(
         "SELECT l.mailbox, l.holder, l.expires_at, d.host, d.pid FROM mailboxlease l "
         "LEFT JOIN daemon d ON d.instance = l.holder WHERE l.holder IS NOT NULL"
@@ -101,10 +101,8 @@ def _held_by_daemons(reader: Reader, now: datetime) -> dict[str, str]:
         expires_at = instant(row["expires_at"])
         if expires_at is None or expires_at <= now:
             continue  # expired: the full cycle would take it
-        if row["host"] is not None:
-            held[row["mailbox"]] = f"held by daemon {row['host']}:{row['pid']}"
-        else:
-            held[row["mailbox"]] = "held by another `run --once`" if row["holder"].startswith("once-") else "held"
+        daemon = (row["host"], row["pid"]) if row["host"] is not None else None
+        held[row["mailbox"]] = held_by(row["holder"], daemon)
     return held
 
 
@@ -128,18 +126,30 @@ def _nothing_due(reader: Reader, settings: Settings, now: datetime) -> bool:
 
 def _sla_due(reader: Reader, settings: Settings, now: datetime) -> bool:
     """Whether check_sla would report a ticket: the same candidates and the same pure rule (runtime/timers.py)."""
-    done, params = in_list("s", (TicketStatus.CLOSED.value, TicketStatus.SPAM.value))
-    rows = reader.rows(
-        "SELECT t.created_at, c.first_response_hours AS hours FROM ticket t JOIN contact c ON c.id = t.contact_id "
-        f"WHERE t.first_response_at IS NULL AND t.sla_reported_at IS NULL AND t.status NOT IN {done}",
-        params,
-    )
-    if not rows:
+    done, params = in_list("s", (TicketStatus.CLOSED.value, TicketStatus.SPAM.value, TicketStatus.MERGED.value))
+    unreported = f"t.first_response_at IS NULL AND t.sla_reported_at IS NULL AND t.status NOT IN {done}"
+    if reader.first(f"SELECT t.id FROM ticket t WHERE {unreported} LIMIT 1", params) is None:
         return False
     from mailbridge.decisions.business_hours import build_calendar, due_at
 
     sla = settings.sla
     calendar = build_calendar(sla, range(now.year - 1, now.year + 2))
+    hours_of = {row["id"]: row["hours"] for row in reader.rows("SELECT id, first_response_hours AS hours FROM contact")}
+    groups = sla_candidates(hours_of, sla.first_response_hours, sla.warn_before_hours, now, calendar)
+    created = []
+    for n, (cutoff, ids) in enumerate(groups.items()):
+        contacts, more = in_list(f"c{n}_", ids)
+        params |= more
+        if cutoff is None:
+            created.append(f"t.contact_id IN {contacts}")
+        else:
+            created.append(f"(t.contact_id IN {contacts} AND t.created_at <= :cut{n})")
+            params[f"cut{n}"] = reader.time(cutoff)
+    rows = reader.rows(
+        "SELECT t.created_at, c.first_response_hours AS hours FROM ticket t JOIN contact c ON c.id = t.contact_id "
+        f"WHERE {unreported} AND ({' OR '.join(created) or '1 = 0'})",
+        params,
+    )
     for row in rows:
         due = due_at(instant(row["created_at"]) or now, row["hours"] or sla.first_response_hours, calendar)
         if sla_state(due, now, sla.warn_before_hours, calendar) is not SlaState.OK:

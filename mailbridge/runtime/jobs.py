@@ -31,7 +31,7 @@ from mailbridge.runtime.app import App
 from mailbridge.runtime.fleet import OnceFleet
 from mailbridge.runtime.metrics import PollTally, write_metrics_file
 from mailbridge.runtime.outcomes import CycleReport, Skipped
-from mailbridge.service import failed_mail
+from mailbridge.service import answer_window, failed_mail
 from mailbridge.store import job_health, mailbox_state
 
 log = logging.getLogger(__name__)
@@ -135,6 +135,10 @@ async def deliver_outbox(app: App) -> tuple[int, int]:
         on_held=lambda session, row, now: failed_mail.tell_author(app.mail, session=session, row=row, now=now),
         connections=app.settings.smtp.max_connections,
         stop=app.stop_requested,
+        on_claimed=lambda session, ids, now: answer_window.release_claimed(
+            app.mail, session=session, outbox_ids=ids, now=now
+        ),
+        profile_senders=app.profile_senders,
     )
 
 

@@ -1,4 +1,5 @@
-"""Stage: the ticket timers. Auto-close of tickets waiting on the customer, and SLA escalation.
+"""Stage: the ticket timers. Auto-close of tickets left waiting (or in a Contact's other auto_close_statuses), the
+reminder before it, and SLA escalation.
 
 The jobs (`runtime.jobs`) call `close_idle(app, now)` and `check_sla(app, now)` with the one clock's
 `now`. Each ticket is decided by a pure function (`lifecycle.plan_auto_close`, `lifecycle.sla_state`)
@@ -8,74 +9,150 @@ and changed, with its mail queued, in its own transaction.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from sqlalchemy import ColumnElement, and_, false, or_
 from sqlmodel import select
 
 from mailbridge.base.clock import utc
+from mailbridge.base.config.settings import SupportSettings
 from mailbridge.decisions.business_hours import BusinessCalendar, build_calendar, due_at
-from mailbridge.decisions.kinds import EventKind, TicketStatus
-from mailbridge.decisions.lifecycle import SHORTEST_AUTO_CLOSE, SlaState, plan_auto_close, sla_state
+from mailbridge.decisions.kinds import EventKind, MailKind, TicketStatus
+from mailbridge.decisions.lifecycle import (
+    SHORTEST_AUTO_CLOSE,
+    SlaState,
+    auto_close_statuses,
+    is_reminder_due,
+    plan_auto_close,
+    sla_candidates,
+    sla_state,
+)
 from mailbridge.runtime.app import App
-from mailbridge.service.notices import enqueue_sla_report, enqueue_transition_mails
-from mailbridge.store import db, tickets
+from mailbridge.service.notices import enqueue_customer_notice, enqueue_sla_report, enqueue_transition_mails
+from mailbridge.store import db, outbox_queue, tickets
 from mailbridge.store.models import Contact, Ticket
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class AutoClosePolicy:
+    """A Contact's auto-close: after how many days, from which statuses, reminded how many hours before."""
+
+    days: int
+    statuses: frozenset[TicketStatus]
+    reminder_hours: float
+
+
+def auto_close_policy(contact: Contact, support: SupportSettings) -> AutoClosePolicy:
+    """The Contact's own values, else [support]'s (auto_close_days, auto_close_reminder_hours); waiting by default."""
+    reminder = contact.auto_close_reminder_hours
+    return AutoClosePolicy(
+        days=contact.auto_close_days or support.auto_close_days,
+        statuses=auto_close_statuses(contact.auto_close_statuses),
+        reminder_hours=support.auto_close_reminder_hours if reminder is None else reminder,
+    )
+
+
 def close_idle(app: App, now: datetime) -> int:
-    """Close every ticket that waited on its customer for its Contact's auto_close_days; return how many."""
+    """Remind, then close, every ticket left in its Contact's auto_close_statuses for auto_close_days; return how
+    many closed.
+
+    The candidates are read as rows (no Contact closes sooner than SHORTEST_AUTO_CLOSE, less its reminder hours)
+    and decided by pure functions; each ticket to remind or close is changed in its own transaction.
+    """
     with db.transaction(app.engine) as session:
-        candidates = [
-            t.id
-            for t in session.exec(
-                select(Ticket).where(
-                    Ticket.status == TicketStatus.WAITING, Ticket.status_changed_at <= now - SHORTEST_AUTO_CLOSE
-                )
-            )
-        ]
+        policies = {c.id: auto_close_policy(c, app.settings.support) for c in session.exec(select(Contact))}
+        statuses = sorted(set().union(*(p.statuses for p in policies.values())) or {TicketStatus.WAITING})
+        earliest = max([0.0, *(p.reminder_hours for p in policies.values())])
+        rows = db.run(
+            session,
+            select(Ticket.id, Ticket.status, Ticket.status_changed_at, Ticket.contact_id).where(
+                Ticket.status.in_(statuses),
+                Ticket.status_changed_at <= now - SHORTEST_AUTO_CLOSE + timedelta(hours=earliest),
+            ),
+        ).all()
     closed = 0
-    for ticket_id in candidates:
-        with db.transaction(app.engine) as session:
-            ticket = session.get(Ticket, ticket_id)
-            contact = session.get(Contact, ticket.contact_id)
-            days = contact.auto_close_days or app.settings.support.auto_close_days
-            transition = plan_auto_close(TicketStatus(ticket.status), utc(ticket.status_changed_at), now, days)
-            if transition is None:
-                continue
-            tickets.apply(session=session, ticket=ticket, transition=transition, actor="system", now=now)
-            enqueue_transition_mails(
-                app.mail, session=session, ticket=ticket, transition=transition, now=now, extra={"days": days}
-            )
-            closed += 1
-            log.info("auto-closed ticket=%s after_days=%s", ticket.number, days)
+    for ticket_id, status, since, contact_id in rows:
+        policy = policies.get(contact_id)
+        if policy is None:
+            continue
+        args = (TicketStatus(status), utc(since), now, policy.days)
+        if plan_auto_close(*args, policy.statuses) is not None:
+            closed += _close(app, ticket_id, policy, now)
+        elif is_reminder_due(*args, policy.reminder_hours, policy.statuses):
+            _remind(app, ticket_id, policy, now)
     return closed
+
+
+def _close(app: App, ticket_id: int, policy: AutoClosePolicy, now: datetime) -> int:
+    with db.transaction(app.engine) as session:
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is None:
+            return 0
+        was = TicketStatus(ticket.status)
+        transition = plan_auto_close(was, utc(ticket.status_changed_at), now, policy.days, policy.statuses)
+        if transition is None:
+            return 0  # changed since the pass above
+        tickets.apply(session=session, ticket=ticket, transition=transition, actor="system", now=now)
+        extra = {"days": policy.days, "waited_on_customer": was is TicketStatus.WAITING}
+        enqueue_transition_mails(app.mail, session=session, ticket=ticket, transition=transition, now=now, extra=extra)
+        log.info("auto-closed ticket=%s status=%s after_days=%s", ticket.number, was, policy.days)
+    return 1
+
+
+def _remind(app: App, ticket_id: int, policy: AutoClosePolicy, now: datetime) -> None:
+    with db.transaction(app.engine) as session:
+        ticket = session.get(Ticket, ticket_id)
+        if ticket is None or ticket.status_changed_at is None:
+            return
+        since = utc(ticket.status_changed_at)
+        if not is_reminder_due(TicketStatus(ticket.status), since, now, policy.days, policy.reminder_hours):
+            return  # the customer answered since the pass above
+        # Once per waiting period: a new period (the ticket waits again after an answer) has a new key.
+        key = f"{MailKind.AUTO_CLOSE_REMINDER}:{ticket.id}:{since.isoformat()}"
+        if outbox_queue.is_queued(session=session, dedupe_key=key):
+            return
+        extra = {"days": policy.days, "hours": f"{policy.reminder_hours:g}"}
+        enqueue_customer_notice(
+            app.mail,
+            session=session,
+            ticket=ticket,
+            kind=MailKind.AUTO_CLOSE_REMINDER,
+            dedupe_key=key,
+            now=now,
+            extra=extra,
+        )
+        log.info("auto-close reminder ticket=%s hours_before=%s", ticket.number, policy.reminder_hours)
 
 
 # Unanswered tickets not reported yet: read as plain rows, so that a large backlog costs no ORM object each.
 _UNREPORTED = select(Ticket.id, Ticket.created_at, Ticket.contact_id).where(
     Ticket.first_response_at.is_(None),
     Ticket.sla_reported_at.is_(None),
-    Ticket.status.not_in([TicketStatus.CLOSED, TicketStatus.SPAM]),
+    Ticket.status.not_in([TicketStatus.CLOSED, TicketStatus.SPAM, TicketStatus.MERGED]),
 )
 
 
 def check_sla(app: App, now: datetime) -> int:
     """Report every unanswered ticket about to breach or past its first-response time, once; return how many.
 
-    Every unanswered ticket not reported yet is a candidate, and it runs every minute. The candidates are read as
-    rows and decided in one pass (their Contact's hours read once); only the tickets to report are loaded, each in
-    its own transaction. Loading every candidate as a Ticket and opening a transaction for each made each run's
-    memory and time grow with the backlog (issue 18's soak: with 8,553 unanswered tickets
-    a run took 60 s and 17 MB, on a loaded machine).
+    It runs every minute. Only the candidates are read: unanswered tickets not reported yet and old enough that
+    their warning time can have come (`lifecycle.sla_candidates`: created before the cutoff of their Contact's
+    hours), so the tickets of the last working hours, most of a backlog, are not read at all. The candidates are
+    read as rows and decided in one pass (their Contact's hours read once); only the tickets to report are loaded,
+    each in its own transaction. Loading every unanswered ticket as a Ticket and opening a transaction for each made
+    each run's memory and time grow with the backlog (issue 18's soak: with 8,553 unanswered tickets a run took
+    60 s and 17 MB, on a loaded machine).
     """
     sla = app.settings.sla
     calendar = build_calendar(sla, range(now.year - 1, now.year + 2))
     with db.transaction(app.engine) as session:
         hours_of = {contact.id: contact.first_response_hours for contact in session.exec(select(Contact))}
+        groups = sla_candidates(hours_of, sla.first_response_hours, sla.warn_before_hours, now, calendar)
         due_now = []
-        for ticket_id, created_at, contact_id in db.run(session, _UNREPORTED):
+        for ticket_id, created_at, contact_id in db.run(session, _UNREPORTED.where(_created_by_cutoff(groups))):
             hours = hours_of.get(contact_id) or sla.first_response_hours
             if _sla_of(utc(created_at), hours, now, calendar, sla.warn_before_hours)[0] is not SlaState.OK:
                 due_now.append(ticket_id)
@@ -93,6 +170,19 @@ def check_sla(app: App, now: datetime) -> int:
             _report(app, session, ticket, contact, state, due, hours, now)
             reported += 1
     return reported
+
+
+def _created_by_cutoff(groups: dict[datetime | None, tuple[int, ...]]) -> ColumnElement[bool]:
+    """The SQL of `sla_candidates`: a ticket of these Contacts created up to their cutoff (any, for None)."""
+    return or_(
+        false(),
+        *(
+            Ticket.contact_id.in_(ids)
+            if cutoff is None
+            else and_(Ticket.contact_id.in_(ids), Ticket.created_at <= cutoff)
+            for cutoff, ids in groups.items()
+        ),
+    )
 
 
 def _sla_of(

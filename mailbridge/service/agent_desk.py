@@ -17,17 +17,20 @@ from jinja2 import TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 from sqlmodel import Session, select
 
+from mailbridge.base.config.actions import ActionSettings
 from mailbridge.base.errors import CommandError
 from mailbridge.decisions.agent_commands import (
     BLOCKING_COMMANDS,
     STATUS_COMMANDS,
     AgentCommand,
     AgentReply,
+    action_of,
     category_path,
     insert_text_modules,
     parse_agent_reply,
     text_module_names,
 )
+from mailbridge.decisions.held_answers import CANCEL, Recall, carried_status, held_command, release_time
 from mailbridge.decisions.inbound.language import FALLBACK, customer_locale
 from mailbridge.decisions.inbound.names import safe_display_name
 from mailbridge.decisions.kinds import Direction, EventKind, MailKind, MessageKind, TicketStatus
@@ -38,13 +41,15 @@ from mailbridge.decisions.outgoing.drafts import reference_line, ticket_reply_ad
 from mailbridge.decisions.outgoing.salutations import surrounding_texts
 from mailbridge.decisions.outgoing.templates import render
 from mailbridge.decisions.outgoing.wording import phrase
-from mailbridge.service import agent_mail, notices
+from mailbridge.service import actions, agent_mail, answer_window, notices, ticket_merge
 from mailbridge.service.customer_mail import customer_thread
+from mailbridge.service.participants import answer_cc_of, apply_cc_commands, cc_problems
 from mailbridge.store import agents, blocklist, contacts, outbox_queue, tickets
-from mailbridge.store.models import Agent, Contact, Customer, Message, TextModule, Ticket
+from mailbridge.store.models import Agent, Attachment, Contact, Customer, Message, TextModule, Ticket
 
 log = logging.getLogger(__name__)
 _SANDBOX = SandboxedEnvironment(autoescape=False)
+BLOCKING_STATUSES = frozenset(STATUS_COMMANDS[c] for c in BLOCKING_COMMANDS)
 
 
 def handle_agent_text(
@@ -60,14 +65,23 @@ def handle_agent_text(
     source: Message | None = None,
 ) -> list[str]:
     """Carry out an agent's reply; return the problems (then nothing went to the customer)."""
-    reply = parse_agent_reply(new_text)
+    reply = parse_agent_reply(new_text, [a.name for a in ctx.actions])
+    if (held := held_command(reply)) is not None:
+        return _act_on_held(ctx, session, ticket, agent, held, now, cause)
     locale = ticket_locale(ctx, session, ticket)
     body = _fill_text_modules(session, ticket, reply, locale, ctx.support.default_locale)
     problems = list(reply.problems)
     if isinstance(body, list):
         problems, body = problems + body, ""
     problems += [p for p in (_command_problem(session, c) for c in reply.commands) if p]
-    relays = body and not reply.is_note and not any(c.name == "forward" for c in reply.commands)
+    problems += _merge_problems(session, ticket, reply)
+    problems += cc_problems(ctx, session, ticket, reply.commands)
+    command = action_of(reply, [a.name for a in ctx.actions])
+    action = ctx.action(command.name) if command else None
+    action_mail = _action_mail(ctx, session, ticket, agent, action, body, locale, problems)
+    relays = (
+        (body or action_mail is not None) and not reply.is_note and not any(c.name == "forward" for c in reply.commands)
+    )
     customer = session.get(Customer, ticket.customer_id)
     if relays and customer is not None and not writable_address(customer.email):
         problems.append(f"the customer's address {customer.email!r} cannot be written in a mail header")
@@ -95,7 +109,16 @@ def handle_agent_text(
             now=now,
         )
         return problems
+    if any(c.name == "merge" for c in reply.commands):
+        _merge_by_reply(ctx, session, ticket, agent, reply, body, now, cause, source)
+        return []
+    # Before the answer: `#cc add|remove` above a text changes who gets that text in Cc.
+    apply_cc_commands(session=session, ticket=ticket, agent=agent, commands=reply.commands, now=now)
     forward = next((c for c in reply.commands if c.name == "forward"), None)
+    if action is not None:
+        # The action's mail carries the agent's text (or its forward does, to the team): no separate answer.
+        run_action(ctx, session, ticket, agent, action, action_mail, body, now, cause, source, reply)
+        body = ""
     if reply.is_note:
         store_note(session=session, ticket=ticket, agent=agent, text=reply.note, now=now, source=source)
     elif forward is not None:
@@ -122,12 +145,194 @@ def handle_agent_text(
             cause=cause,
             explicit_status=any(c.name in STATUS_COMMANDS for c in reply.commands),
             source=source,
+            carried=carried_status(reply),
         )
     # A status command beside an answer moves a ticket that was answered: no "we started handling" notice.
-    answered = bool(body) and not reply.is_note and forward is None
+    answered = (bool(body) or action_mail is not None) and not reply.is_note and forward is None
+    # An answer in the undo window carries its status change: applied when it is released (answer_window).
+    waits = bool(body) and answered and release_time(now, ctx.agents.send_delay_seconds) is not None
     for command in reply.commands:
-        _apply(ctx, session, ticket, agent, command, now, cause, answered=answered)
+        if not (waits and command.name in STATUS_COMMANDS and command.name not in BLOCKING_COMMANDS):
+            _apply(ctx, session, ticket, agent, command, now, cause, answered=answered)
     return []
+
+
+def _act_on_held(
+    ctx: MailContext, session: Session, ticket: Ticket, agent: Agent, command: str, now: datetime, cause: str
+) -> list[str]:
+    """`#cancel`: take the agent's waiting answer back; `#send`: relay the answers held as out of date. The rest of
+    such a reply is not read."""
+    if command == CANCEL:
+        outcome, rows = answer_window.recall(
+            ctx, session=session, ticket=ticket, agent=agent, actor=f"agent:{agent.email}", now=now
+        )
+        if outcome is Recall.ALREADY_SENT:
+            when = answer_window.sent_time(session, rows[0])
+            answer_window.tell(
+                ctx,
+                session=session,
+                ticket=ticket,
+                agent=agent,
+                key="already_sent",
+                dedupe_key=f"cancel:{cause}",
+                now=now,
+                time=f"{when:%H:%M}" if when else "?",
+            )
+        elif outcome is Recall.NOTHING:
+            answer_window.tell(
+                ctx,
+                session=session,
+                ticket=ticket,
+                agent=agent,
+                key="nothing_waiting",
+                dedupe_key=f"cancel:{cause}",
+                now=now,
+            )
+        return []
+    held = answer_window.take_stale(session, ticket=ticket, agent=agent, now=now)
+    if not held:
+        answer_window.tell(
+            ctx, session=session, ticket=ticket, agent=agent, key="nothing_held", dedupe_key=f"send:{cause}", now=now
+        )
+        return []
+    problems = []
+    for answer in held:
+        source = session.get(Message, answer.source_message_id) if answer.source_message_id else None
+        if source is not None:
+            source.kind = MessageKind.AGENT_REPLY_IN
+        files = (
+            tuple(
+                OutgoingAttachment(a.filename, a.content_type, a.content)
+                for a in session.exec(select(Attachment).where(Attachment.message_id == answer.source_message_id))
+            )
+            if source is not None
+            else ()
+        )
+        problems += handle_agent_text(
+            ctx,
+            session=session,
+            ticket=ticket,
+            agent=agent,
+            new_text=answer.text,
+            now=now,
+            cause=f"held:{answer.id}",
+            attachments=files,
+            source=source,
+        )
+    return problems
+
+
+def _action_mail(
+    ctx: MailContext,
+    session: Session,
+    ticket: Ticket,
+    agent: Agent,
+    action: ActionSettings | None,
+    body: str,
+    locale: str,
+    problems: list[str],
+) -> OutgoingDraft | None:
+    """Render an action's mail to the customer before anything happens; a template that fails is a problem."""
+    if action is None or action.template is None:
+        return None
+    # With a team to hand the ticket to, the agent's text is for the team; the customer gets the template alone.
+    text = "" if action.forward_to else body
+    try:
+        return actions.action_draft(ctx, session, ticket=ticket, agent=agent, action=action, text=text, locale=locale)
+    except TemplateError as exc:
+        problems.append(f"#{action.name}: the template {action.template} does not render ({exc})")
+        return None
+
+
+def run_action(
+    ctx: MailContext,
+    session: Session,
+    ticket: Ticket,
+    agent: Agent,
+    action: ActionSettings,
+    draft: OutgoingDraft | None,
+    body: str,
+    now: datetime,
+    cause: str,
+    source: Message | None,
+    reply: AgentReply,
+) -> None:
+    """Carry out a named action: its mail to the customer, the thread to its team, its category and status."""
+    actor = f"agent:{agent.email}"
+    if draft is not None:
+        actions.send_action_mail(
+            ctx, session=session, ticket=ticket, agent=agent, draft=draft, now=now, cause=cause, source=source
+        )
+    if action.forward_to:
+        agent_mail.send_forward(
+            ctx,
+            session=session,
+            ticket=ticket,
+            agent=agent,
+            outsider=action.forward_to,
+            comment=body,
+            dedupe_key=f"action_forward:{cause}",
+            now=now,
+            caused_by=source.id if source else None,
+        )
+    category = category_path(action.category) if action.category else None
+    tickets.record_event(
+        session=session,
+        ticket=ticket,
+        actor=actor,
+        kind=EventKind.ACTION_RUN,
+        reason=actions.action_summary(action, category)[:500],
+        now=now,
+    )
+    if category and ticket.category != category:
+        ticket.category = category
+        tickets.record_event(
+            session=session, ticket=ticket, actor=actor, kind=EventKind.CATEGORY_CHANGED, reason=category, now=now
+        )
+    # Without a status of its own, an action that mailed the customer waits on them, as an answer does.
+    target = action.status or (TicketStatus.WAITING if draft is not None else None)
+    if target and not any(c.name in STATUS_COMMANDS for c in reply.commands):
+        set_status(
+            ctx, session=session, ticket=ticket, actor=actor, target=TicketStatus(target), now=now, answered=True
+        )
+
+
+def _merge_problems(session: Session, ticket: Ticket, reply: AgentReply) -> list[str]:
+    """What stops a reply's `#merge NUMBER`: one merge per reply, never with `#forward`, a merge the plan refuses."""
+    merges = [c for c in reply.commands if c.name == "merge"]
+    if not merges:
+        return []
+    if len(merges) > 1:
+        return ["#merge: one merge per reply"]
+    if any(c.name == "forward" for c in reply.commands):
+        return ["#merge and #forward cannot go together: forward from the merged ticket afterwards"]
+    problem = ticket_merge.merge_problem(session, ticket, merges[0])
+    return [problem] if problem else []
+
+
+def _merge_by_reply(
+    ctx: MailContext,
+    session: Session,
+    ticket: Ticket,
+    agent: Agent,
+    reply: AgentReply,
+    body: str,
+    now: datetime,
+    cause: str,
+    source: Message | None,
+) -> None:
+    """Merge the ticket into the one `#merge NUMBER` names; the reply's text is a note there, its other commands act
+    there. Nothing goes to a customer but the merged ticket's one notice (ticket_merge)."""
+    command = next(c for c in reply.commands if c.name == "merge")
+    target = tickets.get_ticket(session=session, number=command.argument)
+    actor = f"agent:{agent.email}"
+    ticket_merge.merge_tickets(ctx, session=session, source=ticket, target=target, actor=actor, now=now)
+    text = reply.note if reply.is_note else body
+    if text:
+        store_note(session=session, ticket=target, agent=agent, text=text, now=now, source=source)
+    for other in reply.commands:
+        if other.name != "merge":
+            _apply(ctx, session, target, agent, other, now, cause, answered=False)
 
 
 def _command_problem(session: Session, command: AgentCommand) -> str | None:
@@ -282,6 +487,10 @@ def assign(
             dedupe_key=f"unassigned:{cause}:{previous.id}",
             now=now,
         )
+    if actor == f"agent:{agent.email}":
+        # `#assign` to oneself takes the ticket: the Contact's other agents hear of it once.
+        skip = (previous.id,) if previous is not None else ()
+        answer_window.tell_of_take(ctx, session=session, ticket=ticket, agent=agent, skip=skip, cause=cause, now=now)
 
 
 def relay_answer(
@@ -296,11 +505,17 @@ def relay_answer(
     attachments: tuple[OutgoingAttachment, ...] = (),
     explicit_status: bool = False,
     source: Message | None = None,
+    carried: str | None = None,
 ) -> Message:
-    """Send an agent's answer to the customer and store the copy; the ticket waits and is theirs if unassigned."""
-    draft = answer_draft(ctx, session, ticket, agent, text, attachments)
+    """Send an agent's answer to the customer and store the copy; the ticket waits and is theirs if unassigned.
+
+    With `[agents] send_delay_seconds`, the answer is due that much later and the status it moves the ticket to
+    (`carried`, else waiting) is applied when it is released (`answer_window`); the agent may take it back meanwhile.
+    """
+    due = release_time(now, ctx.agents.send_delay_seconds)
+    draft = answer_draft(ctx, session, ticket, agent, text, attachments, cc=answer_cc_of(ctx, session, ticket, now))
     mail = compose(draft, ctx.new_message_id(draft.from_address), now)
-    outbox_queue.enqueue(
+    outbox_id = outbox_queue.enqueue(
         session=session,
         mail=mail,
         sign=ctx.sign,
@@ -310,6 +525,7 @@ def relay_answer(
         now=now,
         is_automatic=False,
         caused_by_message_id=source.id if source else None,  # whom to tell if it cannot be delivered
+        not_before=due,
     )
     raw = bytes(mail)
     copy = Message(
@@ -321,6 +537,7 @@ def relay_answer(
         from_addr=draft.from_address,
         from_name=agent.name,
         to_addrs=draft.to_address,
+        cc_addrs=", ".join(draft.cc),
         subject=draft.subject,
         sent_at=now,
         text_body=draft.body.text,
@@ -338,7 +555,7 @@ def relay_answer(
         ticket=ticket,
         actor=actor,
         kind=EventKind.AGENT_ANSWERED,
-        reason=f"answer to {draft.to_address}",
+        reason=f"answer to {draft.to_address}" + (f", cc {', '.join(draft.cc)}" if draft.cc else ""),
         now=now,
     )
     if ticket.assigned_agent_id is None:
@@ -351,6 +568,27 @@ def relay_answer(
             now=now,
             reason=f"unassigned -> {agent.email} (first answer)",
         )
+        answer_window.tell_of_take(ctx, session=session, ticket=ticket, agent=agent, skip=(), cause=cause, now=now)
+    session.flush()
+    if due is not None:
+        # `#spam` beside an answer acts at once (handle_agent_text); any other status waits with the answer.
+        pending = (
+            None if carried in BLOCKING_STATUSES else carried or (None if explicit_status else TicketStatus.WAITING)
+        )
+        answer_window.hold_for_window(
+            ctx,
+            session=session,
+            ticket=ticket,
+            agent=agent,
+            outbox_id=outbox_id,
+            copy=copy,
+            text=text,
+            pending_status=pending,
+            due=due,
+            now=now,
+            source=source,
+        )
+        return copy
     tickets.record_response(ticket=ticket, actor=actor, now=now)
     if not explicit_status:
         set_status(
@@ -367,8 +605,9 @@ def answer_draft(
     agent: Agent,
     text: str,
     attachments: tuple[OutgoingAttachment, ...],
+    cc: tuple[str, ...] = (),
 ) -> OutgoingDraft:
-    """Build the customer's mail: the agent's text in the Contact's greeting and signature, threaded.
+    """Build the customer's mail: the agent's text in the Contact's greeting and signature, threaded; `cc`: its Cc.
 
     Greeting and signature are the Contact's texts for the customer's locale, else its default texts; each is left
     out when the agent's text already greets or closes (`salutations.surrounding_texts`).
@@ -397,12 +636,12 @@ def answer_draft(
     support = ctx.support
     return OutgoingDraft(
         kind=MailKind.AGENT_REPLY,
-        from_name=support.from_name,
+        from_name=ctx.from_name_for(contact),
         from_address=contact.email,
         to_name=safe_display_name(customer.name),
         to_address=customer.email,
         subject=format_subject(support.ticket_subject_format, ticket.number, ticket.subject or "(no subject)"),
-        body=render(ctx.templates, MailKind.AGENT_REPLY, locale, context),
+        body=render(ctx.templates_for(contact), MailKind.AGENT_REPLY, locale, context),
         in_reply_to=thread.in_reply_to,
         references=thread.references,
         # A person wrote this answer: no Auto-Submitted (RFC 3834 §5).
@@ -410,6 +649,7 @@ def answer_draft(
         instance_id=ctx.instance_id,
         reply_to=ticket_reply_address(ticket, support, contact),
         attachments=attachments,
+        cc=cc,
     )
 
 
@@ -512,6 +752,33 @@ def act_as_agent(
         store_note(session=session, ticket=ticket, agent=agent, text=text.strip(), now=now)
         return []
     return handle_agent_text(ctx, session=session, ticket=ticket, agent=agent, new_text=text, now=now, cause=cause)
+
+
+def run_action_by_number(
+    ctx: MailContext,
+    *,
+    session: Session,
+    number: str,
+    name: str,
+    agent_email: str | None,
+    text: str,
+    now: datetime,
+) -> list[str]:
+    """`tickets action`: run `#NAME` with the agent's text, as their mail would. Returns the problems.
+
+    Raises: CommandError for an unknown action or no agent; NotFoundError for an unknown ticket or agent.
+    """
+    action = ctx.action(name.strip().lstrip("#"))
+    if action is None:
+        known = ", ".join(a.name for a in ctx.actions) or "none; see [actions.NAME] in docs/configuration.md"
+        raise CommandError(f"no action named {name!r} (configured: {known})")
+    ticket = tickets.get_ticket(session=session, number=number)
+    if agent_email is None and ticket.assigned_agent is None:
+        raise CommandError(f"ticket {ticket.number} is unassigned: name the agent acting with --agent")
+    agent = agents.get_agent(session, agent_email or ticket.assigned_agent or "")
+    command = f"#{action.name}\n{text}"
+    cause = f"cli-action:{ticket.id}:{now.isoformat()}:{hashlib.sha256(command.encode()).hexdigest()[:12]}"
+    return handle_agent_text(ctx, session=session, ticket=ticket, agent=agent, new_text=command, now=now, cause=cause)
 
 
 def assign_by_number(

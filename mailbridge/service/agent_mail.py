@@ -241,8 +241,10 @@ def send_notice(
     dedupe_key: str,
     now: datetime,
     caused_by: int | None = None,
+    reply_to: str | None = None,
 ) -> None:
-    """Queue a one-line notice to an agent (a command result, a warning, a transfer)."""
+    """Queue a one-line notice to an agent (a command result, a warning, a transfer); `reply_to`: a signed reply
+    address, for a notice the agent may answer with a command (`#cancel`, `#send`)."""
     contact = session.get(Contact, ticket.contact_id) if ticket else None
     context = {
         "line": line,
@@ -253,7 +255,7 @@ def send_notice(
     # The notice is in the language of the agent with this address (callers name them by address only).
     locale = mail_locale(ctx, agent_rows.find_agent(session, to_address), contact)
     recipient = Agent(name=to_name, email=to_address)
-    draft = _agent_draft(ctx, MailKind.AGENT_NOTICE, recipient, contact, ticket, context, locale)
+    draft = _agent_draft(ctx, MailKind.AGENT_NOTICE, recipient, contact, ticket, context, locale, reply_to=reply_to)
     _queue(ctx, session, draft, ticket, dedupe_key, now, caused_by)
 
 

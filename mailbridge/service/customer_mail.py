@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from mailbridge.decisions.kinds import Direction, EventKind, MailKind, MessageKind, OutboxStatus
 from mailbridge.decisions.outgoing.compose import OutgoingDraft, compose
@@ -27,9 +27,12 @@ CUSTOMER_MAIL_KINDS = frozenset(
         MailKind.RECEIPT,
         MailKind.HANDLING_STARTED,
         MailKind.AUTO_CLOSED,
+        MailKind.AUTO_CLOSE_REMINDER,
         MailKind.SURVEY,
         MailKind.SURVEY_THANKS,
+        MailKind.MERGED,
         MailKind.AGENT_REPLY,
+        MailKind.ACTION_MAIL,
     }
 )
 # Stored mail the customer wrote themselves (from their own address: a `#requester` forward is stored as
@@ -59,11 +62,16 @@ def customer_thread(session: Session, ticket: Ticket, customer: Customer | None 
     # Relayed answers are outbox rows too (their stored copies carry the same Message-ID), so the outbox suffices.
     sent = session.execute(
         select(OutboxMail.id, OutboxMail.message_id, OutboxMail.kind, OutboxMail.rcpt_to, OutboxMail.created_at)
-        .where(OutboxMail.ticket_id == ticket.id, OutboxMail.status != OutboxStatus.BOUNCED)
+        .where(
+            OutboxMail.ticket_id == ticket.id,
+            # Never seen by the customer: a bounced mail, an answer taken back in its undo window.
+            col(OutboxMail.status).not_in([OutboxStatus.BOUNCED, OutboxStatus.CANCELLED]),
+        )
         .order_by(OutboxMail.id)
     )
     for row in sent:
-        if row.kind in CUSTOMER_MAIL_KINDS and row.rcpt_to.casefold() == address:
+        # An answer with people in Cc lists the customer first among its recipients.
+        if row.kind in CUSTOMER_MAIL_KINDS and row.rcpt_to.casefold().split(",")[0] == address:
             timeline.append(((row.created_at, 1, row.id), SeenMail(row.message_id, False)))
         else:
             hidden.append(row.message_id)

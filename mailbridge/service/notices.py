@@ -71,7 +71,7 @@ def enqueue_customer_notice(
         contact=contact,
         locale=locale,
         support=support,
-        templates=ctx.templates,
+        templates=ctx.templates_for(contact),
         instance_id=ctx.instance_id,
         in_reply_to=thread.in_reply_to,
         references=thread.references,

@@ -6,7 +6,9 @@ CommandError naming the option, so the CLI prints one line.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import func
@@ -14,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from mailbridge.base.errors import CommandError, NotFoundError
 from mailbridge.decisions.inbound.language import SUPPORTED
+from mailbridge.decisions.lifecycle import auto_close_statuses
 from mailbridge.store.models import AgentContact, Contact, ContactReplyText, Ticket
 
 # Option name -> Contact column, in the order `contacts show` prints them.
@@ -29,8 +32,26 @@ EDITABLE = {
     "auto_close_days": "auto_close_days",
     "escalation_address": "escalation_address",
     "survey": "send_survey",
+    "auto_close_statuses": "auto_close_statuses",
+    "reminder_hours": "auto_close_reminder_hours",
+    "from_name": "from_name",
+    "smtp": "smtp",
+    "template_dir": "template_dir",
 }
-CLEARABLE = {"description", "greeting", "signature", "locale", "sla_hours", "auto_close_days", "escalation_address"}
+CLEARABLE = {
+    "description",
+    "greeting",
+    "signature",
+    "locale",
+    "sla_hours",
+    "auto_close_days",
+    "escalation_address",
+    "auto_close_statuses",
+    "reminder_hours",
+    "from_name",
+    "smtp",
+    "template_dir",
+}
 # The texts around a relayed agent answer that can be set per locale (ContactReplyText.part).
 REPLY_TEXT_PARTS = ("greeting", "signature")
 
@@ -54,6 +75,11 @@ class ContactView:
     tickets: int
     # Per locale: {"cs": {"greeting": "Dobrý den ...", "signature": "S pozdravem ..."}}; the two above are the default.
     reply_texts: dict[str, dict[str, str]] = field(default_factory=dict)
+    auto_close_statuses: str | None = None  # None: waiting
+    reminder_hours: float | None = None  # None: [support] auto_close_reminder_hours
+    from_name: str | None = None  # None: [support] from_name
+    smtp: str | None = None  # None: [smtp]
+    template_dir: str | None = None  # None: [templates_dir], then the shipped templates
 
 
 def _is_address(value: str) -> bool:
@@ -61,9 +87,10 @@ def _is_address(value: str) -> bool:
     return bool(at and local and "." in domain and not any(c in value for c in " \r\n<>,"))
 
 
-def check_contact_values(values: dict[str, Any]) -> dict[str, Any]:
+def check_contact_values(values: dict[str, Any], smtp_profiles: tuple[str, ...] = ()) -> dict[str, Any]:
     """Check option values (None: not given, "" clears); return them as column values.
 
+    `smtp_profiles`: the `[smtp.NAME]` names of the configuration, which --smtp must name.
     Raises: CommandError naming the option and what was expected.
     """
     columns: dict[str, Any] = {}
@@ -72,6 +99,9 @@ def check_contact_values(values: dict[str, Any]) -> dict[str, Any]:
             continue
         if value == "" and option in CLEARABLE:
             columns[EDITABLE[option]] = "" if option == "description" else None
+            continue
+        if option in BRAND_CHECKS:
+            columns[EDITABLE[option]] = BRAND_CHECKS[option](value, smtp_profiles)
             continue
         if option in ("address", "escalation_address") and not _is_address(value):
             raise CommandError(f"--{option.replace('_', '-')}: expected an email address, got {value!r}")
@@ -83,6 +113,58 @@ def check_contact_values(values: dict[str, Any]) -> dict[str, Any]:
             raise CommandError(f"--auto-close-days: expected 1-3650 days, got {value!r}")
         columns[EDITABLE[option]] = value.lower() if option in ("address", "escalation_address") else value
     return columns
+
+
+def _statuses(value: str, _profiles: tuple[str, ...]) -> str:
+    return ",".join(sorted(auto_close_statuses(value)))
+
+
+def _reminder_hours(value: float, _profiles: tuple[str, ...]) -> float:
+    if not 0 <= float(value) <= 87_600:
+        raise CommandError(f"--reminder-hours: expected hours from 0 (no reminder) up, got {value!r}")
+    return float(value)
+
+
+def _from_name(value: str, _profiles: tuple[str, ...]) -> str:
+    if any(c in value for c in "\r\n") or len(value) > 100:
+        raise CommandError(f"--from-name: expected one line of at most 100 characters, got {value!r}")
+    return value.strip()
+
+
+def _smtp(value: str, profiles: tuple[str, ...]) -> str:
+    if value not in profiles:
+        known = ", ".join(profiles) or "none configured"
+        raise CommandError(f"--smtp: expected the NAME of an [smtp.NAME] table ({known}), got {value!r}")
+    return value
+
+
+def _template_dir(value: str, _profiles: tuple[str, ...]) -> str:
+    path = Path(value).expanduser().resolve()
+    if not path.is_dir():
+        raise CommandError(f"--template-dir: expected an existing directory, got {value!r}")
+    return str(path)
+
+
+# The brand and auto-close options, each checked (and normalised) by its own function.
+BRAND_CHECKS: dict[str, Callable[[Any, tuple[str, ...]], Any]] = {
+    "auto_close_statuses": _statuses,
+    "reminder_hours": _reminder_hours,
+    "from_name": _from_name,
+    "smtp": _smtp,
+    "template_dir": _template_dir,
+}
+
+
+def brand_problems(session: Session, profiles: tuple[str, ...]) -> list[str]:
+    """One line per Contact naming an `[smtp.NAME]` not in `profiles`, or a template directory that is not there."""
+    lines = []
+    for name, smtp, template_dir in session.exec(select(Contact.name, Contact.smtp, Contact.template_dir)):
+        if smtp and smtp not in profiles:
+            known = ", ".join(profiles) or "none configured"
+            lines.append(f"contact {name!r}: smtp: expected the NAME of an [smtp.NAME] table ({known}), got {smtp!r}")
+        if template_dir and not Path(template_dir).is_dir():
+            lines.append(f"contact {name!r}: template_dir: expected an existing directory, got {template_dir!r}")
+    return lines
 
 
 def contact_names(session: Session) -> set[str]:
@@ -253,4 +335,9 @@ def _view(c: Contact, tickets: int, texts: dict[str, dict[str, str]]) -> Contact
         c.reply_signature,
         tickets,
         texts,
+        auto_close_statuses=c.auto_close_statuses,
+        reminder_hours=c.auto_close_reminder_hours,
+        from_name=c.from_name,
+        smtp=c.smtp,
+        template_dir=c.template_dir,
     )

@@ -67,11 +67,11 @@ def forget_silent(engine: Engine, forget_before: datetime) -> int:
         return run(session, delete(_daemon).where(_daemon.c.last_beat_at < forget_before)).rowcount
 
 
-def daemon_names(engine: Engine) -> dict[str, str]:
-    """Each daemon row's instance -> "HOST:PID" (how `run --once` names the holder of a mailbox it skips)."""
+def daemon_names(engine: Engine) -> dict[str, tuple[str, int]]:
+    """Each daemon row's instance -> (host, pid) (how `run --once` names the holder of a mailbox it skips)."""
     with db.transaction(engine) as session:
         rows = run(session, select(_daemon.c.instance, _daemon.c.host, _daemon.c.pid))
-        return {instance: f"{host}:{pid}" for instance, host, pid in rows}
+        return {instance: (host, pid) for instance, host, pid in rows}
 
 
 def unregister(engine: Engine, me: Identity, now: datetime) -> None:

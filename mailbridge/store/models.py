@@ -50,6 +50,14 @@ class Contact(SQLModel, table=True):
     description: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     accept_attachments: bool = True  # False: attachments stay only in the raw message; the receipt says so
     send_survey: bool = True  # ask the customer for a rating when a ticket closes
+    # Statuses a ticket closes itself from after auto_close_days, comma-separated ("waiting,open"); None: waiting.
+    auto_close_statuses: str | None = None
+    auto_close_reminder_hours: float | None = None  # the reminder before auto-close; None: [support]'s, 0: none
+    # A brand of its own: From name (None: [support] from_name), `[smtp.NAME]` profile (None: [smtp]) and a
+    # template directory searched before [templates_dir] and the shipped templates.
+    from_name: str | None = None
+    smtp: str | None = None
+    template_dir: str | None = None
 
 
 class ContactReplyText(SQLModel, table=True):
@@ -127,6 +135,28 @@ class Ticket(SQLModel, table=True):
     status_changed_at: datetime | None = _when(nullable=True)  # auto-close counts from here
     first_response_at: datetime | None = _when(nullable=True)  # a person's answer; automatic mail never sets it
     sla_reported_at: datetime | None = _when(nullable=True)  # the one escalation mail was queued
+    # Status `merged`: the ticket this one joined (its messages moved there; mail that threads here lands there).
+    merged_into_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    # Opened by an address with no earlier ticket, naming no order number ([support] presale_flag).
+    presale: bool = False
+
+
+class TicketParticipant(SQLModel, table=True):
+    """Someone besides the customer on a ticket (a colleague in Cc): relayed answers go to them in Cc.
+
+    Added from the To and Cc of the customer's mail (`added_by` "cc") or by an agent's `#cc add` ("agent"); an agent's
+    `#cc remove` keeps the row with `removed` set, so the customer's next reply-all does not bring them back.
+    """
+
+    __table_args__ = (UniqueConstraint("ticket_id", "email", name="uq_ticket_participant"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    email: str  # lower-cased
+    name: str = ""
+    added_by: str  # "cc" or "agent"
+    removed: bool = False
+    created_at: datetime | None = _when()
 
 
 class Message(SQLModel, table=True):
@@ -231,6 +261,26 @@ class OutboxMail(SQLModel, table=True):
     last_error: str = ""
     created_at: datetime | None = _when()
     sent_at: datetime | None = _when(nullable=True)
+    smtp_profile: str | None = None  # the `[smtp.NAME]` it goes through, chosen when queued; None: [smtp]
+
+
+class HeldAnswer(SQLModel, table=True):
+    """An agent's answer that does not go out at once (`decisions.held_answers`): waiting out the undo window
+    (`[agents] send_delay_seconds`) in the outbox with the status change it carried, or written to an out-of-date
+    notification and kept as a note until the agent replies `#send`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    agent_id: int = Field(foreign_key="agent.id", index=True)
+    state: str = Field(index=True)  # HeldState: waiting, released, cancelled, stale, confirmed
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # the reply, commands included
+    source_message_id: int | None = Field(default=None, foreign_key="message.id")  # the agent's mail; None: CLI
+    outbox_id: int | None = Field(default=None, foreign_key="outboxmail.id", unique=True)  # the waiting answer
+    copy_message_id: int | None = Field(default=None, foreign_key="message.id")  # its stored outbound copy
+    pending_status: str | None = None  # the status the answer moves the ticket to when it is released
+    due_at: datetime | None = _when(nullable=True)  # when a waiting answer goes out
+    created_at: datetime | None = _when()
+    finished_at: datetime | None = _when(nullable=True)  # released, cancelled or confirmed
 
 
 class MailboxState(SQLModel, table=True):

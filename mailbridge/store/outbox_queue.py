@@ -37,7 +37,7 @@ from mailbridge.decisions.outgoing.compose import mail_bytes
 from mailbridge.decisions.parked_mail import cancel_refusal, cancelled_error
 from mailbridge.store.blocklist import find_block
 from mailbridge.store.db import insert_values_unless_taken, run, table_of
-from mailbridge.store.models import AddressSuppression, OutboxMail, Ticket
+from mailbridge.store.models import AddressSuppression, Contact, OutboxMail, Ticket
 from mailbridge.store.tickets import record_event
 
 # Long enough for a small batch on a slow relay, short enough that a crash parks its mail only briefly: a sender
@@ -65,6 +65,9 @@ _AUTO_HISTORY = select(
 _outbox = table_of(OutboxMail)
 _ID_BY_DEDUPE_KEY = select(_outbox.c.id).where(_outbox.c.dedupe_key == bindparam("key"))
 _STATUS_OF = select(_outbox.c.status).where(_outbox.c.id == bindparam("outbox_id"))
+# The `[smtp.NAME]` profile of the Contact whose address a mail is from (a brand); none: [smtp].
+_contact = table_of(Contact)
+_PROFILE_OF_SENDER = select(_contact.c.smtp).where(_contact.c.email == bindparam("address"))
 # Notifications of customer messages to one agent about one ticket since a moment (the agent rate limit).
 _NOTIFICATIONS_SINCE = (
     select(func.count())
@@ -104,6 +107,9 @@ def enqueue(
     recipients = [
         address for _, address in getaddresses([str(v) for v in mail.get_all("To", []) + mail.get_all("Cc", [])])
     ]
+    mail_from = parseaddr(str(mail["From"]))[1]
+    # Chosen now and kept on the row: a Contact's mail goes through its relay even if it is edited before sending.
+    smtp_profile = run(session, _PROFILE_OF_SENDER, {"address": mail_from.lower()}).scalar()
     # Written at once (the ticket and the message it answers are in the database already), unless the key is taken.
     written = insert_values_unless_taken(
         session,
@@ -113,7 +119,7 @@ def enqueue(
             "ticket_id": ticket_id,
             "kind": kind,
             "message_id": str(mail["Message-ID"]),
-            "mail_from": parseaddr(str(mail["From"]))[1],
+            "mail_from": mail_from,
             "rcpt_to": ",".join(recipients),
             "subject": str(make_header(decode_header(str(mail["Subject"] or "")))),
             # DKIM-signed once, here: delivery sends these bytes unchanged, so a resend is byte for byte the same.
@@ -127,6 +133,7 @@ def enqueue(
             "last_error": "",
             "created_at": now,
             "sent_at": None,
+            "smtp_profile": smtp_profile,
         },
         "dedupe_key",
     )
@@ -211,8 +218,19 @@ def apply_bounce(*, session: Session, report: BounceReport, now: datetime) -> Ou
 _PRIORITY = case(priorities_by_kind(), value=col(OutboxMail.kind), else_=int(UNKNOWN_KIND_PRIORITY))
 
 
-def claim_due(*, session: Session, now: datetime, limit: int = CLAIM_BATCH) -> list[OutboxMail]:
-    """Take due mails, most urgent first, and record an attempt on each; the caller commits before sending."""
+def claim_due(
+    *,
+    session: Session,
+    now: datetime,
+    limit: int = CLAIM_BATCH,
+    profile: str | None = None,
+    profiles: tuple[str, ...] = (),
+) -> list[OutboxMail]:
+    """Take due mails, most urgent first, and record an attempt on each; the caller commits before sending.
+
+    `profile`: only the mails of that `[smtp.NAME]`; None: those of [smtp], which with `profiles` (the configured
+    names) are also the mails of a profile no longer configured, so that none waits for ever.
+    """
     query = (
         select(OutboxMail)
         .where(
@@ -226,6 +244,10 @@ def claim_due(*, session: Session, now: datetime, limit: int = CLAIM_BATCH) -> l
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+    if profile is not None:
+        query = query.where(col(OutboxMail.smtp_profile) == profile)
+    elif profiles:
+        query = query.where(or_(col(OutboxMail.smtp_profile).is_(None), col(OutboxMail.smtp_profile).not_in(profiles)))
     rows = list(session.exec(query))
     for row in rows:
         row.status = OutboxStatus.SENDING

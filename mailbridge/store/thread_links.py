@@ -30,7 +30,7 @@ from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.kinds import MessageKind
 from mailbridge.decisions.matching.ticket_match import RelatedTicket, thread_links
 from mailbridge.store import db
-from mailbridge.store.models import Customer, Message, MessageReference, Ticket
+from mailbridge.store.models import Customer, Message, MessageReference, Ticket, TicketParticipant
 
 # Rows read per lookup and tickets kept per rule: an id that thousands of list mails reference stays one bounded read.
 LINK_ROWS = 50
@@ -38,7 +38,7 @@ TICKETS_PER_RULE = 5
 SAME_ID, REFERENCING, SHARING = 0, 1, 2
 
 _message, _ticket, _link = db.table_of(Message), db.table_of(Ticket), db.table_of(MessageReference)
-_customer = db.table_of(Customer)
+_customer, _participant = db.table_of(Customer), db.table_of(TicketParticipant)
 _INSERT_LINKS = insert(_link)
 
 
@@ -97,9 +97,9 @@ _RELATED = union_all(
 def takes_part(ticket_id: ColumnElement[int]) -> ColumnElement[bool]:
     """SQL: the bound `sender` (lower-cased; None matches nothing) is on the customer side of ticket `ticket_id`.
 
-    That is its customer, or the sender of a customer message on it. Agents are not found by their From here: an agent
-    is proven by the signed reply address (the token rule), never by a From line, so a forged agent address makes no
-    stranger a participant. Also a column of `tickets`' lookup by Message-ID, which then needs no second statement.
+    That is its customer, one of the people in Cc of it (store.participants), or the sender of a customer message on
+    it. Agents are not found by their From here: an agent is proven by the signed reply address (the token rule),
+    never by a From line, so a forged agent address makes no stranger a participant. Also a column of `tickets`' lookup by Message-ID, which then needs no second statement.
     """
     customer_of = _ticket.alias("customer_of")
     sender_message = _message.alias("sender_message")
@@ -113,6 +113,11 @@ def takes_part(ticket_id: ColumnElement[int]) -> ColumnElement[bool]:
             sender_message.c.ticket_id == ticket_id,
             sender_message.c.from_addr == bindparam("sender"),
             sender_message.c.kind == MessageKind.CUSTOMER,
+        ),
+        exists().where(
+            _participant.c.ticket_id == ticket_id,
+            _participant.c.email == bindparam("sender"),
+            ~_participant.c.removed,
         ),
     )
 

@@ -32,7 +32,7 @@ from mailbridge.decisions.matching.ticket_match import (
 )
 from mailbridge.decisions.matching.ticket_numbers import find_subject_numbers, is_valid_ticket_number, new_ticket_number
 from mailbridge.decisions.own_addresses import is_ours
-from mailbridge.store import db, thread_links
+from mailbridge.store import db, merges, thread_links
 from mailbridge.store.models import (
     Attachment,
     Customer,
@@ -40,6 +40,7 @@ from mailbridge.store.models import (
     OutboxMail,
     Ticket,
     TicketEvent,
+    TicketParticipant,
 )
 
 UNKNOWN_SENDER = "unknown-sender@invalid"
@@ -166,6 +167,9 @@ def gather_thread_evidence(
         *(r.ticket_id for r in (*related.same_id, *related.referencing, *related.sharing)),
         *by_contact,
     }
+    # A merged ticket stands for the one it joined: its state decides, so it is read too.
+    merged_into = merges.final_targets(session, ids) if ids else {}
+    ids.update(merged_into.values())
     states: dict[int, TicketState] = {}
     if ids:
         for ticket_id, status, closed_at in session.exec(
@@ -185,6 +189,7 @@ def gather_thread_evidence(
         states=states,
         now=now,
         reopen_window_days=reopen_window_days,
+        merged_into=merged_into,
     )
 
 
@@ -286,7 +291,8 @@ def _no_customer(session: Session, email: str) -> bool:
 
 
 def participants(*, session: Session, ticket: Ticket) -> frozenset[str]:
-    """Return the addresses on a ticket's customer side: its customer and every sender of a customer message on it.
+    """Return the addresses on a ticket's customer side: its customer, the people in Cc of it and every sender of a
+    customer message on it.
 
     Agents are not among them: an agent is proven by the signed reply address (the token rule wins before any rule
     that asks for participants), never by a From line, so a forged agent address makes no stranger a participant.
@@ -296,7 +302,11 @@ def participants(*, session: Session, ticket: Ticket) -> frozenset[str]:
     senders = session.exec(
         select(Message.from_addr).where(Message.ticket_id == ticket.id, Message.kind == MessageKind.CUSTOMER).distinct()
     )
-    return frozenset({customer.email, *(s.lower() for s in senders if s)})
+    # The people in Cc of it (store.participants) reply to its answers: a ticket number in the subject counts for them.
+    cc = session.exec(
+        select(TicketParticipant.email).where(TicketParticipant.ticket_id == ticket.id, ~col(TicketParticipant.removed))
+    )
+    return frozenset({customer.email, *(s.lower() for s in senders if s), *cc})
 
 
 def find_ticket(*, session: Session, number: str) -> Ticket | None:
@@ -341,6 +351,13 @@ def ensure_customer(
     return customer
 
 
+def has_tickets(*, session: Session, customer: Customer) -> bool:
+    """Tell whether the customer has any ticket yet (the pre-sale flag counts only a first contact)."""
+    if customer.id is None:
+        return False
+    return session.exec(select(Ticket.id).where(Ticket.customer_id == customer.id).limit(1)).first() is not None
+
+
 def open_ticket(
     *,
     session: Session,
@@ -351,6 +368,7 @@ def open_ticket(
     subject_key: str = "",
     category: str | None = None,
     linked_ticket_id: int | None = None,
+    presale: bool = False,
 ) -> Ticket:
     """Create a ticket with a fresh random number that no other ticket has."""
     assert customer.id is not None, "a stored customer"
@@ -366,6 +384,7 @@ def open_ticket(
         subject_key=subject_key[:500],
         category=category,
         linked_ticket_id=linked_ticket_id,
+        presale=presale,
     )
     # A number another ticket has (about one in 10**9 per ticket stored) writes nothing: draw again.
     while not db.insert_unless_taken(session, ticket, "number"):

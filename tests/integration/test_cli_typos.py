@@ -13,7 +13,7 @@ from tests.conftest import run_cli
         (
             "--status",
             "bogus",
-            "--status: unknown status 'bogus' (known: new, open, waiting, pending1, pending2, closed, spam)",
+            "--status: unknown status 'bogus' (known: new, open, waiting, pending1, pending2, closed, spam, merged)",
         ),
         ("--contact", "Webmastr", "--contact: no Contact named 'Webmastr' (known: Customer service)"),
         ("--agent", "nobody@shop.example", "--agent: no agent with address 'nobody@shop.example'"),

@@ -9,6 +9,7 @@ import json
 from datetime import UTC, datetime
 from email import policy
 
+import pytest
 from sqlalchemy import event
 from sqlmodel import Session, select
 
@@ -227,6 +228,46 @@ def test_sla_check_loads_only_the_tickets_it_reports(make_app, clock, dovecot, s
     assert loaded == [early.id]
     reported = {t.id: t.sla_reported_at for t in tickets(app)}
     assert reported[early.id] is not None and all(reported[t.id] is None for t in later)
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_sla_check_reads_only_tickets_old_enough_to_be_near_their_due_time(
+    make_app, clock, dovecot, sink, mailbox, request, database
+):
+    """Issue 18: the SLA timer runs every minute; the young tickets of a backlog (created within the warning lead,
+    first_response_hours - warn_before_hours working hours) are left out by the query itself, not read and decided."""
+    clock.current = datetime(2026, 1, 12, 8, 0, tzinfo=UTC)  # Monday 9:00 in Rome
+    url = request.getfixturevalue("postgres").create_database("sla_cutoff") if database == "postgres" else None
+    app = make_app(db_url=url, extra="[sla]\nfirst_response_hours = 4\nwarn_before_hours = 1\n")
+    deliver(app, dovecot, mailbox, customer_mail(sender="early@example.org", subject="First"))
+    clock.advance(hours=2)
+    for n in range(6):
+        dovecot.append(SUPPORT_USER, mailbox, customer_mail(sender=f"later{n}@example.org", subject=f"Later {n}"))
+    run_once(app)
+    early, *later = tickets(app)
+    assert len(later) == 6
+    clock.advance(hours=1, minutes=1)  # the first has waited 3h01 of its 4h: a warning; the later ones 1h01
+    read: list[int] = []
+
+    def count_rows(connection, _cursor, statement, parameters, _context, _many) -> None:
+        if statement.lstrip().startswith("SELECT ticket.id, ticket.created_at, ticket.contact_id"):
+            # The SLA timer's candidate query, run again on the driver's cursor to count the rows it read.
+            again = connection.connection.cursor()
+            again.execute(statement, parameters)
+            read.append(len(again.fetchall()))
+            again.close()
+
+    event.listen(app.engine, "after_cursor_execute", count_rows)
+    try:
+        assert timers.check_sla(app, clock.now()) == 1
+        clock.advance(hours=1)  # the later ones have waited 2h01: still not candidates; the first is reported
+        assert timers.check_sla(app, clock.now()) == 0
+        clock.advance(hours=1)  # 3h01: all six are candidates and are warned
+        assert timers.check_sla(app, clock.now()) == 6
+    finally:
+        event.remove(app.engine, "after_cursor_execute", count_rows)
+    assert read == [1, 0, 6]
+    assert all(t.sla_reported_at is not None for t in tickets(app))
 
 
 def test_cli_filters_search_status_and_customer_history(config_file, dovecot, sink, mailbox, make_app):

@@ -127,8 +127,12 @@ def test_first_answer_sends_no_handling_notice(journey, sink):
 
 
 def test_agent_notifications_of_a_ticket_chain_per_agent_and_name_the_customer(journey, sink):
+    # Maria answers first: Luca, the Contact's other agent, hears once that she took the ticket, in his chain.
+    [taken] = to(sink, LUCA)[2:]
+    assert "took ticket" in taken.get_body(("plain",)).get_content()
+    assert taken["In-Reply-To"] == to(sink, LUCA)[1]["Message-ID"]
     for agent in (MARIA, LUCA):
-        first, second = to(sink, agent)
+        first, second = to(sink, agent)[:2]
         assert first["In-Reply-To"] is None and first["References"] is None
         assert second["In-Reply-To"] == first["Message-ID"] and ids(second["References"]) == [first["Message-ID"]]
         for mail in (first, second):

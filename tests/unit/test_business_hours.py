@@ -1,11 +1,17 @@
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from mailbridge.base.config.rules import SlaSettings, parse_working_hours
-from mailbridge.decisions.business_hours import BusinessCalendar, build_calendar, business_hours_between, due_at
-from mailbridge.decisions.lifecycle import SlaState, sla_state
+from mailbridge.decisions.business_hours import (
+    BusinessCalendar,
+    build_calendar,
+    business_hours_between,
+    due_at,
+    start_before,
+)
+from mailbridge.decisions.lifecycle import SLA_CUTOFF_MARGIN, SlaState, sla_candidates, sla_cutoff, sla_state
 
 ROME = ZoneInfo("Europe/Rome")
 WEEK = BusinessCalendar(frozenset(range(5)), time(9), time(17), ROME)
@@ -85,3 +91,55 @@ def test_italian_holidays_come_from_the_holidays_package():
 def test_sla_state_of_a_friday_evening_ticket(now, state):
     due = due_at(rome(2026, 1, 9, 18, 30), 8, WEEK)
     assert sla_state(due, now, 2, WEEK) is state
+
+
+def test_start_before_walks_back_over_the_weekend():
+    assert start_before(rome(2026, 1, 12, 11, 0), 4, WEEK) == rome(2026, 1, 9, 15, 0)
+    assert start_before(rome(2026, 1, 12, 8, 0), 1, WEEK) == rome(2026, 1, 9, 16, 0)
+
+
+def test_start_before_is_due_at_backwards():
+    start = rome(2026, 1, 7, 10, 15)
+    assert start_before(due_at(start, 20, WEEK), 20, WEEK) == start
+
+
+def test_start_before_zero_hours_is_the_end_and_an_empty_calendar_has_none():
+    assert start_before(rome(2026, 1, 10, 12, 0), 0, WEEK) == rome(2026, 1, 10, 12, 0)
+    assert start_before(rome(2026, 1, 7), 1, BusinessCalendar(frozenset(), time(9), time(17), ROME)) is None
+
+
+def test_sla_cutoff_is_the_start_of_the_warning_lead_plus_a_margin():
+    # 8 hours, warned 2 before: a ticket can be warned once it has waited 6 working hours.
+    assert sla_cutoff(8, 2, rome(2026, 1, 12, 15, 0), WEEK) == rome(2026, 1, 12, 9, 0) + SLA_CUTOFF_MARGIN
+
+
+def test_sla_cutoff_is_none_when_the_warning_starts_at_creation():
+    assert sla_cutoff(2, 4, rome(2026, 1, 12, 15, 0), WEEK) is None
+    assert sla_cutoff(4, 4, rome(2026, 1, 12, 15, 0), WEEK) is None
+
+
+@pytest.mark.parametrize("hours, warn", [(8, 2), (24, 4), (1, 0), (0.5, 0.25), (40, 0)])
+def test_every_ticket_created_after_the_cutoff_is_ok(hours, warn):
+    """The SQL cutoff never leaves out a ticket that sla_state would report: every half hour of three weeks around a
+    weekend and a daylight saving change, for a `now` every 3h10m of two of them."""
+    nows = [rome(2026, 3, 23, 0, 0) + n * timedelta(hours=3, minutes=10) for n in range(106)]
+    for now in nows:
+        cutoff = sla_cutoff(hours, warn, now, WEEK)
+        assert cutoff is not None
+        created = cutoff + timedelta(seconds=1)
+        while created <= now:
+            assert sla_state(due_at(created, hours, WEEK), now, warn, WEEK) is SlaState.OK, (now, created)
+            created += timedelta(minutes=30)
+        # And the cutoff is tight: a ticket created at its start (the margin before it) is near its due time.
+        start = cutoff - SLA_CUTOFF_MARGIN
+        assert sla_state(due_at(start, hours, WEEK), now, warn, WEEK) is not SlaState.OK, (now, start)
+
+
+def test_sla_candidates_group_the_contacts_by_their_hours():
+    now = rome(2026, 1, 12, 15, 0)
+    groups = sla_candidates({1: None, 2: 8.0, 3: None, 4: 1.0}, 24, 2, now, WEEK)
+    assert groups == {
+        sla_cutoff(24, 2, now, WEEK): (1, 3),
+        sla_cutoff(8, 2, now, WEEK): (2,),
+        None: (4,),
+    }

@@ -11,6 +11,7 @@ from mailbridge.decisions.leases import (
     OncePlan,
     fair_share,
     forget_before,
+    held_by,
     is_live,
     live_daemons,
     plan_leases,
@@ -124,3 +125,17 @@ def test_run_once_takes_free_and_expired_leases_and_skips_the_held_ones():
 def test_run_once_alone_takes_every_mailbox():
     assert plan_once(BOXES, {}, NOW) == OncePlan(tuple(BOXES), ())
     assert plan_once(BOXES, {m: Lease("d1", NOW) for m in BOXES}, NOW).take == tuple(BOXES)  # expiring now: free
+
+
+def test_held_by_names_the_daemon_by_host_and_pid():
+    assert held_by("d-1", ("mail1", 4242)) == "held by daemon mail1:4242"
+
+
+def test_held_by_another_run_once_says_so():
+    assert held_by("once-0a1b2c3d4e5f", None) == "held by another `run --once`"
+
+
+def test_held_by_a_holder_whose_row_is_gone_names_the_holder():
+    assert held_by("d-9", None) == "held by d-9"
+    assert held_by(None, None) == "held by another process"
+    assert held_by("", None) == "held by another process"

@@ -1,5 +1,6 @@
 """The `[agents]` table of mailbridge.toml: how much of a customer's mail each agent notification carries, and how
-many notifications one agent gets about one ticket. Read into frozen settings by `settings.load_settings`.
+many notifications one agent gets about one ticket, and how long an agent's answer waits before it goes out (the
+undo window). Read into frozen settings by `settings.load_settings`.
 
 Errors read like every other configuration error: `file: [agents] attach_files: expected one of ..., got "some"`.
 """
@@ -9,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-AGENT_KEYS = {"attach_files", "attach_max_bytes", "max_notifications_per_ticket_per_hour", "excerpt_chars"}
+AGENT_KEYS = {
+    "attach_files",
+    "attach_max_bytes",
+    "max_notifications_per_ticket_per_hour",
+    "excerpt_chars",
+    "send_delay_seconds",
+}
 ATTACH_MODES = ("none", "small", "all")
 
 
@@ -21,6 +28,8 @@ class AgentMailSettings:
     # Notifications of customer messages to one agent about one ticket in an hour; later ones are counted instead.
     max_notifications_per_ticket_per_hour: int = 5
     excerpt_chars: int = 4000  # of the customer's new text in a notification; the rest: `tickets show`
+    # The undo window: an agent's answer waits this long in the outbox (`#cancel`, `tickets cancel`); 0: at once.
+    send_delay_seconds: int = 60
 
 
 def read_agents(section: Any) -> AgentMailSettings:
@@ -33,4 +42,5 @@ def read_agents(section: Any) -> AgentMailSettings:
             "max_notifications_per_ticket_per_hour", defaults.max_notifications_per_ticket_per_hour, 1, 10_000
         ),
         excerpt_chars=section.integer("excerpt_chars", defaults.excerpt_chars, 200, 1_000_000),
+        send_delay_seconds=section.integer("send_delay_seconds", defaults.send_delay_seconds, 0, 86_400),
     )

@@ -54,6 +54,8 @@ class SlaSettings:
     working_hours: str = "09:00-17:00"
     timezone: str = "Europe/Rome"
     holidays_country: str | None = None
+    # first_response_hours was written in [sla]: the receipt then says by when to expect an answer.
+    first_response_configured: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ def read_sla(section: Any) -> SlaSettings:
         working_hours=hours,
         timezone=zone,
         holidays_country=country.upper() if country else None,
+        first_response_configured="first_response_hours" in section.table,
     )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from mailbridge.base.config.actions import ActionSettings, TopicSettings, read_actions, read_topics
 from mailbridge.base.config.agents import AGENT_KEYS, AgentMailSettings, read_agents
 from mailbridge.base.config.ingest import INGEST_KEYS, IngestSettings, read_ingest
 from mailbridge.base.config.mailbox import (
@@ -103,6 +104,21 @@ class MailboxSettings:
 class SmtpSettings:
     connection: ConnectionSettings
     max_connections: int = 4  # SMTP connections the outbox sends over at once, each kept for many mails
+    # [smtp.NAME]: relays of their own, with the same keys, for the mail of Contacts that name them (brands).
+    profiles: tuple[SmtpProfile, ...] = ()
+
+    def profile(self, name: str) -> SmtpProfile | None:
+        """The `[smtp.NAME]` profile of this name, or None."""
+        return next((p for p in self.profiles if p.name == name), None)
+
+
+@dataclass(frozen=True)
+class SmtpProfile:
+    """One `[smtp.NAME]` table: a relay of its own for a brand's mail."""
+
+    name: str
+    connection: ConnectionSettings
+    max_connections: int = 4
 
 
 @dataclass(frozen=True)
@@ -144,6 +160,7 @@ class SupportSettings:
     secret: Secret | None = None  # signs reply tokens (support+<token>@...); none: no signed Reply-To
     reopen_window_days: int = 30  # a reply to a ticket closed longer ago opens a new, linked ticket
     auto_close_days: int = 5  # a ticket waiting on the customer this long closes itself
+    auto_close_reminder_hours: float = 0.0  # remind the customer this long before auto-close; 0: no reminder
     order_number_regex: str = DEFAULT_ORDER_NUMBER_REGEX  # group 1 (else the match) is the order number
     reply_token_days: int = 30  # an agent's signed reply address stops working after this many days
     # The authserv-id our receiving server writes in Authentication-Results; none: the topmost header counts.
@@ -151,6 +168,8 @@ class SupportSettings:
     # Secrets retired by `mailbridge secret rotate`: they still verify tokens and Message-IDs they signed, sign nothing.
     previous_secrets: tuple[Secret, ...] = ()
     previous_secrets_source: str | None = None  # "env:NAME" or "file:PATH"; None: previous_secrets_* not set
+    # Mark a new ticket "pre-sale" when its sender has no earlier ticket and its mail names no order number.
+    presale_flag: bool = True
 
 
 @dataclass(frozen=True)
@@ -209,6 +228,8 @@ class Settings:
     agents: AgentMailSettings = AgentMailSettings()
     spam: SpamSettings = SpamSettings()
     daemon: DaemonSettings = DaemonSettings()
+    actions: tuple[ActionSettings, ...] = ()  # [actions.NAME]: `#NAME` in a reply, `tickets action`
+    topics: tuple[TopicSettings, ...] = ()  # [topics.NAME]: the customer picks a category by sub-address or tag
 
 
 CONNECTION_KEYS = {
@@ -310,9 +331,11 @@ def _support(path: Path, table: Any) -> SupportSettings:
             "secret",
             "reopen_window_days",
             "auto_close_days",
+            "auto_close_reminder_hours",
             "order_number_regex",
             "reply_token_days",
             "authserv_id",
+            "presale_flag",
             *PREVIOUS_SECRETS_KEYS,
         },
     )
@@ -336,11 +359,13 @@ def _support(path: Path, table: Any) -> SupportSettings:
         secret=secret,
         reopen_window_days=section.integer("reopen_window_days", 30, 0, 3650),
         auto_close_days=section.integer("auto_close_days", 5, 1, 3650),
+        auto_close_reminder_hours=section.number("auto_close_reminder_hours", 0.0, 0.0),
         order_number_regex=read_regex(section, "order_number_regex", DEFAULT_ORDER_NUMBER_REGEX),
         reply_token_days=section.integer("reply_token_days", 30, 1, 3650),
         authserv_id=_authserv_id(section),
         previous_secrets=previous.secrets,
         previous_secrets_source=previous.source,
+        presale_flag=section.boolean("presale_flag", True),
     )
 
 
@@ -404,6 +429,30 @@ def _dkim(path: Path, tables: Any) -> tuple[DkimKey, ...]:
     return tuple(keys)
 
 
+SMTP_KEYS = CONNECTION_KEYS | AUTH_KEYS | {"allow_insecure", "max_connections"}
+SMTP_PROFILE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")
+
+
+def _split_smtp(path: Path, table: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split `[smtp]` into its own keys and its `[smtp.NAME]` tables (a table under a key of [smtp] is a profile)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: smtp: expected an [smtp] table, got {table!r}")
+    own = {k: v for k, v in table.items() if not (isinstance(v, dict) and k not in SMTP_KEYS)}
+    profiles = {k: v for k, v in table.items() if k not in own}
+    for name in profiles:
+        if not SMTP_PROFILE_NAME.fullmatch(name):
+            raise ConfigError(
+                f"{path}: [smtp.{name}]: expected a name of lower-case letters, digits, - and _ (like shop2)"
+            )
+    return own, profiles
+
+
+def _smtp_profile(path: Path, name: str, table: Any) -> SmtpProfile:
+    """Read one `[smtp.NAME]` table: the keys of [smtp], nothing inherited from it."""
+    section = Section(path, f"smtp.{name}", table, SMTP_KEYS)
+    return SmtpProfile(name, _smtp_connection(section), section.integer("max_connections", 4, 1, 50))
+
+
 TOP_LEVEL = {
     "database",
     "support",
@@ -422,6 +471,8 @@ TOP_LEVEL = {
     "agents",
     "spam",
     "daemon",
+    "actions",
+    "topics",
 }
 
 
@@ -454,9 +505,8 @@ def load_settings(path: Path) -> Settings:
             raise ConfigError(f"{path}: [mailboxes] name: expected unique names, got {name!r} twice")
     if "smtp" not in document:
         raise ConfigError(f"{path}: [smtp]: missing; it needs at least host")
-    smtp_section = Section(
-        path, "smtp", document["smtp"], CONNECTION_KEYS | AUTH_KEYS | {"allow_insecure", "max_connections"}
-    )
+    smtp_table, profile_tables = _split_smtp(path, document["smtp"])
+    smtp_section = Section(path, "smtp", smtp_table, SMTP_KEYS)
     top = Section(path, "top level", {k: v for k, v in document.items() if k == "templates_dir"}, {"templates_dir"})
     templates_dir = top.text("templates_dir")
     return Settings(
@@ -466,6 +516,7 @@ def load_settings(path: Path) -> Settings:
         smtp=SmtpSettings(
             connection=_smtp_connection(smtp_section),
             max_connections=smtp_section.integer("max_connections", 4, 1, 50),
+            profiles=tuple(_smtp_profile(path, name, table) for name, table in profile_tables.items()),
         ),
         mailboxes=parsed_mailboxes,
         schedule=_schedule(path, document.get("schedule", {})),
@@ -481,6 +532,10 @@ def load_settings(path: Path) -> Settings:
         agents=read_agents(Section(path, "agents", document.get("agents", {}), AGENT_KEYS)),
         spam=read_spam(Section(path, "spam", document.get("spam", {}), SPAM_KEYS)),
         daemon=_daemon(path, document.get("daemon", {})),
+        actions=read_actions(
+            path, document.get("actions", {}), Section, top.relative_path(templates_dir) if templates_dir else None
+        ),
+        topics=read_topics(path, document.get("topics", {}), Section),
     )
 
 

@@ -41,6 +41,7 @@ def _print_rows(rows: list[dict], zone: tzinfo) -> None:
         typer.echo("no tickets")
     for row in visible_values(rows):
         category = f" [{row['category']}]" if row.get("category") else ""
+        category += " (pre-sale)" if row.get("presale") else ""
         why = f"  ({row['matched_by']})" if row.get("matched_by") else ""
         typer.echo(
             f"{row['number']}  {row['status']:<8} {format_time(row['created_at'], zone)}  {row['contact']:<18} "
@@ -54,7 +55,9 @@ def _echo_json(data: object, zone: tzinfo) -> None:
 
 @app.command("list")
 def list_tickets(
-    status: str = typer.Option(None, help="Only this status: new, open, waiting, pending1, pending2, closed, spam."),
+    status: str = typer.Option(
+        None, help="Only this status: new, open, waiting, pending1, pending2, closed, spam, merged."
+    ),
     contact: str = typer.Option(None, help="Only this Contact (department), by name."),
     customer: str = typer.Option(None, help="Only this customer address."),
     category: str = typer.Option(None, help='Only this category; "Orders" also lists "Orders > Returns".'),
@@ -138,7 +141,7 @@ def show(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     full: bool = typer.Option(False, "--full", help="Print each message's full text, quotes included."),
 ) -> None:
-    """Show one ticket with its assignee, messages, attachments and history.
+    """Show one ticket with its assignee, people in Cc, messages, attachments and history.
 
     Example: mailbridge tickets show 48213907751
     """
@@ -154,7 +157,10 @@ def show(
     typer.echo(
         f"  status {detail['status']}, contact {detail['contact']}, customer {detail['customer_name']} <{detail['customer']}>"
     )
-    typer.echo(f"  assigned to {_assignee(detail)}")
+    typer.echo(f"  assigned to {_assignee(detail)}" + (", pre-sale" if detail["presale"] else ""))
+    cc = [p["email"] for p in detail["participants"] if not p["removed"]]
+    if cc:
+        typer.echo(f"  cc {', '.join(cc)}")
     typer.echo(
         f"  created {format_time(detail['created_at'], zone)}, updated {format_time(detail['updated_at'], zone)}"
         + (f", closed {format_time(detail['closed_at'], zone)}" if detail["closed_at"] else "")
@@ -165,6 +171,10 @@ def show(
             f"  rating {r['score']}/5 ({r['source']}, {format_time(r['at'], zone)})"
             + (f": {r['comment']}" if r["comment"] else "")
         )
+    if detail["merged_into"]:
+        typer.echo(f"  merged into ticket {detail['merged_into']}: its messages and later mail are there")
+    if detail["merged"]:
+        typer.echo(f"  merged into this one: {', '.join(detail['merged'])}")
     if detail["category"] or detail["linked_ticket"]:
         typer.echo(f"  category {detail['category'] or '-'}, follows ticket {detail['linked_ticket'] or '-'}")
     for m in detail["messages"]:
@@ -181,7 +191,8 @@ def show(
             typer.echo(f"  | {line}")
     typer.echo("\n  History:")
     for e in detail["events"]:
-        typer.echo(f"  {format_time(e['at'], zone)} {e['actor']} {e['kind']} {e['reason']}")
+        of = f" [#{e['ticket']}]" if e["ticket"] != detail["number"] else ""
+        typer.echo(f"  {format_time(e['at'], zone)}{of} {e['actor']} {e['kind']} {e['reason']}")
 
 
 @app.command("assign")
@@ -198,6 +209,67 @@ def assign(
 
     ticket = desk.assign(open_app(), number=number, agent_email=agent, actor=actor)
     typer.echo(f"{ticket.number} assigned to {ticket.assigned_agent}")
+
+
+@app.command("merge")
+def merge(
+    target: str,
+    source: str,
+    actor: str = typer.Option("agent:cli", help='Who merges, e.g. "agent:maria@shop.example".'),
+) -> None:
+    """Merge ticket SOURCE into ticket TARGET, telling SOURCE's customer once.
+
+    SOURCE's messages move to TARGET and later mail to either lands there; SOURCE becomes `merged` (no survey), its
+    history stays with it and shows in TARGET's.
+
+    Example: mailbridge tickets merge 48213907751 73019982643
+    """
+    from mailbridge.runtime import desk
+
+    moved = desk.merge(open_app(), target=target.strip().lstrip("#"), source=source.strip().lstrip("#"), actor=actor)
+    typer.echo(f"{source.strip().lstrip('#')} merged into {target.strip().lstrip('#')} ({moved} messages moved)")
+
+
+@app.command("split")
+def split(
+    number: str,
+    message: int = typer.Option(
+        ...,
+        "--from",
+        help="The message that starts the new topic, by the id `tickets show` "
+        "prints (#ID); it and the later messages answering it move.",
+    ),
+    actor: str = typer.Option("agent:cli", help='Who splits, e.g. "agent:maria@shop.example".'),
+) -> None:
+    """Split a new topic off a ticket into a new ticket, with its own receipt.
+
+    The message and the later ones answering it move to a new ticket of the same customer and Contact, which gets its
+    receipt and its agents' notification like any new ticket.
+
+    Example: mailbridge tickets split 48213907751 --from 1042
+    """
+    from mailbridge.runtime import desk
+
+    new, moved = desk.split(open_app(), number=number.strip().lstrip("#"), message_row_id=message, actor=actor)
+    typer.echo(f"{new} split off {number.strip().lstrip('#')} ({moved} messages moved)")
+
+
+@app.command("cancel")
+def cancel(
+    number: str,
+    actor: str = typer.Option("agent:cli", help='Who takes it back, e.g. "agent:maria@shop.example".'),
+) -> None:
+    """Take back the ticket's answers still waiting out `[agents] send_delay_seconds`: never sent, kept as notes.
+
+    The status change an answer carried (#close) is dropped with it and its agent is told. Nothing waiting is an
+    error.
+
+    Example: mailbridge tickets cancel 48213907751
+    """
+    from mailbridge.runtime import desk
+
+    count = desk.cancel_answers(open_app(), number=number.strip().lstrip("#"), actor=actor)
+    typer.echo(f"{number.strip().lstrip('#')} {count} answer{'s' if count != 1 else ''} taken back")
 
 
 def _act(number: str, agent: str, file: str, is_note: bool) -> None:
@@ -235,6 +307,27 @@ def note(
     """
     _act(number, agent, file, is_note=True)
     typer.echo(f"{number} note added")
+
+
+@app.command("action")
+def action(
+    number: str,
+    name: str,
+    agent: str = typer.Option(None, "--agent", help="The agent acting, by address; default: the assigned agent."),
+    file: str = typer.Option(None, "--file", help="File with the agent's text for the action's mail; - for stdin."),
+) -> None:
+    """Run a named action ([actions.NAME]) on a ticket, as `#NAME` in an agent's reply does.
+
+    Example: mailbridge tickets action 48213907751 return --agent maria@shop.example
+    """
+    text = read_text_option("--file", file) if file else ""
+    from mailbridge.runtime import desk
+
+    app_ = open_app()
+    problems = desk.run_action(app_, number=number, name=name, agent_email=agent, text=text)
+    if problems:
+        raise CommandError("nothing was sent: " + "; ".join(problems))
+    typer.echo(f"{number.strip().lstrip('#')} {name.strip().lstrip('#').lower()} done")
 
 
 @app.command("next")

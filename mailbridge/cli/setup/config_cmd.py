@@ -9,7 +9,7 @@ from mailbridge.base.errors import ConfigError, SchemaError
 from mailbridge.cli.common import echo_json, settings, state
 from mailbridge.reports.status import contact_address_warnings
 from mailbridge.runtime.app import build_app, check_contacts_of
-from mailbridge.store import db
+from mailbridge.store import contacts, db
 from mailbridge.store.reader import reader_of
 
 app = typer.Typer(no_args_is_help=True, help="Check the configuration.")
@@ -42,7 +42,8 @@ def authentication_warnings(current: Settings) -> list[str]:
 def contact_warnings(current: Settings) -> list[str]:
     """One line per Contact whose address no polled mailbox receives (the database is opened as `run` opens it).
 
-    Raises: ConfigError when a mailbox names an unknown Contact without `create_contact = true`, as `run` would.
+    Raises: ConfigError when a mailbox names an unknown Contact without `create_contact = true`, as `run` would,
+    and when a Contact names an `[smtp.NAME]` the file does not have or a template directory that is gone.
     """
     try:
         app_ = build_app(current, clock=state.clock, check_contacts=False, migrate=False)
@@ -50,4 +51,8 @@ def contact_warnings(current: Settings) -> list[str]:
         return [f"contact addresses not checked: {exc}"]
     check_contacts_of(app_.engine, current)
     with db.transaction(app_.engine) as session:
+        profiles = tuple(profile.name for profile in current.smtp.profiles)
+        brand_lines = contacts.brand_problems(session, profiles)
+        if brand_lines:
+            raise ConfigError(f"{current.path}: {brand_lines[0]}")
         return contact_address_warnings(reader_of(session), current)

@@ -11,7 +11,7 @@ from dataclasses import asdict
 
 import typer
 
-from mailbridge.cli.common import echo_json, open_app
+from mailbridge.cli.common import echo_json, open_app, settings
 from mailbridge.reports.agents import list_members
 from mailbridge.store import agents, contacts, db
 
@@ -36,6 +36,19 @@ SLA_HOURS = typer.Option(None, "--sla-hours", help="Business hours until the fir
 AUTO_CLOSE = typer.Option(None, "--auto-close-days", help="Days a waiting ticket stays open ([support] default).")
 ESCALATION = typer.Option(None, "--escalation-address", help="Receives SLA warnings ([support] admin_address).")
 SURVEY = typer.Option(None, "--survey/--no-survey", help="Ask for a rating when a ticket closes.")
+AUTO_CLOSE_STATUSES = typer.Option(
+    None,
+    "--auto-close-statuses",
+    help="Statuses a ticket closes itself from after --auto-close-days, comma-separated (default: waiting).",
+)
+REMINDER_HOURS = typer.Option(
+    None, "--reminder-hours", help="Remind the customer this many hours before auto-close; 0: none ([support] default)."
+)
+FROM_NAME = typer.Option(None, "--from-name", help="Display name on its customers' mail ([support] from_name).")
+SMTP = typer.Option(None, "--smtp", help="Send its mail through this [smtp.NAME] relay ([smtp]).")
+TEMPLATE_DIR = typer.Option(
+    None, "--template-dir", help="Its own mail templates, searched before templates_dir and the shipped ones."
+)
 
 
 def _columns(
@@ -50,6 +63,7 @@ def _columns(
     auto_close_days,
     escalation_address,
     survey,
+    brand: dict,
 ) -> dict:
     return contacts.check_contact_values(
         dict(
@@ -64,7 +78,9 @@ def _columns(
             auto_close_days=auto_close_days,
             escalation_address=escalation_address,
             survey=survey,
-        )
+            **brand,
+        ),
+        tuple(profile.name for profile in settings().smtp.profiles),
     )
 
 
@@ -82,6 +98,11 @@ def add(
     auto_close_days: int = AUTO_CLOSE,
     escalation_address: str = ESCALATION,
     survey: bool | None = SURVEY,
+    auto_close_statuses: str = AUTO_CLOSE_STATUSES,
+    reminder_hours: float = REMINDER_HOURS,
+    from_name: str = FROM_NAME,
+    smtp: str = SMTP,
+    template_dir: str = TEMPLATE_DIR,
 ) -> None:
     """Create a Contact.
 
@@ -99,6 +120,13 @@ def add(
         auto_close_days,
         escalation_address,
         survey,
+        dict(
+            auto_close_statuses=auto_close_statuses,
+            reminder_hours=reminder_hours,
+            from_name=from_name,
+            smtp=smtp,
+            template_dir=template_dir,
+        ),
     )
     app_ = open_app(check_contacts=False)
     with db.transaction(app_.engine) as session:
@@ -121,6 +149,11 @@ def edit(
     auto_close_days: int = AUTO_CLOSE,
     escalation_address: str = ESCALATION,
     survey: bool | None = SURVEY,
+    auto_close_statuses: str = AUTO_CLOSE_STATUSES,
+    reminder_hours: float = REMINDER_HOURS,
+    from_name: str = FROM_NAME,
+    smtp: str = SMTP,
+    template_dir: str = TEMPLATE_DIR,
 ) -> None:
     """Change some settings of a Contact; an empty text ("") clears an optional one.
 
@@ -138,6 +171,13 @@ def edit(
         auto_close_days,
         escalation_address,
         survey,
+        dict(
+            auto_close_statuses=auto_close_statuses,
+            reminder_hours=reminder_hours,
+            from_name=from_name,
+            smtp=smtp,
+            template_dir=template_dir,
+        ),
     )
     app_ = open_app(check_contacts=False)
     with db.transaction(app_.engine) as session:

@@ -21,6 +21,10 @@ SAMPLE = {
     "from_name": "Demo Shop support",
     "reference_line": "Ticket: [#48213907751]",
     "auto_close_days": 5,
+    # receipt, auto_closed, auto_close_reminder
+    "expected_by_text": "Monday 10:00 (CET)",
+    "days": 5,
+    "hours": "24",
     "contact_name": "Customer service",
     # survey and survey_thanks
     "links": rating_links("support@shop.example", "r.sample.token", "My rating [#48213907751]"),

@@ -7,7 +7,7 @@ reference line of our mail quoted in the body, stored replies that name this mes
 them), stored mail that shares a reference with it (a parent never seen), then the same customer, Contact
 and normalised subject on a ticket not closed too long ago, else a new ticket. Numbers, copies and the
 links through other mail count only for people on that ticket. A match on a ticket closed longer ago
-than the reopen window opens a new ticket linked to it.
+than the reopen window opens a new ticket linked to it. A merged ticket stands for the ticket it joined.
 """
 
 from __future__ import annotations
@@ -131,7 +131,9 @@ class ThreadEvidence:
     same_id_tickets: tuple[RelatedTicket, ...] = ()
     referencing_tickets: tuple[RelatedTicket, ...] = ()
     sharing_tickets: tuple[RelatedTicket, ...] = ()
-    states: dict[int, TicketState] = field(default_factory=dict)  # every ticket named above
+    states: dict[int, TicketState] = field(default_factory=dict)  # every ticket named above (and merge targets)
+    # A merged ticket named above -> the ticket it ended up in (merge.follow_merges): its mail lands there.
+    merged_into: dict[int, int] = field(default_factory=dict)
     now: datetime | None = None
     reopen_window_days: int = DEFAULT_REOPEN_WINDOW_DAYS
 
@@ -170,6 +172,7 @@ def match_ticket(parsed: ParsedMessage, evidence: ThreadEvidence) -> TicketMatch
     found = _explicit_match(parsed, evidence)
     if found is not None:
         ticket_id, reason = found
+        ticket_id = evidence.merged_into.get(ticket_id, ticket_id)
         if _is_past_window(evidence, ticket_id):
             return TicketMatch(None, MatchReason.NEW_LINKED, linked_ticket_id=ticket_id)
         is_repeat = reason is MatchReason.SAME_MESSAGE_ID and any(
@@ -177,6 +180,7 @@ def match_ticket(parsed: ParsedMessage, evidence: ThreadEvidence) -> TicketMatch
         )
         return TicketMatch(ticket_id, reason, is_repeat=is_repeat)
     for ticket_id in evidence.contact_ticket_ids:
+        ticket_id = evidence.merged_into.get(ticket_id, ticket_id)
         if not _is_past_window(evidence, ticket_id):
             return TicketMatch(ticket_id, MatchReason.CONTACT)
     return TicketMatch(None, MatchReason.NEW)

@@ -62,6 +62,7 @@ class OutgoingDraft:
     reply_to: str | None = None  # the ticket's signed address, so replies thread by token
     attachments: tuple[OutgoingAttachment, ...] = ()
     reply_to_name: str | None = None  # display name of Reply-To; None: from_name
+    cc: tuple[str, ...] = ()  # the ticket's participants, for an agent's answer (decisions.participants.answer_cc)
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,8 @@ def compose(draft: OutgoingDraft, message_id: str, now: datetime) -> Message:
             message.attach(_attachment_part(part))
     _set(message, "From", _address_header(draft.from_name, draft.from_address))
     _set(message, "To", _address_header(draft.to_name, draft.to_address))
+    if draft.cc:
+        _set(message, "Cc", ", ".join(_address_header("", address) for address in draft.cc))
     _set(message, "Subject", _text_header(clean_header_text(draft.subject)))
     _set(message, "Date", format_datetime(now))
     _set(message, "Message-ID", _message_id(message_id))

@@ -12,16 +12,19 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from jinja2 import Environment
 
+from mailbridge.base.config.actions import ActionSettings, TopicSettings
 from mailbridge.base.config.agents import AgentMailSettings
-from mailbridge.base.config.rules import RoutingRule
+from mailbridge.base.config.rules import RoutingRule, SlaSettings
 from mailbridge.base.config.settings import AutoMailLimits, Settings, SupportSettings
 from mailbridge.base.config.spam import SpamSettings
 from mailbridge.base.config.survey import SurveySettings
 from mailbridge.decisions.matching.ticket_numbers import subject_number_pattern
 from mailbridge.decisions.outgoing.compose import is_own_message_id, new_message_id
+from mailbridge.decisions.outgoing.templates import brand_environment
 from mailbridge.decisions.own_addresses import our_addresses
 
 
@@ -41,6 +44,25 @@ class MailContext:
     sign: Callable[[bytes], bytes] = field(repr=False)
     agents: AgentMailSettings = AgentMailSettings()  # [agents]: what notifications carry, how many
     spam: SpamSettings = SpamSettings()  # [spam]: which verdicts of our receiving server make mail spam
+    sla: SlaSettings = SlaSettings()  # [sla]: the business calendar a receipt's expected answer time counts in
+    templates_dir: Path | None = None  # the site's overrides (top-level templates_dir), under a brand's own
+    actions: tuple[ActionSettings, ...] = ()  # [actions.NAME]: what `#NAME` in an agent's reply does
+    topics: tuple[TopicSettings, ...] = ()  # [topics.NAME]: a sub-address or subject tag picks a new ticket's category
+
+    def action(self, name: str) -> ActionSettings | None:
+        """The configured action of this name (any case), or None."""
+        return next((a for a in self.actions if a.name == name.lower()), None)
+
+    def templates_for(self, contact: object | None) -> Environment:
+        """The templates of mail about a Contact's tickets: its `template_dir` first (a brand), then the site's."""
+        brand_dir = getattr(contact, "template_dir", None)
+        if not brand_dir:
+            return self.templates
+        return brand_environment(Path(brand_dir), self.templates_dir)
+
+    def from_name_for(self, contact: object | None) -> str:
+        """The From name of mail about a Contact's tickets: its own (a brand), else [support] from_name."""
+        return getattr(contact, "from_name", None) or self.support.from_name
 
     @property
     def instance_id(self) -> str:
@@ -87,6 +109,10 @@ def mail_context(
         sign=sign or _unsigned,
         agents=settings.agents,
         spam=settings.spam,
+        sla=settings.sla,
+        templates_dir=settings.templates_dir,
+        actions=settings.actions,
+        topics=settings.topics,
     )
 
 

@@ -35,6 +35,7 @@ class Customer(Protocol):
 class Contact(Protocol):
     email: str
     accept_attachments: bool
+    from_name: str | None  # a brand's own From name; None: [support] from_name
 
 
 def reference_line(number: str) -> str:
@@ -64,6 +65,7 @@ def draft_for(
     templates: Environment,
     instance_id: str,
     thread: ThreadHeaders | None = None,
+    extra: dict | None = None,
 ) -> OutgoingDraft:
     """Build the draft for one planned mail answering the customer's message.
 
@@ -83,6 +85,7 @@ def draft_for(
         in_reply_to=thread.in_reply_to,
         references=thread.references,
         auto_submitted="auto-replied",
+        extra=extra,
     )
 
 
@@ -107,18 +110,19 @@ def notice_draft(
     """
     # Cleaned again when shown: a name stored before names.safe_display_name existed may hold a link.
     name = safe_display_name(customer.name)
+    from_name = (contact.from_name if contact else None) or support.from_name
     context = {
         "number": ticket.number,
         "customer_name": name,
         "subject": ticket.subject,
-        "from_name": support.from_name,
+        "from_name": from_name,
         "reference_line": reference_line(ticket.number),
         "attachments_accepted": contact.accept_attachments if contact else True,
         **(extra or {}),
     }
     return OutgoingDraft(
         kind=kind.value,
-        from_name=support.from_name,
+        from_name=from_name,
         from_address=contact.email if contact else support.from_address,
         to_name=name,
         to_address=customer.email,

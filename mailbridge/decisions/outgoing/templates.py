@@ -8,6 +8,7 @@ autoescaped; text parts are not.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 
@@ -33,7 +34,17 @@ class RenderedMail:
 
 def make_environment(override_dir: Path | None = None) -> Environment:
     """Build the environment; an override directory wins over the shipped templates."""
-    loaders = [FileSystemLoader(str(override_dir))] if override_dir else []
+    return _environment((override_dir,) if override_dir else ())
+
+
+@lru_cache(maxsize=64)
+def brand_environment(brand_dir: Path, site_dir: Path | None) -> Environment:
+    """The environment of a Contact's own template directory: it wins over the site's, which wins over the shipped."""
+    return _environment((brand_dir, site_dir) if site_dir else (brand_dir,))
+
+
+def _environment(override_dirs: tuple[Path, ...]) -> Environment:
+    loaders = [FileSystemLoader(str(d)) for d in override_dirs]
     loaders.append(FileSystemLoader(str(SHIPPED)))
     return Environment(
         loader=ChoiceLoader(loaders),

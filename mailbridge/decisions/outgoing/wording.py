@@ -20,6 +20,7 @@ STATUS_WORDS: dict[str, dict[str, str]] = {
         "pending2": "on hold (2)",
         "closed": "closed",
         "spam": "spam",
+        "merged": "merged into another ticket",
     },
     "it": {
         "new": "nuovo",
@@ -29,6 +30,7 @@ STATUS_WORDS: dict[str, dict[str, str]] = {
         "pending2": "sospeso (2)",
         "closed": "chiuso",
         "spam": "spam",
+        "merged": "unito a un altro ticket",
     },
     "cs": {
         "new": "nový",
@@ -38,6 +40,7 @@ STATUS_WORDS: dict[str, dict[str, str]] = {
         "pending2": "odložený (2)",
         "closed": "uzavřený",
         "spam": "spam",
+        "merged": "sloučený s jiným tiketem",
     },
     "el": {
         "new": "νέο",
@@ -47,6 +50,7 @@ STATUS_WORDS: dict[str, dict[str, str]] = {
         "pending2": "σε εκκρεμότητα (2)",
         "closed": "κλειστό",
         "spam": "ανεπιθύμητο",
+        "merged": "συγχωνευμένο σε άλλο δελτίο",
     },
     "de": {
         "new": "neu",
@@ -56,6 +60,7 @@ STATUS_WORDS: dict[str, dict[str, str]] = {
         "pending2": "zurückgestellt (2)",
         "closed": "geschlossen",
         "spam": "Spam",
+        "merged": "mit einem anderen Ticket zusammengeführt",
     },
 }
 
