@@ -160,7 +160,7 @@ class SupportSettings:
     secret: Secret | None = None  # signs reply tokens (support+<token>@...); none: no signed Reply-To
     reopen_window_days: int = 30  # a reply to a ticket closed longer ago opens a new, linked ticket
     auto_close_days: int = 5  # a ticket waiting on the customer this long closes itself
-    auto_close_reminder_hours: float = 0.0  # remind the customer this long before auto-close; 0: no reminder
+    auto_close_reminder_hours: float = 24.0  # remind the customer this long before auto-close; 0: no reminder
     order_number_regex: str = DEFAULT_ORDER_NUMBER_REGEX  # group 1 (else the match) is the order number
     reply_token_days: int = 30  # an agent's signed reply address stops working after this many days
     # The authserv-id our receiving server writes in Authentication-Results; none: the topmost header counts.
@@ -359,7 +359,7 @@ def _support(path: Path, table: Any) -> SupportSettings:
         secret=secret,
         reopen_window_days=section.integer("reopen_window_days", 30, 0, 3650),
         auto_close_days=section.integer("auto_close_days", 5, 1, 3650),
-        auto_close_reminder_hours=section.number("auto_close_reminder_hours", 0.0, 0.0),
+        auto_close_reminder_hours=section.number("auto_close_reminder_hours", 24.0, 0.0),
         order_number_regex=read_regex(section, "order_number_regex", DEFAULT_ORDER_NUMBER_REGEX),
         reply_token_days=section.integer("reply_token_days", 30, 1, 3650),
         authserv_id=_authserv_id(section),
