@@ -31,3 +31,17 @@ def create_private(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE))
     except FileExistsError:
         pass
+
+
+def write_private_bytes(path: Path, data: bytes) -> None:
+    """Write bytes to path, created 0600 (an existing file is made 0600 too)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE)
+    with os.fdopen(fd, "wb") as handle:
+        os.fchmod(handle.fileno(), PRIVATE)
+        handle.write(data)
+
+
+def make_private_dir(path: Path) -> None:
+    """Create a directory (and its parents) 0700 whatever the umask; an existing one is made 0700 too."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)

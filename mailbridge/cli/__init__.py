@@ -43,7 +43,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "ingest": (
         "mailbridge.cli.operate.ingest_cmd",
         "ingest",
-        "Store mail handed over by an MTA on stdin, or import .eml files, Maildirs and mbox files.",
+        "Store mail handed over by an MTA on stdin, or import .eml files, Maildirs and mbox files as history.",
     ),
     "config": ("mailbridge.cli.setup.config_cmd", "app", "Check the configuration."),
     "db": ("mailbridge.cli.setup.db_cmd", "app", "Database schema."),
@@ -53,7 +53,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "messages": ("mailbridge.cli.operate.messages_cmd", "app", "Flagged messages."),
     "templates": ("mailbridge.cli.setup.templates_cmd", "app", "Mail templates."),
     "smtp": ("mailbridge.cli.setup.smtp_cmd", "app", "The SMTP side."),
-    "mailboxes": ("mailbridge.cli.setup.mailboxes_cmd", "app", "IMAP mailboxes: list, test, add, remove."),
+    "mailboxes": (
+        "mailbridge.cli.setup.mailboxes_cmd",
+        "app",
+        "IMAP mailboxes: list, test, audit, add, remove, import.",
+    ),
     "imap": ("mailbridge.cli.setup.mailboxes_cmd", "imap_app", "The IMAP side (alias of `mailboxes`)."),
     "agents": ("mailbridge.cli.setup.agents_cmd", "app", "Agents."),
     "contacts": (

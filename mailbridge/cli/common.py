@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -115,11 +115,15 @@ def read_text_option(option: str, path: str) -> str:
         raise CommandError(f"{option}: cannot read {path} ({getattr(exc, 'strerror', None) or exc})") from None
 
 
-def option_instant(value: str | None, option: str) -> datetime | None:
-    """Read a date or time option (ISO 8601); a bad one is a CommandError naming the option."""
+def option_instant(value: str | None, option: str, *, zone: tzinfo | None = None) -> datetime | None:
+    """Read a date or time option (ISO 8601; without an offset, in `zone`, else UTC); a bad one is a CommandError
+    naming the option."""
     if not value:
         return None
     try:
-        return parse_instant(value)
+        moment = parse_instant(value)
+        if zone is not None and datetime.fromisoformat(value.strip().replace("Z", "+00:00")).tzinfo is None:
+            return moment.replace(tzinfo=zone)
+        return moment
     except ValueError:
         raise CommandError(f"{option}: expected an ISO 8601 date or time like 2026-11-24, got {value!r}") from None

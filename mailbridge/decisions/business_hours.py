@@ -6,9 +6,10 @@ public holidays as plain dates. Times in and out are aware datetimes (any zone; 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from mailbridge.base.config.rules import WEEKDAYS, SlaSettings, parse_working_hours
@@ -93,13 +94,14 @@ def start_before(end: datetime, hours: float, calendar: BusinessCalendar) -> dat
 
 
 def build_calendar(sla: SlaSettings, years: range) -> BusinessCalendar:
-    """Build the business calendar of `[sla]`, with the public holidays of `years` when a country is set."""
+    """Build the business calendar of `[sla]` (or a Contact's), with its holidays and the public holidays of `years`
+    when a country is set."""
     opens, closes = parse_working_hours(sla.working_hours)
-    holidays: frozenset[date] = frozenset()
+    holidays: frozenset[date] = frozenset(sla.holidays)
     if sla.holidays_country:
         import holidays as holiday_tables
 
-        holidays = frozenset(holiday_tables.country_holidays(sla.holidays_country, years=list(years)))
+        holidays |= frozenset(holiday_tables.country_holidays(sla.holidays_country, years=list(years)))
     return BusinessCalendar(
         working_days=frozenset(WEEKDAYS.index(d) for d in sla.working_days),
         opens=opens,
@@ -107,3 +109,16 @@ def build_calendar(sla: SlaSettings, years: range) -> BusinessCalendar:
         zone=ZoneInfo(sla.timezone),
         holidays=holidays,
     )
+
+
+@lru_cache(maxsize=32)
+def calendar_of(sla: SlaSettings, year: int) -> BusinessCalendar:
+    """The business calendar of `sla` with the holidays around `year` (built once: the holiday tables are slow)."""
+    return build_calendar(sla, range(year - 1, year + 2))
+
+
+def contact_calendars(sla: SlaSettings, names: Mapping[int, str], year: int) -> dict[int, BusinessCalendar]:
+    """The calendars of the Contacts (id: name) that have a `[sla.contacts."NAME"]` table of their own, by id; the
+    others count in `[sla]`'s."""
+    own = dict(sla.contacts)
+    return {contact_id: calendar_of(own[name], year) for contact_id, name in names.items() if name in own}

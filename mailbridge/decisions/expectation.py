@@ -1,7 +1,7 @@
 """Decision: when a new ticket's customer may expect an answer, and how the receipt says it. Pure.
 
-Input: when the mail came, the first-response hours (the Contact's or [sla]'s), the business calendar of [sla]
-(working days, hours, holidays, time zone); output: the instant, and the words for it in the customer's language
+Input: when the mail came, the first-response hours (the Contact's or [sla]'s), the business calendar of the
+Contact (its `[sla.contacts."NAME"]`, else [sla]: working days, hours, holidays, time zone); output: the instant, and the words for it in the customer's language
 ("Monday 10:00 (CET)"). Intake calls it for the receipt; the template puts "by" / "bis" / "entro" / "do" / "έως"
 in front.
 """
@@ -9,11 +9,10 @@ in front.
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from mailbridge.base.config.rules import SlaSettings
-from mailbridge.decisions.business_hours import BusinessCalendar, build_calendar, due_at
+from mailbridge.decisions.business_hours import BusinessCalendar, calendar_of, due_at
 from mailbridge.decisions.inbound.language import FALLBACK
 
 # Weekdays (Monday first) as they stand after the template's "by": Czech "do" takes the genitive.
@@ -53,12 +52,6 @@ _DATE_FORMATS = {"en": "{day} {month}", "de": "{day}. {month}", "it": "{day} {mo
 WEEKDAY_ONLY_DAYS = 7
 
 
-@lru_cache(maxsize=8)
-def calendar_of(sla: SlaSettings, year: int) -> BusinessCalendar:
-    """The business calendar of [sla] with the holidays around `year` (built once: the holiday tables are slow)."""
-    return build_calendar(sla, range(year - 1, year + 2))
-
-
 def expected_answer_by(received_at: datetime, hours: float, calendar: BusinessCalendar) -> datetime | None:
     """The instant `hours` working hours after `received_at`; None when the calendar has no working hours."""
     try:
@@ -93,7 +86,10 @@ def expectation_words(when: datetime, now: datetime, zone: ZoneInfo, locale: str
 
 
 def receipt_expectation(received_at: datetime, contact_hours: float | None, sla: SlaSettings, locale: str) -> dict:
-    """The receipt's template values `expected_by` (the instant) and `expected_by_text`; empty without hours."""
+    """The receipt's template values `expected_by` (the instant) and `expected_by_text`; empty without hours.
+
+    `sla` is the Contact's (`SlaSettings.for_contact`): its calendar counts the hours and its zone names the time.
+    """
     found = expectation_for(received_at, contact_hours, sla)
     if found is None:
         return {}

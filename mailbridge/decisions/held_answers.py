@@ -103,6 +103,14 @@ def find_collision(seen_at: datetime | None, agent_email: str, changes: Iterable
     return Collision(max(later, key=lambda c: (c.at, c.kind == "answered")))
 
 
+def without_recalled(changes: Iterable[TicketChange], recalled: Iterable[tuple[str, datetime]]) -> list[TicketChange]:
+    """The changes but those of answers taken back (`recalled`: each one's agent and when it was written): the
+    customer never got such an answer, so it overtakes nobody's notification. The assignment the answer made to its
+    author at that moment (a first answer takes the ticket) goes with it; the ticket stays theirs."""
+    gone = {(email.casefold(), at) for email, at in recalled}
+    return [c for c in changes if (c.agent_email.casefold(), c.at) not in gone]
+
+
 def seen_time(reply_ids: Sequence[str], sent: dict[str, datetime]) -> datetime | None:
     """When the agent's view was made: the time of our mail the reply answers (its In-Reply-To first, then the
     newest of the References we sent them); None when it names none of them."""

@@ -108,6 +108,8 @@ class EventKind(StrEnum):
     ANSWER_RELEASED = "answer_released"  # a waiting answer went to sending; the status change it carried applied
     ANSWER_RECALLED = "answer_recalled"  # a waiting answer was taken back (`#cancel`, `tickets cancel`)
     ANSWER_HELD = "answer_held"  # an answer to an out-of-date notification, kept as a note until `#send`
+    ANONYMISED = "anonymised"  # content and people removed ([retention] anonymise_after_days, `customers erase`)
+    RAW_PURGED = "raw_purged"  # raw mail and attachment contents removed ([retention] purge_raw_after_days)
 
 
 class MatchReason(StrEnum):

@@ -178,14 +178,17 @@ def sla_candidates(
     warn_before_hours: float,
     now: datetime,
     calendar: BusinessCalendar,
+    calendars: Mapping[int, BusinessCalendar] | None = None,
 ) -> dict[datetime | None, tuple[int, ...]]:
     """Which unanswered tickets the SLA timer reads: by cutoff (None: every one), the Contacts whose tickets created
-    up to it are candidates. `hours_of` is each Contact's own first_response_hours (None: `default_hours`)."""
-    cutoff_of: dict[float, datetime | None] = {}
+    up to it are candidates. `hours_of` is each Contact's own first_response_hours (None: `default_hours`);
+    `calendars` the Contacts' own business calendars (the others count in `calendar`)."""
+    cutoff_of: dict[tuple[float, BusinessCalendar], datetime | None] = {}
     groups: dict[datetime | None, list[int]] = {}
     for contact_id, own in sorted(hours_of.items()):
         hours = own or default_hours
-        if hours not in cutoff_of:
-            cutoff_of[hours] = sla_cutoff(hours, warn_before_hours, now, calendar)
-        groups.setdefault(cutoff_of[hours], []).append(contact_id)
+        own_calendar = (calendars or {}).get(contact_id, calendar)
+        if (hours, own_calendar) not in cutoff_of:
+            cutoff_of[hours, own_calendar] = sla_cutoff(hours, warn_before_hours, now, own_calendar)
+        groups.setdefault(cutoff_of[hours, own_calendar], []).append(contact_id)
     return {cutoff: tuple(ids) for cutoff, ids in groups.items()}

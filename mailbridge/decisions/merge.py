@@ -41,6 +41,11 @@ class MergePlan:
     target_reason: str  # A's history
 
 
+def messages_moved(count: int) -> str:
+    """Say how many messages a merge or split moved: "1 message moved", "3 messages moved"."""
+    return f"{count} message{'' if count == 1 else 's'} moved"
+
+
 def plan_merge(source: MergeSide, target: MergeSide) -> MergePlan:
     """Decide whether ticket `source` may join ticket `target`.
 

@@ -71,6 +71,44 @@ def cc_from_mail(
     return CcPlan(tuple(wanted[:room]), tuple(wanted[room:]))
 
 
+@dataclass(frozen=True)
+class MergeCcPlan:
+    """What a merged ticket's participants become on the ticket it joins."""
+
+    added: tuple[str, ...] = ()  # join its Cc
+    removed: tuple[str, ...] = ()  # join it as removed: an agent took them out of the merged ticket's Cc
+    over_limit: tuple[str, ...] = ()  # left out: the ticket has the most people in Cc
+    other_customer: tuple[str, ...] = ()  # left out: the merged ticket was another customer's
+
+
+def cc_from_merge(
+    source_active: Iterable[str],
+    source_removed: Iterable[str],
+    people: People,
+    *,
+    current: Collection[str],
+    removed: Collection[str],
+    same_customer: bool,
+    limit: int = MAX_PARTICIPANTS,
+) -> MergeCcPlan:
+    """Plan what B's participants become on A when ticket B is merged into A (`current`, `removed`: A's).
+
+    B's people in Cc join A's Cc, and those an agent removed from B stay removed on A (a reply-all does not bring
+    them back). A's own state of an address stands (an agent's removal on A too), and who cannot be a participant
+    of A (A's customer, agents, our addresses) is left out. When B was another customer's ticket, none of its people
+    join: their colleagues would read A's customer's answers (an agent adds whom they mean with `#cc add`).
+    """
+    known = {a.lower() for a in (*current, *removed)}
+    joining = [a for a in dict.fromkeys(x.strip().lower() for x in source_active) if a and a not in known]
+    joining = [a for a in joining if not people.why_not(a)]
+    if not same_customer:
+        return MergeCcPlan(other_customer=tuple(joining))
+    room = max(limit - len(current), 0)
+    taken_out = dict.fromkeys(x.strip().lower() for x in source_removed)
+    kept_out = tuple(a for a in taken_out if a and a not in known and a not in joining and not people.why_not(a))
+    return MergeCcPlan(tuple(joining[:room]), kept_out, tuple(joining[room:]))
+
+
 def cc_command_problem(
     action: str, address: str, people: People, *, current: Collection[str], limit: int = MAX_PARTICIPANTS
 ) -> str | None:

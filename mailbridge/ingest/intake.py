@@ -20,6 +20,7 @@ from sqlmodel import Session, select
 
 from mailbridge.base.config.settings import DEFAULT_MAX_MESSAGE_BYTES
 from mailbridge.decisions.expectation import receipt_expectation
+from mailbridge.decisions.history import answered_customer
 from mailbridge.decisions.inbound.bounces import read_bounce
 from mailbridge.decisions.inbound.classify import classify, may_auto_reply
 from mailbridge.decisions.inbound.language import choose_locale, guess_locale
@@ -33,7 +34,15 @@ from mailbridge.decisions.inbound.spam_verdict import (
     plan_spam_message,
     read_spam_signals,
 )
-from mailbridge.decisions.kinds import EventKind, MailKind, MatchReason, MessageKind, OutboxStatus, TicketStatus
+from mailbridge.decisions.kinds import (
+    Direction,
+    EventKind,
+    MailKind,
+    MatchReason,
+    MessageKind,
+    OutboxStatus,
+    TicketStatus,
+)
 from mailbridge.decisions.lifecycle import Transition, plan_automatic_message, plan_customer_message
 from mailbridge.decisions.loop_guard import FLOOD_HOLD, FLOOD_WINDOW, is_flooding
 from mailbridge.decisions.matching.order_numbers import extract_order_number
@@ -51,13 +60,13 @@ from mailbridge.decisions.outgoing.compose import compose_admin_notice
 from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.drafts import draft_for
 from mailbridge.decisions.outgoing.forward import compose_forward
-from mailbridge.ingest import agent_intake, survey_intake
+from mailbridge.ingest import agent_intake, history_intake, survey_intake
 from mailbridge.ingest.after_sync import is_unknown_mail
 from mailbridge.ingest.prepare import OverBudget, Prepared, prepare_mail, raw_digest
 from mailbridge.ingest.sources.imap import RawMail
 from mailbridge.service import agent_mail, failed_mail
 from mailbridge.service.customer_mail import customer_thread, queue_customer_mail
-from mailbridge.store import blocklist, db, outbox_queue, participants, thread_links, tickets
+from mailbridge.store import blocklist, db, outbox_queue, participants, shop_cache, thread_links, tickets
 from mailbridge.store.models import Attachment, Contact, Customer, Message, Ticket
 from mailbridge.store.ratings import find_survey_answer
 from mailbridge.store.raw_files import RawStore, raw_columns
@@ -82,6 +91,9 @@ class Inbox:
     # False (`mailbridge ingest PATH`, an archive): agents', outsiders' and survey answers are stored and recorded
     # but cause no mail, whatever `silent` says: they may have been relayed long ago, or be too old to judge.
     relays_answers: bool = True
+    # True (`ingest PATH`, `mailboxes import`: an archive): mail From one of our addresses to a customer is an
+    # agent's answer sent long ago (`history_intake`), not our own mail coming back.
+    imports_history: bool = False
     # Set by the daemon: checks, in the transaction about to commit, that this daemon still holds the mailbox's
     # lease; raises LeaseLost otherwise (the transaction rolls back, nothing is marked on the server).
     fence: Callable[[Session], None] | None = None
@@ -95,6 +107,7 @@ class IntakeResult:
     already_stored: bool
     is_unknown: bool = False  # matched no ticket and create_tickets_for_unknown is off: nothing written
     is_flagged: bool = False  # stored but malformed, too large or quarantined
+    is_answer: bool = False  # an archived answer of ours, stored on its customer's ticket (history import)
 
 
 def accept(
@@ -242,6 +255,10 @@ def _accept_routed(
     silent: bool,
 ) -> IntakeResult | None:
     """Handle mail that does not thread like customer mail; None: it is ordinary mail."""
+    if kind is MessageKind.ECHO and inbox.imports_history:
+        answered = _accept_our_answer(inbox, session, mail, parsed, department, now)
+        if answered is not None:
+            return answered
     if kind is MessageKind.CUSTOMER:
         quiet = silent or not inbox.relays_answers
         answered = None
@@ -376,15 +393,27 @@ def _file_in_ticket(
         _record_spam(session, ticket, spam, now, mail, parsed)
     elif kind is MessageKind.CUSTOMER and not silent and ticket.status != TicketStatus.SPAM:
         # A ticket an agent marked spam is stored to, but tells no one (`#open` brings it back).
-        agent_mail.notify_agents(
-            inbox.mail,
-            session=session,
-            ticket=ticket,
-            message=row,
-            now=now,
-            headline="new_ticket" if match.ticket_id is None else "new_message",
-            sender_is_flooding=flooding,
-        )
+        headline = "new_ticket" if match.ticket_id is None else "new_message"
+        if not flooding and shop_cache.should_wait(session, inbox.mail.shop, customer.email, now):
+            # Intake never calls the shop: the shop job looks the customer up and sends this notification then.
+            shop_cache.wait_for_lookup(
+                session=session,
+                message_id=row.id,
+                ticket_id=ticket.id,
+                email=customer.email,
+                headline=headline,
+                now=now,
+            )
+        else:
+            agent_mail.notify_agents(
+                inbox.mail,
+                session=session,
+                ticket=ticket,
+                message=row,
+                now=now,
+                headline=headline,
+                sender_is_flooding=flooding,
+            )
     log.info(
         "stored mailbox=%s uid=%s message_id=%s ticket=%s reason=%s kind=%s",
         mail.mailbox,
@@ -414,6 +443,41 @@ def _accept_agent_address_mail(
     is_new = row.kind == MessageKind.CUSTOMER
     return IntakeResult(
         row.id, ticket.number if ticket else None, is_new, False, is_flagged=row.kind == MessageKind.FORGED_AGENT_REPLY
+    )
+
+
+def _accept_our_answer(
+    inbox: Inbox, session: Session, mail: RawMail, parsed: ParsedMessage, department: Contact, now: datetime
+) -> IntakeResult | None:
+    """Store an archived answer of ours on its customer's ticket, never relayed; None: it was written to no customer."""
+    customer = answered_customer(parsed, inbox.mail.own_addresses)
+    if customer is None:
+        return None
+    ticket, match = history_intake.find_ticket(
+        inbox.mail, session=session, parsed=parsed, customer=customer, contact_id=department.id, now=now
+    )
+    row = _store(
+        session,
+        mail,
+        parsed,
+        ticket.id,
+        MessageKind.AGENT_REPLY,
+        match.reason,
+        now,
+        files=inbox.raw_store,
+        direction=Direction.OUTBOUND,
+    )
+    history_intake.record_answer(session=session, ticket=ticket, parsed=parsed, customer=customer, now=now)
+    log.info(
+        "archived answer stored mailbox=%s uid=%s message_id=%s ticket=%s reason=%s",
+        mail.mailbox,
+        mail.uid,
+        parsed.message_id,
+        ticket.number,
+        match.reason,
+    )
+    return IntakeResult(
+        row.id, ticket.number, match.ticket_id is None, False, is_flagged=row.is_malformed, is_answer=True
     )
 
 
@@ -610,13 +674,14 @@ def _store(
     files: RawStore | None,
     keep_attachments: bool = True,
     order_number: str | None = None,
+    direction: Direction = Direction.INBOUND,
 ) -> Message:
     digest = parsed.raw_sha256 or raw_digest(mail.raw)
     # A file, if any, is written before the commit: named by its content, a retried commit finds it in place.
     kept = raw_columns(files, mail.raw, digest)
     row = Message(
         ticket_id=ticket_id,
-        direction="in",
+        direction=direction,
         mailbox=mail.mailbox,
         folder=mail.folder,
         uidvalidity=mail.uidvalidity,
@@ -697,7 +762,9 @@ def _enqueue_mails(
             instance_id=inbox.mail.instance_id,
             thread=thread,
             # The receipt says by when to expect an answer (the Contact's or [sla]'s first-response hours).
-            extra=receipt_expectation(now, contact.first_response_hours, inbox.mail.sla, locale)
+            extra=receipt_expectation(
+                now, contact.first_response_hours, inbox.mail.sla.for_contact(contact.name), locale
+            )
             if kind is MailKind.RECEIPT
             else None,
         )

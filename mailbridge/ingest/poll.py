@@ -59,6 +59,8 @@ def _load_state(engine: Engine, mailbox: MailboxSettings, folder: str, status: F
         if state is None:
             state = MailboxState(mailbox=mailbox.name, folder=folder, uidvalidity=status.uidvalidity)
             state.last_uid, state.silent_below_uid = start_state(mailbox, status)
+            # The audit's initial-sync line: what was there before this first poll and is not taken.
+            state.start_uid = state.last_uid
             session.add(state)
         elif state.uidvalidity != status.uidvalidity:
             # RFC 3501 §2.3.1.1: old UIDs mean nothing now; rescan, the raw-bytes digest catches repeats.
@@ -70,6 +72,7 @@ def _load_state(engine: Engine, mailbox: MailboxSettings, folder: str, status: F
                 status.uidvalidity,
             )
             state.uidvalidity, state.last_uid, state.silent_below_uid = status.uidvalidity, 0, 0
+            state.start_uid = 0
         return state
 
 

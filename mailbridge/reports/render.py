@@ -1,7 +1,7 @@
 """How every report shows a time (`format_time`: in `[sla] timezone`, with its UTC offset, to the second) and
 stored text (`visible_text`: control and bidi characters made visible). Called by the CLI's report commands.
 
-The statistics' tables and HTML page are in `stats_render.py`: rich is loaded only by `stats`.
+The statistics' tables are in `stats_render.py` (rich is loaded only by `stats`), the HTML page in `stats_html.py`.
 """
 
 from __future__ import annotations

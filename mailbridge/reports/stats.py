@@ -34,13 +34,15 @@ def gather_facts(*, session: Session, filters: StatsFilter, sla: SlaSettings, no
     """
     contacts = {c.id: c for c in session.exec(select(Contact))}
     contact_id = _contact_id(contacts, filters.contact)
-    agents = {a.id: a.email for a in session.exec(select(Agent))}
+    agents = _agent_names(session)
     conditions = []
     if contact_id is not None:
         conditions.append(Ticket.contact_id == contact_id)
     if filters.agent:
         conditions.append(func.lower(Ticket.assigned_agent) == filters.agent.lower())
-    ticket_facts = tuple(_ticket_fact(t, contacts, sla) for t in session.exec(select(Ticket).where(*conditions)))
+    ticket_facts = tuple(
+        _ticket_fact(t, contacts, agents, sla) for t in session.exec(select(Ticket).where(*conditions))
+    )
     # A subquery, not a list of ids: no limit on bound parameters however many tickets there are.
     ids = select(Ticket.id).where(*conditions)
     return StatsFacts(
@@ -63,7 +65,26 @@ def _contact_id(contacts: dict[int, Contact], name: str | None) -> int | None:
     raise NotFoundError(f"no Contact named {name!r}")
 
 
-def _ticket_fact(ticket: Ticket, contacts: dict[int, Contact], sla: SlaSettings) -> TicketFact:
+def _agent_names(session: Session) -> dict[int | str, str]:
+    """Each agent's name (else address) by id and by lower-cased address: reports show people by name."""
+    names: dict[int | str, str] = {}
+    for agent in session.exec(select(Agent)):
+        shown = agent.name.strip() or agent.email
+        names[agent.email.lower()] = shown
+        if agent.id is not None:
+            names[agent.id] = shown
+    return names
+
+
+def _agent_name(agents: dict[int | str, str], agent_id: int | None, address: str | None) -> str | None:
+    if agent_id is not None and agent_id in agents:
+        return agents[agent_id]
+    return agents.get(address.lower(), address) if address else None
+
+
+def _ticket_fact(
+    ticket: Ticket, contacts: dict[int, Contact], agents: dict[int | str, str], sla: SlaSettings
+) -> TicketFact:
     contact = contacts[ticket.contact_id]
     return TicketFact(
         contact=contact.name,
@@ -74,6 +95,10 @@ def _ticket_fact(ticket: Ticket, contacts: dict[int, Contact], sla: SlaSettings)
         closed_at=utc(ticket.closed_at),
         first_response_hours=contact.first_response_hours or sla.first_response_hours,
         presale=ticket.presale,
+        number=ticket.number,
+        subject=ticket.subject,
+        category=ticket.category,
+        agent_name=_agent_name(agents, ticket.assigned_agent_id, ticket.assigned_agent),
     )
 
 
@@ -86,18 +111,27 @@ def _in_period(query, column, filters: StatsFilter):
 
 
 def _ratings(
-    session: Session, ids, contacts: dict[int, Contact], agents: dict[int, str], filters: StatsFilter
+    session: Session, ids, contacts: dict[int, Contact], agents: dict[int | str, str], filters: StatsFilter
 ) -> tuple[RatingFact, ...]:
     query = _in_period(
-        select(Rating, Ticket.assigned_agent)
+        select(Rating, Ticket.number, Ticket.category, Ticket.assigned_agent_id, Ticket.assigned_agent)
         .join(Ticket, Ticket.id == Rating.ticket_id)
         .where(Rating.replaced_at.is_(None), Rating.ticket_id.in_(ids)),
         Rating.created_at,
         filters,
     )
+    # The agent assigned when the rating came, else the one assigned now.
     return tuple(
-        RatingFact(contacts[r.contact_id].name, agents.get(r.agent_id) or assigned, r.score)
-        for r, assigned in session.exec(query)
+        RatingFact(
+            contact=contacts[r.contact_id].name,
+            agent=_agent_name(agents, r.agent_id, None) or _agent_name(agents, assigned_id, assigned),
+            score=r.score,
+            ticket=number,
+            comment=r.comment,
+            at=utc(r.created_at),
+            category=category,
+        )
+        for r, number, category, assigned_id, assigned in session.exec(query)
     )
 
 

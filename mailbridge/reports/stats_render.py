@@ -1,17 +1,14 @@
-"""StatsReport -> rich tables with bar charts for the terminal, or one self-contained HTML page.
+"""StatsReport -> rich tables with bar charts for the terminal. Called by `cli/operate/stats_cmd.py`.
 
-The HTML report draws its charts as inline SVG and carries its style inline: no external assets,
-so it can be mailed around as one file. Called by `cli/stats_cmd.py`.
+The HTML report is `stats_html.py`.
 """
 
 from __future__ import annotations
 
-from html import escape
-
 from rich.console import Console
 from rich.table import Table
 
-from mailbridge.reports.figures import Csat, Spread, StatsReport
+from mailbridge.reports.figures import Csat, GroupRow, Spread, StatsReport
 
 BAR_WIDTH = 30
 
@@ -28,7 +25,7 @@ def _hours(value: float | None) -> str:
 def _period(report: StatsReport) -> str:
     since = report.since.date().isoformat() if report.since else "the start"
     until = report.until.date().isoformat() if report.until else "now"
-    return f"{since} to {until}"
+    return f"{since} to {until} ({report.timezone})"
 
 
 def _counts_table(title: str, counts: dict) -> Table:
@@ -57,6 +54,24 @@ def _csat_table(title: str, rows: tuple[Csat, ...]) -> Table:
     return table
 
 
+def _group_table(title: str, rows: tuple[GroupRow, ...]) -> Table:
+    table = Table(title=title)
+    for column in ("", "opened", "closed", "open now", "first response", "resolution", "CSAT"):
+        table.add_column(column, justify="left" if not column else "right")
+    for row in rows:
+        csat = f"{row.csat.average:.2f} ({row.csat.count})" if row.csat else "-"
+        table.add_row(
+            row.name,
+            str(row.opened),
+            str(row.closed),
+            str(row.open_now),
+            _hours(row.first_response_median_hours),
+            _hours(row.resolution_median_hours),
+            csat,
+        )
+    return table
+
+
 def print_report(report: StatsReport, console: Console) -> None:
     """Print the report as tables with small bar charts."""
     summary = Table(title=f"Tickets, {_period(report)}")
@@ -66,6 +81,7 @@ def print_report(report: StatsReport, console: Console) -> None:
         summary.add_row(label, value)
     console.print(summary)
     console.print(_counts_table("Backlog by status", report.backlog))
+    console.print(_group_table("Per agent", report.by_agent))
     console.print(_csat_table("CSAT per Contact", report.csat_by_contact))
     console.print(_csat_table("CSAT per agent", report.csat_by_agent))
     console.print(_counts_table("Customer messages per hour", report.by_hour))
@@ -93,65 +109,3 @@ def _summary_rows(report: StatsReport) -> list[tuple[str, str]]:
         ("SLA breached", str(report.sla_breached)),
         ("CSAT", f"{total.average:.2f} from {total.count}, {total.satisfied_percent:g} % satisfied" if total else "-"),
     ]
-
-
-def svg_bars(counts: dict, *, width: int = 600, height: int = 160) -> str:
-    """An inline SVG bar chart of `counts`, labelled below each bar."""
-    largest = max(counts.values(), default=0) or 1
-    step = width / max(len(counts), 1)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 20}" role="img">']
-    for index, (key, value) in enumerate(counts.items()):
-        tall = (height - 14) * value / largest
-        x = index * step
-        parts.append(
-            f'<rect x="{x + 2:.1f}" y="{height - tall:.1f}" width="{step - 4:.1f}" height="{tall:.1f}" '
-            f'fill="#3b6ea5"><title>{escape(str(key))}: {value}</title></rect>'
-        )
-        parts.append(
-            f'<text x="{x + step / 2:.1f}" y="{height + 14}" font-size="10" text-anchor="middle">'
-            f"{escape(str(key))}</text>"
-        )
-        if value:
-            parts.append(
-                f'<text x="{x + step / 2:.1f}" y="{height - tall - 3:.1f}" font-size="10" '
-                f'text-anchor="middle">{value}</text>'
-            )
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _html_table(headers: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-def _csat_rows(rows: tuple[Csat, ...]) -> list[list[str]]:
-    return [[r.name, str(r.count), f"{r.average:.2f}", f"{r.satisfied_percent:g} %"] for r in rows]
-
-
-def html_report(report: StatsReport) -> str:
-    """Render the whole report as one HTML page with inline SVG charts and no external assets."""
-    csat_headers = ["", "ratings", "average", "satisfied"]
-    sections = [
-        f"<h1>Support statistics, {escape(_period(report))}</h1>",
-        _html_table(["figure", "value"], [list(r) for r in _summary_rows(report)]),
-        "<h2>Backlog by status</h2>",
-        svg_bars(report.backlog),
-        "<h2>CSAT per Contact</h2>",
-        _html_table(csat_headers, _csat_rows(report.csat_by_contact)),
-        "<h2>CSAT per agent</h2>",
-        _html_table(csat_headers, _csat_rows(report.csat_by_agent)),
-        "<h2>Customer messages per hour</h2>",
-        svg_bars(report.by_hour),
-        "<h2>Customer messages per weekday</h2>",
-        svg_bars(report.by_weekday),
-    ]
-    style = (
-        "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
-    )
-    return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>Support statistics</title>'
-        f"<style>{style}</style></head><body>\n" + "\n".join(sections) + "\n</body></html>\n"
-    )

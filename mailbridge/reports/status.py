@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from mailbridge.base.config.settings import Settings
-from mailbridge.decisions.business_hours import BusinessCalendar, due_at
+from mailbridge.decisions.business_hours import BusinessCalendar, contact_calendars, due_at
 from mailbridge.decisions.kinds import MessageKind, OutboxStatus, TicketStatus
 from mailbridge.decisions.monitoring import FailingJob, HealthFigures, MailboxFigures
 from mailbridge.decisions.own_addresses import undelivered_contacts
@@ -20,6 +20,22 @@ from mailbridge.store.reader import Reader, in_list, instant
 
 UNSENT = (OutboxStatus.QUEUED, OutboxStatus.SENDING)
 HEALTH = "last_success_at, last_error, last_error_at, failing_since, retry_at"
+
+
+@dataclass(frozen=True)
+class AuditStatus:
+    """The last audit of a mailbox (`mailboxes audit`, the daemon's nightly run)."""
+
+    ran_at: datetime | None
+    missing: int  # on the server, not stored
+    marked_not_stored: int
+    stored_not_marked: int
+    not_yet_polled: int
+    error: str  # the audit could not run: why
+
+    @property
+    def problems(self) -> int:
+        return self.missing + self.marked_not_stored + self.stored_not_marked
 
 
 @dataclass(frozen=True)
@@ -31,6 +47,7 @@ class MailboxStatus:
     last_error_at: datetime | None
     failing_since: datetime | None
     retry_at: datetime | None
+    audit: AuditStatus | None = None  # None: never audited
 
 
 @dataclass(frozen=True)
@@ -118,14 +135,19 @@ def _count_sla_breached(reader: Reader, settings: Settings, now: datetime, calen
     """Count open tickets without a person's answer past their due time (the same rule as the SLA timer)."""
     done, params = in_list("s", (TicketStatus.CLOSED.value, TicketStatus.SPAM.value, TicketStatus.MERGED.value))
     rows = reader.rows(
-        "SELECT t.created_at, c.first_response_hours AS hours FROM ticket t JOIN contact c ON c.id = t.contact_id "
-        f"WHERE t.first_response_at IS NULL AND t.status NOT IN {done}",
+        "SELECT t.created_at, t.contact_id, c.first_response_hours AS hours FROM ticket t "
+        f"JOIN contact c ON c.id = t.contact_id WHERE t.first_response_at IS NULL AND t.status NOT IN {done}",
         params,
     )
     default_hours = settings.sla.first_response_hours
-    return sum(
-        1 for row in rows if now >= due_at(instant(row["created_at"]) or now, row["hours"] or default_hours, calendar)
-    )
+    # A Contact with a [sla.contacts."NAME"] calendar counts in it, as the SLA timer does.
+    names = {row["id"]: row["name"] for row in reader.rows("SELECT id, name FROM contact")} if rows else {}
+    calendars = contact_calendars(settings.sla, names, now.year)
+    breached = 0
+    for row in rows:
+        own = calendars.get(row["contact_id"], calendar)
+        breached += now >= due_at(instant(row["created_at"]) or now, row["hours"] or default_hours, own)
+    return breached
 
 
 def _mailbox_status(reader: Reader, name: str) -> MailboxStatus:
@@ -134,8 +156,9 @@ def _mailbox_status(reader: Reader, name: str) -> MailboxStatus:
         "SELECT folder, last_uid FROM mailboxstate WHERE mailbox = :name ORDER BY folder", {"name": name}
     )
     folders = {s["folder"]: s["last_uid"] for s in states}
+    audit = _audit_status(reader, name)
     if health is None:
-        return MailboxStatus(name, folders, None, "", None, None, None)
+        return MailboxStatus(name, folders, None, "", None, None, None, audit)
     return MailboxStatus(
         name,
         folders,
@@ -144,6 +167,25 @@ def _mailbox_status(reader: Reader, name: str) -> MailboxStatus:
         instant(health["last_error_at"]),
         instant(health["failing_since"]),
         instant(health["retry_at"]),
+        audit,
+    )
+
+
+def _audit_status(reader: Reader, name: str) -> AuditStatus | None:
+    row = reader.first(
+        "SELECT ran_at, missing, marked_not_stored, stored_not_marked, not_yet_polled, error FROM mailboxaudit "
+        "WHERE mailbox = :name",
+        {"name": name},
+    )
+    if row is None:
+        return None
+    return AuditStatus(
+        instant(row["ran_at"]),
+        row["missing"],
+        row["marked_not_stored"],
+        row["stored_not_marked"],
+        row["not_yet_polled"],
+        row["error"],
     )
 
 

@@ -28,6 +28,7 @@ from mailbridge.ingest.prepare import Preparer
 from mailbridge.ingest.sources.imap import ImapSource
 from mailbridge.outbox.dkim import DkimSigner
 from mailbridge.outbox.smtp import MailSender, SmtpSender
+from mailbridge.runtime.shop_client import ShopClient, build_shop_client
 from mailbridge.store import contacts, db
 from mailbridge.store.models import Contact
 from mailbridge.store.raw_files import raw_store_of
@@ -52,6 +53,7 @@ class App:
     # Set by the daemon (runtime.fleet): a mailbox's lease check, run by intake before a commit and by a poll before
     # it marks on the server. None (`run --once`, the CLI): no check.
     fence_for: Callable[[str], Callable[[Session], None]] | None = None
+    shop: ShopClient | None = None  # [shop]: where the shop job looks customers up (runtime/shop_lookup.py)
 
     @property
     def poller(self) -> Poller:
@@ -138,6 +140,7 @@ def build_app(
         profile_senders={p.name: (SmtpSender(p.connection), p.max_connections) for p in settings.smtp.profiles},
         signer=signer,
         preparer=Preparer(settings.ingest.parse_processes, settings.ingest.parse_timeout_seconds),
+        shop=build_shop_client(settings.shop),
     )
     if upgrade:
         if migrate:

@@ -47,13 +47,16 @@ from mailbridge.base.errors import ConfigError
 from mailbridge.decisions.loop_restart import plan_restart
 from mailbridge.ingest.sources.idle import IdleWatcher
 from mailbridge.runtime.app import App, build_app, check_contacts_of
+from mailbridge.runtime.audit_job import AUDIT_TIMER, audit_mailboxes, next_nightly_audit
 from mailbridge.runtime.fleet import Fleet, MailboxStop
 from mailbridge.runtime.health import write_health_file
 from mailbridge.runtime.jobs import (
+    apply_retention,
     check_sla,
     close_idle_tickets,
     deliver_outbox,
     describe,
+    look_up_shop,
     poll_one_job,
     record_job_failure,
     record_loop_round,
@@ -68,7 +71,9 @@ from mailbridge.runtime.systemd import Notifier, PollHeartbeat, Watchdog, watchd
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 TIMER_INTERVAL_SECONDS = 60  # the ticket timers work in days and hours; once a minute is more than precise enough
-TIMERS = ((close_idle_tickets, "close_idle_tickets"), (check_sla, "check_sla"))
+TIMERS = ((close_idle_tickets, "close_idle_tickets"), (check_sla, "check_sla"), (apply_retention, "apply_retention"))
+# A timer with a rhythm of its own (else every timer_interval_seconds): retention works in days, once a day will do.
+TIMER_INTERVALS = {"apply_retention": timedelta(days=1)}
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,7 @@ class Daemon:
         self._stopping: asyncio.Event | None = None
         self._wakes: dict[str, asyncio.Event] = {}
         self._deliver_wake = asyncio.Event()  # set when a poll stored mail: its receipts are due now
+        self._shop_wake = asyncio.Event()  # set when a poll stored mail: a notification may wait for a lookup
         self.poll_counts: dict[str, int] = {}  # polls finished per mailbox, for tests and logs
         self.polling: set[str] = set()  # mailboxes whose poll runs right now
 
@@ -200,6 +206,13 @@ class Daemon:
             partial(record_job_failure, self.app, LoopName("deliver_outbox").health_name),
             None,
         )
+        if self.app.settings.shop is not None:
+            yield (
+                LoopName("shop_lookup"),
+                self._shop_loop,
+                partial(record_job_failure, self.app, LoopName("shop_lookup").health_name),
+                None,
+            )
         yield (
             LoopName("timers"),
             self._timer_loop,
@@ -330,6 +343,7 @@ class Daemon:
             self.tally.record(mailbox.name, outcome.result)
             if outcome.result is not None and outcome.result.stored:
                 self._deliver_wake.set()  # the receipts and notices it queued go out now, not at the next interval
+                self._shop_wake.set()
             await self._write_health(outcome.error)
             if self.app.settings.metrics.textfile is not None:
                 await write_metrics(self.app, self.app.settings.metrics.textfile, self.tally)
@@ -378,6 +392,19 @@ class Daemon:
             wait = outcome.retry_after or timedelta(seconds=self.app.settings.schedule.outbox_interval_seconds)
             await self._pause(wait.total_seconds(), self._deliver_wake)
 
+    async def _shop_loop(self) -> None:
+        """Look customers up in the `[shop]` when a poll stored mail, else every `timer_interval_seconds`; the
+        notifications that waited for a lookup go out to the delivery loop at once (every daemon runs it: a
+        notification's dedupe key keeps a second one from being queued)."""
+        while not self._stopping.is_set():
+            self._shop_wake.clear()
+            outcome = await run_job(self.app, look_up_shop, "shop_lookup")
+            self._deliver_wake.set()
+            await self._round_done(LoopName("shop_lookup"))
+            wait = outcome.retry_after or timedelta(seconds=self.timer_interval_seconds)
+            # After a failure the backoff holds, but new mail still ends it: its notification must not wait longer.
+            await self._pause(wait.total_seconds(), self._shop_wake)
+
     async def _timer_loop(self) -> None:
         """Run each ticket timer every `timer_interval_seconds`, once across the daemons on the database: the one
         that claims a due time runs it (`Fleet.claim_timer`); after a failed run it is due again after its backoff."""
@@ -387,16 +414,30 @@ class Daemon:
             for job, name in TIMERS:
                 if self._stopping.is_set():
                     break
-                claimed, next_due = await asyncio.to_thread(self.fleet.claim_timer, name, interval)
+                every = TIMER_INTERVALS.get(name, interval)
+                claimed, next_due = await asyncio.to_thread(self.fleet.claim_timer, name, every)
                 if claimed:
                     outcome = await run_job(self.app, job, name)
                     if outcome.retry_after is not None:
                         next_due = await asyncio.to_thread(self.fleet.retry_timer, name, outcome.retry_after)
                 due.append(self.fleet.seconds_until(next_due))
+            if self.app.settings.audit.nightly and not self._stopping.is_set():
+                due.append(await self._nightly_audit())
             await self._round_done(LoopName("timers"))
             await asyncio.to_thread(trim)  # the round's freed memory back to the system (runtime/memory.py)
             # Another daemon may claim the next due time first; this one then finds it claimed and waits again.
             await self._pause(min([*due, interval.total_seconds()]) + 0.05, None)
+
+    async def _nightly_audit(self) -> float:
+        """Audit every mailbox once across the daemons when `[audit] hour` has come (the first time: the next such
+        hour after start); return the seconds until the audit is due again."""
+        upcoming = next_nightly_audit(self.app, self.fleet.clock.now())
+        claimed, next_due = await asyncio.to_thread(self.fleet.claim_timer_at, AUDIT_TIMER, upcoming)
+        if claimed:
+            outcome = await run_job(self.app, audit_mailboxes, AUDIT_TIMER)
+            if outcome.retry_after is not None:
+                next_due = await asyncio.to_thread(self.fleet.retry_timer, AUDIT_TIMER, outcome.retry_after)
+        return self.fleet.seconds_until(next_due)
 
     async def _lease_loop(self) -> None:
         """Every third of `lease_seconds` (at most 5 s): beat, renew, take and give up leases (`_lease_round`)."""

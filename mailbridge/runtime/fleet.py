@@ -103,6 +103,11 @@ class Fleet:
         now = self.clock.now()
         return store.claim_timer(self.engine, self.me, job, now, now + interval)
 
+    def claim_timer_at(self, job: str, next_due: datetime) -> tuple[bool, datetime]:
+        """Claim the timer's current due time if it has come, the next one being `next_due` (a timer seen for the
+        first time is due then); return (claimed, the next due time)."""
+        return store.claim_timer(self.engine, self.me, job, self.clock.now(), next_due)
+
     def retry_timer(self, job: str, after: timedelta) -> datetime:
         """After a failed run of a timer this daemon claimed: due again after `after`; return when."""
         due = self.clock.now() + after

@@ -130,12 +130,14 @@ def _sla_due(reader: Reader, settings: Settings, now: datetime) -> bool:
     unreported = f"t.first_response_at IS NULL AND t.sla_reported_at IS NULL AND t.status NOT IN {done}"
     if reader.first(f"SELECT t.id FROM ticket t WHERE {unreported} LIMIT 1", params) is None:
         return False
-    from mailbridge.decisions.business_hours import build_calendar, due_at
+    from mailbridge.decisions.business_hours import calendar_of, contact_calendars, due_at
 
     sla = settings.sla
-    calendar = build_calendar(sla, range(now.year - 1, now.year + 2))
-    hours_of = {row["id"]: row["hours"] for row in reader.rows("SELECT id, first_response_hours AS hours FROM contact")}
-    groups = sla_candidates(hours_of, sla.first_response_hours, sla.warn_before_hours, now, calendar)
+    calendar = calendar_of(sla, now.year)
+    contacts = reader.rows("SELECT id, name, first_response_hours AS hours FROM contact")
+    hours_of = {row["id"]: row["hours"] for row in contacts}
+    calendars = contact_calendars(sla, {row["id"]: row["name"] for row in contacts}, now.year)
+    groups = sla_candidates(hours_of, sla.first_response_hours, sla.warn_before_hours, now, calendar, calendars)
     created = []
     for n, (cutoff, ids) in enumerate(groups.items()):
         contacts, more = in_list(f"c{n}_", ids)
@@ -146,13 +148,14 @@ def _sla_due(reader: Reader, settings: Settings, now: datetime) -> bool:
             created.append(f"(t.contact_id IN {contacts} AND t.created_at <= :cut{n})")
             params[f"cut{n}"] = reader.time(cutoff)
     rows = reader.rows(
-        "SELECT t.created_at, c.first_response_hours AS hours FROM ticket t JOIN contact c ON c.id = t.contact_id "
-        f"WHERE {unreported} AND ({' OR '.join(created) or '1 = 0'})",
+        "SELECT t.created_at, t.contact_id, c.first_response_hours AS hours FROM ticket t "
+        f"JOIN contact c ON c.id = t.contact_id WHERE {unreported} AND ({' OR '.join(created) or '1 = 0'})",
         params,
     )
     for row in rows:
-        due = due_at(instant(row["created_at"]) or now, row["hours"] or sla.first_response_hours, calendar)
-        if sla_state(due, now, sla.warn_before_hours, calendar) is not SlaState.OK:
+        own = calendars.get(row["contact_id"], calendar)
+        due = due_at(instant(row["created_at"]) or now, row["hours"] or sla.first_response_hours, own)
+        if sla_state(due, now, sla.warn_before_hours, own) is not SlaState.OK:
             return True
     return False
 

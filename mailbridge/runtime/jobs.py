@@ -23,14 +23,16 @@ from pathlib import Path
 from mailbridge.base.config.settings import MailboxSettings
 from mailbridge.base.errors import LeaseLost, MailbridgeError, SourceError
 from mailbridge.decisions.mailbox_health import retry_delay
+from mailbridge.decisions.retention import ErasureCounts
 from mailbridge.ingest.guard import StopSignal
 from mailbridge.ingest.poll import PollResult, poll_mailbox, record_poll_error
 from mailbridge.outbox.delivery import deliver_due
-from mailbridge.runtime import timers
+from mailbridge.runtime import retention, timers
 from mailbridge.runtime.app import App
 from mailbridge.runtime.fleet import OnceFleet
 from mailbridge.runtime.metrics import PollTally, write_metrics_file
 from mailbridge.runtime.outcomes import CycleReport, Skipped
+from mailbridge.runtime.shop_lookup import ShopRound, run_shop_lookups
 from mailbridge.service import answer_window, failed_mail
 from mailbridge.store import job_health, mailbox_state
 
@@ -156,6 +158,16 @@ async def check_sla(app: App) -> int:
     return await asyncio.to_thread(timers.check_sla, app, app.clock.now())
 
 
+async def look_up_shop(app: App) -> ShopRound:
+    """Look customers up in the `[shop]` and send the notifications that waited for it (runtime/shop_lookup.py)."""
+    return await asyncio.to_thread(run_shop_lookups, app, app.clock.now())
+
+
+async def apply_retention(app: App) -> ErasureCounts:
+    """Purge raw mail of and anonymise finished tickets past `[retention]`'s days (runtime/retention.py)."""
+    return await asyncio.to_thread(retention.apply_retention, app, app.clock.now())
+
+
 async def run_cycle(app: App, fleet: OnceFleet | None = None) -> CycleReport:
     """One full cycle: poll every mailbox, run the ticket timers, send everything due, then write the metrics.
 
@@ -164,7 +176,14 @@ async def run_cycle(app: App, fleet: OnceFleet | None = None) -> CycleReport:
     """
     mailboxes = [m for m in app.settings.mailboxes if fleet is None or m.name in fleet.held]
     polls, errors, lost = await _poll_each(app, mailboxes)
-    for name, timer in (("close_idle_tickets", close_idle_tickets), ("check_sla", check_sla)):
+    if app.settings.shop is not None:
+        # Before delivery: the notifications that waited for a lookup go out in this cycle.
+        await run_job(app, look_up_shop, "shop_lookup")
+    for name, timer in (
+        ("close_idle_tickets", close_idle_tickets),
+        ("check_sla", check_sla),
+        ("apply_retention", apply_retention),
+    ):
         if fleet is None:
             await timer(app)
         elif await asyncio.to_thread(fleet.claim_now, name):

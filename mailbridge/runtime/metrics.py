@@ -28,6 +28,7 @@ from mailbridge.runtime.app import App
 from mailbridge.store.reader import reader_of
 
 OUTCOMES = ("fetched", "stored", "duplicate", "failed")
+AUDIT_FINDINGS = ("missing", "marked_not_stored", "stored_not_marked", "not_yet_polled")
 
 
 @dataclass
@@ -94,6 +95,20 @@ def mailbox_metrics(report: StatusReport, tally: PollTally, now: datetime) -> li
         labels=["mailbox"],
     )
     failing = GaugeMetricFamily("mailbridge_mailbox_failing", "1 while the mailbox's polls fail.", labels=["mailbox"])
+    audit = GaugeMetricFamily(
+        "mailbridge_audit_messages",
+        "Messages the last audit of the mailbox found, by finding (missing, marked_not_stored, stored_not_marked: "
+        "problems; not_yet_polled: the next poll takes them).",
+        labels=["mailbox", "finding"],
+    )
+    audit_at = GaugeMetricFamily(
+        "mailbridge_audit_last_run_timestamp_seconds",
+        "When the mailbox was last audited; 0: never.",
+        labels=["mailbox"],
+    )
+    audit_failed = GaugeMetricFamily(
+        "mailbridge_audit_failed", "1 when the last audit of the mailbox could not run.", labels=["mailbox"]
+    )
     for mailbox in report.mailboxes:
         name = mailbox.name
         for outcome in OUTCOMES:
@@ -106,7 +121,13 @@ def mailbox_metrics(report: StatusReport, tally: PollTally, now: datetime) -> li
         synced = mailbox.last_success_at
         age.add_metric([name], max((now - synced).total_seconds(), 0.0) if synced else math.inf)
         failing.add_metric([name], 1 if mailbox.failing_since else 0)
-    return [messages, polls, last, age, failing]
+        found = mailbox.audit
+        if found is not None:
+            for finding in AUDIT_FINDINGS:
+                audit.add_metric([name, finding], getattr(found, finding))
+        audit_at.add_metric([name], found.ran_at.timestamp() if found and found.ran_at else 0.0)
+        audit_failed.add_metric([name], 1 if found and found.error else 0)
+    return [messages, polls, last, age, failing, audit, audit_at, audit_failed]
 
 
 def store_metrics(report: StatusReport, app: App, now: datetime, fleet: FleetFigures | None = None) -> list[Metric]:

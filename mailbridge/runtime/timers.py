@@ -17,7 +17,7 @@ from sqlmodel import select
 
 from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import SupportSettings
-from mailbridge.decisions.business_hours import BusinessCalendar, build_calendar, due_at
+from mailbridge.decisions.business_hours import BusinessCalendar, calendar_of, contact_calendars, due_at
 from mailbridge.decisions.kinds import EventKind, MailKind, TicketStatus
 from mailbridge.decisions.lifecycle import (
     SHORTEST_AUTO_CLOSE,
@@ -147,14 +147,18 @@ def check_sla(app: App, now: datetime) -> int:
     60 s and 17 MB, on a loaded machine).
     """
     sla = app.settings.sla
-    calendar = build_calendar(sla, range(now.year - 1, now.year + 2))
+    calendar = calendar_of(sla, now.year)
     with db.transaction(app.engine) as session:
-        hours_of = {contact.id: contact.first_response_hours for contact in session.exec(select(Contact))}
-        groups = sla_candidates(hours_of, sla.first_response_hours, sla.warn_before_hours, now, calendar)
+        contacts = {contact.id: contact for contact in session.exec(select(Contact))}
+        hours_of = {contact_id: contact.first_response_hours for contact_id, contact in contacts.items()}
+        # A Contact's [sla.contacts."NAME"] calendar, else [sla]'s: the hours its receipts promise (expectation.py).
+        calendars = contact_calendars(sla, {i: c.name for i, c in contacts.items()}, now.year)
+        groups = sla_candidates(hours_of, sla.first_response_hours, sla.warn_before_hours, now, calendar, calendars)
         due_now = []
         for ticket_id, created_at, contact_id in db.run(session, _UNREPORTED.where(_created_by_cutoff(groups))):
             hours = hours_of.get(contact_id) or sla.first_response_hours
-            if _sla_of(utc(created_at), hours, now, calendar, sla.warn_before_hours)[0] is not SlaState.OK:
+            own = calendars.get(contact_id, calendar)
+            if _sla_of(utc(created_at), hours, now, own, sla.warn_before_hours)[0] is not SlaState.OK:
                 due_now.append(ticket_id)
     reported = 0
     for ticket_id in due_now:
@@ -164,7 +168,8 @@ def check_sla(app: App, now: datetime) -> int:
                 continue  # answered or reported since the pass above
             contact = session.get(Contact, ticket.contact_id)
             hours = contact.first_response_hours or sla.first_response_hours
-            state, due = _sla_of(utc(ticket.created_at), hours, now, calendar, sla.warn_before_hours)
+            own = calendars.get(ticket.contact_id, calendar)
+            state, due = _sla_of(utc(ticket.created_at), hours, now, own, sla.warn_before_hours)
             if state is SlaState.OK:
                 continue
             _report(app, session, ticket, contact, state, due, hours, now)

@@ -2,12 +2,14 @@
 
 `agent_desk.handle_agent_text` runs an action (`#return` in a reply, `mailbridge tickets action`): it builds the
 draft here first (a template that does not render is a problem, and nothing is sent), then queues it with
-`send_action_mail`, which stores the copy on the ticket like a relayed answer. Never commits.
+`send_action_mail`, which gives it the Cc of an answer (the ticket's participants) and stores the copy on the ticket
+like a relayed answer. Never commits.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import datetime
 
 from sqlmodel import Session
@@ -21,6 +23,7 @@ from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.drafts import reference_line, ticket_reply_address
 from mailbridge.decisions.outgoing.templates import render
 from mailbridge.service.customer_mail import customer_thread
+from mailbridge.service.participants import answer_cc_of
 from mailbridge.store import outbox_queue, tickets
 from mailbridge.store.models import Agent, Contact, Customer, Message, Ticket
 
@@ -83,7 +86,9 @@ def send_action_mail(
     cause: str,
     source: Message | None = None,
 ) -> Message:
-    """Queue the action's mail and store its copy on the ticket; it counts as the ticket's answer."""
+    """Queue the action's mail, in Cc to the ticket's participants as an answer is, and store its copy on the ticket;
+    it counts as the ticket's answer."""
+    draft = replace(draft, cc=answer_cc_of(ctx, session, ticket, now))
     mail = compose(draft, ctx.new_message_id(draft.from_address), now)
     outbox_queue.enqueue(
         session=session,
@@ -106,6 +111,7 @@ def send_action_mail(
         from_addr=draft.from_address,
         from_name=agent.name,
         to_addrs=draft.to_address,
+        cc_addrs=", ".join(draft.cc),
         subject=draft.subject,
         sent_at=now,
         text_body=draft.body.text,
@@ -123,7 +129,7 @@ def send_action_mail(
         ticket=ticket,
         actor=actor,
         kind=EventKind.MAIL_QUEUED,
-        reason=f"{draft.kind} to {draft.to_address}",
+        reason=f"{draft.kind} to {draft.to_address}" + (f", cc {', '.join(draft.cc)}" if draft.cc else ""),
         now=now,
     )
     if ticket.assigned_agent_id is None:

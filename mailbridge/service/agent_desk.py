@@ -43,7 +43,8 @@ from mailbridge.decisions.outgoing.templates import render
 from mailbridge.decisions.outgoing.wording import phrase
 from mailbridge.service import actions, agent_mail, answer_window, notices, ticket_merge
 from mailbridge.service.customer_mail import customer_thread
-from mailbridge.service.participants import answer_cc_of, apply_cc_commands, cc_problems
+from mailbridge.service.merge_reply import merge_reply_problems
+from mailbridge.service.participants import answer_cc_of, apply_cc_commands
 from mailbridge.store import agents, blocklist, contacts, outbox_queue, tickets
 from mailbridge.store.models import Agent, Attachment, Contact, Customer, Message, TextModule, Ticket
 
@@ -74,9 +75,8 @@ def handle_agent_text(
     if isinstance(body, list):
         problems, body = problems + body, ""
     problems += [p for p in (_command_problem(session, c) for c in reply.commands) if p]
-    problems += _merge_problems(session, ticket, reply)
-    problems += cc_problems(ctx, session, ticket, reply.commands)
     command = action_of(reply, [a.name for a in ctx.actions])
+    problems += merge_reply_problems(ctx, session, ticket, reply, command)
     action = ctx.action(command.name) if command else None
     action_mail = _action_mail(ctx, session, ticket, agent, action, body, locale, problems)
     relays = (
@@ -297,19 +297,6 @@ def run_action(
         )
 
 
-def _merge_problems(session: Session, ticket: Ticket, reply: AgentReply) -> list[str]:
-    """What stops a reply's `#merge NUMBER`: one merge per reply, never with `#forward`, a merge the plan refuses."""
-    merges = [c for c in reply.commands if c.name == "merge"]
-    if not merges:
-        return []
-    if len(merges) > 1:
-        return ["#merge: one merge per reply"]
-    if any(c.name == "forward" for c in reply.commands):
-        return ["#merge and #forward cannot go together: forward from the merged ticket afterwards"]
-    problem = ticket_merge.merge_problem(session, ticket, merges[0])
-    return [problem] if problem else []
-
-
 def _merge_by_reply(
     ctx: MailContext,
     session: Session,
@@ -321,12 +308,13 @@ def _merge_by_reply(
     cause: str,
     source: Message | None,
 ) -> None:
-    """Merge the ticket into the one `#merge NUMBER` names; the reply's text is a note there, its other commands act
-    there. Nothing goes to a customer but the merged ticket's one notice (ticket_merge)."""
+    """Merge the ticket into the one `#merge NUMBER` names; the reply's text is a note there, its other commands
+    (`#cc` too) act there. Nothing goes to a customer but the merged ticket's one notice (ticket_merge)."""
     command = next(c for c in reply.commands if c.name == "merge")
     target = tickets.get_ticket(session=session, number=command.argument)
     actor = f"agent:{agent.email}"
     ticket_merge.merge_tickets(ctx, session=session, source=ticket, target=target, actor=actor, now=now)
+    apply_cc_commands(session=session, ticket=target, agent=agent, commands=reply.commands, now=now)
     text = reply.note if reply.is_note else body
     if text:
         store_note(session=session, ticket=target, agent=agent, text=text, now=now, source=source)

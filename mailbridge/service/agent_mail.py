@@ -36,7 +36,7 @@ from mailbridge.decisions.outgoing.wording import (
     status_words,
 )
 from mailbridge.service.customer_mail import CUSTOMER_MAIL_KINDS
-from mailbridge.service.notification_parts import not_notified, notification_files, text_excerpt
+from mailbridge.service.notification_parts import not_notified, notification_files, shop_summary, text_excerpt
 from mailbridge.store import agents as agent_rows
 from mailbridge.store import db, outbox_queue, tickets
 from mailbridge.store.models import (
@@ -215,6 +215,8 @@ def send_notification(
         "thread": thread_entries(session, ticket, locale) if with_thread else [],
         "text_modules": text_module_names(session, contact.id),
         "reference_line": reference_line(ticket.number),
+        # [shop]: orders, total spent, registration and the order the mail names, as the cache has them.
+        "shop": shop_summary(ctx, session, customer.email, message.order_number if message else None),
     }
     draft = _agent_draft(
         ctx,

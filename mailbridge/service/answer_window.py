@@ -26,6 +26,7 @@ from mailbridge.decisions.held_answers import (
     find_collision,
     recall_of,
     seen_time,
+    without_recalled,
 )
 from mailbridge.decisions.kinds import EventKind, MessageKind, OutboxStatus, TicketStatus
 from mailbridge.decisions.outgoing.context import MailContext
@@ -250,6 +251,16 @@ def _changes_since(session: Session, ticket: Ticket, since: datetime) -> list[Ti
         )
     ).all()
     names = {a.email: a.name for a in session.exec(select(Agent))}
+    # Answers taken back (`#cancel`, `tickets cancel`, `outbox cancel`) never reached the customer.
+    recalled = session.exec(
+        select(Agent.email, HeldAnswer.created_at)
+        .join(Agent, col(Agent.id) == HeldAnswer.agent_id)
+        .where(
+            HeldAnswer.ticket_id == ticket.id,
+            HeldAnswer.state == HeldState.CANCELLED,
+            col(HeldAnswer.created_at) > since,
+        )
+    ).all()
     changes = []
     for at, kind, actor in events:
         if kind == EventKind.AGENT_ANSWERED and actor.startswith("agent:"):
@@ -260,7 +271,7 @@ def _changes_since(session: Session, ticket: Ticket, since: datetime) -> list[Ti
             changes.append(
                 TicketChange(utc(at), "assigned", ticket.assigned_agent, names.get(ticket.assigned_agent, ""))
             )
-    return changes
+    return without_recalled(changes, [(email, utc(at)) for email, at in recalled])
 
 
 def hold_stale(

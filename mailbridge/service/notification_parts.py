@@ -13,7 +13,8 @@ from mailbridge.decisions.outgoing.compose import OutgoingAttachment
 from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.notification_size import choose_attachments, excerpt, format_size
 from mailbridge.decisions.outgoing.wording import phrase
-from mailbridge.store import outbox_queue
+from mailbridge.decisions.shop import from_payload, summarise
+from mailbridge.store import outbox_queue, shop_cache
 from mailbridge.store.models import Attachment, Message
 
 
@@ -61,3 +62,14 @@ def not_notified(session: Session, ticket_id: int, address: str, message_id: int
         col(Message.id) < message_id,
     )
     return session.execute(query).scalar_one()
+
+
+def shop_summary(ctx: MailContext, session: Session, email: str, order_number: str | None) -> dict | None:
+    """The customer's shop history as the cache has it (decisions.shop.summarise), None without `[shop]` or answer."""
+    if ctx.shop is None:
+        return None
+    row = shop_cache.find(session, email)
+    if row is None or row.payload is None:
+        return None
+    summary = summarise(from_payload(row.payload), ctx.shop.currency, order_number)
+    return summary if summary["found"] else None

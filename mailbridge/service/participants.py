@@ -27,14 +27,21 @@ def _cc_commands(commands: Iterable[AgentCommand]) -> list[tuple[str, str]]:
     return [found for c in commands if c.name == "cc" and (found := cc_argument(c.argument))]
 
 
-def cc_problems(ctx: MailContext, session: Session, ticket: Ticket, commands: Iterable[AgentCommand]) -> list[str]:
-    """Say what is wrong with the reply's `#cc` commands on this ticket, in order (each sees the ones before it)."""
+def cc_problems(
+    ctx: MailContext,
+    session: Session,
+    ticket: Ticket,
+    commands: Iterable[AgentCommand],
+    joining: Iterable[str] = (),
+) -> list[str]:
+    """Say what is wrong with the reply's `#cc` commands on this ticket, in order (each sees the ones before it);
+    `joining`: the people a merge brings to its Cc before the commands act."""
     wanted = _cc_commands(commands)
     if not wanted:
         return []
     assert ticket.id is not None, "a stored ticket"
     people = participants.people(session, ticket, ctx.own_addresses)
-    current = list(participants.on_ticket(session, ticket.id).active)
+    current = list(dict.fromkeys([*participants.on_ticket(session, ticket.id).active, *joining]))
     problems = []
     for action, address in wanted:
         problem = cc_command_problem(action, address, people, current=current)

@@ -1,9 +1,10 @@
 """Merging two tickets and splitting one, with the mail each causes, in the caller's session; never commits.
 
-Merge (`#merge NUMBER`, `tickets merge A B`): B's messages join A, B becomes `merged` and points to A, B's customer
-is told once (`merged`, threaded to what they saw of B), a survey B still had queued is cancelled. Split (`tickets
-split NUMBER --from MESSAGE`): a new topic's messages move to a new ticket of the same customer and Contact, which
-gets its receipt and its agents' notification like any new ticket. Both record the change on both tickets.
+Merge (`#merge NUMBER`, `tickets merge A B`): B's messages and its people in Cc join A, B becomes `merged` and points
+to A, B's customer is told once (`merged`, threaded to what they saw of B), a survey B still had queued is cancelled.
+Split (`tickets split NUMBER --from MESSAGE`): a new topic's messages move to a new ticket of the same customer and
+Contact, which gets its receipt and its agents' notification like any new ticket. Both record the change on both
+tickets.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from mailbridge.base.errors import CommandError
 from mailbridge.decisions.agent_commands import AgentCommand
 from mailbridge.decisions.kinds import EventKind, MailKind, OutboxStatus, TicketStatus
 from mailbridge.decisions.matching.ticket_match import normalise_subject
-from mailbridge.decisions.merge import MergeSide, SplitCandidate, plan_merge, plan_split
+from mailbridge.decisions.merge import MergeSide, SplitCandidate, messages_moved, plan_merge, plan_split
 from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.service import agent_mail, notices
-from mailbridge.store import merges, outbox_queue, tickets
+from mailbridge.store import merges, outbox_queue, participants, tickets
 from mailbridge.store.models import Customer, Message, OutboxMail, Ticket
 
 log = logging.getLogger(__name__)
@@ -74,12 +75,15 @@ def merge_tickets(
     _cancel_survey(session, source, actor, now)
     old_status = source.status
     moved = merges.join(session, source=source, target=target, now=now)
+    participants.join_from_merge(
+        session=session, source=source, target=target, own=ctx.own_addresses, actor=actor, now=now
+    )
     tickets.record_event(
         session=session,
         ticket=source,
         actor=actor,
         kind=EventKind.MERGED,
-        reason=f"{plan.source_reason}: {moved} messages moved",
+        reason=f"{plan.source_reason}: {messages_moved(moved)}",
         old_status=old_status,
         new_status=source.status,
         now=now,
@@ -93,7 +97,7 @@ def merge_tickets(
         ticket=target,
         actor=actor,
         kind=EventKind.MERGED,
-        reason=f"{reason}: {moved} messages moved"[:500],
+        reason=f"{reason}: {messages_moved(moved)}"[:500],
         now=now,
     )
     log.info("merged ticket=%s into=%s messages=%s actor=%s", source.number, target.number, moved, actor)
@@ -160,15 +164,16 @@ def split_ticket(
         ticket=new,
         actor=actor,
         kind=EventKind.SPLIT,
-        reason=f"split off ticket {ticket.number} from message {message_row_id}: {moved} messages moved",
+        reason=f"split off ticket {ticket.number} from message {message_row_id}: {messages_moved(moved)}",
         now=now,
     )
+    later = "" if moved <= 1 else f" with the {moved - 1} later one{'' if moved == 2 else 's'}"
     tickets.record_event(
         session=session,
         ticket=ticket,
         actor=actor,
         kind=EventKind.SPLIT,
-        reason=f"message {message_row_id} and {moved - 1} later ones moved to new ticket {new.number}",
+        reason=f"message {message_row_id} moved to new ticket {new.number}{later}",
         now=now,
     )
     notices.enqueue_customer_notice(

@@ -139,6 +139,8 @@ class Ticket(SQLModel, table=True):
     merged_into_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
     # Opened by an address with no earlier ticket, naming no order number ([support] presale_flag).
     presale: bool = False
+    # Anonymised by `[retention] anonymise_after_days` or `customers erase` (store.erasure): content and people gone.
+    anonymised_at: datetime | None = _when(nullable=True)
 
 
 class TicketParticipant(SQLModel, table=True):
@@ -154,7 +156,7 @@ class TicketParticipant(SQLModel, table=True):
     ticket_id: int = Field(foreign_key="ticket.id", index=True)
     email: str  # lower-cased
     name: str = ""
-    added_by: str  # "cc" or "agent"
+    added_by: str  # "cc", "agent" or "merge" (from a ticket merged into this one)
     removed: bool = False
     created_at: datetime | None = _when()
 
@@ -296,8 +298,28 @@ class MailboxState(SQLModel, table=True):
     silent_below_uid: int = Field(
         default=0, sa_column=Column(BigInteger, nullable=False, default=0)
     )  # imported without any mail sent below this UID
+    # UIDs up to this one were in the folder before its first poll and were not taken (initial_sync new-only); the
+    # audit leaves them out. None: the row is older than the audit (it then takes the lowest stored UID's line).
+    start_uid: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     last_success_at: datetime | None = _when(nullable=True)
     last_error: str = ""
+
+
+class MailboxAudit(SQLModel, table=True):
+    """The last audit of one mailbox (`mailboxes audit`, the daemon's nightly run): its counts and problems."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox: str = Field(unique=True)
+    ran_at: datetime | None = _when()
+    missing: int = 0  # on the server, not stored
+    marked_not_stored: int = 0
+    stored_not_marked: int = 0
+    not_yet_polled: int = 0
+    on_server: int = 0
+    stored: int = 0
+    # JSON: the counts, and one object per problem message (folder, uid, finding, date, from, subject).
+    problems: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    error: str = ""  # the audit could not run (the server refused): why; the counts are then those of no audit
 
 
 class MailboxHealth(SQLModel, table=True):
@@ -376,6 +398,43 @@ class Rating(SQLModel, table=True):
     agent_id: int | None = Field(default=None, foreign_key="agent.id", index=True)  # assigned when rated
     created_at: datetime | None = _when()
     replaced_at: datetime | None = _when(nullable=True)  # a later answer within the window took its place
+
+
+class ShopCache(SQLModel, table=True):
+    """A customer looked up in the `[shop]` (store/shop_cache.py): the answer's JSON (decisions.shop.to_payload),
+    or the error of a failed lookup (payload None); used until `[shop] cache_minutes` after `fetched_at`."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(unique=True)  # lower-cased
+    fetched_at: datetime | None = _when()
+    payload: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    error: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+
+
+class ShopWait(SQLModel, table=True):
+    """A customer message whose agent notification waits for the customer's first shop lookup (runtime.shop_lookup
+    sends it, with the history or without it when the lookup failed)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", unique=True)
+    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    email: str  # the customer's address, lower-cased
+    headline: str  # new_ticket or new_message
+    created_at: datetime | None = _when()
+
+
+class Erasure(SQLModel, table=True):
+    """The audit record of one erasure (`customers erase`) or retention run: who, when and how much was removed.
+
+    It never holds the erased address: `subject` is the pseudonym the person's remaining rows now carry.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime | None = _when()
+    actor: str  # "admin:<login>", "system" (the retention timer)
+    kind: str  # "erase" or "retention"
+    subject: str = ""  # erase: erased-<hash>@invalid (decisions.retention.pseudonym_of); retention: ""
+    counts: str = Field(default="{}", sa_column=Column(Text, nullable=False, default="{}"))  # ErasureCounts, JSON
 
 
 class DaemonRow(SQLModel, table=True):

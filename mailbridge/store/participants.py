@@ -19,7 +19,7 @@ from sqlmodel import Session
 from mailbridge.decisions.inbound.parse import ParsedMessage
 from mailbridge.decisions.kinds import EventKind
 from mailbridge.decisions.own_addresses import is_ours
-from mailbridge.decisions.participants import People, cc_from_mail
+from mailbridge.decisions.participants import MergeCcPlan, People, cc_from_mail, cc_from_merge
 from mailbridge.store import blocklist, db, tickets
 from mailbridge.store.models import AddressSuppression, Agent, Customer, Ticket, TicketParticipant
 
@@ -154,6 +154,54 @@ def add_from_mail(
             now=now,
         )
     return plan.added
+
+
+def merge_plan(session: Session, *, source: Ticket, target: Ticket, own: frozenset[str]) -> MergeCcPlan:
+    """What the participants of `source` become on `target` when it is merged into it (nothing written)."""
+    assert source.id is not None and target.id is not None, "stored tickets"
+    of_source, of_target = on_ticket(session, source.id), on_ticket(session, target.id)
+    if not of_source.active and not of_source.removed:
+        return MergeCcPlan()
+    return cc_from_merge(
+        of_source.active,
+        of_source.removed,
+        people(session, target, own),
+        current=of_target.active,
+        removed=of_target.removed,
+        same_customer=source.customer_id == target.customer_id,
+    )
+
+
+def join_from_merge(
+    *, session: Session, source: Ticket, target: Ticket, own: frozenset[str], actor: str, now: datetime
+) -> MergeCcPlan:
+    """Bring the participants of `source` (merged) to `target` as `merge_plan` says; those added get their event on
+    `target`, and those left out one event naming them."""
+    plan = merge_plan(session, source=source, target=target, own=own)
+    statement = _INSERT[session.get_bind().dialect.name]
+    for address, removed in [*((a, False) for a in plan.added), *((a, True) for a in plan.removed)]:
+        values = {"ticket_id": target.id, "email": address, "added_by": "merge", "removed": removed, "created_at": now}
+        db.run(session, statement, values | {"name": ""})
+        if not removed:
+            tickets.record_event(
+                session=session, ticket=target, actor=actor, kind=EventKind.PARTICIPANT_ADDED, reason=address, now=now
+            )
+    left_out = [*plan.over_limit, *plan.other_customer]
+    if left_out:
+        why = (
+            "the ticket has the most people in Cc"
+            if plan.over_limit
+            else f"ticket {source.number} was another customer's"
+        )
+        tickets.record_event(
+            session=session,
+            ticket=target,
+            actor=actor,
+            kind=EventKind.PARTICIPANT_REFUSED,
+            reason=f"not added to Cc from merged ticket {source.number} ({why}): {', '.join(left_out)}"[:500],
+            now=now,
+        )
+    return plan
 
 
 _INSERT = {

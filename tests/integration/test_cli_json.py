@@ -69,7 +69,14 @@ def test_ingest_json_of_files_gives_the_summary_counts(config_file, tmp_path):
     (mails / "b.eml").write_bytes(customer_mail(subject="Two"))
     result = run_ingest(config_file(), "--json", str(mails))
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {"stored": 2, "duplicate": 0, "flagged": 0, "not_stored": 0, "failed": 0}
+    assert json.loads(result.stdout) == {
+        "stored": 2,
+        "duplicate": 0,
+        "flagged": 0,
+        "not_stored": 0,
+        "failed": 0,
+        "tickets": {"opened": 2, "threaded": 0, "answers": 0, "statuses": {"new": 2}},
+    }
 
 
 def test_ingest_json_keeps_errors_on_stderr_with_the_exit_code(config_file):

@@ -142,7 +142,7 @@ def test_merge_from_the_cli_of_another_customers_ticket(
     )
     result = cli("tickets", "merge", a.number, b.number)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"{b.number} merged into {a.number} (1 messages moved)"
+    assert result.stdout.strip() == f"{b.number} merged into {a.number} (1 message moved)"
     refused = cli("tickets", "merge", b.number, a.number)
     assert refused.returncode == 1
     assert refused.stderr.strip() == (
@@ -175,7 +175,7 @@ def test_split_makes_a_new_topic_its_own_ticket_with_receipt_and_notification(
     result = run_cli_at("tickets", "split", a.number, "--from", str(new_topic.id), config=config_file(), clock=clock)
     assert result.returncode == 0, result.stderr
     number = result.stdout.split()[0]
-    assert result.stdout.strip() == f"{number} split off {a.number} (1 messages moved)"
+    assert result.stdout.strip() == f"{number} split off {a.number} (1 message moved)"
     run_once(app)
     with Session(app.engine) as session:
         new = session.exec(select(Ticket).where(Ticket.number == number)).one()

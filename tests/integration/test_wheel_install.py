@@ -97,6 +97,7 @@ def test_the_wheel_carries_the_templates_the_example_the_migrations_and_the_lice
     assert {
         "mailbridge/templates/receipt/en.txt.j2",
         "mailbridge/templates/receipt/it.html.j2",
+        "mailbridge/reports/templates/stats.html.j2",
         "mailbridge/base/config/mailbridge.example.toml",
         "mailbridge/store/migrations/script.py.mako",
         f"{DIST}-{__version__}.dist-info/licenses/LICENSE",

@@ -36,6 +36,6 @@ def test_templates_and_example_are_read_from_inside_the_package():
 
 
 def test_every_template_and_the_example_are_package_data():
-    files = [*SHIPPED.rglob("*"), Path(str(EXAMPLE))]
+    files = [*SHIPPED.rglob("*"), *(PACKAGE / "reports" / "templates").rglob("*"), Path(str(EXAMPLE))]
     missing = [str(p.relative_to(PACKAGE)) for p in files if p.is_file() and not packaged(p)]
     assert missing == [], "not matched by [tool.setuptools.package-data] in pyproject.toml"

@@ -196,6 +196,7 @@ AGENT_CONTEXT = {
     "customer_name": "Giulia",
     "customer_email": "giulia@example.org",
     "history_line": "1 messaggio",
+    "shop": None,
     "attachments": ["foto.jpg"],
     "text": "Buongiorno",
     "thread": [],

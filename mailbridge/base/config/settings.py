@@ -10,12 +10,14 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from mailbridge.base.config.actions import ActionSettings, TopicSettings, read_actions, read_topics
 from mailbridge.base.config.agents import AGENT_KEYS, AgentMailSettings, read_agents
+from mailbridge.base.config.audit import AUDIT_KEYS, AuditSettings, read_audit
 from mailbridge.base.config.ingest import INGEST_KEYS, IngestSettings, read_ingest
 from mailbridge.base.config.mailbox import (
     IMAP_CONNECTION_KEYS,
@@ -39,6 +41,7 @@ from mailbridge.base.config.monitoring import (
 from mailbridge.base.config.oauth2 import AUTH_KEYS, OAuth2Settings, read_oauth2
 from mailbridge.base.config.previous_secrets import PREVIOUS_SECRETS_KEYS, read_previous_secrets
 from mailbridge.base.config.reader import Secret, Section
+from mailbridge.base.config.retention import RETENTION_KEYS, RetentionSettings, read_retention
 from mailbridge.base.config.rules import (
     DEFAULT_ORDER_NUMBER_REGEX,
     SLA_KEYS,
@@ -48,6 +51,7 @@ from mailbridge.base.config.rules import (
     read_routing,
     read_sla,
 )
+from mailbridge.base.config.shop import SHOP_KEYS, ShopSettings, read_shop
 from mailbridge.base.config.spam import SPAM_KEYS, SpamSettings, read_spam
 from mailbridge.base.config.survey import SURVEY_KEYS, SurveySettings, read_survey
 from mailbridge.base.errors import ConfigError
@@ -227,9 +231,12 @@ class Settings:
     metrics: MetricsSettings = MetricsSettings()
     agents: AgentMailSettings = AgentMailSettings()
     spam: SpamSettings = SpamSettings()
+    audit: AuditSettings = AuditSettings()  # [audit]: the nightly `mailboxes audit` of every mailbox
+    retention: RetentionSettings = RetentionSettings()  # [retention]: raw mail purged, tickets anonymised
     daemon: DaemonSettings = DaemonSettings()
     actions: tuple[ActionSettings, ...] = ()  # [actions.NAME]: `#NAME` in a reply, `tickets action`
     topics: tuple[TopicSettings, ...] = ()  # [topics.NAME]: the customer picks a category by sub-address or tag
+    shop: ShopSettings | None = None  # [shop]: where a customer's orders are looked up; None: no shop
 
 
 CONNECTION_KEYS = {
@@ -470,9 +477,12 @@ TOP_LEVEL = {
     "metrics",
     "agents",
     "spam",
+    "audit",
     "daemon",
+    "retention",
     "actions",
     "topics",
+    "shop",
 }
 
 
@@ -531,11 +541,14 @@ def load_settings(path: Path) -> Settings:
         metrics=read_metrics(Section(path, "metrics", document.get("metrics", {}), METRICS_KEYS)),
         agents=read_agents(Section(path, "agents", document.get("agents", {}), AGENT_KEYS)),
         spam=read_spam(Section(path, "spam", document.get("spam", {}), SPAM_KEYS)),
+        audit=read_audit(Section(path, "audit", document.get("audit", {}), AUDIT_KEYS)),
+        retention=read_retention(Section(path, "retention", document.get("retention", {}), RETENTION_KEYS)),
         daemon=_daemon(path, document.get("daemon", {})),
         actions=read_actions(
             path, document.get("actions", {}), Section, top.relative_path(templates_dir) if templates_dir else None
         ),
         topics=read_topics(path, document.get("topics", {}), Section),
+        shop=read_shop(Section(path, "shop", document.get("shop", {}), SHOP_KEYS)),
     )
 
 
@@ -557,6 +570,8 @@ def masked(settings: Settings) -> dict[str, Any]:
             return "<masked>"
         if isinstance(value, Path):
             return str(value)
+        if isinstance(value, date):
+            return value.isoformat()
         if isinstance(value, DatabaseSettings):
             return {"url": value.shown_url, "password": plain(value.password)}
         if isinstance(value, tuple):

@@ -1,4 +1,5 @@
-"""`mailbridge customers show EMAIL`: one customer's history; `customers block|unblock|blocked`: the blocklist."""
+"""`mailbridge customers show EMAIL`: one customer's history; `customers block|unblock|blocked`: the blocklist;
+`customers erase|export|erasures`: a person's data (privacy_cmd.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import typer
 
 from mailbridge.base.errors import NotFoundError
 from mailbridge.cli.common import echo_json, open_read, open_store
+from mailbridge.cli.operate import privacy_cmd
 from mailbridge.reports.render import display_zone, format_time, visible_values, with_local_times
 from mailbridge.reports.search import customer_history
+from mailbridge.reports.shop import shop_history, shop_lines
 from mailbridge.store import blocklist, db
 
 app = typer.Typer(no_args_is_help=True, help="Customers.")
@@ -17,6 +20,8 @@ app = typer.Typer(no_args_is_help=True, help="Customers.")
 def show(email: str, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Show all tickets and messages of a customer, with counts and first and last contact.
 
+    With a `[shop]`: the customer's orders, total spent and registration date, as last looked up.
+
     Example: mailbridge customers show anna@example.org --json
     """
     app_ = open_read()
@@ -24,6 +29,9 @@ def show(email: str, as_json: bool = typer.Option(False, "--json", help="Print J
     history = customer_history(app_.reader, email)
     if history is None:
         raise NotFoundError(f"no customer with address {email.strip().lower()}")
+    shop = shop_history(app_.reader, history["email"], app_.settings.shop)
+    if shop is not None:
+        history["shop"] = shop
     if as_json:
         echo_json(with_local_times(history, zone))
         return
@@ -34,6 +42,9 @@ def show(email: str, as_json: bool = typer.Option(False, "--json", help="Print J
         f"{history['message_count']} messages; first contact {format_time(history['first_contact'], zone)}, "
         f"last contact {format_time(history['last_contact'], zone)}"
     )
+    if shop is not None:
+        for line in shop_lines(visible_values(shop), format_time(shop["looked_up_at"], zone) or "-"):
+            typer.echo(line)
     for ticket in history["tickets"]:
         typer.echo(
             f"  [#{ticket['number']}] {ticket['status']:<8} {format_time(ticket['created_at'], zone)}  {ticket['subject']}"
@@ -98,3 +109,9 @@ def blocked(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -
     for row in visible_values(rows):
         why = f"  {row['reason']}" if row["reason"] else ""
         typer.echo(f"{row['entry']:<40} {format_time(row['created_at'], zone)}  {row['actor']}{why}")
+
+
+# A person's data (GDPR): erase, export and the audit records, in privacy_cmd.py.
+app.command("erase")(privacy_cmd.erase)
+app.command("export")(privacy_cmd.export)
+app.command("erasures")(privacy_cmd.erasures)

@@ -2,31 +2,36 @@
 
 With no PATH, one RFC 5322 message is read on stdin (Postfix pipe, procmail, fetchmail) and the exit
 code follows sysexits.h, so the MTA knows what to do. With PATHs, .eml files, directories of them,
-Maildirs and mbox files are imported with a progress bar and a summary. Both hand each message to intake.
+Maildirs and mbox files are imported as history with a progress bar and a summary (`import_folder` does the same
+for an IMAP folder, for `mailboxes import`). Both hand each message to intake.
 """
 
 from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import typer
 
-from mailbridge.base.errors import CommandError, MailbridgeError
-from mailbridge.cli.common import echo_json, open_app
+from mailbridge.base.errors import CommandError, MailbridgeError, NotFoundError
+from mailbridge.cli.common import echo_json, open_app, option_instant
+from mailbridge.decisions.history import IMPORT_STATUSES
+from mailbridge.decisions.kinds import TicketStatus
 from mailbridge.ingest.guard import RawStoreFull, accept_counted, accept_guarded
+from mailbridge.ingest.history import HistoryPlan, live_folders, open_folder, settle_tickets
 from mailbridge.ingest.intake import Inbox, IntakeResult
 from mailbridge.ingest.sources.files import (
     INGEST_MAILBOX,
-    MailPath,
     count_messages,
     raw_mail,
     read_bounded,
     read_messages,
     recognise_path,
 )
+from mailbridge.ingest.sources.imap import RawMail
 from mailbridge.runtime.app import App, ensure_contact
 from mailbridge.store import db
 
@@ -34,6 +39,16 @@ EX_DATAERR = 65  # sysexits.h: the input was not a message at all (empty)
 EX_UNAVAILABLE = 69  # the bound mailbox takes no mail that matches no ticket
 EX_TEMPFAIL = 75  # not stored now; the MTA keeps the message and retries
 DEFAULT_CONTACT = "Customer service"
+
+
+STATUS_HELP = (
+    "The status of the tickets the import opens: new, open, waiting or closed (closed at their last message). "
+    "A ticket holding live mail keeps its own."
+)
+CLOSED_BEFORE_HELP = (
+    "Close the tickets the import opens whose last message is older than this date or time (ISO 8601); newer ones "
+    "stay open, or take --status when it is not closed."
+)
 
 
 @dataclass(frozen=True)
@@ -61,14 +76,21 @@ def ingest(
         "at all (default: --receipts on stdin, --silent for PATH imports). Agents' answers and survey answers in a "
         "PATH import are stored, never relayed or thanked.",
     ),
+    status: str = typer.Option(None, "--status", help=STATUS_HELP),
+    closed_before: str = typer.Option(None, "--closed-before", help=CLOSED_BEFORE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
 ) -> None:
-    """Store mail handed over by an MTA on stdin, or import .eml files, Maildirs and mbox files.
+    """Store mail handed over by an MTA on stdin, or import .eml files, Maildirs and mbox files as history.
 
     A PATH import sends no mail at all unless --receipts is given, and even then only what new customer mail
     causes: receipts and the agents' notifications. Agents' answers (to signed reply addresses) and survey answers
     found in files are stored on their tickets with an event, but never relayed or thanked: an archive holds
-    answers that went out long ago. On stdin (live mail from an MTA) everything is handled as on a poll.
+    answers that went out long ago. Mail From one of our addresses (a Sent folder) is an agent's answer: stored on
+    the ticket of the customer it was written to (by In-Reply-To and References, else that customer and the
+    subject; else it opens their ticket), as the ticket's first response at its Date, never sent. The tickets the
+    import opened are dated by their messages and take --status (closed: at their last message) or, with
+    --closed-before, close when their last message is older; without either, one whose last message is our answer
+    waits on the customer. On stdin (live mail from an MTA) everything is handled as on a poll.
 
     Exit codes on stdin: 0 stored or already stored (malformed mail too, flagged), 75 when it cannot be
     stored now (database unavailable, configuration broken, no room on the raw-mail disk) so the MTA retries,
@@ -82,18 +104,37 @@ def ingest(
     ("result" is "stored" or "already_stored"; "ticket" is null without one.) JSON of a PATH import (exit 1
     when "failed" is not 0):
 
-      {"stored": 120, "duplicate": 3, "flagged": 2, "not_stored": 0, "failed": 0}
+      {"stored": 120, "duplicate": 3, "flagged": 2, "not_stored": 0, "failed": 0,
+       "tickets": {"opened": 80, "threaded": 40, "answers": 35,
+       "statuses": {"closed": 78, "waiting": 2}}}
+
+    (the second line of the summary: "tickets" counts the tickets opened, the messages threaded to a ticket that
+    was there, the answers of ours among them, and the status each imported ticket ends in.)
 
     Example (Postfix master.cf): mailbridge unix - n n - - pipe user=mailbridge argv=mailbridge ingest
 
     Example: mailbridge ingest --contact Sales ~/Maildir/.Sales old-archive.mbox
 
+    Example: mailbridge ingest --status closed --closed-before 2026-11-01 support-archive.mbox Sent.mbox
+
     Example: mailbridge ingest --json < message.eml
     """
+    plan = history_plan(status, closed_before)
     if paths:
-        _import_paths(paths, mailbox, contact, silent=receipts is not True, as_json=as_json)
+        if receipts and plan != HistoryPlan():
+            raise CommandError("--receipts: a history import (--status, --closed-before) sends no mail; leave it out")
+        _import_paths(paths, mailbox, contact, silent=receipts is not True, plan=plan, as_json=as_json)
     else:
+        if plan != HistoryPlan():
+            raise CommandError("--status and --closed-before: only for a PATH import, not for mail on stdin")
         _ingest_stdin(mailbox, contact, silent=receipts is False, as_json=as_json)
+
+
+def history_plan(status: str | None, closed_before: str | None) -> HistoryPlan:
+    """Read --status and --closed-before. Raises: CommandError naming the option."""
+    if status is not None and status not in IMPORT_STATUSES:
+        raise CommandError(f"--status: expected one of {', '.join(IMPORT_STATUSES)}, got {status!r}")
+    return HistoryPlan(TicketStatus(status) if status else None, option_instant(closed_before, "--closed-before"))
 
 
 def _ingest_stdin(mailbox: str | None, contact: str | None, *, silent: bool, as_json: bool = False) -> None:
@@ -128,41 +169,95 @@ def _ingest_stdin(mailbox: str | None, contact: str | None, *, silent: bool, as_
 
 
 def _import_paths(
-    paths: list[Path], mailbox: str | None, contact: str | None, *, silent: bool, as_json: bool = False
+    paths: list[Path],
+    mailbox: str | None,
+    contact: str | None,
+    *,
+    silent: bool,
+    plan: HistoryPlan = HistoryPlan(),
+    as_json: bool = False,
 ) -> None:
     sources = [recognise_path(path) for path in paths]
     try:
         app = open_app()
-        target = resolve_target(app, mailbox, contact, silent)
-        # Files are an archive: answers in them are kept, never relayed or thanked, even with --receipts.
-        target = replace(target, inbox=replace(target.inbox, relays_answers=False))
-        tally = _import_all(app, target, sources)
+        target = history_target(resolve_target(app, mailbox, contact, silent))
+        total = sum(count_messages(source) for source in sources)
+        mails = (raw_mail(target.mailbox, s.kind, raw) for s in sources for raw in read_messages(s))
+        run = _import_all(app, target, mails, total, plan)
     except db.DATABASE_DOWN as exc:
         _fail(EX_TEMPFAIL, f"database unavailable ({_first_line(exc)}); run the import again later")
+    _report(run, as_json)
+
+
+def import_folder(name: str, folder: str, contact: str | None, plan: HistoryPlan, *, as_json: bool = False) -> None:
+    """Import one IMAP folder of a configured mailbox as history (`mailboxes import`), changing nothing on the server.
+
+    Raises: CommandError for a folder the daemon polls (its mail is live, not history).
+    """
+    app = open_app()
+    mailbox = next((m for m in app.settings.mailboxes if m.name == name), None)
+    if mailbox is None:
+        known = ", ".join(m.name for m in app.settings.mailboxes) or "none configured"
+        raise NotFoundError(f"no mailbox named {name!r} ({known})")
+    target = history_target(resolve_target(app, name, contact, silent=True))
+    if folder in mailbox.folders:
+        raise CommandError(
+            f"--folder {folder!r}: mailbox {name!r} polls this folder; its mail is live (see initial_sync), not history"
+        )
+    with open_folder(mailbox, folder) as reader:
+        run = _import_all(app, target, reader.messages(target.inbox.max_message_bytes), len(reader.uids), plan)
+    _report(run, as_json)
+
+
+def history_target(target: IngestTarget) -> IngestTarget:
+    """The target of an archive: answers in it are kept, never relayed or thanked (even with --receipts), and mail
+    From our addresses is an agent's answer sent long ago."""
+    return replace(target, inbox=replace(target.inbox, relays_answers=False, imports_history=True))
+
+
+@dataclass(frozen=True)
+class ImportRun:
+    """What an import did: the summary's counts and the status each ticket it opened ends in."""
+
+    tally: Counter
+    statuses: Counter
+
+
+def _import_all(app: App, target: IngestTarget, mails: Iterator[RawMail], total: int, plan: HistoryPlan) -> ImportRun:
+    now = app.clock.now()
+    tally: Counter = Counter(stored=0, duplicate=0, flagged=0, unknown=0, failed=0, opened=0, threaded=0, answers=0)
+    numbers: set[str] = set()
+    with typer.progressbar(length=total, label="ingesting", file=sys.stderr) as bar:
+        for mail in mails:
+            result = accept_guarded(target.inbox, mail, now, silent=target.silent)
+            tally.update(_outcomes(result))
+            if result is not None and result.ticket_number:
+                # Already stored ones too: a run cut short settles its tickets when it is run again.
+                numbers.add(result.ticket_number)
+            bar.update(1)
+    if not target.silent:
+        # With --receipts the mail is taken as current, not as history: its tickets stay as intake left them.
+        return ImportRun(tally, Counter())
+    statuses = settle_tickets(app.engine, numbers, plan, live_folders(app.settings.mailboxes), now)
+    return ImportRun(tally, statuses)
+
+
+def _report(run: ImportRun, as_json: bool) -> None:
+    tally = run.tally
     if as_json:
-        echo_json(tally_as_json(tally))
+        echo_json(tally_as_json(tally, run.statuses))
     else:
         typer.echo(
             f"stored {tally['stored']}, duplicate {tally['duplicate']}, flagged {tally['flagged']}, "
             f"not stored {tally['unknown']}, failed {tally['failed']}"
         )
+        ends = ", ".join(f"{status} {n}" for status, n in sorted(run.statuses.items())) or "none"
+        typer.echo(
+            f"tickets: opened {tally['opened']}, threaded {tally['threaded']} (answers {tally['answers']}); "
+            f"imported tickets now: {ends}"
+        )
     if tally["failed"]:
         raise typer.Exit(1)
-
-
-def _import_all(app: App, target: IngestTarget, sources: list[MailPath]) -> Counter:
-    now = app.clock.now()
-    tally: Counter = Counter(stored=0, duplicate=0, flagged=0, unknown=0, failed=0)
-    total = sum(count_messages(source) for source in sources)
-    with typer.progressbar(length=total, label="ingesting", file=sys.stderr) as bar:
-        for source in sources:
-            for raw in read_messages(source):
-                result = accept_guarded(
-                    target.inbox, raw_mail(target.mailbox, source.kind, raw), now, silent=target.silent
-                )
-                tally.update(_outcomes(result))
-                bar.update(1)
-    return tally
 
 
 def resolve_target(app: App, mailbox: str | None, contact: str | None, silent: bool) -> IngestTarget:
@@ -187,13 +282,21 @@ def _outcomes(result: IntakeResult | None) -> list[str]:
         return ["unknown"]
     if result.already_stored:
         return ["duplicate"]
-    return ["stored", "flagged"] if result.is_flagged else ["stored"]
+    found = ["stored", "flagged"] if result.is_flagged else ["stored"]
+    if result.ticket_number:
+        found.append("opened" if result.is_new_ticket else "threaded")
+    return found + (["answers"] if result.is_answer else [])
 
 
-def tally_as_json(tally: Counter) -> dict:
-    """The `ingest PATH... --json` object: the summary line's counts."""
+def tally_as_json(tally: Counter, statuses: Counter | None = None) -> dict:
+    """The `ingest PATH... --json` object: the summary's counts."""
     keys = {"stored": "stored", "duplicate": "duplicate", "flagged": "flagged", "not_stored": "unknown"}
-    return {**{key: tally[name] for key, name in keys.items()}, "failed": tally["failed"]}
+    tickets = {key: tally[key] for key in ("opened", "threaded", "answers")}
+    return {
+        **{key: tally[name] for key, name in keys.items()},
+        "failed": tally["failed"],
+        "tickets": {**tickets, "statuses": dict(sorted((statuses or Counter()).items()))},
+    }
 
 
 def result_as_json(result: IntakeResult) -> dict:

@@ -10,7 +10,7 @@ from mailbridge.cli.common import echo_json, open_store
 from mailbridge.decisions.kinds import OutboxStatus
 from mailbridge.reports.outbox import list_outbox as list_outbox_rows
 from mailbridge.reports.render import visible_values
-from mailbridge.store import db, outbox_queue
+from mailbridge.store import db, outbox_queue, waiting_answers
 
 app = typer.Typer(no_args_is_help=True, help="Outgoing mail.")
 
@@ -67,7 +67,8 @@ def cancel(
     """Give up unsent mail (queued, held or being sent): it is never sent afterwards and no longer counts as held.
 
     One line per item; an item that is sent, bounced or cancelled already is refused (an error line, exit 1) and
-    the others are cancelled all the same. `outbox retry ID` puts a cancelled mail back in line.
+    the others are cancelled all the same. `outbox retry ID` puts a cancelled mail back in line. An agent's answer
+    waiting out its undo window is taken back with it (kept as a note on the ticket, its status change dropped).
 
     Example: mailbridge outbox cancel 42 43
     """
@@ -75,7 +76,11 @@ def cancel(
 
     def cancel_one(outbox_id: int) -> str:
         with db.transaction(store.engine) as session:
-            return outbox_queue.cancel(session=session, outbox_id=outbox_id, actor=who, now=store.clock.now())
+            now = store.clock.now()
+            was = outbox_queue.cancel(session=session, outbox_id=outbox_id, actor=who, now=now)
+            # An agent's answer in its undo window is taken back with it (kept as a note), as `tickets cancel` does.
+            waiting_answers.end_cancelled(session, outbox_id=outbox_id, actor=who, now=now)
+            return was
 
     def describe(outbox_id: int, was: str) -> str:
         in_flight = ": a send already under way may still deliver it" if was == OutboxStatus.SENDING else ""

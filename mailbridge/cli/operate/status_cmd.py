@@ -16,7 +16,7 @@ from mailbridge.decisions.leases import FORGET_AFTER_LEASES
 from mailbridge.decisions.monitoring import CheckResult, evaluate_health, unknown_result
 from mailbridge.reports.daemons import fleet_figures, gather_daemons
 from mailbridge.reports.render import display_zone, format_time
-from mailbridge.reports.status import contact_address_warnings, gather_status, health_figures
+from mailbridge.reports.status import AuditStatus, contact_address_warnings, gather_status, health_figures
 
 
 def status(
@@ -55,6 +55,8 @@ def status(
             typer.echo(f"  last error ({_when(m.last_error_at)}): {m.last_error}")
         for folder, last_uid in m.folders.items():
             typer.echo(f"  folder {folder}: last uid {last_uid}")
+        if m.audit is not None:
+            typer.echo(f"  {audit_line(m.audit, _when(m.audit.ran_at))}")
     for job in report.jobs:
         state = (
             f"FAILING since {_when(job.failing_since)}, retry at {_when(job.retry_at)}" if job.failing_since else "ok"
@@ -81,6 +83,18 @@ def status(
     typer.echo(f"messages: {report.quarantined} quarantined, {report.too_large} too large (mailbridge messages list)")
     for line in warnings:
         typer.echo(f"warning: {line}")
+
+
+def audit_line(audit: AuditStatus, ran_at: str) -> str:
+    """`audit 2026-01-06 03:00:00 +01:00: 0 missing` or what it found (`mailboxes audit NAME` lists it)."""
+    if audit.error:
+        return f"audit {ran_at}: FAILED: {audit.error}"
+    if not audit.problems:
+        return f"audit {ran_at}: 0 missing; nothing lost ({audit.not_yet_polled} not yet polled)"
+    return (
+        f"audit {ran_at}: {audit.missing} missing, {audit.marked_not_stored} marked on the server but not stored, "
+        f"{audit.stored_not_marked} stored but not marked (mailbridge mailboxes audit NAME lists them, --fix mends)"
+    )
 
 
 def _check() -> CheckResult:

@@ -12,8 +12,10 @@ import typer
 from mailbridge.base.errors import CommandError
 from mailbridge.cli.common import echo_json, open_app, open_read, option_instant, read_text_option
 from mailbridge.decisions.kinds import TicketStatus
+from mailbridge.decisions.merge import messages_moved
 from mailbridge.reports.render import display_zone, format_time, visible_values, with_local_times
 from mailbridge.reports.search import TicketFilter
+from mailbridge.reports.shop import named_order_number, shop_history, shop_lines
 from mailbridge.reports.tickets import (
     count_categories,
     list_ticket_summaries,
@@ -148,6 +150,10 @@ def show(
     app_ = open_read()
     zone = display_zone(app_.settings)
     detail = ticket_detail(reader=app_.reader, number=number.strip().lstrip("#"))
+    named = named_order_number(detail["messages"])
+    shop = shop_history(app_.reader, detail["customer"], app_.settings.shop, named)
+    if shop is not None:
+        detail["shop"] = shop
     if as_json:
         _echo_json(detail, zone)
         return
@@ -177,6 +183,9 @@ def show(
         typer.echo(f"  merged into this one: {', '.join(detail['merged'])}")
     if detail["category"] or detail["linked_ticket"]:
         typer.echo(f"  category {detail['category'] or '-'}, follows ticket {detail['linked_ticket'] or '-'}")
+    if shop is not None:
+        for line in shop_lines(detail["shop"], format_time(shop["looked_up_at"], zone) or "-"):
+            typer.echo(line)
     for m in detail["messages"]:
         flag = "  MALFORMED" if m["malformed"] else ""
         typer.echo(
@@ -227,7 +236,7 @@ def merge(
     from mailbridge.runtime import desk
 
     moved = desk.merge(open_app(), target=target.strip().lstrip("#"), source=source.strip().lstrip("#"), actor=actor)
-    typer.echo(f"{source.strip().lstrip('#')} merged into {target.strip().lstrip('#')} ({moved} messages moved)")
+    typer.echo(f"{source.strip().lstrip('#')} merged into {target.strip().lstrip('#')} ({messages_moved(moved)})")
 
 
 @app.command("split")
@@ -251,7 +260,7 @@ def split(
     from mailbridge.runtime import desk
 
     new, moved = desk.split(open_app(), number=number.strip().lstrip("#"), message_row_id=message, actor=actor)
-    typer.echo(f"{new} split off {number.strip().lstrip('#')} ({moved} messages moved)")
+    typer.echo(f"{new} split off {number.strip().lstrip('#')} ({messages_moved(moved)})")
 
 
 @app.command("cancel")

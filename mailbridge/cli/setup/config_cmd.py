@@ -39,11 +39,22 @@ def authentication_warnings(current: Settings) -> list[str]:
     ]
 
 
+def sla_contact_problems(current: Settings, known: set[str]) -> list[str]:
+    """One line per `[sla.contacts."NAME"]` naming a Contact neither the database nor a mailbox has (a typo)."""
+    known = known | {mailbox.contact for mailbox in current.mailboxes}
+    return [
+        f'[sla.contacts."{name}"]: expected the name of a Contact ({", ".join(sorted(known)) or "none"}), got {name!r}'
+        for name, _ in current.sla.contacts
+        if name not in known
+    ]
+
+
 def contact_warnings(current: Settings) -> list[str]:
     """One line per Contact whose address no polled mailbox receives (the database is opened as `run` opens it).
 
     Raises: ConfigError when a mailbox names an unknown Contact without `create_contact = true`, as `run` would,
-    and when a Contact names an `[smtp.NAME]` the file does not have or a template directory that is gone.
+    when a Contact names an `[smtp.NAME]` the file does not have or a template directory that is gone, and when an
+    `[sla.contacts."NAME"]` names no Contact.
     """
     try:
         app_ = build_app(current, clock=state.clock, check_contacts=False, migrate=False)
@@ -53,6 +64,7 @@ def contact_warnings(current: Settings) -> list[str]:
     with db.transaction(app_.engine) as session:
         profiles = tuple(profile.name for profile in current.smtp.profiles)
         brand_lines = contacts.brand_problems(session, profiles)
+        brand_lines += sla_contact_problems(current, contacts.contact_names(session))
         if brand_lines:
             raise ConfigError(f"{current.path}: {brand_lines[0]}")
         return contact_address_warnings(reader_of(session), current)

@@ -1,4 +1,4 @@
-"""`mailbridge mailboxes list|test|add|remove` (and `imap test`): the IMAP side of the configuration.
+"""`mailbridge mailboxes list|test|audit|add|remove|import` (and `imap test`): the IMAP side of the configuration.
 
 `add` and `remove` edit mailbridge.toml in place with tomlkit, keeping its comments; `test` logs in
 and reports TLS, certificate, capabilities and folders, or one line saying what failed.
@@ -13,10 +13,10 @@ import typer
 from mailbridge.base.config.edit import add_mailbox, remove_mailbox
 from mailbridge.base.config.settings import find_config
 from mailbridge.base.errors import NotFoundError, SourceError
-from mailbridge.cli.common import echo_json, settings, state
+from mailbridge.cli.common import echo_json, open_app, settings, state
 from mailbridge.ingest.sources.probe import ImapProbe, describe_probe, probe_mailbox
 
-app = typer.Typer(no_args_is_help=True, help="IMAP mailboxes: list, test, add, remove.")
+app = typer.Typer(no_args_is_help=True, help="IMAP mailboxes: list, test, audit, add, remove, import.")
 imap_app = typer.Typer(no_args_is_help=True, help="The IMAP side (alias of `mailboxes`).")
 
 
@@ -118,6 +118,39 @@ def _test_one(mailbox, *, quiet: bool = False) -> ImapProbe:
 imap_app.command("test")(test)
 
 
+@app.command("audit")
+def audit(
+    name: str = typer.Argument(..., help="The mailbox to audit."),
+    fix: bool = typer.Option(
+        False, "--fix", help="Import what is not stored (normal intake), mark what is stored but not marked."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Prove that nothing was lost: compare the server's UIDs, flags and UIDVALIDITY with what is stored.
+
+    Prints one summary line and one line per problem message (folder, UID, date, sender, subject): on the server
+    but not stored ("missing"), marked on the server (\\Seen, \\Deleted) but not stored, stored but not marked.
+    Messages above the poll's position are "not yet polled" (the next poll takes them), not a problem. The result
+    is kept for `status` and the metrics. `--fix` imports every message not stored through the normal intake
+    (receipt and notification as for new mail when its Date is within a day, silently when older), carries out
+    the after-sync step, and audits again.
+
+    Exit code: 0 nothing lost, 3 problems found (after --fix: left), 1 the audit could not run, 2 configuration.
+
+    Example: mailbridge mailboxes audit support
+
+    Example: mailbridge mailboxes audit support --fix --json
+    """
+    from mailbridge.cli.setup.audit_output import print_audit
+    from mailbridge.runtime.audit_job import audit_now, find_mailbox
+
+    app_ = open_app()
+    result = audit_now(app_, find_mailbox(app_, name), fix=fix)
+    print_audit(app_.settings, result, as_json=as_json)
+    if result.problems:
+        raise typer.Exit(3)
+
+
 @app.command("add")
 def add(
     name: str = typer.Argument(..., help="Unique mailbox name."),
@@ -156,6 +189,35 @@ def add(
     path = find_config(state.config_path)
     add_mailbox(path, values)
     typer.echo(f"mailbox {name!r} added to {path}; try it: mailbridge mailboxes test {name}")
+
+
+@app.command("import")
+def import_(
+    name: str = typer.Argument(..., help="The configured mailbox whose account holds the folder."),
+    folder: str = typer.Option(..., "--folder", help="The IMAP folder to import (Archive, Sent, INBOX.Done ...)."),
+    status: str = typer.Option(None, "--status", help="new | open | waiting | closed: the imported tickets' status."),
+    closed_before: str = typer.Option(
+        None, "--closed-before", help="Close the imported tickets whose last message is older (ISO 8601 date)."
+    ),
+    contact: str = typer.Option(None, "--contact", help="Contact of the tickets it opens (default: the mailbox's)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON (as `ingest PATH --json`)."),
+) -> None:
+    """Import the past mail of one IMAP folder as history: silently, read-only, once.
+
+    The folder is opened read-only (EXAMINE) and read with BODY.PEEK: no flag, no move, nothing changes on the server.
+    No mail is sent. Each message is keyed by its folder's UIDVALIDITY and UID, so running it again stores nothing
+    twice. As with `ingest PATH`: mail From one of our addresses (a Sent folder) is an agent's answer on the ticket
+    of the customer it was written to; the tickets the import opens are dated by their messages and take --status,
+    or with --closed-before close when their last message is older. A folder the mailbox polls is refused: its
+    mail is live (initial_sync decides what happens to mail already there).
+
+    Example: mailbridge mailboxes import support --folder Archive --status closed
+
+    Example: mailbridge mailboxes import support --folder Sent --closed-before 2026-11-01
+    """
+    from mailbridge.cli.operate.ingest_cmd import history_plan, import_folder  # here: it loads the runtime
+
+    import_folder(name, folder, contact, history_plan(status, closed_before), as_json=as_json)
 
 
 @app.command("remove")

@@ -40,6 +40,12 @@ SAMPLE = {
     "text": "Buongiorno, il mio ordine non è ancora arrivato.",
     "thread": [],
     "text_modules": ["returns"],
+    "shop": {
+        "orders": 3,
+        "total_spent": "187.40 EUR",
+        "registered": "2024-02-11",
+        "named_order": {"reference": "10023", "state": "Shipped", "total": "59.90 EUR", "date": "2026-11-20"},
+    },
     "line": "This ticket was transferred to Luca Bianchi.",
     "comment": "Can you trace this parcel?",
     "agent_name": "Maria Rossi",

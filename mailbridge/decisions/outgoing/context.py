@@ -20,6 +20,7 @@ from mailbridge.base.config.actions import ActionSettings, TopicSettings
 from mailbridge.base.config.agents import AgentMailSettings
 from mailbridge.base.config.rules import RoutingRule, SlaSettings
 from mailbridge.base.config.settings import AutoMailLimits, Settings, SupportSettings
+from mailbridge.base.config.shop import ShopSettings
 from mailbridge.base.config.spam import SpamSettings
 from mailbridge.base.config.survey import SurveySettings
 from mailbridge.decisions.matching.ticket_numbers import subject_number_pattern
@@ -48,6 +49,7 @@ class MailContext:
     templates_dir: Path | None = None  # the site's overrides (top-level templates_dir), under a brand's own
     actions: tuple[ActionSettings, ...] = ()  # [actions.NAME]: what `#NAME` in an agent's reply does
     topics: tuple[TopicSettings, ...] = ()  # [topics.NAME]: a sub-address or subject tag picks a new ticket's category
+    shop: ShopSettings | None = None  # [shop]: a new customer's notification waits for the order lookup
 
     def action(self, name: str) -> ActionSettings | None:
         """The configured action of this name (any case), or None."""
@@ -113,6 +115,7 @@ def mail_context(
         templates_dir=settings.templates_dir,
         actions=settings.actions,
         topics=settings.topics,
+        shop=settings.shop,
     )
 
 

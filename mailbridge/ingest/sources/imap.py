@@ -143,6 +143,18 @@ class ImapSource:
             found = self.client.search(["UID", f"{after_uid + 1}:*"])
         return sorted(uid for uid in found if uid > after_uid)
 
+    def flags_by_uid(self) -> dict[int, frozenset[str]]:
+        """Return every UID of the selected folder with its flags, lower-cased (`\\seen`): what the audit compares."""
+        with self._command("UID SEARCH ALL"):
+            uids = sorted(self.client.search("ALL"))
+        flags: dict[int, frozenset[str]] = {}
+        for start in range(0, len(uids), SIZE_CHUNK):
+            with self._command("UID FETCH FLAGS"):
+                response = self.client.fetch(uids[start : start + SIZE_CHUNK], ["FLAGS"])
+            for uid, data in response.items():
+                flags[uid] = frozenset(_flag_text(flag).lower() for flag in data.get(b"FLAGS", ()))
+        return flags
+
     def sizes(self, uids: list[int]) -> dict[int, int]:
         """Return the RFC822.SIZE of each UID (ascending), so batches can be planned by bytes."""
         sizes: dict[int, int] = {}
@@ -233,6 +245,31 @@ class ImapSource:
             return False
         return True
 
+    def existing_uids(self, uids: list[int]) -> list[int]:
+        """Of these UIDs of the selected folder, the ones the server still holds."""
+        found: list[int] = []
+        for start in range(0, len(uids), SIZE_CHUNK):
+            chunk = ",".join(str(uid) for uid in uids[start : start + SIZE_CHUNK])
+            with self._command("UID SEARCH"):
+                found.extend(self.client.search(["UID", chunk]))
+        return sorted(set(found))
+
+    def uids_with_message_id(self, message_id: str) -> list[int]:
+        """The UIDs of the selected folder's messages with this Message-ID (mail moved here, with new UIDs)."""
+        with self._command("SEARCH HEADER Message-ID"):
+            return sorted(self.client.search(["HEADER", "Message-ID", message_id]))
+
+    def folder_exists(self, folder: str) -> bool:
+        with self._command(f"LIST {folder!r}"):
+            return bool(self.client.folder_exists(folder))
+
+    def delete_uids(self, uids: list[int]) -> None:
+        """Remove these messages of the selected folder for good: \\Deleted, then UID EXPUNGE (`customers erase`)."""
+        if uids:
+            with self._command("STORE \\Deleted and EXPUNGE"):
+                self.client.add_flags(uids, [imapclient.DELETED], silent=True)
+                self._expunge(uids)
+
     def move_by_copy(self, uids: list[int], folder: str) -> None:
         """Move without the MOVE extension: COPY, then \\Deleted and UID EXPUNGE (RFC 6851 §3.3)."""
         self._ensure_folder(folder)
@@ -261,6 +298,10 @@ class ImapSource:
             except (OSError, IMAPClientError):
                 pass
             self.client = None
+
+
+def _flag_text(flag: bytes | str) -> str:
+    return flag.decode("ascii", "replace") if isinstance(flag, bytes) else flag
 
 
 def _text(exc: BaseException) -> str:
