@@ -19,6 +19,7 @@ from datetime import timedelta
 from sqlalchemy import text
 
 from mailbridge.decisions.leases import FORGET_AFTER_LEASES
+from mailbridge.runtime.daemon import TIMERS
 from mailbridge.runtime.run_lock import run_lock
 from mailbridge.store import db
 from mailbridge.store.reader import open_reader
@@ -258,4 +259,4 @@ def settled(engine) -> bool:
         polled = connection.execute(
             text("SELECT count(*) FROM mailboxhealth WHERE mailbox = 'support' AND last_success_at IS NOT NULL")
         ).scalar_one()
-    return timers == 2 and polled == 1
+    return timers >= len(TIMERS) and polled == 1
