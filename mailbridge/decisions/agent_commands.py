@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from email.utils import parseaddr
+from email.utils import getaddresses, parseaddr
 
 from mailbridge.decisions.matching.ticket_numbers import is_valid_ticket_number
 
@@ -45,6 +45,7 @@ KNOWN = (
     "send",
 )
 ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[A-Za-z]{2,}$")
+NAMED_ADDRESS_MAX = 320  # `Name <address>` as `#cc add` takes it: an address (254 at most) and a name
 COMMAND_LINE = re.compile(r"^#([A-Za-z0-9_-]+)\b[ \t]*(.*)$")
 # Group 1 is the name with its trailing blanks (see `_module_name`): a lazy `.*?` before `[ \t]*$` would retry
 # the blanks at every character of a long line (quadratic).
@@ -157,12 +158,34 @@ def argument_problem(name: str, argument: str) -> str | None:
 
 
 def cc_argument(argument: str) -> tuple[str, str] | None:
-    """Read `add ADDRESS` or `remove ADDRESS` (`<ADDRESS>` too) into (action, lower-cased address); None: neither."""
-    action, _, address = argument.strip().partition(" ")
-    address = address.strip().removeprefix("<").removesuffix(">")
-    if action.lower() not in ("add", "remove") or not ADDRESS.match(address):
+    """Read `add ADDRESS` or `remove ADDRESS` into (action, lower-cased address); None: neither.
+
+    ADDRESS may be `<address>` or, as agents paste it, `Lisa Maier <lisa@example.de>`: the one address is taken when
+    the text holds exactly one (a second address, a stray word or an unclosed `<` is refused, not guessed at).
+    """
+    action, _, rest = argument.strip().partition(" ")
+    if action.lower() not in ("add", "remove"):
         return None
-    return action.lower(), address.lower()
+    address = _one_address(rest.strip())
+    return (action.lower(), address.lower()) if address else None
+
+
+def _one_address(text: str) -> str | None:
+    bare = text.removeprefix("<").removesuffix(">")
+    if ADDRESS.match(bare):
+        return bare
+    # parseaddr recurses into nested (comments): a pasted name and address is short and barely nested, else refused.
+    if len(text) > NAMED_ADDRESS_MAX or text.count("(") > 2:
+        return None
+    pairs = getaddresses([text])
+    if len(pairs) != 1 or parseaddr(text) != pairs[0] or not ADDRESS.match(pairs[0][1]):
+        return None
+    name, address = pairs[0]
+    # One address only: none in the name (but the address itself), angle brackets closed.
+    mentions = 2 if name.lower() == address.lower() else 1
+    if text.count("@") != mentions or text.count("<") != text.count(">") or text.count("<") > 1:
+        return None
+    return address
 
 
 def _action_problem(name: str, argument: str, scan: _Scan) -> str | None:

@@ -1,7 +1,7 @@
 """Decision: the state of `mailbridge status --check` (monitoring-plugin convention, Nagios/Icinga). Pure.
 
-Figures in (each mailbox's last sync and failure, the outbox, held, quarantined, tickets past their SLA, the daemons'
-beats and mailbox leases), the `[monitoring]` thresholds and `now`; out a CheckResult: the state (its value is the exit code) and the one line
+Figures in (each mailbox's last sync and failure and its last audit's findings, the outbox, held, quarantined,
+tickets past their SLA, the daemons' beats and mailbox leases), the `[monitoring]` thresholds and `now`; out a CheckResult: the state (its value is the exit code) and the one line
 `MAILBRIDGE <STATE> - <summary> | <perfdata>`. `cli.operate.status_cmd` prints it; `runtime.metrics` exports the state.
 """
 
@@ -44,6 +44,19 @@ class HealthFigures:
     sla_breached: int  # open tickets without a first response, past its due time
     failing_jobs: tuple[FailingJob, ...] = ()  # daemon jobs (delivery, timers) whose last run failed
     fleet: FleetFigures | None = None  # the daemons on the database and the mailbox leases; None: not judged
+    audits: tuple[AuditFigures, ...] = ()  # the last audit of each configured mailbox that has one
+
+
+@dataclass(frozen=True)
+class AuditFigures:
+    """What the last audit of a mailbox found (`mailboxes audit`, the daemon's nightly run)."""
+
+    mailbox: str
+    ran_at: datetime | None
+    missing: int  # on the server, never stored
+    marked_not_stored: int  # marked on the server (read, moved) but never stored
+    stored_not_marked: int  # stored, but the server does not show it handled
+    error: str = ""  # the audit could not run: why
 
 
 @dataclass(frozen=True)
@@ -115,6 +128,7 @@ def evaluate_health(figures: HealthFigures, limits: MonitoringSettings, now: dat
         ),
     ]
     found += [_job_finding(job, limits, now) for job in figures.failing_jobs]
+    found += [_audit_finding(audit, now) for audit in figures.audits]
     found += fleet_findings(figures.fleet) if figures.fleet is not None else []
     problems = tuple(sorted((f for f in found if f is not None), key=lambda f: -f.state))
     state = problems[0].state if problems else CheckState.OK
@@ -155,6 +169,26 @@ def _job_finding(job: FailingJob, limits: MonitoringSettings, now: datetime) -> 
     text = f"job {job.name} failing for {format_age(failing)}: {_shorten(job.last_error) or 'no error recorded'}"
     critical = failing >= limits.sync_critical_minutes * 60
     return Finding(CheckState.CRITICAL if critical else CheckState.WARNING, text)
+
+
+def _audit_finding(audit: AuditFigures, now: datetime) -> Finding | None:
+    """WARNING while the mailbox's last audit found mail missing or not marked, or could not run: mail may be lost
+    until a person looks (`mailboxes audit NAME --fix` mends it and keeps the clean result, which clears this)."""
+    when = f"last audit ({format_age(_seconds(now, audit.ran_at))} ago)" if audit.ran_at else "last audit"
+    if audit.error:
+        return Finding(CheckState.WARNING, f"mailbox {audit.mailbox} {when} could not run: {_shorten(audit.error)}")
+    counts = (
+        (audit.missing, "missing"),
+        (audit.marked_not_stored, "marked on the server but not stored"),
+        (audit.stored_not_marked, "stored but not marked"),
+    )
+    found = ", ".join(f"{count} {what}" for count, what in counts if count)
+    if not found:
+        return None
+    return Finding(
+        CheckState.WARNING,
+        f"mailbox {audit.mailbox} {when} found {found} (mailbridge mailboxes audit {audit.mailbox} --fix)",
+    )
 
 
 def fleet_findings(fleet: FleetFigures) -> list[Finding]:

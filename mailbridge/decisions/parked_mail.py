@@ -1,4 +1,4 @@
-"""Decision: what an admin may do with parked mail (`outbox cancel`, `messages dismiss`), and how it is recorded. Pure.
+"""Decision: what an admin may do with parked mail (`outbox cancel`/`retry`, `messages dismiss`), and how it is recorded. Pure.
 
 Values in (a row's status or kind, its recorded error or defects, who and when); out a refusal to show, or the text
 the row keeps. `store.outbox_queue.cancel` and `store.flagged_messages.dismiss` write what is decided here.
@@ -25,6 +25,21 @@ def cancel_refusal(outbox_id: int, status: str) -> str | None:
     if status == OutboxStatus.CANCELLED:
         return f"outbox item {outbox_id} is cancelled already"
     return f"outbox item {outbox_id} is {status}, not queued or held: only unsent mail can be cancelled"
+
+
+def retry_refusal(outbox_id: int, *, taken_back: bool, ticket_number: str | None) -> str | None:
+    """Why the outbox item cannot be queued again, or None when it can.
+
+    An agent's answer taken back in its undo window (`#cancel`, `tickets cancel`, `outbox cancel`) is never sent:
+    its author was told so, its copy is a note and the status change it carried was dropped.
+    """
+    if not taken_back:
+        return None
+    on = f" on ticket {ticket_number}" if ticket_number else ""
+    return (
+        f"outbox item {outbox_id} is an agent's answer taken back in its undo window (kept as a note{on}): "
+        "it is never sent; answer the ticket again instead"
+    )
 
 
 def cancelled_error(last_error: str, actor: str, now: datetime) -> str:

@@ -224,10 +224,15 @@ def _open_ticket(
     now: datetime,
 ) -> Ticket:
     """Open the ticket of a new message: the customer's chosen topic, else routing, gives its category."""
-    presale = inbox.mail.support.presale_flag and is_presale(
-        enabled=True,
-        has_earlier_ticket=tickets.has_tickets(session=session, customer=customer),
-        order_number=order_number,
+    # A ticket a history import opens is an old conversation, not a prospect writing now: never pre-sale.
+    presale = (
+        inbox.mail.support.presale_flag
+        and not inbox.imports_history
+        and is_presale(
+            enabled=True,
+            has_earlier_ticket=tickets.has_tickets(session=session, customer=customer),
+            order_number=order_number,
+        )
     )
     category = topic_category(parsed, inbox.mail.topics, inbox.mail.own_addresses)
     return tickets.open_ticket(

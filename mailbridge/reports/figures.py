@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from mailbridge.base.config.rules import WEEKDAYS
 from mailbridge.decisions.business_hours import BusinessCalendar, due_at
+from mailbridge.decisions.kinds import TicketStatus
 from mailbridge.decisions.survey import is_satisfied
 from mailbridge.reports.trends import (
     AGE_BANDS,
@@ -334,10 +335,20 @@ def comment_rows(ratings: tuple[RatingFact, ...]) -> tuple[CommentRow, ...]:
     )
 
 
+def counted_tickets(facts: StatsFacts) -> StatsFacts:
+    """The facts without merged tickets: the ticket each was merged into counts the request."""
+    return replace(facts, tickets=tuple(t for t in facts.tickets if t.status != TicketStatus.MERGED))
+
+
 def compute_report(
     facts: StatsFacts, calendar: BusinessCalendar, *, zone: ZoneInfo | None = None, bucket: str | None = None
 ) -> StatsReport:
-    """Compute every figure of the report from the facts (times of day in `zone`, else the calendar's)."""
+    """Compute every figure of the report from the facts (times of day in `zone`, else the calendar's).
+
+    A merged ticket is left out of every figure: it was one request with the ticket it was merged into, whose
+    opening, first response, SLA and closing count it once (a merge moves its messages there).
+    """
+    facts = counted_tickets(facts)
     zone = zone or calendar.zone
     period = report_period(facts, zone, bucket)
     since, until = facts.since, facts.until

@@ -14,7 +14,7 @@ from datetime import datetime
 from mailbridge.base.config.settings import Settings
 from mailbridge.decisions.business_hours import BusinessCalendar, contact_calendars, due_at
 from mailbridge.decisions.kinds import MessageKind, OutboxStatus, TicketStatus
-from mailbridge.decisions.monitoring import FailingJob, HealthFigures, MailboxFigures
+from mailbridge.decisions.monitoring import AuditFigures, FailingJob, HealthFigures, MailboxFigures
 from mailbridge.decisions.own_addresses import undelivered_contacts
 from mailbridge.store.reader import Reader, in_list, instant
 
@@ -120,6 +120,11 @@ def health_figures(report: StatusReport) -> HealthFigures:
         sla_breached=report.sla_breached or 0,
         failing_jobs=tuple(
             FailingJob(j.name, j.failing_since, j.last_error) for j in report.jobs if j.failing_since is not None
+        ),
+        audits=tuple(
+            AuditFigures(m.name, a.ran_at, a.missing, a.marked_not_stored, a.stored_not_marked, a.error)
+            for m in report.mailboxes
+            if (a := m.audit) is not None
         ),
     )
 

@@ -22,6 +22,7 @@ from mailbridge.decisions.outgoing.compose import OutgoingDraft, compose
 from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.drafts import reference_line, ticket_reply_address
 from mailbridge.decisions.outgoing.templates import render
+from mailbridge.service import answer_window
 from mailbridge.service.customer_mail import customer_thread
 from mailbridge.service.participants import answer_cc_of
 from mailbridge.store import outbox_queue, tickets
@@ -142,6 +143,8 @@ def send_action_mail(
             now=now,
             reason=f"unassigned -> {agent.email} (first answer)",
         )
+        # Taking the ticket by an action is a take like a first answer: the Contact's other agents hear of it once.
+        answer_window.tell_of_take(ctx, session=session, ticket=ticket, agent=agent, skip=(), cause=cause, now=now)
     tickets.record_response(ticket=ticket, actor=actor, now=now)
     session.flush()
     return copy

@@ -176,7 +176,7 @@ def _act_on_held(
                 key="already_sent",
                 dedupe_key=f"cancel:{cause}",
                 now=now,
-                time=f"{when:%H:%M}" if when else "?",
+                at=when,
             )
         elif outcome is Recall.NOTHING:
             answer_window.tell(

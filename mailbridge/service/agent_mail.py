@@ -191,7 +191,8 @@ def send_notification(
     """Queue one notification to an agent: the message (or the whole thread), its files, a signed Reply-To.
 
     `headline` is a key of `wording.HEADLINES` (new_ticket, new_message, assigned, answer_from: the message's
-    sender); other text is shown as given.
+    sender); other text is shown as given. A new message from someone other than the ticket's customer (a person
+    in Cc) is headed `message_from`, naming them.
     """
     contact = session.get(Contact, ticket.contact_id)
     customer = session.get(Customer, ticket.customer_id)
@@ -202,8 +203,13 @@ def send_notification(
     if missed:
         limit = ctx.agents.max_notifications_per_ticket_per_hour
         history += "; " + phrase("not_notified", locale, count=missed, limit=limit)
+    sender = (message.from_addr or "") if message else ""
+    if headline == "new_message" and sender and sender.lower() != customer.email.lower():
+        # A person in Cc of the ticket wrote (participants): the agent must see who, not only the customer's name.
+        name = safe_display_name(message.from_name) if message else ""
+        headline, sender = "message_from", f"{name} <{sender}>" if name else sender
     context = {
-        "headline": headline_words(headline, locale, sender=(message.from_addr or "") if message else ""),
+        "headline": headline_words(headline, locale, sender=sender),
         "number": ticket.number,
         "subject": ticket.subject,
         "status": status_words(ticket.status, locale),
@@ -214,6 +220,7 @@ def send_notification(
         "text": text_excerpt(ctx, message_text(message), ticket.number, locale) if message else "",
         "thread": thread_entries(session, ticket, locale) if with_thread else [],
         "text_modules": text_module_names(session, contact.id),
+        "actions": [action.name for action in ctx.actions],  # [actions.NAME]: listed as `#NAME` with the commands
         "reference_line": reference_line(ticket.number),
         # [shop]: orders, total spent, registration and the order the mail names, as the cache has them.
         "shop": shop_summary(ctx, session, customer.email, message.order_number if message else None),

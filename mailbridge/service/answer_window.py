@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
@@ -30,16 +31,12 @@ from mailbridge.decisions.held_answers import (
 )
 from mailbridge.decisions.kinds import EventKind, MessageKind, OutboxStatus, TicketStatus
 from mailbridge.decisions.outgoing.context import MailContext
-from mailbridge.decisions.outgoing.held_words import held_phrase
+from mailbridge.decisions.outgoing.held_words import clock_words, held_phrase
 from mailbridge.service import agent_mail, notices
 from mailbridge.store import outbox_queue, tickets
 from mailbridge.store.models import Agent, Contact, HeldAnswer, Message, OutboxMail, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
-
-
-def _clock(at: datetime | None) -> str:
-    return f"{utc(at):%H:%M}" if at else "?"
 
 
 def tell(
@@ -52,12 +49,15 @@ def tell(
     dedupe_key: str,
     now: datetime,
     with_reply_address: bool = False,
+    at: datetime | None = None,
     **values: object,
 ) -> None:
     """Queue one notice about a held answer to its agent, in their locale; with a signed reply address when they
-    may answer it with `#cancel` or `#send`."""
+    may answer it with `#cancel` or `#send`. `at`: the phrase's {time}, said in the Contact's `[sla]` zone."""
     contact = session.get(Contact, ticket.contact_id)
-    line = held_phrase(key, agent_mail.mail_locale(ctx, agent, contact), number=ticket.number, **values)
+    zone = ZoneInfo(ctx.sla.for_contact(contact.name if contact else None).timezone)
+    time = clock_words(at, now, zone)
+    line = held_phrase(key, agent_mail.mail_locale(ctx, agent, contact), number=ticket.number, time=time, **values)
     reply_to = agent_mail.agent_reply_address(ctx, contact, ticket, agent, now) if with_reply_address else None
     agent_mail.send_notice(
         ctx,
@@ -119,7 +119,7 @@ def hold_for_window(
         dedupe_key=f"answer_waiting:{held.id}",
         now=now,
         with_reply_address=True,
-        time=_clock(due),
+        at=due,
     )
     return held
 
@@ -317,7 +317,7 @@ def hold_stale(
         now=now,
         with_reply_address=True,
         name=collision.who,
-        time=_clock(change.at),
+        at=change.at,
     )
     return held
 

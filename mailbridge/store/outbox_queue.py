@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import AutoMailLimits
 from mailbridge.base.errors import CommandError, NotFoundError
+from mailbridge.decisions.held_answers import HeldState
 from mailbridge.decisions.inbound.bounces import BounceReport
 from mailbridge.decisions.kinds import EventKind, MailKind, OutboxStatus
 from mailbridge.decisions.loop_guard import (
@@ -34,10 +35,10 @@ from mailbridge.decisions.loop_guard import (
 )
 from mailbridge.decisions.outbox_priority import UNKNOWN_KIND_PRIORITY, priorities_by_kind
 from mailbridge.decisions.outgoing.compose import mail_bytes
-from mailbridge.decisions.parked_mail import cancel_refusal, cancelled_error
+from mailbridge.decisions.parked_mail import cancel_refusal, cancelled_error, retry_refusal
 from mailbridge.store.blocklist import find_block
 from mailbridge.store.db import insert_values_unless_taken, run, table_of
-from mailbridge.store.models import AddressSuppression, Contact, OutboxMail, Ticket
+from mailbridge.store.models import AddressSuppression, Contact, HeldAnswer, OutboxMail, Ticket
 from mailbridge.store.tickets import record_event
 
 # Long enough for a small batch on a slow relay, short enough that a crash parks its mail only briefly: a sender
@@ -314,10 +315,22 @@ def record_failure(
 
 
 def requeue(*, session: Session, outbox_id: int, now: datetime) -> OutboxMail | None:
-    """Put a held or queued mail back in line for an attempt now."""
-    row = session.get(OutboxMail, outbox_id)
+    """Put a held or queued mail back in line for an attempt now.
+
+    Raises: CommandError for an agent's answer taken back in its undo window (`parked_mail.retry_refusal`).
+    """
+    row = session.get(OutboxMail, outbox_id, with_for_update=True)
     if row is None:
         return None
+    held_state = session.exec(select(HeldAnswer.state).where(HeldAnswer.outbox_id == outbox_id)).first()
+    ticket = session.get(Ticket, row.ticket_id) if row.ticket_id else None
+    refusal = retry_refusal(
+        outbox_id,
+        taken_back=held_state == HeldState.CANCELLED,
+        ticket_number=ticket.number if ticket is not None else None,
+    )
+    if refusal:
+        raise CommandError(refusal)
     row.status, row.next_attempt_at, row.created_at = OutboxStatus.QUEUED, now, now
     return row
 

@@ -12,7 +12,7 @@ from mailbridge.store import agents, db
 from mailbridge.store.models import Ticket
 from tests.conftest import customer_mail, run_once
 from tests.conftest import run_cli as run_cli_at
-from tests.integration.test_agents import MARIA, answer, deliver, text_of, the_ticket, to
+from tests.integration.test_agents import MARIA, answer, deliver, notification_for, text_of, the_ticket, to
 
 CUSTOMER = "anna@example.org"
 TEAM = "first-level@shop.example"
@@ -56,6 +56,13 @@ def desk(make_app, clock, dovecot, sink, mailbox):
 def tickets_of(app) -> list[Ticket]:
     with Session(app.engine) as session:
         return list(session.exec(select(Ticket).order_by(Ticket.id)))
+
+
+def test_the_notification_lists_the_configured_actions_with_the_commands(desk, sink):
+    notification = notification_for(sink, MARIA)
+    assert "#cc add|remove EMAIL #merge NUMBER #cancel #send #return #escalate" in text_of(notification).splitlines()
+    html = notification.get_body(("html",)).get_content()
+    assert "#cc add|remove EMAIL #merge NUMBER #cancel #send #return #escalate<br>" in html
 
 
 def test_return_action_mails_the_instructions_and_sets_status_and_category(desk, dovecot, mailbox, sink):

@@ -140,6 +140,8 @@ def test_new_ticket_notifies_every_agent_of_the_contact_with_signed_reply_addres
         [note] = to(sink, agent)
         assert note["Auto-Submitted"] == "auto-generated" and f"[#{ticket.number}]" in note["Subject"]
         assert QUOTED_BODY in text_of(note) and "Status: new" in text_of(note)
+        # The footer lists every command; no [actions.NAME] is configured here, so none follows #send.
+        assert "#cc add|remove EMAIL #merge NUMBER #cancel #send" in text_of(note).splitlines()
         assert [p.get_filename() for p in note.iter_attachments()] == ["photo.jpg"]
         assert reply_to_of(note).startswith("support+a.")
     with Session(desk.engine) as session:
@@ -390,3 +392,15 @@ def test_customer_with_a_quoted_local_part_gets_receipt_answer_and_status_change
     result = run_cli_at("tickets", "status", the_ticket(app).number, "closed", config=config_file(), clock=clock)
     assert result.returncode == 0, result.stderr
     assert the_ticket(app).status == "closed"
+
+
+def test_agents_add_finds_the_mailbox_contact_on_a_fresh_database(config_file):
+    """`db upgrade`, then `agents add --contact "Customer service"`: the Contact the configuration creates at start
+    (create_contact) is there for the agent, without a `run` or `config check` first."""
+    config = config_file()  # the schema only: no Contact yet
+    added = run_cli_at("agents", "add", MARIA, "--name", "Maria Rossi", "--contact", "Customer service", config=config)
+    assert added.returncode == 0, added.stderr
+    listed = json.loads(run_cli_at("agents", "list", "--json", config=config).stdout)
+    assert listed[0]["email"] == MARIA and listed[0]["contacts"] == ["Customer service"]
+    typo = run_cli_at("agents", "add", "tom@shop.example", "--contact", "Customer servise", config=config)
+    assert typo.returncode == 1 and "Customer servise" in typo.stderr

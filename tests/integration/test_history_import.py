@@ -214,3 +214,26 @@ def test_customer_reply_to_an_imported_closed_ticket_reopens_it(make_app, clock,
     assert len(messages(app, ticket)) == 3
     # A reply to a closed ticket within the reopen window reopens it without a receipt, as for any ticket.
     assert not any(ANNA in m.rcpt_tos for m in sink.messages)
+
+
+def test_imported_tickets_are_never_presale(make_app, clock, config_file, dovecot, mailbox, sink, tmp_path):
+    """A first contact naming no order is pre-sale when it writes now, never when an archive brings it in."""
+    app = make_app()
+    archive = f"{mailbox}-Archive"
+    dovecot.create_folder(SUPPORT_USER, archive)
+    dovecot.append(SUPPORT_USER, archive, bob_question())
+    carla = customer_mail(sender="carla@example.net", name="Carla", subject="Do you ship to Malta?", body="Hi")
+    path = write_mbox(tmp_path / "old.mbox", dated(carla, at(3, month=11), "<carla-1@example.net>"))
+
+    imported = run_cli("mailboxes", "import", "support", "--folder", archive, config=config_file(), clock=clock)
+    from_file = run_cli("ingest", str(path), config=config_file(), clock=clock)
+    assert imported.returncode == 0 and from_file.returncode == 0, imported.stderr + from_file.stderr
+    dovecot.append(SUPPORT_USER, mailbox, customer_mail(sender="dan@example.net", name="Dan", subject="Price of X?"))
+    run_once(app)
+
+    found = tickets(app)
+    assert {subject: ticket.presale for subject, ticket in found.items()} == {
+        "Invoice missing": False,
+        "Do you ship to Malta?": False,
+        "Price of X?": True,  # the same kind of mail arriving live is flagged
+    }

@@ -168,3 +168,35 @@ def test_the_daemon_audits_every_mailbox_at_night_and_status_shows_it(make_app, 
         assert wait_until(lambda: "job audit_mailboxes: ok" in status(app, clock), timeout=15)
     shown = status(app, clock)
     assert "  audit 2026-01-06 03:01:00 +01:00: 0 missing; nothing lost (0 not yet polled)" in shown
+
+
+def test_status_check_warns_while_the_last_audit_found_problems(make_app, clock, dovecot, mailbox, sink):
+    app = make_app()
+    uid = dovecot.append(SUPPORT_USER, mailbox, customer_mail())
+    run_once(app)
+    sink.clear()
+
+    def check() -> tuple[int, str]:
+        result = run_cli("status", "--check", config=app.settings.path, clock=clock)
+        return result.returncode, result.stdout.strip()
+
+    assert check()[0] == 0  # audited never: nothing to say
+    assert audit(app, clock).returncode == 0
+    assert check()[0] == 0  # a clean audit: nothing to say either
+    with dovecot.client(SUPPORT_USER) as client:  # another client takes \Seen off the stored message
+        client.select_folder(mailbox)
+        client.remove_flags([uid], ["\\Seen"])
+    clock.advance(minutes=5)
+    assert audit(app, clock).returncode == 3
+    clock.advance(hours=2)
+    run_once(app)  # polling does not clear it: only an audit looks at the server's state again
+    code, line = check()
+    assert code == 1
+    assert line.startswith(
+        "MAILBRIDGE WARNING - mailbox support last audit (2h ago) found 1 stored but not marked "
+        "(mailbridge mailboxes audit support --fix) | "
+    )
+
+    assert audit(app, clock, "--fix").returncode == 0  # the fix audits again and keeps the clean result
+    code, line = check()
+    assert code == 0 and line.startswith("MAILBRIDGE OK - "), line

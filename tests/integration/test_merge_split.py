@@ -191,3 +191,26 @@ def test_split_makes_a_new_topic_its_own_ticket_with_receipt_and_notification(
     assert f"moved to new ticket {number}" in shown
     refused = run_cli_at("tickets", "split", a.number, "--from", "999999", config=config_file(), clock=clock)
     assert refused.returncode == 1 and "message 999999 is not on ticket" in refused.stderr
+
+
+def test_stats_count_a_merged_ticket_once_on_its_target(two_tickets, config_file, clock):
+    """Two mails about one parcel were one request: after the merge, `stats` counts one ticket opened, its SLA once."""
+    app, a, b = two_tickets(b_sender=BOB)
+
+    def stats() -> dict:
+        result = run_cli_at("stats", "--json", config=config_file(), clock=clock)
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    clock.advance(days=10)  # neither was answered: both past their first-response time
+    before = stats()
+    assert (before["opened"], before["sla_breached"], before["presale"]) == (2, 2, 1)
+    assert run_cli_at("tickets", "merge", a.number, b.number, config=config_file(), clock=clock).returncode == 0
+
+    after = stats()
+    assert (after["opened"], after["closed"], after["sla_breached"], after["presale"]) == (1, 0, 1, 0)
+    assert [row["number"] for row in after["breaches"]] == [a.number]
+    assert sum(point["opened"] for point in after["trend"]) == 1
+    assert sum(row["opened"] for row in after["by_agent"]) == 1
+    assert sum(row["opened"] for row in after["by_category"]) == 1
+    assert sum(after["backlog"].values()) == 1

@@ -97,3 +97,33 @@ def test_smtp_test_command_fails_in_one_line_when_refused(config_file, sink):
     sink.fail_next("RCPT", 550)
     result = run_cli("smtp", "test", "--to", "admin@shop.example", config=config_file())
     assert result.returncode == 1 and result.stderr.strip().startswith(f"mailbridge: error: 127.0.0.1:{sink.port}: 550")
+
+
+def test_smtp_test_command_tests_a_brand_relay(config_file, sink):
+    import json
+
+    from tests.conftest import run_cli
+
+    brand = start_smtp_sink()
+    try:
+        relay = f'\n[smtp.shop2]\nhost = "127.0.0.1"\nport = {brand.port}\nsecurity = "plain"\ntimeout_seconds = 5\n'
+        config = config_file(extra=relay)
+        args = ("smtp", "test", "--to", "admin@shop2.example", "--relay", "shop2", "--from", "help@shop2.example")
+        result = run_cli(*args, "--json", config=config)
+        assert result.returncode == 0, result.stderr
+        outcome = json.loads(result.stdout)
+        assert (outcome["relay"], outcome["port"], outcome["sent"]) == ("shop2", brand.port, True)
+        assert sink.messages == []  # [smtp] was not used
+        [received] = brand.messages
+        assert (received.mail_from, received.rcpt_tos) == ("help@shop2.example", ("admin@shop2.example",))
+        parsed = received.message
+        assert parsed["From"] == "help@shop2.example" and parsed["Subject"] == "mailbridge SMTP test (relay shop2)"
+
+        unknown = run_cli("smtp", "test", "--to", "admin@shop2.example", "--relay", "shop9", config=config)
+        assert unknown.returncode != 0 and unknown.stdout == ""
+        assert unknown.stderr.strip().splitlines()[-1] == (
+            "mailbridge: error: --relay: expected the NAME of an [smtp.NAME] table (shop2), got 'shop9'"
+        )
+        assert len(brand.messages) == 1 and sink.messages == []
+    finally:
+        brand.stop()

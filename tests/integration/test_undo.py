@@ -76,13 +76,23 @@ def reply(app, dovecot, mailbox, *, to_mail, body: str, sender: str = MARIA) -> 
     deliver(app, dovecot, mailbox, raw)
 
 
+def test_confirmation_says_the_time_in_the_contacts_own_zone(make_app, clock, dovecot, mailbox, sink):
+    tokyo = (
+        WINDOW + '[sla]\ntimezone = "America/New_York"\n[sla.contacts."Customer service"]\ntimezone = "Asia/Tokyo"\n'
+    )
+    app = open_desk(make_app(extra=tokyo), clock, dovecot, mailbox)
+    reply(app, dovecot, mailbox, to_mail=first_notification(sink, MARIA), body=NEW_TEXT)
+    [confirmation] = notices_to(sink, MARIA, "reply #cancel to take it back")
+    assert "goes out at 18:01 (JST)" in text_of(confirmation) and "UTC" not in text_of(confirmation)
+
+
 def test_answer_waits_in_the_window_then_goes_with_its_close_and_survey(window_desk, clock, dovecot, mailbox, sink):
     app = window_desk
     reply(app, dovecot, mailbox, to_mail=first_notification(sink, MARIA), body=f"{NEW_TEXT}\n\n#close")
     assert answers_to_customer(sink) == 0
     assert the_ticket(app).status == "new"  # the close waits with the answer
     [confirmation] = notices_to(sink, MARIA, "reply #cancel to take it back")
-    assert "goes out at 09:01 UTC" in text_of(confirmation) and confirmation["Reply-To"] is not None
+    assert "goes out at 10:01 (CET)" in text_of(confirmation) and confirmation["Reply-To"] is not None
     clock.advance(seconds=30)
     run_once(app)
     assert answers_to_customer(sink) == 0
@@ -126,7 +136,7 @@ def test_cancel_in_a_reply_to_the_confirmation_recalls_the_answer(window_desk, c
     run_once(app)
     assert answers_to_customer(sink, "Second try") == 1
     reply(app, dovecot, mailbox, to_mail=confirmation, body="#cancel")
-    assert len(notices_to(sink, MARIA, "can no longer be taken back: it was sent at 09:06 UTC")) == 1
+    assert len(notices_to(sink, MARIA, "can no longer be taken back: it was sent at 10:06 (CET)")) == 1
 
 
 def test_tickets_cancel_recalls_the_waiting_answer(window_desk, clock, dovecot, mailbox, sink):
@@ -156,7 +166,7 @@ def test_stale_reply_is_held_until_send(desk, clock, dovecot, mailbox, sink):
     reply(app, dovecot, mailbox, to_mail=maria_saw, body=NEW_TEXT)
     assert answers_to_customer(sink) == 0
     [held] = notices_to(sink, MARIA, "reply #send to send it anyway")
-    assert "Luca Bianchi answered ticket" in text_of(held) and "at 09:01 UTC" in text_of(held)
+    assert "Luca Bianchi answered ticket" in text_of(held) and "at 10:01 (CET)" in text_of(held)
     with Session(app.engine) as session:
         assert session.exec(select(Message).where(Message.kind == "agent_note")).one().stripped_text == NEW_TEXT
     clock.advance(minutes=1)
@@ -178,7 +188,7 @@ def test_reassignment_makes_a_reply_stale_and_a_newer_mail_is_answered_at_once(d
     reply(app, dovecot, mailbox, to_mail=maria_saw, body=NEW_TEXT)
     assert answers_to_customer(sink) == 0
     [held] = notices_to(sink, MARIA, "reply #send to send it anyway")
-    assert "was assigned to Luca Bianchi at 09:01 UTC" in text_of(held)
+    assert "was assigned to Luca Bianchi at 10:01 (CET)" in text_of(held)
     # Given the ticket back, Maria answers the assignment's mail, written after every change: relayed at once.
     clock.advance(minutes=1)
     assert run_cli("tickets", "assign", number, MARIA, config=app.settings.path, clock=clock).returncode == 0

@@ -83,3 +83,32 @@ def test_outbox_cancel_of_a_waiting_answer_ends_it(waiting_desk, clock, dovecot,
     assert the_ticket(app).status == "new"  # the #close it carried went with it
     shown = run_cli("tickets", "show", number, config=app.settings.path, clock=clock).stdout
     assert f"outbox {held.outbox_id} cancelled; the answer is kept as a note" in shown
+
+
+@pytest.mark.parametrize("taken_back_by", ["tickets cancel", "outbox cancel"])
+def test_outbox_retry_refuses_an_answer_taken_back(taken_back_by, make_app, clock, dovecot, mailbox, sink):
+    app = open_desk(make_app(extra=WINDOW), clock, dovecot, mailbox)
+    reply(app, dovecot, mailbox, to_mail=first_notification(sink, MARIA), body=f"{NEW_TEXT}\n\n#close")
+    with Session(app.engine) as session:
+        [held] = session.exec(select(HeldAnswer)).all()
+    number, outbox_id = the_ticket(app).number, str(held.outbox_id)
+    args = ("tickets", "cancel", number) if taken_back_by == "tickets cancel" else ("outbox", "cancel", outbox_id)
+    assert run_cli(*args, config=app.settings.path, clock=clock).returncode == 0
+
+    result = run_cli("outbox", "retry", outbox_id, config=app.settings.path, clock=clock)
+    assert result.returncode == 1 and result.stdout == ""
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .endswith(
+            f"outbox item {outbox_id} is an agent's answer taken back in its undo window (kept as a note on ticket "
+            f"{number}): it is never sent; answer the ticket again instead"
+        )
+    )
+    clock.advance(minutes=2)
+    run_once(app)
+    assert answers_to_customer(sink) == 0
+    with Session(app.engine) as session:
+        assert session.get(OutboxMail, held.outbox_id).status == "cancelled"
+        assert session.get(HeldAnswer, held.id).state == "cancelled"
+    assert the_ticket(app).status == "new"

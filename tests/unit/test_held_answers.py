@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,7 +21,7 @@ from mailbridge.decisions.held_answers import (
     release_time,
     seen_time,
 )
-from mailbridge.decisions.outgoing.held_words import HELD_PHRASES, held_phrase
+from mailbridge.decisions.outgoing.held_words import HELD_PHRASES, clock_words, held_phrase
 
 NOW = datetime(2026, 11, 24, 10, 2, tzinfo=UTC)
 MARIA = "maria@shop.example"
@@ -123,3 +124,21 @@ def test_every_locale_has_every_held_phrase():
 
 def test_unknown_locale_falls_back_to_english():
     assert held_phrase("taken", "fi", number="123", name="Marco") == "Marco took ticket #123."
+
+
+def test_clock_words_say_the_time_in_the_zone_with_its_abbreviation():
+    rome, athens = ZoneInfo("Europe/Rome"), ZoneInfo("Europe/Athens")
+    assert clock_words(NOW + timedelta(seconds=60), NOW, rome) == "11:03 (CET)"
+    assert clock_words(NOW, NOW, athens) == "12:02 (EET)"
+    assert clock_words(datetime(2026, 7, 1, 8, 0, tzinfo=UTC), datetime(2026, 7, 1, 9, 0, tzinfo=UTC), rome) == (
+        "10:00 (CEST)"
+    )
+    assert clock_words(NOW.replace(tzinfo=None), NOW, ZoneInfo("UTC")) == "10:02 (UTC)"  # SQLite's naive UTC
+    assert clock_words(None, NOW, rome) == "?"
+
+
+def test_clock_words_give_the_date_of_another_day_in_the_zone():
+    yesterday = NOW - timedelta(days=1)
+    assert clock_words(yesterday, NOW, ZoneInfo("Europe/Rome")) == "2026-11-23 11:02 (CET)"
+    late = datetime(2026, 11, 24, 23, 30, tzinfo=UTC)  # the same UTC day, the next one in Tokyo
+    assert clock_words(late, NOW, ZoneInfo("Asia/Tokyo")) == "2026-11-25 08:30 (JST)"

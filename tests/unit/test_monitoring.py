@@ -12,6 +12,7 @@ from mailbridge.base.config.monitoring import MonitoringSettings
 from mailbridge.base.config.settings import load_settings
 from mailbridge.base.errors import ConfigError
 from mailbridge.decisions.monitoring import (
+    AuditFigures,
     CheckState,
     FailingJob,
     HealthFigures,
@@ -185,6 +186,32 @@ def test_quarantined_messages_are_warning():
 def test_tickets_past_their_sla_are_warning():
     result = check(sla_breached=4)
     assert result.state is CheckState.WARNING and "4 tickets past their first-response time" in result.line
+
+
+def audited(missing: int = 0, marked: int = 0, unmarked: int = 0, error: str = "") -> AuditFigures:
+    return AuditFigures("support", NOW - timedelta(hours=7), missing, marked, unmarked, error)
+
+
+def test_a_clean_last_audit_is_ok():
+    assert check(audits=(audited(),)).state is CheckState.OK
+
+
+def test_a_last_audit_that_found_mail_missing_or_not_marked_is_warning():
+    result = check(audits=(audited(missing=2, unmarked=1),))
+    assert result.state is CheckState.WARNING
+    assert summary(result) == (
+        "MAILBRIDGE WARNING - mailbox support last audit (7h ago) found 2 missing, 1 stored but not marked "
+        "(mailbridge mailboxes audit support --fix)"
+    )
+    marked = check(audits=(audited(marked=1),))
+    assert "found 1 marked on the server but not stored (" in marked.line
+
+
+def test_a_last_audit_that_could_not_run_is_warning():
+    result = check(audits=(audited(error="SourceError: login refused"),))
+    assert summary(result) == (
+        "MAILBRIDGE WARNING - mailbox support last audit (7h ago) could not run: SourceError: login refused"
+    )
 
 
 def test_count_check_turned_off_with_zero():

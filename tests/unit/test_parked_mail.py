@@ -13,6 +13,7 @@ from mailbridge.decisions.parked_mail import (
     dismiss_refusal,
     dismissed_defects,
     kind_before_dismissal,
+    retry_refusal,
 )
 
 NOW = datetime(2026, 12, 3, 9, 30, tzinfo=UTC)
@@ -32,6 +33,14 @@ def test_mail_that_went_out_cannot_be_cancelled(status):
 
 def test_cancelling_twice_says_so():
     assert cancel_refusal(7, OutboxStatus.CANCELLED) == "outbox item 7 is cancelled already"
+
+
+def test_an_answer_taken_back_cannot_be_retried_other_mail_can():
+    assert retry_refusal(7, taken_back=False, ticket_number="1041") is None
+    assert retry_refusal(7, taken_back=True, ticket_number="1041") == (
+        "outbox item 7 is an agent's answer taken back in its undo window (kept as a note on ticket 1041): "
+        "it is never sent; answer the ticket again instead"
+    )
 
 
 def test_cancelled_error_names_who_and_when_then_keeps_the_error():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mailbridge.decisions.agent_commands import AgentCommand, cc_argument, parse_agent_reply
 from mailbridge.decisions.participants import MAX_PARTICIPANTS, People, answer_cc, cc_command_problem, cc_from_mail
 
@@ -92,6 +94,50 @@ def test_cc_argument_reads_action_and_address():
     assert cc_argument("bob@example.net") is None
     assert cc_argument("add not-an-address") is None
     assert cc_argument("add a@b.example c@d.example") is None
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "Lisa Maier <lisa@example.de>",
+        "Lisa Maier <Lisa@Example.DE>",
+        '"Maier, Lisa" <lisa@example.de>',
+        "Lisa Maier (Shop GmbH) <lisa@example.de>",
+        '"lisa@example.de" <lisa@example.de>',
+        "lisa@example.de (Lisa Maier)",
+    ],
+)
+def test_cc_argument_takes_the_address_out_of_a_pasted_name_and_address(pasted):
+    assert cc_argument(f"add {pasted}") == ("add", "lisa@example.de")
+    assert cc_argument(f"remove {pasted}") == ("remove", "lisa@example.de")
+
+
+@pytest.mark.parametrize(
+    "ambiguous",
+    [
+        "Maier, Lisa <lisa@example.de>",  # unquoted comma: two entries
+        "Lisa <lisa@example.de>, Bob <bob@example.net>",
+        "Lisa <lisa@example.de> <bob@example.net>",
+        '"bob@example.net" <lisa@example.de>',  # which one is meant?
+        "Lisa <lisa@example.de> and Bob",
+        "Lisa <lisa@example.de>@example.net",
+        "Lisa Maier <lisa@example.de",  # unclosed
+        "Lisa Maier lisa@example.de",  # no brackets: name and address run together
+        "Lisa Maier <lisa@localhost>",
+        "Lisa Maier",
+        "Lisa (((((x))))) <lisa@example.de>",
+        "(" * 5000 + "<lisa@example.de>",
+        "x" * 400 + " <lisa@example.de>",
+    ],
+)
+def test_cc_argument_refuses_anything_that_is_not_exactly_one_address(ambiguous):
+    assert cc_argument(f"add {ambiguous}") is None
+
+
+def test_cc_command_with_a_pasted_name_and_address_is_no_problem():
+    reply = parse_agent_reply("#cc add Lisa Maier <lisa@example.de>\nHello")
+    assert reply.commands == (AgentCommand("cc", "add Lisa Maier <lisa@example.de>"),) and not reply.problems
+    assert "#cc needs add or remove" in parse_agent_reply("#cc add Maier, Lisa <lisa@example.de>\nHi").problems[0]
 
 
 def test_cc_commands_at_top_and_end_are_read_and_bad_ones_are_problems():

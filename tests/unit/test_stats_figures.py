@@ -89,3 +89,21 @@ def test_no_ratings_give_no_csat_and_empty_spreads():
     facts = StatsFacts(tickets=(), ratings=(), reopened=0, inbound_at=(), since=None, until=None, now=at(9, 12))
     figures = compute_report(facts, CALENDAR)
     assert figures.csat_total is None and figures.first_response == spread([])
+
+
+def test_a_merged_ticket_is_counted_only_on_its_target():
+    # Merged into another ticket: unanswered, past its SLA, pre-sale; none of it counts a second time.
+    merged = TicketFact("A", "x", "merged", at(6, 9), None, at(6, 10), 1, presale=True, number="9")
+    facts = StatsFacts(
+        tickets=(*TICKETS, merged),
+        ratings=RATINGS,
+        reopened=1,
+        inbound_at=INBOUND,
+        since=at(2, 0),
+        until=None,
+        now=at(9, 12),
+    )
+    figures, without = compute_report(facts, CALENDAR), report()
+    assert (figures.opened, figures.closed, figures.sla_breached, figures.presale) == (5, 2, 2, 0)
+    assert figures.breaches == without.breaches and figures.trend == without.trend
+    assert figures.by_agent == without.by_agent and figures.backlog == without.backlog

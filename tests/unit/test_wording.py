@@ -201,6 +201,7 @@ AGENT_CONTEXT = {
     "text": "Buongiorno",
     "thread": [],
     "text_modules": [],
+    "actions": [],
     "line": "Linea",
     "comment": "Commento",
     "agent_name": "Maria",
@@ -224,3 +225,15 @@ def test_every_agent_facing_template_exists_and_renders_in_every_locale(kind, lo
         assert environment.get_template(f"{kind}/{locale}.{part}.j2") is not None
     mail = render(environment, kind, locale, AGENT_CONTEXT)
     assert "48213907751" in mail.text and "48213907751" in mail.html
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_agent_notification_footer_lists_every_command_and_the_configured_actions(locale):
+    context = {**AGENT_CONTEXT, "actions": ["return", "escalate"]}
+    mail = render(make_environment(), "agent_notification", locale, context)
+    for part in (mail.text, mail.html):
+        for command in ("#close", "#assign", "#forward", "#text", "#cc add|remove", "#merge", "#cancel", "#send"):
+            assert command in part
+        assert "#send #return #escalate" in part
+    bare = render(make_environment(), "agent_notification", locale, AGENT_CONTEXT)
+    assert "#send\n" in bare.text and "#return" not in bare.text

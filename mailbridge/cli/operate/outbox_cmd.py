@@ -48,6 +48,9 @@ def list_outbox(
 def retry(outbox_id: int) -> None:
     """Re-queue one outgoing mail for an attempt now.
 
+    An agent's answer taken back in its undo window (`#cancel`, `tickets cancel`, `outbox cancel`) is refused:
+    it is kept as a note and never sent; the agent answers the ticket again instead.
+
     Example: mailbridge outbox retry 42
     """
     app_ = open_store()
@@ -68,7 +71,8 @@ def cancel(
 
     One line per item; an item that is sent, bounced or cancelled already is refused (an error line, exit 1) and
     the others are cancelled all the same. `outbox retry ID` puts a cancelled mail back in line. An agent's answer
-    waiting out its undo window is taken back with it (kept as a note on the ticket, its status change dropped).
+    waiting out its undo window is taken back with it (kept as a note on the ticket, its status change dropped),
+    for good: `outbox retry` refuses it.
 
     Example: mailbridge outbox cancel 42 43
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mailbridge.cli.common import echo_json, open_store
+from mailbridge.cli.common import echo_json, open_app, open_store
 from mailbridge.reports.agents import list_agents as list_agent_rows
 from mailbridge.store import agents, db
 
@@ -24,7 +24,10 @@ def add(
 
     Example: mailbridge agents add maria@shop.example --name "Maria Rossi" --contact "Customer service"
     """
-    app_ = open_store()
+    # With --contact, first create the configured mailboxes' Contacts that `run` would create (`create_contact`, or
+    # the default "Customer service"): on a database just made by `db upgrade`, `--contact "Customer service"`
+    # must find the Contact the configuration promises.
+    app_ = open_app() if contact else open_store()
     with db.transaction(app_.engine) as session:
         agent = agents.add_agent(
             session=session, email=email, name=name, locale=locale, contacts=contact, now=app_.clock.now()

@@ -40,6 +40,7 @@ SAMPLE = {
     "text": "Buongiorno, il mio ordine non è ancora arrivato.",
     "thread": [],
     "text_modules": ["returns"],
+    "actions": ["return"],
     "shop": {
         "orders": 3,
         "total_spent": "187.40 EUR",
