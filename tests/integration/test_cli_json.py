@@ -108,7 +108,8 @@ def test_smtp_test_json_lists_the_steps(config_file, sink):
     result = run_cli("smtp", "test", "--to", "admin@shop.example", "--json", config=config_file())
     assert result.returncode == 0, result.stderr
     outcome = json.loads(result.stdout)
-    assert list(outcome) == ["host", "port", "security", "username", "to", "steps", "sent", "error"]
+    assert list(outcome) == ["host", "port", "security", "username", "to", "relay", "steps", "sent", "error"]
+    assert outcome["relay"] is None  # [smtp] itself; `--relay NAME` names a brand's [smtp.NAME]
     assert outcome["sent"] is True and outcome["port"] == sink.port and outcome["error"] is None
     assert outcome["steps"][0].startswith("connected to 127.0.0.1") and outcome["steps"][-1].startswith("accepted")
     assert [m.rcpt_tos for m in sink.messages] == [("admin@shop.example",)]
