@@ -18,6 +18,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from email.utils import getaddresses, parseaddr
 
+from mailbridge.base.config.actions import BUILT_IN_COMMANDS
 from mailbridge.decisions.matching.ticket_numbers import is_valid_ticket_number
 
 STATUS_COMMANDS = {
@@ -31,19 +32,8 @@ STATUS_COMMANDS = {
 ADDRESS_COMMANDS = frozenset({"assign", "forward"})
 # `#spam` also puts the ticket's customer on the blocklist (`customers unblock` undoes it).
 BLOCKING_COMMANDS = frozenset({"spam"})
-KNOWN = (
-    *STATUS_COMMANDS,
-    "assign",
-    "category",
-    "note",
-    "forward",
-    "text",
-    "requester",
-    "merge",
-    "cc",
-    "cancel",
-    "send",
-)
+# Every built-in command, listed once in base (an action's name is checked against it when the config is read).
+KNOWN = BUILT_IN_COMMANDS
 ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[A-Za-z]{2,}$")
 NAMED_ADDRESS_MAX = 320  # `Name <address>` as `#cc add` takes it: an address (254 at most) and a name
 COMMAND_LINE = re.compile(r"^#([A-Za-z0-9_-]+)\b[ \t]*(.*)$")

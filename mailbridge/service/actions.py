@@ -2,13 +2,12 @@
 
 `agent_desk.handle_agent_text` runs an action (`#return` in a reply, `mailbridge tickets action`): it builds the
 draft here first (a template that does not render is a problem, and nothing is sent), then queues it with
-`send_action_mail`, which gives it the Cc of an answer (the ticket's participants) and stores the copy on the ticket
-like a relayed answer. Never commits.
+`send_action_mail`, which gives it the Cc of an answer (the ticket's participants) and queues it and stores the copy
+on the ticket as a relayed answer is (`answer_mail.queue_answer`). Never commits.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from datetime import datetime
 
@@ -16,16 +15,16 @@ from sqlmodel import Session
 
 from mailbridge.base.config.actions import ActionSettings
 from mailbridge.decisions.inbound.names import safe_display_name
-from mailbridge.decisions.kinds import Direction, EventKind, MailKind, MessageKind
+from mailbridge.decisions.kinds import EventKind, MailKind
 from mailbridge.decisions.matching.ticket_numbers import format_subject
-from mailbridge.decisions.outgoing.compose import OutgoingDraft, compose
+from mailbridge.decisions.outgoing.compose import OutgoingDraft
 from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.drafts import reference_line, ticket_reply_address
 from mailbridge.decisions.outgoing.templates import render
-from mailbridge.service import answer_window
+from mailbridge.service.answer_mail import queue_answer
 from mailbridge.service.customer_mail import customer_thread
 from mailbridge.service.participants import answer_cc_of
-from mailbridge.store import outbox_queue, tickets
+from mailbridge.store import tickets
 from mailbridge.store.models import Agent, Contact, Customer, Message, Ticket
 
 
@@ -90,62 +89,21 @@ def send_action_mail(
     """Queue the action's mail, in Cc to the ticket's participants as an answer is, and store its copy on the ticket;
     it counts as the ticket's answer."""
     draft = replace(draft, cc=answer_cc_of(ctx, session, ticket, now))
-    mail = compose(draft, ctx.new_message_id(draft.from_address), now)
-    outbox_queue.enqueue(
-        session=session,
-        mail=mail,
-        sign=ctx.sign,
-        dedupe_key=f"{MailKind.ACTION_MAIL}:{cause}",
-        kind=MailKind.ACTION_MAIL,
-        ticket_id=ticket.id,
-        now=now,
-        is_automatic=False,
-        caused_by_message_id=source.id if source else None,
-    )
-    raw = bytes(mail)
-    copy = Message(
-        ticket_id=ticket.id,
-        direction=Direction.OUTBOUND,
-        message_id=mail["Message-ID"],
-        in_reply_to=draft.in_reply_to,
-        references=" ".join(draft.references),
-        from_addr=draft.from_address,
-        from_name=agent.name,
-        to_addrs=draft.to_address,
-        cc_addrs=", ".join(draft.cc),
-        subject=draft.subject,
-        sent_at=now,
-        text_body=draft.body.text,
-        stripped_text=draft.body.text,
-        html_body=draft.body.html,
-        raw=raw,
-        raw_sha256=hashlib.sha256(raw).hexdigest(),
-        kind=MessageKind.AGENT_REPLY,
-        stored_at=now,
-    )
-    session.add(copy)
-    actor = f"agent:{agent.email}"
-    tickets.record_event(
+    # Taking the ticket by an action is a take like a first answer: the Contact's other agents hear of it once.
+    _, copy = queue_answer(
+        ctx,
         session=session,
         ticket=ticket,
-        actor=actor,
-        kind=EventKind.MAIL_QUEUED,
-        reason=f"{draft.kind} to {draft.to_address}" + (f", cc {', '.join(draft.cc)}" if draft.cc else ""),
+        agent=agent,
+        draft=draft,
+        stripped_text=draft.body.text,
+        event=EventKind.MAIL_QUEUED,
+        what=draft.kind,
         now=now,
+        cause=cause,
+        source=source,
     )
-    if ticket.assigned_agent_id is None:
-        ticket.assigned_agent_id, ticket.assigned_agent = agent.id, agent.email
-        tickets.record_event(
-            session=session,
-            ticket=ticket,
-            actor=actor,
-            kind=EventKind.ASSIGNED,
-            now=now,
-            reason=f"unassigned -> {agent.email} (first answer)",
-        )
-        # Taking the ticket by an action is a take like a first answer: the Contact's other agents hear of it once.
-        answer_window.tell_of_take(ctx, session=session, ticket=ticket, agent=agent, skip=(), cause=cause, now=now)
-    tickets.record_response(ticket=ticket, actor=actor, now=now)
+    tickets.record_response(ticket=ticket, actor=f"agent:{agent.email}", now=now)
     session.flush()
     return copy
 

@@ -87,39 +87,81 @@ def hold_for_window(
     source: Message | None,
 ) -> HeldAnswer:
     """Record a relayed answer that waits until `due`, with the status it moves the ticket to then; confirm it."""
-    held = HeldAnswer(
-        ticket_id=ticket.id,
-        agent_id=agent.id,
-        state=HeldState.WAITING,
-        text=text,
-        source_message_id=source.id if source else None,
+    held = _held_answer(
+        ticket,
+        agent,
+        HeldState.WAITING,
+        text,
+        source.id if source else None,
+        now,
         outbox_id=outbox_id,
         copy_message_id=copy.id,
         pending_status=pending_status,
         due_at=due,
-        created_at=now,
     )
+    return _keep(
+        ctx,
+        session,
+        ticket,
+        agent,
+        held,
+        event=EventKind.ANSWER_WAITING,
+        reason=f"outbox {outbox_id} goes out at {due.isoformat(timespec='seconds')}"
+        + (f", then status {pending_status}" if pending_status else ""),
+        key="waiting",
+        dedupe_prefix="answer_waiting",
+        now=now,
+        at=due,
+    )
+
+
+def _held_answer(
+    ticket: Ticket, agent: Agent, state: HeldState, text: str, source_id: int | None, now: datetime, **columns: object
+) -> HeldAnswer:
+    """A new held answer of `agent` on the ticket; `columns`: those of a waiting answer."""
+    return HeldAnswer(
+        ticket_id=ticket.id,
+        agent_id=agent.id,
+        state=state,
+        text=text,
+        source_message_id=source_id,
+        created_at=now,
+        **columns,
+    )
+
+
+def _keep(
+    ctx: MailContext,
+    session: Session,
+    ticket: Ticket,
+    agent: Agent,
+    held: HeldAnswer,
+    *,
+    event: EventKind,
+    reason: str,
+    key: str,
+    dedupe_prefix: str,
+    now: datetime,
+    at: datetime,
+    **values: object,
+) -> HeldAnswer:
+    """Store a held answer, record `event` on the ticket and tell its agent (who may answer `#cancel` or `#send`)."""
     session.add(held)
     session.flush()
     tickets.record_event(
-        session=session,
-        ticket=ticket,
-        actor=f"agent:{agent.email}",
-        kind=EventKind.ANSWER_WAITING,
-        reason=f"outbox {outbox_id} goes out at {due.isoformat(timespec='seconds')}"
-        + (f", then status {pending_status}" if pending_status else ""),
-        now=now,
+        session=session, ticket=ticket, actor=f"agent:{agent.email}", kind=event, reason=reason, now=now
     )
     tell(
         ctx,
         session=session,
         ticket=ticket,
         agent=agent,
-        key="waiting",
-        dedupe_key=f"answer_waiting:{held.id}",
+        key=key,
+        dedupe_key=f"{dedupe_prefix}:{held.id}",
         now=now,
         with_reply_address=True,
-        at=due,
+        at=at,
+        **values,
     )
     return held
 
@@ -151,21 +193,18 @@ def release_claimed(ctx: MailContext, *, session: Session, outbox_ids: Iterable[
             now=now,
         )
         if held.pending_status:
-            _move(ctx, session, ticket, actor, TicketStatus(held.pending_status), now)
+            # As the answer's agent, with the mails the move plans (a survey on closing).
+            notices.set_status(
+                ctx,
+                session=session,
+                ticket=ticket,
+                actor=actor,
+                target=TicketStatus(held.pending_status),
+                now=now,
+                answered=True,
+            )
         log.info("answer released ticket=%s outbox_id=%s status=%s", ticket.number, held.outbox_id, ticket.status)
     return len(rows)
-
-
-def _move(ctx: MailContext, session: Session, ticket: Ticket, actor: str, target: TicketStatus, now: datetime) -> None:
-    """Move the ticket as the answer's agent, with the mails the move plans (a survey on closing)."""
-    try:
-        transition = tickets.take(session, ticket, actor, now, target=target, answered=True)
-    except CommandError as exc:
-        tickets.record_event(
-            session=session, ticket=ticket, actor=actor, kind=EventKind.STATUS_REFUSED, reason=str(exc), now=now
-        )
-        return
-    notices.enqueue_transition_mails(ctx, session=session, ticket=ticket, transition=transition, now=now)
 
 
 def recall(
@@ -286,40 +325,24 @@ def hold_stale(
     now: datetime,
 ) -> HeldAnswer:
     """Keep an answer to an out-of-date notification as a note, and ask its agent to confirm it with `#send`."""
-    held = HeldAnswer(
-        ticket_id=ticket.id,
-        agent_id=agent.id,
-        state=HeldState.STALE,
-        text=text,
-        source_message_id=row.id,
-        created_at=now,
-    )
-    session.add(held)
-    session.flush()
+    held = _held_answer(ticket, agent, HeldState.STALE, text, row.id, now)
     row.kind = MessageKind.AGENT_NOTE
     change = collision.change
-    tickets.record_event(
-        session=session,
-        ticket=ticket,
-        actor=f"agent:{agent.email}",
-        kind=EventKind.ANSWER_HELD,
+    return _keep(
+        ctx,
+        session,
+        ticket,
+        agent,
+        held,
+        event=EventKind.ANSWER_HELD,
         reason=f"not relayed: {change.agent_email} {change.kind} at {change.at.isoformat(timespec='seconds')}, after "
         "the mail it answers; kept as a note until #send",
-        now=now,
-    )
-    tell(
-        ctx,
-        session=session,
-        ticket=ticket,
-        agent=agent,
         key="stale_answered" if change.kind == "answered" else "stale_assigned",
-        dedupe_key=f"answer_held:{held.id}",
+        dedupe_prefix="answer_held",
         now=now,
-        with_reply_address=True,
-        name=collision.who,
         at=change.at,
+        name=collision.who,
     )
-    return held
 
 
 def take_stale(session: Session, *, ticket: Ticket, agent: Agent, now: datetime) -> list[HeldAnswer]:

@@ -11,8 +11,9 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from mailbridge.base.errors import CommandError
 from mailbridge.decisions.inbound.language import choose_locale
-from mailbridge.decisions.kinds import MailKind, TicketStatus
+from mailbridge.decisions.kinds import EventKind, MailKind, TicketStatus
 from mailbridge.decisions.lifecycle import Transition
 from mailbridge.decisions.outgoing.compose import OutgoingDraft, compose
 from mailbridge.decisions.outgoing.context import MailContext
@@ -156,3 +157,25 @@ def change_status(
     enqueue_transition_mails(ctx, session=session, ticket=ticket, transition=transition, now=now)
     log.info("status ticket=%s status=%s actor=%s", ticket.number, ticket.status, actor)
     return ticket
+
+
+def set_status(
+    ctx: MailContext,
+    *,
+    session: Session,
+    ticket: Ticket,
+    actor: str,
+    target: TicketStatus,
+    now: datetime,
+    answered: bool = False,
+) -> None:
+    """Move the ticket as an agent's command or answer does, with the notices the move plans ("we started handling",
+    unless `answered`); a move that is not allowed is recorded on the ticket, not raised (unlike `change_status`)."""
+    try:
+        transition = tickets.take(session, ticket, actor, now, target=target, answered=answered)
+    except CommandError as exc:
+        tickets.record_event(
+            session=session, ticket=ticket, actor=actor, kind=EventKind.STATUS_REFUSED, reason=str(exc), now=now
+        )
+        return
+    enqueue_transition_mails(ctx, session=session, ticket=ticket, transition=transition, now=now)

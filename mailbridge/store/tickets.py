@@ -34,6 +34,7 @@ from mailbridge.decisions.matching.ticket_numbers import find_subject_numbers, i
 from mailbridge.decisions.own_addresses import is_ours
 from mailbridge.store import db, merges, thread_links
 from mailbridge.store.models import (
+    Agent,
     Attachment,
     Customer,
     Message,
@@ -435,6 +436,12 @@ def record_response(*, ticket: Ticket, actor: str, now: datetime) -> None:
     """Note a person's first answer for the SLA; automatic mail ("system") never counts."""
     if ticket.first_response_at is None and actor != "system":
         ticket.first_response_at = now
+
+
+def assign_agent(*, session: Session, ticket: Ticket, agent: Agent, actor: str, reason: str, now: datetime) -> None:
+    """Give the ticket to `agent` and record it on the ticket's trail."""
+    ticket.assigned_agent_id, ticket.assigned_agent = agent.id, agent.email
+    record_event(session=session, ticket=ticket, actor=actor, kind=EventKind.ASSIGNED, reason=reason, now=now)
 
 
 def take(

@@ -20,8 +20,8 @@ ACTION_KEYS = {"description", "template", "status", "category", "forward_to"}
 TOPIC_KEYS = {"subaddress", "subject_tag", "category"}
 # The statuses an action may set (`new` is only ever a ticket's first status; `spam` belongs to `#spam`).
 ACTION_STATUSES = ("open", "waiting", "pending1", "pending2", "closed")
-# The agent commands an action may not be named after: decisions.agent_commands.KNOWN, written out because base imports
-# nothing above it (tests/unit/test_actions_topics.py checks that the two agree).
+# The built-in agent commands, which no action may be named after; decisions.agent_commands reads them from here (base
+# imports nothing above it). The status commands come first, as agent_commands.STATUS_COMMANDS lists them.
 BUILT_IN_COMMANDS = (
     "close",
     "waiting",
