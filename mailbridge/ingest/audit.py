@@ -226,8 +226,11 @@ def _import(source: ImapSource, inbox: Inbox, mailbox: MailboxSettings, found: _
         mails += _fetch(
             source, audit.folder, status, [uid for uid in uids if uid not in have], mailbox.max_message_bytes
         )
-        silent = [m for m in mails if m.server_size is not None or is_silent_fix(_date(parse_message(m.raw).date), now)]
-        fresh = [m for m in mails if m not in silent]
+        fresh: list[RawMail] = []
+        silent: list[RawMail] = []
+        for mail in mails:  # parsed once each; `parse_message` never raises on malformed mail
+            quiet = mail.server_size is not None or is_silent_fix(_date(parse_message(mail.raw).date), now)
+            (silent if quiet else fresh).append(mail)
         steps: dict[ServerStep, list[int]] = {}
         for group, below in ((fresh, 0), (silent, EVERY_UID)):
             for mail, result in zip(group, accept_batch(inbox, group, now, silent_below_uid=below), strict=False):
