@@ -66,6 +66,7 @@ from mailbridge.runtime.jobs import (
 from mailbridge.runtime.memory import limit_arenas, trim
 from mailbridge.runtime.metrics import PollTally
 from mailbridge.runtime.run_lock import run_lock
+from mailbridge.runtime.shop_lookup import send_waiting_notifications
 from mailbridge.runtime.systemd import Notifier, PollHeartbeat, Watchdog, watchdog_seconds
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,8 @@ class Daemon:
         self._loop, self._stopping = asyncio.get_running_loop(), asyncio.Event()
         limit_arenas()
         await self._fleet_call(self.fleet.join)
+        if self.app.settings.shop is None:  # [shop] taken out: notifications parked while it was there go out now
+            await asyncio.to_thread(send_waiting_notifications, self.app, self.app.clock.now())
         self.app.fence_for = self.fleet.fence
         mailboxes = self.app.settings.mailboxes
         self._wakes = {m.name: asyncio.Event() for m in mailboxes}

@@ -32,7 +32,7 @@ from mailbridge.runtime.app import App
 from mailbridge.runtime.fleet import OnceFleet
 from mailbridge.runtime.metrics import PollTally, write_metrics_file
 from mailbridge.runtime.outcomes import CycleReport, Skipped
-from mailbridge.runtime.shop_lookup import ShopRound, run_shop_lookups
+from mailbridge.runtime.shop_lookup import ShopRound, run_shop_lookups, send_waiting_notifications
 from mailbridge.service import answer_window, failed_mail
 from mailbridge.store import job_health, mailbox_state
 
@@ -176,9 +176,12 @@ async def run_cycle(app: App, fleet: OnceFleet | None = None) -> CycleReport:
     """
     mailboxes = [m for m in app.settings.mailboxes if fleet is None or m.name in fleet.held]
     polls, errors, lost = await _poll_each(app, mailboxes)
+    # Before delivery: the notifications that waited for a lookup go out in this cycle (with no [shop] any more, those
+    # parked while it was configured).
     if app.settings.shop is not None:
-        # Before delivery: the notifications that waited for a lookup go out in this cycle.
         await run_job(app, look_up_shop, "shop_lookup")
+    else:
+        await asyncio.to_thread(send_waiting_notifications, app, app.clock.now())
     for name, timer in (
         ("close_idle_tickets", close_idle_tickets),
         ("check_sla", check_sla),

@@ -42,7 +42,8 @@ def run_shop_lookups(app: App, now: datetime) -> ShopRound:
     """
     shop, client = app.settings.shop, app.shop
     if shop is None or client is None:
-        return ShopRound(0, 0, None)
+        # [shop] taken out of the configuration: notifications parked before still go out, without the history.
+        return ShopRound(0, send_waiting_notifications(app, now), None)
     with db.transaction(app.engine) as session:
         addresses = [a for a in shop_cache.waiting_addresses(session) if not _fresh(session, a, now, app)]
         addresses += shop_cache.stale_addresses(session, now, shop, REFRESH_PER_RUN)

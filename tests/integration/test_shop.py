@@ -13,6 +13,7 @@ from email import policy
 
 import pytest
 
+from mailbridge.runtime import jobs
 from mailbridge.store import agents, db
 from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
 from tests.servers.prestashop import KEY, start_prestashop
@@ -149,3 +150,28 @@ def test_order_lookup_command_fills_the_notification(make_app, clock, dovecot, s
     run_once(app)
     [notification] = sent_to(sink, AGENT)
     assert "Shop: customer since 2019-12-01 | Orders: 1 | Spent: 12.50 | Order R-5550: state shipped" in notification
+
+
+def test_notifications_parked_for_a_lookup_go_out_once_shop_is_taken_out_of_the_config(
+    make_app, clock, dovecot, sink, mailbox, shop, monkeypatch
+):
+    """Stopped between storing a mail (its notification parked for the lookup) and the lookup, then restarted without
+    [shop]: the agent is still notified, once, without the history."""
+
+    async def stopped_before_the_lookup(app):
+        return None
+
+    look_up_shop = jobs.look_up_shop
+    monkeypatch.setattr(jobs, "look_up_shop", stopped_before_the_lookup)
+    app = with_agent(make_app(extra=prestashop_toml(shop.url)), clock)
+    dovecot.append(SUPPORT_USER, mailbox, customer_mail())
+    run_once(app)
+    assert len(sent_to(sink, CUSTOMER)) == 1 and sent_to(sink, AGENT) == []  # the receipt; the notification waits
+    monkeypatch.setattr(jobs, "look_up_shop", look_up_shop)
+
+    without_shop = make_app()
+    assert without_shop.settings.shop is None
+    run_once(without_shop)
+    run_once(without_shop)
+    [notification] = sent_to(sink, AGENT)
+    assert "Shop:" not in notification
