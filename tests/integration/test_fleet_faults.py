@@ -295,14 +295,16 @@ def test_dovecot_frozen_during_idle_then_back_everything_stored_once_and_marked(
 def test_dovecot_stopped_during_a_sync_then_started_everything_stored_once_and_marked(
     config_file, postgres, dovecot, sink, mailbox, tmp_path
 ):
-    per_mailbox = 100  # the issue names no count: enough that the stop lands mid-sync (asserted below)
+    # The issue names no count: enough that the stop lands mid-sync (asserted below) on a fast machine too. Each
+    # daemon commits 50 at a time (FETCH_BATCH); the stop comes at the first commit, SIGTERM takes under a second.
+    per_mailbox = 300
     config, engine, folders = fleet_setup(config_file, postgres, dovecot, mailbox, "faults_dovecot_stop", 3)
     expected, per_folder = Counter(), Counter()
     for name, folder in folders.items():
         expected.update(append(dovecot, folder, f"{name}-", per_mailbox))
         per_folder[folder] = per_mailbox
     with daemons(config, tmp_path, 3) as trio:
-        assert wait_until(lambda: stored_count(engine) >= len(expected) // 5, timeout=90, interval=0.1)
+        assert wait_until(lambda: stored_count(engine) > 0, timeout=90, interval=0.05)
         dovecot.stop()
         stopped_at = time.monotonic()
         stored_at_stop = stored_count(engine)
