@@ -14,7 +14,7 @@ the contacts table, so a Contact added or edited with `mailbridge contacts` coun
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 from mailbridge.base.config.settings import MailboxSettings
 
@@ -64,6 +64,44 @@ def is_ours(address: str | None, own: frozenset[str]) -> bool:
         parts = _split(current)
         current = f"{parts[0]}@{parts[2]}" if parts else ""
     return False
+
+
+def contact_of(address: str, contacts: Mapping[str, int]) -> int | None:
+    """The Contact (id) whose address this is, or a sub-address of (`webmaster+a.<token>@...`); None: no Contact's.
+
+    The longest match wins: `support+webmaster@...` is the Contact with that address, not the one of `support@...`.
+    """
+    current = address.strip().strip("<>").lower()
+    while current:
+        if current in contacts:
+            return contacts[current]
+        parts = _split(current)
+        current = f"{parts[0]}@{parts[2]}" if parts else ""
+    return None
+
+
+def addressed_contact(
+    *, original: Iterable[str], visible: Iterable[str], delivered: Iterable[str], home: int, contacts: Mapping[str, int]
+) -> int:
+    """The Contact a message read from a mailbox of Contact `home` belongs to: `home`, unless it was written to
+    another Contact's address and not to home's (one IMAP folder receiving the addresses of two departments).
+
+    `original`: X-Original-To, the address the MTA delivered this copy for (before aliases): when it is a Contact's,
+    that Contact. Else `visible`, the To and Cc addresses in order: home when they name home's address, else the
+    first Contact they name. Else `delivered` (Delivered-To). Else home. `contacts`: address -> Contact id, of the
+    Contacts that keep their mail. So mail To sales, Cc support reaching both Contacts' folders is filed once in
+    each, and mail to an alias of another Contact delivered into home's folder is filed in that Contact.
+    """
+    for address in original:
+        if (found := contact_of(address, contacts)) is not None:
+            return found
+    named = [c for c in (contact_of(a, contacts) for a in visible) if c is not None]
+    if named:
+        return home if home in named else named[0]
+    for address in delivered:
+        if (found := contact_of(address, contacts)) is not None:
+            return found
+    return home
 
 
 def sub_address_tag(address: str, own: frozenset[str]) -> str | None:

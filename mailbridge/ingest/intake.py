@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, insert, literal, union_all
@@ -60,6 +60,7 @@ from mailbridge.decisions.outgoing.compose import compose_admin_notice
 from mailbridge.decisions.outgoing.context import MailContext
 from mailbridge.decisions.outgoing.drafts import draft_for
 from mailbridge.decisions.outgoing.forward import compose_forward
+from mailbridge.decisions.own_addresses import addressed_contact
 from mailbridge.ingest import agent_intake, history_intake, survey_intake
 from mailbridge.ingest.after_sync import is_unknown_mail
 from mailbridge.ingest.prepare import OverBudget, Prepared, prepare_mail, raw_digest
@@ -83,7 +84,10 @@ class Inbox:
 
     engine: Engine
     mail: MailContext
-    contact_id: int  # the Contact this mailbox files into
+    contact_id: int  # the Contact this mailbox files into (its home)
+    # Address -> id of the Contacts that keep their mail and whose address this mailbox receives: a message
+    # written to another of them, not to home's, is filed there (one folder, two departments). Empty: always home.
+    contact_by_address: Mapping[str, int] = field(default_factory=dict)
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     creates_tickets: bool = True  # [[mailboxes]] create_tickets_for_unknown
     raw_store: RawStore | None = None  # raw mail over its threshold is kept as a file (None: always a blob)
@@ -146,7 +150,7 @@ def accept_in(
     if over_limit is not None:
         return store_quarantined(session, mail, now, over_limit, files=inbox.raw_store)
     kind = classify(parsed, inbox.mail.own_addresses, inbox.mail.is_own_message_id)
-    department = _contact(session, inbox.contact_id)
+    department = _department(inbox, session, parsed, kind)
     copies = tickets.find_copies(session=session, parsed=parsed)
     twin = copy_in_contact(copies, department.id)
     if twin is not None:
@@ -939,6 +943,25 @@ def _store_raw(
     session.add(row)
     session.flush()
     return IntakeResult(row.id, None, False, False, is_flagged=True)
+
+
+def _department(inbox: Inbox, session: Session, parsed: ParsedMessage, kind: MessageKind) -> Contact:
+    """The Contact a message belongs to: its mailbox's, or the one whose address it was written to.
+
+    Our own mail coming back (an echo) stays with the mailbox, as does everything a forward-only mailbox reads.
+    """
+    home = _contact(session, inbox.contact_id)
+    if kind is MessageKind.ECHO or not home.save_messages or not inbox.contact_by_address:
+        return home
+    headers = parsed.headers
+    chosen = addressed_contact(
+        original=[headers["x-original-to"]] if headers.get("x-original-to") else [],
+        visible=(*parsed.to_addrs, *parsed.cc_addrs),
+        delivered=[headers["delivered-to"]] if headers.get("delivered-to") else [],
+        home=home.id,
+        contacts=inbox.contact_by_address,
+    )
+    return home if chosen == home.id else _contact(session, chosen)
 
 
 def _contact(session: Session, contact_id: int) -> Contact:

@@ -54,37 +54,53 @@ class App:
     # it marks on the server. None (`run --once`, the CLI): no check.
     fence_for: Callable[[str], Callable[[Session], None]] | None = None
     shop: ShopClient | None = None  # [shop]: where the shop job looks customers up (runtime/shop_lookup.py)
+    # Address -> id of every Contact that keeps its mail (see refresh_mail): mail a mailbox receives for another
+    # Contact's address is filed there (own_addresses.addressed_contact).
+    contact_by_address: dict[str, int] = field(default_factory=dict)
 
     @property
     def poller(self) -> Poller:
         """What a poll needs of the app: how to open a source and parse, the stop request and the progress bar."""
         return Poller(self.open_source, self.preparer, self.stop_requested, self.progress)
 
-    def inbox(self, mailbox: MailboxSettings | None, contact: str | None = None) -> Inbox:
+    def inbox(self, mailbox: MailboxSettings | None, contact: str | None = None, *, by_address: bool = True) -> Inbox:
         """What intake needs for mail of this mailbox (None: mail from outside any mailbox, filed in `contact`).
 
         Built for every poll, after `refresh_mail`: a Contact added or edited meanwhile is one of ours in it.
+        `by_address`: mail written to another Contact's address is filed there (False: always in the home Contact,
+        as `ingest --contact NAME` asks).
         """
         self.refresh_mail()
         raw_store = raw_store_of(self.settings)
         if mailbox is None:
+            home = self.contact_ids[contact] if contact else next(iter(self.contact_ids.values()))
             return Inbox(
                 self.engine,
                 self.mail,
-                self.contact_ids[contact] if contact else next(iter(self.contact_ids.values())),
+                home,
+                contact_by_address=self.filed_by_address(home) if by_address else {},
                 raw_store=raw_store,
                 parse_limits=parse_limits_of(self.settings.ingest, DEFAULT_MAX_MESSAGE_BYTES),
             )
+        home = self.contact_ids[contact or mailbox.contact]
         return Inbox(
             self.engine,
             self.mail,
-            self.contact_ids[contact or mailbox.contact],
+            home,
+            contact_by_address=self.filed_by_address(home) if by_address else {},
             max_message_bytes=mailbox.max_message_bytes,
             creates_tickets=mailbox.create_tickets_for_unknown,
             raw_store=raw_store,
             parse_limits=parse_limits_of(self.settings.ingest, mailbox.max_message_bytes),
             fence=self.fence_for(mailbox.name) if self.fence_for is not None else None,
         )
+
+    def filed_by_address(self, home: int | None) -> dict[str, int]:
+        """The Contacts mail may be filed in by the address it was written to, besides its mailbox's (`home`): those
+        with no [[mailboxes]] of their own. A Contact with its own mailbox gets its mail from there (one folder per
+        department, sorted by the mail server): mail To sales, Cc support in support's folder stays support's."""
+        with_mailbox = {self.contact_ids.get(m.contact) for m in self.settings.mailboxes}
+        return {a: c for a, c in self.contact_by_address.items() if c == home or c not in with_mailbox}
 
     def refresh_mail(self) -> None:
         """Re-read the Contacts' addresses (one small query) and make our own addresses of `mail` follow them.
@@ -93,7 +109,9 @@ class App:
         A forward-only Contact's address (`--no-save-messages`) is where its mail goes, never a From of ours.
         """
         with Session(self.engine) as session:
-            addresses = [c.address for c in contacts.contact_addresses(session) if c.save_messages]
+            saving = [c for c in contacts.contact_addresses(session) if c.save_messages]
+        addresses = [c.address for c in saving]
+        self.contact_by_address = {c.address.strip().lower(): c.id for c in saving if c.address and c.address.strip()}
         own = own_addresses_of(self.settings, addresses)
         if own != self.mail.own_addresses:
             self.mail = replace(self.mail, own_addresses=own)

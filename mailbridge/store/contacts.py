@@ -293,12 +293,13 @@ class ContactAddress(NamedTuple):
     name: str
     address: str
     save_messages: bool  # False: the address is only where its mail is forwarded, never a From of ours
+    id: int = 0
 
 
 def contact_addresses(session: Session) -> list[ContactAddress]:
     """Return every Contact's name and address, by name: one small query, run before every poll (our addresses)."""
-    rows = session.exec(select(Contact.name, Contact.email, Contact.save_messages).order_by(Contact.name))
-    return [ContactAddress(name, email, save) for name, email, save in rows]
+    rows = session.exec(select(Contact.name, Contact.email, Contact.save_messages, Contact.id).order_by(Contact.name))
+    return [ContactAddress(name, email, save, id_ or 0) for name, email, save, id_ in rows]
 
 
 def view_contacts(session: Session) -> list[ContactView]:

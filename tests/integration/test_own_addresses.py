@@ -14,7 +14,7 @@ from sqlmodel import Session, select
 
 from mailbridge.base.clock import FixedClock
 from mailbridge.store import agents, contacts, db
-from mailbridge.store.models import Contact, Message, Ticket
+from mailbridge.store.models import Contact, Customer, Message, Ticket
 from tests.conftest import IMAP_PASSWORD_ENV, SUPPORT_USER, customer_mail, run_cli, run_once
 from tests.integration.test_agents import agent_mail, mails, notification_for, reply_to_of, text_of, to
 
@@ -200,3 +200,64 @@ def test_config_check_warns_of_each_contact_address_no_mailbox_receives(make_app
 
     listed = make_app(username=LOGIN, extra_mailbox=f'addresses = ["{SUPPORT_USER}", "{WEBMASTER}"]')
     assert warnings_of(run_cli("config", "check", config=listed.settings.path)) == []
+
+
+def names_of_tickets(app) -> list[tuple[str, str]]:
+    """(Contact name, customer address) of every ticket, in order."""
+    with Session(app.engine) as session:
+        names = {c.id: c.name for c in session.exec(select(Contact))}
+        customers = {c.id: c.email for c in session.exec(select(Customer))}
+        rows = session.exec(select(Ticket).order_by(Ticket.id)).all()
+        return [(names[t.contact_id], customers[t.customer_id]) for t in rows]
+
+
+def test_one_folder_receiving_two_contacts_addresses_files_each_mail_in_the_contact_it_was_written_to(
+    make_app, dovecot, sink, bare
+):
+    """One IMAP account (`support`, no `@`) gets support@ and webmaster@; the Contact Webmaster, added with the
+    CLI, has webmaster@. Mail To webmaster@ is Webmaster's ticket: its agents are told, its receipt and answers
+    are From webmaster@, the customer's reply threads there; mail To support@ stays Customer service's."""
+    app = make_app(username=LOGIN, extra_mailbox=f'addresses = ["{SUPPORT_USER}", "{WEBMASTER}"]')
+    added = run_cli("contacts", "add", "Webmaster", "--address", WEBMASTER, config=app.settings.path)
+    assert added.returncode == 0, added.stderr
+    add_agent(app, MARIA, "Maria Rossi", "Customer service")
+    add_agent(app, LUCA, "Luca Bianchi", "Webmaster")
+    to_web = customer_mail(subject="Broken link on the shop").replace(
+        f"To: {SUPPORT_USER}".encode(), f"To: Webmaster <{WEBMASTER}>".encode(), 1
+    )
+    dovecot.append(LOGIN, bare, to_web)
+    dovecot.append(LOGIN, bare, customer_mail(sender="bob@example.org", name="Bob", subject="Where is my parcel?"))
+    run_once(app)
+
+    assert names_of_tickets(app) == [("Webmaster", CUSTOMER), ("Customer service", "bob@example.org")]
+    [receipt] = [m for m in to(sink, CUSTOMER) if m["Auto-Submitted"] is not None]
+    assert receipt["From"].addresses[0].addr_spec == WEBMASTER
+    assert "Broken link" in str(notification_for(sink, LUCA)["Subject"])
+    assert "Where is my parcel" in str(notification_for(sink, MARIA)["Subject"])
+    assert len([m for m in to(sink, MARIA) if "Broken link" in str(m["Subject"])]) == 0
+
+    answer_notification(app, dovecot, bare, sink, LUCA)
+    [relayed] = relayed_to_customer(sink)
+    assert relayed["From"].addresses[0].addr_spec == WEBMASTER
+    dovecot.append(LOGIN, bare, customer_reply(relayed["Reply-To"].addresses[0].addr_spec))
+    run_once(app)
+
+    assert names_of_tickets(app) == [("Webmaster", CUSTOMER), ("Customer service", "bob@example.org")]
+    with Session(app.engine) as session:
+        last = session.exec(select(Message).where(Message.direction == "in").order_by(Message.id.desc())).first()
+        assert last.match_reason == "reply_token" and last.ticket_id == tickets_of(app)[0].id
+
+
+def test_ingest_with_contact_files_every_mail_there_whatever_address_it_was_written_to(
+    make_app, dovecot, sink, bare, tmp_path
+):
+    app = make_app(username=LOGIN, extra_mailbox=f'addresses = ["{SUPPORT_USER}", "{WEBMASTER}"]')
+    assert run_cli("contacts", "add", "Webmaster", "--address", WEBMASTER, config=app.settings.path).returncode == 0
+    for n, sender in enumerate([CUSTOMER, "bob@example.org"]):
+        raw = customer_mail(sender=sender).replace(f"To: {SUPPORT_USER}".encode(), f"To: {WEBMASTER}".encode(), 1)
+        (tmp_path / f"{n}.eml").write_bytes(raw)
+    piped = run_cli("ingest", str(tmp_path / "0.eml"), config=app.settings.path)
+    assert piped.returncode == 0, piped.stderr
+    chosen = run_cli("ingest", "--contact", "Customer service", str(tmp_path / "1.eml"), config=app.settings.path)
+    assert chosen.returncode == 0, chosen.stderr
+    assert names_of_tickets(app) == [("Webmaster", CUSTOMER), ("Customer service", "bob@example.org")]

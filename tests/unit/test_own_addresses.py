@@ -16,7 +16,9 @@ from mailbridge.decisions.matching.reply_tokens import reply_address, tokens_in
 from mailbridge.decisions.outgoing.context import mail_context
 from mailbridge.decisions.outgoing.templates import make_environment
 from mailbridge.decisions.own_addresses import (
+    addressed_contact,
     contact_address,
+    contact_of,
     is_address,
     is_ours,
     mailbox_addresses,
@@ -209,3 +211,66 @@ def test_bad_mailbox_addresses_is_an_error_naming_the_key(tmp_path, monkeypatch,
     assert str(caught.value).startswith(
         f"{tmp_path}/mailbridge.toml: [mailboxes.0] addresses: expected a list of distinct email addresses like"
     )
+
+
+# Which Contact a message belongs to when one folder receives several Contacts' addresses.
+
+C_SUPPORT, C_WEB, C_SALES = 1, 2, 3
+CONTACTS = {"support@shop.example": C_SUPPORT, "support+webmaster@shop.example": C_WEB, "sales@shop.example": C_SALES}
+
+
+@pytest.mark.parametrize(
+    ("address", "contact"),
+    [
+        ("support@shop.example", C_SUPPORT),
+        ("<Support@Shop.Example>", C_SUPPORT),
+        ("support+returns@shop.example", C_SUPPORT),  # a topic's sub-address of support
+        ("support+webmaster@shop.example", C_WEB),  # the longest match: a Contact's own sub-address
+        ("support+webmaster+a.abc123@shop.example", C_WEB),  # a reply token on it
+        ("sales+c.xyz@shop.example", C_SALES),
+        ("anna@example.org", None),
+        ("support@other.example", None),
+        ("", None),
+    ],
+)
+def test_contact_of_an_address_is_the_contact_it_or_the_address_it_is_a_sub_address_of_belongs_to(address, contact):
+    assert contact_of(address, CONTACTS) == contact
+
+
+SALES_ADDRESS, SUPPORT_ADDRESS = "sales@shop.example", "support@shop.example"
+
+
+@pytest.mark.parametrize(
+    ("original", "visible", "delivered", "home", "chosen"),
+    [
+        ([], [SUPPORT_ADDRESS], [], C_SUPPORT, C_SUPPORT),
+        ([], [SALES_ADDRESS], [], C_SUPPORT, C_SALES),  # one folder gets the sales address too: Sales
+        ([], [SALES_ADDRESS], [SUPPORT_ADDRESS], C_SUPPORT, C_SALES),  # an alias: Delivered-To is the folder's login
+        ([], [SALES_ADDRESS, SUPPORT_ADDRESS], [], C_SUPPORT, C_SUPPORT),  # home named too: stays home
+        ([], [SALES_ADDRESS, SUPPORT_ADDRESS], [], C_SALES, C_SALES),  # ... in each Contact's own folder
+        ([], ["anna@example.org", SALES_ADDRESS], [], C_SUPPORT, C_SALES),
+        ([], [SALES_ADDRESS, "support+webmaster@shop.example"], [], C_SUPPORT, C_SALES),  # the first one named
+        ([SALES_ADDRESS], [SUPPORT_ADDRESS], [], C_SALES, C_SALES),  # To support, Bcc sales: Sales' copy
+        ([SALES_ADDRESS], [SUPPORT_ADDRESS], [], C_SUPPORT, C_SALES),  # ... and in a shared folder, the Bcc's copy
+        ([SUPPORT_ADDRESS], [SALES_ADDRESS], [], C_SUPPORT, C_SUPPORT),  # the envelope said support
+        (["list@lists.example"], ["undisclosed-recipients:;"], [SALES_ADDRESS], C_SUPPORT, C_SALES),
+        ([], ["list@lists.example"], [SUPPORT_ADDRESS], C_SUPPORT, C_SUPPORT),
+        ([], ["list@lists.example"], [], C_SUPPORT, C_SUPPORT),  # none of ours: home
+        ([], [], [], C_SALES, C_SALES),
+    ],
+)
+def test_addressed_contact_is_home_unless_the_mail_was_written_to_another_contact(
+    original, visible, delivered, home, chosen
+):
+    chosen_now = addressed_contact(
+        original=original, visible=visible, delivered=delivered, home=home, contacts=CONTACTS
+    )
+    assert chosen_now == chosen
+
+
+def test_addressed_contact_without_contact_addresses_is_home():
+    nothing: dict[str, int] = {}
+    found = addressed_contact(
+        original=[SALES_ADDRESS], visible=[SALES_ADDRESS], delivered=[SALES_ADDRESS], home=C_SUPPORT, contacts=nothing
+    )
+    assert found == C_SUPPORT

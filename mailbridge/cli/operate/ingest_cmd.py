@@ -68,7 +68,11 @@ def ingest(
     mailbox: str = typer.Option(
         None, "--mailbox", help="File the mail under this configured mailbox name (its Contact, limits and rules)."
     ),
-    contact: str = typer.Option(None, "--contact", help="Contact (department) for new tickets; created if missing."),
+    contact: str = typer.Option(
+        None,
+        "--contact",
+        help="Contact (department) for every new ticket, created if missing; without it: the mailbox's, or the Contact whose address a mail was written to.",
+    ),
     receipts: bool = typer.Option(
         None,
         "--receipts/--silent",
@@ -266,12 +270,13 @@ def resolve_target(app: App, mailbox: str | None, contact: str | None, silent: b
     if mailbox and mailbox not in configured:
         known = ", ".join(configured) or "none configured"
         raise CommandError(f"--mailbox {mailbox!r}: no [[mailboxes]] entry has this name ({known})")
+    chosen = contact is not None  # --contact NAME: every message is filed there, whatever address it was sent to
     if contact is None:
         bound = configured[mailbox] if mailbox else next(iter(configured.values()), None)
         contact = bound.contact if bound else DEFAULT_CONTACT
     if contact not in app.contact_ids:
         ensure_contact(app, contact)
-    inbox = app.inbox(configured[mailbox] if mailbox else None, contact)
+    inbox = app.inbox(configured[mailbox] if mailbox else None, contact, by_address=not chosen)
     return IngestTarget(mailbox or INGEST_MAILBOX, contact, silent, inbox)
 
 
