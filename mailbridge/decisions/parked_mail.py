@@ -27,19 +27,38 @@ def cancel_refusal(outbox_id: int, status: str) -> str | None:
     return f"outbox item {outbox_id} is {status}, not queued or held: only unsent mail can be cancelled"
 
 
-def retry_refusal(outbox_id: int, *, taken_back: bool, ticket_number: str | None) -> str | None:
+def retry_refusal(
+    outbox_id: int,
+    *,
+    taken_back: bool,
+    ticket_number: str | None,
+    status: str = OutboxStatus.HELD,
+    resend: bool = False,
+) -> str | None:
     """Why the outbox item cannot be queued again, or None when it can.
 
     An agent's answer taken back in its undo window (`#cancel`, `tickets cancel`, `outbox cancel`) is never sent:
-    its author was told so, its copy is a note and the status change it carried was dropped.
+    its author was told so, its copy is a note and the status change it carried was dropped. Mail being sent now
+    is a sender's (a dead sender's claim runs out and the mail is tried again by itself). Mail sent or bounced
+    already goes out a second time only when asked for by name (`resend`): a retry must not double a mail.
     """
-    if not taken_back:
-        return None
-    on = f" on ticket {ticket_number}" if ticket_number else ""
-    return (
-        f"outbox item {outbox_id} is an agent's answer taken back in its undo window (kept as a note{on}): "
-        "it is never sent; answer the ticket again instead"
-    )
+    if taken_back:
+        on = f" on ticket {ticket_number}" if ticket_number else ""
+        return (
+            f"outbox item {outbox_id} is an agent's answer taken back in its undo window (kept as a note{on}): "
+            "it is never sent; answer the ticket again instead"
+        )
+    if status == OutboxStatus.SENDING:
+        return (
+            f"outbox item {outbox_id} is being sent now; if its sender died, it is tried again by itself "
+            "once the claim runs out"
+        )
+    if status in (OutboxStatus.SENT, OutboxStatus.BOUNCED) and not resend:
+        return (
+            f"outbox item {outbox_id} is {status} already; `outbox retry {outbox_id} --resend` sends the same mail "
+            "again"
+        )
+    return None
 
 
 def cancelled_error(last_error: str, actor: str, now: datetime) -> str:

@@ -314,10 +314,11 @@ def record_failure(
     return row
 
 
-def requeue(*, session: Session, outbox_id: int, now: datetime) -> OutboxMail | None:
-    """Put a held or queued mail back in line for an attempt now.
+def requeue(*, session: Session, outbox_id: int, now: datetime, resend: bool = False) -> OutboxMail | None:
+    """Put a held, queued or cancelled mail back in line for an attempt now (`resend`: a sent or bounced one too).
 
-    Raises: CommandError for an agent's answer taken back in its undo window (`parked_mail.retry_refusal`).
+    Raises: CommandError for an agent's answer taken back in its undo window, mail being sent, or mail sent
+    already without `resend` (`parked_mail.retry_refusal`).
     """
     row = session.get(OutboxMail, outbox_id, with_for_update=True)
     if row is None:
@@ -328,6 +329,8 @@ def requeue(*, session: Session, outbox_id: int, now: datetime) -> OutboxMail | 
         outbox_id,
         taken_back=held_state == HeldState.CANCELLED,
         ticket_number=ticket.number if ticket is not None else None,
+        status=row.status,
+        resend=resend,
     )
     if refusal:
         raise CommandError(refusal)

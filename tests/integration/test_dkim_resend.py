@@ -97,8 +97,10 @@ def test_outbox_retry_resends_the_same_signed_bytes(dkim_app, dovecot, sink, mai
     result = run_cli("outbox", "retry", str(row.id), config=app.settings.path, clock=clock)
     assert result.returncode == 0, result.stderr
     asyncio.run(deliver_until_idle(app))
-    # A forced second send of the delivered mail: the same bytes again.
-    assert run_cli("outbox", "retry", str(row.id), config=app.settings.path, clock=clock).returncode == 0
+    # A retry of the delivered mail is refused; a forced second send (--resend) is the same bytes again.
+    refused = run_cli("outbox", "retry", str(row.id), config=app.settings.path, clock=clock)
+    assert refused.returncode == 1 and "is sent already" in refused.stderr and "--resend" in refused.stderr
+    assert run_cli("outbox", "retry", str(row.id), "--resend", config=app.settings.path, clock=clock).returncode == 0
     asyncio.run(deliver_until_idle(app))
     first, second = sink.messages
     assert first.data == second.data == row.raw

@@ -85,3 +85,27 @@ def test_a_message_without_defects_gets_only_the_dismissal_line():
 def test_a_message_never_dismissed_has_no_kind_before_dismissal():
     assert kind_before_dismissal("ValueError: parser bug") is None
     assert kind_before_dismissal("") is None
+
+
+@pytest.mark.parametrize("status", [OutboxStatus.HELD, OutboxStatus.QUEUED, OutboxStatus.CANCELLED])
+def test_unsent_mail_can_be_retried(status):
+    assert retry_refusal(7, taken_back=False, ticket_number=None, status=status) is None
+
+
+@pytest.mark.parametrize("status", [OutboxStatus.SENT, OutboxStatus.BOUNCED])
+def test_mail_sent_already_is_retried_only_with_resend(status):
+    assert retry_refusal(7, taken_back=False, ticket_number=None, status=status) == (
+        f"outbox item 7 is {status} already; `outbox retry 7 --resend` sends the same mail again"
+    )
+    assert retry_refusal(7, taken_back=False, ticket_number=None, status=status, resend=True) is None
+
+
+def test_mail_being_sent_is_never_retried_by_hand():
+    for resend in (False, True):
+        refusal = retry_refusal(7, taken_back=False, ticket_number=None, status=OutboxStatus.SENDING, resend=resend)
+        assert refusal is not None and refusal.startswith("outbox item 7 is being sent now")
+
+
+def test_an_answer_taken_back_is_not_resent_either():
+    refusal = retry_refusal(7, taken_back=True, ticket_number=None, status=OutboxStatus.SENT, resend=True)
+    assert refusal is not None and "taken back" in refusal

@@ -45,17 +45,24 @@ def list_outbox(
 
 
 @app.command("retry")
-def retry(outbox_id: int) -> None:
-    """Re-queue one outgoing mail for an attempt now.
+def retry(
+    outbox_id: int,
+    resend: bool = typer.Option(
+        False, "--resend", help="Send mail that was sent (or bounced) already once more: the same bytes."
+    ),
+) -> None:
+    """Re-queue one outgoing mail (held, queued or cancelled) for an attempt now.
 
-    An agent's answer taken back in its undo window (`#cancel`, `tickets cancel`, `outbox cancel`) is refused:
-    it is kept as a note and never sent; the agent answers the ticket again instead.
+    Mail sent or bounced already is refused unless `--resend` asks for a second copy by name; mail being sent now
+    is refused (a dead sender's claim runs out and the mail is tried again by itself). An agent's answer taken
+    back in its undo window (`#cancel`, `tickets cancel`, `outbox cancel`) is refused: it is kept as a note and
+    never sent; the agent answers the ticket again instead.
 
     Example: mailbridge outbox retry 42
     """
     app_ = open_store()
     with db.transaction(app_.engine) as session:
-        row = outbox_queue.requeue(session=session, outbox_id=outbox_id, now=app_.clock.now())
+        row = outbox_queue.requeue(session=session, outbox_id=outbox_id, now=app_.clock.now(), resend=resend)
         if row is None:
             raise NotFoundError(f"no outbox item with id {outbox_id}")
     typer.echo(f"outbox item {outbox_id} queued")
