@@ -9,7 +9,9 @@ It prints the time from the start of the processes and from the first stored mes
 peak RSS (VmHWM, its parse workers' added) and CPU seconds (the fleet's CPU per message holds steady on a busy
 machine, the rate does not), the messages each daemon stored (attributed to the mailbox's lease holder at each
 sample: the `mailboxlease` table), the batches rolled back and polls fenced (from the daemons' logs), the leases
-taken and released, duplicates (stored rows against distinct Message-IDs) and the load average.
+taken and released, duplicates (stored rows against distinct Message-IDs), the load average, and where the machine's CPU
+went meanwhile (busy and idle from /proc/stat; PostgreSQL's and Dovecot's process trees; this process, which runs the
+sink).
 Receipts go to the tests' SMTP sink in this process, as a daemon sends them; the figure is the storing, not the
 sending. SQLite allows one daemon per file, so with --db sqlite only one daemon runs (a second is refused).
 The daemons run a copy of this tree's mailbridge/ taken at the start (edits made meanwhile change no run).
@@ -124,6 +126,11 @@ class Run:
     receipts: int = 0
     load_start: str = ""
     load_end: str = ""
+    # CPU seconds spent from the start of the processes until every message was stored: the machine as a whole
+    # (busy and idle, from /proc/stat), and the other parts on it (see `other_cpu`).
+    machine_busy: float = 0.0
+    machine_idle: float = 0.0
+    others: dict[str, float] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -153,6 +160,35 @@ def children_of(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").glob("*"):
         with contextlib.suppress(OSError):
             found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and all its descendants (children that ended included, through their parent)."""
+    total, todo, seen = 0.0, [pid], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        total += cpu_seconds(current)
+        todo += children_of(current)
+    return total
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, idle) CPU seconds of the whole machine since boot, from /proc/stat (idle includes iowait)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK"), idle / os.sysconf("SC_CLK_TCK")
+
+
+def other_cpu(servers: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of the servers (name -> master pid, with their children) and of this process (the SMTP
+    sink's thread, the sampling)."""
+    found = {name: tree_cpu(pid) for name, pid in servers.items()}
+    times = os.times()
+    found["this process (SMTP sink, sampling)"] = times.user + times.system
     return found
 
 
@@ -192,7 +228,7 @@ def sample(engine) -> tuple[dict[str, int], dict[str, int]]:
     return counts, holders
 
 
-def run_fleet(count: int, db_url: str, side: Side, folder: Path, dovecot, sink, args) -> Run:
+def run_fleet(count: int, db_url: str, side: Side, folder: Path, dovecot, sink, args, servers: dict[str, int]) -> Run:
     """Start `count` daemons on a fresh database and wait until every message is stored."""
     from sqlalchemy import create_engine, text
 
@@ -210,6 +246,7 @@ def run_fleet(count: int, db_url: str, side: Side, folder: Path, dovecot, sink, 
     sink.messages.clear()
     result = Run(count, load_start=load_average())
     logs = [folder / f"daemon{n}.log" for n in range(count)]
+    others_before, machine_before = other_cpu(servers), machine_cpu()
     started = time.monotonic()
     processes = [
         subprocess.Popen([*command, "run"], env=env, cwd=folder, stdout=log.open("wb"), stderr=subprocess.STDOUT)
@@ -238,6 +275,9 @@ def run_fleet(count: int, db_url: str, side: Side, folder: Path, dovecot, sink, 
                 first_at = now
             if total >= args.messages:
                 result.cpu.update(daemons_cpu(processes))
+                others_after, (busy, idle) = other_cpu(servers), machine_cpu()
+                result.others = {name: others_after[name] - others_before[name] for name in others_after}
+                result.machine_busy, result.machine_idle = busy - machine_before[0], idle - machine_before[1]
                 result.seconds, result.from_first = now - started, now - (first_at or started)
                 break
             if now - started > args.max_seconds:
@@ -290,6 +330,18 @@ def print_run(run: Run) -> None:
     if run.stored_by.get(0):
         print(f"  stored while the holder changed within a sample (not attributed): {run.stored_by[0]}")
     print(f"  receipts accepted by the sink by then: {run.receipts}")
+    if run.machine_busy:
+        cores = (run.machine_busy + run.machine_idle) / run.seconds if run.seconds else 0.0
+        daemons = sum(run.cpu.values())
+        parts = ", ".join(
+            f"{name} {cpu:.1f} s ({1000 * cpu / max(run.stored, 1):.1f} ms/msg)" for name, cpu in run.others.items()
+        )
+        rest = run.machine_busy - daemons - sum(run.others.values())
+        print(
+            f"  machine CPU until every message was stored: busy {run.machine_busy:.1f} s, idle {run.machine_idle:.1f} s "
+            f"({100 * run.machine_busy / (run.machine_busy + run.machine_idle):.0f}% of {cores:.0f} cores); "
+            f"daemons {daemons:.1f} s, {parts}, everything else {rest:.1f} s"
+        )
     print(f"  load average (1 / 5 / 15 min): {run.load_start} at start, {run.load_end} at end")
 
 
@@ -339,7 +391,8 @@ def main() -> None:
             for count in counts:
                 name = f"fleet_{count}_{round_}"
                 url = postgres.create_database(name) if postgres else f"sqlite:///{base / name}.db"
-                runs.append(run_fleet(count, url, side, base / name, dovecot, sink, args))
+                servers = {"Dovecot": dovecot.pid} | ({"PostgreSQL": postgres.pid} if postgres else {})
+                runs.append(run_fleet(count, url, side, base / name, dovecot, sink, args, servers))
                 print_run(runs[-1])
     print_summary(runs)
 
