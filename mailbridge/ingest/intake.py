@@ -21,7 +21,7 @@ from sqlmodel import Session, select
 from mailbridge.base.config.settings import DEFAULT_MAX_MESSAGE_BYTES
 from mailbridge.decisions.expectation import receipt_expectation
 from mailbridge.decisions.history import answered_customer
-from mailbridge.decisions.inbound.bounces import read_bounce
+from mailbridge.decisions.inbound.bounces import main_recipient_failed, read_bounce
 from mailbridge.decisions.inbound.classify import classify, may_auto_reply
 from mailbridge.decisions.inbound.language import choose_locale, guess_locale
 from mailbridge.decisions.inbound.names import name_is_authenticated
@@ -540,6 +540,8 @@ def _accept_bounce(
     if ticket is not None:
         failed = ", ".join(sorted(report.permanent)) or "unknown recipient"
         outcome = f"delivery to {failed} failed"
+        if bounced is not None and report.permanent and not main_recipient_failed(bounced.rcpt_to, report.permanent):
+            outcome = f"delivery to {failed} in Cc failed; {bounced.rcpt_to.split(',')[0].strip()} was not affected"
         if report.temporary and not report.permanent:
             outcome = f"delivery to {', '.join(sorted(report.temporary))} delayed"
         tickets.record_event(

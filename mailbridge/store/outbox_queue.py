@@ -24,7 +24,7 @@ from mailbridge.base.clock import utc
 from mailbridge.base.config.settings import AutoMailLimits
 from mailbridge.base.errors import CommandError, NotFoundError
 from mailbridge.decisions.held_answers import HeldState
-from mailbridge.decisions.inbound.bounces import BounceReport
+from mailbridge.decisions.inbound.bounces import BounceReport, main_recipient_failed
 from mailbridge.decisions.kinds import EventKind, MailKind, OutboxStatus
 from mailbridge.decisions.loop_guard import (
     BOUNCE_HOLD,
@@ -211,7 +211,11 @@ def apply_bounce(*, session: Session, report: BounceReport, now: datetime) -> Ou
         return None
     row = session.exec(select(OutboxMail).where(col(OutboxMail.message_id).in_(report.original_message_ids))).first()
     if row is not None and report.permanent:
-        row.status, row.last_error = OutboxStatus.BOUNCED, "bounced: " + ", ".join(sorted(report.permanent))
+        failed = ", ".join(sorted(report.permanent))
+        if main_recipient_failed(row.rcpt_to, report.permanent):
+            row.status, row.last_error = OutboxStatus.BOUNCED, "bounced: " + failed
+        else:  # only people in Cc: the customer got it; they are left out of the next answers (suppressed above)
+            row.last_error = f"bounced in Cc: {failed}"
     return row
 
 

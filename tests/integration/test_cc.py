@@ -116,8 +116,15 @@ def test_colleague_in_cc_gets_answers_joins_the_ticket_and_agent_changes_the_cc(
     assert recipients(third, "Cc") == [CAROL] and sorted(envelope_of(sink, third)) == sorted([ANNA, CAROL])
     assert len(sink.messages) == 6
 
-    # Carol's address bounces: the next answer leaves her out, and the ticket says why.
+    # Carol's address bounces: the answer still reached the customer (not "bounced", no notice to its author),
+    # the next answer leaves her out, and the ticket says why.
     deliver(desk, dovecot, mailbox, dsn_for(next(m.data for m in sink.messages[-1:]), CAROL))
+    assert len(sink.messages) == 6
+    with Session(desk.engine) as session:
+        answered = session.exec(select(OutboxMail).where(OutboxMail.message_id == third["Message-ID"])).one()
+        bounced = session.exec(select(TicketEvent).where(TicketEvent.kind == "mail_bounced")).one()
+    assert answered.status == "sent" and answered.last_error == f"bounced in Cc: {CAROL}"
+    assert f"delivery to {CAROL} in Cc failed; {ANNA} was not affected" in bounced.reason
     fourth = answer(desk, dovecot, mailbox, sink, "One more thing.")
     assert fourth["Cc"] is None and envelope_of(sink, fourth) == (ANNA,)
     with Session(desk.engine) as session:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mailbridge.decisions.inbound.bounces import read_bounce
+from mailbridge.decisions.inbound.bounces import main_recipient_failed, read_bounce
 from tests.corpus_scoring import corpus_dir, load_manifest, read_as_imap
 
 CORPUS = corpus_dir()
@@ -84,3 +84,23 @@ def test_each_recipient_is_judged_by_its_own_status():
 def test_delivered_recipient_is_no_failure():
     report = read_bounce(dsn("Final-Recipient: rfc822; ann@example.org\r\nAction: delivered\r\nStatus: 2.0.0"))
     assert "ann@example.org" not in report.permanent
+
+
+ANNA, BOB = "anna@example.org", "bob@example.org"
+
+
+@pytest.mark.parametrize(
+    ("rcpt_to", "failed", "whole"),
+    [
+        (ANNA, {ANNA}, True),
+        (f"{ANNA},{BOB}", {ANNA}, True),  # the customer's address failed
+        (f"{ANNA},{BOB}", {BOB}, False),  # only the colleague in Cc: the answer reached the customer
+        (f"{ANNA}, {BOB}", {"Bob@Example.org".lower()}, False),
+        (f"{ANNA},{BOB}", {ANNA, BOB}, True),
+        (f"{ANNA},{BOB}", {"anna.rossi@mail.example"}, True),  # a forwarding address: counts as the mail's
+        (ANNA, set(), False),  # delayed only, or no address found: nothing failed for good
+        ("", {ANNA}, True),
+    ],
+)
+def test_a_bounce_fails_the_whole_mail_only_when_its_main_recipient_failed(rcpt_to, failed, whole):
+    assert main_recipient_failed(rcpt_to, frozenset(failed)) is whole

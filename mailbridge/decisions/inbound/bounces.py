@@ -28,6 +28,19 @@ class BounceReport:
     temporary: frozenset[str] = frozenset()  # lower-cased addresses whose delivery is delayed or failed for now
 
 
+def main_recipient_failed(rcpt_to: str, permanent: frozenset[str]) -> bool:
+    """Tell whether a bounce means the mail failed as a whole: its first envelope recipient (the customer of an
+    answer with people in Cc; the only one of any other mail) failed for good. A report naming only Cc recipients
+    leaves the mail delivered; one naming none of its recipients (a forwarding address, a rewriting relay) counts as
+    the mail's."""
+    if not permanent:
+        return False
+    recipients = [r.strip().lower() for r in rcpt_to.split(",") if r.strip()]
+    if not recipients or recipients[0] in permanent:
+        return True
+    return not permanent & set(recipients[1:])
+
+
 def read_bounce(raw: bytes) -> BounceReport:
     """Find who bounced and which of our mails it was; never raises."""
     message = email.message_from_bytes(raw, policy=policy.compat32)
