@@ -14,7 +14,7 @@ the contacts table, so a Contact added or edited with `mailbridge contacts` coun
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 
 from mailbridge.base.config.settings import MailboxSettings
 
@@ -55,15 +55,34 @@ def _split(address: str) -> tuple[str, str, str] | None:
     return base, tag, domain
 
 
+def _bases(address: str, longest: int) -> Iterator[str]:
+    """The address, then each base it strips to while it is a sub-address (`a+b+c@d`, `a+b@d`, `a@d`), leaving out
+    those longer than `longest` (they cannot be in the set asked about).
+
+    Linear time in the address: a hostile `support+a+a+...@` of 100 KB is walked once, and only candidates as short
+    as a known address are built (building each base would be quadratic).
+    """
+    if len(address) <= longest:
+        yield address
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return
+    end = len(local)
+    while True:
+        cut = local.rfind("+", 0, end)
+        # No `+` left, an empty base (`+tag@`) or an empty tag (`base+@`): no further base, as `_split` says.
+        if cut <= 0 or cut == end - 1:
+            return
+        end = cut
+        if end + 1 + len(domain) <= longest:
+            yield f"{local[:end]}@{domain}"
+
+
 def is_ours(address: str | None, own: frozenset[str]) -> bool:
     """Tell whether an address is one of `own` or a sub-address of one (support+x@..., support+sales+x@...)."""
     current = (address or "").strip().strip("<>").lower()
-    while current:
-        if current in own:
-            return True
-        parts = _split(current)
-        current = f"{parts[0]}@{parts[2]}" if parts else ""
-    return False
+    longest = max(map(len, own), default=0)
+    return bool(current) and any(base in own for base in _bases(current, longest))
 
 
 def contact_of(address: str, contacts: Mapping[str, int]) -> int | None:
@@ -72,12 +91,8 @@ def contact_of(address: str, contacts: Mapping[str, int]) -> int | None:
     The longest match wins: `support+webmaster@...` is the Contact with that address, not the one of `support@...`.
     """
     current = address.strip().strip("<>").lower()
-    while current:
-        if current in contacts:
-            return contacts[current]
-        parts = _split(current)
-        current = f"{parts[0]}@{parts[2]}" if parts else ""
-    return None
+    longest = max(map(len, contacts), default=0)
+    return next((contacts[base] for base in _bases(current, longest) if base in contacts), None) if current else None
 
 
 def addressed_contact(

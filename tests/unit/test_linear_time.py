@@ -224,3 +224,14 @@ def test_display_name_and_visible_text():
     assert timed(1, safe_display_name, "ab." * MB) == ""
     assert timed(1, safe_display_name, "\u0301" * MB) == "\u0301" * 4
     assert timed(1, visible_text, "\x1b\u202e" * MB) == "␛<U+202E>" * MB
+
+
+def test_sub_addresses_of_many_tags():
+    from mailbridge.decisions.own_addresses import contact_of, is_ours, sub_address_tag
+
+    own = frozenset({"support@shop.example"})
+    hostile = "support" + "+a" * (MB // 2) + "@shop.example"  # each base it strips to was built anew: quadratic
+    assert timed(1, is_ours, hostile, own) is True
+    assert timed(1, is_ours, "x" + hostile, own) is False
+    assert timed(1, contact_of, hostile, {"support@shop.example": 1}) == 1
+    assert timed(1, sub_address_tag, hostile, own) == "a"

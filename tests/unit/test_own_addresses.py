@@ -65,6 +65,10 @@ def test_ours_are_from_address_contacts_address_logins_and_listed_addresses():
         ("supporter@shop.example", False),
         ("support-x@shop.example", False),
         ("anna+support@shop.example", False),
+        ("support+@shop.example", False),  # an empty tag is no sub-address
+        ("support++x@shop.example", False),  # stripping `+x` leaves `support+`, whose tag is empty
+        ("support+a+a+a+a+a+a@shop.example", True),  # as many tags as it likes
+        ("support+a+a+a+" + "a" * 200 + "@shop.example", True),
         ("", False),
         (None, False),
     ],
