@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from mailbridge.base.config.settings import Settings
 from mailbridge.base.errors import CommandError
 from mailbridge.decisions.kinds import TicketStatus
 from mailbridge.decisions.matching.ticket_numbers import is_valid_ticket_number
+from mailbridge.decisions.own_addresses import is_address, is_ours, our_addresses
 from mailbridge.store.reader import Reader, in_list, instant
 
 FULLTEXT_LIMIT = 500
@@ -221,6 +223,19 @@ def customer_history(reader: Reader, email: str) -> dict | None:
             for m in messages
         ],
     }
+
+
+def not_a_customer(reader: Reader, settings: Settings, email: str) -> str:
+    """Say why an address that has no customer row is none, for the error line ("" when nothing more is known)."""
+    address = _address(email)
+    if not is_address(address):
+        return f"{email.strip()!r} is not an email address (local@domain)"
+    contacts = [row["email"] for row in reader.rows("SELECT email FROM contact")]
+    if is_ours(address, our_addresses(settings.support.from_address, settings.mailboxes, contacts)):
+        return "it is one of our own addresses (support, a Contact or a mailbox), not a customer's"
+    if reader.first("SELECT id FROM agent WHERE email = :e", {"e": address}):
+        return "it is an agent's address (mailbridge agents list), not a customer's"
+    return ""
 
 
 def _address(value: str) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from mailbridge.base.config.settings import Settings
 from mailbridge.base.errors import CommandError, NotFoundError
 from mailbridge.base.files import make_private_dir, write_private, write_private_bytes
 from mailbridge.cli.actor import admin_actor
@@ -53,13 +54,25 @@ def erase(
     from mailbridge.runtime.erasure import erase_customer  # here: the runtime loads IMAP and the database
 
     app, who = open_app(), admin_actor(actor)
-    if not dry_run and not yes:
-        preview = erase_customer(app, address, actor=who, dry_run=True, skip_server=skip_server)
-        _print_report(preview, address, as_json=False)
-        if not typer.confirm(f"Erase {address.strip().lower()}?", default=False):
-            raise CommandError("nothing erased")
-    report = erase_customer(app, address, actor=who, dry_run=dry_run, skip_server=skip_server)
+    try:
+        if not dry_run and not yes:
+            preview = erase_customer(app, address, actor=who, dry_run=True, skip_server=skip_server)
+            _print_report(preview, address, as_json=False)
+            if not typer.confirm(f"Erase {address.strip().lower()}?", default=False):
+                raise CommandError("nothing erased")
+        report = erase_customer(app, address, actor=who, dry_run=dry_run, skip_server=skip_server)
+    except NotFoundError as exc:
+        raise _explained(exc, app.settings, address) from None
     _print_report(report, address, as_json=as_json)
+
+
+def _explained(error: NotFoundError, settings: Settings, address: str) -> NotFoundError:
+    """The not-found error with why the address is nobody's: ours, an agent's, not an address."""
+    from mailbridge.reports.search import not_a_customer
+    from mailbridge.store.reader import open_reader
+
+    why = not_a_customer(open_reader(settings.database.connect_url()), settings, address)
+    return NotFoundError(f"{error}: {why}") if why else error
 
 
 def _print_report(report, address: str, *, as_json: bool) -> None:
@@ -109,7 +122,7 @@ def export(
     with db.transaction(store.engine) as session:
         found = customer_export.gather_export(session, address, store.clock.now())
     if found is None:
-        raise NotFoundError(f"nothing stored about {address.strip().lower()}")
+        raise _explained(NotFoundError(f"nothing stored about {address.strip().lower()}"), store.settings, address)
     make_private_dir(to)
     make_private_dir(to / "mail")
     text = json.dumps(found.document, default=_plain, indent=2, ensure_ascii=False)

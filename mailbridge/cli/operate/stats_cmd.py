@@ -59,6 +59,8 @@ def stats(
         contact=contact,
         agent=agent,
     )
+    if filters.since and filters.until and filters.until <= filters.since:
+        raise CommandError(f"--until: expected a time after --since ({since}), got {until!r}")
     with db.transaction(app.engine) as session:
         facts = gather_facts(session=session, filters=filters, sla=app.settings.sla, now=now)
     first = min((t.created_at for t in facts.tickets), default=now)

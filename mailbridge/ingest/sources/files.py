@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import mailbox
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,9 @@ from mailbridge.ingest.sources.imap import RawMail
 
 INGEST_MAILBOX = "ingest"
 _WORD = 0x7FFFFFFF  # 31 bits: the key columns are 32-bit signed integers on PostgreSQL
+# An mbox separator after the first: "From SENDER DAY MON DD HH:MM..." (as mutt's is_from checks), so a body line
+# an mboxo writer left unescaped ("From now on ...") stays in its message. Anchored, no nested repeats: linear.
+_SEPARATOR = re.compile(rb"From +(?:\S+ +)?[A-Z][a-z]{2},? +[A-Z][a-z]{2} +\d{1,2} +\d{1,2}:\d\d")
 
 
 @dataclass(frozen=True)
@@ -66,12 +70,17 @@ def recognise_path(path: Path) -> MailPath:
     if path.is_dir():
         if (path / "cur").is_dir() and (path / "new").is_dir():
             return MailPath("maildir", path)
+        if not _eml_files(path):
+            raise SourceError(f"{path}: no mail in it (neither a Maildir nor a directory of .eml files)")
         return MailPath("eml", path)
     if not path.is_file():
         raise SourceError(f"{path}: no such file or directory")
     with path.open("rb") as handle:
         # An mbox starts with a "From " separator line; a single message starts with a header.
-        return MailPath("mbox" if handle.read(5) == b"From " else "eml", path)
+        start = handle.read(4096)
+    if not start.strip():
+        raise SourceError(f"{path}: the file is empty, no mail in it")
+    return MailPath("mbox" if start.startswith(b"From ") else "eml", path)
 
 
 def count_messages(source: MailPath) -> int:
@@ -79,14 +88,17 @@ def count_messages(source: MailPath) -> int:
     if source.kind == "maildir":
         return len(mailbox.Maildir(source.path, factory=None, create=False))
     if source.kind == "mbox":
-        return len(mailbox.mbox(source.path, factory=None, create=False))
+        return sum(1 for _ in _mbox_messages(source.path))
     return len(_eml_files(source.path))
 
 
 def read_messages(source: MailPath) -> Iterator[bytes]:
     """Yield the raw bytes of each message, one at a time, in a stable order."""
-    if source.kind in ("maildir", "mbox"):
-        store = (mailbox.Maildir if source.kind == "maildir" else mailbox.mbox)(source.path, factory=None, create=False)
+    if source.kind == "mbox":
+        yield from _mbox_messages(source.path)
+        return
+    if source.kind == "maildir":
+        store = mailbox.Maildir(source.path, factory=None, create=False)
         try:
             for key in sorted(store.keys()):
                 yield store.get_bytes(key)
@@ -101,3 +113,27 @@ def _eml_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     return sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".eml")
+
+
+def _mbox_messages(path: Path) -> Iterator[bytes]:
+    """Yield each message of an mbox file, cut as `mailbox.mbox` cuts it (so its bytes, and the key made of them,
+    stay those of earlier imports) but only at separator lines that carry a date (`_SEPARATOR`)."""
+    lines: list[bytes] | None = None  # the current message's lines; None before the first separator
+    last_was_empty = False
+    with path.open("rb") as handle:
+        for line in handle:
+            if line.startswith(b"From ") and (lines is None or _SEPARATOR.match(line)):
+                if lines is not None:
+                    yield _mbox_message(lines, last_was_empty)
+                lines, last_was_empty = [], False
+                continue
+            if lines is not None:
+                lines.append(line)
+            last_was_empty = line == b"\n"
+    if lines is not None:
+        yield _mbox_message(lines, last_was_empty)
+
+
+def _mbox_message(lines: list[bytes], last_was_empty: bool) -> bytes:
+    # The blank line before a separator belongs to the mbox, not to the message.
+    return b"".join(lines[:-1] if last_was_empty and lines else lines)
