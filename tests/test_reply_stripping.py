@@ -1,4 +1,4 @@
-"""Scores `reply_text.strip_reply` on the corpus's reply-stripping cases (`expect.reply`) and fails
+"""Scores `reply_text.strip_message` (what ingest cuts) on the corpus's reply-stripping cases (`expect.reply`) and fails
 when fewer pass than the floor: 35 of 54 when the library was chosen (mail-parser-reply alone), 53 of 54 with
 the quote headers, footers and signatures the adapter adds (issue 15). The one left, crisp-erp email_with_regards,
 expects "Regards,\n\nJohn Doe\nCEO" cut: closings are kept, so an agent's answer is relayed with its sign-off.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from mailbridge.decisions.inbound.parse import parse_message
-from mailbridge.decisions.inbound.reply_text import strip_reply
+from mailbridge.decisions.inbound.reply_text import strip_message, strip_reply
 from tests.corpus_scoring import corpus_dir, load_manifest, normalise, read_as_imap
 
 FLOOR = 53
@@ -33,7 +33,7 @@ def test_reply_stripping_scores_at_least_the_floor():
     failed = []
     for entry in cases:
         parsed = parse_message(read_as_imap(root, entry))
-        if not reply_matches(entry["expect"]["reply"], strip_reply(parsed.text_body, parsed.html_body)):
+        if not reply_matches(entry["expect"]["reply"], strip_message(parsed)):
             failed.append(entry["id"])
     passed = len(cases) - len(failed)
     print(f"\nreply stripping: {passed}/{len(cases)} (floor {FLOOR}); failed: {', '.join(failed)}")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 
 from mailbridge.decisions.inbound.parse import ParsedMessage, ParseLimits, parse_message
-from mailbridge.decisions.inbound.reply_text import strip_reply
+from mailbridge.decisions.inbound.reply_text import strip_message, strip_reply
 
 log = logging.getLogger(__name__)
 # Messages per hand-over to the worker: one per message costs the poller about as much as storing it
@@ -55,9 +55,7 @@ def prepare_mail(
     if max_bytes is not None and len(raw) > max_bytes:
         return None
     parsed = parse_message(raw, limits)
-    return replace(
-        parsed, stripped_text=strip_reply(parsed.text_body, parsed.html_body), raw_sha256=digest or raw_digest(raw)
-    )
+    return replace(parsed, stripped_text=strip_message(parsed), raw_sha256=digest or raw_digest(raw))
 
 
 def raw_digest(raw: bytes) -> str:

@@ -91,6 +91,7 @@ class ParsedMessage:
     defects: tuple[str, ...] = ()
     stripped_text: str | None = None  # the new text without quotes and signature, once ingest.prepare cut it
     raw_sha256: str | None = None  # hex digest of the raw bytes, once ingest.prepare took it
+    text_from_html: bool = False  # no text part: text_body is html_body rendered, quoted blocks and all
 
 
 @dataclass(frozen=True)
@@ -276,6 +277,7 @@ def _parse_once(raw: bytes, limits: ParseLimits) -> ParsedMessage:
         attachments=tuple(walk.attachments),
         headers=headers,
         defects=tuple(dict.fromkeys(defects)),
+        text_from_html=not walk.texts and bool(html_body),
     )
 
 

@@ -87,6 +87,9 @@ QUOTE_HEADERS = (
     # Gmail without a verb (ru, and others): "ср, 30 апр. 2025 г. в 15:19, John Doe <doe@example.com>:",
     # "2017-11-24 16:32 GMT+01:00 Shop <s@shop.example>:": a year, a time and an address ending the line.
     rf"^({_Q}(?=[^\n]{{0,300}}(?:19|20)\d\d)(?=[^\n]{{0,300}}{_TIME})[^\n]{{0,300}}@[^\s<>()@]{{1,100}}\n?[>)]\s?:)$",
+    # mutt and neomutt set up as many do: "* Shop support <s@shop.example> [2026-12-03 10:02]:" (the name holds no
+    # "[", so where the date starts is clear; the date is bounded and holds a time).
+    rf"^({_Q}\*\s[^\n\[]{{0,300}}\[(?=[^\]\n]{{0,40}}{_TIME})[^\]\n]{{1,40}}\]:)$",
     # Orange/La Poste webmail: "Message du 12/03/24 10:00" then "De : ...".
     rf"^({_Q}Message du\s?:?[^\n]{{0,100}}\n{_Q}De\s?:[^\n]{{0,300}})$",
     # "-------- Message d'origine --------", "-----Ursprüngliche Nachricht-----".
@@ -260,7 +263,13 @@ def new_text(parsed: ParsedMessage) -> str:
     """The message's new text: cut when it was prepared (ingest.prepare), else cut now."""
     if parsed.stripped_text is not None:
         return parsed.stripped_text
-    return strip_reply(parsed.text_body, parsed.html_body)
+    return strip_message(parsed)
+
+
+def strip_message(parsed: ParsedMessage) -> str:
+    """Return the new text of a parsed message: of its text part, else of its HTML without its quoted blocks."""
+    # An HTML-only mail's text_body is all of its HTML rendered: the quote in a <blockquote> is known only there.
+    return strip_reply("" if parsed.text_from_html else parsed.text_body, parsed.html_body)
 
 
 def strip_reply(text: str, html: str = "") -> str:
@@ -320,7 +329,11 @@ def _without_outer_quotes(lines: list[str]) -> str:
     if not kept:
         return ""
     text = "\n".join(lines[kept[0] : kept[-1] + 1])
-    return "\n".join(_without_trailing_marks(_SIGNATURE.split(text, maxsplit=1)[0].split("\n"))).strip()
+    unsigned = _SIGNATURE.split(text, maxsplit=1)[0]
+    if len(unsigned) < len(text):
+        # The signature went: a quote that stood between the text and it ends the text now, and goes too.
+        return _without_outer_quotes(unsigned.split("\n"))
+    return "\n".join(_without_trailing_marks(text.split("\n"))).strip()
 
 
 def _quoted_lines(lines: list[str]) -> list[bool]:
