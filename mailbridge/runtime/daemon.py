@@ -61,6 +61,7 @@ from mailbridge.runtime.jobs import (
     record_job_failure,
     record_loop_round,
     run_job,
+    take_back_claims,
     write_metrics,
 )
 from mailbridge.runtime.memory import limit_arenas, trim
@@ -68,6 +69,7 @@ from mailbridge.runtime.metrics import PollTally
 from mailbridge.runtime.run_lock import run_lock
 from mailbridge.runtime.shop_lookup import send_waiting_notifications
 from mailbridge.runtime.systemd import Notifier, PollHeartbeat, Watchdog, watchdog_seconds
+from mailbridge.store.reader import sqlite_path
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -558,7 +560,10 @@ async def serve(app: App, *, health_file: Path | None = None) -> None:
     loop = asyncio.get_running_loop()
     notifier, tally = Notifier.from_environment(), PollTally()
     watchdog_timeout = watchdog_seconds(os.environ)
-    with run_lock(app.engine.url.render_as_string(hide_password=False), "daemon"):  # SQLite: one run per file
+    url = app.engine.url.render_as_string(hide_password=False)
+    with run_lock(url, "daemon"):  # SQLite: one run per file
+        if sqlite_path(url) is not None:  # so no other sender: what a killed run left `sending` is ours to send
+            await asyncio.to_thread(take_back_claims, app)
         while True:
             daemon = Daemon(app, health_file, tally=tally, notifier=notifier, watchdog_timeout=watchdog_timeout)
             for signum in (signal.SIGTERM, signal.SIGINT):

@@ -31,6 +31,9 @@ from mailbridge.store.fleet import Identity
 log = logging.getLogger(__name__)
 BEATS_PER_LEASE = 3  # the lease loop beats and renews every third of lease_seconds,
 MAX_BEAT_SECONDS = 5.0  # and at least this often: a daemon that joins gets its share within seconds
+# Begins the instance id of every daemon of this process: a row of this host and pid without it is an earlier
+# process's that had the same pid (a container restarted: pid 1 again), so that process is gone.
+PROCESS_MARK = secrets.token_hex(4)
 
 
 @dataclass(frozen=True)
@@ -47,16 +50,30 @@ class Fleet:
         self.mailboxes = mailboxes
         self.lease = timedelta(seconds=lease_seconds)
         self.clock = clock or SystemClock()
-        self.me = Identity(secrets.token_hex(8), socket.gethostname(), os.getpid())
+        self.me = Identity(PROCESS_MARK + secrets.token_hex(4), socket.gethostname(), os.getpid())
 
     @property
     def beat_seconds(self) -> float:
         return min(self.lease.total_seconds() / BEATS_PER_LEASE, MAX_BEAT_SECONDS)
 
     def join(self) -> None:
-        """Add this daemon's row."""
-        store.register(self.engine, self.me, self.clock.now())
+        """Add this daemon's row; remove the rows of daemons of this host whose process is gone, freeing their leases."""
+        now = self.clock.now()
+        store.register(self.engine, self.me, now)
         log.info("daemon joined instance=%s host=%s pid=%s", self.me.instance, self.me.host, self.me.pid)
+        # A daemon killed without leaving (SIGKILL, OOM, power) and started again would otherwise poll nothing
+        # until the dead one's leases expire, and `status --check` would call it silent until its row is forgotten;
+        # on its own host its death is certain. A live daemon's row and lease freed by mistake (another PID
+        # namespace under the same host name) come back at its next beat, and the fence keeps its commits safe.
+        # Daemons of this very process (tests run several) share PROCESS_MARK and are kept.
+        gone = [
+            other.instance
+            for other in store.daemons_on_host(self.engine, self.me.host)
+            if (other.pid == self.me.pid and not other.instance.startswith(PROCESS_MARK))
+            or (other.pid != self.me.pid and not process_exists(other.pid))
+        ]
+        if store.forget(self.engine, gone, now):
+            log.info("removed the rows of %d daemons of this host that ended without leaving", len(gone))
 
     def leave(self) -> None:
         """Remove this daemon's row and free its leases (a clean stop; a crash leaves them to expire)."""
@@ -116,6 +133,19 @@ class Fleet:
 
     def seconds_until(self, when: datetime) -> float:
         return (when - self.clock.now()).total_seconds()
+
+
+def process_exists(pid: int) -> bool:
+    """Whether a process with this id runs on this host (signal 0 checks without sending anything)."""
+    if pid <= 0:
+        return False  # never a real daemon's; os.kill would signal a process group
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
 
 
 class MailboxStop:

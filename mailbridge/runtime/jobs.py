@@ -34,7 +34,7 @@ from mailbridge.runtime.metrics import PollTally, write_metrics_file
 from mailbridge.runtime.outcomes import CycleReport, Skipped
 from mailbridge.runtime.shop_lookup import ShopRound, run_shop_lookups, send_waiting_notifications
 from mailbridge.service import answer_window, failed_mail
-from mailbridge.store import job_health, mailbox_state
+from mailbridge.store import db, job_health, mailbox_state, outbox_queue
 
 log = logging.getLogger(__name__)
 AUTOFLUSH_NOTE = "(raised as a result of Query-invoked autoflush"
@@ -142,6 +142,15 @@ async def deliver_outbox(app: App) -> tuple[int, int]:
         ),
         profile_senders=app.profile_senders,
     )
+
+
+def take_back_claims(app: App) -> int:
+    """At the start of the only sender of a SQLite file: mail a killed run left `sending` goes out at once."""
+    with db.transaction(app.engine) as session:
+        taken = outbox_queue.expire_claims(session=session, now=app.clock.now())
+    if taken:
+        log.info("mails left sending by a run that ended without finishing are due again count=%d", taken)
+    return taken
 
 
 # One pass of deliver_outbox already runs until nothing is due; `run --once` and the tests call it by this name.

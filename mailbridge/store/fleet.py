@@ -67,6 +67,24 @@ def forget_silent(engine: Engine, forget_before: datetime) -> int:
         return run(session, delete(_daemon).where(_daemon.c.last_beat_at < forget_before)).rowcount
 
 
+def daemons_on_host(engine: Engine, host: str) -> list[Identity]:
+    """The daemon rows of `host` (how a daemon that starts finds those a crash left behind on its host)."""
+    with db.transaction(engine) as session:
+        rows = run(session, select(_daemon.c.instance, _daemon.c.host, _daemon.c.pid).where(_daemon.c.host == host))
+        return [Identity(instance, row_host, pid) for instance, row_host, pid in rows]
+
+
+def forget(engine: Engine, instances: Iterable[str], now: datetime) -> int:
+    """Remove the rows of these daemons, known to be dead, and free their leases as a clean stop would; return how
+    many rows."""
+    wanted = list(instances)
+    if not wanted:
+        return 0
+    with db.transaction(engine) as session:
+        run(session, update(_lease).where(_lease.c.holder.in_(wanted)).values(holder=None, expires_at=now))
+        return run(session, delete(_daemon).where(_daemon.c.instance.in_(wanted))).rowcount
+
+
 def daemon_names(engine: Engine) -> dict[str, tuple[str, int]]:
     """Each daemon row's instance -> (host, pid) (how `run --once` names the holder of a mailbox it skips)."""
     with db.transaction(engine) as session:

@@ -262,6 +262,21 @@ def claim_due(
     return rows
 
 
+def expire_claims(*, session: Session, now: datetime) -> int:
+    """Make every mail left `sending` claimable now, as if its lease had run out; return how many.
+
+    Only for a caller that knows no other sender runs (the daemon holding the SQLite file's lock): the claims are
+    then a dead process's, and waiting out SENDING_LEASE would only delay their identical resend.
+    """
+    expired = now - SENDING_LEASE
+    return run(
+        session,
+        update(_outbox)
+        .where(_outbox.c.status == OutboxStatus.SENDING, _outbox.c.last_attempt_at > expired)
+        .values(last_attempt_at=expired),
+    ).rowcount
+
+
 def renew_lease(*, session: Session, outbox_ids: list[int], now: datetime) -> None:
     """Extend the lease of claimed mails still to be sent, so no other sender takes them up meanwhile."""
     if outbox_ids:
