@@ -9,27 +9,19 @@ import mailbox as mailboxes
 import os
 import stat
 from datetime import UTC, datetime
-from email.utils import format_datetime
 
 import pytest
 from sqlmodel import Session, select
 
 from mailbridge.store.models import Message, OutboxMail, Ticket
 from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_once
+from tests.integration.test_history_import import dated
 
 ANNA = "anna@example.org"
 
 
 def at(day: int, month: int = 11, hour: int = 10) -> datetime:
     return datetime(2025, month, day, hour, 0, tzinfo=UTC)
-
-
-def dated(raw: bytes, when: datetime, message_id: str) -> bytes:
-    """A test mail with its Date and Message-ID set."""
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = [line for line in head.split(b"\r\n") if not line.startswith((b"Date:", b"Message-ID:"))]
-    lines += [f"Date: {format_datetime(when)}".encode(), f"Message-ID: {message_id}".encode()]
-    return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
 def question(sender: str, subject: str, day: int, body: str = "Hello, where is my parcel?") -> bytes:
