@@ -17,7 +17,7 @@ from mailbridge.base.config.settings import Settings
 from mailbridge.base.errors import CommandError
 from mailbridge.decisions.kinds import TicketStatus
 from mailbridge.decisions.matching.ticket_numbers import is_valid_ticket_number
-from mailbridge.decisions.own_addresses import is_address, is_ours, our_addresses
+from mailbridge.decisions.own_addresses import is_address, is_ours
 from mailbridge.store.reader import Reader, in_list, instant
 
 FULLTEXT_LIMIT = 500
@@ -230,8 +230,12 @@ def not_a_customer(reader: Reader, settings: Settings, email: str) -> str:
     address = _address(email)
     if not is_address(address):
         return f"{email.strip()!r} is not an email address (local@domain)"
-    contacts = [row["email"] for row in reader.rows("SELECT email FROM contact")]
-    if is_ours(address, our_addresses(settings.support.from_address, settings.mailboxes, contacts)):
+    # Ours as the daemon counts them (own_addresses_of): a forward-only Contact's address is where its mail goes.
+    # Imported here, on this error path only: it loads Jinja2, which `tickets search` and `customers show` need not.
+    from mailbridge.decisions.outgoing.context import own_addresses_of
+
+    contacts = [row["email"] for row in reader.rows("SELECT email FROM contact WHERE save_messages")]
+    if is_ours(address, own_addresses_of(settings, contacts)):
         return "it is one of our own addresses (support, a Contact or a mailbox), not a customer's"
     if reader.first("SELECT id FROM agent WHERE email = :e", {"e": address}):
         return "it is an agent's address (mailbridge agents list), not a customer's"

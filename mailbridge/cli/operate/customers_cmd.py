@@ -9,7 +9,7 @@ from mailbridge.base.errors import NotFoundError
 from mailbridge.cli.common import echo_json, open_read, open_store
 from mailbridge.cli.operate import privacy_cmd
 from mailbridge.reports.render import display_zone, format_time, visible_values, with_local_times
-from mailbridge.reports.search import customer_history, not_a_customer
+from mailbridge.reports.search import customer_history
 from mailbridge.reports.shop import shop_history, shop_lines
 from mailbridge.store import blocklist, db
 
@@ -28,8 +28,9 @@ def show(email: str, as_json: bool = typer.Option(False, "--json", help="Print J
     zone = display_zone(app_.settings)
     history = customer_history(app_.reader, email)
     if history is None:
-        why = not_a_customer(app_.reader, app_.settings, email)
-        raise NotFoundError(f"no customer with address {email.strip().lower()}" + (f": {why}" if why else ""))
+        raise privacy_cmd.explained(
+            NotFoundError(f"no customer with address {email.strip().lower()}"), app_.settings, email
+        )
     shop = shop_history(app_.reader, history["email"], app_.settings.shop)
     if shop is not None:
         history["shop"] = shop

@@ -62,11 +62,11 @@ def erase(
                 raise CommandError("nothing erased")
         report = erase_customer(app, address, actor=who, dry_run=dry_run, skip_server=skip_server)
     except NotFoundError as exc:
-        raise _explained(exc, app.settings, address) from None
+        raise explained(exc, app.settings, address) from None
     _print_report(report, address, as_json=as_json)
 
 
-def _explained(error: NotFoundError, settings: Settings, address: str) -> NotFoundError:
+def explained(error: NotFoundError, settings: Settings, address: str) -> NotFoundError:
     """The not-found error with why the address is nobody's: ours, an agent's, not an address."""
     from mailbridge.reports.search import not_a_customer
     from mailbridge.store.reader import open_reader
@@ -122,7 +122,7 @@ def export(
     with db.transaction(store.engine) as session:
         found = customer_export.gather_export(session, address, store.clock.now())
     if found is None:
-        raise _explained(NotFoundError(f"nothing stored about {address.strip().lower()}"), store.settings, address)
+        raise explained(NotFoundError(f"nothing stored about {address.strip().lower()}"), store.settings, address)
     make_private_dir(to)
     make_private_dir(to / "mail")
     text = json.dumps(found.document, default=_plain, indent=2, ensure_ascii=False)
