@@ -46,8 +46,3 @@ UNKNOWN_KIND_PRIORITY = MailPriority.PERSON
 def mail_priority(kind: str) -> MailPriority:
     """The priority of an outbox row of this kind."""
     return PRIORITIES.get(kind, UNKNOWN_KIND_PRIORITY)
-
-
-def priorities_by_kind() -> dict[str, int]:
-    """Every known kind with its priority, for a query that orders by it (kinds not listed take the unknown's)."""
-    return {str(kind): int(mail_priority(kind)) for kind in MailKind}

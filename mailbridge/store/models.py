@@ -242,8 +242,10 @@ class OutboxMail(SQLModel, table=True):
     # every automatic row, which made intake slow down linearly with the outbox.
     __table_args__ = (
         Index("ix_outboxmail_ticket_created", "ticket_id", "created_at"),
-        Index("ix_outboxmail_rcpt_created", "rcpt_to", "created_at"),
-    )  # the loop guard's daily count
+        Index("ix_outboxmail_rcpt_created", "rcpt_to", "created_at"),  # the loop guard's daily count
+        # A claim walks the rows of one status in its order and stops at the few it takes (migration 0027).
+        Index("ix_outboxmail_claim", "status", "priority", "next_attempt_at", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(unique=True)
@@ -256,7 +258,7 @@ class OutboxMail(SQLModel, table=True):
     raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     is_automatic: bool = Field(default=True, index=True)  # RFC 3834 mail, counted by the loop guard
     caused_by_message_id: int | None = Field(default=None, foreign_key="message.id")  # the mail it answers
-    status: str = Field(default=OutboxStatus.QUEUED, index=True)
+    status: str = Field(default=OutboxStatus.QUEUED)  # indexed first in ix_outboxmail_claim
     attempts: int = 0
     next_attempt_at: datetime | None = _when()
     last_attempt_at: datetime | None = _when(nullable=True)
@@ -264,6 +266,7 @@ class OutboxMail(SQLModel, table=True):
     created_at: datetime | None = _when()
     sent_at: datetime | None = _when(nullable=True)
     smtp_profile: str | None = None  # the `[smtp.NAME]` it goes through, chosen when queued; None: [smtp]
+    priority: int = Field(default=1, sa_column_kwargs={"server_default": "1"})  # decisions.outbox_priority, by kind
 
 
 class HeldAnswer(SQLModel, table=True):

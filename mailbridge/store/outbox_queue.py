@@ -17,7 +17,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parseaddr
 
-from sqlalchemy import Connection, bindparam, case, func, or_, update
+from sqlalchemy import Connection, bindparam, func, or_, true, update
 from sqlmodel import Session, col, select
 
 from mailbridge.base.clock import utc
@@ -33,7 +33,7 @@ from mailbridge.decisions.loop_guard import (
     AutoMailHistory,
     decide_auto_mail,
 )
-from mailbridge.decisions.outbox_priority import UNKNOWN_KIND_PRIORITY, priorities_by_kind
+from mailbridge.decisions.outbox_priority import mail_priority
 from mailbridge.decisions.outgoing.compose import mail_bytes
 from mailbridge.decisions.parked_mail import cancel_refusal, cancelled_error, retry_refusal
 from mailbridge.store.blocklist import find_block
@@ -135,6 +135,7 @@ def enqueue(
             "created_at": now,
             "sent_at": None,
             "smtp_profile": smtp_profile,
+            "priority": int(mail_priority(kind)),
         },
         "dedupe_key",
     )
@@ -219,8 +220,10 @@ def apply_bounce(*, session: Session, report: BounceReport, now: datetime) -> Ou
     return row
 
 
-# The order of claims: the most urgent kind first, then the longest due.
-_PRIORITY = case(priorities_by_kind(), value=col(OutboxMail.kind), else_=int(UNKNOWN_KIND_PRIORITY))
+# The order of claims: the most urgent kind first, then the longest due. `ix_outboxmail_claim` (status, then this
+# order) lets a claim walk the rows of one status in order and stop at the few it takes, not sort a backlog of
+# thousands.
+_CLAIM_ORDER = (col(OutboxMail.priority), col(OutboxMail.next_attempt_at), col(OutboxMail.id))
 
 
 def claim_due(
@@ -233,27 +236,24 @@ def claim_due(
 ) -> list[OutboxMail]:
     """Take due mails, most urgent first, and record an attempt on each; the caller commits before sending.
 
+    Mail a sender left `sending` past its lease (it died) comes first: it was due before anything queued now.
     `profile`: only the mails of that `[smtp.NAME]`; None: those of [smtp], which with `profiles` (the configured
     names) are also the mails of a profile no longer configured, so that none waits for ever.
     """
-    query = (
-        select(OutboxMail)
-        .where(
-            or_(
-                (col(OutboxMail.status) == OutboxStatus.QUEUED) & (col(OutboxMail.next_attempt_at) <= now),
-                (col(OutboxMail.status) == OutboxStatus.SENDING)
-                & (col(OutboxMail.last_attempt_at) <= now - SENDING_LEASE),
-            )
-        )
-        .order_by(_PRIORITY, col(OutboxMail.next_attempt_at), col(OutboxMail.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
     if profile is not None:
-        query = query.where(col(OutboxMail.smtp_profile) == profile)
+        of_profile = col(OutboxMail.smtp_profile) == profile
     elif profiles:
-        query = query.where(or_(col(OutboxMail.smtp_profile).is_(None), col(OutboxMail.smtp_profile).not_in(profiles)))
-    rows = list(session.exec(query))
+        of_profile = or_(col(OutboxMail.smtp_profile).is_(None), col(OutboxMail.smtp_profile).not_in(profiles))
+    else:
+        of_profile = true()
+    rows: list[OutboxMail] = []
+    for due in (
+        (col(OutboxMail.status) == OutboxStatus.SENDING) & (col(OutboxMail.last_attempt_at) <= now - SENDING_LEASE),
+        (col(OutboxMail.status) == OutboxStatus.QUEUED) & (col(OutboxMail.next_attempt_at) <= now),
+    ):
+        if len(rows) < limit:
+            query = select(OutboxMail).where(due, of_profile).order_by(*_CLAIM_ORDER).limit(limit - len(rows))
+            rows += session.exec(query.with_for_update(skip_locked=True))
     for row in rows:
         row.status = OutboxStatus.SENDING
         row.attempts += 1

@@ -12,6 +12,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 
+from sqlalchemy import event
 from sqlmodel import Session, select
 
 from mailbridge.decisions.kinds import MailKind
@@ -76,6 +77,47 @@ def test_500_queued_mails_go_out_in_one_pass_over_a_few_connections(any_db_app, 
     assert len(sink.messages) == 500 and set(received_ids(sink).values()) == {1}
     assert 1 <= sink.connections <= app.settings.smtp.max_connections == 4
     assert statuses(app) == {"sent": 500}
+
+
+def plans_of_claims(app: App) -> tuple[list[OutboxMail], list[str]]:
+    """Claim once, and return the claimed rows and the database's plan of each claiming SELECT, as it ran."""
+    statements: list[tuple[str, object]] = []
+
+    def keep(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().startswith("SELECT outboxmail.id") and "ORDER BY outboxmail.priority" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(app.engine, "before_cursor_execute", keep)
+    try:
+        with db.transaction(app.engine) as session:
+            claimed = outbox_queue.claim_due(session=session, now=app.clock.now())
+    finally:
+        event.remove(app.engine, "before_cursor_execute", keep)
+    sqlite = app.engine.dialect.name == "sqlite"
+    plans = []
+    with app.engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        cursor = raw.cursor()
+        if not sqlite:
+            cursor.execute("ANALYZE outboxmail")
+        for statement, parameters in statements:
+            cursor.execute(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + statement, parameters)
+            plans.append("\n".join(str(row[-1] if sqlite else row[0]) for row in cursor.fetchall()))
+        raw.rollback()
+    return claimed, plans
+
+
+def test_a_claim_walks_the_queued_rows_in_order_instead_of_sorting_the_backlog(any_db_app):
+    # 2,000 receipts queued and an alert after them (a first sync's backlog): the claim's SELECT of the queued mail
+    # walks ix_outboxmail_claim (migration 0027) and stops at the five it takes; it sorted every queued row before.
+    app = any_db_app
+    queue(app, 2000)
+    [alert] = queue(app, 1, kind=MailKind.MAILBOX_ALERT)
+    claimed, plans = plans_of_claims(app)
+    assert [row.id for row in claimed][0] == alert and len(claimed) == outbox_queue.CLAIM_BATCH
+    assert len(plans) == 2  # mail a dead sender left `sending`, then the queued
+    assert "ix_outboxmail_claim" in plans[1], plans[1]
+    assert "Sort" not in plans[1] and "TEMP B-TREE" not in plans[1], plans[1]
 
 
 def test_one_connection_carries_the_whole_backlog(make_app, sink):
