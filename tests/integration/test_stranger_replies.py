@@ -336,6 +336,37 @@ def test_thunderbird_flowed_reply_relays_the_new_text_only(desk, dovecot, mailbo
     assert ticket_json(desk, config_file)["status"] == "waiting"
 
 
+LONG_ANSWER = (
+    "Dear Anna, we found your parcel at the depot in Verona: it was held there because the label was damaged in "
+    "transit. It leaves again today with the new tracking number TR-5581 and should reach you on Friday."
+)
+
+
+def soft_wrapped(paragraph: str, width: int = 72) -> str:
+    """The paragraph as a format=flowed client sends it: lines of up to `width`, each but the last ending in a space."""
+    lines, line = [], ""
+    for word in paragraph.split(" "):
+        if line and len(line) + len(word) >= width:
+            lines.append(line)
+            line = ""
+        line += word + " "
+    return "\n".join([*lines, line.rstrip(" ")])
+
+
+def test_thunderbird_flowed_paragraph_reaches_the_customer_unwrapped(desk, dovecot, mailbox, sink, config_file):
+    # RFC 3676: the soft breaks Thunderbird put in the paragraph and in its wrapped quote header are undone, so the
+    # customer reads one paragraph (not lines cut at 72 characters, ragged on a phone) and the quote is still cut.
+    def build(n):
+        header = soft_wrapped(f"On 03.12.26 10:02, {ATTRIBUTION_NAME} <{reply_to_of(n)}> wrote:", width=40)
+        text = f"{soft_wrapped(LONG_ANSWER)}\n\n{header}\n{quoted(text_of(n), '>')}\n"
+        assert "\n" in soft_wrapped(LONG_ANSWER) and "\n" in header
+        return reply_mail(n, text=text, flowed=True)
+
+    before = send_reply(desk, dovecot, mailbox, sink, build)
+    answer = the_one_answer(desk, sink, before, expected=LONG_ANSWER)
+    assert ATTRIBUTION_NAME not in text_of(answer)
+
+
 def test_neomutt_reply_with_its_attribution_and_signature_relays_the_new_text_only(
     desk, dovecot, mailbox, sink, config_file
 ):

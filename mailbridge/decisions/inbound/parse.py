@@ -23,6 +23,7 @@ from email.parser import BytesParser
 from mailparser.dates import parse_mail_date
 from mailparser.utils import get_addresses
 
+from mailbridge.decisions.inbound.flowed import unflow
 from mailbridge.decisions.inbound.header_repair import repair_header_block
 from mailbridge.decisions.inbound.mime import (
     content_type_for,
@@ -532,6 +533,8 @@ class _Walk:
         is_body = ctype in _BODY_TYPES and _disposition(part) != "attachment"
         if is_body:
             text = decode_bytes(payload, part.get_content_charset(), self.defects)
+            if ctype == "text/plain" and _param(part, "format") == "flowed":
+                text = unflow(text, delsp=_param(part, "delsp") == "yes")
             (self.texts if ctype == "text/plain" else self.htmls).append(text)
         # A named inline text part is read as body and also kept as the file it names.
         if not is_body or _filename(part):
@@ -586,6 +589,15 @@ class _Walk:
                 sha256=hashlib.sha256(payload).hexdigest(),
             )
         )
+
+
+def _param(part: Message, name: str) -> str:
+    """A Content-Type parameter of the part, lower-cased; "" when absent or unreadable."""
+    try:
+        value = part.get_param(name)
+    except Exception:  # noqa: BLE001 - a malformed header must not stop the walk.
+        return ""
+    return value.strip().lower() if isinstance(value, str) else ""
 
 
 def _disposition(part: Message) -> str | None:
