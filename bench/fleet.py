@@ -14,10 +14,13 @@ went meanwhile (busy and idle from /proc/stat; PostgreSQL's and Dovecot's proces
 sink).
 Receipts go to the tests' SMTP sink in this process, as a daemon sends them; the figure is the storing, not the
 sending. SQLite allows one daemon per file, so with --db sqlite only one daemon runs (a second is refused).
-The daemons run a copy of this tree's mailbridge/ taken at the start (edits made meanwhile change no run).
+The daemons run a copy of this tree's mailbridge/ taken at the start (edits made meanwhile change no run); with
+`--base REV` the same runs are made with REV's tree too (its own migrations create its schema), the two sides in turn
+within each round, on the same mail, Dovecot and PostgreSQL: an A/B on a shared, noisy machine.
 
     ./dev.sh bench fleet --daemons 1 2 --db postgresql --mailboxes 4 --messages 2000
     ./dev.sh bench fleet --daemons 1 2 4 --mailboxes 8 --messages 10000 [--parse-processes 0] [--lease-seconds 60]
+    ./dev.sh bench fleet --daemons 1 2 --messages 10000 --rounds 2 --base main
 """
 
 from __future__ import annotations
@@ -114,6 +117,7 @@ class Run:
     """What one fleet run measured."""
 
     daemons: int
+    side: str = "new"  # "base" for a run of --base REV's tree
     seconds: float = 0.0  # from starting the processes to every message stored
     from_first: float = 0.0  # from the first sample with a stored message to every message stored
     stored: int = 0
@@ -244,7 +248,7 @@ def run_fleet(count: int, db_url: str, side: Side, folder: Path, dovecot, sink, 
             client.set_flags(client.search("ALL"), [], silent=True)
     engine = create_engine(db_url)
     sink.messages.clear()
-    result = Run(count, load_start=load_average())
+    result = Run(count, side=side.label, load_start=load_average())
     logs = [folder / f"daemon{n}.log" for n in range(count)]
     others_before, machine_before = other_cpu(servers), machine_cpu()
     started = time.monotonic()
@@ -307,7 +311,7 @@ def run_fleet(count: int, db_url: str, side: Side, folder: Path, dovecot, sink, 
 
 def print_run(run: Run) -> None:
     print(
-        f"\n{run.daemons} {'daemon' if run.daemons == 1 else 'daemons'}: {run.stored} stored "
+        f"\n{run.side}, {run.daemons} {'daemon' if run.daemons == 1 else 'daemons'}: {run.stored} stored "
         f"({run.distinct} distinct Message-IDs) in {run.seconds:.1f} s from the start of the processes = "
         f"{run.rate:.0f} messages/s; {run.from_first:.1f} s from the first stored message = "
         f"{run.rate_from_first:.0f} messages/s"
@@ -354,6 +358,7 @@ def main() -> None:
     parser.add_argument("--parse-processes", type=int, default=0, help="[ingest] parse_processes (default 0)")
     parser.add_argument("--lease-seconds", type=float, default=60, help="[daemon] lease_seconds (default 60)")
     parser.add_argument("--rounds", type=int, default=1, help="runs per daemon count, in turn (default 1)")
+    parser.add_argument("--base", metavar="REV", help="also run REV's tree (a git worktree), in turn with this one")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-seconds", type=float, default=1800, help="give up after this long per run")
     args = parser.parse_args()
@@ -369,7 +374,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mailbridge-bench-fleet-") as tmp, contextlib.ExitStack() as stack:
         base = Path(tmp)
         os.chmod(base, 0o755)
-        [side], header = prepare_sides(base, None, stack)
+        sides, header = prepare_sides(base, args.base, stack)
         started = time.perf_counter()
         dovecot = start_dovecot(base / "dovecot")
         stack.callback(dovecot.stop)
@@ -381,33 +386,37 @@ def main() -> None:
             postgres = start_postgres(base / "postgres")
             stack.callback(postgres.stop)
         print(
-            f"{header[0]}\nmail: {args.messages} messages over {args.mailboxes} mailboxes, largest "
+            "\n".join(header) + f"\nmail: {args.messages} messages over {args.mailboxes} mailboxes, largest "
             f"{largest / 1024:.1f} KB, loaded into Dovecot in {time.perf_counter() - started:.1f} s; "
             f"database {args.db}; parse_processes {args.parse_processes}; lease_seconds {args.lease_seconds:g}",
             flush=True,
         )
         runs: list[Run] = []
         for round_ in range(1, args.rounds + 1):
-            for count in counts:
-                name = f"fleet_{count}_{round_}"
-                url = postgres.create_database(name) if postgres else f"sqlite:///{base / name}.db"
-                servers = {"Dovecot": dovecot.pid} | ({"PostgreSQL": postgres.pid} if postgres else {})
-                runs.append(run_fleet(count, url, side, base / name, dovecot, sink, args, servers))
-                print_run(runs[-1])
+            for side in sides:
+                for count in counts:
+                    name = f"fleet_{side.label}_{count}_{round_}"
+                    url = postgres.create_database(name) if postgres else f"sqlite:///{base / name}.db"
+                    servers = {"Dovecot": dovecot.pid} | ({"PostgreSQL": postgres.pid} if postgres else {})
+                    runs.append(run_fleet(count, url, side, base / name, dovecot, sink, args, servers))
+                    print_run(runs[-1])
     print_summary(runs)
 
 
 def print_summary(runs: list[Run]) -> None:
     print(
-        "\ndaemons  messages/s (from start)  messages/s (from first stored)  x one daemon (from start)"
-        "  CPU ms/message  load at start"
+        "\nside  daemons  messages/s (from start)  messages/s (from first stored)  x one daemon of its side (from start)"
+        "  CPU ms/message  PostgreSQL ms/message  machine busy  load at start"
     )
-    one = [r.rate for r in runs if r.daemons == 1]
     for run in runs:
+        one = [r.rate for r in runs if r.daemons == 1 and r.side == run.side]
         ratio = f"{run.rate / one[0]:.2f}x" if one and one[0] else "-"
+        database = 1000 * run.others.get("PostgreSQL", 0.0) / max(run.stored, 1)
+        total = run.machine_busy + run.machine_idle
+        busy = f"{100 * run.machine_busy / total:.0f}%" if total else "-"
         print(
-            f"{run.daemons:>7}  {run.rate:>23.0f}  {run.rate_from_first:>30.0f}  {ratio:>25}  {run.cpu_ms:>14.1f}"
-            f"  {run.load_start}"
+            f"{run.side:<4}  {run.daemons:>7}  {run.rate:>23.0f}  {run.rate_from_first:>30.0f}  {ratio:>37}"
+            f"  {run.cpu_ms:>14.1f}  {database:>21.1f}  {busy:>12}  {run.load_start}"
         )
 
 
