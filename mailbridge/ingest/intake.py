@@ -393,7 +393,7 @@ def _file_in_ticket(
     flooding = (
         kind is MessageKind.CUSTOMER
         and not (silent or spam.is_spam)
-        and _watch_for_flood(inbox, session, customer.email, now)
+        and _watch_for_flood(inbox, session, customer.email, ticket.contact_id, now)
     )
     _enqueue_mails(
         inbox, session, ticket, customer, parsed, row, transition, guessed, now, is_new=match.ticket_id is None
@@ -829,8 +829,9 @@ def _record_spam(
     )
 
 
-def _watch_for_flood(inbox: Inbox, session: Session, address: str, now: datetime) -> bool:
-    """Tell whether a sender floods us; at the start of a flood stop mail to them and tell the admin and agents once."""
+def _watch_for_flood(inbox: Inbox, session: Session, address: str, contact_id: int, now: datetime) -> bool:
+    """Tell whether a sender floods us; at the start of a flood stop mail to them and tell the admin and the agents of
+    `contact_id` (the Contact the mail was written to, which need not be the mailbox's) once."""
     recent = db.run(session, _RECENT_FROM_SENDER, {"address": address, "since": now - FLOOD_WINDOW}).scalar_one()
     if not is_flooding(recent, inbox.mail.limits):
         return False
@@ -864,7 +865,7 @@ def _watch_for_flood(inbox: Inbox, session: Session, address: str, now: datetime
         agent_mail.tell_agents_of_flood(
             inbox.mail,
             session=session,
-            contact_id=inbox.contact_id,
+            contact_id=contact_id,
             address=address,
             count=recent,
             until=now + FLOOD_HOLD,

@@ -261,3 +261,26 @@ def test_ingest_with_contact_files_every_mail_there_whatever_address_it_was_writ
     chosen = run_cli("ingest", "--contact", "Customer service", str(tmp_path / "1.eml"), config=app.settings.path)
     assert chosen.returncode == 0, chosen.stderr
     assert names_of_tickets(app) == [("Webmaster", CUSTOMER), ("Customer service", "bob@example.org")]
+
+
+def test_a_sender_flooding_the_second_contacts_address_is_told_to_that_contacts_agents(make_app, dovecot, sink, bare):
+    # Webmaster has no folder of its own: the flood notice goes to its agent, who would have got the notifications,
+    # not to the agents of the Contact whose mailbox read the mail.
+    app = make_app(
+        username=LOGIN,
+        extra_mailbox=f'addresses = ["{SUPPORT_USER}", "{WEBMASTER}"]',
+        extra="[limits]\nmax_auto_replies_per_address_per_day = 100\n",
+    )
+    added = run_cli("contacts", "add", "Webmaster", "--address", WEBMASTER, config=app.settings.path)
+    assert added.returncode == 0, added.stderr
+    add_agent(app, MARIA, "Maria Rossi", "Customer service")
+    add_agent(app, LUCA, "Luca Bianchi", "Webmaster")
+    for n in range(17):
+        raw = customer_mail(sender="bot@flood.example", subject=f"Spam {n}")
+        dovecot.append(LOGIN, bare, raw.replace(f"To: {SUPPORT_USER}".encode(), f"To: {WEBMASTER}".encode(), 1))
+    run_once(app)
+
+    assert {name for name, _ in names_of_tickets(app)} == {"Webmaster"}
+    told = [m for m in sink.messages if "bot@flood.example sent" in text_of(m.message)]
+    assert [m.rcpt_tos for m in told] == [(LUCA,)]
+    assert to(sink, MARIA) == []
