@@ -118,6 +118,7 @@ class Run:
 
     daemons: int
     side: str = "new"  # "base" for a run of --base REV's tree
+    round: int = 1
     seconds: float = 0.0  # from starting the processes to every message stored
     from_first: float = 0.0  # from the first sample with a stored message to every message stored
     stored: int = 0
@@ -232,7 +233,9 @@ def sample(engine) -> tuple[dict[str, int], dict[str, int]]:
     return counts, holders
 
 
-def run_fleet(count: int, db_url: str, side: Side, folder: Path, dovecot, sink, args, servers: dict[str, int]) -> Run:
+def run_fleet(
+    count: int, round_: int, db_url: str, side: Side, folder: Path, dovecot, sink, args, servers: dict[str, int]
+) -> Run:
     """Start `count` daemons on a fresh database and wait until every message is stored."""
     from sqlalchemy import create_engine, text
 
@@ -248,7 +251,7 @@ def run_fleet(count: int, db_url: str, side: Side, folder: Path, dovecot, sink, 
             client.set_flags(client.search("ALL"), [], silent=True)
     engine = create_engine(db_url)
     sink.messages.clear()
-    result = Run(count, side=side.label, load_start=load_average())
+    result = Run(count, side=side.label, round=round_, load_start=load_average())
     logs = [folder / f"daemon{n}.log" for n in range(count)]
     others_before, machine_before = other_cpu(servers), machine_cpu()
     started = time.monotonic()
@@ -346,7 +349,7 @@ def print_run(run: Run) -> None:
             f"({100 * run.machine_busy / (run.machine_busy + run.machine_idle):.0f}% of {cores:.0f} cores); "
             f"daemons {daemons:.1f} s, {parts}, everything else {rest:.1f} s"
         )
-    print(f"  load average (1 / 5 / 15 min): {run.load_start} at start, {run.load_end} at end")
+    print(f"  load average (1 / 5 / 15 min): {run.load_start} at start, {run.load_end} at end", flush=True)
 
 
 def main() -> None:
@@ -398,24 +401,24 @@ def main() -> None:
                     name = f"fleet_{side.label}_{count}_{round_}"
                     url = postgres.create_database(name) if postgres else f"sqlite:///{base / name}.db"
                     servers = {"Dovecot": dovecot.pid} | ({"PostgreSQL": postgres.pid} if postgres else {})
-                    runs.append(run_fleet(count, url, side, base / name, dovecot, sink, args, servers))
+                    runs.append(run_fleet(count, round_, url, side, base / name, dovecot, sink, args, servers))
                     print_run(runs[-1])
     print_summary(runs)
 
 
 def print_summary(runs: list[Run]) -> None:
     print(
-        "\nside  daemons  messages/s (from start)  messages/s (from first stored)  x one daemon of its side (from start)"
+        "\nround  side  daemons  messages/s (from start)  messages/s (from first stored)  x one daemon (same side and round)"
         "  CPU ms/message  PostgreSQL ms/message  machine busy  load at start"
     )
     for run in runs:
-        one = [r.rate for r in runs if r.daemons == 1 and r.side == run.side]
+        one = [r.rate for r in runs if r.daemons == 1 and r.side == run.side and r.round == run.round]
         ratio = f"{run.rate / one[0]:.2f}x" if one and one[0] else "-"
         database = 1000 * run.others.get("PostgreSQL", 0.0) / max(run.stored, 1)
         total = run.machine_busy + run.machine_idle
         busy = f"{100 * run.machine_busy / total:.0f}%" if total else "-"
         print(
-            f"{run.side:<4}  {run.daemons:>7}  {run.rate:>23.0f}  {run.rate_from_first:>30.0f}  {ratio:>37}"
+            f"{run.round:>5}  {run.side:<4}  {run.daemons:>7}  {run.rate:>23.0f}  {run.rate_from_first:>30.0f}  {ratio:>35}"
             f"  {run.cpu_ms:>14.1f}  {database:>21.1f}  {busy:>12}  {run.load_start}"
         )
 

@@ -44,6 +44,7 @@ class ClaimedMail:
     recipients: list[str]
     raw: bytes
     ticket_id: int | None
+    attempt: int  # the row's attempts as claimed: a later claim by another sender counts one more
 
 
 @dataclass
@@ -58,6 +59,7 @@ class DeliveryPass:
     stop: threading.Event | None
     profiles: tuple[str, ...] = ()  # the configured `[smtp.NAME]`: their mail goes through their own senders
     on_claimed: OnClaimed | None = None
+    claimer: str | None = None  # the daemon's instance, kept on the rows it claims (outbox_queue.claim_due)
     sent: int = 0
     failed: int = 0
 
@@ -77,6 +79,7 @@ async def deliver_due(
     stop: threading.Event | None = None,
     profile_senders: Mapping[str, tuple[MailSender, int]] | None = None,
     on_claimed: OnClaimed | None = None,
+    claimer: str | None = None,
 ) -> tuple[int, int]:
     """Send until nothing is due, over up to `connections` SMTP connections at once; return (sent, failed).
 
@@ -84,7 +87,7 @@ async def deliver_due(
     its sender only. A set `stop` ends each worker once the batch in its hands is sent and recorded.
     """
     profiles = dict(profile_senders or {})
-    work = DeliveryPass(engine, sender, clock, retry_for, on_held, stop, tuple(profiles), on_claimed)
+    work = DeliveryPass(engine, sender, clock, retry_for, on_held, stop, tuple(profiles), on_claimed, claimer)
     workers = [_deliver_on_one_connection(work, sender, None) for _ in range(connections)]
     for name, (profile_sender, count) in profiles.items():
         workers += [_deliver_on_one_connection(work, profile_sender, name) for _ in range(count)]
@@ -123,9 +126,14 @@ def _claim(work: DeliveryPass, profile: str | None) -> tuple[datetime, list[Clai
     """Claim the next batch of one profile's mail in its own transaction, committed before any of it is sent."""
     now, batch = work.clock.now(), []
     with db.transaction(work.engine) as session:
-        for row in outbox_queue.claim_due(session=session, now=now, profile=profile, profiles=work.profiles):
+        claimed = outbox_queue.claim_due(
+            session=session, now=now, profile=profile, profiles=work.profiles, claimer=work.claimer
+        )
+        for row in claimed:
             assert row.id is not None, "a stored row"
-            batch.append(ClaimedMail(row.id, row.mail_from, row.rcpt_to.split(","), row.raw, row.ticket_id))
+            batch.append(
+                ClaimedMail(row.id, row.mail_from, row.rcpt_to.split(","), row.raw, row.ticket_id, row.attempts)
+            )
         if batch and work.on_claimed is not None:
             work.on_claimed(session, [m.outbox_id for m in batch], now)
     return now, batch
@@ -134,12 +142,14 @@ def _claim(work: DeliveryPass, profile: str | None) -> tuple[datetime, list[Clai
 async def _send_one(work: DeliveryPass, connection: MailConnection, mail: ClaimedMail) -> None:
     """Send one claimed mail and record the outcome in its own transaction."""
     outbox_id, raw = mail.outbox_id, mail.raw
-    # Claimed a moment ago, perhaps in a batch: an admin may have cancelled it since (`outbox cancel`). One read on
-    # a plain connection (a session costs three times as much per mail).
+    # Claimed a moment ago, perhaps in a batch: an admin may have cancelled it since (`outbox cancel`), or this
+    # process hung past the lease and another sender took it up. One read on a plain connection (a session costs
+    # three times as much per mail).
     with work.engine.connect() as reading:
-        if outbox_queue.is_cancelled(connection=reading, outbox_id=outbox_id):
-            log.info("cancelled, not sent outbox_id=%s", outbox_id)
-            return
+        reason = outbox_queue.why_not_send(connection=reading, outbox_id=outbox_id, attempt=mail.attempt)
+    if reason is not None:
+        log.info("not sent outbox_id=%s: %s", outbox_id, reason)
+        return
     try:
         # Sent as stored: DKIM-signed when queued (outbox_queue.enqueue), so every attempt sends the same bytes.
         await connection.send(mail_from=mail.mail_from, recipients=mail.recipients, raw=raw)

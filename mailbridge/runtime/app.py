@@ -53,6 +53,9 @@ class App:
     # Set by the daemon (runtime.fleet): a mailbox's lease check, run by intake before a commit and by a poll before
     # it marks on the server. None (`run --once`, the CLI): no check.
     fence_for: Callable[[str], Callable[[Session], None]] | None = None
+    # Set by the daemon: its instance, kept on the outbox rows it claims, so a successor on its host frees them at
+    # once if it dies (store.fleet.forget). None (`run --once`, the CLI): their claims wait out SENDING_LEASE.
+    claimer: str | None = None
     shop: ShopClient | None = None  # [shop]: where the shop job looks customers up (runtime/shop_lookup.py)
     # Address -> id of every Contact that keeps its mail (see refresh_mail): mail a mailbox receives for another
     # Contact's address is filed there (own_addresses.addressed_contact).

@@ -168,6 +168,7 @@ class Daemon:
         if self.app.settings.shop is None:  # [shop] taken out: notifications parked while it was there go out now
             await asyncio.to_thread(send_waiting_notifications, self.app, self.app.clock.now())
         self.app.fence_for = self.fleet.fence
+        self.app.claimer = self.fleet.me.instance
         mailboxes = self.app.settings.mailboxes
         self._wakes = {m.name: asyncio.Event() for m in mailboxes}
         if self.watchdog is not None:
@@ -194,7 +195,7 @@ class Daemon:
         if pinging is not None:
             pinging.cancel()
         await asyncio.to_thread(lambda: [w.join(timeout=5) for w in self.watchers])
-        self.app.fence_for = None
+        self.app.fence_for = self.app.claimer = None
         try:
             await self._fleet_call(self.fleet.leave)
         except Exception as exc:  # noqa: BLE001 - the leases then expire after lease_seconds; the stop goes on

@@ -73,7 +73,11 @@ class Fleet:
             or (other.pid != self.me.pid and not process_exists(other.pid))
         ]
         if store.forget(self.engine, gone, now):
-            log.info("removed the rows of %d daemons of this host that ended without leaving", len(gone))
+            log.info(
+                "removed the rows of %d daemons of this host that ended without leaving; their leases and the mail "
+                "they were sending are free",
+                len(gone),
+            )
 
     def leave(self) -> None:
         """Remove this daemon's row and free its leases (a clean stop; a crash leaves them to expire)."""

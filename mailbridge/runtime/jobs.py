@@ -141,6 +141,7 @@ async def deliver_outbox(app: App) -> tuple[int, int]:
             app.mail, session=session, outbox_ids=ids, now=now
         ),
         profile_senders=app.profile_senders,
+        claimer=app.claimer,
     )
 
 

@@ -22,6 +22,7 @@ from mailbridge.decisions.leases import Lease
 from mailbridge.store import db
 from mailbridge.store.db import run, table_of
 from mailbridge.store.models import DaemonRow, MailboxLease, TimerDue
+from mailbridge.store.outbox_queue import free_claims_of
 
 _daemon = table_of(DaemonRow)
 _lease = table_of(MailboxLease)
@@ -62,7 +63,8 @@ def beat(engine: Engine, me: Identity, now: datetime, forget_before: datetime) -
 
 def forget_silent(engine: Engine, forget_before: datetime) -> int:
     """Remove the rows of daemons silent since before `forget_before` (they died: a clean stop removes its own row);
-    return how many. Run by `run --once`; a daemon does the same in each `beat`."""
+    return how many. Run by `run --once`; a daemon does the same in each `beat`. Their claimed mail waits out its
+    lease: a silent daemon may be a frozen one, not a dead one."""
     with db.transaction(engine) as session:
         return run(session, delete(_daemon).where(_daemon.c.last_beat_at < forget_before)).rowcount
 
@@ -75,13 +77,14 @@ def daemons_on_host(engine: Engine, host: str) -> list[Identity]:
 
 
 def forget(engine: Engine, instances: Iterable[str], now: datetime) -> int:
-    """Remove the rows of these daemons, known to be dead, and free their leases as a clean stop would; return how
-    many rows."""
+    """Remove the rows of these daemons, known to be dead, free their leases as a clean stop would, and make the mail
+    they had claimed due at once (not after SENDING_LEASE); return how many rows."""
     wanted = list(instances)
     if not wanted:
         return 0
     with db.transaction(engine) as session:
         run(session, update(_lease).where(_lease.c.holder.in_(wanted)).values(holder=None, expires_at=now))
+        free_claims_of(session=session, instances=wanted, now=now)
         return run(session, delete(_daemon).where(_daemon.c.instance.in_(wanted))).rowcount
 
 

@@ -267,6 +267,7 @@ class OutboxMail(SQLModel, table=True):
     sent_at: datetime | None = _when(nullable=True)
     smtp_profile: str | None = None  # the `[smtp.NAME]` it goes through, chosen when queued; None: [smtp]
     priority: int = Field(default=1, sa_column_kwargs={"server_default": "1"})  # decisions.outbox_priority, by kind
+    claimed_by: str | None = None  # the daemon (instance) that claimed it last: a dead one's claims are freed at once
 
 
 class HeldAnswer(SQLModel, table=True):

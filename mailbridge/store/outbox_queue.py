@@ -6,7 +6,8 @@ committed) before the SMTP conversation starts; an attempt left `sending` by a c
 up again after SENDING_LEASE with the identical bytes and Message-ID. Claims come in small
 batches, most urgent kind first (`decisions.outbox_priority`), and a sender renews the lease of
 its batch while it works through it (`renew_lease`). A mail an admin cancels is never claimed again, and a sender
-holding it asks `is_cancelled` right before it sends.
+holding it asks `why_not_send` right before it sends (cancelled, or claimed again by another sender after its
+lease ran out while this one was frozen).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ _AUTO_HISTORY = select(
 # Core (no autoflush): outbox rows are written directly by enqueue, so they are in the database already.
 _outbox = table_of(OutboxMail)
 _ID_BY_DEDUPE_KEY = select(_outbox.c.id).where(_outbox.c.dedupe_key == bindparam("key"))
-_STATUS_OF = select(_outbox.c.status).where(_outbox.c.id == bindparam("outbox_id"))
+_CLAIM_OF = select(_outbox.c.status, _outbox.c.attempts).where(_outbox.c.id == bindparam("outbox_id"))
 # The `[smtp.NAME]` profile of the Contact whose address a mail is from (a brand); none: [smtp].
 _contact = table_of(Contact)
 _PROFILE_OF_SENDER = select(_contact.c.smtp).where(_contact.c.email == bindparam("address"))
@@ -233,9 +234,12 @@ def claim_due(
     limit: int = CLAIM_BATCH,
     profile: str | None = None,
     profiles: tuple[str, ...] = (),
+    claimer: str | None = None,
 ) -> list[OutboxMail]:
     """Take due mails, most urgent first, and record an attempt on each; the caller commits before sending.
 
+    `claimer`: the daemon's instance, kept on the rows, so that its claims are freed at once if it dies
+    (`free_claims_of`); None (`run --once`, the CLI): they wait out SENDING_LEASE.
     Mail a sender left `sending` past its lease (it died) comes first: it was due before anything queued now.
     `profile`: only the mails of that `[smtp.NAME]`; None: those of [smtp], which with `profiles` (the configured
     names) are also the mails of a profile no longer configured, so that none waits for ever.
@@ -258,8 +262,24 @@ def claim_due(
         row.status = OutboxStatus.SENDING
         row.attempts += 1
         row.last_attempt_at = now
+        row.claimed_by = claimer
     session.flush()
     return rows
+
+
+def free_claims_of(*, session: Session, instances: list[str], now: datetime) -> int:
+    """Make the mail these daemons, known to be dead, left `sending` claimable now; return how many.
+
+    Resent with the same bytes and Message-ID (a mail whose delivery the dead one had begun may reach its recipient
+    twice: the one repeat delivery at least once allows)."""
+    if not instances:
+        return 0
+    return run(
+        session,
+        update(_outbox)
+        .where(_outbox.c.status == OutboxStatus.SENDING, _outbox.c.claimed_by.in_(instances))
+        .values(last_attempt_at=now - SENDING_LEASE),
+    ).rowcount
 
 
 def expire_claims(*, session: Session, now: datetime) -> int:
@@ -384,6 +404,13 @@ def cancel(*, session: Session, outbox_id: int, actor: str, now: datetime) -> st
     return was
 
 
-def is_cancelled(*, connection: Connection, outbox_id: int) -> bool:
-    """Tell whether an admin gave this mail up (`cancel`) since it was claimed; a plain connection will do."""
-    return connection.execute(_STATUS_OF, {"outbox_id": outbox_id}).scalar_one() == OutboxStatus.CANCELLED
+def why_not_send(*, connection: Connection, outbox_id: int, attempt: int) -> str | None:
+    """Why a sender holding the claim of `attempt` (the row's attempts when it claimed it) must not send the mail
+    now, or None: an admin gave it up (`cancel`), or it is no longer this claim (the sender hung past its lease and
+    another took the mail up, sent it or failed it meanwhile). A plain connection will do."""
+    status, attempts = connection.execute(_CLAIM_OF, {"outbox_id": outbox_id}).one()
+    if status == OutboxStatus.CANCELLED:
+        return "cancelled"
+    if status != OutboxStatus.SENDING or attempts != attempt:
+        return f"taken up by another sender (now {status}, attempt {attempts})"
+    return None

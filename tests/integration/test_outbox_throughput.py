@@ -21,6 +21,7 @@ from mailbridge.runtime.app import App
 from mailbridge.runtime.daemon import Daemon
 from mailbridge.runtime.jobs import deliver_until_idle
 from mailbridge.store import db, outbox_queue
+from mailbridge.store import fleet as fleet_store
 from mailbridge.store.models import OutboxMail
 from tests.conftest import SUPPORT_USER, customer_mail
 from tests.servers.util import wait_until
@@ -229,6 +230,45 @@ def test_mail_claimed_before_a_crash_is_sent_once_after_the_short_lease(make_app
     assert deliver(app) == (3, 0)
     assert len(sink.messages) == 3 and set(received_ids(sink).values()) == {1}
     assert outbox_queue.SENDING_LEASE <= timedelta(minutes=2)
+
+
+def test_mail_a_killed_daemon_was_sending_is_due_at_once_when_its_host_forgets_it(any_db_app, clock):
+    # A daemon that starts removes the rows of its host's daemons whose process is gone (runtime.fleet.join): the
+    # mail such a one had claimed is due at once, not after SENDING_LEASE; another's claims keep their lease.
+    app = any_db_app
+    queue(app, 4)
+    with db.transaction(app.engine) as session:
+        killed = [row.id for row in outbox_queue.claim_due(session=session, now=clock.now(), limit=3, claimer="dead1")]
+        alive = [row.id for row in outbox_queue.claim_due(session=session, now=clock.now(), claimer="alive1")]
+    assert len(killed) == 3 and len(alive) == 1
+    clock.advance(seconds=1)
+    assert fleet_store.forget(app.engine, ["dead1"], clock.now()) == 0  # its row was gone already: the mail is freed
+    with db.transaction(app.engine) as session:
+        again = outbox_queue.claim_due(session=session, now=clock.now(), claimer="new1")
+    assert sorted(row.id for row in again) == sorted(killed) and {row.attempts for row in again} == {2}
+
+
+def test_a_sender_hung_past_its_lease_sends_nothing_more_of_what_another_took_up(make_app, sink, clock):
+    # SIGSTOP, a VM paused: the lease of its batch runs out, another sender takes the mails up and sends them. When
+    # it wakes, the mail already in its SMTP conversation goes once more (delivery is at least once), none of the rest.
+    app = one_connection(make_app())
+    queue(app, outbox_queue.CLAIM_BATCH)
+    other = replace(app, sender=app.sender)
+
+    def hang_before_the_second_while_another_daemon_sends(n: int) -> None:
+        if n == 2:
+            clock.advance(seconds=outbox_queue.SENDING_LEASE.total_seconds() + 1)
+            sent = []
+            thread = threading.Thread(target=lambda: sent.append(asyncio.run(deliver_until_idle(other))))
+            thread.start()
+            thread.join()
+            assert sent == [(outbox_queue.CLAIM_BATCH - 1, 0)]
+
+    app.sender = BeforeEachSend(app.sender, hang_before_the_second_while_another_daemon_sends)
+    assert deliver(app) == (2, 0)
+    copies = received_ids(sink)
+    assert len(copies) == outbox_queue.CLAIM_BATCH and sorted(copies.values()) == [1, 1, 1, 1, 2]
+    assert statuses(app) == {"sent": outbox_queue.CLAIM_BATCH}
 
 
 def test_a_slow_batch_renews_its_lease_so_no_other_sender_takes_its_rest(make_app, sink, clock):

@@ -1,4 +1,4 @@
-"""the outbox's claim walks an index (issue 18): `outboxmail.priority` and `ix_outboxmail_claim`
+"""the outbox's claims (issue 18): `outboxmail.priority` and `ix_outboxmail_claim`; `outboxmail.claimed_by`
 
 Revision ID: 0027
 Revises: 0026
@@ -8,6 +8,10 @@ receipts every claim of five read and sorted all of them (25 ms each at 7,000 qu
 in a fleet benchmark). The priority is now kept on the row, written when the mail is queued, and
 `ix_outboxmail_claim` holds the rows by status in claim order, so a claim reads the five it takes. It begins with
 the status, so it stands in for `ix_outboxmail_status` too, which goes.
+
+`claimed_by` names the daemon (its instance) that claimed a mail now `sending`: when a daemon is known dead (its host's
+next daemon starts, or the fleet forgets it after its silence) its claims are due at once, instead of after the
+two-minute SENDING_LEASE.
 """
 
 import sqlalchemy as sa
@@ -29,6 +33,7 @@ def upgrade() -> None:
         "outboxmail",
         sa.Column("priority", sa.Integer(), nullable=False, server_default="1"),
     )
+    op.add_column("outboxmail", sa.Column("claimed_by", sa.String(), nullable=True))
     for priority, kinds in ((0, ALERT), (2, BULK)):
         listed = ", ".join(f"'{kind}'" for kind in kinds)
         op.execute(f"UPDATE outboxmail SET priority = {priority} WHERE kind IN ({listed})")
@@ -40,4 +45,5 @@ def downgrade() -> None:
     op.create_index("ix_outboxmail_status", "outboxmail", ["status"])
     op.drop_index("ix_outboxmail_claim", table_name="outboxmail")
     with op.batch_alter_table("outboxmail") as batch:  # SQLite rebuilds the table
+        batch.drop_column("claimed_by")
         batch.drop_column("priority")
