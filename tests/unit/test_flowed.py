@@ -6,6 +6,7 @@ import time
 
 from mailbridge.decisions.inbound.flowed import unflow
 from mailbridge.decisions.inbound.parse import parse_message
+from mailbridge.decisions.inbound.reply_text import strip_message
 
 THUNDERBIRD = (
     "Hello Anna, we sent your parcel today with the tracking number \r\n"
@@ -56,8 +57,8 @@ def test_quoted_paragraphs_join_within_their_depth_and_keep_it():
 
 
 def test_a_soft_line_followed_by_another_depth_ends_its_paragraph():
-    assert unflow("my answer \n> the quote\n").splitlines() == ["my answer ", "> the quote"]
-    assert unflow("> quoted \nnew text\n").splitlines() == ["> quoted ", "new text"]
+    assert unflow("my answer \n> the quote\n").splitlines() == ["my answer", "> the quote"]
+    assert unflow("> quoted \nnew text\n").splitlines() == ["> quoted", "new text"]
 
 
 def test_space_stuffing_is_undone():
@@ -70,6 +71,9 @@ def test_space_stuffing_is_undone():
 
 def test_the_signature_separator_is_never_joined():
     assert unflow("Regards \nMarco\n-- \nShop team\n").splitlines() == ["Regards Marco", "-- ", "Shop team"]
+    # After a flowed line too, and quoted: it ends the paragraph before it and stays a line of its own.
+    assert unflow("Regards \n-- \nShop team\n").splitlines() == ["Regards", "-- ", "Shop team"]
+    assert unflow("> Regards \n> -- \n> Shop team\n").splitlines() == ["> Regards", "> -- ", "> Shop team"]
 
 
 def test_commands_on_their_own_lines_stay_on_their_own_lines():
@@ -105,3 +109,22 @@ def test_the_parser_unflows_a_flowed_part_only():
     )
     fixed = parse_message(flowed_mail(THUNDERBIRD, "format=fixed")).text_body
     assert "tracking number \nTR-5581" in fixed.replace("\r\n", "\n")
+
+
+def test_a_one_line_answer_under_a_long_quoted_paragraph_of_flowed_mail_is_kept():
+    # Unflowed, a quoted paragraph is one long line; the line under it is an answer, not the rest of a quote a client
+    # wrapped (what the same shape means in a plain-text reply).
+    question = "Could you tell us the number of the order and the address the parcel should go to, please? " * 2
+    body = f"{soft_wrapped_quote(question)}\r\n12345\r\n> And the floor?\r\nThird floor\r\n"
+    new = strip_message(parse_message(flowed_mail(body, "format=flowed")))
+    assert new.splitlines() == ["12345", "> And the floor?", "Third floor"]
+
+
+def soft_wrapped_quote(text: str) -> str:
+    words, lines, line = text.split(), [], ""
+    for word in words:
+        if len(line) + len(word) > 66:
+            lines.append("> " + line)
+            line = ""
+        line += word + " "
+    return "\r\n".join([*lines, "> " + line.rstrip()])

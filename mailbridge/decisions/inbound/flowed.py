@@ -24,8 +24,9 @@ def unflow(text: str, *, delsp: bool = False) -> str:
         depth = len(line) - len(line.lstrip(">"))
         content = line[depth:]
         content = content.removeprefix(" ")  # the stuffing space (RFC 3676 4.4)
-        if paragraph and depth != paragraph_depth:  # a flowed line followed by another depth ends there
-            out.append(_quoted(paragraph_depth, "".join(paragraph)))
+        # A flowed line followed by another depth, or by "-- " (neither flowed nor fixed: RFC 3676 4.3), ends there.
+        if paragraph and (depth != paragraph_depth or content == SIGNATURE_SEPARATOR):
+            out.append(_quoted(paragraph_depth, "".join(paragraph).rstrip(" ")))
             paragraph = []
         soft = content.endswith(" ") and content != SIGNATURE_SEPARATOR
         if soft:

@@ -93,6 +93,7 @@ class ParsedMessage:
     stripped_text: str | None = None  # the new text without quotes and signature, once ingest.prepare cut it
     raw_sha256: str | None = None  # hex digest of the raw bytes, once ingest.prepare took it
     text_from_html: bool = False  # no text part: text_body is html_body rendered, quoted blocks and all
+    text_is_flowed: bool = False  # its text came from format=flowed parts (unflowed: no quote a client hard-wrapped)
 
 
 @dataclass(frozen=True)
@@ -279,6 +280,7 @@ def _parse_once(raw: bytes, limits: ParseLimits) -> ParsedMessage:
         headers=headers,
         defects=tuple(dict.fromkeys(defects)),
         text_from_html=not walk.texts and bool(html_body),
+        text_is_flowed=bool(walk.texts) and walk.flowed == len(walk.texts),
     )
 
 
@@ -458,6 +460,7 @@ class _Walk:
         self.defects = defects
         self.limits = limits
         self.texts: list[str] = []
+        self.flowed = 0  # how many of the texts were format=flowed
         self.htmls: list[str] = []
         self.attachments: list[ParsedAttachment] = []
         self.parts = 0
@@ -535,6 +538,7 @@ class _Walk:
             text = decode_bytes(payload, part.get_content_charset(), self.defects)
             if ctype == "text/plain" and _param(part, "format") == "flowed":
                 text = unflow(text, delsp=_param(part, "delsp") == "yes")
+                self.flowed += 1
             (self.texts if ctype == "text/plain" else self.htmls).append(text)
         # A named inline text part is read as body and also kept as the file it names.
         if not is_body or _filename(part):

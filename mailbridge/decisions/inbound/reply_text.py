@@ -269,13 +269,16 @@ def new_text(parsed: ParsedMessage) -> str:
 def strip_message(parsed: ParsedMessage) -> str:
     """Return the new text of a parsed message: of its text part, else of its HTML without its quoted blocks."""
     # An HTML-only mail's text_body is all of its HTML rendered: the quote in a <blockquote> is known only there.
-    return strip_reply("" if parsed.text_from_html else parsed.text_body, parsed.html_body)
+    text = "" if parsed.text_from_html else parsed.text_body
+    return strip_reply(text, parsed.html_body, wrapped_quotes=not parsed.text_is_flowed)
 
 
-def strip_reply(text: str, html: str = "") -> str:
+def strip_reply(text: str, html: str = "", *, wrapped_quotes: bool = True) -> str:
     """Return only the new text of a reply: no quoted earlier mail, no signature.
 
-    Only the head of a very long text is stripped (STRIP_HEAD_CHARS); the rest is kept as it is.
+    Only the head of a very long text is stripped (STRIP_HEAD_CHARS); the rest is kept as it is. `wrapped_quotes`:
+    an unmarked line between a long quoted line and another quote is the rest of the first, wrapped by the client
+    (False for format=flowed text, whose quoted paragraphs are whole lines: such a line is an answer).
     """
     source = text if text.strip() else html_to_text(html)
     if not source.strip():
@@ -286,7 +289,7 @@ def strip_reply(text: str, html: str = "") -> str:
     message = EmailMessage(text=_for_library(head), **patterns).read()
     # A closing with a name ("Regards,\nMaria") stays: an agent's answer is relayed with its own sign-off
     # (decisions.outgoing.salutations) and a customer's name helps the agent.
-    new = _new_text_of(message.replies)
+    new = _new_text_of(message.replies, wrapped_quotes)
     if not new:
         # Nothing but quotes and signatures: keep what the library kept rather than nothing.
         new = _SIGNATURE.split(_unfolded(message.latest_reply or ""), maxsplit=1)[0].strip()
@@ -298,7 +301,7 @@ def _unfolded(text: str) -> str:
     return text.replace(f"{_FOLD}\n{_FOLD}", "").replace(_FOLD, "")
 
 
-def _new_text_of(replies: list) -> str:
+def _new_text_of(replies: list, wrapped_quotes: bool = True) -> str:
     """The text above the first quote header, and the answer written under the quote that follows it."""
     first = replies[0]
     top = "" if first.headers else _unfolded(first.content)
@@ -311,7 +314,10 @@ def _new_text_of(replies: list) -> str:
         block.append(_unfolded(reply.content))
     below = "\n".join(block).split("\n")
     starts_quoted = next((line.startswith(">") for line in below if line.strip()), False)
-    parts = [_without_outer_quotes(top.split("\n")), _without_outer_quotes(below) if starts_quoted else ""]
+    parts = [
+        _without_outer_quotes(top.split("\n"), wrapped_quotes),
+        _without_outer_quotes(below, wrapped_quotes) if starts_quoted else "",
+    ]
     return "\n\n".join(part for part in parts if part)
 
 
@@ -321,10 +327,10 @@ def _after_header(reply) -> str:
     return reply.content[at + len(reply.headers) :] if reply.headers and at >= 0 else reply.content
 
 
-def _without_outer_quotes(lines: list[str]) -> str:
+def _without_outer_quotes(lines: list[str], wrapped_quotes: bool = True) -> str:
     """Drop the quoted lines (and blank lines) before the first and after the last unquoted line; keep the quotes an
     answer is interleaved with. The signature after "-- " and separators or phone signatures at the end go too."""
-    quoted = _quoted_lines(lines)
+    quoted = _quoted_lines(lines, wrapped_quotes)
     kept = [i for i, line in enumerate(lines) if line.strip() and not quoted[i]]
     if not kept:
         return ""
@@ -332,14 +338,15 @@ def _without_outer_quotes(lines: list[str]) -> str:
     unsigned = _SIGNATURE.split(text, maxsplit=1)[0]
     if len(unsigned) < len(text):
         # The signature went: a quote that stood between the text and it ends the text now, and goes too.
-        return _without_outer_quotes(unsigned.split("\n"))
+        return _without_outer_quotes(unsigned.split("\n"), wrapped_quotes)
     return "\n".join(_without_trailing_marks(text.split("\n"))).strip()
 
 
-def _quoted_lines(lines: list[str]) -> list[bool]:
-    """Which lines are quoted: marked with ">", or the unmarked rest of a long quoted line its client wrapped."""
+def _quoted_lines(lines: list[str], wrapped_quotes: bool = True) -> list[bool]:
+    """Which lines are quoted: marked with ">", or (`wrapped_quotes`) the unmarked rest of a long quoted line its client
+    wrapped."""
     quoted = [line.startswith(">") for line in lines]
-    for i in range(1, len(lines)):
+    for i in range(1, len(lines) if wrapped_quotes else 0):
         wrapped = quoted[i - 1] and len(lines[i - 1]) >= WRAPPED_QUOTE_CHARS and lines[i].strip()
         if wrapped and not quoted[i] and (i + 1 == len(lines) or quoted[i + 1]):
             quoted[i] = True
