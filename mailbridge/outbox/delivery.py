@@ -156,12 +156,12 @@ async def _send_one(work: DeliveryPass, connection: MailConnection, mail: Claime
     except (TemporaryDeliveryError, PermanentDeliveryError) as exc:
         work.failed += 1
         permanent = isinstance(exc, PermanentDeliveryError)
-        _record_failure(work, outbox_id, mail.ticket_id, str(exc), permanent)
+        _record_failure(work, mail, str(exc), permanent)
         return
     except Exception as exc:  # noqa: BLE001 - one of the four boundaries: per outbox item
         work.failed += 1
         log.exception("send crashed outbox_id=%s", outbox_id)
-        _record_failure(work, outbox_id, mail.ticket_id, f"{type(exc).__name__}: {exc}", False)
+        _record_failure(work, mail, f"{type(exc).__name__}: {exc}", False)
         return
     with db.transaction(work.engine) as session:
         outbox_queue.record_sent(session=session, outbox_id=outbox_id, now=work.clock.now())
@@ -169,13 +169,22 @@ async def _send_one(work: DeliveryPass, connection: MailConnection, mail: Claime
     log.info("sent outbox_id=%s rcpt=%s", outbox_id, ",".join(mail.recipients))
 
 
-def _record_failure(work: DeliveryPass, outbox_id: int, ticket_id: int | None, error: str, permanent: bool) -> None:
-    now = work.clock.now()
+def _record_failure(work: DeliveryPass, mail: ClaimedMail, error: str, permanent: bool) -> None:
+    now, outbox_id = work.clock.now(), mail.outbox_id
     with db.transaction(work.engine) as session:
-        row: OutboxMail = outbox_queue.record_failure(
-            session=session, outbox_id=outbox_id, now=now, error=error, permanent=permanent, retry_for=work.retry_for
+        row = outbox_queue.record_failure(
+            session=session,
+            outbox_id=outbox_id,
+            now=now,
+            error=error,
+            permanent=permanent,
+            retry_for=work.retry_for,
+            attempt=mail.attempt,
         )
-        ticket = session.get(Ticket, ticket_id) if ticket_id else None
+        if row is None:
+            log.info("send failed outbox_id=%s, not recorded: another sender has taken the mail up", outbox_id)
+            return
+        ticket = session.get(Ticket, mail.ticket_id) if mail.ticket_id else None
         if ticket is not None:
             record_event(
                 session=session,

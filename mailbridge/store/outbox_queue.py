@@ -222,8 +222,8 @@ def apply_bounce(*, session: Session, report: BounceReport, now: datetime) -> Ou
 
 
 # The order of claims: the most urgent kind first, then the longest due. `ix_outboxmail_claim` (status, then this
-# order) lets a claim walk the rows of one status in order and stop at the few it takes, not sort a backlog of
-# thousands.
+# order) lets a claim walk the rows of one status in order and stop at the few due ones it takes (stepping over rows
+# of a more urgent kind that wait for a retry, and other relays' mail), not sort a backlog of thousands.
 _CLAIM_ORDER = (col(OutboxMail.priority), col(OutboxMail.next_attempt_at), col(OutboxMail.id))
 
 
@@ -268,17 +268,18 @@ def claim_due(
 
 
 def free_claims_of(*, session: Session, instances: list[str], now: datetime) -> int:
-    """Make the mail these daemons, known to be dead, left `sending` claimable now; return how many.
+    """Put the mail these daemons, known to be dead, left `sending` back in the queue, due at once; return how many.
 
     Resent with the same bytes and Message-ID (a mail whose delivery the dead one had begun may reach its recipient
-    twice: the one repeat delivery at least once allows)."""
+    twice: the one repeat delivery at least once allows). Queued rather than given an old claim time, so no clock
+    needs to agree with the claimer's."""
     if not instances:
         return 0
     return run(
         session,
         update(_outbox)
         .where(_outbox.c.status == OutboxStatus.SENDING, _outbox.c.claimed_by.in_(instances))
-        .values(last_attempt_at=now - SENDING_LEASE),
+        .values(status=OutboxStatus.QUEUED, next_attempt_at=now),
     ).rowcount
 
 
@@ -335,12 +336,25 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def record_failure(
-    *, session: Session, outbox_id: int, now: datetime, error: str, permanent: bool, retry_for: timedelta
-) -> OutboxMail:
-    """Record a failed attempt: retry later, or hold it when permanent or out of time."""
+    *,
+    session: Session,
+    outbox_id: int,
+    now: datetime,
+    error: str,
+    permanent: bool,
+    retry_for: timedelta,
+    attempt: int | None = None,
+) -> OutboxMail | None:
+    """Record a failed attempt: retry later, or hold it when permanent or out of time.
+
+    `attempt`: the row's attempts when this sender claimed it; None (the row is no longer this claim: another sender
+    took it up after this one hung past the lease) records nothing, so a dead connection's error never overwrites
+    what the other sender did."""
     row = _claimed(session, outbox_id)
     if row.status == OutboxStatus.CANCELLED:
         return row  # an admin gave it up while it was being sent: it stays given up
+    if attempt is not None and (row.status != OutboxStatus.SENDING or row.attempts != attempt):
+        return None
     row.last_error = error[:500]
     created_at = utc(row.created_at)
     assert created_at is not None, "OutboxMail.created_at is NOT NULL"
@@ -374,6 +388,7 @@ def requeue(*, session: Session, outbox_id: int, now: datetime, resend: bool = F
     if refusal:
         raise CommandError(refusal)
     row.status, row.next_attempt_at, row.created_at = OutboxStatus.QUEUED, now, now
+    row.priority = int(mail_priority(row.kind))  # migration 0027 set it on unsent mail only
     return row
 
 

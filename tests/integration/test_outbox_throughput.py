@@ -15,6 +15,7 @@ from email.utils import make_msgid
 from sqlalchemy import event
 from sqlmodel import Session, select
 
+from mailbridge.base.errors import TemporaryDeliveryError
 from mailbridge.decisions.kinds import MailKind
 from mailbridge.outbox.smtp import MailSender, SmtpConnection
 from mailbridge.runtime.app import App
@@ -88,6 +89,9 @@ def plans_of_claims(app: App) -> tuple[list[OutboxMail], list[str]]:
         if statement.lstrip().startswith("SELECT outboxmail.id") and "ORDER BY outboxmail.priority" in statement:
             statements.append((statement, parameters))
 
+    if app.engine.dialect.name != "sqlite":
+        with app.engine.begin() as connection:
+            connection.exec_driver_sql("ANALYZE outboxmail")  # as autovacuum would have by now
     event.listen(app.engine, "before_cursor_execute", keep)
     try:
         with db.transaction(app.engine) as session:
@@ -99,8 +103,6 @@ def plans_of_claims(app: App) -> tuple[list[OutboxMail], list[str]]:
     with app.engine.connect() as connection:
         raw = connection.connection.dbapi_connection
         cursor = raw.cursor()
-        if not sqlite:
-            cursor.execute("ANALYZE outboxmail")
         for statement, parameters in statements:
             cursor.execute(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + statement, parameters)
             plans.append("\n".join(str(row[-1] if sqlite else row[0]) for row in cursor.fetchall()))
@@ -269,6 +271,29 @@ def test_a_sender_hung_past_its_lease_sends_nothing_more_of_what_another_took_up
     copies = received_ids(sink)
     assert len(copies) == outbox_queue.CLAIM_BATCH and sorted(copies.values()) == [1, 1, 1, 1, 2]
     assert statuses(app) == {"sent": outbox_queue.CLAIM_BATCH}
+
+
+def test_a_sender_hung_past_its_lease_whose_connection_then_fails_records_nothing(make_app, sink, clock):
+    # It wakes to a dead connection after another sender delivered its batch: the error is not written over the
+    # other's `sent` (which would queue the mail again, or hold it and alert the agents about mail that arrived).
+    app = one_connection(make_app())
+    queue(app, outbox_queue.CLAIM_BATCH)
+    other = replace(app, sender=app.sender)
+
+    def hang_then_lose_the_connection(n: int) -> None:
+        if n == 2:
+            clock.advance(seconds=outbox_queue.SENDING_LEASE.total_seconds() + 1)
+            thread = threading.Thread(target=lambda: asyncio.run(deliver_until_idle(other)))
+            thread.start()
+            thread.join()
+            raise TemporaryDeliveryError("421 4.4.2 connection timed out")
+
+    app.sender = BeforeEachSend(app.sender, hang_then_lose_the_connection)
+    assert deliver(app) == (1, 1)
+    assert statuses(app) == {"sent": outbox_queue.CLAIM_BATCH}
+    clock.advance(hours=3)
+    assert deliver(other) == (0, 0)
+    assert sorted(received_ids(sink).values()) == [1] * outbox_queue.CLAIM_BATCH
 
 
 def test_a_slow_batch_renews_its_lease_so_no_other_sender_takes_its_rest(make_app, sink, clock):

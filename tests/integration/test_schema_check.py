@@ -89,7 +89,17 @@ def test_postgres_compresses_the_mail_bytes_with_lz4_and_reads_them_back(postgre
         stored, method = connection.execute(
             text("SELECT raw, pg_column_compression(raw) FROM message WHERE subject = 'big'")
         ).one()
+        version = int(connection.exec_driver_sql("SHOW server_version_num").scalar_one())
+        with_lz4 = (
+            version >= 140000
+            and connection.exec_driver_sql(
+                "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+            ).scalar()
+        )
     engine.dispose()
+    if not with_lz4:  # PostgreSQL before 14, or built without lz4: the migration kept pglz and said so
+        assert methods == {} and bytes(stored) == raw
+        return
     assert methods == {
         "message.raw": "l",
         "message.text_body": "l",

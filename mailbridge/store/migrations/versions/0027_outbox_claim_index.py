@@ -6,11 +6,15 @@ Revises: 0026
 A claim ordered the queued rows by a CASE over `kind`, which no index serves: with a backlog of thousands of
 receipts every claim of five read and sorted all of them (25 ms each at 7,000 queued, a third of PostgreSQL's time
 in a fleet benchmark). The priority is now kept on the row, written when the mail is queued, and
-`ix_outboxmail_claim` holds the rows by status in claim order, so a claim reads the five it takes. It begins with
+`ix_outboxmail_claim` holds the rows by status in claim order, so a claim walks them in order and stops at the five
+due ones it takes (stepping over the rows of a higher priority that wait for a retry, and other relays' mail). It begins with
 the status, so it stands in for `ix_outboxmail_status` too, which goes.
 
-`claimed_by` names the daemon (its instance) that claimed a mail now `sending`: when a daemon is known dead (its host's
-next daemon starts, or the fleet forgets it after its silence) its claims are due at once, instead of after the
+Only mail waiting to be sent is given its priority here (a history of sent mail is not rewritten); `outbox retry`
+sets it on mail it puts back in the queue.
+
+`claimed_by` names the daemon (its instance) that claimed a mail now `sending`: when a daemon is known dead (a daemon
+that starts on its host finds its process gone) its claims go back in the queue at once, instead of waiting out the
 two-minute SENDING_LEASE.
 """
 
@@ -36,7 +40,9 @@ def upgrade() -> None:
     op.add_column("outboxmail", sa.Column("claimed_by", sa.String(), nullable=True))
     for priority, kinds in ((0, ALERT), (2, BULK)):
         listed = ", ".join(f"'{kind}'" for kind in kinds)
-        op.execute(f"UPDATE outboxmail SET priority = {priority} WHERE kind IN ({listed})")
+        op.execute(
+            f"UPDATE outboxmail SET priority = {priority} WHERE kind IN ({listed}) AND status IN ('queued', 'sending')"
+        )
     op.create_index("ix_outboxmail_claim", "outboxmail", ["status", "priority", "next_attempt_at", "id"])
     op.drop_index("ix_outboxmail_status", table_name="outboxmail")
 
