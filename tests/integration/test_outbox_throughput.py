@@ -250,14 +250,14 @@ def test_mail_a_killed_daemon_was_sending_is_due_at_once_when_its_host_forgets_i
     assert sorted(row.id for row in again) == sorted(killed) and {row.attempts for row in again} == {2}
 
 
-def test_a_sender_hung_past_its_lease_sends_nothing_more_of_what_another_took_up(make_app, sink, clock):
-    # SIGSTOP, a VM paused: the lease of its batch runs out, another sender takes the mails up and sends them. When
-    # it wakes, the mail already in its SMTP conversation goes once more (delivery is at least once), none of the rest.
-    app = one_connection(make_app())
+def hung_before_its_second_mail(app: App, clock, *, then_fails: bool = False) -> tuple[int, int]:
+    """Send a batch of CLAIM_BATCH on one connection, hanging past the lease before the second mail while another
+    sender takes the batch up and delivers it (its count checked); the hung sender then goes on, its second send
+    failing with a 421 when `then_fails`. Return the hung sender's (sent, failed)."""
     queue(app, outbox_queue.CLAIM_BATCH)
     other = replace(app, sender=app.sender)
 
-    def hang_before_the_second_while_another_daemon_sends(n: int) -> None:
+    def hang_while_another_daemon_sends(n: int) -> None:
         if n == 2:
             clock.advance(seconds=outbox_queue.SENDING_LEASE.total_seconds() + 1)
             sent = []
@@ -265,9 +265,18 @@ def test_a_sender_hung_past_its_lease_sends_nothing_more_of_what_another_took_up
             thread.start()
             thread.join()
             assert sent == [(outbox_queue.CLAIM_BATCH - 1, 0)]
+            if then_fails:
+                raise TemporaryDeliveryError("421 4.4.2 connection timed out")
 
-    app.sender = BeforeEachSend(app.sender, hang_before_the_second_while_another_daemon_sends)
-    assert deliver(app) == (2, 0)
+    app.sender = BeforeEachSend(app.sender, hang_while_another_daemon_sends)
+    return deliver(app)
+
+
+def test_a_sender_hung_past_its_lease_sends_nothing_more_of_what_another_took_up(make_app, sink, clock):
+    # SIGSTOP, a VM paused: the lease of its batch runs out, another sender takes the mails up and sends them. When
+    # it wakes, the mail already in its SMTP conversation goes once more (delivery is at least once), none of the rest.
+    app = one_connection(make_app())
+    assert hung_before_its_second_mail(app, clock) == (2, 0)
     copies = received_ids(sink)
     assert len(copies) == outbox_queue.CLAIM_BATCH and sorted(copies.values()) == [1, 1, 1, 1, 2]
     assert statuses(app) == {"sent": outbox_queue.CLAIM_BATCH}
@@ -277,22 +286,10 @@ def test_a_sender_hung_past_its_lease_whose_connection_then_fails_records_nothin
     # It wakes to a dead connection after another sender delivered its batch: the error is not written over the
     # other's `sent` (which would queue the mail again, or hold it and alert the agents about mail that arrived).
     app = one_connection(make_app())
-    queue(app, outbox_queue.CLAIM_BATCH)
-    other = replace(app, sender=app.sender)
-
-    def hang_then_lose_the_connection(n: int) -> None:
-        if n == 2:
-            clock.advance(seconds=outbox_queue.SENDING_LEASE.total_seconds() + 1)
-            thread = threading.Thread(target=lambda: asyncio.run(deliver_until_idle(other)))
-            thread.start()
-            thread.join()
-            raise TemporaryDeliveryError("421 4.4.2 connection timed out")
-
-    app.sender = BeforeEachSend(app.sender, hang_then_lose_the_connection)
-    assert deliver(app) == (1, 1)
+    assert hung_before_its_second_mail(app, clock, then_fails=True) == (1, 1)
     assert statuses(app) == {"sent": outbox_queue.CLAIM_BATCH}
     clock.advance(hours=3)
-    assert deliver(other) == (0, 0)
+    assert deliver(app) == (0, 0)  # nothing was queued again
     assert sorted(received_ids(sink).values()) == [1] * outbox_queue.CLAIM_BATCH
 
 
