@@ -170,8 +170,8 @@ def test_the_daemon_audits_every_mailbox_at_night_and_status_shows_it(make_app, 
     assert "  audit 2026-01-06 03:01:00 +01:00: 0 missing; nothing lost (0 not yet polled)" in shown
 
 
-def test_status_check_warns_while_the_last_audit_found_problems(make_app, clock, dovecot, mailbox, sink):
-    app = make_app()
+def test_status_check_warns_while_the_last_audit_found_problems(any_db_app, clock, dovecot, mailbox, sink):
+    app = any_db_app  # the audit's rows on SQLite, then on PostgreSQL
     uid = dovecot.append(SUPPORT_USER, mailbox, customer_mail())
     run_once(app)
     sink.clear()

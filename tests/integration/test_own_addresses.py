@@ -211,13 +211,19 @@ def names_of_tickets(app) -> list[tuple[str, str]]:
         return [(names[t.contact_id], customers[t.customer_id]) for t in rows]
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
 def test_one_folder_receiving_two_contacts_addresses_files_each_mail_in_the_contact_it_was_written_to(
-    make_app, dovecot, sink, bare
+    make_app, dovecot, sink, bare, request, database
 ):
     """One IMAP account (`support`, no `@`) gets support@ and webmaster@; the Contact Webmaster, added with the
     CLI, has webmaster@. Mail To webmaster@ is Webmaster's ticket: its agents are told, its receipt and answers
-    are From webmaster@, the customer's reply threads there; mail To support@ stays Customer service's."""
-    app = make_app(username=LOGIN, extra_mailbox=f'addresses = ["{SUPPORT_USER}", "{WEBMASTER}"]')
+    are From webmaster@, the customer's reply threads there; mail To support@ stays Customer service's. On SQLite,
+    then on PostgreSQL."""
+    on_postgres = {}
+    if database == "postgres":
+        name = f"own{abs(hash(request.node.nodeid)) % 10**8}"
+        on_postgres = {"db_url": request.getfixturevalue("postgres").create_database(name)}
+    app = make_app(username=LOGIN, extra_mailbox=f'addresses = ["{SUPPORT_USER}", "{WEBMASTER}"]', **on_postgres)
     added = run_cli("contacts", "add", "Webmaster", "--address", WEBMASTER, config=app.settings.path)
     assert added.returncode == 0, added.stderr
     add_agent(app, MARIA, "Maria Rossi", "Customer service")
