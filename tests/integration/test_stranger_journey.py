@@ -24,6 +24,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session, select
 
 from mailbridge.base.clock import SystemClock
 from mailbridge.runtime.fleet import Fleet
@@ -543,6 +544,24 @@ def test_daemon_that_starts_forgets_the_rows_its_host_left_behind_when_killed(tm
     fleet_store.read_leases(engine, ["support", "shop"])
     assert fleet_store.take(engine, rows["killed"], "support", now, now + timedelta(seconds=60))
     assert fleet_store.take(engine, rows["elsewhere"], "shop", now, now + timedelta(seconds=60))
+    with db.transaction(engine) as session:  # each was sending a mail when the killed one died
+        for n, claimer in enumerate(rows):
+            session.add(
+                OutboxMail(
+                    dedupe_key=f"test:{n}",
+                    kind="receipt",
+                    message_id=f"<c{n}@shop.example>",
+                    mail_from=SUPPORT_USER,
+                    rcpt_to="anna@example.org",
+                    raw=b"Subject: x\r\n\r\nx\r\n",
+                    status="sending",
+                    attempts=1,
+                    created_at=now,
+                    next_attempt_at=now,
+                    last_attempt_at=now,
+                    claimed_by=claimer,
+                )
+            )
 
     fleet.join()
 
@@ -551,6 +570,10 @@ def test_daemon_that_starts_forgets_the_rows_its_host_left_behind_when_killed(tm
     assert leases["support"].holder is None, "the killed daemon's mailbox is free at once, not after its lease"
     assert leases["shop"].holder == "elsewhere"
     assert fleet.lease_round().held == {"support"}
+    with Session(engine) as session:
+        states = {row.claimed_by: row.status for row in session.exec(select(OutboxMail))}
+    # The dead ones' mail is queued again at once (not after the two-minute claim); the others' stays theirs.
+    assert states == {"killed": "queued", "same-pid": "queued", "alive": "sending", "elsewhere": "sending"}
 
 
 def test_daemon_on_sqlite_sends_what_a_killed_run_left_sending_without_waiting_out_the_lease(make_app, clock):
