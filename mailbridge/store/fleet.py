@@ -84,7 +84,7 @@ def forget(engine: Engine, instances: Iterable[str], now: datetime) -> int:
         return 0
     with db.transaction(engine) as session:
         run(session, update(_lease).where(_lease.c.holder.in_(wanted)).values(holder=None, expires_at=now))
-        free_claims_of(session=session, instances=wanted, now=now)
+        free_claims_of(session=session, instances=wanted)
         return run(session, delete(_daemon).where(_daemon.c.instance.in_(wanted))).rowcount
 
 

@@ -267,19 +267,19 @@ def claim_due(
     return rows
 
 
-def free_claims_of(*, session: Session, instances: list[str], now: datetime) -> int:
-    """Put the mail these daemons, known to be dead, left `sending` back in the queue, due at once; return how many.
+def free_claims_of(*, session: Session, instances: list[str]) -> int:
+    """Put the mail these daemons, known to be dead, left `sending` back in the queue; return how many.
 
-    Resent with the same bytes and Message-ID (a mail whose delivery the dead one had begun may reach its recipient
-    twice: the one repeat delivery at least once allows). Queued rather than given an old claim time, so no clock
-    needs to agree with the claimer's."""
+    Due at once: a claimed mail was due when it was claimed, and its due time is kept (no clock needs to agree with
+    the claimer's). Resent with the same bytes and Message-ID (a mail whose delivery the dead one had begun may reach
+    its recipient twice: the one repeat delivery at least once allows)."""
     if not instances:
         return 0
     return run(
         session,
         update(_outbox)
         .where(_outbox.c.status == OutboxStatus.SENDING, _outbox.c.claimed_by.in_(instances))
-        .values(status=OutboxStatus.QUEUED, next_attempt_at=now),
+        .values(status=OutboxStatus.QUEUED),
     ).rowcount
 
 
