@@ -146,6 +146,23 @@ def test_closed_before_closes_older_tickets_and_leaves_newer_ones_open(make_app,
     assert sink.messages == []
 
 
+def test_closed_before_without_an_offset_is_read_in_the_sla_time_zone_as_stats_reads_it(
+    make_app, clock, config_file, tmp_path
+):
+    # [sla] timezone is Europe/Rome (UTC+1 in winter): "2025-12-01" ends at 23:00 UTC on 30 November. Bob wrote at
+    # 23:30 UTC, 00:30 in Rome on 1 December: not before the date, so his ticket stays open.
+    app = make_app()
+    raw = customer_mail(sender="bob@example.net", name="Bob", subject="Invoice missing", body="Where is it?")
+    path = write_mbox(tmp_path / "late.mbox", dated(raw, datetime(2025, 11, 30, 23, 30, tzinfo=UTC), "<bob-9@x>"))
+    assert app.settings.sla.timezone == "Europe/Rome"
+    result = run_cli("ingest", "--closed-before", "2025-12-01", str(path), config=config_file(), clock=clock)
+    assert result.returncode == 0, result.stderr
+    assert tickets(app)["Invoice missing"].status == "new"
+    explicit = run_cli("ingest", "--closed-before", "2025-12-01T00:00:00+00:00", str(path), config=config_file())
+    assert explicit.stdout.splitlines()[0].startswith("stored 0, duplicate 1")
+    assert tickets(app)["Invoice missing"].status == "closed"  # settled again: 23:30 UTC is before midnight UTC
+
+
 def test_imap_sent_and_archive_folders_are_imported_read_only(make_app, clock, config_file, dovecot, mailbox, sink):
     app = make_app()
     archive, sent = f"{mailbox}-Archive", f"{mailbox}-Sent"

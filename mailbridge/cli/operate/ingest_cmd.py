@@ -13,11 +13,12 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import typer
 
 from mailbridge.base.errors import CommandError, MailbridgeError, NotFoundError
-from mailbridge.cli.common import echo_json, open_app, option_instant
+from mailbridge.cli.common import echo_json, open_app, option_instant, settings
 from mailbridge.decisions.history import IMPORT_STATUSES
 from mailbridge.decisions.kinds import TicketStatus
 from mailbridge.ingest.guard import RawStoreFull, accept_counted, accept_guarded
@@ -46,8 +47,8 @@ STATUS_HELP = (
     "A ticket holding live mail keeps its own."
 )
 CLOSED_BEFORE_HELP = (
-    "Close the tickets the import opens whose last message is older than this date or time (ISO 8601); newer ones "
-    "stay open, or take --status when it is not closed."
+    "Close the tickets the import opens whose last message is older than this date or time (ISO 8601; without an "
+    "offset in [sla] timezone, as `stats` reads dates); newer ones stay open, or take --status when it is not closed."
 )
 
 
@@ -135,10 +136,14 @@ def ingest(
 
 
 def history_plan(status: str | None, closed_before: str | None) -> HistoryPlan:
-    """Read --status and --closed-before. Raises: CommandError naming the option."""
+    """Read --status and --closed-before (a date or time without an offset in `[sla] timezone`, as `stats --since`
+    reads it). Raises: CommandError naming the option."""
     if status is not None and status not in IMPORT_STATUSES:
         raise CommandError(f"--status: expected one of {', '.join(IMPORT_STATUSES)}, got {status!r}")
-    return HistoryPlan(TicketStatus(status) if status else None, option_instant(closed_before, "--closed-before"))
+    zone = ZoneInfo(settings().sla.timezone) if closed_before else None
+    return HistoryPlan(
+        TicketStatus(status) if status else None, option_instant(closed_before, "--closed-before", zone=zone)
+    )
 
 
 def _ingest_stdin(mailbox: str | None, contact: str | None, *, silent: bool, as_json: bool = False) -> None:

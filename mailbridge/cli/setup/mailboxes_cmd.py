@@ -197,7 +197,9 @@ def import_(
     folder: str = typer.Option(..., "--folder", help="The IMAP folder to import (Archive, Sent, INBOX.Done ...)."),
     status: str = typer.Option(None, "--status", help="new | open | waiting | closed: the imported tickets' status."),
     closed_before: str = typer.Option(
-        None, "--closed-before", help="Close the imported tickets whose last message is older (ISO 8601 date)."
+        None,
+        "--closed-before",
+        help="Close the imported tickets whose last message is older (ISO 8601; without an offset in [sla] timezone).",
     ),
     contact: str = typer.Option(None, "--contact", help="Contact of the tickets it opens (default: the mailbox's)."),
     as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON (as `ingest PATH --json`)."),
