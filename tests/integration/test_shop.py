@@ -69,8 +69,16 @@ def sent_to(sink, address: str) -> list[str]:
     return found
 
 
-def test_customer_with_two_orders_shows_them_to_the_agent(make_app, clock, dovecot, sink, mailbox, shop):
-    app = with_agent(make_app(extra=prestashop_toml(shop.url)), clock)
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_customer_with_two_orders_shows_them_to_the_agent(
+    make_app, clock, dovecot, sink, mailbox, shop, request, database
+):
+    # On PostgreSQL too: the parked notification is claimed with FOR UPDATE SKIP LOCKED (store.shop_cache).
+    on_postgres = {}
+    if database == "postgres":
+        name = f"shop{abs(hash(request.node.nodeid)) % 10**8}"
+        on_postgres = {"db_url": request.getfixturevalue("postgres").create_database(name)}
+    app = with_agent(make_app(extra=prestashop_toml(shop.url), **on_postgres), clock)
     dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="Order 1234 not arrived"))
     run_once(app)
     [notification] = sent_to(sink, AGENT)
