@@ -100,7 +100,11 @@ def test_daemon_killed_while_an_answer_waits_sends_it_once_after_its_window(
         answers = [m for m in to(sink, CUSTOMER) if ANSWER in text_of(m)]
         surveys = [m for m in to(sink, CUSTOMER) if "rate" in text_of(m).lower()]
         confirmations = [m for m in to(sink, MARIA) if "reply #cancel to take it back" in text_of(m)]
-        assert (len(answers), len(surveys), len(confirmations)) == (1, 1, 1)
+        assert (len(answers), len(surveys)) == (1, 1)
+        # The kill can land while Maria's confirmation is in its SMTP conversation: the restarted daemon then sends
+        # the same mail again (same bytes and Message-ID: delivery is at least once), never a second confirmation.
+        assert len({str(m["Message-ID"]) for m in confirmations}) == 1 and len(confirmations) <= 2
+        assert len({m.as_bytes() for m in confirmations}) == 1
         assert sent_after >= min(WINDOW - 1.0, down_for)  # not before its time (it was queued just before the kill)
         assert row(db_path, "SELECT state FROM heldanswer") == ("released",)
         assert row(db_path, "SELECT count(*) FROM outboxmail WHERE status <> 'sent'") == (0,)
