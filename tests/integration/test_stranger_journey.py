@@ -525,6 +525,26 @@ def status_makes_sense(journey: Journey) -> None:
     assert check.returncode == 0 and line.startswith("MAILBRIDGE OK"), line
 
 
+def claimed_row(
+    n: int, now, *, kind: str, rcpt_to: str, status: str = "sending", claimed_by: str | None = None, tag: str = "c"
+):
+    """An outbox row claimed (attempt 1) at `now`, as a daemon leaves it when it is killed while sending."""
+    return OutboxMail(
+        dedupe_key=f"test:{n}",
+        kind=kind,
+        message_id=f"<{tag}{n}@shop.example>",
+        mail_from=SUPPORT_USER,
+        rcpt_to=rcpt_to,
+        raw=b"Subject: x\r\n\r\nx\r\n",
+        status=status,
+        attempts=1,
+        created_at=now,
+        next_attempt_at=now,
+        last_attempt_at=now,
+        claimed_by=claimed_by,
+    )
+
+
 def test_daemon_that_starts_forgets_the_rows_its_host_left_behind_when_killed(tmp_path):
     engine = db.make_engine(f"sqlite:///{tmp_path}/fleet.db")
     db.upgrade_schema(engine)
@@ -546,22 +566,7 @@ def test_daemon_that_starts_forgets_the_rows_its_host_left_behind_when_killed(tm
     assert fleet_store.take(engine, rows["elsewhere"], "shop", now, now + timedelta(seconds=60))
     with db.transaction(engine) as session:  # each was sending a mail when the killed one died
         for n, claimer in enumerate(rows):
-            session.add(
-                OutboxMail(
-                    dedupe_key=f"test:{n}",
-                    kind="receipt",
-                    message_id=f"<c{n}@shop.example>",
-                    mail_from=SUPPORT_USER,
-                    rcpt_to="anna@example.org",
-                    raw=b"Subject: x\r\n\r\nx\r\n",
-                    status="sending",
-                    attempts=1,
-                    created_at=now,
-                    next_attempt_at=now,
-                    last_attempt_at=now,
-                    claimed_by=claimer,
-                )
-            )
+            session.add(claimed_row(n, now, kind="receipt", rcpt_to="anna@example.org", claimed_by=claimer))
 
     fleet.join()
 
@@ -581,21 +586,7 @@ def test_daemon_on_sqlite_sends_what_a_killed_run_left_sending_without_waiting_o
     now = clock.now()
     with db.transaction(app.engine) as session:
         for n, status in enumerate(("sending", "sent")):
-            session.add(
-                OutboxMail(
-                    dedupe_key=f"test:{n}",
-                    kind="agent_notification",
-                    message_id=f"<m{n}@shop.example>",
-                    mail_from=SUPPORT_USER,
-                    rcpt_to=MARIA,
-                    raw=b"Subject: x\r\n\r\nx\r\n",
-                    status=status,
-                    attempts=1,
-                    created_at=now,
-                    next_attempt_at=now,
-                    last_attempt_at=now,
-                )
-            )
+            session.add(claimed_row(n, now, kind="agent_notification", rcpt_to=MARIA, status=status, tag="m"))
     with db.transaction(app.engine) as session:
         assert outbox_queue.claim_due(session=session, now=now) == []  # claimed a moment ago: its lease runs
 
