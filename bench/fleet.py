@@ -12,8 +12,10 @@ sample: the `mailboxlease` table), the batches rolled back and polls fenced (fro
 taken and released, duplicates (stored rows against distinct Message-IDs), the load average, and where the machine's CPU
 went meanwhile (busy and idle from /proc/stat; PostgreSQL's and Dovecot's process trees; this process, which runs the
 sink).
-Receipts go to the tests' SMTP sink in this process, as a daemon sends them; the figure is the storing, not the
-sending. SQLite allows one daemon per file, so with --db sqlite only one daemon runs (a second is refused).
+Receipts go to the tests' SMTP sink in this process, as a daemon sends them. Two figures: the storing (until every
+message is stored), and all the work (until also every mail queued meanwhile, the receipts, is accepted by the sink):
+one daemon storing four mailboxes sends fewer receipts meanwhile than two daemons do, so the first figure
+compares unequal work. SQLite allows one daemon per file, so with --db sqlite only one daemon runs (a second is refused).
 The daemons run a copy of this tree's mailbridge/ taken at the start (edits made meanwhile change no run); with
 `--base REV` the same runs are made with REV's tree too (its own migrations create its schema), the two sides in turn
 within each round, on the same mail, Dovecot and PostgreSQL: an A/B on a shared, noisy machine.
@@ -136,6 +138,15 @@ class Run:
     machine_busy: float = 0.0
     machine_idle: float = 0.0
     others: dict[str, float] = field(default_factory=dict)
+    # The same until all the work was done: every message stored and every mail the daemons queued meanwhile (the
+    # receipts) accepted by the sink; one daemon sends fewer receipts while it stores than two do.
+    seconds_all: float = 0.0
+    cpu_all: dict[int, float] = field(default_factory=dict)
+    machine_busy_all: float = 0.0
+    machine_idle_all: float = 0.0
+    others_all: dict[str, float] = field(default_factory=dict)
+    queued_mail: int = 0  # outbox rows when all the work was done
+    accepted_all: int = 0  # mails the sink accepted by then
 
     @property
     def rate(self) -> float:
@@ -148,6 +159,10 @@ class Run:
     @property
     def rate_from_first(self) -> float:
         return self.stored / self.from_first if self.from_first else 0.0
+
+    @property
+    def rate_all(self) -> float:
+        return self.stored / self.seconds_all if self.seconds_all else 0.0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -233,6 +248,27 @@ def sample(engine) -> tuple[dict[str, int], dict[str, int]]:
     return counts, holders
 
 
+def wait_for_outbox(engine, sink, processes: list[subprocess.Popen], started: float, max_seconds: float) -> None:
+    """Wait until no outbox mail is queued or being sent and the sink has accepted every mail marked sent."""
+    from sqlalchemy import text
+
+    while True:
+        with engine.connect() as connection:
+            unsent, sent = connection.execute(
+                text(
+                    "SELECT count(*) FILTER (WHERE status IN ('queued', 'sending')), "
+                    "count(*) FILTER (WHERE status = 'sent') FROM outboxmail"
+                )
+            ).one()
+        if not unsent and len(sink.messages) >= sent:
+            return
+        if any(process.poll() is not None for process in processes):
+            sys.exit("bench: a daemon exited while the outbox was being sent")
+        if time.monotonic() - started > max_seconds:
+            sys.exit(f"bench: {unsent} outbox mails still unsent after {max_seconds} s")
+        time.sleep(SAMPLE_SECONDS)
+
+
 def run_fleet(
     count: int, round_: int, db_url: str, side: Side, folder: Path, dovecot, sink, args, servers: dict[str, int]
 ) -> Run:
@@ -290,11 +326,18 @@ def run_fleet(
             if now - started > args.max_seconds:
                 sys.exit(f"bench: {total} of {args.messages} stored after {args.max_seconds} s")
         result.receipts = len(sink.messages)
+        wait_for_outbox(engine, sink, processes, started, args.max_seconds)
+        result.seconds_all, result.accepted_all = time.monotonic() - started, len(sink.messages)
+        result.cpu_all.update(daemons_cpu(processes))
+        others_after, (busy, idle) = other_cpu(servers), machine_cpu()
+        result.others_all = {name: others_after[name] - others_before[name] for name in others_after}
+        result.machine_busy_all, result.machine_idle_all = busy - machine_before[0], idle - machine_before[1]
         result.load_end = load_average()
         with engine.connect() as connection:
             result.stored, result.distinct = connection.execute(
                 text("SELECT count(*), count(DISTINCT message_id) FROM message WHERE direction = 'in'")
             ).one()
+            result.queued_mail = connection.execute(text("SELECT count(*) FROM outboxmail")).scalar_one()
     finally:
         stop_processes(processes)
         engine.dispose()
@@ -348,6 +391,16 @@ def print_run(run: Run) -> None:
             f"  machine CPU until every message was stored: busy {run.machine_busy:.1f} s, idle {run.machine_idle:.1f} s "
             f"({100 * run.machine_busy / (run.machine_busy + run.machine_idle):.0f}% of {cores:.0f} cores); "
             f"daemons {daemons:.1f} s, {parts}, everything else {rest:.1f} s"
+        )
+    if run.seconds_all:
+        busy, idle = run.machine_busy_all, run.machine_idle_all
+        database = run.others_all.get("PostgreSQL", 0.0)
+        print(
+            f"  all the work done (every message stored, and the {run.queued_mail} mails queued accepted by the sink: "
+            f"{run.accepted_all}) after {run.seconds_all:.1f} s = {run.rate_all:.0f} "
+            f"messages/s; daemons' CPU {sum(run.cpu_all.values()):.1f} s "
+            f"({1000 * sum(run.cpu_all.values()) / max(run.stored, 1):.1f} ms/msg), PostgreSQL {database:.1f} s "
+            f"({1000 * database / max(run.stored, 1):.1f} ms/msg), machine {100 * busy / max(busy + idle, 1e-9):.0f}% busy"
         )
     print(f"  load average (1 / 5 / 15 min): {run.load_start} at start, {run.load_end} at end", flush=True)
 
@@ -408,19 +461,24 @@ def main() -> None:
 
 def print_summary(runs: list[Run]) -> None:
     print(
-        "\nround  side  daemons  messages/s (from start)  messages/s (from first stored)  x one daemon (same side and round)"
-        "  CPU ms/message  PostgreSQL ms/message  machine busy  load at start"
+        "\nround  side  daemons  stored/s (from start)  stored/s (from first stored)  x one daemon (same side and round)"
+        "  all work done: messages/s  x one  CPU ms/message  PostgreSQL ms/message  machine busy  load at start"
     )
     for run in runs:
-        one = [r.rate for r in runs if r.daemons == 1 and r.side == run.side and r.round == run.round]
-        ratio = f"{run.rate / one[0]:.2f}x" if one and one[0] else "-"
+        one = [r for r in runs if r.daemons == 1 and r.side == run.side and r.round == run.round]
+        ratio = f"{run.rate / one[0].rate:.2f}x" if one and one[0].rate else "-"
+        ratio_all = f"{run.rate_all / one[0].rate_all:.2f}x" if one and one[0].rate_all else "-"
         database = 1000 * run.others.get("PostgreSQL", 0.0) / max(run.stored, 1)
         total = run.machine_busy + run.machine_idle
         busy = f"{100 * run.machine_busy / total:.0f}%" if total else "-"
         print(
-            f"{run.round:>5}  {run.side:<4}  {run.daemons:>7}  {run.rate:>23.0f}  {run.rate_from_first:>30.0f}  {ratio:>35}"
-            f"  {run.cpu_ms:>14.1f}  {database:>21.1f}  {busy:>12}  {run.load_start}"
+            f"{run.round:>5}  {run.side:<4}  {run.daemons:>7}  {run.rate:>21.0f}  {run.rate_from_first:>28.0f}  {ratio:>35}"
+            f"  {run.rate_all:>25.0f}  {ratio_all:>5}  {run.cpu_ms:>14.1f}  {database:>21.1f}  {busy:>12}  {run.load_start}"
         )
+    print(
+        "stored/s: until every message was stored (CPU and machine busy: the same span); all work done: until also "
+        "every mail queued meanwhile (the receipts) was accepted by the sink"
+    )
 
 
 if __name__ == "__main__":
