@@ -8,11 +8,13 @@ they plan at the same moment.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 FORGET_AFTER_LEASES = 10  # a daemon silent this many lease_seconds died: any `mailbridge run` removes its row
+QUICK_ROUND_SECONDS = 1.0  # the next lease round while the fleet settles (see `next_round_seconds`)
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class LeasePlan:
     keep: tuple[str, ...]  # held by this daemon, within its share: renewed
     take: tuple[str, ...]  # free or expired: to be taken, each only if still free when the update runs
     release: tuple[str, ...]  # held by this daemon beyond its share while others live: stopped, then freed
+    waiting: bool = False  # short of its share while another live daemon holds more than its own: it gives some up
 
 
 def is_live(last_beat: datetime | None, now: datetime, lease: timedelta) -> bool:
@@ -104,7 +107,22 @@ def plan_leases(
     if free:
         start = (everyone.index(me) * share) % len(free)
         free = free[start:] + free[:start]
-    return LeasePlan(tuple(keep), tuple(free[:room]), tuple(release))
+    held_by_others = Counter(
+        lease.holder for m in mailboxes if (lease := leases.get(m, unheld)).holder in everyone and lease.holder != me
+    )
+    waiting = room > len(free) and any(count > share for count in held_by_others.values())
+    return LeasePlan(tuple(keep), tuple(free[:room]), tuple(release), waiting)
+
+
+def next_round_seconds(settled: bool, beat_seconds: float) -> float:
+    """Seconds until a daemon's next lease round: every beat once the fleet is settled, after a second while not.
+
+    Not settled: the last round took or gave up a lease, saw the set of live daemons change, or left this daemon
+    short of its share while another holds more (it gives some up at its next round). Daemons started together
+    each take every free mailbox before they see one another, and a daemon joining a fleet holds nothing until the
+    others give up their surplus: quick rounds spread the mailboxes within a few seconds, not a few beats.
+    """
+    return beat_seconds if settled else min(QUICK_ROUND_SECONDS, beat_seconds)
 
 
 def _is_free(lease: Lease, me: str, now: datetime) -> bool:

@@ -44,6 +44,7 @@ from typing import TypeVar
 
 from mailbridge.base.config.settings import MailboxSettings, Settings, load_settings
 from mailbridge.base.errors import ConfigError
+from mailbridge.decisions.leases import next_round_seconds
 from mailbridge.decisions.loop_restart import plan_restart
 from mailbridge.ingest.sources.idle import IdleWatcher
 from mailbridge.runtime.app import App, build_app, check_contacts_of
@@ -129,6 +130,7 @@ class Daemon:
         names = [m.name for m in app.settings.mailboxes]
         self.fleet = fleet or Fleet(app.engine, names, app.settings.daemon.lease_seconds)
         self._mailbox_runs: dict[str, MailboxRun] = {}  # the mailboxes whose lease this daemon holds, and their loops
+        self._leases_settled = False  # the last lease round's `settled`: the next one comes after a beat, else soon
         self._fleet_thread = ThreadPoolExecutor(1, thread_name_prefix="fleet")
         self.health_file = health_file
         self.tally = tally or PollTally()  # kept across SIGHUP restarts by serve(): the counters of this process
@@ -446,9 +448,10 @@ class Daemon:
         return self.fleet.seconds_until(next_due)
 
     async def _lease_loop(self) -> None:
-        """Every third of `lease_seconds` (at most 5 s): beat, renew, take and give up leases (`_lease_round`)."""
+        """Every third of `lease_seconds` (at most 5 s), every second while the fleet settles: beat, renew, take and
+        give up leases (`_lease_round`)."""
         while not self._stopping.is_set():
-            await self._pause(self.fleet.beat_seconds, None)
+            await self._pause(next_round_seconds(self._leases_settled, self.fleet.beat_seconds), None)
             if not self._stopping.is_set():
                 await self._lease_round()
                 await self._round_done(LoopName("leases"))
@@ -457,6 +460,7 @@ class Daemon:
         """Start the loops of each mailbox this daemon now holds; stop those of the ones it lost, gives up, or whose
         poll found the lease lost (each stopped mailbox is started again once a later round holds it)."""
         held = await self._fleet_call(self.fleet.lease_round)
+        self._leases_settled = held.settled
         for name, run in list(self._mailbox_runs.items()):
             if run.closing is None and (run.ended.is_set() or name not in held.held):
                 run.closing = asyncio.create_task(self._close_mailbox(name, release=name in held.release))

@@ -23,7 +23,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from mailbridge.base.clock import Clock, SystemClock
-from mailbridge.decisions.leases import forget_before, held_by, live_daemons, plan_leases, plan_once
+from mailbridge.decisions.leases import (
+    forget_before,
+    held_by,
+    live_daemons,
+    plan_leases,
+    plan_once,
+)
 from mailbridge.runtime.outcomes import Skipped
 from mailbridge.store import fleet as store
 from mailbridge.store.fleet import Identity
@@ -40,6 +46,7 @@ PROCESS_MARK = secrets.token_hex(4)
 class LeaseRound:
     held: frozenset[str]  # the mailboxes this daemon polls until the next round
     release: frozenset[str]  # held beyond its share: stop their loops, then `release` them
+    settled: bool = True  # False: the next round comes soon (`decisions.leases.next_round_seconds`)
 
 
 class Fleet:
@@ -51,6 +58,7 @@ class Fleet:
         self.lease = timedelta(seconds=lease_seconds)
         self.clock = clock or SystemClock()
         self.me = Identity(PROCESS_MARK + secrets.token_hex(4), socket.gethostname(), os.getpid())
+        self._live_seen: frozenset[str] = frozenset()  # the live daemons the last lease round saw
 
     @property
     def beat_seconds(self) -> float:
@@ -101,7 +109,10 @@ class Fleet:
         for mailbox in sorted(set(plan.keep) - held):
             log.warning("lease lost mailbox=%s instance=%s", mailbox, self.me.instance)
         release = frozenset(plan.release) & held
-        return LeaseRound(frozenset(held - release), release)
+        took = bool(set(plan.take) & held)
+        settled = not (took or release or plan.waiting or live != self._live_seen)
+        self._live_seen = live
+        return LeaseRound(frozenset(held - release), release, settled)
 
     def release(self, mailbox: str) -> None:
         """Free a mailbox's lease once this daemon's loops for it have ended."""

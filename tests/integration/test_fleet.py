@@ -115,6 +115,31 @@ def test_two_daemons_share_the_mailboxes_and_the_survivor_of_a_kill_takes_them_o
     assert f"pid {first.pid}" not in run_cli("status", "--check", config=config).stdout
 
 
+def test_daemons_started_together_spread_the_mailboxes_within_seconds_not_beats(
+    config_file, postgres, dovecot, sink, mailbox, tmp_path
+):
+    # lease_seconds 60: a lease round every 5 s once settled. Whichever daemon plans first takes all four mailboxes;
+    # quick rounds while the fleet settles let it see the other and give two up, and the other take them, within a
+    # couple of seconds (with rounds only every beat the second daemon stayed idle for one or two beats: 5-10 s).
+    config, engine, folders = fleet_setup(
+        config_file, postgres, dovecot, mailbox, "fleet_settle", 4, fleet=fleet_toml(lease=60)
+    )
+    with daemons(config, tmp_path, 2) as (first, second):
+        assert wait_until(lambda: daemon_rows(engine) == 2, timeout=30)
+        joined = time.monotonic()
+        assert wait_until(lambda: sorted(map(len, held_by_pid(engine).values())) == [2, 2], timeout=30)
+        spread_after = time.monotonic() - joined
+        print(f"four mailboxes spread over two daemons {spread_after:.1f}s after both joined (beat 5 s)")
+        assert spread_after < 4.5, f"spread after {spread_after:.1f}s"
+        assert set.union(*held_by_pid(engine).values()) == set(folders)
+        assert stop_cleanly([first, second]) == [0, 0]
+
+
+def daemon_rows(engine) -> int:
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT count(*) FROM daemon")).scalar_one()
+
+
 def test_daemon_frozen_past_its_lease_stores_and_marks_nothing_when_it_wakes(
     config_file, postgres, dovecot, sink, mailbox, tmp_path
 ):

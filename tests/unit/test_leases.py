@@ -14,6 +14,7 @@ from mailbridge.decisions.leases import (
     held_by,
     is_live,
     live_daemons,
+    next_round_seconds,
     plan_leases,
     plan_once,
 )
@@ -51,6 +52,35 @@ def test_a_daemon_keeps_its_share_and_gives_up_the_rest_when_another_lives():
     assert plan == LeasePlan(("a", "b"), (), ("c", "d"))
     # The other takes nothing that is still held and unexpired.
     assert plan_leases("d2", BOXES, leases, {"d1", "d2"}, NOW).take == ()
+
+
+def test_a_daemon_short_of_its_share_waits_while_another_holds_more_than_its_own():
+    leases = {m: Lease("d1", LATER) for m in BOXES}
+    assert plan_leases("d2", BOXES, leases, {"d1", "d2"}, NOW).waiting
+    # It has its share: nothing to wait for.
+    leases = {"a": Lease("d1", LATER), "b": Lease("d1", LATER), "c": Lease("d2", LATER), "d": Lease("d2", LATER)}
+    assert not plan_leases("d2", BOXES, leases, {"d1", "d2"}, NOW).waiting
+    # Fewer mailboxes than daemons: the third holds none, and no one holds more than its share of one.
+    leases = {"a": Lease("d1", LATER), "b": Lease("d2", LATER)}
+    assert not plan_leases("d3", ["a", "b"], leases, {"d1", "d2", "d3"}, NOW).waiting
+    # The surplus is held by a daemon no longer alive: its leases expire, nobody gives them up sooner.
+    leases = {m: Lease("dead", LATER) for m in BOXES}
+    assert not plan_leases("d2", BOXES, leases, {"d1", "d2"}, NOW).waiting
+
+
+def test_a_daemon_taking_free_mailboxes_up_to_its_share_is_not_waiting():
+    leases = {"a": Lease("d1", LATER), "b": Lease("d1", LATER), "c": Lease("d1", LATER)}
+    plan = plan_leases("d2", BOXES, leases, {"d1", "d2"}, NOW)
+    assert plan.take == ("d",) and plan.waiting  # one free, one more to come from d1's surplus
+    leases = {"a": Lease("d1", LATER), "b": Lease("d1", LATER)}
+    plan = plan_leases("d2", BOXES, leases, {"d1", "d2"}, NOW)
+    assert set(plan.take) == {"c", "d"} and not plan.waiting
+
+
+def test_the_next_lease_round_comes_after_a_beat_once_settled_and_after_a_second_while_not():
+    assert next_round_seconds(True, 5.0) == 5.0
+    assert next_round_seconds(False, 5.0) == 1.0
+    assert next_round_seconds(False, 0.5) == 0.5  # a lease of 1.5 s beats more often than that anyway
 
 
 def test_the_released_mailboxes_are_taken_by_the_other_daemon():
