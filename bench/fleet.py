@@ -135,7 +135,8 @@ class Run:
     load_end: str = ""
     # CPU seconds spent from the start of the processes until every message was stored: the machine as a whole
     # (busy and idle, from /proc/stat), and the other parts on it (see `other_cpu`).
-    machine_busy: float = 0.0
+    machine_busy: float = 0.0  # steal time included
+    steal: float = 0.0
     machine_idle: float = 0.0
     others: dict[str, float] = field(default_factory=dict)
     # The same until all the work was done: every message stored and every mail the daemons queued meanwhile (the
@@ -194,6 +195,11 @@ def tree_cpu(pid: int) -> float:
         total += cpu_seconds(current)
         todo += children_of(current)
     return total
+
+
+def steal_seconds() -> float:
+    """CPU seconds the hypervisor gave to other guests while this machine wanted them, since boot (/proc/stat)."""
+    return int(Path("/proc/stat").read_text().splitlines()[0].split()[8]) / os.sysconf("SC_CLK_TCK")
 
 
 def machine_cpu() -> tuple[float, float]:
@@ -289,7 +295,7 @@ def run_fleet(
     sink.messages.clear()
     result = Run(count, side=side.label, round=round_, load_start=load_average())
     logs = [folder / f"daemon{n}.log" for n in range(count)]
-    others_before, machine_before = other_cpu(servers), machine_cpu()
+    others_before, machine_before, steal_before = other_cpu(servers), machine_cpu(), steal_seconds()
     started = time.monotonic()
     processes = [
         subprocess.Popen([*command, "run"], env=env, cwd=folder, stdout=log.open("wb"), stderr=subprocess.STDOUT)
@@ -321,6 +327,7 @@ def run_fleet(
                 others_after, (busy, idle) = other_cpu(servers), machine_cpu()
                 result.others = {name: others_after[name] - others_before[name] for name in others_after}
                 result.machine_busy, result.machine_idle = busy - machine_before[0], idle - machine_before[1]
+                result.steal = steal_seconds() - steal_before
                 result.seconds, result.from_first = now - started, now - (first_at or started)
                 break
             if now - started > args.max_seconds:
@@ -390,7 +397,8 @@ def print_run(run: Run) -> None:
         print(
             f"  machine CPU until every message was stored: busy {run.machine_busy:.1f} s, idle {run.machine_idle:.1f} s "
             f"({100 * run.machine_busy / (run.machine_busy + run.machine_idle):.0f}% of {cores:.0f} cores); "
-            f"daemons {daemons:.1f} s, {parts}, everything else {rest:.1f} s"
+            f"daemons {daemons:.1f} s, {parts}, everything else {rest:.1f} s (of which stolen by the hypervisor "
+            f"{run.steal:.1f} s)"
         )
     if run.seconds_all:
         busy, idle = run.machine_busy_all, run.machine_idle_all
