@@ -23,13 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from mailbridge.base.clock import Clock, SystemClock
-from mailbridge.decisions.leases import (
-    forget_before,
-    held_by,
-    live_daemons,
-    plan_leases,
-    plan_once,
-)
+from mailbridge.decisions.leases import forget_before, held_by, live_daemons, plan_leases, plan_once
 from mailbridge.runtime.outcomes import Skipped
 from mailbridge.store import fleet as store
 from mailbridge.store.fleet import Identity
