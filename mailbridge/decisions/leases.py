@@ -114,10 +114,20 @@ def plan_leases(
     return LeasePlan(tuple(keep), tuple(free[:room]), tuple(release), waiting)
 
 
+def round_settled(changed: bool, waiting: bool, live_before: Collection[str], live: Collection[str]) -> bool:
+    """Whether a lease round leaves the fleet settled (the next round after a beat) or not (after a second).
+
+    `changed`: the round took, gave up or lost a lease of this daemon; `waiting`: the plan's `waiting` (short of its
+    share while another live daemon holds more than its own); `live_before`, `live`: the live daemons the previous
+    round and this one saw (one joined, left, died or woke).
+    """
+    return not (changed or waiting or frozenset(live_before) != frozenset(live))
+
+
 def next_round_seconds(settled: bool, beat_seconds: float) -> float:
     """Seconds until a daemon's next lease round: every beat once the fleet is settled, after a second while not.
 
-    Not settled: the last round took or gave up a lease, saw the set of live daemons change, or left this daemon
+    Not settled (`round_settled`): the last round took, gave up or lost a lease, saw the set of live daemons change, or left this daemon
     short of its share while another holds more (it gives some up at its next round). Daemons started together
     each take every free mailbox before they see one another, and a daemon joining a fleet holds nothing until the
     others give up their surplus: quick rounds spread the mailboxes within a few seconds, not a few beats.

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from mailbridge.base.clock import Clock, SystemClock
-from mailbridge.decisions.leases import forget_before, held_by, live_daemons, plan_leases, plan_once
+from mailbridge.decisions.leases import forget_before, held_by, live_daemons, plan_leases, plan_once, round_settled
 from mailbridge.runtime.outcomes import Skipped
 from mailbridge.store import fleet as store
 from mailbridge.store.fleet import Identity
@@ -100,11 +100,12 @@ class Fleet:
             if store.take(self.engine, self.me, mailbox, now, until):
                 log.info("lease taken mailbox=%s instance=%s", mailbox, self.me.instance)
                 held.add(mailbox)
-        for mailbox in sorted(set(plan.keep) - held):
+        lost = set(plan.keep) - held
+        for mailbox in sorted(lost):
             log.warning("lease lost mailbox=%s instance=%s", mailbox, self.me.instance)
         release = frozenset(plan.release) & held
-        took = bool(set(plan.take) & held)
-        settled = not (took or release or plan.waiting or live != self._live_seen)
+        changed = bool(set(plan.take) & held or release or lost)
+        settled = round_settled(changed, plan.waiting, self._live_seen, live)
         self._live_seen = live
         return LeaseRound(frozenset(held - release), release, settled)
 

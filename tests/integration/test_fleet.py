@@ -135,6 +135,54 @@ def test_daemons_started_together_spread_the_mailboxes_within_seconds_not_beats(
         assert stop_cleanly([first, second]) == [0, 0]
 
 
+def test_daemons_joining_one_by_one_and_one_leaving_respread_within_seconds_and_store_each_mail_once(
+    config_file, postgres, dovecot, sink, mailbox, tmp_path
+):
+    # Six mailboxes, lease_seconds 60 (a round every 5 s once settled). A second daemon joins a settled one, then a
+    # third, then the second stops cleanly: after each change the shares are 6, 3+3, 2+2+2, 3+3 within a beat and a
+    # few quick rounds (a settled daemon sees the change at its next round, at most a beat later), and mail appended
+    # meanwhile is stored, marked and answered once each.
+    within = 5 + 2.5
+    config, engine, folders = fleet_setup(
+        config_file, postgres, dovecot, mailbox, "fleet_join", 6, fleet=fleet_toml(lease=60)
+    )
+    expected = Counter()
+
+    def add_mail(tag: str) -> None:
+        for name, folder in folders.items():
+            expected.update(append(dovecot, folder, f"{tag}-{name}-", 2))
+
+    def spread_within(shares: list[int], seconds: float, event: str) -> None:
+        since = time.monotonic()
+        assert wait_until(lambda: sorted(map(len, held_by_pid(engine).values())) == shares, timeout=30)
+        took = time.monotonic() - since
+        print(f"{event}: shares {shares} after {took:.1f}s (beat 5 s)")
+        assert took < seconds, f"{event}: shares {shares} after {took:.1f}s"
+        assert set.union(*held_by_pid(engine).values()) == set(folders)
+
+    with daemons(config, tmp_path, 1) as [first]:
+        assert wait_until(lambda: daemon_rows(engine) == 1, timeout=30)
+        spread_within([6], 4.5, "first daemon alone")
+        add_mail("one")
+        with daemons(config, tmp_path, 1, first=1) as [second]:
+            assert wait_until(lambda: daemon_rows(engine) == 2, timeout=30)
+            spread_within([3, 3], within, "second joined")
+            add_mail("two")
+            with daemons(config, tmp_path, 1, first=2) as [third]:
+                assert wait_until(lambda: daemon_rows(engine) == 3, timeout=30)
+                spread_within([2, 2, 2], within, "third joined")
+                add_mail("three")
+                assert stop_cleanly([second]) == [0]
+                spread_within([3, 3], within, "second left")
+                add_mail("after")
+                assert wait_until(lambda: stored(engine) == expected, timeout=60), "every message stored once"
+                assert wait_until(lambda: receipts(sink) == expected, timeout=30), "every receipt sent once"
+                per_folder = sum(expected.values()) // len(folders)
+                assert wait_until(lambda: all(all_seen(dovecot, f, per_folder) for f in folders.values()), timeout=20)
+                assert stop_cleanly([first, third]) == [0, 0]
+    assert stored(engine) == expected and receipts(sink) == expected
+
+
 def daemon_rows(engine) -> int:
     with engine.connect() as connection:
         return connection.execute(text("SELECT count(*) FROM daemon")).scalar_one()

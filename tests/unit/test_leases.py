@@ -17,6 +17,7 @@ from mailbridge.decisions.leases import (
     next_round_seconds,
     plan_leases,
     plan_once,
+    round_settled,
 )
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -81,6 +82,24 @@ def test_the_next_lease_round_comes_after_a_beat_once_settled_and_after_a_second
     assert next_round_seconds(True, 5.0) == 5.0
     assert next_round_seconds(False, 5.0) == 1.0
     assert next_round_seconds(False, 0.5) == 0.5  # a lease of 1.5 s beats more often than that anyway
+
+
+def test_a_round_that_changed_nothing_and_saw_the_same_daemons_is_settled():
+    assert round_settled(False, False, {"d1", "d2"}, frozenset({"d2", "d1"}))
+
+
+def test_a_round_that_took_gave_up_or_lost_a_lease_is_not_settled():
+    assert not round_settled(True, False, {"d1"}, {"d1"})
+
+
+def test_a_round_short_of_its_share_while_another_holds_more_is_not_settled():
+    assert not round_settled(False, True, {"d1", "d2"}, {"d1", "d2"})
+
+
+def test_a_round_that_saw_a_daemon_join_leave_or_die_is_not_settled():
+    assert not round_settled(False, False, {"d1"}, {"d1", "d2"})  # joined
+    assert not round_settled(False, False, {"d1", "d2", "d3"}, {"d1", "d2"})  # left or silent past its lease
+    assert not round_settled(False, False, set(), {"d1"})  # the first round of a daemon
 
 
 def test_the_released_mailboxes_are_taken_by_the_other_daemon():
