@@ -25,7 +25,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 from mailbridge.base.errors import ConfigError, SchemaError
 from mailbridge.base.files import create_private
-from mailbridge.store.schema import MIGRATIONS, check_revisions, schema_heads
+from mailbridge.store.schema import MIGRATIONS, check_not_newer, check_revisions, schema_heads
 
 log = logging.getLogger(__name__)
 # What a database that cannot be reached raises: callers catch these names, not the library's.
@@ -75,7 +75,8 @@ def check_schema(engine: Engine) -> None:
 def upgrade_schema(engine: Engine) -> frozenset[str]:
     """Bring the schema to the newest Alembic revision; return the revisions it was at (empty: a new database).
 
-    Raises: ConfigError when the database cannot be reached or created.
+    Raises: ConfigError when the database cannot be reached or created; SchemaError when a later version of
+    mailbridge upgraded it.
     """
     from alembic import command  # alembic and the migration scripts are loaded only by the commands that upgrade
     from alembic.config import Config as AlembicConfig
@@ -85,6 +86,7 @@ def upgrade_schema(engine: Engine) -> frozenset[str]:
     before = schema_revisions(engine)
     if before == schema_heads():
         return before
+    check_not_newer(before)
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     try:

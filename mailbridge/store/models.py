@@ -67,7 +67,7 @@ class ContactReplyText(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("contact_id", "part", "locale", name="uq_contact_reply_text"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    contact_id: int = Field(foreign_key="contact.id", index=True)
+    contact_id: int = Field(foreign_key="contact.id")  # the unique constraint begins with it (migration 0029)
     part: str  # "greeting" or "signature"
     locale: str
     body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
@@ -90,7 +90,7 @@ class AgentContact(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("agent_id", "contact_id", name="uq_agent_contact"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    agent_id: int = Field(foreign_key="agent.id", index=True)
+    agent_id: int = Field(foreign_key="agent.id")  # the unique constraint begins with it (migration 0029)
     contact_id: int = Field(foreign_key="contact.id", index=True)
 
 
@@ -100,7 +100,7 @@ class TextModule(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("contact_id", "name", "locale", name="uq_text_module"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    contact_id: int = Field(foreign_key="contact.id", index=True)
+    contact_id: int = Field(foreign_key="contact.id")  # the unique constraint begins with it (migration 0029)
     name: str
     locale: str = "en"
     body: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
@@ -123,7 +123,7 @@ class Ticket(SQLModel, table=True):
     status: str = Field(default=TicketStatus.NEW, index=True)
     subject: str = ""
     contact_id: int = Field(foreign_key="contact.id", index=True)
-    customer_id: int = Field(foreign_key="customer.id", index=True)
+    customer_id: int = Field(foreign_key="customer.id")  # ix_ticket_thread_key begins with it (migration 0029)
     created_at: datetime | None = _when()
     updated_at: datetime | None = _when()
     closed_at: datetime | None = _when(nullable=True)
@@ -153,7 +153,7 @@ class TicketParticipant(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("ticket_id", "email", name="uq_ticket_participant"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    ticket_id: int = Field(foreign_key="ticket.id", index=True)
+    ticket_id: int = Field(foreign_key="ticket.id")  # uq_ticket_participant begins with it (migration 0029)
     email: str  # lower-cased
     name: str = ""
     added_by: str  # "cc", "agent" or "merge" (from a ticket merged into this one)
@@ -179,7 +179,7 @@ class Message(SQLModel, table=True):
     message_id: str | None = Field(default=None, index=True)
     in_reply_to: str | None = None
     references: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
-    from_addr: str | None = Field(default=None, index=True)
+    from_addr: str | None = None  # found through ix_message_sender_stored (migration 0029)
     from_name: str = ""
     to_addrs: str = ""
     cc_addrs: str = ""
@@ -249,11 +249,11 @@ class OutboxMail(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(unique=True)
-    ticket_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
+    ticket_id: int | None = Field(default=None, foreign_key="ticket.id")  # ix_outboxmail_ticket_created (0029)
     kind: str
     message_id: str = Field(unique=True)
     mail_from: str
-    rcpt_to: str = Field(index=True)  # comma-separated envelope recipients
+    rcpt_to: str  # comma-separated envelope recipients; ix_outboxmail_rcpt_created (0029)
     subject: str = ""
     raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     is_automatic: bool = Field(default=True, index=True)  # RFC 3834 mail, counted by the loop guard

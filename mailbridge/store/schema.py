@@ -15,7 +15,6 @@ from mailbridge.base.errors import SchemaError
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-@cache
 def schema_heads() -> frozenset[str]:
     """The revisions alembic's version table holds once every migration this version ships has run.
 
@@ -23,6 +22,13 @@ def schema_heads() -> frozenset[str]:
     assignments of the migration files without loading alembic (tests/integration/test_schema_check.py checks the
     result against the table alembic writes).
     """
+    revisions, earlier = _migrations()
+    return revisions - earlier
+
+
+@cache
+def _migrations() -> tuple[frozenset[str], frozenset[str]]:
+    """Every revision this version ships, and those another one follows or depends on."""
     revisions: set[str] = set()
     earlier: set[str] = set()
     for path in (MIGRATIONS / "versions").glob("*.py"):
@@ -41,7 +47,19 @@ def schema_heads() -> frozenset[str]:
                 elif name in ("down_revision", "depends_on"):
                     found = ast.literal_eval(value)
                     earlier.update(found if isinstance(found, tuple) else () if found is None else (found,))
-    return frozenset(revisions - earlier)
+    return frozenset(revisions), frozenset(earlier)
+
+
+def check_not_newer(current: frozenset[str]) -> None:
+    """Refuse a database a later version of mailbridge upgraded: it is at a revision this version does not ship.
+
+    Raises: SchemaError saying to upgrade mailbridge (neither this version's commands nor its migrations know it).
+    """
+    if current - _migrations()[0]:
+        raise SchemaError(
+            f"the database schema ({', '.join(sorted(current))}) is newer than this version of mailbridge "
+            f"({', '.join(sorted(schema_heads()))}): upgrade mailbridge"
+        )
 
 
 def check_revisions(current: frozenset[str]) -> None:
@@ -54,11 +72,7 @@ def check_revisions(current: frozenset[str]) -> None:
         return
     if not current:
         raise SchemaError("the database has no tables yet: run `mailbridge init` or `mailbridge db upgrade` first")
-    if current - heads and not heads - current:
-        raise SchemaError(
-            f"the database schema ({', '.join(sorted(current))}) is newer than this version of mailbridge "
-            f"({', '.join(sorted(heads))}): upgrade mailbridge"
-        )
+    check_not_newer(current)
     raise SchemaError(
         f"the database schema ({', '.join(sorted(current))}) is older than this version's "
         f"({', '.join(sorted(heads))}): run `mailbridge db upgrade` (or restart `mailbridge run`)"

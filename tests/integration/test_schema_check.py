@@ -36,6 +36,26 @@ def test_schema_heads_are_what_alembic_writes_after_every_migration(tmp_path):
     assert db.upgrade_schema(engine) == db.schema_heads()  # a second run changes nothing
 
 
+def test_no_plain_index_is_a_leading_part_of_another_index_of_its_table(tmp_path):
+    # Migration 0029: such an index finds nothing the longer one does not, and costs an entry per row written.
+    engine = db.make_engine(f"sqlite:///{tmp_path}/fresh.db")
+    db.upgrade_schema(engine)
+    redundant = []
+    with engine.connect() as connection:
+        tables = connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'")).scalars().all()
+        for table in tables:
+            indexes = {
+                name: (unique, [r[2] for r in connection.execute(text(f"PRAGMA index_info('{name}')"))])
+                for _seq, name, unique, *_rest in connection.execute(text(f"PRAGMA index_list('{table}')"))
+            }
+            for name, (unique, columns) in indexes.items():
+                longer = [o for o, (_u, c) in indexes.items() if o != name and len(c) > len(columns)]
+                if not unique and any(indexes[o][1][: len(columns)] == columns for o in longer):
+                    redundant.append(f"{table}.{name} {columns}")
+    assert len(tables) > 20
+    assert redundant == []
+
+
 def test_a_new_database_is_created_only_by_the_commands_that_upgrade(config_file, tmp_path):
     config = config_file(schema=False)
     code, out, err = run_cli("tickets", "list", config=config)
@@ -64,6 +84,22 @@ def test_an_older_schema_names_the_command_and_is_left_as_it_is(config_file, tmp
     code, out, _ = run_cli("db", "upgrade", config=config)
     assert code == 0 and "schema upgraded from" in out
     assert db.schema_revisions(db.make_engine(url)) == db.schema_heads()
+
+
+def test_a_schema_a_later_version_upgraded_says_to_upgrade_mailbridge_not_the_database(config_file, tmp_path):
+    # A newer mailbridge ran `db upgrade` (its revision 9001 follows our head), then this older one is started.
+    url = f"sqlite:///{tmp_path}/newer.db"
+    config = config_file(db_url=url, schema=False)
+    engine = db.make_engine(url)
+    db.upgrade_schema(engine)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9001'"))
+    for args in (("status",), ("tickets", "list"), ("run", "--once"), ("db", "upgrade")):
+        code, out, err = run_cli(*args, config=config)
+        [line] = err.strip().splitlines()
+        assert code == 1 and "(9001) is newer than this version of mailbridge" in line, (args, line)
+        assert line.endswith(": upgrade mailbridge"), line
+    assert db.schema_revisions(engine) == frozenset({"9001"}), "left as it is"
 
 
 def test_postgres_compresses_the_mail_bytes_with_lz4_and_reads_them_back(postgres):
