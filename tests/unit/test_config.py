@@ -106,6 +106,23 @@ def test_parse_timeout_default_and_bad_value(tmp_path, monkeypatch):
     assert message.endswith("[ingest] parse_timeout_seconds: expected a number >= 0.1, got 0")
 
 
+def test_toml_inf_and_nan_are_refused_where_a_number_is_expected(tmp_path, monkeypatch):
+    monkeypatch.setenv("MB_PW", "pw")
+    message = error_for(tmp_path, BASE + "[schedule]\npoll_interval_seconds = inf\n")
+    assert message.endswith("[schedule] poll_interval_seconds: expected a number >= 1, got inf")
+    message = error_for(tmp_path, BASE + "[ingest]\nparse_timeout_seconds = nan\n")
+    assert message.endswith("[ingest] parse_timeout_seconds: expected a number >= 0.1, got nan")
+
+
+def test_lease_seconds_defaults_to_60_and_is_at_least_3_and_at_most_an_hour(tmp_path, monkeypatch):
+    monkeypatch.setenv("MB_PW", "pw")
+    assert load_settings(write(tmp_path, BASE)).daemon.lease_seconds == 60.0
+    assert load_settings(write(tmp_path, BASE + "[daemon]\nlease_seconds = 3600\n")).daemon.lease_seconds == 3600.0
+    for bad in ("2.5", "3601", "-inf", "nan"):
+        message = error_for(tmp_path, BASE + f"[daemon]\nlease_seconds = {bad}\n")
+        assert message.endswith(f"[daemon] lease_seconds: expected a number from 3 to 3600, got {bad}"), message
+
+
 def test_job_alert_after_minutes_defaults_to_30_and_is_checked(tmp_path, monkeypatch):
     monkeypatch.setenv("MB_PW", "pw")
     assert load_settings(write(tmp_path, BASE)).schedule.job_alert_after_minutes == 30.0

@@ -6,6 +6,7 @@ error reads the same everywhere: `mailbridge.toml: [imap] port: expected an inte
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,10 +85,14 @@ class Section:
             self.fail(key, f"expected an integer {low}-{high}", value)
         return value
 
-    def number(self, key: str, default: float, low: float) -> float:
+    def number(self, key: str, default: float, low: float, high: float | None = None) -> float:
+        """A number from `low` (to `high`); TOML's inf and nan are refused like any other value out of range."""
         value = self.table.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
-            self.fail(key, f"expected a number >= {low:g}", value)
+        wanted = f"expected a number >= {low:g}" if high is None else f"expected a number from {low:g} to {high:g}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            self.fail(key, wanted, value)
+        if value < low or (high is not None and value > high):
+            self.fail(key, wanted, value)
         return float(value)
 
     def secret(self, prefix: str = "password") -> Secret | None:

@@ -396,7 +396,8 @@ def _schedule(path: Path, table: Any) -> ScheduleSettings:
 
 def _daemon(path: Path, table: Any) -> DaemonSettings:
     section = Section(path, "daemon", table, {"lease_seconds"})
-    return DaemonSettings(lease_seconds=section.number("lease_seconds", 60.0, 3.0))
+    # At most an hour: the longest a mailbox of a dead or hung daemon waits for another to take it over.
+    return DaemonSettings(lease_seconds=section.number("lease_seconds", 60.0, 3.0, 3600.0))
 
 
 def _limits(path: Path, table: Any) -> AutoMailLimits:
