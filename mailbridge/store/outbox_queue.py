@@ -38,7 +38,7 @@ from mailbridge.decisions.outbox_priority import mail_priority
 from mailbridge.decisions.outgoing.compose import mail_bytes
 from mailbridge.decisions.parked_mail import cancel_refusal, cancelled_error, retry_refusal
 from mailbridge.store.blocklist import find_block
-from mailbridge.store.db import insert_values_unless_taken, run, table_of
+from mailbridge.store.db import insert_unless_taken, insert_values_unless_taken, run, table_of
 from mailbridge.store.models import AddressSuppression, Contact, HeldAnswer, OutboxMail, Ticket
 from mailbridge.store.tickets import record_event
 
@@ -193,8 +193,13 @@ def suppress(*, session: Session, address: str, reason: str, until: datetime, no
     """Stop automatic mail to an address until `until` (a later date wins); True when a new episode starts."""
     row = session.exec(select(AddressSuppression).where(AddressSuppression.address == address)).first()
     if row is None:
-        session.add(AddressSuppression(address=address, reason=reason, until=until, created_at=now))
-        return True
+        # Another worker may start the same episode at this moment (a flood written to two mailboxes, two daemons):
+        # the first insert wins, the other waits for it to commit and then updates that row, with no rollback.
+        if insert_unless_taken(
+            session, AddressSuppression(address=address, reason=reason, until=until, created_at=now), "address"
+        ):
+            return True
+        row = session.exec(select(AddressSuppression).where(AddressSuppression.address == address)).one()
     current = utc(row.until)
     assert current is not None, "AddressSuppression.until is NOT NULL"
     started = current <= now
