@@ -127,10 +127,11 @@ def round_settled(changed: bool, waiting: bool, live_before: Collection[str], li
 def next_round_seconds(settled: bool, beat_seconds: float) -> float:
     """Seconds until a daemon's next lease round: every beat once the fleet is settled, after a second while not.
 
-    Not settled (`round_settled`): the last round took, gave up or lost a lease, saw the set of live daemons change, or left this daemon
-    short of its share while another holds more (it gives some up at its next round). Daemons started together
-    each take every free mailbox before they see one another, and a daemon joining a fleet holds nothing until the
-    others give up their surplus: quick rounds spread the mailboxes within a few seconds, not a few beats.
+    Not settled (`round_settled`): the last round took, gave up or lost a lease, saw the set of live daemons change,
+    or left this daemon short of its share while another holds more (it gives some up at its next round). Daemons
+    started together each take every free mailbox before they see one another, and a daemon joining a fleet holds
+    nothing until the others give up their surplus: quick rounds spread the mailboxes within a few seconds, not a
+    few beats (a settled daemon sees a newcomer at its next beat).
     """
     return beat_seconds if settled else min(QUICK_ROUND_SECONDS, beat_seconds)
 
