@@ -13,9 +13,10 @@ from tests.conftest import SUPPORT_USER, customer_mail, run_cli, run_cli_process
 
 
 def test_a_poll_refused_by_the_servers_connection_limit_shows_in_status_and_stores_the_mail_later(
-    config_file, dovecot, mailbox
+    config_file, dovecot, mailbox, tmp_path
 ):
-    config = config_file()
+    url = f"sqlite:///{tmp_path}/limit.db"
+    config = config_file(db_url=url)
     dovecot.append(SUPPORT_USER, mailbox, customer_mail(subject="Limit order 7"))
     with contextlib.ExitStack() as others:
         clients = []
@@ -29,19 +30,12 @@ def test_a_poll_refused_by_the_servers_connection_limit_shows_in_status_and_stor
         shown = run_cli("status", config=config).stdout
         assert "Maximum number of connections" in shown and "FAILING since" in shown, shown
         print(f"{len(clients)} other connections; status: {next(ln for ln in shown.splitlines() if 'FAILING' in ln)}")
-    engine = db.make_engine(str(config_db_url(config)))
+    engine = db.make_engine(url)
     assert stored_subjects(engine) == [], refused.stderr
     again = run_cli_process("run", "--once", config=config)
     assert again.returncode == 0, again.stderr
     assert stored_subjects(engine) == ["Limit order 7"]
     assert "FAILING" not in run_cli("status", config=config).stdout
-
-
-def config_db_url(config) -> str:
-    for line in config.read_text().splitlines():
-        if line.strip().startswith("url = "):
-            return line.split("=", 1)[1].strip().strip('"')
-    raise AssertionError("no [database] url")
 
 
 def stored_subjects(engine) -> list[str]:

@@ -89,9 +89,8 @@ class Section:
         """A number from `low` (to `high`); TOML's inf and nan are refused like any other value out of range."""
         value = self.table.get(key, default)
         wanted = f"expected a number >= {low:g}" if high is None else f"expected a number from {low:g} to {high:g}"
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            self.fail(key, wanted, value)
-        if value < low or (high is not None and value > high):
+        number = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+        if not number or value < low or (high is not None and value > high):
             self.fail(key, wanted, value)
         return float(value)
 
